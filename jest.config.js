@@ -1,0 +1,12 @@
+/** Tests are TypeScript, transpiled per file (type checking is `npm run typecheck`, part of `npm test`). */
+module.exports = {
+  testEnvironment: 'node',
+  roots: ['<rootDir>/test'],
+  testMatch: ['**/*.test.ts'],
+  transform: {
+    '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }],
+  },
+  testTimeout: 120000,
+  // tf backends and wasm modules are per process: one worker per core is all this machine has.
+  maxWorkers: 2,
+};
