@@ -1,0 +1,49 @@
+import type { BackendInfo } from '../backend/select';
+import type { EpochRecord, EventColumns, ExampleColumns, StepRecord } from './records';
+
+/**
+ * The one stream a run emits (multicast). Every sink (Parquet, Arrow, progress bar, checkpoint,
+ * summary, report) subscribes to it; adding a sink never touches the operators.
+ */
+export type RunEvent =
+  | {
+      readonly type: 'run-start';
+      readonly runId: string;
+      readonly runDir: string;
+      /** The validated, normalised config. */
+      readonly spec: unknown;
+      readonly seed: number;
+      readonly backend: BackendInfo;
+      /** ISO-8601 UTC */
+      readonly startedAt: string;
+      readonly epochs: number;
+      readonly numClasses: number;
+      readonly trainSize: number;
+      /** Epoch the run (re)starts at: 1, or the epoch after the resumed checkpoint. */
+      readonly firstEpoch: number;
+    }
+  | {
+      readonly type: 'labels';
+      readonly example: Int32Array;
+      readonly label_true: Int32Array;
+      readonly label_used: Int32Array;
+      /** Realised fraction of labels that differ from the true ones. */
+      readonly noiseRate: number;
+    }
+  | { readonly type: 'epoch-start'; readonly epoch: number; readonly lr: number; readonly teWeight: number; readonly steps: number }
+  | { readonly type: 'step'; readonly record: StepRecord }
+  | { readonly type: 'examples'; readonly columns: ExampleColumns }
+  | { readonly type: 'events'; readonly columns: EventColumns }
+  | { readonly type: 'epoch-end'; readonly record: EpochRecord }
+  | { readonly type: 'complexity'; readonly epoch: number; readonly measures: Readonly<Record<string, number>> }
+  | { readonly type: 'checkpoint'; readonly epoch: number; readonly path: string }
+  | { readonly type: 'warning'; readonly epoch: number; readonly message: string }
+  | {
+      readonly type: 'run-end';
+      readonly status: 'completed' | 'interrupted' | 'failed';
+      readonly wallMs: number;
+      readonly error?: string;
+    };
+
+export type RunEventType = RunEvent['type'];
+export type RunEventOf<T extends RunEventType> = Extract<RunEvent, { type: T }>;
