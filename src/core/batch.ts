@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
+import type { ExampleColumns, StepRecord } from './records';
 
 export type Split = 'train' | 'test' | 'val';
 
@@ -59,4 +60,33 @@ export function disposeBatch(batch: { x: tf.Tensor } & Record<string, unknown>):
       if (!t.isDisposed) t.dispose();
     }
   }
+}
+
+/**
+ * After `attack`: the clean batch plus x′ and what the trainer's loss needs from before the attack.
+ * Ownership: `x` and `xAdv` pass on to `train`, which disposes both (it is their last consumer).
+ */
+export interface AttackedBatch extends BatchData {
+  readonly stage: 'attacked';
+  /** Adversarial examples x′ (NHWC, [0, 1]); for the clean trainer a copy of x. */
+  readonly xAdv: tf.Tensor4D;
+  readonly numClasses: number;
+  /** Eval-mode logits f(x) on the clean batch before the attack, [B·K] row-major (host memory). */
+  readonly logitsNatEval: Float32Array;
+  /** TE for this batch once it is active: w(t) and p̂ [B·K] (after this batch's EMA update); else null. */
+  readonly te: { readonly weight: number; readonly target: Float32Array } | null;
+  /** Wall time of the eval forward, the TE update and the attack. */
+  readonly attackMs: number;
+}
+
+/**
+ * After `train`: no tensors left. The per-example train-phase columns (DESIGN.md `examples`, phase
+ * 'train') and the optimisation step's record.
+ */
+export interface TrainedBatch extends BatchPlan {
+  readonly stage: 'trained';
+  readonly labelsTrue: Int32Array;
+  readonly labelsUsed: Int32Array;
+  readonly columns: ExampleColumns;
+  readonly record: StepRecord;
 }

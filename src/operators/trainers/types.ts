@@ -1,0 +1,77 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { Model } from '../../core/model';
+import type { Norm, RandomStart } from '../attacks/types';
+
+/** The inner maximisation a trainer runs (PAPER.md §4); `randomStart` defaults to the trainer's own. */
+export interface TrainerAttackSettings {
+  readonly eps: number;
+  readonly alpha: number;
+  readonly steps: number;
+  readonly norm: Norm;
+  readonly restarts: number;
+  readonly randomStart: RandomStart;
+}
+
+/** TE's contribution to one batch, on the device: w(t) and p̂ [B, K]. Owned by the operator that made it. */
+export interface TeTensors {
+  readonly weight: number;
+  readonly target: tf.Tensor2D;
+}
+
+export interface TrainerAttackInput {
+  readonly model: Model;
+  /** Clean (augmented) batch, NHWC in [0, 1]. */
+  readonly x: tf.Tensor4D;
+  /** The labels trained on (int32). */
+  readonly y: tf.Tensor1D;
+  /** Seed of this batch's attack draws (random start). */
+  readonly seed: number;
+  /** Eval-mode logits f(x) on the clean batch, computed once before the attack (TRADES' KL target). */
+  readonly logitsNatEval: tf.Tensor2D;
+  /** Present from TE's start epoch on. */
+  readonly te: TeTensors | null;
+}
+
+export interface TrainerLossInput {
+  readonly model: Model;
+  readonly x: tf.Tensor4D;
+  readonly xAdv: tf.Tensor4D;
+  readonly y: tf.Tensor1D;
+  readonly te: TeTensors | null;
+}
+
+export interface TrainerLossOutput {
+  /** The scalar minimised (train-mode forwards). */
+  readonly loss: tf.Scalar;
+  /** Train-mode logits f(x) when the trainer has a natural forward (standard, TRADES, MART), else null. */
+  readonly logitsNat: tf.Tensor2D | null;
+  /** Train-mode logits f(x′) (for 'standard', x′ = x and this is f(x)). */
+  readonly logitsAdv: tf.Tensor2D;
+  /** Per-example TE penalty w(t)·mean_k (softmax − p̂)² [B] on the outputs the loss penalises; null without TE. */
+  readonly tePenalty: tf.Tensor1D | null;
+}
+
+/**
+ * A training algorithm as two halves that the `attack` and `train` operators share (the trainer owns
+ * its attack: TRADES' attack needs the eval-mode natural logits, and TE must update before the attack).
+ *
+ * - `attack` runs in eval mode and returns a new x′ that the caller owns.
+ * - `loss` runs the train-mode forwards; it is called inside tf.variableGrads, so every tensor it
+ *   makes is freed by the caller's scope, except those the caller keeps from the output.
+ */
+export interface Trainer {
+  readonly name: string;
+  /** null for the clean trainer (x′ = x). */
+  readonly attackSettings: TrainerAttackSettings | null;
+  attack(input: TrainerAttackInput): tf.Tensor4D;
+  loss(input: TrainerLossInput): TrainerLossOutput;
+}
+
+/** Options every trainer factory takes (config `trainer` + `attack`). */
+export interface TrainerOptions {
+  readonly attack?: Partial<TrainerAttackSettings>;
+  /** TRADES / MART β. */
+  readonly beta?: number;
+  /** TRADES+TE: the training penalty on f(x) ('natural', the authors') or f(x′). */
+  readonly tePenaltyOn?: 'natural' | 'adversarial';
+}
