@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Model } from '../../core/model';
 import type { Norm, RandomStart } from '../attacks/types';
+import type { TeOptions } from './te';
 
 /** The inner maximisation a trainer runs (PAPER.md §4); `randomStart` defaults to the trainer's own. */
 export interface TrainerAttackSettings {
@@ -72,6 +73,10 @@ export interface TrainerOptions {
   readonly attack?: Partial<TrainerAttackSettings>;
   /** TRADES / MART β. */
   readonly beta?: number;
-  /** TRADES+TE: the training penalty on f(x) ('natural', the authors') or f(x′). */
-  readonly tePenaltyOn?: 'natural' | 'adversarial';
+  /**
+   * TE settings when TE is composed onto this trainer (the TemporalEnsemble itself is passed to the
+   * operators). Trainers read only their defaults from it: PGD-AT's unclamped start (loss.py PGD_TE) and
+   * TRADES' `penaltyOn`.
+   */
+  readonly te?: TeOptions | null;
 }

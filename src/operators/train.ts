@@ -1,0 +1,127 @@
+import * as tf from '@tensorflow/tfjs';
+import { map, type OperatorFunction } from 'rxjs';
+import { disposeBatch, type AttackedBatch, type TrainedBatch } from '../core/batch';
+import { AtflowError } from '../core/errors';
+import type { Model } from '../core/model';
+import type { ExampleColumns, StepRecord } from '../core/records';
+import type { Sgd } from './optim/sgd';
+import type { LrSchedule } from './schedules/lr-schedule';
+import { logitStats } from './trainers/logit-stats';
+import { rowEntropy } from './trainers/te';
+import type { TeTensors, Trainer } from './trainers/types';
+
+export interface TrainOperatorOptions {
+  readonly model: Model;
+  readonly trainer: Trainer;
+  readonly optimizer: Sgd;
+  /** Learning rate per 1-based epoch. */
+  readonly lr: LrSchedule;
+}
+
+/**
+ * One optimisation step per batch, as an operator: AttackedBatch → TrainedBatch.
+ * tf.variableGrads over the trainer's train-mode loss, the squared global gradient norm Σ‖∇W‖²_F over
+ * all parameters before weight decay (PAPER.md §8.2), then SGD. `train` is the last consumer of the
+ * batch's `x` and `xAdv` and disposes them; a TrainedBatch holds no tensors.
+ *
+ * Train-phase example columns: adversarial ones from the train-mode f(x′); clean ones from the
+ * train-mode f(x) where the trainer has that forward (standard, TRADES, MART), else (PGD-AT) from the
+ * eval-mode f(x) computed before the attack: a train-mode forward PGD-AT does not make would move BN.
+ */
+export function train(options: TrainOperatorOptions): OperatorFunction<AttackedBatch, TrainedBatch> {
+  const { model, trainer, optimizer, lr: lrSchedule } = options;
+  const variables = model.parameters.map((p) => p.variable);
+  return map((batch) => {
+    const t0 = performance.now();
+    const B = batch.indices.length;
+    const K = batch.numClasses;
+    let y: tf.Tensor1D | undefined;
+    let te: TeTensors | null = null;
+    const kept: tf.Tensor[] = [];
+    try {
+      y = tf.tensor1d(batch.labelsUsed, 'int32');
+      if (batch.te) te = { weight: batch.te.weight, target: tf.tensor2d(batch.te.target, [B, K]) };
+      let logitsNat: tf.Tensor2D | null = null;
+      let logitsAdv: tf.Tensor2D | undefined;
+      let tePenalty: tf.Tensor1D | null = null;
+      const yy = y;
+      const { value, grads } = tf.variableGrads(() => {
+        const out = trainer.loss({ model, x: batch.x, xAdv: batch.xAdv, y: yy, te });
+        // keep what the records need past variableGrads' scope
+        logitsNat = out.logitsNat ? tf.keep(out.logitsNat) : null;
+        logitsAdv = tf.keep(out.logitsAdv);
+        tePenalty = out.tePenalty ? tf.keep(out.tePenalty) : null;
+        return out.loss;
+      }, variables);
+      kept.push(value, ...Object.values(grads).filter((g): g is tf.Tensor => g != null));
+      for (const t of [logitsNat, logitsAdv, tePenalty] as (tf.Tensor | null | undefined)[]) if (t) kept.push(t);
+
+      const gradList = Object.values(grads).filter((g): g is tf.Tensor => g != null);
+      const gradNormSq = tf.tidy(() => tf.addN(gradList.map((g) => tf.sum(tf.square(g))))).dataSync()[0];
+      const loss = value.dataSync()[0];
+      if (!Number.isFinite(loss) || !Number.isFinite(gradNormSq)) {
+        throw new AtflowError('NON_FINITE', `train: ${trainer.name} loss ${loss} / squared gradient norm ${gradNormSq} at epoch ${batch.epoch}, step ${batch.step}`, {
+          epoch: batch.epoch,
+          step: batch.step,
+        });
+      }
+      const lr = lrSchedule(batch.epoch);
+      optimizer.step(grads, lr);
+
+      const advArr = logitsAdv!.dataSync() as Float32Array;
+      const natArr = logitsNat ? ((logitsNat as tf.Tensor2D).dataSync() as Float32Array) : batch.logitsNatEval;
+      const clean = logitStats(natArr, batch.labelsUsed, K);
+      const adv = logitStats(advArr, batch.labelsUsed, K);
+      const nan = () => new Float32Array(B).fill(NaN);
+      const penalty = tePenalty ? ((tePenalty as tf.Tensor1D).dataSync().slice() as Float32Array) : nan();
+      const isNoisy = new Uint8Array(B);
+      for (let i = 0; i < B; i++) isNoisy[i] = batch.labelsUsed[i] !== batch.labelsTrue[i] ? 1 : 0;
+      const columns: ExampleColumns = {
+        epoch: batch.epoch,
+        phase: 'train',
+        example: batch.indices,
+        label_true: batch.labelsTrue,
+        label_used: batch.labelsUsed,
+        is_noisy: isNoisy,
+        loss_clean: clean.loss,
+        pred_clean: clean.pred,
+        correct_clean: clean.correct,
+        p_label_clean: clean.pLabel,
+        margin_clean: clean.margin,
+        loss_adv: adv.loss,
+        pred_adv: adv.pred,
+        correct_adv: adv.correct,
+        p_label_adv: adv.pLabel,
+        margin_adv: adv.margin,
+        te_target_entropy: batch.te ? rowEntropy(batch.te.target, K) : nan(),
+        te_penalty: penalty,
+      };
+      const record: StepRecord = {
+        epoch: batch.epoch,
+        step: batch.step,
+        loss,
+        grad_norm_sq: gradNormSq,
+        lr,
+        ms: batch.attackMs + (performance.now() - t0),
+        batch_size: B,
+      };
+      const out: TrainedBatch = {
+        stage: 'trained',
+        split: batch.split,
+        epoch: batch.epoch,
+        step: batch.step,
+        indices: batch.indices,
+        labelsTrue: batch.labelsTrue,
+        labelsUsed: batch.labelsUsed,
+        columns,
+        record,
+      };
+      return out;
+    } finally {
+      for (const t of kept) t.dispose();
+      y?.dispose();
+      te?.target.dispose();
+      disposeBatch(batch as unknown as { x: tf.Tensor } & Record<string, unknown>);
+    }
+  });
+}

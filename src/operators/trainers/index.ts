@@ -1,0 +1,27 @@
+import { unknownName } from '../../core/errors';
+import { pgdAtTrainer } from './pgd-at';
+import { standardTrainer } from './standard';
+import { tradesTrainer } from './trades';
+import type { Trainer, TrainerOptions } from './types';
+
+export type TrainerFactory = (options: TrainerOptions) => Trainer;
+
+/** Trainers by registry name. TE is not a trainer: it composes onto any of them (TemporalEnsemble). */
+export const TRAINERS: Readonly<Record<string, TrainerFactory>> = {
+  standard: standardTrainer,
+  'pgd-at': pgdAtTrainer,
+  trades: tradesTrainer,
+};
+
+export function createTrainer(name: string, options: TrainerOptions = {}): Trainer {
+  const factory = TRAINERS[name];
+  if (!factory) throw unknownName('trainer', name, Object.keys(TRAINERS));
+  return factory(options);
+}
+
+export { pgdAtTrainer, standardTrainer, tradesTrainer };
+export { TRADES_DEFAULT_BETA } from './trades';
+export { DEFAULT_TRAIN_ATTACK } from './inner-max';
+export { TemporalEnsemble, TE_DEFAULTS, rowEntropy, type TeOptions, type TeState, type TeBatchTarget } from './te';
+export { logitStats, softmaxRows, type LogitStats } from './logit-stats';
+export type { Trainer, TrainerOptions, TrainerAttackSettings, TrainerAttackInput, TrainerLossInput, TrainerLossOutput, TeTensors } from './types';

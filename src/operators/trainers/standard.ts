@@ -1,0 +1,22 @@
+import * as tf from '@tensorflow/tfjs';
+import { crossEntropy } from '../objectives/ce';
+import { tePenalty, tePenaltyPerExample } from '../objectives/te-penalty';
+import type { Trainer, TrainerOptions } from './types';
+
+/**
+ * Clean (standard) training: no attack (x′ = x), one train-mode forward, L = CE_mean(f(x), y)
+ * [+ w·mean_{B×K}(softmax(f(x)) − p̂)² with TE]. The adversarial record columns equal the clean ones.
+ */
+export function standardTrainer(_options: TrainerOptions = {}): Trainer {
+  return {
+    name: 'standard',
+    attackSettings: null,
+    attack: ({ x }) => tf.clone(x),
+    loss: ({ model, x, y, te }) => {
+      const logits = model.apply(x, 'train');
+      let loss = crossEntropy(logits, y);
+      if (te) loss = tf.add(loss, tePenalty(logits, te.target, te.weight));
+      return { loss, logitsNat: logits, logitsAdv: logits, tePenalty: te ? tePenaltyPerExample(logits, te.target, te.weight) : null };
+    },
+  };
+}

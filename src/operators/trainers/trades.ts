@@ -1,0 +1,45 @@
+import * as tf from '@tensorflow/tfjs';
+import { tePenalty, tePenaltyPerExample, withTePenalty } from '../objectives/te-penalty';
+import { tradesKlObjective, tradesLoss } from '../objectives/trades-kl';
+import { attackSettings, checkBeta, innerMax } from './inner-max';
+import type { Trainer, TrainerOptions } from './types';
+
+/** The authors' β (train.py and train_te.py default, PAPER.md §5.2). */
+export const TRADES_DEFAULT_BETA = 6;
+
+/**
+ * TRADES (Zhang et al. 2019; PAPER.md §4.3, §5.2, with TE §5.3):
+ *  attack (eval mode, start x + 0.001·N(0, I) unclamped): maximise KL_sum(p(x) ‖ p(x′)) with p(x) from
+ *    the eval-mode logits computed before the attack; with TE (β/B)·KL_sum + w·mean_{B×K}(p(x′) − p̂)²;
+ *  loss: two separate train-mode forwards, natural then adversarial (BN statistics per pass), target not
+ *    detached: L = CE_mean(f(x), y) + β·KL_sum/B [+ w·mean_{B×K}(softmax(f(x)) − p̂)²: on the NATURAL
+ *    outputs as loss.py; te.penaltyOn 'adversarial' puts it on f(x′)].
+ */
+export function tradesTrainer(options: TrainerOptions = {}): Trainer {
+  const beta = checkBeta('trades', options.beta ?? TRADES_DEFAULT_BETA);
+  const penaltyOn = options.te?.penaltyOn ?? 'natural';
+  const settings = attackSettings('trades', options, 'normal');
+  return {
+    name: 'trades',
+    attackSettings: settings,
+    attack: (input) => {
+      const B = input.x.shape[0];
+      const objective = input.te
+        ? withTePenalty(tradesKlObjective(input.logitsNatEval, { scale: beta / B }), { weight: input.te.weight, targets: input.te.target })
+        : tradesKlObjective(input.logitsNatEval);
+      return innerMax(settings, input, objective);
+    },
+    loss: ({ model, x, xAdv, y, te }) => {
+      const logitsNat = model.apply(x, 'train');
+      const logitsAdv = model.apply(xAdv, 'train');
+      let loss = tradesLoss(logitsNat, logitsAdv, y, beta);
+      let perExample: tf.Tensor1D | null = null;
+      if (te) {
+        const penalised = penaltyOn === 'natural' ? logitsNat : logitsAdv;
+        loss = tf.add(loss, tePenalty(penalised, te.target, te.weight));
+        perExample = tePenaltyPerExample(penalised, te.target, te.weight);
+      }
+      return { loss, logitsNat, logitsAdv, tePenalty: perExample };
+    },
+  };
+}
