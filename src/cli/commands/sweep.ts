@@ -1,0 +1,69 @@
+import type { Command } from 'commander';
+import { AtflowError } from '../../core/errors';
+import { runSweep } from '../../pipelines/sweep/run-sweep';
+import { runSweepWorker } from '../../pipelines/sweep/worker';
+import { atflowRunCommand } from '../../pipelines/sweep/runner';
+
+interface SweepFlags {
+  out?: string;
+  workers?: string;
+  executor?: 'local' | 'array';
+  dryRun?: boolean;
+  backend?: string;
+}
+
+/**
+ * `atflow sweep <sweep.json>`: every combination of the axes, run by a local worker pool or written out as
+ * a Kubernetes / SLURM array job. `atflow sweep-worker <manifest.json>`: one task of such an array job.
+ */
+export function register(program: Command): void {
+  program
+    .command('sweep')
+    .description(
+      'run the Cartesian product of a base config and axes: locally (a pool of worker processes, one GPU each when present) ' +
+        'or as a Kubernetes Indexed Job / SLURM array (executor "array"); finished runs are skipped, unfinished ones resume',
+    )
+    .argument('<sweep>', 'sweep file: { "base": "<config>", "axes": { "<dotted.path>": [values...] }, "executor": {...}, "out": "runs" }')
+    .option('--out <dir>', "output root (overrides the sweep file's \"out\"; default runs)")
+    .option('--workers <n>', 'local executor: runs at once (default: one per GPU if present, else one per core)')
+    .option('--executor <kind>', 'local | array (overrides the sweep file)')
+    .option('--dry-run', 'only write <out>/sweeps/<name>/configs/*.json and manifest.json')
+    .option('--backend <name>', 'local executor: backend for every run (atflow run --backend)')
+    .addHelpText('after', '\nSee docs/sweeps.md for the file format, the executors and the output layout.')
+    .action(async (file: string, flags: SweepFlags) => {
+      const workers = flags.workers === undefined ? undefined : Number(flags.workers);
+      if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) {
+        throw new AtflowError('ARGUMENT', `--workers '${flags.workers}': expected a positive integer`);
+      }
+      // Ctrl-C reaches the children too; without this the pool would go on starting new runs.
+      const abort = new AbortController();
+      const onSignal = () => abort.abort();
+      process.once('SIGINT', onSignal);
+      process.once('SIGTERM', onSignal);
+      try {
+        const result = await runSweep(file, {
+          out: flags.out,
+          workers,
+          executor: flags.executor,
+          dryRun: flags.dryRun,
+          backend: flags.backend,
+          signal: abort.signal,
+        });
+        if (abort.signal.aborted) process.exitCode = 130;
+        else if (!result.ok) process.exitCode = 1;
+      } finally {
+        process.off('SIGINT', onSignal);
+        process.off('SIGTERM', onSignal);
+      }
+    });
+
+  program
+    .command('sweep-worker')
+    .description('run one point of a sweep manifest: the index comes from JOB_COMPLETION_INDEX (Kubernetes) or SLURM_ARRAY_TASK_ID (SLURM)')
+    .argument('<manifest>', 'manifest.json written by `atflow sweep` (<out>/sweeps/<name>/manifest.json)')
+    .option('--index <i>', 'run this point instead of the one the environment names')
+    .option('--backend <name>', 'backend for the run (atflow run --backend)')
+    .action(async (manifest: string, flags: { index?: string; backend?: string }) => {
+      process.exitCode = await runSweepWorker(manifest, { index: flags.index, runner: atflowRunCommand({ backend: flags.backend }) });
+    });
+}
