@@ -1,0 +1,329 @@
+import * as arrow from 'apache-arrow';
+import * as fs from 'fs';
+import * as path from 'path';
+import { AtflowError } from '../core/errors';
+import { arrowSchema, ColumnAccumulator, ColumnDef, ColumnValues, makeRecordBatch } from './columns';
+
+// parquet-wasm's package.json maps the bare specifier to its CommonJS node build under the "node"
+// condition (node/parquet_wasm.js, which loads its .wasm synchronously): no init call is needed.
+// eslint-disable-next-line @typescript-eslint/no-require-imports
+const pw: typeof import('parquet-wasm') = require('parquet-wasm');
+
+export const DEFAULT_ROW_GROUP_SIZE = 65536;
+
+export interface ParquetWriterOptions {
+  /** Written into the file's key-value metadata (values must be strings; objects are JSON-encoded by the caller). */
+  readonly metadata?: Readonly<Record<string, string>>;
+  /** Rows per row group (default 65,536). */
+  readonly rowGroupSize?: number;
+}
+
+/** Feeds wasm RecordBatches to parquet-wasm's stream transformer one at a time (pull-driven). */
+class BatchQueue {
+  private items: unknown[] = [];
+  private closed = false;
+  private waiter: (() => void) | null = null;
+  private drained: (() => void) | null = null;
+
+  readonly stream = new ReadableStream(
+    {
+      pull: async (ctrl) => {
+        while (this.items.length === 0 && !this.closed) await new Promise<void>((r) => (this.waiter = r));
+        if (this.items.length > 0) {
+          ctrl.enqueue(this.items.shift());
+          if (this.items.length === 0) this.drained?.();
+        } else ctrl.close();
+      },
+    },
+    { highWaterMark: 0 },
+  );
+
+  push(item: unknown): void {
+    this.items.push(item);
+    this.wake();
+  }
+
+  close(): void {
+    this.closed = true;
+    this.wake();
+  }
+
+  /** Resolves once the transformer has taken every queued batch: bounds memory to ~one row group. */
+  whenDrained(): Promise<void> {
+    if (this.items.length === 0) return Promise.resolve();
+    return new Promise((r) => (this.drained = r));
+  }
+
+  private wake(): void {
+    const w = this.waiter;
+    this.waiter = null;
+    w?.();
+  }
+}
+
+let tempCounter = 0;
+
+/**
+ * A streamed Parquet file writer: rows are gathered into row groups of `rowGroupSize`, each handed
+ * to parquet-wasm's `transformParquetStream` (ZSTD) and its bytes written to a temp file in the
+ * target folder as they come, so memory stays ~one row group whatever the number of rows.
+ * `close()` fsyncs and renames the temp file into place: readers never see a partial file, and a
+ * failed write leaves any previous file at `path` untouched.
+ */
+export class ParquetStreamWriter {
+  private readonly acc: ColumnAccumulator;
+  private readonly pump: Promise<void>;
+  private error: unknown = null;
+  private finished = false;
+  private rows = 0;
+
+  private constructor(
+    readonly path: string,
+    readonly defs: readonly ColumnDef[],
+    private readonly schema: arrow.Schema,
+    private readonly tempPath: string,
+    private readonly fd: number,
+    private readonly queue: BatchQueue,
+    output: Promise<ReadableStream<Uint8Array>>,
+    rowGroupSize: number,
+  ) {
+    this.acc = new ColumnAccumulator(defs, rowGroupSize);
+    this.pump = this.drainTo(output).catch((e) => {
+      this.error ??= e;
+    });
+  }
+
+  static async open(filePath: string, defs: readonly ColumnDef[], options: ParquetWriterOptions = {}): Promise<ParquetStreamWriter> {
+    const rowGroupSize = options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE;
+    if (!(Number.isInteger(rowGroupSize) && rowGroupSize > 0)) {
+      throw new AtflowError('ARGUMENT', `rowGroupSize must be a positive integer, got ${rowGroupSize}`);
+    }
+    const dir = path.dirname(filePath);
+    fs.mkdirSync(dir, { recursive: true });
+    const tempPath = path.join(dir, `.${path.basename(filePath)}.${process.pid}.${++tempCounter}.tmp`);
+    let fd: number;
+    try {
+      fd = fs.openSync(tempPath, 'w');
+    } catch (e) {
+      throw new AtflowError('IO', `cannot create ${tempPath}: ${(e as Error).message}`, { path: tempPath });
+    }
+    let builder = new pw.WriterPropertiesBuilder()
+      .setCompression(pw.Compression.ZSTD)
+      .setMaxRowGroupSize(rowGroupSize)
+      .setCreatedBy('atflow (parquet-wasm 0.8)');
+    // Dictionary pages pay off for repeated values (ints, strings, bools), not for float measurements.
+    for (const d of defs) if (d.type === 'float32' || d.type === 'float64') builder = builder.setColumnDictionaryEnabled(d.name, false);
+    if (options.metadata) builder = builder.setKeyValueMetadata(new Map(Object.entries(options.metadata)));
+    const props = builder.build(); // build() consumes the builder
+    const schema = arrowSchema(defs);
+    const queue = new BatchQueue();
+    // transformParquetStream takes ownership of `props` and of every batch it pulls (frees them). It
+    // resolves only after it has pulled the first batch (it needs the schema), so it is not awaited here.
+    const output = pw.transformParquetStream(queue.stream, props) as Promise<ReadableStream<Uint8Array>>;
+    return new ParquetStreamWriter(filePath, defs, schema, tempPath, fd, queue, output, rowGroupSize);
+  }
+
+  private async drainTo(output: Promise<ReadableStream<Uint8Array>>): Promise<void> {
+    const reader = (await output).getReader();
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      let off = 0;
+      while (off < value.length) off += fs.writeSync(this.fd, value, off, value.length - off);
+    }
+  }
+
+  get rowsWritten(): number {
+    return this.rows + this.acc.length;
+  }
+
+  /**
+   * Appends `count` rows; scalar values are broadcast (e.g. epoch, phase). Resolves once the rows
+   * are buffered and any full row group has been handed to the encoder.
+   */
+  async append(cols: Readonly<Record<string, ColumnValues | number | string>>, count: number): Promise<void> {
+    this.assertOpen();
+    let full = false;
+    this.acc.append(cols, count, (chunk, n) => {
+      this.enqueue(chunk, n);
+      full = true;
+    });
+    if (full) await this.backpressure();
+  }
+
+  /** Appends an Arrow table or batch whose columns match this writer's (by name). */
+  async appendArrow(batch: arrow.RecordBatch | arrow.Table): Promise<void> {
+    const cols: Record<string, ColumnValues> = {};
+    for (const d of this.defs) {
+      const v = batch.getChild(d.name);
+      if (!v) throw new AtflowError('ARGUMENT', `arrow input lacks column '${d.name}'`);
+      cols[d.name] = fromArrowVector(d, v);
+    }
+    await this.append(cols, batch.numRows);
+  }
+
+  private enqueue(chunk: Readonly<Record<string, ColumnValues>>, n: number): void {
+    const rb = makeRecordBatch(this.schema, this.defs, chunk, n);
+    const ipc = arrow.tableToIPC(new arrow.Table(rb), 'stream');
+    const table = pw.Table.fromIPCStream(ipc);
+    try {
+      for (const b of table.recordBatches()) this.queue.push(b);
+    } finally {
+      table.free();
+    }
+    this.rows += n;
+  }
+
+  private async backpressure(): Promise<void> {
+    await Promise.race([this.queue.whenDrained(), this.pump]);
+    if (this.error) throw this.wrapError();
+  }
+
+  private assertOpen(): void {
+    if (this.finished) throw new AtflowError('IO', `parquet writer for ${this.path} is already closed`);
+    if (this.error) throw this.wrapError();
+  }
+
+  private wrapError(): AtflowError {
+    const e = this.error as Error;
+    return e instanceof AtflowError ? e : new AtflowError('IO', `writing ${this.path} failed: ${e?.message ?? e}`, { path: this.path });
+  }
+
+  /** Flushes, finishes the file, fsyncs and renames it into place. Returns the number of rows. */
+  async close(): Promise<number> {
+    this.assertOpen();
+    this.finished = true;
+    try {
+      this.acc.flush((chunk, n) => this.enqueue(chunk, n));
+      if (this.rows === 0) this.enqueue(emptyColumns(this.defs), 0); // a valid, empty file with the schema
+      this.queue.close();
+      await this.pump;
+      if (this.error) throw this.wrapError();
+      fs.fsyncSync(this.fd);
+      fs.closeSync(this.fd);
+      fs.renameSync(this.tempPath, this.path);
+      fsyncDir(path.dirname(this.path));
+      return this.rows;
+    } catch (e) {
+      this.removeTemp();
+      throw e instanceof AtflowError ? e : new AtflowError('IO', `writing ${this.path} failed: ${(e as Error).message}`, { path: this.path });
+    }
+  }
+
+  /** Drops the temp file; the target path is left as it was. */
+  async abort(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    this.error ??= new Error('aborted');
+    this.queue.close();
+    await this.pump;
+    this.removeTemp();
+  }
+
+  private removeTemp(): void {
+    try {
+      fs.closeSync(this.fd);
+    } catch {
+      // already closed
+    }
+    fs.rmSync(this.tempPath, { force: true });
+  }
+}
+
+function emptyColumns(defs: readonly ColumnDef[]): Record<string, ColumnValues> {
+  const out: Record<string, ColumnValues> = {};
+  for (const d of defs) {
+    out[d.name] =
+      d.type === 'utf8' ? [] : d.type === 'int32' ? new Int32Array(0) : d.type === 'float32' ? new Float32Array(0) : d.type === 'bool' ? new Uint8Array(0) : new Float64Array(0);
+  }
+  return out;
+}
+
+function fromArrowVector(d: ColumnDef, v: arrow.Vector): ColumnValues {
+  const n = v.length;
+  switch (d.type) {
+    case 'utf8':
+      return Array.from({ length: n }, (_, i) => String(v.get(i)));
+    case 'bool': {
+      const out = new Uint8Array(n);
+      for (let i = 0; i < n; i++) out[i] = v.get(i) ? 1 : 0;
+      return out;
+    }
+    case 'int32':
+      return Int32Array.from({ length: n }, (_, i) => Number(v.get(i)));
+    default: {
+      const out = d.type === 'float32' ? new Float32Array(n) : new Float64Array(n);
+      for (let i = 0; i < n; i++) {
+        const x = v.get(i);
+        out[i] = x === null || x === undefined ? NaN : Number(x);
+      }
+      return out;
+    }
+  }
+}
+
+/** Makes the rename durable (best effort: not every platform can fsync a directory). */
+export function fsyncDir(dir: string): void {
+  try {
+    const fd = fs.openSync(dir, 'r');
+    try {
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch {
+    // Windows and some file systems refuse; the rename itself is still atomic.
+  }
+}
+
+/** Writes a whole small file atomically (temp + fsync + rename): spec.json, summary.json, _SUCCESS. */
+export function writeFileAtomic(filePath: string, data: string | Uint8Array): void {
+  const dir = path.dirname(filePath);
+  fs.mkdirSync(dir, { recursive: true });
+  const tmp = path.join(dir, `.${path.basename(filePath)}.${process.pid}.${++tempCounter}.tmp`);
+  try {
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      fs.writeFileSync(fd, data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, filePath);
+    fsyncDir(dir);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw new AtflowError('IO', `cannot write ${filePath}: ${(e as Error).message}`, { path: filePath });
+  }
+}
+
+/** Reads a whole Parquet file into an apache-arrow Table (the runtime reader; frees the wasm side). */
+export function readParquetTable(filePath: string, columns?: string[]): arrow.Table {
+  let bytes: Uint8Array;
+  try {
+    bytes = fs.readFileSync(filePath);
+  } catch (e) {
+    throw new AtflowError('IO', `cannot read ${filePath}: ${(e as Error).message}`, { path: filePath });
+  }
+  let wasmTable;
+  try {
+    wasmTable = pw.readParquet(bytes, columns ? { columns } : undefined);
+  } catch (e) {
+    throw new AtflowError('DATA_FILE', `${filePath} is not a readable Parquet file: ${(e as Error)?.message ?? e}`, { path: filePath });
+  }
+  const ipc = wasmTable.intoIPCStream(); // consumes (frees) the wasm table
+  return arrow.tableFromIPC(ipc);
+}
+
+/** The file's key-value metadata (our run config, seed, versions, backend), without the embedded Arrow schema. */
+export function readParquetMetadata(filePath: string): Record<string, string> {
+  const bytes = fs.readFileSync(filePath);
+  const schema = pw.readSchema(bytes);
+  try {
+    const out: Record<string, string> = {};
+    for (const [k, v] of schema.metadata()) if (k !== 'ARROW:schema') out[k] = v;
+    return out;
+  } finally {
+    schema.free();
+  }
+}

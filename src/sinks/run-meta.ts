@@ -1,0 +1,52 @@
+import { z } from 'zod';
+
+/**
+ * What the summary and the report need to know about a run's setup, read from the run-start
+ * event's `spec`. The pipeline provides it as `spec.meta` (preferred); failing that, the same keys
+ * are looked for at the top of the spec (`spec.trainer`, `spec.label_noise`/`spec.labelNoise`,
+ * `spec.attack`), with `trainer` either a string or `{ name }`.
+ */
+export interface RunMeta {
+  /** Trainer registry name, e.g. 'pgd-at', 'trades', 'pgd-at+te'. */
+  readonly trainer: string;
+  readonly label_noise: { readonly kind: string; readonly rate: number };
+  /** The training attack. */
+  readonly attack: { readonly norm: string; readonly eps: number; readonly alpha: number; readonly steps: number };
+}
+
+const metaSchema = z.object({
+  trainer: z.string(),
+  label_noise: z.object({ kind: z.string(), rate: z.number() }),
+  attack: z.object({ norm: z.string(), eps: z.number(), alpha: z.number(), steps: z.number() }),
+});
+
+const UNKNOWN: RunMeta = {
+  trainer: 'unknown',
+  label_noise: { kind: 'none', rate: 0 },
+  attack: { norm: 'unknown', eps: NaN, alpha: NaN, steps: NaN },
+};
+
+function obj(v: unknown): Record<string, unknown> | undefined {
+  return v && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+}
+function num(v: unknown): number {
+  return typeof v === 'number' ? v : NaN;
+}
+
+/** Extracts RunMeta from a spec; fields that cannot be found are 'unknown' / NaN (never throws). */
+export function readRunMeta(spec: unknown): RunMeta {
+  const s = obj(spec) ?? {};
+  const direct = metaSchema.safeParse(s.meta);
+  if (direct.success) return direct.data;
+  const t = s.trainer;
+  const trainer = typeof t === 'string' ? t : typeof obj(t)?.name === 'string' ? String(obj(t)!.name) : UNKNOWN.trainer;
+  const ln = obj(s.label_noise) ?? obj(s.labelNoise);
+  const a = obj(s.attack) ?? obj(obj(t)?.attack);
+  return {
+    trainer,
+    label_noise: ln ? { kind: typeof ln.kind === 'string' ? ln.kind : 'unknown', rate: num(ln.rate) } : UNKNOWN.label_noise,
+    attack: a
+      ? { norm: typeof a.norm === 'string' ? a.norm : 'unknown', eps: num(a.eps), alpha: num(a.alpha), steps: num(a.steps) }
+      : UNKNOWN.attack,
+  };
+}
