@@ -1,0 +1,101 @@
+import * as tf from '@tensorflow/tfjs';
+import { map, type OperatorFunction } from 'rxjs';
+import type { AugmentedBatch, LabeledBatch } from '../core/batch';
+import { AtflowError } from '../core/errors';
+import { deriveSeed, Rng } from '../core/rng';
+import type { SourceInfo } from '../sources/source';
+
+/**
+ * The authors' CIFAR training augmentation, torchvision's RandomCrop(size, padding=p) then
+ * RandomHorizontalFlip(0.5), per example: pad with p zeros on every side, cut the image-sized window
+ * whose top-left corner is (top, left), top and left uniform in 0..2p, then mirror left-right with
+ * probability 1/2. Draws come from Rng(deriveSeed(seed, 'augment', epoch, step)), per example in batch
+ * order: top, left, flip — so a batch's augmentation is a pure function of (seed, epoch, step).
+ */
+export interface AugmentOptions {
+  /** Zero padding p of the random crop; 0 = no crop. Default 4. */
+  readonly crop?: number;
+  /** Random horizontal flip. Default true. */
+  readonly flip?: boolean;
+  /** The run seed. */
+  readonly seed: number;
+}
+
+export interface AugmentDraws {
+  readonly top: Int32Array;
+  readonly left: Int32Array;
+  readonly flip: Uint8Array;
+}
+
+/** The random crop offsets (0..2p; p = no shift) and flips of one batch. */
+export function augmentDraws(n: number, crop: number, flip: boolean, seed: number, epoch: number, step: number): AugmentDraws {
+  const rng = new Rng(deriveSeed(seed, 'augment', epoch, step));
+  const top = new Int32Array(n);
+  const left = new Int32Array(n);
+  const flips = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    top[i] = crop > 0 ? rng.int(2 * crop + 1) : 0;
+    left[i] = crop > 0 ? rng.int(2 * crop + 1) : 0;
+    flips[i] = flip && rng.uniform() < 0.5 ? 1 : 0;
+  }
+  return { top, left, flip: flips };
+}
+
+/**
+ * Flat source index for every output element, into x flattened with one extra zero appended at the end
+ * (index n·H·W·C), which every pixel of the padding points to.
+ */
+function gatherIndices(shape: readonly number[], crop: number, d: AugmentDraws): Int32Array {
+  const [n, h, w, c] = shape;
+  const zero = n * h * w * c;
+  const out = new Int32Array(zero);
+  let k = 0;
+  for (let i = 0; i < n; i++) {
+    const dy = d.top[i] - crop;
+    const dx = d.left[i] - crop;
+    for (let y = 0; y < h; y++) {
+      const sy = y + dy;
+      for (let x = 0; x < w; x++) {
+        // torchvision flips after cropping: output column x shows cropped column w−1−x
+        const sx = (d.flip[i] ? w - 1 - x : x) + dx;
+        const inside = sy >= 0 && sy < h && sx >= 0 && sx < w;
+        const base = ((i * h + sy) * w + sx) * c;
+        for (let ch = 0; ch < c; ch++) out[k++] = inside ? base + ch : zero;
+      }
+    }
+  }
+  return out;
+}
+
+function checkOptions(o: AugmentOptions): { crop: number; flip: boolean; seed: number } {
+  const crop = o.crop ?? 4;
+  if (!Number.isInteger(crop) || crop < 0) throw new AtflowError('CONFIG', `augment crop = ${crop}: expected an integer padding >= 0`, { field: 'crop' });
+  if (!Number.isInteger(o.seed)) throw new AtflowError('CONFIG', `augment seed = ${o.seed}: expected an integer`, { field: 'seed' });
+  return { crop, flip: o.flip ?? true, seed: o.seed };
+}
+
+/** Augments one batch; disposes the input's x when it makes a new one. */
+export function augmentBatch(batch: LabeledBatch, options: AugmentOptions): AugmentedBatch {
+  const { crop, flip, seed } = checkOptions(options);
+  if (crop === 0 && !flip) return { ...batch, stage: 'augmented' };
+  const n = batch.x.shape[0];
+  const draws = augmentDraws(n, crop, flip, seed, batch.epoch, batch.step);
+  const idx = gatherIndices(batch.x.shape, crop, draws);
+  const x = tf.tidy(() => {
+    const flat = tf.concat([batch.x.reshape([-1]), tf.zeros([1], 'float32')]);
+    return tf.gather(flat, tf.tensor1d(idx, 'int32')).reshape(batch.x.shape) as tf.Tensor4D;
+  });
+  batch.x.dispose();
+  return { ...batch, stage: 'augmented', x };
+}
+
+/** RxJS operator of augmentBatch. With crop 0 and flip false it only re-brands the batch. */
+export function augment(options: AugmentOptions): OperatorFunction<LabeledBatch, AugmentedBatch> {
+  checkOptions(options);
+  return map((batch) => augmentBatch(batch, options));
+}
+
+/** The dataset's default: crop 4 + flip for CIFAR, nothing for SVHN and MNIST (PAPER.md §2). */
+export function defaultAugmentOptions(info: Pick<SourceInfo, 'defaultAugment'>, seed: number): Required<AugmentOptions> {
+  return info.defaultAugment ? { crop: 4, flip: true, seed } : { crop: 0, flip: false, seed };
+}
