@@ -31,6 +31,7 @@ export function parseDottedPath(dotted: string, where: string): string[] {
 
 /** A short, human description of a config value for error messages. */
 export function describeValue(v: unknown): string {
+  if (v === undefined) return 'nothing (the key is missing)';
   if (v === null) return 'null';
   if (Array.isArray(v)) return `an array (${truncate(JSON.stringify(v))})`;
   if (typeof v === 'object') return 'an object';

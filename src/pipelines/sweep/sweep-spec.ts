@@ -79,7 +79,8 @@ export function loadSweepSpec(file: string): SweepSpec {
  */
 export function parseSweepSpec(raw: unknown, file: string): SweepSpec {
   const abs = path.resolve(file);
-  const where = path.relative(process.cwd(), abs) || abs;
+  const rel = path.relative(process.cwd(), abs);
+  const where = rel && !rel.startsWith('..') ? rel : abs;
   if (!isPlainObject(raw)) throw err(where, '', `expected a JSON object, got ${describeValue(raw)}`);
   checkKeys(raw, TOP_KEYS, where, '');
 
