@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { AttackObjective } from '../attacks/types';
+import { oneHotFloat } from './top-classes';
 import { checkLabels } from './validate';
 
 /**
@@ -11,7 +12,7 @@ export function crossEntropyPerExample(logits: tf.Tensor2D, labels: tf.Tensor1D)
   return tf.tidy(() => {
     const logp = tf.logSoftmax(logits);
     // one-hot × log p picks log p_y and keeps the gradient w.r.t. the logits exact (softmax − onehot)
-    const onehot = tf.oneHot(labels, logits.shape[1]);
+    const onehot = oneHotFloat(labels, logits.shape[1]);
     return tf.neg(tf.sum(tf.mul(onehot, logp), 1)) as tf.Tensor1D;
   });
 }

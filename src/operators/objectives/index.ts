@@ -1,0 +1,7 @@
+/** Losses and attack objectives (PAPER.md §1, §4, §5). */
+export { crossEntropy, crossEntropyPerExample, ceObjective } from './ce';
+export { tradesKlPerExample, tradesKlSum, tradesKlBatchMean, tradesLoss, tradesKlObjective, type TradesKlObjectiveOptions } from './trades-kl';
+export { tePenalty, tePenaltyPerExample, withTePenalty, type TePenaltyTerm } from './te-penalty';
+export { martLoss, martLossPerExample } from './mart';
+export { cwMargin, cwMarginPerExample, cwObjective } from './cw-margin';
+export { dlrLoss, dlrLossPerExample, dlrObjective, checkDlrClasses } from './dlr';
