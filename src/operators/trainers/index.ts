@@ -1,4 +1,5 @@
 import { unknownName } from '../../core/errors';
+import { martTrainer } from './mart';
 import { pgdAtTrainer } from './pgd-at';
 import { standardTrainer } from './standard';
 import { tradesTrainer } from './trades';
@@ -11,6 +12,7 @@ export const TRAINERS: Readonly<Record<string, TrainerFactory>> = {
   standard: standardTrainer,
   'pgd-at': pgdAtTrainer,
   trades: tradesTrainer,
+  mart: martTrainer,
 };
 
 export function createTrainer(name: string, options: TrainerOptions = {}): Trainer {
@@ -19,7 +21,8 @@ export function createTrainer(name: string, options: TrainerOptions = {}): Train
   return factory(options);
 }
 
-export { pgdAtTrainer, standardTrainer, tradesTrainer };
+export { martTrainer, pgdAtTrainer, standardTrainer, tradesTrainer };
+export { MART_DEFAULT_BETA } from './mart';
 export { TRADES_DEFAULT_BETA } from './trades';
 export { DEFAULT_TRAIN_ATTACK } from './inner-max';
 export { TemporalEnsemble, TE_DEFAULTS, rowEntropy, type TeOptions, type TeState, type TeBatchTarget } from './te';

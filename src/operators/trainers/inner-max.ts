@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 import { AtflowError } from '../../core/errors';
-import { pgdLinf } from '../attacks/pgd-linf';
+import { pgd } from '../attacks/pgd';
 import type { AttackObjective, RandomStart } from '../attacks/types';
 import type { TrainerAttackInput, TrainerAttackSettings, TrainerOptions } from './types';
 
@@ -16,17 +16,19 @@ export function attackSettings(trainer: string, options: TrainerOptions, randomS
     steps: a.steps ?? DEFAULT_TRAIN_ATTACK.steps,
     norm: a.norm ?? DEFAULT_TRAIN_ATTACK.norm,
     restarts: a.restarts ?? DEFAULT_TRAIN_ATTACK.restarts,
-    randomStart: a.randomStart ?? randomStart,
+    // ℓ2 always starts at x + 0.001·N(0, I) in the authors' code (PAPER.md §4.2)
+    randomStart: a.randomStart ?? ((a.norm ?? 'linf') === 'l2' ? 'normal' : randomStart),
   };
-  if (s.norm !== 'linf') {
-    throw new AtflowError('CONFIG', `trainer '${trainer}': attack.norm '${s.norm}' is not available for training yet; use 'linf'`, { field: 'attack.norm', value: s.norm });
+  if (s.norm !== 'linf' && s.norm !== 'l2') {
+    throw new AtflowError('CONFIG', `trainer '${trainer}': attack.norm must be 'linf' or 'l2', got '${String(s.norm)}'`, { field: 'attack.norm', value: s.norm });
   }
   return s;
 }
 
-/** Runs the trainer's PGD with its objective (eval mode, inside the attack's own scopes). */
+/** Runs the trainer's PGD (ℓ∞ or ℓ2) with its objective (eval mode, inside the attack's own scopes). */
 export function innerMax(settings: TrainerAttackSettings, input: TrainerAttackInput, objective: AttackObjective): tf.Tensor4D {
-  return pgdLinf(input.model, input.x, input.y, input.seed, {
+  return pgd(input.model, input.x, input.y, input.seed, {
+    norm: settings.norm,
     eps: settings.eps,
     alpha: settings.alpha,
     steps: settings.steps,

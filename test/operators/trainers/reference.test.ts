@@ -6,6 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../src/backend/select';
 import { deriveSeed, Rng } from '../../../src/core/rng';
+import { martTrainer } from '../../../src/operators/trainers/mart';
 import { pgdAtTrainer } from '../../../src/operators/trainers/pgd-at';
 import { standardTrainer } from '../../../src/operators/trainers/standard';
 import { tradesTrainer } from '../../../src/operators/trainers/trades';
@@ -21,9 +22,39 @@ import {
   sumLists,
   tinyMlp,
   toRows,
+  softmax,
   type Grads,
+  type MlpWeights,
   type RecordingModel,
 } from './tiny-mlp';
+
+/** MART's loss as the reference mart.py, in float64 JS (constants 1.0001, 1e−12, 1.0000001). */
+function naiveMart(w: MlpWeights, x: number[][], xAdv: number[][], y: number[], beta: number): number {
+  const nat = naiveForward(w, x).logits;
+  const adv = naiveForward(w, xAdv).logits;
+  let total = 0;
+  nat.forEach((zn, i) => {
+    const p = softmax(zn);
+    const q = softmax(adv[i]);
+    const order = q.map((v, k) => [v, k]).sort((a, b) => b[0] - a[0]);
+    const other = order[0][1] === y[i] ? order[1][1] : order[0][1];
+    const bce = -Math.log(q[y[i]]) - Math.log(1.0001 - q[other] + 1e-12);
+    const kl = p.reduce((s, pk, k) => s + pk * (Math.log(pk) - Math.log(q[k] + 1e-12)), 0);
+    total += bce + beta * kl * (1.0000001 - p[y[i]]);
+  });
+  return total / nat.length;
+}
+
+/** Central finite differences of a float64 loss w.r.t. every weight (an independent check of the gradient). */
+function finiteDifferences(w: MlpWeights, loss: (w: MlpWeights) => number): number[][] {
+  const h = 1e-6;
+  return (['w1', 'b1', 'w2', 'b2'] as const).map((key) =>
+    w[key].map((_, j) => {
+      const shifted = (d: number) => loss({ ...w, [key]: w[key].map((v, k) => (k === j ? v + d : v)) });
+      return (shifted(h) - shifted(-h)) / (2 * h);
+    }),
+  );
+}
 
 const SHAPE: [number, number, number] = [2, 2, 1];
 const W = fixedWeights(4, 5, 3);
@@ -140,6 +171,17 @@ describe.each(['cpu', 'wasm'] as const)('trainers vs a naive reference on %s', (
     }
   });
 
+  it('MART: mean_i [BCE_i + β·KL_i·(1 − p_y(x_i))], natural then adversarial train-mode forwards (finite differences)', () => {
+    model.calls.length = 0;
+    const out = trainerLoss(martTrainer({ beta: 6 }), null);
+    expect(model.calls.map((c) => c.mode)).toEqual(['train', 'train']);
+    expect(out.loss).toBeCloseTo(naiveMart(W, X, XADV, Y, 6), 5);
+    const fd = finiteDifferences(W, (w) => naiveMart(w, X, XADV, Y, 6));
+    out.grads.forEach((g, i) => expectClose(g, fd[i], 4));
+    const withTe = trainerLoss(martTrainer({ beta: 6, te: {} }), { weight: TE_WEIGHT, target });
+    expect(withTe.loss).toBeCloseTo(naiveMart(W, X, XADV, Y, 6) + naiveTe(naiveForward(W, XADV).logits, TARGET, TE_WEIGHT).value, 5);
+  });
+
   it('TRADES with β = 0 has the clean trainer\'s loss and gradients', () => {
     const trades = trainerLoss(tradesTrainer({ beta: 0 }), null);
     const clean = trainerLoss(standardTrainer(), null);
@@ -204,6 +246,8 @@ describe.each(['cpu', 'wasm'] as const)('trainers vs a naive reference on %s', (
     expect(pgdAtTrainer().attackSettings).toEqual({ eps: 8 / 255, alpha: 2 / 255, steps: 10, norm: 'linf', restarts: 1, randomStart: 'uniform-clamped' });
     expect(pgdAtTrainer({ te: {} }).attackSettings!.randomStart).toBe('uniform');
     expect(tradesTrainer().attackSettings!.randomStart).toBe('normal');
+    expect(martTrainer().attackSettings!.randomStart).toBe('normal');
+    expect(pgdAtTrainer({ attack: { norm: 'l2', eps: 0.5 } }).attackSettings!.randomStart).toBe('normal');
     expect(standardTrainer().attackSettings).toBeNull();
   });
 });

@@ -1,0 +1,41 @@
+import * as tf from '@tensorflow/tfjs';
+import { ceObjective } from '../objectives/ce';
+import { martLoss } from '../objectives/mart';
+import { tePenalty, tePenaltyPerExample, withTePenalty } from '../objectives/te-penalty';
+import { attackSettings, checkBeta, innerMax } from './inner-max';
+import type { Trainer, TrainerOptions } from './types';
+
+/** MART's β in the reference code (YisenWang/MART train_wideresnet.py). */
+export const MART_DEFAULT_BETA = 6;
+
+/**
+ * MART (Wang et al. 2020; not in the authors' code, PAPER.md §5.4):
+ *  attack (eval mode, start x + 0.001·N(0, I) as mart.py): maximise CE_mean(f(x′), y) [+ TE on f(x′)];
+ *  loss: train-mode forwards on x then x′, L = mean_i [BCE_i + β·KL_i·(1 − p_y(x_i))] [+ TE on f(x′):
+ *  MART's main term is adversarial, so TE penalises f(x′) as in PGD-AT+TE; `te.penaltyOn: 'natural'` moves it].
+ */
+export function martTrainer(options: TrainerOptions = {}): Trainer {
+  const beta = checkBeta('mart', options.beta ?? MART_DEFAULT_BETA);
+  const penaltyOn = options.te?.penaltyOn ?? 'adversarial';
+  const settings = attackSettings('mart', options, 'normal');
+  return {
+    name: 'mart',
+    attackSettings: settings,
+    attack: (input) => {
+      const ce = ceObjective();
+      return innerMax(settings, input, input.te ? withTePenalty(ce, { weight: input.te.weight, targets: input.te.target }) : ce);
+    },
+    loss: ({ model, x, xAdv, y, te }) => {
+      const logitsNat = model.apply(x, 'train');
+      const logitsAdv = model.apply(xAdv, 'train');
+      let loss = martLoss(logitsNat, logitsAdv, y, beta);
+      let perExample: tf.Tensor1D | null = null;
+      if (te) {
+        const penalised = penaltyOn === 'natural' ? logitsNat : logitsAdv;
+        loss = tf.add(loss, tePenalty(penalised, te.target, te.weight));
+        perExample = tePenaltyPerExample(penalised, te.target, te.weight);
+      }
+      return { loss, logitsNat, logitsAdv, tePenalty: perExample };
+    },
+  };
+}
