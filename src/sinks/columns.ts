@@ -15,8 +15,52 @@ export interface ColumnDef {
   readonly nullable?: boolean;
 }
 
+/** Strings as codes into a small table: repeated values (run_id, phase, event) cost 4 bytes a row. */
+export interface CodedStrings {
+  readonly codes: Int32Array;
+  readonly table: readonly string[];
+}
+
 /** Column values as produced in memory: typed arrays for numbers, Uint8Array 0/1 for bools, strings. */
-export type ColumnValues = Int32Array | Float32Array | Float64Array | Uint8Array | readonly string[];
+export type ColumnValues = Int32Array | Float32Array | Float64Array | Uint8Array | readonly string[] | CodedStrings;
+
+function isCoded(v: unknown): v is CodedStrings {
+  return !!v && typeof v === 'object' && 'codes' in v && 'table' in v;
+}
+
+const utf8Encoder = new TextEncoder();
+
+/** Builds an Arrow Utf8 column directly (offsets + bytes), encoding each distinct string once. */
+function utf8Data(values: readonly string[] | CodedStrings, n: number): arrow.Data<arrow.Utf8> {
+  const coded: CodedStrings = isCoded(values) ? values : codeStrings(values, n);
+  const encoded = coded.table.map((t) => utf8Encoder.encode(t));
+  const offsets = new Int32Array(n + 1);
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    total += encoded[coded.codes[i]].length;
+    offsets[i + 1] = total;
+  }
+  const bytes = new Uint8Array(total);
+  for (let i = 0; i < n; i++) bytes.set(encoded[coded.codes[i]], offsets[i]);
+  return arrow.makeData({ type: new arrow.Utf8(), length: n, valueOffsets: offsets, data: bytes });
+}
+
+function codeStrings(values: readonly string[], n: number): CodedStrings {
+  const index = new Map<string, number>();
+  const table: string[] = [];
+  const codes = new Int32Array(n);
+  for (let i = 0; i < n; i++) {
+    const v = String(values[i]);
+    let c = index.get(v);
+    if (c === undefined) {
+      c = table.length;
+      table.push(v);
+      index.set(v, c);
+    }
+    codes[i] = c;
+  }
+  return { codes, table };
+}
 
 function arrowType(t: ColumnType): arrow.DataType {
   switch (t) {
@@ -59,7 +103,7 @@ function nanValidity(v: Float32Array | Float64Array, n: number): { bitmap: Uint8
 function columnData(def: ColumnDef, values: ColumnValues, n: number): arrow.Data {
   const type = arrowType(def.type);
   const check = (ok: boolean, expected: string) => {
-    if (!ok) throw new AtflowError('ARGUMENT', `column '${def.name}': expected ${expected} of length ≥ ${n}, got ${values?.constructor?.name} of length ${values?.length}`);
+    if (!ok) throw new AtflowError('ARGUMENT', `column '${def.name}': expected ${expected} of length ≥ ${n}, got ${values?.constructor?.name} of length ${isCoded(values) ? values.codes.length : values?.length}`);
   };
   switch (def.type) {
     case 'int32':
@@ -69,7 +113,7 @@ function columnData(def: ColumnDef, values: ColumnValues, n: number): arrow.Data
     case 'float64': {
       const isF32 = def.type === 'float32';
       check(isF32 ? values instanceof Float32Array : values instanceof Float64Array, isF32 ? 'Float32Array' : 'Float64Array');
-      check(values.length >= n, 'an array');
+      check((values as Float32Array).length >= n, 'an array');
       const data = (values as Float32Array | Float64Array).subarray(0, n);
       const validity = def.nullable ? nanValidity(data, n) : undefined;
       return arrow.makeData({
@@ -90,8 +134,8 @@ function columnData(def: ColumnDef, values: ColumnValues, n: number): arrow.Data
       return arrow.makeData({ type: type as arrow.TimestampMillisecond, length: n, data: ms as unknown as Int32Array });
     }
     case 'utf8': {
-      check(Array.isArray(values) && values.length >= n, 'an array of strings');
-      return arrow.vectorFromArray((values as readonly string[]).slice(0, n), type as arrow.Utf8).data[0];
+      check(isCoded(values) ? values.codes.length >= n : Array.isArray(values) && values.length >= n, 'an array of strings');
+      return utf8Data(values as readonly string[] | CodedStrings, n);
     }
   }
 }
@@ -113,7 +157,7 @@ export function makeRecordBatch(schema: arrow.Schema, defs: readonly ColumnDef[]
  */
 export class ColumnAccumulator {
   private bufs: Record<string, ColumnValues> = {};
-  private strs: Record<string, string[]> = {};
+  private strs: Record<string, { codes: Int32Array; table: string[]; index: Map<string, number> }> = {};
   private n = 0;
 
   constructor(
@@ -130,7 +174,7 @@ export class ColumnAccumulator {
   private reset(): void {
     this.n = 0;
     for (const d of this.defs) {
-      if (d.type === 'utf8') this.strs[d.name] = [];
+      if (d.type === 'utf8') this.strs[d.name] = { codes: new Int32Array(this.capacity), table: [], index: new Map() };
       else this.bufs[d.name] = allocate(d.type, this.capacity);
     }
   }
@@ -148,14 +192,30 @@ export class ColumnAccumulator {
         if (v === undefined) throw new AtflowError('ARGUMENT', `column '${d.name}' is missing`);
         if (d.type === 'utf8') {
           const dst = this.strs[d.name];
-          if (typeof v === 'string') for (let i = 0; i < take; i++) dst.push(v);
-          else for (let i = 0; i < take; i++) dst.push(String((v as readonly string[])[from + i]));
+          const code = (s: string) => {
+            let c = dst.index.get(s);
+            if (c === undefined) {
+              c = dst.table.length;
+              dst.table.push(s);
+              dst.index.set(s, c);
+            }
+            return c;
+          };
+          if (typeof v === 'string') dst.codes.fill(code(v), this.n, this.n + take);
+          else if (Array.isArray(v)) for (let i = 0; i < take; i++) dst.codes[this.n + i] = code(String(v[from + i]));
+          else throw new AtflowError('ARGUMENT', `column '${d.name}' holds strings, got ${v?.constructor?.name}`);
         } else {
           const dst = this.bufs[d.name] as Float64Array;
           if (typeof v === 'number') dst.fill(v, this.n, this.n + take);
           else if (typeof v === 'string') throw new AtflowError('ARGUMENT', `column '${d.name}' is numeric, got the string '${v}'`);
           else if (Array.isArray(v)) for (let i = 0; i < take; i++) dst[this.n + i] = Number(v[from + i]);
-          else dst.set((v as Float64Array).subarray(from, from + take), this.n);
+          else {
+            if (!(v instanceof (dst.constructor as Float64ArrayConstructor))) {
+              throw new AtflowError('ARGUMENT', `column '${d.name}' (${d.type}) expects ${dst.constructor.name}, got ${v?.constructor?.name}`);
+            }
+            if ((v as Float64Array).length < count) throw new AtflowError('ARGUMENT', `column '${d.name}' has ${(v as Float64Array).length} values, expected ${count}`);
+            dst.set((v as Float64Array).subarray(from, from + take), this.n);
+          }
         }
       }
       this.n += take;
@@ -168,7 +228,7 @@ export class ColumnAccumulator {
   flush(onChunk: (chunk: Readonly<Record<string, ColumnValues>>, n: number) => void): void {
     if (this.n === 0) return;
     const chunk: Record<string, ColumnValues> = { ...this.bufs };
-    for (const d of this.defs) if (d.type === 'utf8') chunk[d.name] = this.strs[d.name];
+    for (const d of this.defs) if (d.type === 'utf8') chunk[d.name] = { codes: this.strs[d.name].codes, table: this.strs[d.name].table };
     const n = this.n;
     this.reset();
     onChunk(chunk, n);

@@ -111,8 +111,9 @@ export class ParquetStreamWriter {
       .setCompression(pw.Compression.ZSTD)
       .setMaxRowGroupSize(rowGroupSize)
       .setCreatedBy('atflow (parquet-wasm 0.8)');
-    // Dictionary pages pay off for repeated values (ints, strings, bools), not for float measurements.
-    for (const d of defs) if (d.type === 'float32' || d.type === 'float64') builder = builder.setColumnDictionaryEnabled(d.name, false);
+    // Dictionary pages pay off for the repeated strings (run_id, phase, event); for numbers they cost
+    // more encoding time than they save (ZSTD already squeezes small-int columns).
+    for (const d of defs) if (d.type !== 'utf8') builder = builder.setColumnDictionaryEnabled(d.name, false);
     if (options.metadata) builder = builder.setKeyValueMetadata(new Map(Object.entries(options.metadata)));
     const props = builder.build(); // build() consumes the builder
     const schema = arrowSchema(defs);
