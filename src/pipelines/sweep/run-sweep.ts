@@ -41,10 +41,10 @@ export type SweepResult =
   | (Common & { kind: 'array'; files: ArrayJobFiles });
 
 export async function runSweep(sweep: string | SweepSpec, opts: SweepOptions = {}): Promise<SweepResult> {
-  const loaded = typeof sweep === 'string' ? loadSweepSpec(sweep) : sweep;
   if (opts.executor !== undefined && !(EXECUTOR_KINDS as readonly string[]).includes(opts.executor)) {
     throw new AtflowError('ARGUMENT', `--executor '${opts.executor}': expected one of ${EXECUTOR_KINDS.join(', ')}`);
   }
+  const loaded = typeof sweep === 'string' ? loadSweepSpec(sweep) : sweep;
   const executor =
     opts.executor !== undefined && opts.executor !== loaded.executor.kind ? parseExecutor({ kind: opts.executor }, '--executor') : loaded.executor;
   const spec: SweepSpec = { ...loaded, executor, out: opts.out ?? loaded.out };
