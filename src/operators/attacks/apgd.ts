@@ -81,12 +81,29 @@ function project(z: tf.Tensor4D, x: tf.Tensor4D, eps: number): tf.Tensor4D {
   return tf.tidy(() => tf.clipByValue(tf.minimum(tf.maximum(z, tf.sub(x, eps)), tf.add(x, eps)), 0, 1) as tf.Tensor4D);
 }
 
-function apgdSingleRun(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, eps: number, nIter: number, rho: number, loss: ApgdLoss): RunResult {
-  const n = x.shape[0];
+/**
+ * The checkpoints of an N-iteration run: after `at` iterations, looking back over the last `window`
+ * steps. First at n_iter_2 = max(⌊0.22·N⌋, 1), then the window shrinks by max(⌊0.03·N⌋, 1) down to
+ * max(⌊0.06·N⌋, 1): the integer form of p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06) in AutoAttack.
+ */
+export function apgdCheckpoints(nIter: number): { at: number; window: number }[] {
   const nIter2 = Math.max(Math.floor(0.22 * nIter), 1);
   const nIterMin = Math.max(Math.floor(0.06 * nIter), 1);
   const sizeDecr = Math.max(Math.floor(0.03 * nIter), 1);
+  const out: { at: number; window: number }[] = [];
+  let window = nIter2;
+  for (let at = nIter2; at <= nIter; ) {
+    out.push({ at, window });
+    window = Math.max(window - sizeDecr, nIterMin);
+    at += window;
+  }
+  return out;
+}
 
+function apgdSingleRun(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, eps: number, nIter: number, rho: number, loss: ApgdLoss): RunResult {
+  const n = x.shape[0];
+  const checkpoints = apgdCheckpoints(nIter);
+  let nextCheckpoint = 0;
   const t = new Rng(seed).fillUniform(new Float32Array(x.size), -1, 1);
   let xAdv = tf.tidy(() => {
     const tt = tf.tensor(t, x.shape, 'float32') as tf.Tensor4D;
@@ -105,8 +122,6 @@ function apgdSingleRun(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: numbe
   const lossSteps = Array.from({ length: nIter }, () => new Float32Array(n));
   let lossBestLastCheck = lossBest.slice();
   let reducedLastCheck = new Float32Array(n).fill(1);
-  let k = nIter2;
-  let counter3 = 0;
 
   for (let i = 0; i < nIter; i++) {
     const a = i > 0 ? MOMENTUM : 1.0;
@@ -142,8 +157,10 @@ function apgdSingleRun(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: numbe
     xBest = replace(improved, xAdv, xBest);
     gradBest = replace(improved, grad, gradBest);
 
-    counter3 += 1;
-    if (counter3 === k) {
+    const checkpoint = checkpoints[nextCheckpoint];
+    if (checkpoint !== undefined && i + 1 === checkpoint.at) {
+      nextCheckpoint += 1;
+      const k = checkpoint.window;
       const reduce = new Uint8Array(n);
       for (let b = 0; b < n; b++) {
         let increases = 0;
@@ -166,8 +183,6 @@ function apgdSingleRun(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: numbe
         grad.dispose();
         grad = gRestart;
       }
-      k = Math.max(k - sizeDecr, nIterMin);
-      counter3 = 0;
     }
   }
   tf.dispose([xAdv, xAdvOld, grad, gradBest]);

@@ -1,5 +1,5 @@
 import { unknownName } from '../../core/errors';
-import { apgd, apgdCe, apgdDlr, type ApgdLoss, type ApgdOptions } from './apgd';
+import { apgd, apgdCe, apgdCheckpoints, apgdDlr, type ApgdLoss, type ApgdOptions } from './apgd';
 import { cwLinf, type CwLinfOptions } from './cw-linf';
 import { fgsm, type FgsmOptions } from './fgsm';
 import { pgd } from './pgd';
@@ -13,6 +13,7 @@ export * from './types';
 export {
   apgd,
   apgdCe,
+  apgdCheckpoints,
   apgdDlr,
   cwLinf,
   fgsm,
