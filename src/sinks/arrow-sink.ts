@@ -1,0 +1,171 @@
+import * as arrow from 'apache-arrow';
+import * as fs from 'fs';
+import * as path from 'path';
+import { Observable, OperatorFunction } from 'rxjs';
+import type { RunEvent, RunEventOf } from '../core/run-event';
+import { AtflowError } from '../core/errors';
+import { arrowSchema, ColumnDef, ColumnValues, makeRecordBatch } from './columns';
+import { complexityRows, epochRow, eventsRow, examplesRow, labelsRow, stepRow, TableName, TABLES } from './tables';
+import { runMetadata } from './parquet-sink';
+
+const EOS_BYTES = 8; // continuation marker 0xFFFFFFFF + zero length
+
+/**
+ * An Arrow IPC *stream* file written message by message: the schema once, then one record batch
+ * per append, each flushed to disk at once, so `tail`-style readers (apache-arrow, pyarrow's
+ * `ipc.open_stream`, polars `read_ipc_stream`) see every batch as soon as it is logged. `close()`
+ * appends the end-of-stream marker. Unlike the Parquet files this one grows in place (that is the
+ * point of live tailing), so a crash leaves a valid stream without its end marker.
+ */
+export class ArrowStreamFileWriter {
+  private readonly fd: number;
+  private readonly headerLength: number;
+  private readonly header: Uint8Array;
+  private rows = 0;
+  private closed = false;
+
+  constructor(
+    readonly path: string,
+    readonly defs: readonly ColumnDef[],
+    metadata?: Record<string, string>,
+  ) {
+    this.schema = arrowSchema(defs, metadata);
+    fs.mkdirSync(path_.dirname(this.path), { recursive: true });
+    try {
+      this.fd = fs.openSync(this.path, 'w');
+    } catch (e) {
+      throw new AtflowError('IO', `cannot create ${this.path}: ${(e as Error).message}`, { path: this.path });
+    }
+    const empty = arrow.tableToIPC(new arrow.Table(this.schema), 'stream');
+    this.headerLength = empty.length - EOS_BYTES;
+    this.header = empty.slice(0, this.headerLength);
+    fs.writeSync(this.fd, this.header);
+  }
+
+  private readonly schema: arrow.Schema;
+
+  get rowsWritten(): number {
+    return this.rows;
+  }
+
+  append(cols: Readonly<Record<string, ColumnValues | number | string>>, count: number): void {
+    if (this.closed) throw new AtflowError('IO', `arrow writer for ${this.path} is already closed`);
+    if (count === 0) return;
+    const full: Record<string, ColumnValues> = {};
+    for (const d of this.defs) full[d.name] = broadcast(d, cols[d.name], count);
+    const ipc = arrow.tableToIPC(new arrow.Table(makeRecordBatch(this.schema, this.defs, full, count)), 'stream');
+    // The stream encoding of a one-batch table is [schema message][batch message][EOS]; keep the batch.
+    for (let i = 0; i < this.headerLength; i++) {
+      if (ipc[i] !== this.header[i]) throw new AtflowError('IO', `arrow writer for ${this.path}: schema message changed between batches`);
+    }
+    fs.writeSync(this.fd, ipc.subarray(this.headerLength, ipc.length - EOS_BYTES));
+    this.rows += count;
+  }
+
+  close(): number {
+    if (this.closed) return this.rows;
+    this.closed = true;
+    fs.writeSync(this.fd, Int32Array.of(-1, 0));
+    fs.fsyncSync(this.fd);
+    fs.closeSync(this.fd);
+    return this.rows;
+  }
+}
+const path_ = path;
+
+function broadcast(d: ColumnDef, v: ColumnValues | number | string | undefined, n: number): ColumnValues {
+  if (v === undefined) throw new AtflowError('ARGUMENT', `column '${d.name}' is missing`);
+  if (typeof v === 'string') return { codes: new Int32Array(n), table: [v] };
+  if (typeof v === 'number') {
+    const out = d.type === 'int32' ? new Int32Array(n) : d.type === 'float32' ? new Float32Array(n) : d.type === 'bool' ? new Uint8Array(n) : new Float64Array(n);
+    out.fill(v);
+    return out;
+  }
+  return v;
+}
+
+export interface ArrowSinkOptions {
+  /** Folder inside the run folder (default 'arrow'). */
+  readonly subdir?: string;
+  readonly now?: () => number;
+}
+
+export interface ArrowSinkResult {
+  readonly files: Readonly<Partial<Record<TableName, string>>>;
+  readonly rows: Readonly<Partial<Record<TableName, number>>>;
+}
+
+/**
+ * The Arrow sink: `events$.pipe(arrowSink())` writes `<runDir>/arrow/<table>.arrows` (Arrow IPC
+ * stream format; same tables and columns as the Parquet sink, examples in one file across epochs),
+ * emitting an ArrowSinkResult when the stream completes. Synchronous writes: it never lags the run.
+ */
+export function arrowSink(options: ArrowSinkOptions = {}): OperatorFunction<RunEvent, ArrowSinkResult> {
+  return (source) =>
+    new Observable<ArrowSinkResult>((subscriber) => {
+      const writers = new Map<TableName, ArrowStreamFileWriter>();
+      const rows: Partial<Record<TableName, number>> = {};
+      const files: Partial<Record<TableName, string>> = {};
+      let start: RunEventOf<'run-start'> | null = null;
+      const now = options.now ?? Date.now;
+      const get = (name: TableName): ArrowStreamFileWriter => {
+        if (!start) throw new AtflowError('ARGUMENT', `arrow sink: event before 'run-start'`);
+        let w = writers.get(name);
+        if (!w) {
+          w = new ArrowStreamFileWriter(path.join(start.runDir, options.subdir ?? 'arrow', `${name}.arrows`), TABLES[name], runMetadata(start));
+          writers.set(name, w);
+          files[name] = w.path;
+        }
+        return w;
+      };
+      const closeAll = () => {
+        for (const [name, w] of writers) rows[name] = w.close();
+        writers.clear();
+      };
+      const handle = (ev: RunEvent) => {
+        switch (ev.type) {
+          case 'run-start':
+            start = ev;
+            return;
+          case 'labels':
+            return get('labels').append(labelsRow(start!.runId, ev.example, ev.label_true, ev.label_used), ev.example.length);
+          case 'examples':
+            return get('examples').append(examplesRow(start!.runId, ev.columns), ev.columns.example.length);
+          case 'events':
+            return get('events').append(eventsRow(start!.runId, ev.columns), ev.columns.example.length);
+          case 'step':
+            return get('steps').append(stepRow(start!.runId, ev.record, now()), 1);
+          case 'epoch-end':
+            return get('epochs').append(epochRow(start!.runId, ev.record, now()), 1);
+          case 'complexity': {
+            const { row, count } = complexityRows(start!.runId, ev.epoch, ev.measures);
+            return get('complexity').append(row, count);
+          }
+          case 'run-end':
+            return closeAll();
+          default:
+            return;
+        }
+      };
+      const sub = source.subscribe({
+        next: (ev) => {
+          try {
+            handle(ev);
+          } catch (e) {
+            closeAll();
+            subscriber.error(e);
+          }
+        },
+        error: (e) => {
+          closeAll();
+          subscriber.error(e);
+        },
+        complete: () => {
+          closeAll();
+          subscriber.next({ files, rows });
+          subscriber.complete();
+        },
+      });
+      return () => sub.unsubscribe();
+    });
+}
