@@ -66,10 +66,10 @@ export async function runSweepWorker(manifestPath: string, opts: SweepWorkerOpti
   const values = Object.entries(run.values)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
-  status(`sweep ${manifest.sweep}: run ${index}/${manifest.runs.length} (from ${source}) ${values}: ${run.configPath}`);
+  status(`sweep ${manifest.sweep}: run #${index} of ${manifest.runs.length} (from ${source}) ${values}: ${run.configPath}`);
   // The task's stdout/stderr are already its log (pod log, SLURM --output): pass them through.
   const r = await spawnRun(opts.runner ?? atflowRunCommand(), run.configPath, manifest.outDir, { env });
   const code = r.exitCode ?? 1;
-  status(`sweep ${manifest.sweep}: run ${index} ${code === 0 ? 'ok' : `failed (${r.signal ?? `exit ${code}`})`} after ${r.seconds.toFixed(1)}s`);
+  status(`sweep ${manifest.sweep}: run #${index} ${code === 0 ? 'ok' : `failed (${r.signal ?? `exit ${code}`})`} after ${r.seconds.toFixed(1)}s`);
   return code;
 }

@@ -50,8 +50,8 @@ describe('runSweepWorker', () => {
     expect(await runSweepWorker(manifest, { env: { ...process.env, SLURM_ARRAY_TASK_ID: '1' }, runner: fakeRunner, onStatus: () => undefined })).toBe(0);
     const trace = readTrace(path.join(dir, 'runs'));
     expect(trace.filter((e) => e.event === 'end').map((e) => e.config)).toEqual(['0002.json', '0001.json']);
-    expect(lines[0]).toContain('run 2/4 (from JOB_COMPLETION_INDEX) trainer.name=trades seed=1');
-    expect(lines[1]).toContain('run 2 ok');
+    expect(lines[0]).toContain('run #2 of 4 (from JOB_COMPLETION_INDEX) trainer.name=trades seed=1');
+    expect(lines[1]).toContain('run #2 ok');
 
     // A retried task is harmless: the run contract skips the finished run.
     await runSweepWorker(manifest, { env: { JOB_COMPLETION_INDEX: '2' }, runner: fakeRunner, onStatus: () => undefined });
