@@ -32,8 +32,8 @@ const FLOAT32 = 0; // CppDType.float32 in tfjs-backend-wasm
  * dx of max pooling whose windows do not overlap (filter <= stride, e.g. 2x2/2): a scatter of dy to the
  * position of each window's FIRST maximum (the cpu reference's and PyTorch's choice on ties, which
  * ReLU zeros make common).
- * x is laid on the window grid [N, OH*s, OW*s, C] (padding cells NaN, never equal to a maximum);
- * `(x == y) * rank` marks maxima with a value that decreases along the window in row-major order, so
+ * x is laid on the window grid [N, OH*s, OW*s, C];
+ * `(x == y) * rank` (rank 0 on padding cells) marks maxima with a value that decreases along the window in row-major order, so
  * the wasm argmax pooling (which keeps the last of equal values and starts from FLT_MIN, hence is
  * wrong on raw negative windows) returns the first maximum's grid position; ScatterNd puts dy there.
  * A few linear passes instead of the stock kernel's per-input window rescans.
@@ -61,7 +61,7 @@ function maxPoolGrad(args: KernelArgs<'dy' | 'input' | 'output'>): tf.TensorInfo
   if (hIn < h || wIn < w) xIn = slice(backend, input, [0, 0, 0, 0], [n, hIn, wIn, c]);
   const grid = runWasmKernel('PadV2', backend, { x: xIn }, {
     paddings: [[0, 0], [top, gh - top - hIn], [left, gw - left - wIn], [0, 0]],
-    constantValue: NaN,
+    constantValue: 0, // only ever 0: the wasm backend caches pad operators without their value
   });
   if (xIn !== input) release(backend, xIn);
   const grid6 = reshape(backend, grid, [n, oh, sh, ow, sw, c]);
@@ -70,7 +70,7 @@ function maxPoolGrad(args: KernelArgs<'dy' | 'input' | 'output'>): tf.TensorInfo
   release(backend, grid, grid6, y6);
   const isMaxF = runWasmKernel('Cast', backend, { x: isMax }, { dtype: 'float32' });
   release(backend, isMax);
-  const rank = windowRank(backend, sh, sw, kw);
+  const rank = windowRank(backend, { oh, ow, sh, sw, kh, kw, top, left, hIn, wIn });
   const ranked6 = runWasmKernel('Multiply', backend, { a: isMaxF, b: rank });
   release(backend, isMaxF, rank);
   const ranked = reshape(backend, ranked6, [n, gh, gw, c]);
@@ -103,13 +103,49 @@ function maxPoolGrad(args: KernelArgs<'dy' | 'input' | 'output'>): tf.TensorInfo
   return dx;
 }
 
-/** [1,1,sh,1,sw,1]: kh*kw for the window's first cell, decreasing in row-major order (cells outside the window are never read). */
-function windowRank(backend: BackendWasmInternals, sh: number, sw: number, kw: number): tf.TensorInfo {
-  const values = new Float32Array(sh * sw);
-  for (let i = 0; i < sh; i++) for (let j = 0; j < sw; j++) values[i * sw + j] = sh * sw - (i * kw + j);
-  const t = backend.makeOutput([1, 1, sh, 1, sw, 1], 'float32');
+/**
+ * [1, oh, sh, ow, sw, 1] over the window grid: for a window cell, kh*kw minus its row-major position
+ * (so the first maximum ranks highest); 0 for padding cells and cells outside every window.
+ */
+function windowRank(
+  backend: BackendWasmInternals,
+  g: { oh: number; ow: number; sh: number; sw: number; kh: number; kw: number; top: number; left: number; hIn: number; wIn: number },
+): tf.TensorInfo {
+  const gh = g.oh * g.sh;
+  const gw = g.ow * g.sw;
+  const values = new Float32Array(gh * gw);
+  for (let r = 0; r < gh; r++) {
+    for (let q = 0; q < gw; q++) {
+      const i = r % g.sh;
+      const j = q % g.sw;
+      const inWindow = i < g.kh && j < g.kw;
+      const inX = r - g.top >= 0 && r - g.top < g.hIn && q - g.left >= 0 && q - g.left < g.wIn;
+      values[r * gw + q] = inWindow && inX ? g.kh * g.kw - (i * g.kw + j) : 0;
+    }
+  }
+  return tensorFromValues(backend, values, [1, g.oh, g.sh, g.ow, g.sw, 1]);
+}
+
+function tensorFromValues(backend: BackendWasmInternals, values: Float32Array, shape: number[]): tf.TensorInfo {
+  const t = backend.makeOutput(shape, 'float32');
   backend.typedArrayFromHeap(t).set(values);
   return t;
+}
+
+/** [1, oh, ow, 1]: 1 where window cell (i, j) of output (oh, ow) lies inside x, 0 where it is padding. */
+function cellInsideX(
+  backend: BackendWasmInternals, i: number, j: number,
+  g: { oh: number; ow: number; sh: number; sw: number; top: number; left: number; hIn: number; wIn: number },
+): tf.TensorInfo {
+  const values = new Float32Array(g.oh * g.ow);
+  for (let a = 0; a < g.oh; a++) {
+    const r = a * g.sh + i - g.top;
+    for (let b = 0; b < g.ow; b++) {
+      const q = b * g.sw + j - g.left;
+      values[a * g.ow + b] = r >= 0 && r < g.hIn && q >= 0 && q < g.wIn ? 1 : 0;
+    }
+  }
+  return tensorFromValues(backend, values, [1, g.oh, g.ow, 1]);
 }
 
 /**
@@ -133,7 +169,7 @@ function overlappingMaxPoolGrad(
   const wIn = Math.min(w, pw - left);
   let xIn = input;
   if (hIn < h || wIn < w) xIn = slice(backend, input, [0, 0, 0, 0], [n, hIn, wIn, c]);
-  const xp = runWasmKernel('PadV2', backend, { x: xIn }, { paddings: [[0, 0], [top, ph - top - hIn], [left, pw - left - wIn], [0, 0]], constantValue: NaN });
+  const xp = runWasmKernel('PadV2', backend, { x: xIn }, { paddings: [[0, 0], [top, ph - top - hIn], [left, pw - left - wIn], [0, 0]], constantValue: 0 });
   if (xIn !== input) release(backend, xIn);
 
   let taken = runWasmKernel('Fill', backend, {}, { shape: [n, oh, ow, c], value: 0, dtype: 'float32' });
@@ -145,8 +181,10 @@ function overlappingMaxPoolGrad(
         beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
       });
       const eq = runWasmKernel('Equal', backend, { a: cell, b: output });
-      const eqF = runWasmKernel('Cast', backend, { x: eq }, { dtype: 'float32' });
-      release(backend, cell, eq);
+      const eqAll = runWasmKernel('Cast', backend, { x: eq }, { dtype: 'float32' });
+      const inside = cellInsideX(backend, i, j, { oh, ow, sh, sw, top, left, hIn, wIn });
+      const eqF = runWasmKernel('Multiply', backend, { a: eqAll, b: inside }); // padding cells never count
+      release(backend, cell, eq, eqAll, inside);
       // first match only: eq * (1 - taken) == max(eq - taken, 0) for 0/1 values
       const diff = runWasmKernel('Sub', backend, { a: eqF, b: taken });
       const first = runWasmKernel('Relu', backend, { x: diff });
