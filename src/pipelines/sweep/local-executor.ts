@@ -1,8 +1,8 @@
-import * as os from 'os';
 import * as path from 'path';
 import { detectGpus } from './gpus';
 import type { SweepManifest } from './manifest';
 import { atflowRunCommand, RunnerCommand, spawnRun } from './runner';
+import { defaultWorkers } from './sweep-spec';
 
 /**
  * The `local` executor: a pool of N worker slots, each running one sweep point at a time as its own child
@@ -54,7 +54,7 @@ export interface LocalSweepResult {
 export async function runLocal(manifest: SweepManifest, opts: LocalExecutorOptions = {}): Promise<LocalSweepResult> {
   const env = opts.env ?? process.env;
   const gpus = opts.gpus === 'none' ? [] : Array.isArray(opts.gpus) ? opts.gpus : detectGpus(env);
-  const workers = Math.max(1, opts.workers ?? (gpus.length > 0 ? gpus.length : os.availableParallelism()));
+  const workers = Math.max(1, opts.workers ?? defaultWorkers(gpus.length));
   const runner = opts.runner ?? atflowRunCommand();
   const status = opts.onStatus ?? ((line: string) => process.stdout.write(line + '\n'));
   const logDir = opts.logDir ?? path.join(path.dirname(manifest.file), 'logs');

@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { runLocal } from '../../../src/pipelines/sweep/local-executor';
 import { materialiseSweep } from '../../../src/pipelines/sweep/expand';
@@ -106,7 +107,8 @@ describe('local executor', () => {
     const { manifest } = materialiseSweep(spec, path.join(dir, 'a'));
     const env = { ...process.env };
     delete env.CUDA_VISIBLE_DEVICES;
-    await runLocal(manifest, { workers: 2, gpus: 'none', runner: fakeRunner, env, onStatus: () => undefined });
+    const r = await runLocal(manifest, { gpus: 'none', runner: fakeRunner, env, onStatus: () => undefined });
+    expect(r.workers).toBe(os.availableParallelism()); // no GPUs: one worker per core
     expect(readTrace(manifest.outDir).map((e) => e.gpu)).toEqual([null, null, null, null]);
 
     const m2 = materialiseSweep(spec, path.join(dir, 'b')).manifest;
