@@ -89,6 +89,7 @@ export function writeSpecJson(start: RunEventOf<'run-start'>): string {
  * and _SUCCESS last. Every file appears atomically (temp + fsync + rename).
  */
 export class ParquetRunWriter {
+  readonly name = 'parquet';
   private start: RunEventOf<'run-start'> | null = null;
   private meta: Record<string, string> = {};
   private readonly tables = new Map<SingleTable, ParquetStreamWriter>();
@@ -178,6 +179,11 @@ export class ParquetRunWriter {
       this.tables.delete(name);
       this.record(name, w.path, await w.close());
     }
+  }
+
+  /** RunSink close: after the last event, whatever the outcome (a no-op after run-end). */
+  async close(): Promise<void> {
+    await this.closeAll();
   }
 
   /** Drops the temp files of every open writer; files already in place stay as they were. */

@@ -3,12 +3,15 @@ import { z } from 'zod';
 /**
  * What the summary and the report need to know about a run's setup, read from the run-start
  * event's `spec`. The pipeline provides it as `spec.meta` (preferred); failing that, the same keys
- * are looked for at the top of the spec (`spec.trainer`, `spec.label_noise`/`spec.labelNoise`,
- * `spec.attack`), with `trainer` either a string or `{ name }`.
+ * are looked for at the top of the spec as the RunSpec (src/pipelines/spec.ts) has them:
+ * `spec.trainer` (a string or `{ name, te }`), `spec.labelNoise` (or `label_noise`) `{ kind, rate }`,
+ * `spec.attack` `{ norm, eps, alpha, steps }`.
  */
 export interface RunMeta {
-  /** Trainer registry name, e.g. 'pgd-at', 'trades', 'pgd-at+te'. */
+  /** Trainer registry name, e.g. 'pgd-at', 'trades'. */
   readonly trainer: string;
+  /** Whether temporal ensembling is composed onto the trainer (spec.trainer.te set). */
+  readonly te: boolean;
   readonly label_noise: { readonly kind: string; readonly rate: number };
   /** The training attack. */
   readonly attack: { readonly norm: string; readonly eps: number; readonly alpha: number; readonly steps: number };
@@ -16,12 +19,14 @@ export interface RunMeta {
 
 const metaSchema = z.object({
   trainer: z.string(),
+  te: z.boolean().default(false),
   label_noise: z.object({ kind: z.string(), rate: z.number() }),
   attack: z.object({ norm: z.string(), eps: z.number(), alpha: z.number(), steps: z.number() }),
 });
 
 const UNKNOWN: RunMeta = {
   trainer: 'unknown',
+  te: false,
   label_noise: { kind: 'none', rate: 0 },
   attack: { norm: 'unknown', eps: NaN, alpha: NaN, steps: NaN },
 };
@@ -42,8 +47,10 @@ export function readRunMeta(spec: unknown): RunMeta {
   const trainer = typeof t === 'string' ? t : typeof obj(t)?.name === 'string' ? String(obj(t)!.name) : UNKNOWN.trainer;
   const ln = obj(s.label_noise) ?? obj(s.labelNoise);
   const a = obj(s.attack) ?? obj(obj(t)?.attack);
+  const te = obj(t)?.te;
   return {
     trainer,
+    te: te !== undefined && te !== null && te !== false,
     label_noise: ln ? { kind: typeof ln.kind === 'string' ? ln.kind : 'unknown', rate: num(ln.rate) } : UNKNOWN.label_noise,
     attack: a
       ? { norm: typeof a.norm === 'string' ? a.norm : 'unknown', eps: num(a.eps), alpha: num(a.alpha), steps: num(a.steps) }

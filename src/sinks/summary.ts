@@ -1,0 +1,204 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { Observable, OperatorFunction } from 'rxjs';
+import type { EpochRecord } from '../core/records';
+import type { RunEvent, RunEventOf } from '../core/run-event';
+import type { BackendInfo } from '../backend/select';
+import { AtflowError } from '../core/errors';
+import { writeFileAtomic } from './parquet-writer';
+import { readRunMeta, RunMeta } from './run-meta';
+
+/** Accuracies of one epoch, fractions in [0, 1]; train accuracies are against the labels trained on. */
+export interface EpochAccuracies {
+  readonly epoch: number;
+  readonly test_clean_acc: number;
+  readonly test_robust_acc: number;
+  readonly train_clean_acc: number;
+  readonly train_robust_acc: number;
+}
+
+export interface RunSummary {
+  readonly run_id: string;
+  readonly status: 'completed' | 'interrupted' | 'failed' | 'incomplete';
+  readonly trainer: string;
+  readonly te: boolean;
+  readonly label_noise: RunMeta['label_noise'];
+  /** Realised noise rate of the labels event (null if none was logged). */
+  readonly label_noise_realised: number | null;
+  readonly attack: RunMeta['attack'];
+  readonly seed: number | null;
+  readonly epochs: number;
+  /** Best epoch by the run's own rule (the last epoch record's best_epoch / best_rule). */
+  readonly best: EpochAccuracies | null;
+  readonly best_rule: string | null;
+  readonly final: EpochAccuracies | null;
+  /** best.test_robust_acc − final.test_robust_acc: how much robust overfitting cost. */
+  readonly robust_gap: number | null;
+  readonly backend: BackendInfo | null;
+  readonly started_at: string | null;
+  readonly wall_ms: number | null;
+  /** Paths, relative to the run folder, of every table and file present when the summary was written. */
+  readonly paths: Readonly<Record<string, string>>;
+  readonly error?: string;
+}
+
+const accuracies = (r: EpochRecord): EpochAccuracies => ({
+  epoch: r.epoch,
+  test_clean_acc: r.test_clean_acc,
+  test_robust_acc: r.test_robust_acc,
+  train_clean_acc: r.train_clean_acc,
+  train_robust_acc: r.train_robust_acc,
+});
+
+/** The run folder's files that exist, by name (tables, spec, checkpoints, arrow streams, report). */
+export function runPaths(runDir: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  const has = (p: string) => fs.existsSync(path.join(runDir, p));
+  for (const t of ['labels', 'events', 'epochs', 'steps', 'complexity', 'gradient_probe']) if (has(`${t}.parquet`)) out[t] = `${t}.parquet`;
+  if (has('examples')) out.examples = 'examples/epoch=*/part-*.parquet';
+  for (const f of ['spec.json', 'report.html', '_SUCCESS']) if (has(f)) out[f.replace(/\.(json|html)$/, '')] = f;
+  if (has('checkpoints')) out.checkpoints = 'checkpoints/';
+  if (has('arrow')) for (const f of fs.readdirSync(path.join(runDir, 'arrow'))) if (f.endsWith('.arrows')) out[`arrow_${f.replace('.arrows', '')}`] = `arrow/${f}`;
+  return out;
+}
+
+/** Builds a run's summary from its events (pure; `paths` is filled by the writer). */
+export class RunSummaryBuilder {
+  private start: RunEventOf<'run-start'> | null = null;
+  private readonly records: EpochRecord[] = [];
+  private noise: number | null = null;
+  private end: RunEventOf<'run-end'> | null = null;
+
+  observe(ev: RunEvent): void {
+    if (ev.type === 'run-start') this.start = ev;
+    else if (ev.type === 'labels') this.noise = ev.noiseRate;
+    else if (ev.type === 'epoch-end') this.records.push(ev.record);
+    else if (ev.type === 'run-end') this.end = ev;
+  }
+
+  get runDir(): string | null {
+    return this.start?.runDir ?? null;
+  }
+
+  build(paths: Record<string, string> = {}): RunSummary {
+    const meta = readRunMeta(this.start?.spec);
+    const last = this.records.length ? this.records[this.records.length - 1] : null;
+    const bestRec = last ? this.records.find((r) => r.epoch === last.best_epoch) ?? pickBest(this.records) : null;
+    const best = bestRec ? accuracies(bestRec) : null;
+    const final = last ? accuracies(last) : null;
+    return {
+      run_id: this.start?.runId ?? '',
+      status: this.end?.status ?? 'incomplete',
+      trainer: meta.trainer,
+      te: meta.te,
+      label_noise: meta.label_noise,
+      label_noise_realised: this.noise,
+      attack: meta.attack,
+      seed: this.start?.seed ?? null,
+      epochs: this.records.length,
+      best,
+      best_rule: last ? last.best_rule : null,
+      final,
+      robust_gap: best && final ? best.test_robust_acc - final.test_robust_acc : null,
+      backend: this.start?.backend ?? null,
+      started_at: this.start?.startedAt ?? null,
+      wall_ms: this.end?.wallMs ?? null,
+      paths,
+      ...(this.end?.error ? { error: this.end.error } : {}),
+    };
+  }
+}
+
+/** Highest test robust accuracy, ties broken by test clean accuracy (PAPER.md §10.1), then earliest. */
+export function pickBest(records: readonly EpochRecord[]): EpochRecord | null {
+  let best: EpochRecord | null = null;
+  for (const r of records) {
+    if (!best || r.test_robust_acc > best.test_robust_acc || (r.test_robust_acc === best.test_robust_acc && r.test_clean_acc > best.test_clean_acc)) best = r;
+  }
+  return best;
+}
+
+/** Writes `<runDir>/summary.json` atomically; returns its path. */
+export function writeRunSummary(runDir: string, summary: RunSummary): string {
+  const file = path.join(runDir, 'summary.json');
+  writeFileAtomic(file, JSON.stringify(summary, nullForNaN, 2) + '\n');
+  return file;
+}
+
+/** JSON has no NaN: unknown numbers (e.g. an attack field the spec lacked) become null. */
+function nullForNaN(_k: string, v: unknown): unknown {
+  return typeof v === 'number' && !Number.isFinite(v) ? null : v;
+}
+
+export function readRunSummary(runDir: string): RunSummary {
+  const file = path.join(runDir, 'summary.json');
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8')) as RunSummary;
+  } catch (e) {
+    throw new AtflowError('DATA_FILE', `cannot read run summary ${file}: ${(e as Error).message}`, { path: file });
+  }
+}
+
+/** A multi-run command's summary: `{ created_at, runs: [...] }`, runs in the given order. */
+export function writeMultiRunSummary(file: string, runs: readonly RunSummary[], extra: Record<string, unknown> = {}): string {
+  writeFileAtomic(file, JSON.stringify({ created_at: new Date().toISOString(), ...extra, runs }, nullForNaN, 2) + '\n');
+  return file;
+}
+
+/** The summary as an awaited sink object ({ name, handle, close }): writes summary.json at run-end. */
+export class SummaryWriter {
+  readonly name = 'summary';
+  private readonly builder = new RunSummaryBuilder();
+  private written: RunSummary | null = null;
+
+  handle(ev: RunEvent): void {
+    this.builder.observe(ev);
+    if (ev.type === 'run-end') this.flush();
+  }
+
+  /** Writes (or rewrites) summary.json now; used at run-end and when the stream ends without one. */
+  flush(): RunSummary | null {
+    const dir = this.builder.runDir;
+    if (!dir) return null;
+    const first = this.builder.build(runPaths(dir));
+    writeRunSummary(dir, { ...first, paths: { ...first.paths, summary: 'summary.json' } });
+    this.written = { ...first, paths: { ...first.paths, summary: 'summary.json' } };
+    return this.written;
+  }
+
+  close(): void {
+    if (!this.written) this.flush();
+  }
+
+  get summary(): RunSummary | null {
+    return this.written;
+  }
+}
+
+/** `events$.pipe(summarySink())`: writes summary.json at run-end and emits the summary on completion. */
+export function summarySink(): OperatorFunction<RunEvent, RunSummary> {
+  return (source) =>
+    new Observable<RunSummary>((subscriber) => {
+      const w = new SummaryWriter();
+      const sub = source.subscribe({
+        next: (ev) => {
+          try {
+            w.handle(ev);
+          } catch (e) {
+            subscriber.error(e);
+          }
+        },
+        error: (e) => subscriber.error(e),
+        complete: () => {
+          try {
+            w.close();
+            if (w.summary) subscriber.next(w.summary);
+            subscriber.complete();
+          } catch (e) {
+            subscriber.error(e);
+          }
+        },
+      });
+      return () => sub.unsubscribe();
+    });
+}
