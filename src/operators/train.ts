@@ -57,7 +57,9 @@ export function train(options: TrainOperatorOptions): OperatorFunction<AttackedB
       for (const t of [logitsNat, logitsAdv, tePenalty] as (tf.Tensor | null | undefined)[]) if (t) kept.push(t);
 
       const gradList = Object.values(grads).filter((g): g is tf.Tensor => g != null);
-      const gradNormSq = tf.tidy(() => tf.addN(gradList.map((g) => tf.sum(tf.square(g))))).dataSync()[0];
+      const normT = tf.tidy(() => tf.addN(gradList.map((g) => tf.sum(tf.square(g)))));
+      kept.push(normT);
+      const gradNormSq = normT.dataSync()[0];
       const loss = value.dataSync()[0];
       if (!Number.isFinite(loss) || !Number.isFinite(gradNormSq)) {
         throw new AtflowError('NON_FINITE', `train: ${trainer.name} loss ${loss} / squared gradient norm ${gradNormSq} at epoch ${batch.epoch}, step ${batch.step}`, {
