@@ -14,7 +14,7 @@ export interface LocalExecutorOptions {
   workers?: number;
   /** 'auto' (default): detect; 'none': do not touch CUDA_VISIBLE_DEVICES; or explicit device ids. */
   gpus?: 'auto' | 'none' | string[];
-  /** The command that executes one config; default `atflow run <config> --out <out> --quiet`. */
+  /** The command that executes one config; default `atflow run <config> --out <out> --resume --quiet`. */
   runner?: RunnerCommand;
   /** One line per finished run, plus a start and a summary line; default: stdout. */
   onStatus?: (line: string) => void;

@@ -17,9 +17,14 @@ export interface AtflowRunOptions {
   binPath?: string;
   /** Keep the progress bar and summary (off by default: pool output interleaves, logs go to files). */
   verbose?: boolean;
+  /**
+   * Pass `--resume` (default true): `atflow run` refuses to touch an unfinished run folder without it, and
+   * a sweep is resumed by launching it again. Fresh runs are unaffected.
+   */
+  resume?: boolean;
 }
 
-/** `node <repo>/bin/atflow.js run <config> --out <out> --quiet [--backend b]` */
+/** `node <repo>/bin/atflow.js run <config> --out <out> --resume --quiet [--backend b]` */
 export function atflowRunCommand(opts: AtflowRunOptions = {}): RunnerCommand {
   const bin = opts.binPath ?? findAtflowBin();
   return (configPath, outDir) => ({
@@ -30,6 +35,7 @@ export function atflowRunCommand(opts: AtflowRunOptions = {}): RunnerCommand {
       configPath,
       '--out',
       outDir,
+      ...(opts.resume === false ? [] : ['--resume']),
       ...(opts.verbose ? [] : ['--quiet']),
       ...(opts.backend ? ['--backend', opts.backend] : []),
     ],
