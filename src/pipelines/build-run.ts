@@ -1,0 +1,93 @@
+import type { Model } from '../core/model';
+import { deriveSeed } from '../core/rng';
+import type { RunSpec } from './spec';
+import { createModel } from '../models';
+import type { Registry } from './registry';
+import type { Source } from '../sources/source';
+import { corruptInputs } from '../sources/input-corruption';
+import { assignLabels, type LabelAssignment } from '../sources/label-noise';
+import { BatchPlanner } from '../sources/batch-plans';
+import { defaultAugmentOptions, type AugmentOptions } from '../operators/augment';
+import type { Trainer, TrainerAttackSettings } from '../operators/trainers/types';
+import { TemporalEnsemble } from '../operators/trainers/te';
+import { Sgd } from '../operators/optim/sgd';
+import type { LrSchedule } from '../operators/schedules/lr-schedule';
+
+/** Everything a run is made of, built from a spec by name through the registry. */
+export interface RunParts {
+  readonly source: Source;
+  /** Training-split indices whose inputs were corrupted (empty without input corruption). */
+  readonly corrupted: Int32Array;
+  readonly labels: LabelAssignment;
+  readonly planner: BatchPlanner;
+  readonly augment: Required<AugmentOptions>;
+  readonly model: Model;
+  readonly trainer: Trainer;
+  readonly te: TemporalEnsemble | null;
+  readonly optimizer: Sgd;
+  readonly lr: LrSchedule;
+  /** The evaluation attack (PGD-n, ε, α of spec.eval.attack over spec.attack; uniform start as the authors' eval). */
+  readonly evalAttack: TrainerAttackSettings;
+}
+
+export function buildRun(spec: RunSpec, registry: Registry): RunParts {
+  const seed = spec.seed;
+  let source = registry.create<Source, Record<string, unknown>>('source', spec.data.source, {
+    ...spec.data.options,
+    ...(spec.data.trainSize !== undefined ? { trainSize: spec.data.trainSize } : {}),
+    ...(spec.data.testSize !== undefined ? { testSize: spec.data.testSize } : {}),
+    ...(spec.data.valSize ? { valSize: spec.data.valSize } : {}),
+    seed: deriveSeed(seed, 'split'),
+  });
+  let corrupted: Int32Array = new Int32Array(0);
+  if (spec.inputCorruption.kind !== 'none' && spec.inputCorruption.rate > 0) {
+    const c = corruptInputs(source, { kind: spec.inputCorruption.kind, rate: spec.inputCorruption.rate, seed: deriveSeed(seed, 'input-corruption') });
+    source = c.source;
+    corrupted = c.corrupted;
+  }
+  const info = source.info;
+  const labels = assignLabels(spec.labelNoise.kind, spec.labelNoise.rate, deriveSeed(seed, 'label-noise'), source.split('train').labels, info.numClasses);
+  const planner = new BatchPlanner(info.sizes, { batchSize: spec.data.batchSize, evalBatchSize: spec.data.testBatchSize, seed });
+  const aug = spec.data.augment;
+  const augmentSeed = deriveSeed(seed, 'augment');
+  const augment: Required<AugmentOptions> =
+    aug === 'default'
+      ? defaultAugmentOptions(info, augmentSeed)
+      : aug === 'none'
+        ? { crop: 0, flip: false, seed: augmentSeed }
+        : aug === 'crop-flip'
+          ? { crop: 4, flip: true, seed: augmentSeed }
+          : { crop: aug.crop, flip: aug.flip, seed: augmentSeed };
+  const modelOptions = { numClasses: info.numClasses, inputShape: [...info.imageShape] as [number, number, number], seed: deriveSeed(seed, 'model-init') };
+  // Any wrn-D-K works by name (createModel parses it); everything else goes through the registry.
+  const model: Model =
+    !registry.has('model', spec.model.name) && /^wrn-\d+-\d+$/.test(spec.model.name)
+      ? createModel(spec.model.name, modelOptions)
+      : registry.create<Model, typeof modelOptions>('model', spec.model.name, modelOptions);
+  const te = spec.trainer.te ? new TemporalEnsemble(info.sizes.train ?? 0, info.numClasses, spec.trainer.te) : null;
+  const attack = spec.attack;
+  const trainer = registry.create<Trainer, unknown>('trainer', spec.trainer.name, {
+    attack: { eps: attack.eps, alpha: attack.alpha, steps: attack.steps, norm: attack.norm, restarts: attack.restarts, ...(attack.randomStart ? { randomStart: attack.randomStart } : {}) },
+    ...(spec.trainer.beta !== undefined ? { beta: spec.trainer.beta } : {}),
+    te: spec.trainer.te,
+  });
+  const optimizer = new Sgd(model.parameters, { momentum: spec.optimizer.momentum, weightDecay: spec.optimizer.weightDecay });
+  const s = spec.schedule;
+  const lr = registry.create<LrSchedule, unknown>('schedule', s.name, {
+    lr: spec.optimizer.lr,
+    milestones: s.milestones,
+    gamma: s.gamma,
+    stepSize: s.stepSize ?? 100,
+    tMax: spec.epochs,
+  });
+  const ea = { ...attack, ...spec.eval.attack };
+  const evalAttack: TrainerAttackSettings = {
+    eps: ea.eps,
+    alpha: ea.alpha,
+    steps: ea.steps,
+    norm: ea.norm,
+    restarts: ea.restarts,
+    randomStart: spec.eval.attack.randomStart ?? (ea.norm === 'l2' ? 'normal' : 'uniform'),
+  };
+  return { source, corrupted, labels, planner, augment, model, trainer, te, optimizer, lr, evalAttack };
+}

@@ -1,0 +1,130 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { AtflowError } from '../core/errors';
+import type { Model } from '../core/model';
+import { saveWeights, loadWeights } from '../models/checkpoint';
+import { readSafetensorsFile, writeSafetensorsFile, type SafetensorsTensor } from '../models/safetensors';
+
+/**
+ * Crash-safe checkpoints. One checkpoint = one folder `checkpoints/epoch-NNNN/` holding
+ *   model.safetensors   weights and BatchNorm buffers (PyTorch state_dict names, see docs/models.md)
+ *   state.safetensors   optimizer momentum buffers, the TE buffer, the event detector's arrays
+ *   state.json          epoch, step counters, the best-so-far record, scalar state, table progress
+ * It is written into a temp folder, fsynced, renamed into place; only then does `LATEST` (written
+ * atomically) point at it, and only then is the previous checkpoint removed. A crash at any point
+ * leaves the last complete checkpoint readable.
+ */
+export interface CheckpointState {
+  /** Last completed epoch. */
+  readonly epoch: number;
+  /** Optimizer steps taken so far. */
+  readonly steps: number;
+  /** Anything JSON-serialisable: best record, detector phase, schedule, counters. */
+  readonly json: Record<string, unknown>;
+  /** Named float/int arrays (optimizer slots, TE buffer, detector state). */
+  readonly arrays: readonly SafetensorsTensor[];
+}
+
+const CKPT_DIR = 'checkpoints';
+
+function epochDirName(epoch: number): string {
+  return `epoch-${String(epoch).padStart(4, '0')}`;
+}
+
+function fsyncPath(p: string): void {
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(p, 'r');
+    fs.fsyncSync(fd);
+  } catch {
+    /* fsync of a directory is not supported everywhere; the rename is still atomic */
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+function writeAtomic(file: string, data: string): void {
+  const tmp = `${file}.tmp-${process.pid}`;
+  fs.writeFileSync(tmp, data);
+  fsyncPath(tmp);
+  fs.renameSync(tmp, file);
+  fsyncPath(path.dirname(file));
+}
+
+export class CheckpointStore {
+  readonly dir: string;
+
+  constructor(readonly runDir: string) {
+    this.dir = path.join(runDir, CKPT_DIR);
+  }
+
+  /** The epoch of the last complete checkpoint, or null. */
+  latestEpoch(): number | null {
+    const latest = path.join(this.dir, 'LATEST');
+    if (!fs.existsSync(latest)) return null;
+    const name = fs.readFileSync(latest, 'utf8').trim();
+    const m = /^epoch-(\d+)$/.exec(name);
+    if (!m || !fs.existsSync(path.join(this.dir, name, 'state.json'))) {
+      throw new AtflowError('RESUME', `${latest}: points at '${name}', which is not a complete checkpoint folder`, { file: latest });
+    }
+    return Number(m[1]);
+  }
+
+  save(model: Model, state: CheckpointState): string {
+    fs.mkdirSync(this.dir, { recursive: true });
+    const previous = this.latestEpochOrNull();
+    const final = path.join(this.dir, epochDirName(state.epoch));
+    const tmp = path.join(this.dir, `.tmp-${epochDirName(state.epoch)}-${process.pid}`);
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fs.mkdirSync(tmp);
+    saveWeights(model, path.join(tmp, 'model.safetensors'), { epoch: String(state.epoch) });
+    writeSafetensorsFile(path.join(tmp, 'state.safetensors'), state.arrays, { epoch: String(state.epoch) });
+    fs.writeFileSync(path.join(tmp, 'state.json'), JSON.stringify({ epoch: state.epoch, steps: state.steps, ...state.json }, null, 1) + '\n');
+    fsyncPath(path.join(tmp, 'state.json'));
+    fsyncPath(tmp);
+    fs.rmSync(final, { recursive: true, force: true });
+    fs.renameSync(tmp, final);
+    fsyncPath(this.dir);
+    writeAtomic(path.join(this.dir, 'LATEST'), epochDirName(state.epoch) + '\n');
+    if (previous !== null && previous !== state.epoch) fs.rmSync(path.join(this.dir, epochDirName(previous)), { recursive: true, force: true });
+    return final;
+  }
+
+  private latestEpochOrNull(): number | null {
+    try {
+      return this.latestEpoch();
+    } catch {
+      return null;
+    }
+  }
+
+  /** Loads the latest checkpoint into `model` and returns its state. */
+  load(model: Model): CheckpointState | null {
+    const epoch = this.latestEpoch();
+    if (epoch === null) return null;
+    const dir = path.join(this.dir, epochDirName(epoch));
+    loadWeights(model, path.join(dir, 'model.safetensors'));
+    const arrays = [...readSafetensorsFile(path.join(dir, 'state.safetensors')).tensors.values()];
+    let json: Record<string, unknown>;
+    try {
+      json = JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8'));
+    } catch (e: any) {
+      throw new AtflowError('RESUME', `${path.join(dir, 'state.json')}: unreadable checkpoint state (${e.message})`);
+    }
+    return { epoch, steps: Number(json.steps ?? 0), json, arrays };
+  }
+
+  /** Saves weights alone (e.g. the best epoch's) atomically under checkpoints/<name>.safetensors. */
+  saveWeightsAs(model: Model, name: string, epoch: number): string {
+    fs.mkdirSync(this.dir, { recursive: true });
+    const file = path.join(this.dir, `${name}.safetensors`);
+    saveWeights(model, file, { epoch: String(epoch) });
+    return file;
+  }
+
+  /** Removes stale temp folders a killed writer left behind. */
+  cleanTemp(): void {
+    if (!fs.existsSync(this.dir)) return;
+    for (const f of fs.readdirSync(this.dir)) if (f.startsWith('.tmp-') || f.includes('.tmp-')) fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
+  }
+}

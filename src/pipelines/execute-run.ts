@@ -1,0 +1,329 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { concatMap, from, lastValueFrom, takeWhile, type Observable } from 'rxjs';
+import { initBackend, type BackendInfo, type BackendName } from '../backend/select';
+import type { BatchPlan } from '../core/batch';
+import { AtflowError } from '../core/errors';
+import type { EpochRecord, ExampleColumns } from '../core/records';
+import { deriveSeed, Rng } from '../core/rng';
+import type { RunEvent } from '../core/run-event';
+import { loadBatches } from '../operators/load-batches';
+import { randomizeLabels } from '../operators/randomize-labels';
+import { augment } from '../operators/augment';
+import { attack } from '../operators/attack';
+import { train } from '../operators/train';
+import { evaluatePass, type EvalSummary } from '../operators/evaluate';
+import { EventDetector, type EventDetectorState } from '../operators/detect-events';
+import { BEST_EPOCH_RULE, selectBestEpoch, type EpochScore } from '../analysis/best-epoch';
+import type { SafetensorsTensor } from '../models/safetensors';
+import { BatchCredits } from './backpressure';
+import { buildRun, type RunParts } from './build-run';
+import { CheckpointStore } from './checkpoint-store';
+import type { Registry } from './registry';
+import { RunEventHub, type RunSink } from './run-sinks';
+import { canonicalJson, type ResolvedRun, type RunSpec } from './spec';
+
+export interface ExecuteRunOptions {
+  /** Parent folder; the run writes to <outDir>/<runId>/. */
+  readonly outDir: string;
+  readonly registry: Registry;
+  readonly backend?: BackendName | 'auto';
+  /** Continue an unfinished run folder from its last checkpoint (otherwise an unfinished folder is an error). */
+  readonly resume?: boolean;
+  /** Sinks the runner awaits (Parquet, summary, ...), built per run. */
+  readonly sinks?: (runDir: string) => RunSink[];
+  /** Observers of the event stream (progress bars, user code). */
+  readonly observe?: (events$: Observable<RunEvent>) => void;
+  /** Checked between batches: when it returns true the run stops cleanly at the next batch boundary. */
+  readonly shouldStop?: () => boolean;
+}
+
+export type RunStatus = 'completed' | 'skipped' | 'interrupted';
+
+export interface RunOutcome {
+  readonly runId: string;
+  readonly runDir: string;
+  readonly status: RunStatus;
+  readonly epochs: readonly EpochRecord[];
+  readonly backend: BackendInfo | null;
+}
+
+/** The spec as stored in the run folder, with the metadata the summary and report read. */
+function storedSpec(run: ResolvedRun): Record<string, unknown> {
+  const s = run.spec;
+  return {
+    ...s,
+    variant: run.variant,
+    meta: {
+      trainer: s.trainer.te ? `${s.trainer.name}+te` : s.trainer.name,
+      label_noise: { kind: s.labelNoise.kind, rate: s.labelNoise.rate },
+      attack: { norm: s.attack.norm, eps: s.attack.eps, alpha: s.attack.alpha, steps: s.attack.steps },
+    },
+  };
+}
+
+/** Eval-mode pass over the training set (in index order, or a fixed seeded subset): the 'eval' phase. */
+function trainEvalPlans(spec: RunSpec, parts: RunParts, epoch: number): BatchPlan[] {
+  const n = parts.planner.size('train');
+  let indices: Int32Array;
+  if (spec.eval.trainSubset !== undefined && spec.eval.trainSubset < n) {
+    const perm = new Rng(deriveSeed(spec.seed, 'train-eval-subset')).permutation(n);
+    indices = perm.slice(0, spec.eval.trainSubset).sort();
+  } else {
+    indices = new Int32Array(n);
+    for (let i = 0; i < n; i++) indices[i] = i;
+  }
+  const bs = spec.data.testBatchSize;
+  const plans: BatchPlan[] = [];
+  for (let step = 0; step * bs < indices.length; step++) plans.push({ split: 'train', epoch, step, indices: indices.slice(step * bs, (step + 1) * bs) });
+  return plans;
+}
+
+function f32(name: string, values: Float32Array, shape: number[]): SafetensorsTensor {
+  return { name, dtype: 'F32', shape, data: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
+}
+
+function readF32(t: SafetensorsTensor | undefined, name: string): Float32Array {
+  if (!t) throw new AtflowError('RESUME', `checkpoint has no '${name}' array`);
+  return new Float32Array(t.data.slice().buffer);
+}
+
+/** Reads an existing run folder's state: finished, unfinished (resumable) or absent. */
+export function runFolderState(runDir: string): 'absent' | 'finished' | 'unfinished' {
+  if (!fs.existsSync(runDir)) return 'absent';
+  if (fs.existsSync(path.join(runDir, '_SUCCESS'))) return 'finished';
+  return 'unfinished';
+}
+
+/**
+ * Runs one resolved spec to completion: source → plans → load → randomizeLabels → augment → attack →
+ * train per batch, then per epoch: evaluate (test, val, and the training set against its used labels),
+ * events, the epoch record, best-epoch tracking, checkpoint. Every step is an event on one stream.
+ */
+export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): Promise<RunOutcome> {
+  const spec = run.spec;
+  const runDir = path.join(options.outDir, run.runId);
+  const state = runFolderState(runDir);
+  if (state === 'finished') return { runId: run.runId, runDir, status: 'skipped', epochs: [], backend: null };
+  const stored = storedSpec(run);
+  if (state === 'unfinished') {
+    const specFile = path.join(runDir, 'spec.json');
+    if (fs.existsSync(specFile)) {
+      const previous = JSON.parse(fs.readFileSync(specFile, 'utf8'));
+      if (canonicalJson(previous.spec) !== canonicalJson(JSON.parse(JSON.stringify(stored)))) {
+        throw new AtflowError('RESUME', `${runDir}: the folder holds a run of a different config (spec.json differs); use another --out or remove the folder`, { runDir });
+      }
+    }
+    if (!options.resume && fs.readdirSync(runDir).length > 0) {
+      throw new AtflowError('RESUME', `${runDir}: an unfinished run is already there; continue it with --resume, or remove the folder`, { runDir });
+    }
+  }
+  fs.mkdirSync(runDir, { recursive: true });
+  const backend = await initBackend(options.backend);
+  const parts = buildRun(spec, options.registry);
+  const { source, model, trainer, te, optimizer, labels, planner } = parts;
+  const store = new CheckpointStore(runDir);
+  store.cleanTemp();
+  const detector0: { state?: EventDetectorState } = {};
+  let firstEpoch = 1;
+  let epochs: EpochRecord[] = [];
+  const startWall = Date.now();
+  let priorWallMs = 0;
+
+  const ckpt = state === 'unfinished' ? store.load(model) : null;
+  if (ckpt) {
+    firstEpoch = ckpt.epoch + 1;
+    discardEpochsAfter(runDir, ckpt.epoch);
+    epochs = (ckpt.json.epochs as EpochRecord[]) ?? [];
+    priorWallMs = Number(ckpt.json.wallMs ?? 0);
+    const arrays = new Map(ckpt.arrays.map((a) => [a.name, a]));
+    const sgd = ckpt.json.sgd as { steps: number; names: string[]; shapes: number[][] };
+    optimizer.importState({
+      steps: sgd.steps,
+      momentumBuffers: sgd.names.map((name, i) => ({ name, shape: sgd.shapes[i], values: readF32(arrays.get(`sgd/${name}`), `sgd/${name}`) })),
+    });
+    if (te) te.importState({ ...(ckpt.json.te as object), buffer: readF32(arrays.get('te/buffer'), 'te/buffer') } as never);
+    if (ckpt.json.detector) detector0.state = ckpt.json.detector as EventDetectorState;
+  }
+  const detector = new EventDetector({ phase: spec.eval.train ? 'eval' : 'train', ...(detector0.state ? { state: detector0.state } : {}) });
+
+  const hub = new RunEventHub(options.sinks ? options.sinks(runDir) : []);
+  options.observe?.(hub.events$);
+  const credits = new BatchCredits(1);
+  const stop = options.shouldStop ?? (() => false);
+  let status: RunStatus = 'completed';
+  try {
+    await hub.emit({
+      type: 'run-start',
+      runId: run.runId,
+      runDir,
+      spec: stored,
+      seed: spec.seed,
+      backend,
+      startedAt: new Date().toISOString(),
+      epochs: spec.epochs,
+      numClasses: source.info.numClasses,
+      trainSize: planner.size('train'),
+      firstEpoch,
+    });
+    await hub.emit({ type: 'labels', example: iota(labels.labelsUsed.length), label_true: labels.labelsTrue, label_used: labels.labelsUsed, noiseRate: labels.noiseRate });
+
+    for (let epoch = firstEpoch; epoch <= spec.epochs; epoch++) {
+      const t0 = Date.now();
+      const lr = parts.lr(epoch);
+      const teWeight = te ? te.weight(epoch) : 0;
+      await hub.emit({ type: 'epoch-start', epoch, lr, teWeight, steps: planner.steps('train') });
+      let lossSum = 0;
+      let gradSum = 0;
+      let steps = 0;
+      let seen = 0;
+      await lastValueFrom(
+        from(planner.iterate('train', epoch)).pipe(
+          credits.gate(),
+          takeWhile(() => !stop()),
+          loadBatches(source),
+          randomizeLabels(labels),
+          augment(parts.augment),
+          attack({ model, trainer, te, seed: spec.seed }),
+          train({ model, trainer, optimizer, lr: parts.lr }),
+          concatMap(async (tb) => {
+            try {
+              lossSum += tb.record.loss;
+              gradSum += tb.record.grad_norm_sq;
+              steps++;
+              seen += tb.indices.length;
+              await hub.emit({ type: 'step', record: tb.record });
+              if (spec.logging.examples) await hub.emit({ type: 'examples', columns: tb.columns });
+            } finally {
+              credits.release();
+            }
+          }),
+        ),
+        { defaultValue: undefined },
+      );
+      if (seen < planner.size('train')) {
+        status = 'interrupted';
+        break;
+      }
+
+      const evaluateNow = epoch % spec.eval.every === 0 || epoch === spec.epochs;
+      let test: EvalSummary | null = null;
+      let val: EvalSummary | null = null;
+      let trainEval: EvalSummary | null = null;
+      if (evaluateNow) {
+        const pass = async (plans: Iterable<BatchPlan>, log: boolean): Promise<EvalSummary> => {
+          const eventCols: ExampleColumns[] = [];
+          const summary = await evaluatePass(
+            from(plans).pipe(loadBatches(source), randomizeLabels(labels)),
+            { model, attack: parts.evalAttack, seed: spec.seed, epoch },
+            (b) => {
+              if (log) eventCols.push(b.columns);
+            },
+          );
+          for (const c of eventCols) {
+            if (spec.logging.examples) await hub.emit({ type: 'examples', columns: c });
+            if (detector.phase === 'eval') await hub.emit({ type: 'events', columns: detector.observe(c) });
+          }
+          return summary;
+        };
+        test = await pass(planner.iterate('test', epoch), false);
+        if (source.splits.includes('val')) val = await pass(planner.iterate('val', epoch), false);
+        if (spec.eval.train) trainEval = await pass(trainEvalPlans(spec, parts, epoch), true);
+      }
+
+      const scores: EpochScore[] = epochs
+        .filter((e) => Number.isFinite(e.test_robust_acc))
+        .map((e) => ({ epoch: e.epoch, robustAcc: selectOn(e, spec), cleanAcc: selectOnClean(e, spec) }));
+      const record: EpochRecord & { val_clean_acc: number; val_robust_acc: number } = {
+        epoch,
+        lr,
+        te_weight: teWeight,
+        train_loss: lossSum / Math.max(steps, 1),
+        train_clean_acc: trainEval?.cleanAcc ?? NaN,
+        train_clean_loss: trainEval?.cleanLoss ?? NaN,
+        train_robust_acc: trainEval?.robustAcc ?? NaN,
+        train_robust_loss: trainEval?.robustLoss ?? NaN,
+        test_clean_acc: test?.cleanAcc ?? NaN,
+        test_clean_loss: test?.cleanLoss ?? NaN,
+        test_robust_acc: test?.robustAcc ?? NaN,
+        test_robust_loss: test?.robustLoss ?? NaN,
+        val_clean_acc: val?.cleanAcc ?? NaN,
+        val_robust_acc: val?.robustAcc ?? NaN,
+        grad_norm_sq_mean: gradSum / Math.max(steps, 1),
+        wall_ms: Date.now() - t0,
+        best_epoch: 0,
+        best_rule: BEST_EPOCH_RULE + (spec.eval.selectOn === 'val' && val ? ' (validation split)' : ' (test split)'),
+      };
+      if (test) scores.push({ epoch, robustAcc: selectOn(record, spec), cleanAcc: selectOnClean(record, spec) });
+      const best = scores.length ? selectBestEpoch(scores).best.epoch : 0;
+      const finalRecord = { ...record, best_epoch: best };
+      epochs.push(finalRecord);
+      if (best === epoch) store.saveWeightsAs(model, 'best', epoch);
+      await hub.emit({ type: 'epoch-end', record: finalRecord });
+
+      if (epoch % spec.checkpoint.every === 0 || epoch === spec.epochs) {
+        const sgdState = optimizer.exportState();
+        const teState = te?.exportState();
+        const arrays: SafetensorsTensor[] = sgdState.momentumBuffers.map((b) => f32(`sgd/${b.name}`, b.values, b.shape));
+        if (te && teState) arrays.push(f32('te/buffer', teState.buffer, [te.numExamples, te.numClasses]));
+        const { buffer: _b, ...teJson } = teState ?? ({} as Record<string, unknown>);
+        const dir = store.save(model, {
+          epoch,
+          steps: optimizer.steps,
+          json: {
+            runId: run.runId,
+            epochs,
+            wallMs: priorWallMs + (Date.now() - startWall),
+            sgd: { steps: sgdState.steps, names: sgdState.momentumBuffers.map((b) => b.name), shapes: sgdState.momentumBuffers.map((b) => b.shape) },
+            te: teState ? teJson : null,
+            detector: detector.exportState(),
+          },
+          arrays,
+        });
+        await hub.emit({ type: 'checkpoint', epoch, path: dir });
+      }
+      if (stop()) {
+        status = epoch === spec.epochs ? 'completed' : 'interrupted';
+        break;
+      }
+    }
+    await hub.emit({ type: 'run-end', status, wallMs: priorWallMs + (Date.now() - startWall) });
+  } catch (e) {
+    await hub.emit({ type: 'run-end', status: 'failed', wallMs: priorWallMs + (Date.now() - startWall), error: (e as Error).message }).catch(() => undefined);
+    throw e;
+  } finally {
+    await hub.close();
+    model.dispose();
+    optimizer.dispose?.();
+  }
+  return { runId: run.runId, runDir, status, epochs, backend };
+}
+
+function selectOn(e: EpochRecord & { val_robust_acc?: number }, spec: RunSpec): number {
+  return spec.eval.selectOn === 'val' && Number.isFinite(e.val_robust_acc) ? e.val_robust_acc! : e.test_robust_acc;
+}
+function selectOnClean(e: EpochRecord & { val_clean_acc?: number }, spec: RunSpec): number {
+  return spec.eval.selectOn === 'val' && Number.isFinite(e.val_clean_acc) ? e.val_clean_acc! : e.test_clean_acc;
+}
+
+/** Example partitions of epochs after the resumed checkpoint are re-written by the resumed run. */
+function discardEpochsAfter(runDir: string, epoch: number): void {
+  const dir = path.join(runDir, 'examples');
+  if (!fs.existsSync(dir)) return;
+  for (const f of fs.readdirSync(dir)) {
+    const m = /^epoch=(\d+)$/.exec(f);
+    if (m && Number(m[1]) > epoch) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+  }
+}
+
+function iota(n: number): Int32Array {
+  const a = new Int32Array(n);
+  for (let i = 0; i < n; i++) a[i] = i;
+  return a;
+}
+
+/** Tensors alive now (for the leak test and the soak benchmark). */
+export function liveTensors(): number {
+  return tf.memory().numTensors;
+}

@@ -1,0 +1,127 @@
+import { spawn } from 'child_process';
+import * as os from 'os';
+import * as path from 'path';
+import { describeBackend, type BackendName } from '../backend/select';
+import { AtflowError } from '../core/errors';
+import type { EpochRecord } from '../core/records';
+import { defaultRegistry } from './default-registry';
+import { executeRun, type RunOutcome } from './execute-run';
+import { loadRuns, type ResolvedRun } from './spec';
+import { parquetRunSink } from './sinks';
+import { readEpochRecords, renderSummaryTable } from './summary-table';
+import type { Registry } from './registry';
+import type { RunSink } from './run-sinks';
+import type { Observable } from 'rxjs';
+import type { RunEvent } from '../core/run-event';
+
+export interface RunConfigOptions {
+  readonly sets?: readonly string[];
+  readonly outDir: string;
+  readonly backend?: BackendName | 'auto';
+  readonly resume?: boolean;
+  readonly quiet?: boolean;
+  /** Run only this variant. */
+  readonly only?: string;
+  /** Variants in parallel worker processes: 1 = in this process, 0 = one per core. */
+  readonly workers?: number;
+  readonly registry?: Registry;
+  /** Extra sinks and observers (the CLI adds the progress bar, summary and report). */
+  readonly sinks?: (runDir: string) => RunSink[];
+  readonly observe?: (events$: Observable<RunEvent>, run: ResolvedRun) => void;
+  readonly log?: (line: string) => void;
+}
+
+/** Sinks every CLI run gets: Parquet tables, plus whatever the options add. */
+function runSinks(options: RunConfigOptions): (runDir: string) => RunSink[] {
+  return (runDir) => [parquetRunSink(), ...(options.sinks ? options.sinks(runDir) : [])];
+}
+
+let stopRequested = false;
+let signalsInstalled = false;
+function installSignalHandlers(log: (l: string) => void): void {
+  if (signalsInstalled) return;
+  signalsInstalled = true;
+  const onSignal = (sig: string) => {
+    if (stopRequested) process.exit(130);
+    stopRequested = true;
+    log(`atflow: ${sig}: stopping at the next batch boundary (the last checkpoint is kept; continue with --resume). ${sig} again to exit now.`);
+  };
+  process.on('SIGINT', () => onSignal('SIGINT'));
+  process.on('SIGTERM', () => onSignal('SIGTERM'));
+}
+
+/** Runs the variants of a config; returns the process exit code. */
+export async function runConfig(configFile: string, options: RunConfigOptions): Promise<number> {
+  const log = options.log ?? ((l: string) => process.stderr.write(l + '\n'));
+  let runs = loadRuns(configFile, [...(options.sets ?? [])]);
+  if (options.only) {
+    const only = runs.filter((r) => r.variant === options.only);
+    if (only.length === 0) {
+      throw new AtflowError('CONFIG', `--only ${options.only}: ${configFile} has no such variant; variants: ${runs.map((r) => r.variant ?? '(none)').join(', ')}`);
+    }
+    runs = only;
+  }
+  const workers = options.workers === 0 ? os.availableParallelism() : Math.max(1, options.workers ?? 1);
+  installSignalHandlers(log);
+  const outcomes: { run: ResolvedRun; ok: boolean }[] = [];
+  if (workers > 1 && runs.length > 1) {
+    await runInWorkers(configFile, runs, workers, options, log);
+    for (const run of runs) outcomes.push({ run, ok: true });
+  } else {
+    const registry = options.registry ?? defaultRegistry();
+    for (const run of runs) {
+      if (stopRequested) break;
+      const outcome: RunOutcome = await executeRun(run, {
+        outDir: options.outDir,
+        registry,
+        backend: options.backend,
+        resume: options.resume,
+        sinks: runSinks(options),
+        observe: options.observe ? (ev$) => options.observe!(ev$, run) : undefined,
+        shouldStop: () => stopRequested,
+      });
+      if (!options.quiet) {
+        const what = outcome.status === 'skipped' ? 'already finished (skipped)' : outcome.status;
+        log(`${run.runId}: ${what}${outcome.backend ? ` on ${describeBackend(outcome.backend)}` : ''} → ${outcome.runDir}`);
+      }
+      outcomes.push({ run, ok: outcome.status !== 'interrupted' });
+    }
+  }
+  if (!options.quiet) {
+    const rows: { name: string; epochs: EpochRecord[] }[] = [];
+    for (const { run } of outcomes) {
+      const epochs = readEpochRecords(path.join(options.outDir, run.runId));
+      if (epochs.length) rows.push({ name: run.variant ?? run.runId, epochs });
+    }
+    if (rows.length) process.stdout.write(renderSummaryTable(rows) + '\n');
+  }
+  return stopRequested ? 130 : outcomes.every((o) => o.ok) ? 0 : 1;
+}
+
+/** One child process per variant, at most `workers` at a time; their lines are prefixed with the variant. */
+async function runInWorkers(configFile: string, runs: readonly ResolvedRun[], workers: number, options: RunConfigOptions, log: (l: string) => void): Promise<void> {
+  const bin = path.join(__dirname, '..', '..', 'bin', 'atflow.js');
+  const queue = [...runs];
+  const failures: string[] = [];
+  const one = async (): Promise<void> => {
+    for (let run = queue.shift(); run; run = queue.shift()) {
+      const args = [bin, 'run', configFile, '--out', options.outDir, '--only', run.variant!, '--workers', '1', '--quiet'];
+      for (const s of options.sets ?? []) args.push('--set', s);
+      if (options.backend) args.push('--backend', options.backend);
+      if (options.resume) args.push('--resume');
+      const env = { ...process.env, ATFLOW_PROGRESS_LINES: options.quiet ? '0' : '1' };
+      const code = await new Promise<number>((resolve) => {
+        const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
+        const prefix = (chunk: Buffer) => {
+          for (const line of chunk.toString().split('\n')) if (line.trim() && !options.quiet) log(`[${run!.variant}] ${line}`);
+        };
+        child.stdout.on('data', prefix);
+        child.stderr.on('data', prefix);
+        child.on('close', (c) => resolve(c ?? 1));
+      });
+      if (code !== 0) failures.push(`${run.variant} (exit ${code})`);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(workers, runs.length) }, one));
+  if (failures.length) throw new AtflowError('ARGUMENT', `runs failed: ${failures.join(', ')}`);
+}

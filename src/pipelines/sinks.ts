@@ -1,0 +1,19 @@
+import { ParquetRunWriter } from '../sinks/parquet-sink';
+import type { RunSink } from './run-sinks';
+
+/** The Parquet run-folder writer as an awaited sink. */
+export function parquetRunSink(): RunSink {
+  const writer = new ParquetRunWriter();
+  let ended = false;
+  return {
+    name: 'parquet',
+    async handle(ev) {
+      if (ev.type === 'run-end') ended = true;
+      await writer.handle(ev);
+    },
+    async close() {
+      // a run that threw before run-end keeps what it wrote, without _SUCCESS
+      if (!ended) await writer.closeAll();
+    },
+  };
+}
