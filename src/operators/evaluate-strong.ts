@@ -40,7 +40,10 @@ export interface StrongEvaluation {
 }
 
 function correctOf(model: Model, x: tf.Tensor4D, y: tf.Tensor1D): Uint8Array {
-  return Uint8Array.from(tf.tidy(() => tf.equal(tf.argMax(model.apply(x, "eval"), 1), y).cast("int32")).dataSync());
+  const t = tf.tidy(() => tf.equal(tf.argMax(model.apply(x, 'eval'), 1), y).cast('int32'));
+  const out = Uint8Array.from(t.dataSync());
+  t.dispose();
+  return out;
 }
 
 /**

@@ -26,8 +26,9 @@ export interface SanityReport {
 }
 
 function accuracy(model: Model, x: tf.Tensor4D, y: tf.Tensor1D): { acc: number; correct: Uint8Array } {
-  const c = tf.tidy(() => tf.equal(tf.argMax(model.apply(x, 'eval'), 1), y).cast('int32')).dataSync();
-  const correct = Uint8Array.from(c);
+  const t = tf.tidy(() => tf.equal(tf.argMax(model.apply(x, 'eval'), 1), y).cast('int32'));
+  const correct = Uint8Array.from(t.dataSync());
+  t.dispose();
   return { acc: correct.reduce((s, v) => s + v, 0) / correct.length, correct };
 }
 
