@@ -1,5 +1,6 @@
 import { AtflowError, unknownName } from '../core/errors';
 import { deriveSeed, Rng } from '../core/rng';
+import type { RunEventOf } from '../core/run-event';
 
 /**
  * Label noise for the training split (PAPER.md §2.1). With probability `rate`, example i's label is
@@ -90,4 +91,10 @@ export function empiricalTransition(a: Pick<LabelAssignment, 'labelsTrue' | 'lab
     if (s > 0) for (let c = 0; c < k; c++) m[r * k + c] /= s;
   }
   return m;
+}
+
+/** The run's 'labels' event (the sink writes it to labels.parquet). */
+export function labelsEvent(a: LabelAssignment): RunEventOf<'labels'> {
+  const c = labelColumns(a);
+  return { type: 'labels', ...c, noiseRate: a.noiseRate };
 }

@@ -1,5 +1,5 @@
 import { AtflowError } from '../../src/core/errors';
-import { assignLabels, empiricalTransition, expectedNoiseRate, labelColumns } from '../../src/sources/label-noise';
+import { assignLabels, empiricalTransition, expectedNoiseRate, labelColumns, labelsEvent } from '../../src/sources/label-noise';
 
 const N = 20000;
 const K = 10;
@@ -72,6 +72,10 @@ describe('label noise', () => {
     expect(Array.from(c.example)).toEqual([0, 1, 2]);
     expect(Array.from(c.label_true)).toEqual([0, 3, 9]);
     expect(Array.from(c.label_used)).toEqual([1, 4, 0]);
+    const ev = labelsEvent(a);
+    expect(ev.type).toBe('labels');
+    expect(ev.noiseRate).toBe(1);
+    expect(Array.from(ev.label_used)).toEqual([1, 4, 0]);
   });
 
   it('rejects bad arguments', () => {
