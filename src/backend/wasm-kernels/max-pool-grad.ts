@@ -66,8 +66,11 @@ function maxPoolGrad(args: KernelArgs<'dy' | 'input' | 'output'>): tf.TensorInfo
   if (xIn !== input) release(backend, xIn);
   const grid6 = reshape(backend, grid, [n, oh, sh, ow, sw, c]);
   const y6 = reshape(backend, output, [n, oh, 1, ow, 1, c]);
-  const isMax = runWasmKernel('Equal', backend, { a: grid6, b: y6 });
-  release(backend, grid, grid6, y6);
+  // Equal only has a slow generic path for broadcasting; upsample y with XNNPACK's broadcasting multiply first.
+  const ones = runWasmKernel('Fill', backend, {}, { shape: [1, 1, sh, 1, sw, 1], value: 1, dtype: 'float32' });
+  const yUp = runWasmKernel('Multiply', backend, { a: y6, b: ones });
+  const isMax = runWasmKernel('Equal', backend, { a: grid6, b: yUp });
+  release(backend, grid, grid6, y6, ones, yUp);
   const isMaxF = runWasmKernel('Cast', backend, { x: isMax }, { dtype: 'float32' });
   release(backend, isMax);
   const rank = windowRank(backend, { oh, ow, sh, sw, kh, kw, top, left, hIn, wIn });
