@@ -12,8 +12,8 @@ export function denseModel(W: number[][], b: number[], inputShape: [number, numb
   const inDim = inputShape[0] * inputShape[1] * inputShape[2];
   if (W.length !== inDim) throw new Error(`W has ${W.length} rows, expected ${inDim}`);
   const k = b.length;
-  const w = tf.variable(tf.tensor2d(W, [inDim, k]), true, 'fc.weight_t');
-  const bias = tf.variable(tf.tensor1d(b), true, 'fc.bias');
+  const w = tf.variable(tf.tensor2d(W, [inDim, k]), true);
+  const bias = tf.variable(tf.tensor1d(b), true);
   return {
     name: 'tiny-dense',
     numClasses: k,
