@@ -20,6 +20,14 @@ export interface BatchPlanOptions {
   readonly shuffleTrain?: boolean;
 }
 
+/** Per-pass overrides of the split's defaults. */
+export interface PassOptions {
+  readonly shuffle?: boolean;
+  readonly batchSize?: number;
+  /** First step to emit (resume mid-epoch). */
+  readonly fromStep?: number;
+}
+
 export function stepsPerEpoch(size: number, batchSize: number): number {
   return Math.ceil(size / batchSize);
 }
@@ -68,19 +76,25 @@ export class BatchPlanner {
     return stepsPerEpoch(this.size(split), this.batchSize(split));
   }
 
-  /** Plans of one pass, generated one at a time; `fromStep` skips the first steps (resume mid-epoch). */
-  *iterate(split: Split, epoch: number, fromStep = 0): Generator<BatchPlan> {
+  /**
+   * Plans of one pass, generated one at a time. Defaults: the training split shuffled with the training
+   * batch size; test / val in file order with the eval batch size. `pass` overrides them, e.g. an
+   * evaluation pass over the training set: `{ shuffle: false, batchSize: 200 }`; `fromStep` skips the
+   * first steps (resume mid-epoch).
+   */
+  *iterate(split: Split, epoch: number, pass: PassOptions = {}): Generator<BatchPlan> {
     const size = this.size(split);
-    const bs = this.batchSize(split);
-    const order = epochOrder(size, epoch, this.options.seed, split === 'train' && this.options.shuffleTrain);
-    for (let step = fromStep; step * bs < size; step++) {
+    const bs = pass.batchSize === undefined ? this.batchSize(split) : checkBatchSize('batchSize', pass.batchSize);
+    const shuffle = pass.shuffle ?? (split === 'train' && this.options.shuffleTrain);
+    const order = epochOrder(size, epoch, this.options.seed, shuffle);
+    for (let step = pass.fromStep ?? 0; step * bs < size; step++) {
       yield { split, epoch, step, indices: order.slice(step * bs, Math.min(size, (step + 1) * bs)) };
     }
   }
 
   /** All plans of one pass (cheap: indices only). */
-  planEpoch(split: Split, epoch: number): BatchPlan[] {
-    return [...this.iterate(split, epoch)];
+  planEpoch(split: Split, epoch: number, pass: PassOptions = {}): BatchPlan[] {
+    return [...this.iterate(split, epoch, pass)];
   }
 
   /**
@@ -88,7 +102,7 @@ export class BatchPlanner {
    * asynchronous, concatMap queues these plans (a few bytes each), never tensors: those are born by
    * loadBatches only when a plan's turn comes.
    */
-  plans$(split: Split, epoch: number, fromStep = 0): Observable<BatchPlan> {
-    return defer(() => from(this.iterate(split, epoch, fromStep)));
+  plans$(split: Split, epoch: number, pass: PassOptions = {}): Observable<BatchPlan> {
+    return defer(() => from(this.iterate(split, epoch, pass)));
   }
 }

@@ -33,9 +33,14 @@ describe('batch plans', () => {
   it('emits the same plans lazily as an Observable, and can resume mid-epoch', async () => {
     const viaRx = await lastValueFrom(planner.plans$('train', 2).pipe(toArray()));
     expect(viaRx.map((p) => Array.from(p.indices))).toEqual(planner.planEpoch('train', 2).map((p) => Array.from(p.indices)));
-    const resumed = await lastValueFrom(planner.plans$('train', 2, 1).pipe(toArray()));
+    const resumed = await lastValueFrom(planner.plans$('train', 2, { fromStep: 1 }).pipe(toArray()));
     expect(resumed.map((p) => p.step)).toEqual([1, 2]);
     expect(resumed.map((p) => Array.from(p.indices))).toEqual(viaRx.slice(1).map((p) => Array.from(p.indices)));
+  });
+
+  it('lets a pass override shuffling and batch size (an evaluation pass over the training set)', () => {
+    const plans = planner.planEpoch('train', 3, { shuffle: false, batchSize: 6 });
+    expect(plans.map((p) => Array.from(p.indices))).toEqual([[0, 1, 2, 3, 4, 5], [6, 7, 8, 9]]);
   });
 
   it('rejects bad batch sizes and unknown splits', () => {
