@@ -46,8 +46,11 @@ function entriesOf(model: Model): readonly NamedVariable[] {
 /** The model's state_dict in PyTorch layout (a copy of every value). */
 export function stateDictOf(model: Model): StateDictEntry[] {
   return entriesOf(model).map(({ name, variable }) => {
-    const values = tf.tidy(() => tfToTorch(variable, layoutOf(variable))).dataSync() as Float32Array | Int32Array;
-    return { name, dtype: fileDtype(variable), shape: torchShape(variable), values: values.slice() };
+    const t = tf.tidy(() => tfToTorch(variable, layoutOf(variable)));
+    const values = (t.dataSync() as Float32Array | Int32Array).slice();
+    // the layout copy is ours to free (never the variable itself)
+    if (t !== (variable as tf.Tensor)) t.dispose();
+    return { name, dtype: fileDtype(variable), shape: torchShape(variable), values };
   });
 }
 
@@ -117,7 +120,7 @@ export function loadStateDict(model: Model, tensors: ReadonlyMap<string, Safeten
         { file: source, tensor: name, got: t.shape, expected: shape },
       );
     }
-    decoded.push({ variable, shape, values: dtype === 'F32' ? new Float32Array(t.data.slice().buffer) : narrowInt64(t, source) });
+    decoded.push({ variable, shape, values: dtype === 'F32' ? new Float32Array(new Uint8Array(t.data).buffer) : narrowInt64(t, source) });
   }
   tf.tidy(() => {
     for (const d of decoded) {
@@ -128,7 +131,7 @@ export function loadStateDict(model: Model, tensors: ReadonlyMap<string, Safeten
 }
 
 function narrowInt64(t: SafetensorsTensor, source: string): Int32Array {
-  const wide = new BigInt64Array(t.data.slice().buffer);
+  const wide = new BigInt64Array(new Uint8Array(t.data).buffer);
   const out = new Int32Array(wide.length);
   for (let i = 0; i < wide.length; i++) {
     if (wide[i] > 2147483647n || wide[i] < -2147483648n) {

@@ -1,0 +1,117 @@
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/backend/select';
+import { executeRun } from '../../src/pipelines/execute-run';
+import { defaultRegistry } from '../../src/pipelines/default-registry';
+import { resolveRuns } from '../../src/pipelines/spec';
+import { parquetRunSink } from '../../src/pipelines/sinks';
+import { readSafetensorsFile } from '../../src/models/safetensors';
+import { duck, lit } from '../sinks/duck';
+
+/** A real (tiny) run on embedded MNIST digits: 48 training examples, 3 epochs, random labels. */
+const spec = {
+  name: 'it',
+  seed: 3,
+  epochs: 3,
+  data: { source: 'mnist', trainSize: 48, testSize: 32, batchSize: 16, testBatchSize: 32 },
+  labelNoise: { kind: 'symmetric', rate: 0.5 },
+  model: { name: 'cnn-small' },
+  trainer: { name: 'trades', te: { start: 2, end: 3, weight: 30, momentum: 0.9 } },
+  attack: { eps: 0.1, alpha: 0.05, steps: 2 },
+  optimizer: { lr: 0.05, weightDecay: 5e-4 },
+  schedule: { name: 'multistep', milestones: [2] },
+};
+
+const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-run-'));
+
+async function tableRows(runDir: string, table: string, order: string): Promise<Record<string, unknown>[]> {
+  const src = table === 'examples' ? `read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)` : `read_parquet(${lit(path.join(runDir, table + '.parquet'))})`;
+  const rows = await duck(`SELECT * EXCLUDE (run_id) FROM ${src} ORDER BY ${order}`);
+  // wall-clock columns differ between two runs by nature
+  return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !['time', 'ms', 'wall_ms'].includes(k))));
+}
+
+describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it('writes every table with N × epochs × phases example rows and frees every tensor', async () => {
+    const out = tmp();
+    const [run] = resolveRuns(spec);
+    const before = tf.memory().numTensors;
+    const outcome = await executeRun(run, { outDir: out, registry: defaultRegistry(), backend: 'wasm', sinks: () => [parquetRunSink()] });
+    expect(tf.memory().numTensors).toBe(before);
+    expect(outcome.status).toBe('completed');
+    const dir = outcome.runDir;
+    for (const f of ['_SUCCESS', 'spec.json', 'labels.parquet', 'epochs.parquet', 'steps.parquet', 'events.parquet']) expect(fs.existsSync(path.join(dir, f))).toBe(true);
+
+    const ex = await duck(`SELECT epoch, phase, count(*) AS n, count(DISTINCT example) AS d FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = true) GROUP BY ALL ORDER BY ALL`);
+    expect(ex).toEqual([1, 2, 3].flatMap((epoch) => ['eval', 'train'].map((phase) => ({ epoch, phase, n: 48, d: 48 }))));
+    // TE starts at epoch 2: its columns are null before and set after, in the train phase only
+    const te = await duck(
+      `SELECT epoch, count(te_penalty) AS p FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = true) WHERE phase = 'train' GROUP BY ALL ORDER BY ALL`,
+    );
+    expect(te).toEqual([
+      { epoch: 1, p: 0 },
+      { epoch: 2, p: 48 },
+      { epoch: 3, p: 48 },
+    ]);
+    // labels in the examples table are the assigned ones; the realised noise matches labels.parquet
+    const noisy = await duck(
+      `SELECT (SELECT avg(is_noisy::INT) FROM read_parquet(${lit(path.join(dir, 'labels.parquet'))})) AS a, (SELECT avg(is_noisy::INT) FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = true) WHERE epoch = 1 AND phase = 'eval') AS b`,
+    );
+    expect(noisy[0].a).toBeCloseTo(noisy[0].b, 10);
+    expect(noisy[0].a).toBeGreaterThan(0.2);
+    // the epochs table: lr drops at the milestone; train accuracies equal the eval-phase rows' means
+    const ep = await duck(`SELECT epoch, lr, te_weight, train_robust_acc FROM read_parquet(${lit(path.join(dir, 'epochs.parquet'))}) ORDER BY epoch`);
+    expect(ep.map((r) => r.lr)).toEqual([0.05, 0.05, expect.closeTo(0.005, 12)]);
+    expect(ep[0].te_weight).toBe(0);
+    expect(ep[1].te_weight).toBeCloseTo(30 * Math.exp(-5), 6);
+    expect(ep[2].te_weight).toBe(30);
+    const acc = await duck(
+      `SELECT epoch, avg(correct_adv::INT) AS a FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = true) WHERE phase = 'eval' GROUP BY ALL ORDER BY ALL`,
+    );
+    expect(ep.map((r) => r.train_robust_acc)).toEqual(acc.map((r) => expect.closeTo(r.a, 6)));
+    const steps = await duck(`SELECT count(*) AS n FROM read_parquet(${lit(path.join(dir, 'steps.parquet'))})`);
+    expect(steps[0].n).toBe(3 * 3);
+  });
+
+  it('an interrupted run resumed from its checkpoint gives the same tables and weights as an uninterrupted one', async () => {
+    const [run] = resolveRuns(spec);
+    const registry = defaultRegistry();
+    const a = await executeRun(run, { outDir: tmp(), registry, backend: 'wasm', sinks: () => [parquetRunSink()] });
+    const outB = tmp();
+    let epochEnds = 0;
+    const first = await executeRun(run, {
+      outDir: outB,
+      registry,
+      backend: 'wasm',
+      sinks: () => [parquetRunSink()],
+      observe: (ev$) => ev$.subscribe((ev) => ev.type === 'epoch-end' && epochEnds++),
+      shouldStop: () => epochEnds >= 1,
+    });
+    expect(first.status).toBe('interrupted');
+    expect(fs.existsSync(path.join(first.runDir, '_SUCCESS'))).toBe(false);
+    await expect(executeRun(run, { outDir: outB, registry, backend: 'wasm', sinks: () => [parquetRunSink()] })).rejects.toThrow(/--resume/);
+    const b = await executeRun(run, { outDir: outB, registry, backend: 'wasm', resume: true, sinks: () => [parquetRunSink()] });
+    expect(b.status).toBe('completed');
+    for (const [table, order] of [
+      ['examples', 'epoch, phase, example'],
+      ['events', 'epoch, example, event'],
+      ['epochs', 'epoch'],
+      ['steps', 'epoch, step'],
+      ['labels', 'example'],
+    ]) {
+      expect(await tableRows(b.runDir, table, order)).toEqual(await tableRows(a.runDir, table, order));
+    }
+    const wa = readSafetensorsFile(path.join(a.runDir, 'checkpoints', 'epoch-0003', 'model.safetensors'));
+    const wb = readSafetensorsFile(path.join(b.runDir, 'checkpoints', 'epoch-0003', 'model.safetensors'));
+    expect([...wb.tensors.keys()]).toEqual([...wa.tensors.keys()]);
+    for (const [k, t] of wa.tensors) expect(Buffer.from(wb.tensors.get(k)!.data).equals(Buffer.from(t.data))).toBe(true);
+    // a finished run is skipped
+    expect((await executeRun(run, { outDir: outB, registry, backend: 'wasm', resume: true })).status).toBe('skipped');
+  });
+});
