@@ -26,6 +26,12 @@ export interface LocalExecutorOptions {
   indices?: number[];
   /** Abort: start nothing new, SIGTERM the running children, resolve with what finished. */
   signal?: AbortSignal;
+  /**
+   * Optional shortcut: true when every run a config defines already has `_SUCCESS` in `outDir`. Such a
+   * point is reported as skipped without starting a process (which costs seconds of start-up each);
+   * without it, the runner itself skips finished runs.
+   */
+  isFinished?: (configPath: string, outDir: string) => boolean;
 }
 
 export interface RunOutcome {
@@ -34,6 +40,8 @@ export interface RunOutcome {
   values: Record<string, unknown>;
   /** null when killed by a signal. */
   exitCode: number | null;
+  /** Not started: `isFinished` said every run of it is done. */
+  skipped?: boolean;
   signal: NodeJS.Signals | null;
   seconds: number;
   gpu?: string;
@@ -77,6 +85,12 @@ export async function runLocal(manifest: SweepManifest, opts: LocalExecutorOptio
     while (next < queue.length && !opts.signal?.aborted) {
       const run = queue[next++];
       const logFile = path.join(logDir, `${path.basename(run.configPath, '.json')}.log`);
+      if (opts.isFinished?.(run.configPath, manifest.outDir)) {
+        const outcome: RunOutcome = { ...run, exitCode: 0, signal: null, seconds: 0, skipped: true, gpu, logFile };
+        outcomes.push(outcome);
+        status(statusLine(outcome, outcomes.length, total, width));
+        continue;
+      }
       const r = await spawnRun(runner, run.configPath, manifest.outDir, { env: childEnv, logFile, signal: opts.signal });
       const outcome: RunOutcome = { index: run.index, configPath: run.configPath, values: run.values, ...r, gpu, logFile };
       outcomes.push(outcome);
@@ -89,8 +103,9 @@ export async function runLocal(manifest: SweepManifest, opts: LocalExecutorOptio
   const failed = outcomes.filter((o) => o.exitCode !== 0);
   const done = new Set(outcomes.map((o) => o.index));
   const notStarted = queue.filter((r) => !done.has(r.index)).map((r) => r.index);
+  const skipped = outcomes.filter((o) => o.skipped).length;
   status(
-    `sweep ${manifest.sweep}: ${outcomes.length - failed.length} ok, ${failed.length} failed` +
+    `sweep ${manifest.sweep}: ${outcomes.length - failed.length} ok${skipped > 0 ? ` (${skipped} already done)` : ''}, ${failed.length} failed` +
       (notStarted.length > 0 ? `, ${notStarted.length} not started (aborted)` : '') +
       (failed.length > 0 ? `; failed: ${failed.map((f) => f.index).join(', ')}` : ''),
   );
@@ -99,7 +114,7 @@ export async function runLocal(manifest: SweepManifest, opts: LocalExecutorOptio
 
 /** "[3/10] ok     #0004  12.3s gpu=1  trainer.name=trades labelNoise.rate=0.4" */
 export function statusLine(o: RunOutcome, done: number, total: number, width = 4): string {
-  const verdict = o.exitCode === 0 ? 'ok    ' : o.signal ? `killed (${o.signal})` : `FAILED (exit ${o.exitCode})`;
+  const verdict = o.skipped ? 'done  ' : o.exitCode === 0 ? 'ok    ' : o.signal ? `killed (${o.signal})` : `FAILED (exit ${o.exitCode})`;
   const values = Object.entries(o.values)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');

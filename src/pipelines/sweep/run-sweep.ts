@@ -24,6 +24,8 @@ export interface SweepOptions {
   /** Local executor: command that executes one config (tests); default `atflow run ... --quiet`. */
   runner?: RunnerCommand;
   onStatus?: (line: string) => void;
+  /** Local executor: skip points whose runs are all finished without starting a process (see runLocal). */
+  isFinished?: (configPath: string, outDir: string) => boolean;
   env?: NodeJS.ProcessEnv;
   signal?: AbortSignal;
   /** Array executor: the directory paths in job files are relative to (the task's working dir). */
@@ -70,6 +72,7 @@ export async function runSweep(sweep: string | SweepSpec, opts: SweepOptions = {
     gpus: spec.executor.gpus,
     runner: opts.runner ?? atflowRunCommand({ backend: opts.backend }),
     onStatus: status,
+    isFinished: opts.isFinished,
     env: opts.env,
     signal: opts.signal,
   });

@@ -1,3 +1,4 @@
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
@@ -49,4 +50,10 @@ export function maxOverlap(events: TraceEvent[]): number {
   let max = 0;
   for (const e of edges) max = Math.max(max, (alive += e.d));
   return max;
+}
+
+/** fake-run.js's run folder for a config (sha256 of the file), to emulate `atflow run`'s run_id. */
+export function fakeRunDir(configPath: string, out: string): string {
+  const id = 'run-' + crypto.createHash('sha256').update(fs.readFileSync(configPath)).digest('hex').slice(0, 12);
+  return path.join(out, id);
 }

@@ -5,7 +5,7 @@ import { runLocal } from '../../../src/pipelines/sweep/local-executor';
 import { materialiseSweep } from '../../../src/pipelines/sweep/expand';
 import { runSweep } from '../../../src/pipelines/sweep/run-sweep';
 import { parseSweepSpec } from '../../../src/pipelines/sweep/sweep-spec';
-import { fakeRunner, maxOverlap, readTrace, tempDir, writeJson } from './helpers';
+import { fakeRunDir, fakeRunner, maxOverlap, readTrace, tempDir, writeJson } from './helpers';
 
 /** A 2 × 2 sweep whose runs each take `delayMs` in the fake runner. */
 function fourRunSweep(dir: string, extraBase: Record<string, unknown> = {}, executor: unknown = { kind: 'local', workers: 2, gpus: 'none' }) {
@@ -44,6 +44,24 @@ describe('local executor', () => {
     expect(again.ok).toBe(true);
     const second = readTrace(out).slice(trace.length);
     expect(second.map((e) => e.event)).toEqual(['skip', 'skip', 'skip', 'skip']);
+  });
+
+  test('with an isFinished hook, finished points are reported as done without starting a process', async () => {
+    const dir = tempDir();
+    const out = path.join(dir, 'runs');
+    const sweepFile = writeJson(path.join(dir, 'quick.json'), { base: { delayMs: 50 }, axes: { seed: [1, 2, 3] }, executor: { kind: 'local', workers: 2, gpus: 'none' } });
+    const isFinished = (config: string, o: string) => fs.existsSync(path.join(fakeRunDir(config, o), '_SUCCESS'));
+    await runSweep(sweepFile, { out, runner: fakeRunner, isFinished, onStatus: () => undefined });
+    expect(readTrace(out).filter((e) => e.event === 'end')).toHaveLength(3);
+    fs.rmSync(path.join(fakeRunDir(path.join(out, 'sweeps', 'quick', 'configs', '0001.json'), out), '_SUCCESS'));
+
+    const lines: string[] = [];
+    const before = readTrace(out).length;
+    const again = await runSweep(sweepFile, { out, runner: fakeRunner, isFinished, onStatus: (l) => lines.push(l) });
+    expect(again.ok).toBe(true);
+    expect(readTrace(out).slice(before).map((e) => `${e.config}:${e.event}`)).toEqual(['0001.json:resume', '0001.json:end']);
+    expect(lines.filter((l) => / done +#[02] /.test(l))).toHaveLength(2);
+    expect(lines[lines.length - 1]).toContain('3 ok (2 already done), 0 failed');
   });
 
   test('a failing run does not stop the others; the next sweep resumes it and skips the rest', async () => {
