@@ -8,6 +8,9 @@ import { defaultRegistry } from './default-registry';
 import { executeRun, type RunOutcome } from './execute-run';
 import { loadRuns, type ResolvedRun } from './spec';
 import { parquetRunSink } from './sinks';
+import { SummaryWriter, readRunSummary, writeMultiRunSummary, type RunSummary } from '../sinks/summary';
+import { ProgressDisplay } from '../sinks/progress';
+import * as fs from 'fs';
 import { readEpochRecords, renderSummaryTable } from './summary-table';
 import type { Registry } from './registry';
 import type { RunSink } from './run-sinks';
@@ -33,7 +36,12 @@ export interface RunConfigOptions {
 
 /** Sinks every CLI run gets: Parquet tables, plus whatever the options add. */
 function runSinks(options: RunConfigOptions): (runDir: string) => RunSink[] {
-  return (runDir) => [parquetRunSink(), ...(options.sinks ? options.sinks(runDir) : [])];
+  return (runDir) => [
+    parquetRunSink(),
+    new SummaryWriter(),
+    new ProgressDisplay({ quiet: !!options.quiet && process.env.ATFLOW_PROGRESS_LINES !== '1', tty: process.env.ATFLOW_PROGRESS_LINES === '1' ? false : undefined }),
+    ...(options.sinks ? options.sinks(runDir) : []),
+  ];
 }
 
 let stopRequested = false;
@@ -87,6 +95,12 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
       outcomes.push({ run, ok: outcome.status !== 'interrupted' });
     }
   }
+  const summaries: RunSummary[] = [];
+  for (const { run } of outcomes) {
+    const dir = path.join(options.outDir, run.runId);
+    if (fs.existsSync(path.join(dir, 'summary.json'))) summaries.push(readRunSummary(dir));
+  }
+  if (summaries.length > 1) writeMultiRunSummary(path.join(options.outDir, 'summary.json'), summaries, { config: path.resolve(configFile) });
   if (!options.quiet) {
     const rows: { name: string; epochs: EpochRecord[] }[] = [];
     for (const { run } of outcomes) {
