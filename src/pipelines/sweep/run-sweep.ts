@@ -3,6 +3,18 @@ import { writeArrayJobs, ArrayJobFiles } from './array-executor';
 import { materialiseSweep, MaterialisedSweep } from './expand';
 import { runLocal, LocalSweepResult } from './local-executor';
 import { atflowRunCommand, RunnerCommand } from './runner';
+import * as fs from 'fs';
+import * as path from 'path';
+import { loadRuns } from '../spec';
+
+/** A config is done when every run it defines has `_SUCCESS` (checked here, without starting a process). */
+function runsFinished(configPath: string, outDir: string): boolean {
+  try {
+    return loadRuns(configPath).every((r) => fs.existsSync(path.join(outDir, r.runId, '_SUCCESS')));
+  } catch {
+    return false; // an invalid config: let `atflow run` report it
+  }
+}
 import { EXECUTOR_KINDS, loadSweepSpec, parseExecutor, SweepSpec } from './sweep-spec';
 
 /**
@@ -72,7 +84,7 @@ export async function runSweep(sweep: string | SweepSpec, opts: SweepOptions = {
     gpus: spec.executor.gpus,
     runner: opts.runner ?? atflowRunCommand({ backend: opts.backend }),
     onStatus: status,
-    isFinished: opts.isFinished,
+    isFinished: opts.isFinished ?? runsFinished,
     env: opts.env,
     signal: opts.signal,
   });
