@@ -158,7 +158,9 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): SafetensorsC
   if (cursor !== dataLength) throw bad(file, `${dataLength - cursor} bytes after the last tensor: corrupt, or not a safetensors file`);
   const tensors = new Map<string, SafetensorsTensor>();
   for (const e of entries) {
-    tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, data: bytes.subarray(dataStart + e.begin, dataStart + e.end) });
+    // A plain Uint8Array view (a Buffer's slice() would not copy).
+    const data = new Uint8Array(bytes.buffer, bytes.byteOffset + dataStart + e.begin, e.end - e.begin);
+    tensors.set(e.name, { name: e.name, dtype: e.dtype, shape: e.shape, data });
   }
   return { tensors, metadata };
 }
