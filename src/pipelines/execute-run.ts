@@ -17,6 +17,10 @@ import { evaluatePass, type EvalSummary } from '../operators/evaluate';
 import { EventDetector, type EventDetectorState } from '../operators/detect-events';
 import { BEST_EPOCH_RULE, selectBestEpoch, type EpochScore } from '../analysis/best-epoch';
 import type { SafetensorsTensor } from '../models/safetensors';
+import type { Model } from '../core/model';
+import { complexityMeasures } from '../analysis/complexity';
+import { pgd } from '../operators/attacks/pgd';
+import { crossEntropy } from '../operators/objectives/ce';
 import { BatchCredits } from './backpressure';
 import { buildRun, type RunParts } from './build-run';
 import { CheckpointStore } from './checkpoint-store';
@@ -211,6 +215,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
       let test: EvalSummary | null = null;
       let val: EvalSummary | null = null;
       let trainEval: EvalSummary | null = null;
+      let lastTrainEvalCols: ExampleColumns[] = [];
       if (evaluateNow) {
         const pass = async (plans: Iterable<BatchPlan>, log: boolean): Promise<EvalSummary> => {
           const eventCols: ExampleColumns[] = [];
@@ -221,12 +226,14 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
               if (log) eventCols.push(b.columns);
             },
           );
+          if (log) lastTrainEvalCols = eventCols;
           for (const c of eventCols) {
             if (spec.logging.examples) await hub.emit({ type: 'examples', columns: c });
             if (detector.phase === 'eval') await hub.emit({ type: 'events', columns: detector.observe(c) });
           }
           return summary;
         };
+        lastTrainEvalCols = [];
         test = await pass(planner.iterate('test', epoch), false);
         if (source.splits.includes('val')) val = await pass(planner.iterate('val', epoch), false);
         if (spec.eval.train) trainEval = await pass(trainEvalPlans(spec, parts, epoch), true);
@@ -261,6 +268,17 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
       epochs.push(finalRecord);
       if (best === epoch) store.saveWeightsAs(model, 'best', epoch);
       await hub.emit({ type: 'epoch-end', record: finalRecord });
+      if (spec.logging.complexityEvery > 0 && (epoch % spec.logging.complexityEvery === 0 || epoch === spec.epochs)) {
+        const margins = concatMargins(lastTrainEvalCols);
+        const measures = await complexityMeasures(model, {
+          seed: spec.seed,
+          epoch,
+          epochRecord: finalRecord,
+          ...(margins.length ? { margins } : {}),
+          sharpness: { loss: (m) => robustLossOnFixedBatch(m, spec, parts) },
+        });
+        await hub.emit({ type: 'complexity', epoch, measures });
+      }
 
       if (epoch % spec.checkpoint.every === 0 || epoch === spec.epochs) {
         const sgdState = optimizer.exportState();
@@ -305,6 +323,37 @@ function selectOn(e: EpochRecord & { val_robust_acc?: number }, spec: RunSpec): 
 }
 function selectOnClean(e: EpochRecord & { val_clean_acc?: number }, spec: RunSpec): number {
   return spec.eval.selectOn === 'val' && Number.isFinite(e.val_clean_acc) ? e.val_clean_acc! : e.test_clean_acc;
+}
+
+function concatMargins(cols: readonly ExampleColumns[]): Float32Array {
+  const out = new Float32Array(cols.reduce((n, c) => n + c.margin_clean.length, 0));
+  let o = 0;
+  for (const c of cols) {
+    out.set(c.margin_clean, o);
+    o += c.margin_clean.length;
+  }
+  return out;
+}
+
+/**
+ * The robust loss sharpness perturbs: mean CE after the evaluation attack (recomputed for the
+ * weights at hand, fixed attack seed) on a fixed seeded batch of training examples with their used labels.
+ */
+async function robustLossOnFixedBatch(model: Model, spec: RunSpec, parts: RunParts): Promise<number> {
+  const n = parts.planner.size('train');
+  const take = Math.min(n, spec.data.testBatchSize);
+  const indices = new Rng(deriveSeed(spec.seed, 'sharpness-batch')).permutation(n).slice(0, take).sort();
+  const loaded = parts.source.load({ split: 'train', epoch: 0, step: 0, indices });
+  const y = tf.tensor1d(Int32Array.from(indices, (i) => parts.labels.labelsUsed[i]), 'int32');
+  try {
+    const xAdv = pgd(model, loaded.x, y, deriveSeed(spec.seed, 'sharpness-attack'), parts.evalAttack);
+    const loss = tf.tidy(() => crossEntropy(model.apply(xAdv, 'eval'), y).dataSync()[0]);
+    xAdv.dispose();
+    return loss;
+  } finally {
+    y.dispose();
+    loaded.x.dispose();
+  }
 }
 
 /** Example partitions of epochs after the resumed checkpoint are re-written by the resumed run. */

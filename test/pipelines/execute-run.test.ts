@@ -22,6 +22,7 @@ const spec = {
   attack: { eps: 0.1, alpha: 0.05, steps: 2 },
   optimizer: { lr: 0.05, weightDecay: 5e-4 },
   schedule: { name: 'multistep', milestones: [2] },
+  logging: { complexityEvery: 2 },
 };
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-run-'));
@@ -48,11 +49,11 @@ describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {
     const dir = outcome.runDir;
     for (const f of ['_SUCCESS', 'spec.json', 'labels.parquet', 'epochs.parquet', 'steps.parquet', 'events.parquet']) expect(fs.existsSync(path.join(dir, f))).toBe(true);
 
-    const ex = await duck(`SELECT epoch, phase, count(*) AS n, count(DISTINCT example) AS d FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = true) GROUP BY ALL ORDER BY ALL`);
+    const ex = await duck(`SELECT epoch, phase, count(*) AS n, count(DISTINCT example) AS d FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) GROUP BY ALL ORDER BY ALL`);
     expect(ex).toEqual([1, 2, 3].flatMap((epoch) => ['eval', 'train'].map((phase) => ({ epoch, phase, n: 48, d: 48 }))));
     // TE starts at epoch 2: its columns are null before and set after, in the train phase only
     const te = await duck(
-      `SELECT epoch, count(te_penalty) AS p FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = true) WHERE phase = 'train' GROUP BY ALL ORDER BY ALL`,
+      `SELECT epoch, count(te_penalty) AS p FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) WHERE phase = 'train' GROUP BY ALL ORDER BY ALL`,
     );
     expect(te).toEqual([
       { epoch: 1, p: 0 },
@@ -61,7 +62,7 @@ describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {
     ]);
     // labels in the examples table are the assigned ones; the realised noise matches labels.parquet
     const noisy = await duck(
-      `SELECT (SELECT avg(is_noisy::INT) FROM read_parquet(${lit(path.join(dir, 'labels.parquet'))})) AS a, (SELECT avg(is_noisy::INT) FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = true) WHERE epoch = 1 AND phase = 'eval') AS b`,
+      `SELECT (SELECT avg(is_noisy::INT) FROM read_parquet(${lit(path.join(dir, 'labels.parquet'))})) AS a, (SELECT avg(is_noisy::INT) FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) WHERE epoch = 1 AND phase = 'eval') AS b`,
     );
     expect(noisy[0].a).toBeCloseTo(noisy[0].b, 10);
     expect(noisy[0].a).toBeGreaterThan(0.2);
@@ -72,11 +73,19 @@ describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {
     expect(ep[1].te_weight).toBeCloseTo(30 * Math.exp(-5), 6);
     expect(ep[2].te_weight).toBe(30);
     const acc = await duck(
-      `SELECT epoch, avg(correct_adv::INT) AS a FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = true) WHERE phase = 'eval' GROUP BY ALL ORDER BY ALL`,
+      `SELECT epoch, avg(correct_adv::INT) AS a FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) WHERE phase = 'eval' GROUP BY ALL ORDER BY ALL`,
     );
     expect(ep.map((r) => r.train_robust_acc)).toEqual(acc.map((r) => expect.closeTo(r.a, 6)));
     const steps = await duck(`SELECT count(*) AS n FROM read_parquet(${lit(path.join(dir, 'steps.parquet'))})`);
     expect(steps[0].n).toBe(3 * 3);
+    // complexity at epochs 2 and 3 (the last); the robust gap there is train − test robust accuracy of the epoch
+    const cx = await duck(
+      `SELECT c.epoch, c.value, e.train_robust_acc - e.test_robust_acc AS gap FROM read_parquet(${lit(path.join(dir, 'complexity.parquet'))}) c JOIN read_parquet(${lit(path.join(dir, 'epochs.parquet'))}) e USING (epoch) WHERE c.measure = 'robust_gap' ORDER BY c.epoch`,
+    );
+    expect(cx.map((r) => r.epoch)).toEqual([2, 3]);
+    for (const r of cx) expect(r.value).toBeCloseTo(r.gap, 6);
+    const measures = await duck(`SELECT DISTINCT measure FROM read_parquet(${lit(path.join(dir, 'complexity.parquet'))}) ORDER BY 1`);
+    expect(measures.map((r) => r.measure)).toEqual(expect.arrayContaining(['frobenius_prod', 'spectral_prod', 'path_norm', 'sharpness_max', 'spectral_complexity_over_margin']));
   });
 
   it('an interrupted run resumed from its checkpoint gives the same tables and weights as an uninterrupted one', async () => {
@@ -104,6 +113,7 @@ describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {
       ['epochs', 'epoch'],
       ['steps', 'epoch, step'],
       ['labels', 'example'],
+      ['complexity', 'epoch, measure'],
     ]) {
       expect(await tableRows(b.runDir, table, order)).toEqual(await tableRows(a.runDir, table, order));
     }
