@@ -2,7 +2,8 @@ import { z } from 'zod';
 
 /**
  * What the summary and the report need to know about a run's setup, read from the run-start
- * event's `spec`. The pipeline provides it as `spec.meta` (preferred); failing that, the same keys
+ * event's `spec`. The pipeline provides it as `spec.meta` (preferred; `te` defaults to whether the
+ * trainer name ends in '+te' or `spec.trainer.te` is set); failing that, the same keys
  * are looked for at the top of the spec as the RunSpec (src/pipelines/spec.ts) has them:
  * `spec.trainer` (a string or `{ name, te }`), `spec.labelNoise` (or `label_noise`) `{ kind, rate }`,
  * `spec.attack` `{ norm, eps, alpha, steps }`.
@@ -19,7 +20,7 @@ export interface RunMeta {
 
 const metaSchema = z.object({
   trainer: z.string(),
-  te: z.boolean().default(false),
+  te: z.boolean().optional(),
   label_noise: z.object({ kind: z.string(), rate: z.number() }),
   attack: z.object({ norm: z.string(), eps: z.number(), alpha: z.number(), steps: z.number() }),
 });
@@ -41,9 +42,12 @@ function num(v: unknown): number {
 /** Extracts RunMeta from a spec; fields that cannot be found are 'unknown' / NaN (never throws). */
 export function readRunMeta(spec: unknown): RunMeta {
   const s = obj(spec) ?? {};
-  const direct = metaSchema.safeParse(s.meta);
-  if (direct.success) return direct.data;
   const t = s.trainer;
+  const direct = metaSchema.safeParse(s.meta);
+  if (direct.success) {
+    const te = direct.data.te ?? (/\+te$/.test(direct.data.trainer) || (obj(t)?.te !== undefined && obj(t)?.te !== null));
+    return { ...direct.data, te };
+  }
   const trainer = typeof t === 'string' ? t : typeof obj(t)?.name === 'string' ? String(obj(t)!.name) : UNKNOWN.trainer;
   const ln = obj(s.label_noise) ?? obj(s.labelNoise);
   const a = obj(s.attack) ?? obj(obj(t)?.attack);

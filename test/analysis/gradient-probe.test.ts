@@ -1,0 +1,83 @@
+import * as tf from '@tensorflow/tfjs';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import type { Model, NamedVariable } from '../../src/core/model';
+import { deriveSeed, Rng } from '../../src/core/rng';
+import { gradientProbe, logGrid, trainerObjective, writeGradientProbe } from '../../src/analysis/gradient-probe';
+import { createModel } from '../../src/models';
+import { createTrainer } from '../../src/operators/trainers';
+import { duck, lit } from '../sinks/duck';
+
+beforeAll(async () => {
+  await tf.setBackend('cpu');
+});
+
+const v = (name: string, values: number[], shape: number[]): NamedVariable => ({ name, variable: tf.variable(tf.tensor(values, shape), true, `${name}-${Math.random()}`) });
+
+function tinyModel(): Model {
+  const p = [v('a.weight', [1, -2, 0.5, 3, 0.25, -1], [2, 3]), v('a.bias', [0.1, -0.2, 0.3], [3])];
+  const b = [v('bn.running_mean', [0, 0, 0], [3])];
+  return { name: 'tiny', numClasses: 3, inputShape: [1, 1, 2], parameters: p, buffers: b, apply: () => { throw new Error('unused'); }, dispose: () => [...p, ...b].forEach((q) => q.variable.dispose()) };
+}
+
+test('quadratic loss: Δ(α) = α‖c⊙d‖ / ‖c⊙θ‖ with d the seeded per-tensor-normalised direction', () => {
+  const m = tinyModel();
+  const c = [[1, 2, 3, 4, 5, 6], [0.5, 7, 1]];
+  const theta = m.parameters.map((p) => Array.from(p.variable.dataSync()));
+  // L = ½ Σ c·w², and a side effect on a buffer like BatchNorm's running stats in train mode
+  const loss = (model: Model) => {
+    const next = tf.add(model.buffers[0].variable, 1);
+    model.buffers[0].variable.assign(next);
+    next.dispose();
+    return tf.tidy(() => tf.addN(model.parameters.map((p, i) => tf.mul(0.5, tf.sum(tf.mul(tf.tensor(c[i], p.variable.shape), tf.square(p.variable)))))) as tf.Scalar);
+  };
+  const before = tf.memory().numTensors;
+  const alphas = logGrid(1e-4, 1e-1, 4);
+  const rows = gradientProbe(m, loss, { seed: 5, alphas });
+  const d = theta.map((t, i) => {
+    const eps = new Rng(deriveSeed(5, 'gradient-probe-direction', i)).fillNormal(new Float32Array(t.length));
+    const s = Math.hypot(...t) / Math.hypot(...eps);
+    return Array.from(eps, (e) => e * s);
+  });
+  const norm = (xs: number[][]) => Math.sqrt(xs.flat().reduce((a, x) => a + x * x, 0));
+  const expectedRatio = norm(d.map((di, i) => di.map((x, j) => c[i][j] * x))) / norm(theta.map((t, i) => t.map((x, j) => c[i][j] * x)));
+  expect(rows.map((r) => r.alpha)).toEqual(alphas);
+  rows.forEach((r) => expect(r.delta / (r.alpha * expectedRatio)).toBeCloseTo(1, 3));
+  expect(rows[0].grad_norm_base).toBeCloseTo(norm(theta.map((t, i) => t.map((x, j) => c[i][j] * x))), 4);
+  // weights and buffers restored exactly, nothing leaked
+  expect(m.parameters.map((p) => Array.from(p.variable.dataSync()))).toEqual(theta.map((t) => Array.from(Float32Array.from(t))));
+  expect(Array.from(m.buffers[0].variable.dataSync())).toEqual([0, 0, 0]);
+  expect(tf.memory().numTensors).toBe(before);
+  m.dispose();
+});
+
+test('PGD-AT objective on a small MLP: Δ → 0 as α → 0, grows with α, no leaks; Parquet + SVG written', async () => {
+  const model = createModel('mlp', { numClasses: 10, inputShape: [4, 4, 1], seed: 1 });
+  const trainer = createTrainer('pgd-at', { attack: { eps: 0.1, alpha: 0.03, steps: 3 } });
+  const rng = new Rng(3);
+  const x = tf.tensor4d(rng.fillUniform(new Float32Array(16 * 16), 0, 1), [16, 4, 4, 1]);
+  const y = tf.tensor1d(Int32Array.from({ length: 16 }, () => rng.int(10)), 'int32');
+  const before = tf.memory().numTensors;
+  const rows = gradientProbe(model, trainerObjective(trainer, x, y, 42), { seed: 9, alphas: [1e-6, 1e-3, 1e-1] });
+  expect(tf.memory().numTensors).toBe(before);
+  expect(rows[0].delta).toBeLessThan(1e-2);
+  expect(rows[2].delta).toBeGreaterThan(rows[0].delta);
+  for (const r of rows) expect(Number.isFinite(r.delta) && Number.isFinite(r.loss)).toBe(true);
+  // same seeds → same numbers (fixed batch, attack seed and direction)
+  expect(gradientProbe(model, trainerObjective(trainer, x, y, 42), { seed: 9, alphas: [1e-6, 1e-3, 1e-1] })).toEqual(rows);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-probe-'));
+  try {
+    await writeGradientProbe(dir, { runId: 'r', epoch: 2, trainer: 'pgd-at', seed: 9, batchSize: 16, rows });
+    await writeGradientProbe(dir, { runId: 'r', epoch: 3, trainer: 'pgd-at', seed: 9, batchSize: 16, rows });
+    await writeGradientProbe(dir, { runId: 'r', epoch: 2, trainer: 'pgd-at', seed: 9, batchSize: 16, rows }); // replaces epoch 2
+    const got = await duck(`select epoch, alpha, delta from read_parquet(${lit(path.join(dir, 'gradient_probe.parquet'))}) order by epoch, alpha`);
+    expect(got).toEqual([2, 3].flatMap((e) => rows.map((r) => ({ epoch: e, alpha: r.alpha, delta: r.delta }))));
+    const svg = fs.readFileSync(path.join(dir, 'gradient_probe.svg'), 'utf8');
+    expect((svg.match(/<polyline class="series"/g) ?? []).length).toBe(2);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+    tf.dispose([x, y]);
+    model.dispose();
+  }
+});
