@@ -10,6 +10,7 @@ import { loadRuns, type ResolvedRun } from './spec';
 import { parquetRunSink } from './sinks';
 import { SummaryWriter, readRunSummary, writeMultiRunSummary, type RunSummary } from '../sinks/summary';
 import { ProgressDisplay } from '../sinks/progress';
+import { writeReport } from '../sinks/report';
 import * as fs from 'fs';
 import { readEpochRecords, renderSummaryTable } from './summary-table';
 import type { Registry } from './registry';
@@ -101,6 +102,11 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
     if (fs.existsSync(path.join(dir, 'summary.json'))) summaries.push(readRunSummary(dir));
   }
   if (summaries.length > 1) writeMultiRunSummary(path.join(options.outDir, 'summary.json'), summaries, { config: path.resolve(configFile) });
+  // report.html in each run folder, and one overlaying the variants of a multi-run config
+  const finishedDirs = outcomes.map(({ run }) => path.join(options.outDir, run.runId)).filter((d) => fs.existsSync(path.join(d, 'epochs.parquet')));
+  let reportFile: string | null = null;
+  for (const d of finishedDirs) reportFile = writeReport([d]);
+  if (finishedDirs.length > 1) reportFile = writeReport(finishedDirs, path.join(options.outDir, `${runs[0].spec.name}-report.html`));
   if (!options.quiet) {
     const rows: { name: string; epochs: EpochRecord[] }[] = [];
     for (const { run } of outcomes) {
@@ -108,6 +114,7 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
       if (epochs.length) rows.push({ name: run.variant ?? run.runId, epochs });
     }
     if (rows.length) process.stdout.write(renderSummaryTable(rows) + '\n');
+    if (reportFile) process.stdout.write(`report: ${path.resolve(reportFile)}\n`);
   }
   return stopRequested ? 130 : outcomes.every((o) => o.ok) ? 0 : 1;
 }
