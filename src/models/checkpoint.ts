@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AtflowError } from '../core/errors';
 import type { Model, NamedVariable } from '../core/model';
-import { SlotLayout, tfToTorch, torchToTf } from './layers/slot';
+import { SlotLayout, tfToTorchValues, torchToTfValues } from './layers/slot';
 import { readSafetensorsFile, SafetensorsTensor, writeSafetensorsFile } from './safetensors';
 
 /**
@@ -46,11 +46,10 @@ function entriesOf(model: Model): readonly NamedVariable[] {
 /** The model's state_dict in PyTorch layout (a copy of every value). */
 export function stateDictOf(model: Model): StateDictEntry[] {
   return entriesOf(model).map(({ name, variable }) => {
-    const t = tf.tidy(() => tfToTorch(variable, layoutOf(variable)));
-    const values = (t.dataSync() as Float32Array | Int32Array).slice();
-    // the layout copy is ours to free (never the variable itself)
-    if (t !== (variable as tf.Tensor)) t.dispose();
-    return { name, dtype: fileDtype(variable), shape: torchShape(variable), values };
+    const shape = torchShape(variable);
+    // Permuted in JS from a copy of the variable's values: no tensor is created, so none can leak.
+    const values = tfToTorchValues(variable.dataSync() as Float32Array | Int32Array, shape, layoutOf(variable));
+    return { name, dtype: fileDtype(variable), shape, values };
   });
 }
 
@@ -124,8 +123,8 @@ export function loadStateDict(model: Model, tensors: ReadonlyMap<string, Safeten
   }
   tf.tidy(() => {
     for (const d of decoded) {
-      const torchLayout = tf.tensor(d.values, d.shape, d.variable.dtype);
-      d.variable.assign(torchToTf(torchLayout, layoutOf(d.variable)));
+      const values = torchToTfValues(d.values, d.shape, layoutOf(d.variable));
+      d.variable.assign(tf.tensor(values, d.variable.shape, d.variable.dtype));
     }
   });
 }

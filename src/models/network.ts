@@ -3,7 +3,7 @@ import { AtflowError } from '../core/errors';
 import type { Mode, Model, NamedVariable } from '../core/model';
 import { Rng, deriveSeed } from '../core/rng';
 import type { Architecture } from './architecture';
-import { slotSize, TensorSlot, tfShape, torchToTf } from './layers/slot';
+import { slotSize, TensorSlot, tfShape, torchToTfValues } from './layers/slot';
 
 /**
  * A Model built from an Architecture: every slot gets a variable, initialised from
@@ -76,16 +76,13 @@ export class Network implements Model {
 }
 
 function createVariable(slot: TensorSlot, seed: number): tf.Variable {
-  return tf.tidy(() => {
-    const trainable = slot.role === 'parameter';
-    if (slot.dtype === 'int32') {
-      const v = slot.init.kind === 'constant' ? slot.init.value : 0;
-      return tf.variable(tf.fill(tfShape(slot), v, 'int32'), false);
-    }
-    const values = initialValues(slot, seed);
-    const torchLayout = tf.tensor(values, [...slot.shape], 'float32');
-    return tf.variable(torchToTf(torchLayout, slot.layout), trainable);
-  });
+  const trainable = slot.role === 'parameter';
+  if (slot.dtype === 'int32') {
+    const v = slot.init.kind === 'constant' ? slot.init.value : 0;
+    return tf.tidy(() => tf.variable(tf.fill(tfShape(slot), v, 'int32'), false));
+  }
+  const values = torchToTfValues(initialValues(slot, seed), slot.shape, slot.layout);
+  return tf.tidy(() => tf.variable(tf.tensor(values, tfShape(slot), 'float32'), trainable));
 }
 
 /** The slot's initial values in PyTorch layout order. */

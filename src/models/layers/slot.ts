@@ -58,18 +58,41 @@ export function tfShape(slot: Pick<TensorSlot, 'shape' | 'layout'>): number[] {
   return [...s];
 }
 
-/** PyTorch-layout tensor → tfjs layout (a new tensor). */
-export function torchToTf(t: tf.Tensor, layout: SlotLayout): tf.Tensor {
-  if (layout === 'conv') return tf.transpose(t, [2, 3, 1, 0]);
-  if (layout === 'dense') return tf.transpose(t);
-  return t.clone();
+/**
+ * PyTorch-layout values → tfjs layout, permuted in JS: plain loops over typed arrays stay fast on every
+ * backend (a cpu-backend transpose of a 512×512×3×3 kernel takes seconds under jest).
+ */
+export function torchToTfValues<T extends Float32Array | Int32Array>(values: T, torchShape: readonly number[], layout: SlotLayout): T {
+  if (layout === 'plain') return values.slice() as T;
+  const out = new (values.constructor as new (n: number) => T)(values.length);
+  if (layout === 'dense') {
+    const [rows, cols] = torchShape; // [out, in] → [in, out]
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[c * rows + r] = values[r * cols + c];
+    return out;
+  }
+  const [o, i, kh, kw] = torchShape; // OIHW → HWIO
+  let src = 0;
+  for (let a = 0; a < o; a++)
+    for (let b = 0; b < i; b++)
+      for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) out[((y * kw + x) * i + b) * o + a] = values[src++];
+  return out;
 }
 
-/** tfjs-layout tensor → PyTorch layout (a new tensor). */
-export function tfToTorch(t: tf.Tensor, layout: SlotLayout): tf.Tensor {
-  if (layout === 'conv') return tf.transpose(t, [3, 2, 0, 1]);
-  if (layout === 'dense') return tf.transpose(t);
-  return t.clone();
+/** tfjs-layout values → PyTorch layout (the inverse of torchToTfValues). */
+export function tfToTorchValues<T extends Float32Array | Int32Array>(values: T, torchShape: readonly number[], layout: SlotLayout): T {
+  if (layout === 'plain') return values.slice() as T;
+  const out = new (values.constructor as new (n: number) => T)(values.length);
+  if (layout === 'dense') {
+    const [rows, cols] = torchShape;
+    for (let r = 0; r < rows; r++) for (let c = 0; c < cols; c++) out[r * cols + c] = values[c * rows + r];
+    return out;
+  }
+  const [o, i, kh, kw] = torchShape;
+  let dst = 0;
+  for (let a = 0; a < o; a++)
+    for (let b = 0; b < i; b++)
+      for (let y = 0; y < kh; y++) for (let x = 0; x < kw; x++) out[dst++] = values[((y * kw + x) * i + b) * o + a];
+  return out;
 }
 
 /** The slot's variable; an error if the model was only described, or already disposed. */
