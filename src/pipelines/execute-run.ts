@@ -21,6 +21,10 @@ import type { Model } from '../core/model';
 import { complexityMeasures } from '../analysis/complexity';
 import { pgd } from '../operators/attacks/pgd';
 import { crossEntropy } from '../operators/objectives/ce';
+import { gradientMaskingChecks, type SanityReport } from '../operators/sanity-checks';
+import { defaultStrongAttacks, evaluateStrong } from '../operators/evaluate-strong';
+import { loadWeights } from '../models/checkpoint';
+import { writeFileAtomic } from '../sinks/parquet-writer';
 import { BatchCredits } from './backpressure';
 import { buildRun, type RunParts } from './build-run';
 import { CheckpointStore } from './checkpoint-store';
@@ -306,6 +310,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
         break;
       }
     }
+    if (status === 'completed' && epochs.length > 0) await finalEvaluation(spec, parts, store, runDir, epochs, hub);
     await hub.emit({ type: 'run-end', status, wallMs: priorWallMs + (Date.now() - startWall) });
   } catch (e) {
     await hub.emit({ type: 'run-end', status: 'failed', wallMs: priorWallMs + (Date.now() - startWall), error: (e as Error).message }).catch(() => undefined);
@@ -323,6 +328,56 @@ function selectOn(e: EpochRecord & { val_robust_acc?: number }, spec: RunSpec): 
 }
 function selectOnClean(e: EpochRecord & { val_clean_acc?: number }, spec: RunSpec): number {
   return spec.eval.selectOn === 'val' && Number.isFinite(e.val_clean_acc) ? e.val_clean_acc! : e.test_clean_acc;
+}
+
+/** The first `n` test examples as host arrays (floats in [0, 1]) with their labels. */
+function testExamples(parts: RunParts, n: number): { x: Float32Array; labels: Int32Array } {
+  const size = Math.min(n, parts.planner.size('test'));
+  const indices = Int32Array.from({ length: size }, (_, i) => i);
+  const b = parts.source.load({ split: 'test', epoch: 0, step: 0, indices });
+  const x = b.x.dataSync() as Float32Array;
+  b.x.dispose();
+  return { x, labels: b.labelsTrue };
+}
+
+/**
+ * After the last epoch: gradient-masking sanity checks on one test batch (warnings, never errors) and,
+ * when asked, the strong evaluation of the best and final checkpoints. Written to final_eval.json.
+ */
+async function finalEvaluation(spec: RunSpec, parts: RunParts, store: CheckpointStore, runDir: string, epochs: readonly EpochRecord[], hub: RunEventHub): Promise<void> {
+  const { model } = parts;
+  const last = epochs[epochs.length - 1];
+  const data = testExamples(parts, spec.eval.final.examples);
+  const eps = parts.evalAttack.eps;
+  const bs = Math.min(data.labels.length, spec.data.testBatchSize);
+  const [H, W, C] = model.inputShape;
+  const x = tf.tensor4d(data.x.subarray(0, bs * H * W * C), [bs, H, W, C]);
+  const y = tf.tensor1d(data.labels.subarray(0, bs), 'int32');
+  let sanity: SanityReport;
+  try {
+    sanity = gradientMaskingChecks(model, x, y, { eps, alpha: parts.evalAttack.alpha, steps: parts.evalAttack.steps, seed: deriveSeed(spec.seed, 'sanity') });
+  } finally {
+    x.dispose();
+    y.dispose();
+  }
+  for (const message of sanity.warnings) await hub.emit({ type: 'warning', epoch: last.epoch, message });
+  const result: Record<string, unknown> = { epoch: last.epoch, eps, sanity };
+  if (spec.eval.final.strong) {
+    const strong = (label: string) => {
+      const e = evaluateStrong(model, data, { eps, seed: deriveSeed(spec.seed, 'final-eval'), batchSize: spec.data.testBatchSize, attacks: defaultStrongAttacks(eps, model.numClasses, spec.eval.final.restarts) });
+      return { checkpoint: label, n: e.n, clean_acc: e.cleanAcc, per_attack: e.perAttack, worst_case_acc: e.worstCaseAcc };
+    };
+    const finalEval = strong(`final (epoch ${last.epoch})`);
+    const bestEpoch = last.best_epoch;
+    const bestFile = path.join(store.dir, 'best.safetensors');
+    let bestEval: ReturnType<typeof strong> | null = null;
+    if (bestEpoch > 0 && bestEpoch !== last.epoch && fs.existsSync(bestFile)) {
+      loadWeights(model, bestFile);
+      bestEval = strong(`best (epoch ${bestEpoch})`);
+    }
+    result.strong = { final: finalEval, best: bestEval ?? { ...finalEval, checkpoint: `best (epoch ${bestEpoch})` } };
+  }
+  writeFileAtomic(path.join(runDir, 'final_eval.json'), JSON.stringify(result, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
 }
 
 function concatMargins(cols: readonly ExampleColumns[]): Float32Array {

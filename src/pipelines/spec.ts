@@ -109,6 +109,16 @@ const specSchema = z
         trainSubset: z.number().int().min(1).optional(),
         /** Pick the best epoch on the validation split when there is one. */
         selectOn: z.enum(['test', 'val']).default('test'),
+        /** After the last epoch: AutoAttack-style sanity checks (always) and, if `strong`, PGD-20, PGD-50×restarts, CW∞-30, APGD-CE/DLR on the best and final checkpoints. */
+        final: z
+          .object({
+            strong: z.boolean().default(false),
+            /** Test examples the final evaluation attacks (the first n). */
+            examples: z.number().int().min(1).default(1000),
+            restarts: z.number().int().min(1).default(5),
+          })
+          .strict()
+          .default({}),
       })
       .strict()
       .default({}),

@@ -72,7 +72,7 @@ describe('CPU-scale configs run (one epoch, tiny subset)', () => {
   beforeAll(async () => {
     await initBackend('wasm');
   });
-  const tiny = ['epochs=1', 'data.trainSize=24', 'data.testSize=16', 'data.batchSize=12', 'data.testBatchSize=16', 'attack.steps=1', 'eval.attack.steps=1', 'eval.trainSubset=12'];
+  const tiny = ['epochs=1', 'data.trainSize=24', 'data.testSize=16', 'data.batchSize=12', 'data.testBatchSize=16', 'attack.steps=1', 'eval.attack.steps=1', 'eval.trainSubset=12', 'eval.final.examples=8', 'eval.final.restarts=1'];
   it.each(cpuScale)('%s', async (file) => {
     const runs = loadRuns(path.join(CONFIG_DIR, file), tiny);
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-cfg-'));

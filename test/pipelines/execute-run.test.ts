@@ -23,6 +23,7 @@ const spec = {
   optimizer: { lr: 0.05, weightDecay: 5e-4 },
   schedule: { name: 'multistep', milestones: [2] },
   logging: { complexityEvery: 2 },
+  eval: { final: { strong: true, examples: 8, restarts: 1 } },
 };
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-run-'));
@@ -85,6 +86,15 @@ describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {
     expect(cx.map((r) => r.epoch)).toEqual([2, 3]);
     for (const r of cx) expect(r.value).toBeCloseTo(r.gap, 6);
     const measures = await duck(`SELECT DISTINCT measure FROM read_parquet(${lit(path.join(dir, 'complexity.parquet'))}) ORDER BY 1`);
+    // the final evaluation: sanity checks and the strong attacks on the best and final checkpoints
+    const fe = JSON.parse(fs.readFileSync(path.join(dir, 'final_eval.json'), 'utf8'));
+    expect(fe.sanity.eps0Acc).toBe(fe.sanity.cleanAcc);
+    for (const which of ['best', 'final']) {
+      const e = fe.strong[which];
+      expect(Object.keys(e.per_attack)).toEqual(['pgd-20', 'pgd-50x1', 'cw-30', 'apgd-ce', 'apgd-dlr']);
+      expect(e.worst_case_acc).toBeLessThanOrEqual(Math.min(...(Object.values(e.per_attack) as number[])));
+      for (const v of Object.values(e.per_attack) as number[]) expect(v).toBeLessThanOrEqual(e.clean_acc);
+    }
     expect(measures.map((r) => r.measure)).toEqual(expect.arrayContaining(['frobenius_prod', 'spectral_prod', 'path_norm', 'sharpness_max', 'spectral_complexity_over_margin']));
   });
 
