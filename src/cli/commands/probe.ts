@@ -1,0 +1,113 @@
+import * as tf from '@tensorflow/tfjs';
+import type { Command } from 'commander';
+import * as fs from 'fs';
+import * as path from 'path';
+import { AtflowError } from '../../core/errors';
+import { deriveSeed, Rng } from '../../core/rng';
+import { initBackend, type BackendName } from '../../backend/select';
+import { DEFAULT_ALPHAS, gradientProbe, trainerObjective, writeGradientProbe, type GradientProbeRow } from '../../analysis/gradient-probe';
+import { loadWeights } from '../../models/checkpoint';
+import { buildRun } from '../../pipelines/build-run';
+import { defaultRegistry } from '../../pipelines/default-registry';
+import { validateSpec } from '../../pipelines/spec';
+
+export interface ProbeGradientOptions {
+  readonly epoch: number;
+  readonly batchSize?: number;
+  readonly alphas?: readonly number[];
+  /** Default: the run's seed. */
+  readonly seed?: number;
+  readonly backend?: BackendName | 'auto';
+}
+
+function checkpointEpochs(runDir: string): number[] {
+  const dir = path.join(runDir, 'checkpoints');
+  if (!fs.existsSync(dir)) return [];
+  return fs
+    .readdirSync(dir)
+    .map((f) => /^epoch-(\d+)$/.exec(f))
+    .filter((m): m is RegExpExecArray => !!m && fs.existsSync(path.join(dir, m[0], 'model.safetensors')))
+    .map((m) => Number(m[1]))
+    .sort((a, b) => a - b);
+}
+
+/**
+ * The gradient-instability probe on a run folder: rebuilds the run's model, trainer and data from
+ * spec.json (the spec as the pipeline stored it), loads checkpoints/epoch-NNNN/model.safetensors,
+ * takes a fixed seeded batch of training examples with the labels trained on, and measures Δ(α).
+ */
+export async function probeGradient(runDir: string, o: ProbeGradientOptions): Promise<{ rows: GradientProbeRow[]; parquet: string; svg: string }> {
+  const specFile = path.join(runDir, 'spec.json');
+  if (!fs.existsSync(specFile)) throw new AtflowError('DATA_FILE', `${runDir} is not a run folder: spec.json is missing`, { path: specFile });
+  const doc = JSON.parse(fs.readFileSync(specFile, 'utf8')) as { run_id?: string; spec?: Record<string, unknown> };
+  if (!doc.spec) throw new AtflowError('DATA_FILE', `${specFile} has no 'spec' field`, { path: specFile });
+  const raw = { ...doc.spec };
+  delete raw.variant; // run-folder annotations added by the pipeline, not config fields
+  delete raw.meta;
+  const spec = validateSpec(raw, specFile);
+  const ckpt = path.join(runDir, 'checkpoints', `epoch-${String(o.epoch).padStart(4, '0')}`, 'model.safetensors');
+  if (!fs.existsSync(ckpt)) {
+    const have = checkpointEpochs(runDir);
+    throw new AtflowError('RESUME', `no checkpoint for epoch ${o.epoch} in ${runDir} (checkpoints kept: ${have.length ? have.join(', ') : 'none'})`, { path: ckpt });
+  }
+  await initBackend(o.backend);
+  const parts = buildRun(spec, defaultRegistry());
+  loadWeights(parts.model, ckpt);
+  const seed = o.seed ?? spec.seed;
+  const n = parts.planner.size('train');
+  const take = Math.min(n, o.batchSize ?? 128);
+  const indices = new Rng(deriveSeed(seed, 'gradient-probe-batch')).permutation(n).slice(0, take).sort();
+  const loaded = parts.source.load({ split: 'train', epoch: 0, step: 0, indices });
+  const y = tf.tensor1d(Int32Array.from(indices, (i) => parts.labels.labelsUsed[i]), 'int32');
+  try {
+    const rows = gradientProbe(parts.model, trainerObjective(parts.trainer, loaded.x, y, deriveSeed(seed, 'gradient-probe-attack')), {
+      seed: deriveSeed(seed, 'gradient-probe'),
+      alphas: o.alphas ?? DEFAULT_ALPHAS,
+    });
+    const files = await writeGradientProbe(runDir, { runId: doc.run_id ?? path.basename(runDir), epoch: o.epoch, trainer: spec.trainer.name, seed, batchSize: take, rows });
+    return { rows, ...files };
+  } finally {
+    tf.dispose([loaded.x, y]);
+    parts.model.dispose();
+  }
+}
+
+function parseAlphas(s: string): number[] {
+  const xs = s.split(',').map((t) => Number(t.trim()));
+  if (xs.length === 0 || xs.some((x) => !(x > 0))) throw new AtflowError('ARGUMENT', `--alphas: expected comma-separated positive numbers, got '${s}'`);
+  return xs;
+}
+
+/** `atflow probe gradient <runDir> --epoch E` */
+export function register(program: Command): void {
+  const probe = program.command('probe').description('analyses of a run folder\'s checkpoints');
+  probe
+    .command('gradient')
+    .description('gradient instability (PAPER.md §8.2): Δ(α) = ‖∇L(θ+αd) − ∇L(θ)‖ / ‖∇L(θ)‖ over a log grid of α; writes gradient_probe.parquet and .svg')
+    .argument('<runDir>', 'run folder with spec.json and checkpoints/')
+    .requiredOption('--epoch <n>', 'checkpoint epoch')
+    .option('--batch-size <n>', 'fixed batch of training examples', '128')
+    .option('--alphas <list>', 'comma-separated α values (default 1e-5 … 1e-1, 9 log-spaced)')
+    .option('--seed <n>', 'seed of the batch, attack and direction (default: the run seed)')
+    .option('--backend <name>', 'auto | tensorflow | wasm | cpu')
+    .option('--json', 'print JSON')
+    .action(async (runDir: string, opts: { epoch: string; batchSize: string; alphas?: string; seed?: string; backend?: BackendName | 'auto'; json?: boolean }) => {
+      const epoch = Number(opts.epoch);
+      const batchSize = Number(opts.batchSize);
+      if (!Number.isInteger(epoch) || epoch < 1) throw new AtflowError('ARGUMENT', `--epoch must be a positive integer, got '${opts.epoch}'`);
+      if (!Number.isInteger(batchSize) || batchSize < 1) throw new AtflowError('ARGUMENT', `--batch-size must be a positive integer, got '${opts.batchSize}'`);
+      const res = await probeGradient(runDir, {
+        epoch,
+        batchSize,
+        alphas: opts.alphas ? parseAlphas(opts.alphas) : undefined,
+        seed: opts.seed !== undefined ? Number(opts.seed) : undefined,
+        backend: opts.backend,
+      });
+      if (opts.json) process.stdout.write(JSON.stringify(res) + '\n');
+      else {
+        process.stdout.write('alpha        delta        |grad|       loss\n');
+        for (const r of res.rows) process.stdout.write(`${r.alpha.toExponential(2).padEnd(12)} ${r.delta.toExponential(4).padEnd(12)} ${r.grad_norm.toExponential(4).padEnd(12)} ${r.loss.toFixed(5)}\n`);
+        process.stdout.write(`${res.parquet}\n${res.svg}\n`);
+      }
+    });
+}
