@@ -8,7 +8,7 @@ import { AtflowError } from '../core/errors';
 import type { EpochRecord, ExampleColumns } from '../core/records';
 import { deriveSeed, Rng } from '../core/rng';
 import type { RunEvent } from '../core/run-event';
-import { loadBatches } from '../operators/load-batches';
+import { loadBatches, onePlanAtATime } from '../operators/load-batches';
 import { randomizeLabels } from '../operators/randomize-labels';
 import { augment } from '../operators/augment';
 import { attack } from '../operators/attack';
@@ -25,7 +25,6 @@ import { gradientMaskingChecks, type SanityReport } from '../operators/sanity-ch
 import { defaultStrongAttacks, evaluateStrong } from '../operators/evaluate-strong';
 import { loadWeights } from '../models/checkpoint';
 import { writeFileAtomic } from '../sinks/parquet-writer';
-import { BatchCredits } from './backpressure';
 import { buildRun, type RunParts } from './build-run';
 import { CheckpointStore } from './checkpoint-store';
 import type { Registry } from './registry';
@@ -158,7 +157,6 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
 
   const hub = new RunEventHub(options.sinks ? options.sinks(runDir) : []);
   options.observe?.(hub.events$);
-  const credits = new BatchCredits(1);
   const stop = options.shouldStop ?? (() => false);
   let status: RunStatus = 'completed';
   try {
@@ -186,27 +184,30 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
       let gradSum = 0;
       let steps = 0;
       let seen = 0;
+      // One batch of tensors alive at a time: plan k+1 is loaded only after batch k's rows were written.
       await lastValueFrom(
         from(planner.iterate('train', epoch)).pipe(
-          credits.gate(),
-          takeWhile(() => !stop()),
-          loadBatches(source),
-          randomizeLabels(labels),
-          augment(parts.augment),
-          attack({ model, trainer, te, seed: spec.seed }),
-          train({ model, trainer, optimizer, lr: parts.lr }),
-          concatMap(async (tb) => {
-            try {
-              lossSum += tb.record.loss;
-              gradSum += tb.record.grad_norm_sq;
-              steps++;
-              seen += tb.indices.length;
-              await hub.emit({ type: 'step', record: tb.record });
-              if (spec.logging.examples) await hub.emit({ type: 'examples', columns: tb.columns });
-            } finally {
-              credits.release();
-            }
-          }),
+          onePlanAtATime((plan$) =>
+            plan$.pipe(
+              // checked when the plan's turn comes (not when `from` emits it): stops at a batch boundary
+              takeWhile(() => !stop()),
+              loadBatches(source),
+              randomizeLabels(labels),
+              augment(parts.augment),
+              attack({ model, trainer, te, seed: spec.seed }),
+              train({ model, trainer, optimizer, lr: parts.lr }),
+              concatMap(async (tb) => {
+                lossSum += tb.record.loss;
+                gradSum += tb.record.grad_norm_sq;
+                steps++;
+                seen += tb.indices.length;
+                await hub.emit({ type: 'step', record: tb.record });
+                if (spec.logging.examples) await hub.emit({ type: 'examples', columns: tb.columns });
+                // a macrotask turn between batches, so SIGINT is seen at the next batch boundary
+                await new Promise((r) => setImmediate(r));
+              }),
+            ),
+          ),
         ),
         { defaultValue: undefined },
       );
