@@ -70,7 +70,7 @@ describe.each(['cpu', 'wasm'] as const)('BatchNorm2d on %s', (backend) => {
     const bn = layer();
     const x = tf.tensor4d(xValues, [2, 1, 3, 2]);
     const weights = tf.tensor4d(xValues.map((_, i) => ((i * 7) % 5) - 2), [2, 1, 3, 2]);
-    const f = (t: tf.Tensor4D) => tf.sum(tf.mul(bn.apply(t, 'train'), weights));
+    const f = (t: tf.Tensor) => tf.sum(tf.mul(bn.apply(t as tf.Tensor4D, 'train'), weights));
     const g = tf.tidy(() => tf.grad(f)(x).dataSync());
     // Central differences in float64 of the same formula, by hand.
     const loss = (vals: number[]) => {
@@ -95,7 +95,7 @@ describe.each(['cpu', 'wasm'] as const)('BatchNorm2d on %s', (backend) => {
     });
     expect(maxAbsDiff(g, numeric)).toBeLessThan(1e-3);
     // The gradient of a BN output summed with constant weights per channel is zero, the known identity.
-    const gConst = tf.tidy(() => tf.grad((t: tf.Tensor4D) => tf.sum(bn.apply(t, 'train')))(x).dataSync());
+    const gConst = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(bn.apply(t as tf.Tensor4D, 'train')))(x).dataSync());
     expect(Math.max(...Array.from(gConst, Math.abs))).toBeLessThan(1e-4);
     tf.dispose([x, weights]);
     dispose(bn);
