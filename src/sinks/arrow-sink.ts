@@ -96,73 +96,93 @@ export interface ArrowSinkResult {
 }
 
 /**
+ * The Arrow run writer as an awaited sink object ({ name, handle, close }): one `<table>.arrows`
+ * stream per table under `<runDir>/arrow/`, same columns as the Parquet tables (examples in one
+ * stream across epochs). Synchronous writes: it never lags the run.
+ */
+export class ArrowRunWriter {
+  readonly name = 'arrow';
+  private readonly writers = new Map<TableName, ArrowStreamFileWriter>();
+  private readonly rows: Partial<Record<TableName, number>> = {};
+  private readonly files: Partial<Record<TableName, string>> = {};
+  private start: RunEventOf<'run-start'> | null = null;
+
+  constructor(private readonly options: ArrowSinkOptions = {}) {}
+
+  private get(name: TableName): ArrowStreamFileWriter {
+    if (!this.start) throw new AtflowError('ARGUMENT', `arrow sink: event before 'run-start'`);
+    let w = this.writers.get(name);
+    if (!w) {
+      w = new ArrowStreamFileWriter(path.join(this.start.runDir, this.options.subdir ?? 'arrow', `${name}.arrows`), TABLES[name], runMetadata(this.start));
+      this.writers.set(name, w);
+      this.files[name] = w.path;
+    }
+    return w;
+  }
+
+  handle(ev: RunEvent): void {
+    const now = this.options.now ?? Date.now;
+    const id = this.start?.runId ?? '';
+    switch (ev.type) {
+      case 'run-start':
+        this.start = ev;
+        return;
+      case 'labels':
+        return this.get('labels').append(labelsRow(id, ev.example, ev.label_true, ev.label_used), ev.example.length);
+      case 'examples':
+        return this.get('examples').append(examplesRow(id, ev.columns), ev.columns.example.length);
+      case 'events':
+        return this.get('events').append(eventsRow(id, ev.columns), ev.columns.example.length);
+      case 'step':
+        return this.get('steps').append(stepRow(id, ev.record, now()), 1);
+      case 'epoch-end':
+        return this.get('epochs').append(epochRow(id, ev.record, now()), 1);
+      case 'complexity': {
+        const { row, count } = complexityRows(id, ev.epoch, ev.measures);
+        return this.get('complexity').append(row, count);
+      }
+      case 'run-end':
+        return this.close();
+      default:
+        return;
+    }
+  }
+
+  /** Ends every stream (idempotent). */
+  close(): void {
+    for (const [name, w] of this.writers) this.rows[name] = w.close();
+    this.writers.clear();
+  }
+
+  result(): ArrowSinkResult {
+    return { files: this.files, rows: this.rows };
+  }
+}
+
+/**
  * The Arrow sink: `events$.pipe(arrowSink())` writes `<runDir>/arrow/<table>.arrows` (Arrow IPC
- * stream format; same tables and columns as the Parquet sink, examples in one file across epochs),
- * emitting an ArrowSinkResult when the stream completes. Synchronous writes: it never lags the run.
+ * stream format) and emits an ArrowSinkResult when the stream completes.
  */
 export function arrowSink(options: ArrowSinkOptions = {}): OperatorFunction<RunEvent, ArrowSinkResult> {
   return (source) =>
     new Observable<ArrowSinkResult>((subscriber) => {
-      const writers = new Map<TableName, ArrowStreamFileWriter>();
-      const rows: Partial<Record<TableName, number>> = {};
-      const files: Partial<Record<TableName, string>> = {};
-      let start: RunEventOf<'run-start'> | null = null;
-      const now = options.now ?? Date.now;
-      const get = (name: TableName): ArrowStreamFileWriter => {
-        if (!start) throw new AtflowError('ARGUMENT', `arrow sink: event before 'run-start'`);
-        let w = writers.get(name);
-        if (!w) {
-          w = new ArrowStreamFileWriter(path.join(start.runDir, options.subdir ?? 'arrow', `${name}.arrows`), TABLES[name], runMetadata(start));
-          writers.set(name, w);
-          files[name] = w.path;
-        }
-        return w;
-      };
-      const closeAll = () => {
-        for (const [name, w] of writers) rows[name] = w.close();
-        writers.clear();
-      };
-      const handle = (ev: RunEvent) => {
-        switch (ev.type) {
-          case 'run-start':
-            start = ev;
-            return;
-          case 'labels':
-            return get('labels').append(labelsRow(start!.runId, ev.example, ev.label_true, ev.label_used), ev.example.length);
-          case 'examples':
-            return get('examples').append(examplesRow(start!.runId, ev.columns), ev.columns.example.length);
-          case 'events':
-            return get('events').append(eventsRow(start!.runId, ev.columns), ev.columns.example.length);
-          case 'step':
-            return get('steps').append(stepRow(start!.runId, ev.record, now()), 1);
-          case 'epoch-end':
-            return get('epochs').append(epochRow(start!.runId, ev.record, now()), 1);
-          case 'complexity': {
-            const { row, count } = complexityRows(start!.runId, ev.epoch, ev.measures);
-            return get('complexity').append(row, count);
-          }
-          case 'run-end':
-            return closeAll();
-          default:
-            return;
-        }
-      };
+      const w = new ArrowRunWriter(options);
       const sub = source.subscribe({
         next: (ev) => {
           try {
-            handle(ev);
+            w.handle(ev);
           } catch (e) {
-            closeAll();
+            w.close();
             subscriber.error(e);
           }
         },
         error: (e) => {
-          closeAll();
+          w.close();
           subscriber.error(e);
         },
         complete: () => {
-          closeAll();
-          subscriber.next({ files, rows });
+          w.close();
+          subscriber.next(w.result());
           subscriber.complete();
         },
       });
