@@ -1,0 +1,62 @@
+import { execFileSync } from 'child_process';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { probeGradient } from '../../src/cli/commands/probe';
+import { saveWeights } from '../../src/models/checkpoint';
+import { buildRun } from '../../src/pipelines/build-run';
+import { defaultRegistry } from '../../src/pipelines/default-registry';
+import { validateSpec } from '../../src/pipelines/spec';
+import { initBackend } from '../../src/backend/select';
+import { duck, lit } from '../sinks/duck';
+
+/**
+ * A run folder as the pipeline leaves it (spec.json with the stored spec, a checkpoint), built
+ * directly so the test does not depend on training time: synthetic data, a small MLP.
+ */
+let dir: string;
+const rawSpec = {
+  name: 'probe-test',
+  seed: 3,
+  epochs: 2,
+  data: { source: 'synthetic', options: { imageShape: [4, 4, 1], numClasses: 4 }, trainSize: 40, testSize: 8, batchSize: 8, testBatchSize: 8, augment: 'none' },
+  model: { name: 'mlp' },
+  trainer: { name: 'pgd-at' },
+  attack: { norm: 'linf', eps: 0.1, alpha: 0.05, steps: 2 },
+};
+
+beforeAll(async () => {
+  await initBackend('cpu');
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-probe-cli-'));
+  const spec = validateSpec(rawSpec);
+  const parts = buildRun(spec, defaultRegistry());
+  fs.mkdirSync(path.join(dir, 'checkpoints', 'epoch-0002'), { recursive: true });
+  saveWeights(parts.model, path.join(dir, 'checkpoints', 'epoch-0002', 'model.safetensors'));
+  parts.model.dispose();
+  // the pipeline stores the spec with its `variant` and `meta` annotations
+  fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify({ run_id: 'probe-test', seed: 3, spec: { ...spec, variant: null, meta: { trainer: 'pgd-at' } } }));
+});
+afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
+
+test('probeGradient on a run folder: deterministic Δ(α), Parquet + SVG in the folder', async () => {
+  const a = await probeGradient(dir, { epoch: 2, batchSize: 16, alphas: [1e-5, 1e-2], backend: 'cpu' });
+  expect(a.rows.map((r) => r.alpha)).toEqual([1e-5, 1e-2]);
+  expect(a.rows[0].delta).toBeLessThan(a.rows[1].delta);
+  const rows = await duck(`select epoch, trainer, alpha, delta, batch_size from read_parquet(${lit(a.parquet)}) order by alpha`);
+  expect(rows).toEqual(a.rows.map((r) => ({ epoch: 2, trainer: 'pgd-at', alpha: r.alpha, delta: r.delta, batch_size: 16 })));
+  const b = await probeGradient(dir, { epoch: 2, batchSize: 16, alphas: [1e-5, 1e-2], backend: 'cpu' });
+  expect(b.rows).toEqual(a.rows);
+  expect(fs.readFileSync(a.svg, 'utf8')).toContain('class="series"');
+});
+
+test('atflow probe gradient: a missing checkpoint epoch is a named error listing the kept ones', () => {
+  const bin = path.join(__dirname, '..', '..', 'bin', 'atflow.js');
+  let err = '';
+  try {
+    execFileSync('node', [bin, 'probe', 'gradient', dir, '--epoch', '1', '--backend', 'cpu'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  } catch (e) {
+    err = String((e as { stderr: string }).stderr);
+  }
+  expect(err).toContain('no checkpoint for epoch 1');
+  expect(err).toContain('checkpoints kept: 2');
+});
