@@ -71,17 +71,11 @@ function storedSpec(run: ResolvedRun): Record<string, unknown> {
 }
 
 /** Eval-mode pass over the training set (in index order, or a fixed seeded subset): the 'eval' phase. */
-function trainEvalPlans(spec: RunSpec, parts: RunParts, epoch: number): BatchPlan[] {
+function trainEvalPlans(spec: RunSpec, parts: RunParts, epoch: number): Iterable<BatchPlan> {
   const n = parts.planner.size('train');
-  let indices: Int32Array;
-  if (spec.eval.trainSubset !== undefined && spec.eval.trainSubset < n) {
-    const perm = new Rng(deriveSeed(spec.seed, 'train-eval-subset')).permutation(n);
-    indices = perm.slice(0, spec.eval.trainSubset).sort();
-  } else {
-    indices = new Int32Array(n);
-    for (let i = 0; i < n; i++) indices[i] = i;
-  }
   const bs = spec.data.testBatchSize;
+  if (spec.eval.trainSubset === undefined || spec.eval.trainSubset >= n) return parts.planner.iterate('train', epoch, { shuffle: false, batchSize: bs });
+  const indices = new Rng(deriveSeed(spec.seed, 'train-eval-subset')).permutation(n).slice(0, spec.eval.trainSubset).sort();
   const plans: BatchPlan[] = [];
   for (let step = 0; step * bs < indices.length; step++) plans.push({ split: 'train', epoch, step, indices: indices.slice(step * bs, (step + 1) * bs) });
   return plans;

@@ -136,7 +136,7 @@ const specSchema = z
       .strict()
       .default({}),
     /** Several runs from one file: each variant deep-merges its overrides into the rest. */
-    variants: z.record(z.record(z.unknown())).optional(),
+    variants: z.record(z.record(z.unknown())).nullable().optional(),
   })
   .strict();
 
