@@ -1,0 +1,103 @@
+import * as tf from '@tensorflow/tfjs';
+import { concatMap, type OperatorFunction } from 'rxjs';
+import { disposeBatch, type AugmentedBatch, type LabeledBatch, type TrainedBatch } from '../../core/batch';
+import type { Model } from '../../core/model';
+import type { ExampleColumns, StepRecord } from '../../core/records';
+import { deriveSeed } from '../../core/rng';
+import type { Sgd } from '../../operators/optim/sgd';
+import type { LrSchedule } from '../../operators/schedules/lr-schedule';
+import { logitStats, softmaxRows } from '../../operators/trainers/logit-stats';
+import { rowEntropy, type TemporalEnsemble } from '../../operators/trainers/te';
+import type { DataParallelPool } from './pool';
+import { trainStepParallel } from './train-step-parallel';
+
+export interface AttackAndTrainParallelOptions {
+  readonly pool: DataParallelPool;
+  /** The main thread's model (updated here; evaluation passes use it). */
+  readonly model: Model;
+  readonly optimizer: Sgd;
+  readonly lr: LrSchedule;
+  readonly te?: TemporalEnsemble | null;
+  /** Run seed; the batch's attack seed is deriveSeed(seed, 'attack', epoch, step) as in the `attack` operator. */
+  readonly seed: number;
+}
+
+/**
+ * `attack` + `train` as one data-parallel operator: LabeledBatch | AugmentedBatch → TrainedBatch, with
+ * the same step record and example columns as the single-thread chain. With TE, the main thread runs
+ * the eval-mode forward of the whole batch first (TE's EMA must see f(x) before the attack); the
+ * workers then run attack + gradient on their shares.
+ */
+export function attackAndTrainParallel(options: AttackAndTrainParallelOptions): OperatorFunction<LabeledBatch | AugmentedBatch, TrainedBatch> {
+  const { pool, model, optimizer, lr: lrSchedule, te, seed } = options;
+  return concatMap(async (batch) => {
+    const t0 = performance.now();
+    const B = batch.indices.length;
+    const K = model.numClasses;
+    try {
+      let teInput: { weight: number; target: Float32Array } | null = null;
+      if (te && te.isActive(batch.epoch)) {
+        const logits = tf.tidy(() => model.apply(batch.x, 'eval'));
+        const probs = softmaxRows(logits.dataSync() as Float32Array, K);
+        logits.dispose();
+        teInput = { weight: te.weight(batch.epoch), target: te.update(batch.indices, probs) };
+      }
+      const lr = lrSchedule(batch.epoch);
+      const r = await trainStepParallel(pool, model, optimizer, lr, {
+        x: batch.x.dataSync() as Float32Array,
+        shape: batch.x.shape,
+        labels: batch.labelsUsed,
+        seed: deriveSeed(seed, 'attack', batch.epoch, batch.step),
+        te: teInput,
+      });
+      const clean = logitStats(r.logitsNat ?? r.logitsNatEval, batch.labelsUsed, K);
+      const adv = logitStats(r.logitsAdv, batch.labelsUsed, K);
+      const nan = () => new Float32Array(B).fill(NaN);
+      const isNoisy = new Uint8Array(B);
+      for (let i = 0; i < B; i++) isNoisy[i] = batch.labelsUsed[i] !== batch.labelsTrue[i] ? 1 : 0;
+      const columns: ExampleColumns = {
+        epoch: batch.epoch,
+        phase: 'train',
+        example: batch.indices,
+        label_true: batch.labelsTrue,
+        label_used: batch.labelsUsed,
+        is_noisy: isNoisy,
+        loss_clean: clean.loss,
+        pred_clean: clean.pred,
+        correct_clean: clean.correct,
+        p_label_clean: clean.pLabel,
+        margin_clean: clean.margin,
+        loss_adv: adv.loss,
+        pred_adv: adv.pred,
+        correct_adv: adv.correct,
+        p_label_adv: adv.pLabel,
+        margin_adv: adv.margin,
+        te_target_entropy: teInput ? rowEntropy(teInput.target, K) : nan(),
+        te_penalty: r.tePenalty ?? nan(),
+      };
+      const record: StepRecord = {
+        epoch: batch.epoch,
+        step: batch.step,
+        loss: r.loss,
+        grad_norm_sq: r.gradNormSq,
+        lr,
+        ms: performance.now() - t0,
+        batch_size: B,
+      };
+      const out: TrainedBatch = {
+        stage: 'trained',
+        split: batch.split,
+        epoch: batch.epoch,
+        step: batch.step,
+        indices: batch.indices,
+        labelsTrue: batch.labelsTrue,
+        labelsUsed: batch.labelsUsed,
+        columns,
+        record,
+      };
+      return out;
+    } finally {
+      disposeBatch(batch as unknown as { x: tf.Tensor } & Record<string, unknown>);
+    }
+  });
+}

@@ -1,0 +1,121 @@
+import { parentPort } from 'worker_threads';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../select';
+import type { Model } from '../../core/model';
+import { createModel } from '../../models';
+import { createTrainer } from '../../operators/trainers';
+import type { TeTensors, Trainer } from '../../operators/trainers/types';
+import type { FromWorker, InitMessage, ShareResult, StepMessage, ToWorker } from './protocol';
+import { readState, variablesByName, type StateLayout } from './state-layout';
+
+/**
+ * One data-parallel worker: its own tfjs + backend (atflow's wasm kernels included), a model replica
+ * and the trainer rebuilt by name. Per step it loads the shared weights, runs the trainer's attack
+ * (eval mode) and the train-mode loss + gradient on its share, and sends the gradients back.
+ */
+interface Replica {
+  readonly model: Model;
+  readonly trainer: Trainer;
+  readonly layout: StateLayout;
+  readonly state: SharedArrayBuffer;
+  readonly variables: Map<string, tf.Variable>;
+}
+
+let replica: Replica | null = null;
+const port = parentPort!;
+
+function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(message, transfer);
+}
+
+async function init(m: InitMessage): Promise<void> {
+  await initBackend(m.replica.backend);
+  // The seed is irrelevant: every value is overwritten from the shared state before each step.
+  const model = createModel(m.replica.model, { numClasses: m.replica.numClasses, inputShape: m.replica.inputShape, seed: 0 });
+  const trainer = createTrainer(m.replica.trainer, m.replica.trainerOptions);
+  replica = { model, trainer, layout: m.layout, state: m.state, variables: variablesByName(model.parameters, model.buffers) };
+  send({ type: 'ready', backend: tf.getBackend() });
+}
+
+function step(m: StepMessage): { result: ShareResult; transfer: ArrayBuffer[] } {
+  const r = replica!;
+  readState(r.state, r.layout, r.variables);
+  const { model, trainer, layout } = r;
+  const K = model.numClasses;
+  const n = m.labels.length;
+  const owned: tf.Tensor[] = [];
+  try {
+    const x = tf.tensor4d(m.x, m.shape, 'float32');
+    const y = tf.tensor1d(m.labels, 'int32');
+    owned.push(x, y);
+    const te: TeTensors | null = m.te ? { weight: m.te.weight, target: tf.tensor2d(m.te.target, [n, K]) } : null;
+    if (te) owned.push(te.target);
+
+    // as the `attack` operator: eval-mode f(x), then the trainer's attack with it
+    const t0 = performance.now();
+    const logitsNatEvalT = tf.tidy(() => model.apply(x, 'eval'));
+    owned.push(logitsNatEvalT);
+    const xAdv = trainer.attack({ model, x, y, seed: m.seed, logitsNatEval: logitsNatEvalT, te });
+    owned.push(xAdv);
+    const t1 = performance.now();
+
+    // as the `train` operator: variableGrads over the trainer's train-mode loss
+    let logitsNat: tf.Tensor | null = null;
+    let logitsAdv: tf.Tensor | null = null;
+    let tePenalty: tf.Tensor | null = null;
+    const params = model.parameters.map((p) => p.variable);
+    const { value, grads } = tf.variableGrads(() => {
+      const out = trainer.loss({ model, x, xAdv, y, te });
+      logitsNat = out.logitsNat ? tf.keep(out.logitsNat) : null;
+      logitsAdv = tf.keep(out.logitsAdv);
+      tePenalty = out.tePenalty ? tf.keep(out.tePenalty) : null;
+      return out.loss;
+    }, params);
+    owned.push(value, ...Object.values(grads));
+    for (const t of [logitsNat, logitsAdv, tePenalty]) if (t) owned.push(t);
+
+    const gradArrays = model.parameters.map((p) => {
+      const g = grads[p.variable.name];
+      return g ? (g.dataSync() as Float32Array).slice() : null;
+    });
+    const bufferArrays = layout.entries.filter((e) => e.role === 'buffer').map((e) => (r.variables.get(e.name)!.dataSync() as Float32Array | Int32Array).slice());
+    const result: ShareResult = {
+      loss: value.dataSync()[0],
+      grads: gradArrays,
+      buffers: bufferArrays,
+      logitsNatEval: (logitsNatEvalT.dataSync() as Float32Array).slice(),
+      logitsNat: logitsNat ? ((logitsNat as tf.Tensor).dataSync() as Float32Array).slice() : null,
+      logitsAdv: (logitsAdv as unknown as tf.Tensor).dataSync().slice() as Float32Array,
+      tePenalty: tePenalty ? ((tePenalty as tf.Tensor).dataSync() as Float32Array).slice() : null,
+      attackMs: t1 - t0,
+      gradMs: performance.now() - t1,
+    };
+    const transfer = [...result.grads, ...result.buffers, result.logitsNatEval, result.logitsAdv, result.logitsNat, result.tePenalty]
+      .filter((a): a is Float32Array | Int32Array => a !== null)
+      .map((a) => a.buffer as ArrayBuffer);
+    return { result, transfer };
+  } finally {
+    for (const t of owned) t.dispose();
+  }
+}
+
+port.on('message', (m: ToWorker) => {
+  void (async () => {
+    const id = m.type === 'step' ? m.id : null;
+    try {
+      if (m.type === 'init') await init(m);
+      else if (m.type === 'step') {
+        const { result, transfer } = step(m);
+        send({ type: 'step-done', id: m.id, result }, transfer);
+      } else if (m.type === 'close') {
+        replica?.model.dispose();
+        replica = null;
+        send({ type: 'closed', numTensors: tf.memory().numTensors });
+        port.close();
+      }
+    } catch (e) {
+      const err = e as { code?: unknown; message?: unknown };
+      send({ type: 'error', id, code: typeof err.code === 'string' ? err.code : 'WORKER', message: String(err.message ?? e) });
+    }
+  })();
+});
