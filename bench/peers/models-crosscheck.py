@@ -174,6 +174,9 @@ CASES = [
     ("cnn-small", 10, [32, 32, 3], lambda: CnnSmall(3, 10, 32)),
     ("resnet18", 10, [32, 32, 3], lambda: ResNetFamily(Basic, 10)),
     ("preact-resnet18", 10, [32, 32, 3], lambda: ResNetFamily(PreAct, 10, preact=True)),
+    # odd sizes: PyTorch pads stride-2 convs symmetrically (TensorFlow's 'same' would not)
+    ("resnet18", 100, [25, 25, 3], lambda: ResNetFamily(Basic, 100)),
+    ("preact-resnet18", 10, [27, 27, 3], lambda: ResNetFamily(PreAct, 10, preact=True)),
     ("wrn-16-2", 10, [32, 32, 3], lambda: WRN(16, 2, 10)),
     ("wrn-28-10", 10, [32, 32, 3], lambda: WRN(28, 10, 10)),
     ("vgg16", 100, [32, 32, 3], lambda: VGG16(100)),
