@@ -315,6 +315,8 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
     model.dispose();
     optimizer.dispose?.();
   }
+  // last of all: the marker that the run folder is complete (sweeps and --resume skip it)
+  if (status === 'completed') writeFileAtomic(path.join(runDir, '_SUCCESS'), '');
   return { runId: run.runId, runDir, status, epochs, backend };
 }
 

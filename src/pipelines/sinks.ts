@@ -3,7 +3,8 @@ import type { RunSink } from './run-sinks';
 
 /** The Parquet run-folder writer as an awaited sink. */
 export function parquetRunSink(): RunSink {
-  const writer = new ParquetRunWriter();
+  // _SUCCESS is written by the runner once every sink is closed (summary.json included)
+  const writer = new ParquetRunWriter({ successMarker: false });
   let ended = false;
   return {
     name: 'parquet',

@@ -1,4 +1,5 @@
 import * as fs from 'fs';
+import * as arrow from 'apache-arrow';
 import * as path from 'path';
 import { Observable, OperatorFunction } from 'rxjs';
 import type { RunEvent, RunEventOf } from '../core/run-event';
@@ -118,12 +119,15 @@ export class ParquetRunWriter {
         fs.mkdirSync(ev.runDir, { recursive: true });
         fs.rmSync(path.join(ev.runDir, '_SUCCESS'), { force: true });
         if (this.options.writeSpec ?? true) this.record('spec', writeSpecJson(ev), 0);
+        removeTempFiles(ev.runDir);
+        await this.consolidateSegments(ev.firstEpoch);
         return;
       }
       case 'labels': {
         const s = this.requireStart(ev);
-        const w = await this.table('labels');
+        const w = await ParquetStreamWriter.open(path.join(s.runDir, 'labels.parquet'), LABELS_COLUMNS, { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
         await w.append(labelsRow(s.runId, ev.example, ev.label_true, ev.label_used), ev.example.length);
+        this.record('labels', w.path, await w.close());
         return;
       }
       case 'examples': {
@@ -156,9 +160,15 @@ export class ParquetRunWriter {
         await (await this.table('complexity')).append(row, count);
         return;
       }
+      case 'checkpoint': {
+        // what the checkpoint covers must survive a SIGKILL: close the open segments (atomic renames)
+        await this.closeSegments();
+        return;
+      }
       case 'run-end': {
         this.requireStart(ev);
         await this.closeAll();
+        await this.mergeSegments();
         if (ev.status === 'completed' && (this.options.successMarker ?? true)) {
           const marker = path.join(this.start!.runDir, '_SUCCESS');
           writeFileAtomic(marker, '');
@@ -168,17 +178,81 @@ export class ParquetRunWriter {
         return;
       }
       default:
-        return; // epoch-start, checkpoint, warning: nothing to store here
+        return; // epoch-start, warning: nothing to store here
     }
   }
 
   /** Closes every open file (stream completed without run-end: what was logged is kept, no _SUCCESS). */
   async closeAll(): Promise<void> {
     await this.closeParts(() => true);
+    await this.closeSegments();
+  }
+
+  private async closeSegments(): Promise<void> {
     for (const [name, w] of [...this.tables]) {
       this.tables.delete(name);
-      this.record(name, w.path, await w.close());
+      await w.close();
     }
+  }
+
+  private segmentDir(name: SingleTable): string {
+    return path.join(this.start!.runDir, SEGMENTS_DIR, name);
+  }
+
+  private segments(name: SingleTable): string[] {
+    const dir = this.segmentDir(name);
+    if (!fs.existsSync(dir)) return [];
+    return fs
+      .readdirSync(dir)
+      .filter((f) => /^seg-\d+\.parquet$/.test(f))
+      .sort()
+      .map((f) => path.join(dir, f));
+  }
+
+  /**
+   * A (re)started run: the rows of the epochs before `firstEpoch`, from the merged table of an earlier
+   * process and from its segments, become one segment; rows of later epochs (a half-finished epoch
+   * that will be re-run) are dropped, so no row is duplicated or missing. Crash-safe: the kept rows are
+   * first written (atomically) to `carry.parquet`, which wins over everything else if it exists; only
+   * then are the sources removed and the carry renamed to the first segment.
+   */
+  private async consolidateSegments(firstEpoch: number): Promise<void> {
+    for (const name of Object.keys(SINGLE_TABLES) as SingleTable[]) {
+      if (name === 'labels') continue;
+      const dir = this.segmentDir(name);
+      const carry = path.join(dir, 'carry.parquet');
+      const merged = path.join(this.start!.runDir, `${name}.parquet`);
+      const others = [...(fs.existsSync(merged) ? [merged] : []), ...this.segments(name)];
+      const sources = fs.existsSync(carry) ? [carry] : others;
+      if (sources.length === 0) continue;
+      if (firstEpoch > 1) {
+        const kept = sources.map((f) => keepEpochsBefore(readParquetTable(f), firstEpoch));
+        const w = await ParquetStreamWriter.open(carry, SINGLE_TABLES[name], { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
+        for (const t of kept) await w.appendArrow(t);
+        await w.close();
+      }
+      for (const f of others) fs.rmSync(f, { force: true });
+      if (fs.existsSync(carry)) {
+        if (firstEpoch > 1) fs.renameSync(carry, path.join(dir, 'seg-000000.parquet'));
+        else fs.rmSync(carry, { force: true });
+      }
+    }
+  }
+
+  /** At run-end: every table's segments, in order, into `<table>.parquet`; then the segments go. */
+  private async mergeSegments(): Promise<void> {
+    for (const name of Object.keys(SINGLE_TABLES) as SingleTable[]) {
+      if (name === 'labels') continue;
+      const segs = this.segments(name);
+      if (segs.length === 0) continue;
+      const file = path.join(this.start!.runDir, `${name}.parquet`);
+      const w = await ParquetStreamWriter.open(file, SINGLE_TABLES[name], { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
+      for (const f of segs) await w.appendArrow(readParquetTable(f));
+      this.record(name, file, await w.close());
+      fs.rmSync(this.segmentDir(name), { recursive: true, force: true });
+    }
+    const dir = path.join(this.start!.runDir, SEGMENTS_DIR);
+    if (fs.existsSync(dir) && fs.readdirSync(dir).length === 0) fs.rmSync(dir, { recursive: true, force: true });
   }
 
   /** RunSink close: after the last event, whatever the outcome (a no-op after run-end). */
@@ -203,15 +277,15 @@ export class ParquetRunWriter {
     this.rows[table] = (this.rows[table] ?? 0) + rows;
   }
 
+  /** The open segment of a table: `_segments/<table>/seg-NNNNNN.parquet`, numbered in write order. */
   private async table(name: SingleTable): Promise<ParquetStreamWriter> {
     let w = this.tables.get(name);
     if (w) return w;
-    const s = this.start!;
-    const file = path.join(s.runDir, `${name}.parquet`);
+    const existing = this.segments(name);
+    const next = existing.length ? Number(/seg-(\d+)/.exec(path.basename(existing[existing.length - 1]))![1]) + 1 : 0;
+    const file = path.join(this.segmentDir(name), `seg-${String(next).padStart(6, '0')}.parquet`);
     w = await ParquetStreamWriter.open(file, SINGLE_TABLES[name], { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
     this.tables.set(name, w);
-    // A resumed run keeps the rows of the epochs before the one it restarts at.
-    if (name !== 'labels' && s.firstEpoch > 1 && fs.existsSync(file)) await carryOver(w, file, s.firstEpoch);
     return w;
   }
 
@@ -236,30 +310,32 @@ export class ParquetRunWriter {
   }
 }
 
-async function carryOver(w: ParquetStreamWriter, file: string, firstEpoch: number): Promise<void> {
-  const old = readParquetTable(file);
-  const epoch = old.getChild('epoch');
-  if (!epoch) return;
+/** Rows of `t` whose epoch is before `firstEpoch`. */
+function keepEpochsBefore(t: arrow.Table, firstEpoch: number): arrow.Table {
+  const epoch = t.getChild('epoch');
+  if (!epoch) return t;
   const keep: number[] = [];
-  for (let i = 0; i < old.numRows; i++) if (Number(epoch.get(i)) < firstEpoch) keep.push(i);
-  if (keep.length === 0) return;
-  const rows = keep.map((i) => old.get(i)!.toJSON() as Record<string, unknown>);
-  const cols: Record<string, import('./columns').ColumnValues> = {};
-  for (const d of w.defs) {
-    const vals = rows.map((r) => r[d.name]);
-    cols[d.name] =
-      d.type === 'utf8'
-        ? vals.map((v) => String(v))
-        : d.type === 'int32'
-          ? Int32Array.from(vals, (v) => Number(v))
-          : d.type === 'bool'
-            ? Uint8Array.from(vals, (v) => (v ? 1 : 0))
-            : d.type === 'float32'
-              ? Float32Array.from(vals, (v) => (v === null ? NaN : Number(v)))
-              : Float64Array.from(vals, (v) => (v === null ? NaN : Number(v)));
+  for (let i = 0; i < t.numRows; i++) if (Number(epoch.get(i)) < firstEpoch) keep.push(i);
+  if (keep.length === t.numRows) return t;
+  const cols: Record<string, arrow.Vector> = {};
+  for (const f of t.schema.fields) {
+    const v = t.getChild(f.name)!;
+    cols[f.name] = arrow.vectorFromArray(keep.map((i) => v.get(i)), f.type);
   }
-  await w.append(cols, keep.length);
+  return new arrow.Table(cols);
 }
+
+/** Temp files of writers a killed process left behind (`.<name>.<pid>.<n>.tmp`). */
+function removeTempFiles(dir: string): void {
+  if (!fs.existsSync(dir)) return;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) removeTempFiles(p);
+    else if (/^\..*\.tmp$/.test(e.name)) fs.rmSync(p, { force: true });
+  }
+}
+
+const SEGMENTS_DIR = '_segments';
 
 /**
  * The Parquet sink: `events$.pipe(parquetSink())` writes the run folder of DESIGN.md and emits one
