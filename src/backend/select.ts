@@ -1,5 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
 import { AtflowError } from '../core/errors';
+import { registerTensorflowPaddingKernels } from './tensorflow-kernels';
 
 /**
  * Backend choice: `tensorflow` (tfjs-node-gpu, then tfjs-node: libtensorflow, its own thread pools),
@@ -26,21 +30,54 @@ const HOW_TO_GET_TENSORFLOW =
   'or build it from a pip TensorFlow wheel with `npm run setup:tensorflow` (see README, "Backends")';
 
 let loadedTfNode: { pkg: string; mod: any } | null | undefined;
+/** Why each tfjs-node package could not be loaded, for the error message. */
+let tfNodeProblems: string[] = [];
+
+/**
+ * The directory of an installed package, or null. Resolving package.json does not execute the package:
+ * tfjs-node registers its kernels before it looks for its native addon, so requiring an unbuilt one
+ * would leave half a backend behind.
+ */
+function packageDir(pkg: string): string | null {
+  try {
+    return path.dirname(require.resolve(`${pkg}/package.json`));
+  } catch {
+    return null;
+  }
+}
+
+/** True when the package's native addon (lib/napi-v*\/tfjs_binding.node) has been built or downloaded. */
+function hasBuiltAddon(dir: string): boolean {
+  const lib = path.join(dir, 'lib');
+  if (!fs.existsSync(lib)) return false;
+  return fs.readdirSync(lib).some((d) => d.startsWith('napi-v') && fs.existsSync(path.join(lib, d, 'tfjs_binding.node')));
+}
 
 /** Loads tfjs-node(-gpu) if installed and built; null if not. Never throws. */
 export function loadTensorflowBinding(): { pkg: string; mod: any } | null {
   if (loadedTfNode !== undefined) return loadedTfNode;
   loadedTfNode = null;
+  tfNodeProblems = [];
   const only = process.env.ATFLOW_TFJS_NODE_PACKAGE;
   for (const pkg of TF_NODE_PACKAGES) {
     if (only && only !== pkg) continue;
+    const dir = packageDir(pkg);
+    if (!dir) {
+      tfNodeProblems.push(`${pkg} is not installed`);
+      continue;
+    }
+    if (!hasBuiltAddon(dir)) {
+      tfNodeProblems.push(`${pkg} is installed but its native addon is not built`);
+      continue;
+    }
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const mod = require(pkg);
       loadedTfNode = { pkg, mod };
       break;
-    } catch {
-      // not installed, or its native addon is missing: try the next one
+    } catch (e) {
+      // e.g. the addon cannot find libtensorflow: report it, try the next package
+      tfNodeProblems.push(`${pkg} failed to load: ${String((e as Error)?.message ?? e).split('\n')[0]}`);
     }
   }
   return loadedTfNode;
@@ -52,31 +89,44 @@ export function tensorflowAvailable(): boolean {
 
 async function initTensorflow(): Promise<BackendInfo> {
   const binding = loadTensorflowBinding();
-  if (!binding) throw new AtflowError('BACKEND', `backend 'tensorflow' is not available: ${HOW_TO_GET_TENSORFLOW}`);
+  if (!binding) {
+    const why = tfNodeProblems.length ? ` (${tfNodeProblems.join('; ')})` : '';
+    throw new AtflowError('BACKEND', `backend 'tensorflow' is not available${why}: ${HOW_TO_GET_TENSORFLOW}`, { problems: [...tfNodeProblems] });
+  }
   // tfjs-node registers its backend on the tfjs-core instance it depends on; it is the same instance
   // as ours when versions match (they are pinned together in package.json).
   if (!(await tf.setBackend('tensorflow'))) {
     throw new AtflowError('BACKEND', `backend 'tensorflow' failed to initialise (${binding.pkg})`);
   }
-  const versions = (binding.mod.version ?? {}) as Record<string, string>;
-  const threads = Number(process.env.TF_NUM_INTRAOP_THREADS) || require('os').cpus().length;
+  // atflow's convolutions use PyTorch's numeric padding, which tfjs-node's kernels reject
+  registerTensorflowPaddingKernels();
   return {
     name: 'tensorflow',
     provider: binding.pkg,
     tfjsVersion: tf.version.tfjs,
-    tensorflowVersion: versions.tensorflow ?? tfNodeLibVersion(binding.mod) ?? null,
-    threads,
+    tensorflowVersion: tensorflowLibraryVersion(),
+    threads: tensorflowThreads(),
   };
 }
 
-function tfNodeLibVersion(mod: any): string | null {
+/** The version of the TensorFlow C library the addon runs on (TF_Version(), e.g. '2.21.0'), not tfjs-node's own. */
+function tensorflowLibraryVersion(): string | null {
   try {
-    const backend = tf.backend() as any;
-    const v = backend?.binding?.TF_Version ?? mod?.version?.['tfjs-node'];
-    return typeof v === 'string' ? v : null;
+    const v = (tf.backend() as any)?.binding?.TF_Version;
+    return typeof v === 'string' && v.length > 0 ? v : null;
   } catch {
     return null;
   }
+}
+
+/**
+ * TensorFlow's intra-op pool size: TF_NUM_INTRAOP_THREADS when set (TensorFlow reads it), else one
+ * thread per schedulable CPU (TensorFlow's default, which honours the CPU affinity mask as this does).
+ */
+function tensorflowThreads(): number {
+  const fromEnv = Number(process.env.TF_NUM_INTRAOP_THREADS);
+  if (Number.isInteger(fromEnv) && fromEnv > 0) return fromEnv;
+  return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
 let wasmRegistered = false;
