@@ -9,14 +9,17 @@ export interface DataParallelChoice {
 }
 
 /**
- * How many data-parallel workers a run uses. ATFLOW_WORKERS=N forces N (1 = single thread);
- * ATFLOW_WORKERS=auto (or unset) gives one worker per core on `wasm` (where a single tfjs instance
- * uses one core) and 1 elsewhere (`tensorflow` has its own thread pools; `cpu` is the numerical
- * reference). Data parallelism on `tensorflow` is refused: its threads would fight the workers'.
+ * How many data-parallel workers a run uses. Unset: 1 (the single-thread chain) — opt-in, because the
+ * random starts of the attack depend on the worker count (see shareSeed) and a default that follows
+ * the core count would make the same spec give different numbers on different machines.
+ * ATFLOW_WORKERS=N forces N; ATFLOW_WORKERS=auto gives one worker per core on `wasm` (where one tfjs
+ * instance uses one core) and 1 elsewhere (`tensorflow` has its own thread pools). More than one
+ * worker on `tensorflow` is refused: its thread pools would fight the workers for the cores.
  */
 export function dataParallelWorkers(backend: BackendName, env: NodeJS.ProcessEnv = process.env, cores: number = defaultWorkerCount()): DataParallelChoice {
   const raw = (env.ATFLOW_WORKERS ?? '').trim();
-  if (raw === '' || raw === 'auto') {
+  if (raw === '') return { workers: 1, reason: 'single thread (ATFLOW_WORKERS=auto or N for data-parallel training)' };
+  if (raw === 'auto') {
     if (backend === 'wasm' && cores > 1) return { workers: cores, reason: `wasm on ${cores} cores: one data-parallel worker per core` };
     return { workers: 1, reason: backend === 'wasm' ? 'one core' : `${backend} backend: single thread` };
   }

@@ -4,3 +4,4 @@ export { attackAndTrainParallel, type AttackAndTrainParallelOptions } from './op
 export { splitShares, shareSeed, type Share } from './shares';
 export { dataParallelWorkers, type DataParallelChoice } from './choose-workers';
 export type { ReplicaSpec, ShareResult } from './protocol';
+export { startRunTraining, type RunTraining, type RunTrainingOptions } from './run-training';

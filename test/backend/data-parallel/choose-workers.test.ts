@@ -1,0 +1,49 @@
+import { dataParallelWorkers, startRunTraining } from '../../../src/backend/data-parallel';
+import { initBackend } from '../../../src/backend/select';
+import { createModel } from '../../../src/models';
+import { Sgd } from '../../../src/operators/optim/sgd';
+import { createTrainer } from '../../../src/operators/trainers';
+
+describe('dataParallelWorkers (ATFLOW_WORKERS)', () => {
+  it('unset: single thread on every backend (opt-in)', () => {
+    expect(dataParallelWorkers('wasm', {}, 2).workers).toBe(1);
+    expect(dataParallelWorkers('tensorflow', {}, 8).workers).toBe(1);
+  });
+
+  it('auto: one worker per core on wasm only', () => {
+    expect(dataParallelWorkers('wasm', { ATFLOW_WORKERS: 'auto' }, 2).workers).toBe(2);
+    expect(dataParallelWorkers('wasm', { ATFLOW_WORKERS: 'auto' }, 1).workers).toBe(1);
+    expect(dataParallelWorkers('cpu', { ATFLOW_WORKERS: 'auto' }, 4).workers).toBe(1);
+    expect(dataParallelWorkers('tensorflow', { ATFLOW_WORKERS: 'auto' }, 4).workers).toBe(1);
+  });
+
+  it('N forces N; bad values and N > 1 on tensorflow are errors naming the variable', () => {
+    expect(dataParallelWorkers('wasm', { ATFLOW_WORKERS: '3' }, 2).workers).toBe(3);
+    expect(dataParallelWorkers('cpu', { ATFLOW_WORKERS: '2' }, 2).workers).toBe(2);
+    expect(dataParallelWorkers('tensorflow', { ATFLOW_WORKERS: '1' }, 2).workers).toBe(1);
+    expect(() => dataParallelWorkers('wasm', { ATFLOW_WORKERS: '0' }, 2)).toThrow(/ATFLOW_WORKERS must be 'auto' or an integer ≥ 1, got '0'/);
+    expect(() => dataParallelWorkers('wasm', { ATFLOW_WORKERS: 'two' }, 2)).toThrow(/ATFLOW_WORKERS/);
+    expect(() => dataParallelWorkers('tensorflow', { ATFLOW_WORKERS: '2' }, 2)).toThrow(/tensorflow backend already uses every core/);
+  });
+});
+
+describe('startRunTraining', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it('starts a pool of the requested size on wasm and closes it; the single-thread chain otherwise', async () => {
+    const model = createModel('cnn-small', { numClasses: 10, seed: 1 });
+    const trainer = createTrainer('standard', {});
+    const optimizer = new Sgd(model.parameters);
+    const common = { backend: 'wasm' as const, model, trainer, trainerOptions: {}, te: null, optimizer, lr: () => 0.1, seed: 1 };
+    const single = await startRunTraining({ ...common, env: {} });
+    expect(single.workers).toBe(1);
+    await single.close();
+    const parallel = await startRunTraining({ ...common, env: { ATFLOW_WORKERS: '2' } });
+    expect(parallel.workers).toBe(2);
+    await parallel.close();
+    optimizer.dispose();
+    model.dispose();
+  });
+});
