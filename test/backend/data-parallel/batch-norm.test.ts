@@ -1,0 +1,91 @@
+import * as tf from '@tensorflow/tfjs';
+import { DataParallelPool, trainStepParallel } from '../../../src/backend/data-parallel';
+import { initBackend } from '../../../src/backend/select';
+import type { Model } from '../../../src/core/model';
+import { Rng } from '../../../src/core/rng';
+import { createModel } from '../../../src/models';
+import { Sgd } from '../../../src/operators/optim/sgd';
+import { createTrainer } from '../../../src/operators/trainers';
+
+/**
+ * BatchNorm under data parallelism (PyTorch DataParallel semantics): each share normalises with its
+ * own batch statistics, the update uses the share-size-weighted mean of the share gradients, and the
+ * running statistics become the share-size-weighted mean of the shares' updates. Reference: the same
+ * model on the main thread, one train-mode step per share from the same starting weights.
+ */
+const SHAPE: [number, number, number] = [25, 25, 1]; // the smallest input preact-resnet18 accepts
+const B = 5; // shares of 3 and 2 rows: unequal weights
+const SEED = 4;
+
+function newModel(): Model {
+  return createModel('preact-resnet18', { numClasses: 10, inputShape: SHAPE, seed: SEED });
+}
+
+it('preact-resnet18, 2 workers: weighted mean of per-share gradients and running statistics', async () => {
+  await initBackend('wasm');
+  const rng = new Rng(9);
+  const D = SHAPE[0] * SHAPE[1] * SHAPE[2];
+  const x = rng.fillUniform(new Float32Array(B * D), 0, 1);
+  const labels = Int32Array.from({ length: B }, () => rng.int(10));
+  const trainer = createTrainer('standard', {});
+  const shares = [
+    { start: 0, end: 3 },
+    { start: 3, end: 5 },
+  ];
+
+  // reference: θ − lr·Σ_s (n_s/B)·∇L_s and Σ_s (n_s/B)·running_s, each share from the initial model
+  const expectedParams = new Map<string, Float32Array>();
+  const expectedBuffers = new Map<string, Float32Array | Int32Array>();
+  for (const s of shares) {
+    const w = (s.end - s.start) / B;
+    const ref = newModel();
+    const { grads } = tf.tidy(() => {
+      const xs = tf.tensor4d(x.slice(s.start * D, s.end * D), [s.end - s.start, ...SHAPE]);
+      const ys = tf.tensor1d(labels.slice(s.start, s.end), 'int32');
+      return tf.variableGrads(() => trainer.loss({ model: ref, x: xs, xAdv: xs, y: ys, te: null }).loss, ref.parameters.map((p) => p.variable));
+    });
+    for (const p of ref.parameters) {
+      const acc = expectedParams.get(p.name) ?? (p.variable.dataSync().slice() as Float32Array);
+      const g = grads[p.variable.name].dataSync();
+      for (let j = 0; j < acc.length; j++) acc[j] -= w * g[j];
+      expectedParams.set(p.name, acc);
+    }
+    for (const b of ref.buffers) {
+      const v = b.variable.dataSync();
+      if (b.variable.dtype === 'int32') expectedBuffers.set(b.name, Int32Array.from(v));
+      else {
+        const acc = (expectedBuffers.get(b.name) as Float32Array | undefined) ?? new Float32Array(v.length);
+        for (let j = 0; j < acc.length; j++) acc[j] += w * v[j];
+        expectedBuffers.set(b.name, acc);
+      }
+    }
+    tf.dispose(grads);
+    ref.dispose();
+  }
+
+  const model = newModel();
+  const optimizer = new Sgd(model.parameters, { momentum: 0, weightDecay: 0 });
+  const pool = await DataParallelPool.create({ workers: 2, model, trainer: 'standard', backend: 'wasm' });
+  try {
+    await trainStepParallel(pool, model, optimizer, 1, { x, shape: [B, ...SHAPE], labels, seed: 1, te: null });
+  } finally {
+    expect(await pool.close()).toEqual([0, 0]);
+  }
+  const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => {
+    let m = 0;
+    for (let j = 0; j < a.length; j++) m = Math.max(m, Math.abs(a[j] - b[j]));
+    return m;
+  };
+  for (const p of model.parameters) {
+    const d = maxDiff(p.variable.dataSync(), expectedParams.get(p.name)!);
+    if (d > 1e-5) throw new Error(`${p.name}: max |Δ| ${d}`);
+  }
+  expect(model.buffers.some((b) => b.name.endsWith('running_mean'))).toBe(true);
+  for (const b of model.buffers) {
+    const d = maxDiff(b.variable.dataSync(), expectedBuffers.get(b.name)!);
+    if (d > 1e-6) throw new Error(`${b.name}: max |Δ| ${d}`);
+    if (b.name.endsWith('num_batches_tracked')) expect(Array.from(b.variable.dataSync())).toEqual([1]);
+  }
+  optimizer.dispose();
+  model.dispose();
+});
