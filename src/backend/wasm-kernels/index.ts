@@ -4,6 +4,8 @@ import { batchMatMulConfig } from './batch-mat-mul';
 import { conv2dBackpropFilterConfig } from './conv2d-backprop-filter';
 import { conv2dBackpropInputConfig } from './conv2d-backprop-input';
 import { maxPoolGradConfig } from './max-pool-grad';
+import { meanConfig } from './mean';
+import { sumConfig } from './sum';
 import { tileConfig } from './tile';
 import { rememberStockKernel } from './wasm-calls';
 
@@ -14,6 +16,8 @@ export const WASM_TRAINING_KERNELS: readonly tf.KernelConfig[] = [
   maxPoolGradConfig,
   batchMatMulConfig,
   tileConfig,
+  sumConfig,
+  meanConfig,
 ];
 
 let registered = false;
