@@ -1,0 +1,182 @@
+#!/usr/bin/env python3
+"""PyTorch CPU peer of atflow's engine benchmark (bench/engine.ts): the same architectures, batch and
+measures, written as the authors' code does them (PAPER.md §4.1 PGD, §5.1 PGD-AT, §6 SGD).
+
+Prints one JSON object per line: {"model", "measure", "onednn", "ms", "threads", "torch"} with the
+median over --reps timed repetitions after --warmup ones, for oneDNN on (PyTorch's default) and off
+(torch.backends.mkldnn.enabled = False), whichever --onednn asks for. Exits 3 with
+{"error": ...} on stdout when PyTorch is not installed.
+"""
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+
+try:
+    import torch
+    import torch.nn as nn
+    import torch.nn.functional as F
+except ImportError:  # the benchmark reports atflow's figures alone
+    print(json.dumps({"error": "PyTorch is not installed (pip install torch)"}), flush=True)
+    sys.exit(3)
+
+EPS, ALPHA, PGD_STEPS = 8 / 255, 2 / 255, 10
+
+
+class CnnSmall(nn.Module):
+    """atflow's cnn-small: conv3x3x32-relu-maxpool, conv3x3x64-relu-maxpool, fc 128, fc K (no padding)."""
+
+    def __init__(self, in_channels=1, num_classes=10, side=28):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, 32, 3)
+        self.conv2 = nn.Conv2d(32, 64, 3)
+        s = ((side - 2) // 2 - 2) // 2
+        self.fc1 = nn.Linear(64 * s * s, 128)
+        self.fc2 = nn.Linear(128, num_classes)
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return self.fc2(F.relu(self.fc1(x.flatten(1))))
+
+
+class PreActBlock(nn.Module):
+    """Rice et al.'s PreActBlock (locuslab/robust_overfitting preactresnet.py)."""
+
+    def __init__(self, in_planes, planes, stride=1):
+        super().__init__()
+        self.bn1 = nn.BatchNorm2d(in_planes)
+        self.conv1 = nn.Conv2d(in_planes, planes, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(planes)
+        self.conv2 = nn.Conv2d(planes, planes, 3, stride=1, padding=1, bias=False)
+        if stride != 1 or in_planes != planes:
+            self.shortcut = nn.Sequential(nn.Conv2d(in_planes, planes, 1, stride=stride, bias=False))
+
+    def forward(self, x):
+        out = F.relu(self.bn1(x))
+        shortcut = self.shortcut(out) if hasattr(self, "shortcut") else x
+        out = self.conv1(out)
+        out = self.conv2(F.relu(self.bn2(out)))
+        return out + shortcut
+
+
+class PreActResNet18(nn.Module):
+    def __init__(self, num_classes=10):
+        super().__init__()
+        self.conv1 = nn.Conv2d(3, 64, 3, stride=1, padding=1, bias=False)
+        layers, in_planes = [], 64
+        for planes, stride in ((64, 1), (128, 2), (256, 2), (512, 2)):
+            blocks = []
+            for s in (stride, 1):
+                blocks.append(PreActBlock(in_planes, planes, s))
+                in_planes = planes
+            layers.append(nn.Sequential(*blocks))
+        self.layer1, self.layer2, self.layer3, self.layer4 = layers
+        self.bn = nn.BatchNorm2d(512)
+        self.linear = nn.Linear(512, num_classes)
+
+    def forward(self, x):
+        out = self.conv1(x)
+        out = self.layer4(self.layer3(self.layer2(self.layer1(out))))
+        out = F.avg_pool2d(F.relu(self.bn(out)), 4)
+        return self.linear(out.flatten(1))
+
+
+MODELS = {"mnist": (CnnSmall, (1, 28, 28)), "resnet": (PreActResNet18, (3, 32, 32))}
+
+
+def pgd_linf(model, x, y):
+    """PAPER.md §4.1 (train.py pgd_loss): clamped uniform start, 10 sign steps, projection, [0,1] clamp."""
+    model.eval()
+    x_adv = (x + torch.empty_like(x).uniform_(-EPS, EPS)).clamp(0, 1)
+    for _ in range(PGD_STEPS):
+        x_adv.requires_grad_(True)
+        loss = F.cross_entropy(model(x_adv), y)
+        (grad,) = torch.autograd.grad(loss, [x_adv])
+        x_adv = x_adv.detach() + ALPHA * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - EPS), x + EPS).clamp(0, 1)
+    return x_adv.detach()
+
+
+def train_step(model, opt, x, y):
+    """PAPER.md §5.1 steps 2-4: one train-mode forward on the batch, backward, SGD step."""
+    model.train()
+    opt.zero_grad()
+    loss = F.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
+def measures(model, opt, x, y):
+    def forward():
+        model.eval()
+        with torch.no_grad():
+            model(x)
+
+    def grad_x():
+        model.eval()
+        xx = x.clone().requires_grad_(True)
+        (g,) = torch.autograd.grad(F.cross_entropy(model(xx), y), [xx])
+        return g
+
+    return {
+        "forward": forward,
+        "grad_x": grad_x,
+        "train_step": lambda: train_step(model, opt, x, y),
+        "pgd10_at_step": lambda: train_step(model, opt, pgd_linf(model, x, y), y),
+    }
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", choices=sorted(MODELS), required=True)
+    ap.add_argument("--batch", type=int, required=True)
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1)
+    ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    ap.add_argument("--measures", default="forward,grad_x,train_step,pgd10_at_step")
+    ap.add_argument("--onednn", choices=["both", "on", "off"], default="both")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    torch.set_num_threads(args.threads)
+    cls, shape = MODELS[args.model]
+    wanted = args.measures.split(",")
+    configs = {"both": (True, False), "on": (True,), "off": (False,)}[args.onednn]
+    for onednn in configs:
+        torch.backends.mkldnn.enabled = onednn
+        torch.manual_seed(args.seed)
+        model = cls()
+        opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-4)
+        x = torch.rand(args.batch, *shape)
+        y = torch.randint(0, 10, (args.batch,))
+        fns = measures(model, opt, x, y)
+        for name in wanted:
+            fn = fns[name]
+            for _ in range(args.warmup):
+                fn()
+            times = []
+            for _ in range(args.reps):
+                t = time.perf_counter()
+                fn()
+                times.append((time.perf_counter() - t) * 1000)
+            print(
+                json.dumps(
+                    {
+                        "model": args.model,
+                        "measure": name,
+                        "onednn": onednn,
+                        "ms": statistics.median(times),
+                        "threads": torch.get_num_threads(),
+                        "torch": torch.__version__,
+                    }
+                ),
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
