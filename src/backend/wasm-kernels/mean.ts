@@ -1,20 +1,16 @@
 import * as tf from '@tensorflow/tfjs';
-import { keptShape, sumAsMatMul } from './reduce-as-matmul';
-import { release, reshape, runStock, runWasmKernel, KernelArgs } from './wasm-calls';
+import { fastReduce, keptShape } from './fast-reduce';
+import { release, reshape, runStock, KernelArgs } from './wasm-calls';
 
 /**
- * Mean over leading axes (BatchNorm's batch statistics, tf.moments over [0,1,2]) or trailing axes:
- * the ones-product sum of sumAsMatMul times 1/M (one XNNPACK multiply). Other cases: stock kernel.
+ * Mean over leading axes (BatchNorm's batch statistics: tf.moments over [0,1,2] is one XNNPACK
+ * average pooling) or trailing axes (see fastReduce); other cases use the stock kernel.
  */
 function mean(args: KernelArgs<'x'>): tf.TensorInfo | tf.TensorInfo[] {
   const { inputs, backend, attrs } = args;
   const { axis, keepDims } = attrs as unknown as tf.MeanAttrs;
-  const total = sumAsMatMul(backend, inputs.x, axis);
-  if (!total) return runStock('Mean', args as never);
-  const count = inputs.x.shape.reduce((p, d) => p * d, 1) / Math.max(1, total.shape.reduce((p, d) => p * d, 1));
-  const scale = runWasmKernel('Fill', backend, {}, { shape: [], value: 1 / count, dtype: 'float32' });
-  const out = runWasmKernel('Multiply', backend, { a: total, b: scale });
-  release(backend, total, scale);
+  const out = fastReduce(backend, inputs.x, axis, 'mean');
+  if (!out) return runStock('Mean', args as never);
   if (!keepDims) return out;
   const kept = reshape(backend, out, keptShape(inputs.x.shape, axis));
   release(backend, out);

@@ -1,15 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
-import { keptShape, sumAsMatMul } from './reduce-as-matmul';
+import { fastReduce, keptShape } from './fast-reduce';
 import { release, reshape, runStock, KernelArgs } from './wasm-calls';
 
 /**
- * Sum over leading axes (BatchNorm and bias gradients: [N,H,W,C] → [C]) or trailing axes, as one
- * XNNPACK product with ones (see sumAsMatMul); other axis sets and dtypes use the stock kernel.
+ * Sum over leading axes (BatchNorm and bias gradients: [N,H,W,C] → [C]) or trailing axes through
+ * XNNPACK pooling / product kernels (see fastReduce); other axis sets and dtypes use the stock kernel.
  */
 function sum(args: KernelArgs<'x'>): tf.TensorInfo | tf.TensorInfo[] {
   const { inputs, backend, attrs } = args;
   const { axis, keepDims } = attrs as unknown as tf.SumAttrs;
-  const out = sumAsMatMul(backend, inputs.x, axis);
+  const out = fastReduce(backend, inputs.x, axis, 'sum');
   if (!out) return runStock('Sum', args as never);
   if (!keepDims) return out;
   const kept = reshape(backend, out, keptShape(inputs.x.shape, axis));

@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { BACKENDS_UNDER_TEST, compareWithCpu, initAllBackends, randomValues, TOLERANCE } from './conformance-helpers';
 
 /**
- * Sum and Mean (atflow's wasm kernels: one matrix product with ones for leading / trailing axis runs,
+ * Sum and Mean (atflow's wasm kernels: one XNNPACK average pooling for leading axis runs, a product with
+ * ones for trailing ones,
  * the stock kernel otherwise) against cpu: the BatchNorm reductions over [N,H,W], bias gradients,
  * per-row sums, every axis, negative axes, keepDims, the fallbacks (middle axes, int32), and the
  * gradient of a train-mode BatchNorm (tf.moments) that goes through both.
@@ -20,6 +21,8 @@ const CASES: Array<{ shape: number[]; axis: number | number[]; keepDims: boolean
   { shape: [3, 4, 5], axis: 1, keepDims: false }, // middle axis: stock fallback
   { shape: [2, 3, 4, 5], axis: [0, 2], keepDims: true }, // non-contiguous: stock fallback
   { shape: [97], axis: 0, keepDims: false },
+  { shape: [1, 1, 1, 8], axis: [0, 1, 2], keepDims: false }, // reduced size 1
+  { shape: [16, 32, 32, 8], axis: [0, 1, 2], keepDims: true }, // a BatchNorm-sized window (M = 16384)
 ];
 
 beforeAll(initAllBackends);
