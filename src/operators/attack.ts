@@ -3,6 +3,7 @@ import { map, type OperatorFunction } from 'rxjs';
 import { disposeBatch, type AttackedBatch, type AugmentedBatch, type LabeledBatch } from '../core/batch';
 import type { Model } from '../core/model';
 import { deriveSeed } from '../core/rng';
+import { faultPoint } from '../core/fault-injection';
 import { softmaxRows } from './trainers/logit-stats';
 import type { TemporalEnsemble } from './trainers/te';
 import type { TeTensors, Trainer } from './trainers/types';
@@ -42,6 +43,7 @@ export function attack(options: AttackOperatorOptions): OperatorFunction<Labeled
         teBatch = { weight: te.weight(batch.epoch), target };
         teTensors = { weight: teBatch.weight, target: tf.tensor2d(target, [batch.indices.length, K]) };
       }
+      faultPoint('attack');
       const xAdv = trainer.attack({
         model,
         x: batch.x,

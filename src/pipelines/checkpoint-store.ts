@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
+import { faultPoint } from '../core/fault-injection';
 import type { Model } from '../core/model';
 import { saveWeights, loadWeights } from '../models/checkpoint';
 import { readSafetensorsFile, writeSafetensorsFile, type SafetensorsTensor } from '../models/safetensors';
@@ -82,6 +83,7 @@ export class CheckpointStore {
     fs.writeFileSync(path.join(tmp, 'state.json'), JSON.stringify({ epoch: state.epoch, steps: state.steps, ...state.json }, null, 1) + '\n');
     fsyncPath(path.join(tmp, 'state.json'));
     fsyncPath(tmp);
+    faultPoint('checkpoint-write');
     fs.rmSync(final, { recursive: true, force: true });
     fs.renameSync(tmp, final);
     fsyncPath(this.dir);

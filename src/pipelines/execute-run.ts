@@ -5,6 +5,7 @@ import { concatMap, from, lastValueFrom, takeWhile, type Observable } from 'rxjs
 import { initBackend, type BackendInfo, type BackendName } from '../backend/select';
 import type { BatchPlan } from '../core/batch';
 import { AtflowError } from '../core/errors';
+import { faultPoint } from '../core/fault-injection';
 import type { EpochRecord, ExampleColumns } from '../core/records';
 import { deriveSeed, Rng } from '../core/rng';
 import type { RunEvent } from '../core/run-event';
@@ -266,7 +267,6 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
       const finalRecord = { ...record, best_epoch: best };
       epochs.push(finalRecord);
       if (best === epoch) store.saveWeightsAs(model, 'best', epoch);
-      await hub.emit({ type: 'epoch-end', record: finalRecord });
       if (spec.logging.complexityEvery > 0 && (epoch % spec.logging.complexityEvery === 0 || epoch === spec.epochs)) {
         const margins = concatMargins(lastTrainEvalCols);
         const measures = await complexityMeasures(model, {
@@ -278,6 +278,8 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
         });
         await hub.emit({ type: 'complexity', epoch, measures });
       }
+      // epoch-end makes every row of this epoch durable (the sinks close its files) before the checkpoint
+      await hub.emit({ type: 'epoch-end', record: finalRecord });
 
       if (epoch % spec.checkpoint.every === 0 || epoch === spec.epochs) {
         const sgdState = optimizer.exportState();
@@ -299,6 +301,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
           arrays,
         });
         await hub.emit({ type: 'checkpoint', epoch, path: dir });
+        faultPoint('epoch-boundary');
       }
       if (stop()) {
         status = epoch === spec.epochs ? 'completed' : 'interrupted';

@@ -152,17 +152,14 @@ export class ParquetRunWriter {
         const s = this.requireStart(ev);
         await (await this.table('epochs')).append(epochRow(s.runId, ev.record, this.now), 1);
         await this.closeParts((e) => e <= ev.record.epoch);
+        // every row of the epoch is durable once epoch-end is handled: the runner checkpoints after it
+        await this.closeSegments();
         return;
       }
       case 'complexity': {
         const s = this.requireStart(ev);
         const { row, count } = complexityRows(s.runId, ev.epoch, ev.measures);
         await (await this.table('complexity')).append(row, count);
-        return;
-      }
-      case 'checkpoint': {
-        // what the checkpoint covers must survive a SIGKILL: close the open segments (atomic renames)
-        await this.closeSegments();
         return;
       }
       case 'run-end': {

@@ -1,3 +1,4 @@
+import { faultPoint } from '../core/fault-injection';
 import * as arrow from 'apache-arrow';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -202,6 +203,7 @@ export class ParquetStreamWriter {
       if (this.error) throw this.wrapError();
       fs.fsyncSync(this.fd);
       fs.closeSync(this.fd);
+      faultPoint('parquet-close');
       fs.renameSync(this.tempPath, this.path);
       fsyncDir(path.dirname(this.path));
       return this.rows;
