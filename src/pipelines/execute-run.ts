@@ -40,7 +40,7 @@ export interface ExecuteRunOptions {
   /** Continue an unfinished run folder from its last checkpoint (otherwise an unfinished folder is an error). */
   readonly resume?: boolean;
   /** Sinks the runner awaits (Parquet, summary, ...), built per run. */
-  readonly sinks?: (runDir: string) => RunSink[];
+  readonly sinks?: (runDir: string, spec: RunSpec) => RunSink[];
   /** Observers of the event stream (progress bars, user code). */
   readonly observe?: (events$: Observable<RunEvent>) => void;
   /** Checked between batches: when it returns true the run stops cleanly at the next batch boundary. */
@@ -150,7 +150,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
   }
   const detector = new EventDetector({ phase: spec.eval.train ? 'eval' : 'train', ...(detector0.state ? { state: detector0.state } : {}) });
 
-  const hub = new RunEventHub(options.sinks ? options.sinks(runDir) : []);
+  const hub = new RunEventHub(options.sinks ? options.sinks(runDir, spec) : []);
   options.observe?.(hub.events$);
   const stop = options.shouldStop ?? (() => false);
   let status: RunStatus = 'completed';

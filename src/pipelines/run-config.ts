@@ -6,7 +6,8 @@ import { AtflowError } from '../core/errors';
 import type { EpochRecord } from '../core/records';
 import { defaultRegistry } from './default-registry';
 import { executeRun, type RunOutcome } from './execute-run';
-import { loadRuns, type ResolvedRun } from './spec';
+import { loadRuns, type ResolvedRun, type RunSpec } from './spec';
+import { ArrowRunWriter } from '../sinks/arrow-sink';
 import { parquetRunSink } from './sinks';
 import { SummaryWriter, readRunSummary, writeMultiRunSummary, type RunSummary } from '../sinks/summary';
 import { ProgressDisplay } from '../sinks/progress';
@@ -30,18 +31,19 @@ export interface RunConfigOptions {
   readonly workers?: number;
   readonly registry?: Registry;
   /** Extra sinks and observers (the CLI adds the progress bar, summary and report). */
-  readonly sinks?: (runDir: string) => RunSink[];
+  readonly sinks?: (runDir: string, spec: RunSpec) => RunSink[];
   readonly observe?: (events$: Observable<RunEvent>, run: ResolvedRun) => void;
   readonly log?: (line: string) => void;
 }
 
 /** Sinks every CLI run gets: Parquet tables, plus whatever the options add. */
-function runSinks(options: RunConfigOptions): (runDir: string) => RunSink[] {
-  return (runDir) => [
+function runSinks(options: RunConfigOptions): (runDir: string, spec: RunSpec) => RunSink[] {
+  return (runDir, spec) => [
     parquetRunSink(),
+    ...(spec.logging.arrow ? [new ArrowRunWriter()] : []),
     new SummaryWriter(),
     new ProgressDisplay({ quiet: !!options.quiet && process.env.ATFLOW_PROGRESS_LINES !== '1', tty: process.env.ATFLOW_PROGRESS_LINES === '1' ? false : undefined }),
-    ...(options.sinks ? options.sinks(runDir) : []),
+    ...(options.sinks ? options.sinks(runDir, spec) : []),
   ];
 }
 
