@@ -42,46 +42,89 @@ function hostBatch(step: number): { x: Float32Array; labels: Int32Array } {
   return { x, labels: Int32Array.from({ length: BATCH }, () => rng.int(10)) };
 }
 
-function report(mode: string, times: number[], extra: Record<string, unknown> = {}): void {
-  const ms = median(times);
-  console.log(JSON.stringify({ model: MODEL, batch: BATCH, measure: 'pgd10_at_step', mode, ms: Math.round(ms), examples_per_s: +((BATCH / ms) * 1000).toFixed(1), reps: times.length, all_ms: times.map(Math.round), loadavg: loadavg(), ...extra }));
+/** CPU milliseconds of this whole process (every thread) since `from`. */
+function cpuMs(from: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(from);
+  return (d.user + d.system) / 1000;
 }
 
-async function single(): Promise<number[]> {
+interface Timing {
+  readonly wall: number[];
+  /** CPU time of all threads per step: the work, independent of how busy the machine is. */
+  readonly cpu: number[];
+  readonly extra?: Record<string, unknown>;
+}
+
+function report(mode: string, t: Timing): void {
+  const ms = median(t.wall);
+  const cpu = median(t.cpu);
+  console.log(
+    JSON.stringify({
+      model: MODEL,
+      batch: BATCH,
+      measure: 'pgd10_at_step',
+      mode,
+      ms: Math.round(ms),
+      examples_per_s: +((BATCH / ms) * 1000).toFixed(1),
+      cpu_ms: Math.round(cpu),
+      examples_per_cpu_s: +((BATCH / cpu) * 1000).toFixed(1),
+      reps: t.wall.length,
+      all_ms: t.wall.map(Math.round),
+      loadavg: loadavg(),
+      ...(t.extra ?? {}),
+    }),
+  );
+}
+
+async function single(): Promise<Timing> {
   const model = createModel(MODEL, { numClasses: 10, seed: 1 });
   const trainer = createTrainer(TRAINER, {});
   const optimizer = new Sgd(model.parameters, { momentum: 0.9, weightDecay: 5e-4 });
   const times: number[] = [];
+  const cpu: number[] = [];
   for (let s = 0; s <= REPS; s++) {
     const { x, labels } = hostBatch(s);
+    const c0 = process.cpuUsage();
     const b: AugmentedBatch = { stage: 'augmented', split: 'train', epoch: 1, step: s, indices: Int32Array.from({ length: BATCH }, (_, i) => i), x: tf.tensor4d(x, [BATCH, ...SHAPE]), labelsTrue: labels, labelsUsed: labels };
     const t0 = performance.now();
     await lastValueFrom(of(b).pipe(attack({ model, trainer, seed: 1 }), train({ model, trainer, optimizer, lr: () => 0.01 })));
-    if (s > 0) times.push(performance.now() - t0); // the first step warms kernels up
+    // the first step warms kernels up
+    if (s > 0) {
+      times.push(performance.now() - t0);
+      cpu.push(cpuMs(c0));
+    }
   }
   model.dispose();
   optimizer.dispose();
-  return times;
+  return { wall: times, cpu };
 }
 
-async function pool(): Promise<number[]> {
+async function pool(): Promise<Timing> {
   const model = createModel(MODEL, { numClasses: 10, seed: 1 });
   const optimizer = new Sgd(model.parameters, { momentum: 0.9, weightDecay: 5e-4 });
   const p = await DataParallelPool.create({ workers: WORKERS, model, trainer: TRAINER, trainerOptions: {} });
   const times: number[] = [];
+  const cpu: number[] = [];
+  const busy: number[] = [];
   try {
     for (let s = 0; s <= REPS; s++) {
       const { x, labels } = hostBatch(s);
+      const c0 = process.cpuUsage();
       const t0 = performance.now();
-      await trainStepParallel(p, model, optimizer, 0.01, { x, shape: [BATCH, ...SHAPE], labels, seed: s, te: null });
-      if (s > 0) times.push(performance.now() - t0);
+      const r = await trainStepParallel(p, model, optimizer, 0.01, { x, shape: [BATCH, ...SHAPE], labels, seed: s, te: null });
+      if (s > 0) {
+        times.push(performance.now() - t0);
+        cpu.push(cpuMs(c0));
+        busy.push(r.attackMs + r.gradMs);
+      }
     }
   } finally {
     await p.close();
     model.dispose();
     optimizer.dispose();
   }
-  return times;
+  // wall − the slowest worker's attack + gradient time: broadcast, transfers, averaging and the SGD update
+  return { wall: times, cpu, extra: { workers: WORKERS, overhead_ms: Math.round(median(times.map((t, i) => t - busy[i]))) } };
 }
 
 /** N copies of `--modes single` at once; aggregate throughput = Σ examples/s. */
@@ -102,7 +145,7 @@ async function processes(): Promise<void> {
 (async () => {
   await initBackend('wasm');
   if (MODES.includes('single')) report('single-thread', await single());
-  if (MODES.includes('pool')) report(`data-parallel ${WORKERS} workers`, await pool(), { workers: WORKERS });
+  if (MODES.includes('pool')) report(`data-parallel ${WORKERS} workers`, await pool());
   if (MODES.includes('processes')) await processes();
 })().catch((e) => {
   console.error(e);
