@@ -64,6 +64,9 @@ export function loadReportRun(dir: string): ReportRun {
   return { runId: spec.run_id ?? path.basename(dir), dir, meta: readRunMeta(spec.spec), epochs, events, steps, complexity, probe };
 }
 
+/** Parquet nulls (NaN on write: e.g. epochs without an evaluation) stay NaN, never 0. */
+const num = (v: unknown): number => (v === null || v === undefined ? NaN : Number(v));
+
 const EVENT_KINDS = ['learned', 'forgotten', 'robust_learned', 'robust_forgotten'] as const;
 
 /** The report as one self-contained HTML document (inline SVG, no scripts, no external resources). */
@@ -83,7 +86,7 @@ export function renderReport(runs: readonly ReportRun[]): string {
       const c = multi ? color(i) : undefined;
       const e = r.epochs;
       const s = (key: string, name: string, k: number, dash = false) =>
-        series.push({ name: label(r, name), color: c ?? color(k), dash, points: e.map((x) => [Number(x.epoch), Number(x[key])]) });
+        series.push({ name: label(r, name), color: c ?? color(k), dash, points: e.map((x) => [Number(x.epoch), num(x[key])]) });
       s('test_robust_acc', 'test robust', 0);
       s('test_clean_acc', 'test clean', 1, !multi ? false : true);
       s('train_robust_acc', 'train robust', 2, true);
@@ -91,8 +94,9 @@ export function renderReport(runs: readonly ReportRun[]): string {
       if (e.length) {
         const last = e[e.length - 1];
         const best = e.find((x) => x.epoch === last.best_epoch) ?? last;
-        markers.push({ x: Number(best.epoch), y: Number(best.test_robust_acc), label: label(r, `best ${best.epoch}`), color: c ?? color(0) });
-        markers.push({ x: Number(last.epoch), y: Number(last.test_robust_acc), label: label(r, 'final'), color: c ?? color(0) });
+        // (the last epoch is always evaluated; best_epoch names an evaluated one)
+        markers.push({ x: Number(best.epoch), y: num(best.test_robust_acc), label: label(r, `best ${best.epoch}`), color: c ?? color(0) });
+        markers.push({ x: Number(last.epoch), y: num(last.test_robust_acc), label: label(r, 'final'), color: c ?? color(0) });
       }
     });
     plot('accuracy', 'Accuracy per epoch', linePlot({ id: 'plot-accuracy', title: 'clean and robust accuracy', xLabel: 'epoch', yLabel: 'accuracy', series, markers }), 'Train accuracies are against the labels trained on (noisy where label noise is on).');
@@ -108,7 +112,9 @@ export function renderReport(runs: readonly ReportRun[]): string {
       yLabel: 'accuracy points lost',
       series: runs.map((r, i) => {
         let best = -Infinity;
-        return { name: r.runId, color: color(i), points: r.epochs.map((x) => ((best = Math.max(best, Number(x.test_robust_acc))), [Number(x.epoch), best - Number(x.test_robust_acc)] as [number, number])) };
+        // epochs without an evaluation (eval.every > 1) have no point
+        const evaluated = r.epochs.filter((x) => Number.isFinite(num(x.test_robust_acc)));
+        return { name: r.runId, color: color(i), points: evaluated.map((x) => ((best = Math.max(best, num(x.test_robust_acc))), [Number(x.epoch), best - num(x.test_robust_acc)] as [number, number])) };
       }),
     }),
   );
