@@ -47,16 +47,16 @@ export async function runInCode(o: InCodeOptions): Promise<string> {
   const backend = await initBackend('wasm');
   const runDir = path.join(o.outDir, o.runId);
 
-  // 1. data: 256 embedded MNIST digits with completely random labels (r = 1)
+  // 1. data: embedded MNIST digits with completely random labels (r = 1)
   const source = createSource('mnist', { trainSize: o.trainSize, testSize: o.testSize, seed: deriveSeed(seed, 'split') });
   const labels = assignLabels('symmetric', 1.0, deriveSeed(seed, 'label-noise'), source.split('train').labels, source.info.numClasses);
-  const planner = new BatchPlanner(source.info.sizes, { batchSize: 64, evalBatchSize: 256, seed });
+  const planner = new BatchPlanner(source.info.sizes, { batchSize: 64, evalBatchSize: 500, seed });
 
   // 2. model, trainer (TRADES, β = 6, its inner max: ℓ∞ PGD ε = 0.1, α = 0.02), optimiser, schedule
-  const model = createModel('cnn-small', { numClasses: 10, inputShape: [28, 28, 1], seed: deriveSeed(seed, 'model-init') });
+  const model = createModel('mlp', { numClasses: 10, inputShape: [28, 28, 1], seed: deriveSeed(seed, 'model-init') });
   const trainer = createTrainer('trades', { beta: 6, attack: { eps: 0.1, alpha: 0.02, steps: o.steps, norm: 'linf', restarts: 1 }, te: null });
   const optimizer = new Sgd(model.parameters, { momentum: 0.9, weightDecay: 0 });
-  const lr = makeLrSchedule({ type: 'constant', lr: 0.05 });
+  const lr = makeLrSchedule({ type: 'multistep', lr: 0.05, milestones: [60], gamma: 0.1 });
   const evalAttack = { eps: 0.1, alpha: 0.02, steps: o.steps, norm: 'linf' as const, restarts: 1, randomStart: 'uniform' as const };
 
   // 3. logs: the Parquet run-folder writer, fed the same events the runner emits
@@ -87,7 +87,7 @@ export async function runInCode(o: InCodeOptions): Promise<string> {
     );
     // 5. evaluation: clean + PGD on the training set against its (random) labels, the 'eval' phase
     const rows: import('../src').ExampleColumns[] = [];
-    const plans = [...planner.iterate('train', epoch, { shuffle: false, batchSize: 256 })];
+    const plans = [...planner.iterate('train', epoch, { shuffle: false, batchSize: 500 })];
     const s = await evaluatePass(from(plans).pipe(loadBatches(source), randomizeLabels(labels)), { model, attack: evalAttack, seed, epoch }, (b) => rows.push(b.columns));
     for (const c of rows) {
       await emit({ type: 'examples', columns: c });
@@ -102,7 +102,7 @@ export async function runInCode(o: InCodeOptions): Promise<string> {
 }
 
 if (require.main === module) {
-  runInCode({ outDir: process.argv[2] ?? 'runs', runId: 'quickstart-in-code', epochs: 5, trainSize: 256, testSize: 256, steps: 10 }).then(
+  runInCode({ outDir: process.argv[2] ?? 'runs', runId: 'quickstart-in-code', epochs: 80, trainSize: 300, testSize: 500, steps: 10 }).then(
     (dir) => console.log(`logs in ${dir}`),
     (e) => {
       console.error(e);

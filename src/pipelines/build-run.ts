@@ -1,3 +1,4 @@
+import { AtflowError, unknownName } from '../core/errors';
 import type { Model } from '../core/model';
 import { deriveSeed } from '../core/rng';
 import type { RunSpec } from './spec';
@@ -8,7 +9,7 @@ import { corruptInputs } from '../sources/input-corruption';
 import { assignLabels, type LabelAssignment } from '../sources/label-noise';
 import { BatchPlanner } from '../sources/batch-plans';
 import { defaultAugmentOptions, type AugmentOptions } from '../operators/augment';
-import type { Trainer, TrainerAttackSettings } from '../operators/trainers/types';
+import type { Trainer, TrainerAttackSettings, TrainerOptions } from '../operators/trainers/types';
 import { TemporalEnsemble } from '../operators/trainers/te';
 import { Sgd } from '../operators/optim/sgd';
 import type { LrSchedule } from '../operators/schedules/lr-schedule';
@@ -23,6 +24,8 @@ export interface RunParts {
   readonly augment: Required<AugmentOptions>;
   readonly model: Model;
   readonly trainer: Trainer;
+  /** What `trainer` was built with (data-parallel workers rebuild it from these). */
+  readonly trainerOptions: TrainerOptions;
   readonly te: TemporalEnsemble | null;
   readonly optimizer: Sgd;
   readonly lr: LrSchedule;
@@ -30,8 +33,27 @@ export interface RunParts {
   readonly evalAttack: TrainerAttackSettings;
 }
 
+/**
+ * `attack.name` / `eval.attack.name`: the trainers run their own PGD inner maximisation (norm, steps,
+ * alpha and randomStart select it), so a name other than 'pgd' would be silently ignored: refuse it.
+ */
+function checkAttackName(field: string, name: string | undefined, registry: Registry): void {
+  if (name === undefined || name === 'pgd') return;
+  if (!registry.has('attack', name)) {
+    const e = unknownName('attack', name, registry.list('attack'));
+    throw new AtflowError(e.code, `${field}: ${e.message}`, e.details);
+  }
+  throw new AtflowError(
+    'CONFIG',
+    `${field}: '${name}' is not used for training or per-epoch evaluation, which run the trainer's PGD; use 'pgd' and set norm / steps / alpha / randomStart (FGSM = steps 1, alpha = eps, randomStart 'none')`,
+    { field, value: name },
+  );
+}
+
 export function buildRun(spec: RunSpec, registry: Registry): RunParts {
   const seed = spec.seed;
+  checkAttackName('attack.name', spec.attack.name, registry);
+  checkAttackName('eval.attack.name', spec.eval.attack.name, registry);
   let source = registry.create<Source, Record<string, unknown>>('source', spec.data.source, {
     ...spec.data.options,
     ...(spec.data.trainSize !== undefined ? { trainSize: spec.data.trainSize } : {}),
@@ -66,11 +88,12 @@ export function buildRun(spec: RunSpec, registry: Registry): RunParts {
       : registry.create<Model, typeof modelOptions>('model', spec.model.name, modelOptions);
   const te = spec.trainer.te ? new TemporalEnsemble(info.sizes.train ?? 0, info.numClasses, spec.trainer.te) : null;
   const attack = spec.attack;
-  const trainer = registry.create<Trainer, unknown>('trainer', spec.trainer.name, {
+  const trainerOptions: TrainerOptions = {
     attack: { eps: attack.eps, alpha: attack.alpha, steps: attack.steps, norm: attack.norm, restarts: attack.restarts, ...(attack.randomStart ? { randomStart: attack.randomStart } : {}) },
     ...(spec.trainer.beta !== undefined ? { beta: spec.trainer.beta } : {}),
     te: spec.trainer.te,
-  });
+  };
+  const trainer = registry.create<Trainer, TrainerOptions>('trainer', spec.trainer.name, trainerOptions);
   const optimizer = new Sgd(model.parameters, { momentum: spec.optimizer.momentum, weightDecay: spec.optimizer.weightDecay });
   const s = spec.schedule;
   const lr = registry.create<LrSchedule, unknown>('schedule', s.name, {
@@ -89,5 +112,5 @@ export function buildRun(spec: RunSpec, registry: Registry): RunParts {
     restarts: ea.restarts,
     randomStart: spec.eval.attack.randomStart ?? (ea.norm === 'l2' ? 'normal' : 'uniform'),
   };
-  return { source, corrupted, labels, planner, augment, model, trainer, te, optimizer, lr, evalAttack };
+  return { source, corrupted, labels, planner, augment, model, trainer, trainerOptions, te, optimizer, lr, evalAttack };
 }

@@ -44,11 +44,25 @@ function fsyncPath(p: string): void {
   }
 }
 
+/** Best effort: a temp left behind is removed by cleanTemp() at the next start. */
+function removeQuietly(p: string): void {
+  try {
+    fs.rmSync(p, { recursive: true, force: true });
+  } catch {
+    /* e.g. a read-only file system */
+  }
+}
+
 function writeAtomic(file: string, data: string): void {
   const tmp = `${file}.tmp-${process.pid}`;
-  fs.writeFileSync(tmp, data);
-  fsyncPath(tmp);
-  fs.renameSync(tmp, file);
+  try {
+    fs.writeFileSync(tmp, data);
+    fsyncPath(tmp);
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    removeQuietly(tmp);
+    throw new AtflowError('IO', `cannot write ${file}: ${(e as Error).message}`, { path: file });
+  }
   fsyncPath(path.dirname(file));
 }
 
@@ -76,13 +90,20 @@ export class CheckpointStore {
     const previous = this.latestEpochOrNull();
     const final = path.join(this.dir, epochDirName(state.epoch));
     const tmp = path.join(this.dir, `.tmp-${epochDirName(state.epoch)}-${process.pid}`);
-    fs.rmSync(tmp, { recursive: true, force: true });
-    fs.mkdirSync(tmp);
-    saveWeights(model, path.join(tmp, 'model.safetensors'), { epoch: String(state.epoch) });
-    writeSafetensorsFile(path.join(tmp, 'state.safetensors'), state.arrays, { epoch: String(state.epoch) });
-    fs.writeFileSync(path.join(tmp, 'state.json'), JSON.stringify({ epoch: state.epoch, steps: state.steps, ...state.json }, null, 1) + '\n');
-    fsyncPath(path.join(tmp, 'state.json'));
-    fsyncPath(tmp);
+    try {
+      fs.rmSync(tmp, { recursive: true, force: true });
+      fs.mkdirSync(tmp);
+      saveWeights(model, path.join(tmp, 'model.safetensors'), { epoch: String(state.epoch) });
+      writeSafetensorsFile(path.join(tmp, 'state.safetensors'), state.arrays, { epoch: String(state.epoch) });
+      fs.writeFileSync(path.join(tmp, 'state.json'), JSON.stringify({ epoch: state.epoch, steps: state.steps, ...state.json }, null, 1) + '\n');
+      fsyncPath(path.join(tmp, 'state.json'));
+      fsyncPath(tmp);
+    } catch (e) {
+      // disk full, read-only folder: the previous checkpoint and LATEST are untouched
+      removeQuietly(tmp);
+      const kept = previous === null ? 'no earlier checkpoint exists' : `the previous checkpoint ${epochDirName(previous)} is kept`;
+      throw new AtflowError('IO', `cannot write checkpoint ${final}: ${(e as Error).message}; ${kept}`, { path: final });
+    }
     faultPoint('checkpoint-write');
     fs.rmSync(final, { recursive: true, force: true });
     fs.renameSync(tmp, final);

@@ -12,8 +12,7 @@ import type { RunEvent } from '../core/run-event';
 import { loadBatches, onePlanAtATime } from '../operators/load-batches';
 import { randomizeLabels } from '../operators/randomize-labels';
 import { augment } from '../operators/augment';
-import { attack } from '../operators/attack';
-import { train } from '../operators/train';
+import { startRunTraining } from '../backend/data-parallel/run-training';
 import { evaluatePass, type EvalSummary } from '../operators/evaluate';
 import { EventDetector, type EventDetectorState } from '../operators/detect-events';
 import { BEST_EPOCH_RULE, selectBestEpoch, type EpochScore } from '../analysis/best-epoch';
@@ -112,19 +111,37 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
   if (state === 'unfinished') {
     const specFile = path.join(runDir, 'spec.json');
     if (fs.existsSync(specFile)) {
-      const previous = JSON.parse(fs.readFileSync(specFile, 'utf8'));
-      if (canonicalJson(previous.spec) !== canonicalJson(JSON.parse(JSON.stringify(stored)))) {
-        throw new AtflowError('RESUME', `${runDir}: the folder holds a run of a different config (spec.json differs); use another --out or remove the folder`, { runDir });
+      let previous: { spec?: unknown };
+      try {
+        previous = JSON.parse(fs.readFileSync(specFile, 'utf8'));
+      } catch (e) {
+        throw new AtflowError('RESUME', `${specFile}: unreadable (${(e as Error).message}); the run folder is damaged: use another --out or remove the folder`, { file: specFile });
+      }
+      const now = JSON.parse(JSON.stringify(stored));
+      if (canonicalJson(previous?.spec) !== canonicalJson(now)) {
+        const diff = specDifferences(previous?.spec, now);
+        throw new AtflowError(
+          'RESUME',
+          `${runDir}: the folder holds a run of a different config (spec.json differs at ${diff.slice(0, 5).join(', ')}${diff.length > 5 ? ', ...' : ''}); use another --out or remove the folder`,
+          { runDir, differences: diff },
+        );
       }
     }
     if (!options.resume && fs.readdirSync(runDir).length > 0) {
       throw new AtflowError('RESUME', `${runDir}: an unfinished run is already there; continue it with --resume, or remove the folder`, { runDir });
     }
   }
-  fs.mkdirSync(runDir, { recursive: true });
   const backend = await initBackend(options.backend);
+  // the config is fully checked (names, data files) before anything is written
   const parts = buildRun(spec, options.registry);
   const { source, model, trainer, te, optimizer, labels, planner } = parts;
+  try {
+    fs.mkdirSync(runDir, { recursive: true });
+  } catch (e) {
+    model.dispose();
+    optimizer.dispose?.();
+    throw new AtflowError('IO', `cannot create the run folder ${runDir}: ${(e as Error).message}`, { path: runDir });
+  }
   const store = new CheckpointStore(runDir);
   store.cleanTemp();
   const detector0: { state?: EventDetectorState } = {};
@@ -140,7 +157,11 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
     epochs = (ckpt.json.epochs as EpochRecord[]) ?? [];
     priorWallMs = Number(ckpt.json.wallMs ?? 0);
     const arrays = new Map(ckpt.arrays.map((a) => [a.name, a]));
-    const sgd = ckpt.json.sgd as { steps: number; names: string[]; shapes: number[][] };
+    const sgd = ckpt.json.sgd as { steps: number; names: string[]; shapes: number[][] } | undefined;
+    if (!sgd || !Array.isArray(sgd.names) || !Array.isArray(sgd.shapes)) {
+      const file = path.join(store.dir, `epoch-${String(ckpt.epoch).padStart(4, '0')}`, 'state.json');
+      throw new AtflowError('RESUME', `${file}: no optimizer state ('sgd'); the checkpoint is damaged`, { file });
+    }
     optimizer.importState({
       steps: sgd.steps,
       momentumBuffers: sgd.names.map((name, i) => ({ name, shape: sgd.shapes[i], values: readF32(arrays.get(`sgd/${name}`), `sgd/${name}`) })),
@@ -150,6 +171,14 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
   }
   const detector = new EventDetector({ phase: spec.eval.train ? 'eval' : 'train', ...(detector0.state ? { state: detector0.state } : {}) });
 
+  // attack → train in this thread, or data-parallel over worker threads (ATFLOW_WORKERS, wasm)
+  const training = await startRunTraining({ backend: backend.name, model, trainer, trainerOptions: parts.trainerOptions, te, optimizer, lr: parts.lr, seed: spec.seed });
+  // the attacks' random starts depend on the data-parallel split: a resume must use the same worker count
+  const ckptWorkers = ckpt ? Number(ckpt.json.workers ?? 1) : training.workers;
+  if (ckptWorkers !== training.workers) {
+    await training.close();
+    throw new AtflowError('RESUME', `${runDir}: the run was trained with ${ckptWorkers} data-parallel worker(s) and would resume with ${training.workers} (ATFLOW_WORKERS); set ATFLOW_WORKERS=${ckptWorkers} to resume it identically`, { runDir });
+  }
   const hub = new RunEventHub(options.sinks ? options.sinks(runDir, spec) : []);
   options.observe?.(hub.events$);
   const stop = options.shouldStop ?? (() => false);
@@ -189,8 +218,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
               loadBatches(source),
               randomizeLabels(labels),
               augment(parts.augment),
-              attack({ model, trainer, te, seed: spec.seed }),
-              train({ model, trainer, optimizer, lr: parts.lr }),
+              training.operator,
               concatMap(async (tb) => {
                 lossSum += tb.record.loss;
                 gradSum += tb.record.grad_norm_sq;
@@ -292,6 +320,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
           steps: optimizer.steps,
           json: {
             runId: run.runId,
+            workers: training.workers,
             epochs,
             wallMs: priorWallMs + (Date.now() - startWall),
             sgd: { steps: sgdState.steps, names: sgdState.momentumBuffers.map((b) => b.name), shapes: sgdState.momentumBuffers.map((b) => b.shape) },
@@ -314,6 +343,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
     await hub.emit({ type: 'run-end', status: 'failed', wallMs: priorWallMs + (Date.now() - startWall), error: (e as Error).message }).catch(() => undefined);
     throw e;
   } finally {
+    await training.close();
     await hub.close();
     model.dispose();
     optimizer.dispose?.();
@@ -409,6 +439,16 @@ async function robustLossOnFixedBatch(model: Model, spec: RunSpec, parts: RunPar
     y.dispose();
     loaded.x.dispose();
   }
+}
+
+/** Dotted paths where two specs differ (for the resume-mismatch message). */
+function specDifferences(a: unknown, b: unknown, at = ''): string[] {
+  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
+  if (isObj(a) && isObj(b)) {
+    const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
+    return keys.flatMap((k) => specDifferences(a[k], b[k], at ? `${at}.${k}` : k));
+  }
+  return canonicalJson(a) === canonicalJson(b) ? [] : [`${at || '(top level)'} (folder: ${JSON.stringify(a) ?? 'absent'}, now: ${JSON.stringify(b) ?? 'absent'})`];
 }
 
 /** Example partitions of epochs after the resumed checkpoint are re-written by the resumed run. */

@@ -23,8 +23,9 @@ const spec = {
   optimizer: { lr: 0.05, weightDecay: 5e-4 },
   schedule: { name: 'multistep', milestones: [2] },
   logging: { complexityEvery: 2 },
-  eval: { final: { strong: true, examples: 8, restarts: 1 } },
 };
+/** The first test also runs the strong final evaluation (slow: hundreds of attack steps). */
+const withStrongEval = { ...spec, eval: { final: { strong: true, examples: 8, restarts: 1 } } };
 
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-run-'));
 
@@ -36,13 +37,14 @@ async function tableRows(runDir: string, table: string, order: string): Promise<
 }
 
 describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {
+  jest.setTimeout(300_000);
   beforeAll(async () => {
     await initBackend('wasm');
   });
 
   it('writes every table with N × epochs × phases example rows and frees every tensor', async () => {
     const out = tmp();
-    const [run] = resolveRuns(spec);
+    const [run] = resolveRuns(withStrongEval);
     const before = tf.memory().numTensors;
     const outcome = await executeRun(run, { outDir: out, registry: defaultRegistry(), backend: 'wasm', sinks: () => [parquetRunSink()] });
     expect(tf.memory().numTensors).toBe(before);
