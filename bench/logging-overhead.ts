@@ -1,0 +1,79 @@
+/**
+ * Overhead of full per-example logging on PGD-AT epochs (issue target: ≤ 3 % of epoch time).
+ * The same run (embedded MNIST, PGD-AT, PGD-10, eval pass on the training set) is timed with
+ * `logging.examples` on and off, alternating, several times; the medians are compared. Both write the
+ * other tables, so the difference is the examples rows (train + eval phase) and their Parquet files.
+ *   npx tsx bench/logging-overhead.ts [--reps 3] [--train 2000] [--epochs 2] [--model mlp]
+ * Prints one JSON object.
+ */
+import * as fs from 'fs';
+import * as os from 'os';
+import * as path from 'path';
+import { initBackend } from '../src/backend/select';
+import { executeRun } from '../src/pipelines/execute-run';
+import { defaultRegistry } from '../src/pipelines/default-registry';
+import { resolveRuns } from '../src/pipelines/spec';
+import { parquetRunSink } from '../src/pipelines/sinks';
+
+function arg(name: string, dflt: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? process.argv[i + 1] : dflt;
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+async function main(): Promise<void> {
+  const reps = Number(arg('reps', '3'));
+  const trainSize = Number(arg('train', '2000'));
+  const epochs = Number(arg('epochs', '2'));
+  const model = arg('model', 'mlp');
+  const backend = await initBackend((arg('backend', 'wasm') as 'wasm'));
+  const registry = defaultRegistry();
+  const times: Record<'on' | 'off', number[]> = { on: [], off: [] };
+  for (let r = 0; r < reps; r++) {
+    for (const mode of ['on', 'off'] as const) {
+      const out = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-logbench-'));
+      const [run] = resolveRuns({
+        name: `logbench-${mode}`,
+        epochs,
+        data: { source: 'mnist', trainSize, testSize: 200, batchSize: 128, testBatchSize: 500 },
+        model: { name: model },
+        trainer: { name: 'pgd-at' },
+        attack: { eps: 0.1, alpha: 0.02, steps: 10 },
+        schedule: { name: 'constant' },
+        logging: { examples: mode === 'on' },
+      });
+      const t0 = performance.now();
+      await executeRun(run, { outDir: out, registry, backend: backend.name, sinks: () => [parquetRunSink()] });
+      times[mode].push(performance.now() - t0);
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  }
+  const on = median(times.on);
+  const off = median(times.off);
+  const rowsPerRun = trainSize * epochs * 2;
+  process.stdout.write(
+    JSON.stringify({
+      measure: 'examples_logging_overhead',
+      backend: backend.name,
+      model,
+      train_examples: trainSize,
+      epochs,
+      rows_logged: rowsPerRun,
+      ms_with_logging: on,
+      ms_without_logging: off,
+      overhead: (on - off) / off,
+      target: 0.03,
+      runs: times,
+      load_average: os.loadavg(),
+    }) + '\n',
+  );
+}
+
+main().then(
+  () => process.exit(0),
+  (e) => {
+    process.stderr.write(`${e?.stack ?? e}\n`);
+    process.exit(1);
+  },
+);
