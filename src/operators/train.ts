@@ -62,10 +62,16 @@ export function train(options: TrainOperatorOptions): OperatorFunction<AttackedB
       const gradNormSq = normT.dataSync()[0];
       const loss = value.dataSync()[0];
       if (!Number.isFinite(loss) || !Number.isFinite(gradNormSq)) {
-        throw new AtflowError('NON_FINITE', `train: ${trainer.name} loss ${loss} / squared gradient norm ${gradNormSq} at epoch ${batch.epoch}, step ${batch.step}`, {
-          epoch: batch.epoch,
-          step: batch.step,
-        });
+        // checked before the SGD update, so the weights (and the last checkpoint) stay finite
+        const bad = nonFiniteExamples(batch.indices, K, [logitsAdv!, logitsNat, tePenalty], batch.labelsUsed);
+        const where = bad.length
+          ? `; first non-finite per-example values at example${bad.length > 1 ? 's' : ''} ${bad.slice(0, 10).join(', ')}${bad.length > 10 ? ` and ${bad.length - 10} more` : ''}`
+          : '; every per-example logit and loss is finite (the overflow is in the batch loss or the gradient)';
+        throw new AtflowError(
+          'NON_FINITE',
+          `train: ${trainer.name} loss ${loss} / squared gradient norm ${gradNormSq} at epoch ${batch.epoch}, step ${batch.step}${where}; the update was not applied (lower optimizer.lr, or resume from the last checkpoint)`,
+          { epoch: batch.epoch, step: batch.step, examples: bad },
+        );
       }
       const lr = lrSchedule(batch.epoch);
       optimizer.step(grads, lr);
@@ -126,4 +132,27 @@ export function train(options: TrainOperatorOptions): OperatorFunction<AttackedB
       disposeBatch(batch as unknown as { x: tf.Tensor } & Record<string, unknown>);
     }
   });
+}
+
+/**
+ * Dataset indices of the batch rows whose logits (natural or adversarial), per-example CE or TE
+ * penalty are non-finite, in batch order: where a NaN / Inf entered the loss.
+ */
+function nonFiniteExamples(indices: Int32Array, K: number, tensors: readonly (tf.Tensor | null | undefined)[], labels: Int32Array): number[] {
+  const B = indices.length;
+  const bad = new Uint8Array(B);
+  for (const t of tensors) {
+    if (!t) continue;
+    const v = t.dataSync() as Float32Array;
+    const per = v.length / B;
+    for (let i = 0; i < B; i++) for (let k = 0; k < per; k++) if (!Number.isFinite(v[i * per + k])) bad[i] = 1;
+    // a finite row can still overflow its CE (logsumexp of huge logits)
+    if (per === K) {
+      const ce = logitStats(v, labels, K).loss;
+      for (let i = 0; i < B; i++) if (!Number.isFinite(ce[i])) bad[i] = 1;
+    }
+  }
+  const out: number[] = [];
+  for (let i = 0; i < B; i++) if (bad[i]) out.push(indices[i]);
+  return out;
 }

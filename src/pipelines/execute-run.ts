@@ -140,7 +140,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
   } catch (e) {
     model.dispose();
     optimizer.dispose?.();
-    throw new AtflowError('IO', `cannot create the run folder ${runDir}: ${(e as Error).message}`, { path: runDir });
+    throw new AtflowError('IO', `cannot create the run folder ${runDir}: ${whyNotWritable(runDir) ?? (e as Error).message}`, { path: runDir });
   }
   const store = new CheckpointStore(runDir);
   store.cleanTemp();
@@ -439,6 +439,19 @@ async function robustLossOnFixedBatch(model: Model, spec: RunSpec, parts: RunPar
     y.dispose();
     loaded.x.dispose();
   }
+}
+
+/** Why a folder cannot be created, in words (mkdir's own errors say ENOENT for a read-only parent). */
+function whyNotWritable(dir: string): string | null {
+  let p = path.dirname(path.resolve(dir));
+  while (!fs.existsSync(p) && path.dirname(p) !== p) p = path.dirname(p);
+  if (!fs.statSync(p).isDirectory()) return `${p} is a file, not a folder (ENOTDIR)`;
+  try {
+    fs.accessSync(p, fs.constants.W_OK);
+  } catch (e) {
+    return `${p} is not writable (${(e as NodeJS.ErrnoException).code})`;
+  }
+  return null;
 }
 
 /** Dotted paths where two specs differ (for the resume-mismatch message). */

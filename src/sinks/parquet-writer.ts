@@ -100,10 +100,10 @@ export class ParquetStreamWriter {
       throw new AtflowError('ARGUMENT', `rowGroupSize must be a positive integer, got ${rowGroupSize}`);
     }
     const dir = path.dirname(filePath);
-    fs.mkdirSync(dir, { recursive: true });
     const tempPath = path.join(dir, `.${path.basename(filePath)}.${process.pid}.${++tempCounter}.tmp`);
     let fd: number;
     try {
+      fs.mkdirSync(dir, { recursive: true });
       fd = fs.openSync(tempPath, 'w');
     } catch (e) {
       throw new AtflowError('IO', `cannot create ${tempPath}: ${(e as Error).message}`, { path: tempPath });
@@ -282,9 +282,9 @@ export function fsyncDir(dir: string): void {
 /** Writes a whole small file atomically (temp + fsync + rename): spec.json, summary.json, _SUCCESS. */
 export function writeFileAtomic(filePath: string, data: string | Uint8Array): void {
   const dir = path.dirname(filePath);
-  fs.mkdirSync(dir, { recursive: true });
   const tmp = path.join(dir, `.${path.basename(filePath)}.${process.pid}.${++tempCounter}.tmp`);
   try {
+    fs.mkdirSync(dir, { recursive: true });
     const fd = fs.openSync(tmp, 'w');
     try {
       fs.writeFileSync(fd, data);
