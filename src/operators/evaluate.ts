@@ -7,7 +7,7 @@ import type { ExampleColumns } from '../core/records';
 import { deriveSeed } from '../core/rng';
 import { pgd } from './attacks/pgd';
 import type { Norm, RandomStart } from './attacks/types';
-import { logitStats } from './trainers/logit-stats';
+import { exampleColumns, logitStats } from './trainers/logit-stats';
 
 /** The attack of the per-epoch evaluation. */
 export interface EvalAttackSettings {
@@ -77,28 +77,15 @@ export function evaluate(options: EvaluateOptions): OperatorFunction<LoadedBatch
       }
       const c = logitStats(clean, batch.labelsUsed, K);
       const a = settings ? logitStats(adv, batch.labelsUsed, K) : c;
-      const isNoisy = new Uint8Array(B);
-      for (let i = 0; i < B; i++) isNoisy[i] = batch.labelsUsed[i] !== batch.labelsTrue[i] ? 1 : 0;
-      const columns: ExampleColumns = {
+      const columns: ExampleColumns = exampleColumns({
         epoch: options.epoch ?? batch.epoch,
         phase: 'eval',
-        example: batch.indices,
-        label_true: batch.labelsTrue,
-        label_used: batch.labelsUsed,
-        is_noisy: isNoisy,
-        loss_clean: c.loss,
-        pred_clean: c.pred,
-        correct_clean: c.correct,
-        p_label_clean: c.pLabel,
-        margin_clean: c.margin,
-        loss_adv: a.loss,
-        pred_adv: a.pred,
-        correct_adv: a.correct,
-        p_label_adv: a.pLabel,
-        margin_adv: a.margin,
-        te_target_entropy: new Float32Array(B).fill(NaN),
-        te_penalty: new Float32Array(B).fill(NaN),
-      };
+        indices: batch.indices,
+        labelsTrue: batch.labelsTrue,
+        labelsUsed: batch.labelsUsed,
+        clean: c,
+        adv: a,
+      });
       const out: EvaluatedBatch = { stage: 'evaluated', split: batch.split, epoch: columns.epoch, step: batch.step, columns };
       return out;
     } finally {

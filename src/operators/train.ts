@@ -6,7 +6,7 @@ import type { Model } from '../core/model';
 import type { ExampleColumns, StepRecord } from '../core/records';
 import type { Sgd } from './optim/sgd';
 import type { LrSchedule } from './schedules/lr-schedule';
-import { logitStats } from './trainers/logit-stats';
+import { exampleColumns, logitStats } from './trainers/logit-stats';
 import { rowEntropy } from './trainers/te';
 import type { TeTensors, Trainer } from './trainers/types';
 
@@ -80,30 +80,18 @@ export function train(options: TrainOperatorOptions): OperatorFunction<AttackedB
       const natArr = logitsNat ? ((logitsNat as tf.Tensor2D).dataSync() as Float32Array) : batch.logitsNatEval;
       const clean = logitStats(natArr, batch.labelsUsed, K);
       const adv = logitStats(advArr, batch.labelsUsed, K);
-      const nan = () => new Float32Array(B).fill(NaN);
-      const penalty = tePenalty ? ((tePenalty as tf.Tensor1D).dataSync().slice() as Float32Array) : nan();
-      const isNoisy = new Uint8Array(B);
-      for (let i = 0; i < B; i++) isNoisy[i] = batch.labelsUsed[i] !== batch.labelsTrue[i] ? 1 : 0;
-      const columns: ExampleColumns = {
+      const penalty = tePenalty ? ((tePenalty as tf.Tensor1D).dataSync().slice() as Float32Array) : null;
+      const columns: ExampleColumns = exampleColumns({
         epoch: batch.epoch,
         phase: 'train',
-        example: batch.indices,
-        label_true: batch.labelsTrue,
-        label_used: batch.labelsUsed,
-        is_noisy: isNoisy,
-        loss_clean: clean.loss,
-        pred_clean: clean.pred,
-        correct_clean: clean.correct,
-        p_label_clean: clean.pLabel,
-        margin_clean: clean.margin,
-        loss_adv: adv.loss,
-        pred_adv: adv.pred,
-        correct_adv: adv.correct,
-        p_label_adv: adv.pLabel,
-        margin_adv: adv.margin,
-        te_target_entropy: batch.te ? rowEntropy(batch.te.target, K) : nan(),
-        te_penalty: penalty,
-      };
+        indices: batch.indices,
+        labelsTrue: batch.labelsTrue,
+        labelsUsed: batch.labelsUsed,
+        clean,
+        adv,
+        teTargetEntropy: batch.te ? rowEntropy(batch.te.target, K) : null,
+        tePenalty: penalty,
+      });
       const record: StepRecord = {
         epoch: batch.epoch,
         step: batch.step,

@@ -6,7 +6,7 @@ import type { ExampleColumns, StepRecord } from '../../core/records';
 import { deriveSeed } from '../../core/rng';
 import type { Sgd } from '../../operators/optim/sgd';
 import type { LrSchedule } from '../../operators/schedules/lr-schedule';
-import { logitStats, softmaxRows } from '../../operators/trainers/logit-stats';
+import { exampleColumns, logitStats, softmaxRows } from '../../operators/trainers/logit-stats';
 import { rowEntropy, type TemporalEnsemble } from '../../operators/trainers/te';
 import type { DataParallelPool } from './pool';
 import { trainStepParallel } from './train-step-parallel';
@@ -52,29 +52,17 @@ export function attackAndTrainParallel(options: AttackAndTrainParallelOptions): 
       });
       const clean = logitStats(r.logitsNat ?? r.logitsNatEval, batch.labelsUsed, K);
       const adv = logitStats(r.logitsAdv, batch.labelsUsed, K);
-      const nan = () => new Float32Array(B).fill(NaN);
-      const isNoisy = new Uint8Array(B);
-      for (let i = 0; i < B; i++) isNoisy[i] = batch.labelsUsed[i] !== batch.labelsTrue[i] ? 1 : 0;
-      const columns: ExampleColumns = {
+      const columns: ExampleColumns = exampleColumns({
         epoch: batch.epoch,
         phase: 'train',
-        example: batch.indices,
-        label_true: batch.labelsTrue,
-        label_used: batch.labelsUsed,
-        is_noisy: isNoisy,
-        loss_clean: clean.loss,
-        pred_clean: clean.pred,
-        correct_clean: clean.correct,
-        p_label_clean: clean.pLabel,
-        margin_clean: clean.margin,
-        loss_adv: adv.loss,
-        pred_adv: adv.pred,
-        correct_adv: adv.correct,
-        p_label_adv: adv.pLabel,
-        margin_adv: adv.margin,
-        te_target_entropy: teInput ? rowEntropy(teInput.target, K) : nan(),
-        te_penalty: r.tePenalty ?? nan(),
-      };
+        indices: batch.indices,
+        labelsTrue: batch.labelsTrue,
+        labelsUsed: batch.labelsUsed,
+        clean,
+        adv,
+        teTargetEntropy: teInput ? rowEntropy(teInput.target, K) : null,
+        tePenalty: r.tePenalty ?? null,
+      });
       const record: StepRecord = {
         epoch: batch.epoch,
         step: batch.step,

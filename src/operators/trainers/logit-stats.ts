@@ -1,3 +1,4 @@
+import type { ExampleColumns, Phase } from '../../core/records';
 /**
  * Per-example statistics of a [B·K] row-major logits array, in float64 JS (no tensors): what the
  * `examples` table records for a forward pass (DESIGN.md).
@@ -58,4 +59,44 @@ export function softmaxRows(logits: Float32Array, numClasses: number): Float32Ar
     for (let k = 0; k < numClasses; k++) out[o + k] = Math.exp(logits[o + k] - max) / s;
   }
   return out;
+}
+
+/**
+ * One batch's rows of the `examples` table (DESIGN.md) from the clean and adversarial logit statistics.
+ * `teTargetEntropy` / `tePenalty` are NaN (written as null) when TE is not active for the batch.
+ */
+export function exampleColumns(o: {
+  readonly epoch: number;
+  readonly phase: Phase;
+  readonly indices: Int32Array;
+  readonly labelsTrue: Int32Array;
+  readonly labelsUsed: Int32Array;
+  readonly clean: LogitStats;
+  readonly adv: LogitStats;
+  readonly teTargetEntropy?: Float32Array | null;
+  readonly tePenalty?: Float32Array | null;
+}): ExampleColumns {
+  const B = o.indices.length;
+  const isNoisy = new Uint8Array(B);
+  for (let i = 0; i < B; i++) isNoisy[i] = o.labelsUsed[i] !== o.labelsTrue[i] ? 1 : 0;
+  return {
+    epoch: o.epoch,
+    phase: o.phase,
+    example: o.indices,
+    label_true: o.labelsTrue,
+    label_used: o.labelsUsed,
+    is_noisy: isNoisy,
+    loss_clean: o.clean.loss,
+    pred_clean: o.clean.pred,
+    correct_clean: o.clean.correct,
+    p_label_clean: o.clean.pLabel,
+    margin_clean: o.clean.margin,
+    loss_adv: o.adv.loss,
+    pred_adv: o.adv.pred,
+    correct_adv: o.adv.correct,
+    p_label_adv: o.adv.pLabel,
+    margin_adv: o.adv.margin,
+    te_target_entropy: o.teTargetEntropy ?? new Float32Array(B).fill(NaN),
+    te_penalty: o.tePenalty ?? new Float32Array(B).fill(NaN),
+  };
 }
