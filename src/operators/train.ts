@@ -63,15 +63,9 @@ export function train(options: TrainOperatorOptions): OperatorFunction<AttackedB
       const loss = value.dataSync()[0];
       if (!Number.isFinite(loss) || !Number.isFinite(gradNormSq)) {
         // checked before the SGD update, so the weights (and the last checkpoint) stay finite
-        const bad = nonFiniteExamples(batch.indices, K, [logitsAdv!, logitsNat, tePenalty], batch.labelsUsed);
-        const where = bad.length
-          ? `; first non-finite per-example values at example${bad.length > 1 ? 's' : ''} ${bad.slice(0, 10).join(', ')}${bad.length > 10 ? ` and ${bad.length - 10} more` : ''}`
-          : '; every per-example logit and loss is finite (the overflow is in the batch loss or the gradient)';
-        throw new AtflowError(
-          'NON_FINITE',
-          `train: ${trainer.name} loss ${loss} / squared gradient norm ${gradNormSq} at epoch ${batch.epoch}, step ${batch.step}${where}; the update was not applied (lower optimizer.lr, or resume from the last checkpoint)`,
-          { epoch: batch.epoch, step: batch.step, examples: bad },
-        );
+        const data = [logitsAdv, logitsNat, tePenalty].map((t) => (t ? ((t as tf.Tensor).dataSync() as Float32Array) : null));
+        const rows = nonFiniteRows(B, K, batch.labelsUsed, data);
+        throw nonFiniteStepError(`train: ${trainer.name}`, loss, gradNormSq, batch.epoch, batch.step, batch.indices, rows);
       }
       const lr = lrSchedule(batch.epoch);
       optimizer.step(grads, lr);
@@ -123,15 +117,13 @@ export function train(options: TrainOperatorOptions): OperatorFunction<AttackedB
 }
 
 /**
- * Dataset indices of the batch rows whose logits (natural or adversarial), per-example CE or TE
- * penalty are non-finite, in batch order: where a NaN / Inf entered the loss.
+ * Batch rows whose logits (natural or adversarial, [B·K]), per-example CE or TE penalty ([B]) are
+ * non-finite, in batch order: where a NaN / Inf entered the loss. Shared with the data-parallel step.
  */
-function nonFiniteExamples(indices: Int32Array, K: number, tensors: readonly (tf.Tensor | null | undefined)[], labels: Int32Array): number[] {
-  const B = indices.length;
+export function nonFiniteRows(B: number, K: number, labels: Int32Array, arrays: readonly (Float32Array | null | undefined)[]): number[] {
   const bad = new Uint8Array(B);
-  for (const t of tensors) {
-    if (!t) continue;
-    const v = t.dataSync() as Float32Array;
+  for (const v of arrays) {
+    if (!v) continue;
     const per = v.length / B;
     for (let i = 0; i < B; i++) for (let k = 0; k < per; k++) if (!Number.isFinite(v[i * per + k])) bad[i] = 1;
     // a finite row can still overflow its CE (logsumexp of huge logits)
@@ -140,7 +132,20 @@ function nonFiniteExamples(indices: Int32Array, K: number, tensors: readonly (tf
       for (let i = 0; i < B; i++) if (!Number.isFinite(ce[i])) bad[i] = 1;
     }
   }
-  const out: number[] = [];
-  for (let i = 0; i < B; i++) if (bad[i]) out.push(indices[i]);
-  return out;
+  const rows: number[] = [];
+  for (let i = 0; i < B; i++) if (bad[i]) rows.push(i);
+  return rows;
+}
+
+/** The NON_FINITE error of a training step: epoch, step and the dataset indices of the first bad examples. */
+export function nonFiniteStepError(what: string, loss: number, gradNormSq: number, epoch: number, step: number, indices: Int32Array, rows: readonly number[]): AtflowError {
+  const bad = rows.map((r) => indices[r]);
+  const where = bad.length
+    ? `; first non-finite per-example values at example${bad.length > 1 ? 's' : ''} ${bad.slice(0, 10).join(', ')}${bad.length > 10 ? ` and ${bad.length - 10} more` : ''}`
+    : '; every per-example logit and loss is finite (the overflow is in the batch loss or the gradient)';
+  return new AtflowError(
+    'NON_FINITE',
+    `${what} loss ${loss} / squared gradient norm ${gradNormSq} at epoch ${epoch}, step ${step}${where}; the update was not applied (lower optimizer.lr, or resume from the last checkpoint)`,
+    { epoch, step, examples: bad },
+  );
 }

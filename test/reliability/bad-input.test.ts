@@ -523,6 +523,19 @@ const CASES: BadInput[] = [
       expect(fs.existsSync(path.join(runDir, 'checkpoints', 'LATEST'))).toBe(false);
     },
   },
+  {
+    name: 'learning rate 1e30 on the data-parallel path (ATFLOW_WORKERS=2, CLI)',
+    provoke: (dir) =>
+      cliError(['run', writeJson(path.join(dir, 'c.json'), tinySpec('lr')), '--out', path.join(dir, 'runs'), '--set', 'optimizer.lr=1e30', '--backend', 'wasm', '--quiet'], {
+        env: { ATFLOW_WORKERS: '2' },
+      }),
+    error: /data-parallel train step: loss [-\d.e+]+ \/ squared gradient norm (NaN|Infinity) at epoch 1, step 1; .*the update was not applied/,
+    intact: (dir) => {
+      const runDir = path.join(dir, 'runs', fs.readdirSync(path.join(dir, 'runs'))[0]);
+      expect(fs.existsSync(path.join(runDir, '_SUCCESS'))).toBe(false);
+      expect(fs.existsSync(path.join(runDir, 'checkpoints', 'LATEST'))).toBe(false);
+    },
+  },
   // ---- other commands ----
   {
     name: 'loadWeights of a corrupted safetensors file (model left unchanged)',

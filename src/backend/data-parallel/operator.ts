@@ -1,10 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { concatMap, type OperatorFunction } from 'rxjs';
 import { disposeBatch, type AugmentedBatch, type LabeledBatch, type TrainedBatch } from '../../core/batch';
+import { AtflowError } from '../../core/errors';
 import type { Model } from '../../core/model';
 import type { ExampleColumns, StepRecord } from '../../core/records';
 import { deriveSeed } from '../../core/rng';
 import type { Sgd } from '../../operators/optim/sgd';
+import { nonFiniteStepError } from '../../operators/train';
 import type { LrSchedule } from '../../operators/schedules/lr-schedule';
 import { exampleColumns, logitStats, softmaxRows } from '../../operators/trainers/logit-stats';
 import { rowEntropy, type TemporalEnsemble } from '../../operators/trainers/te';
@@ -49,6 +51,11 @@ export function attackAndTrainParallel(options: AttackAndTrainParallelOptions): 
         labels: batch.labelsUsed,
         seed: deriveSeed(seed, 'attack', batch.epoch, batch.step),
         te: teInput,
+      }).catch((e) => {
+        // name the epoch, step and examples, as the single-thread `train` operator does
+        if (!(e instanceof AtflowError && e.code === 'NON_FINITE' && Array.isArray(e.details.rows))) throw e;
+        const d = e.details as { loss: number; gradNormSq: number; rows: number[] };
+        throw nonFiniteStepError('data-parallel train step:', d.loss, d.gradNormSq, batch.epoch, batch.step, batch.indices, d.rows);
       });
       const clean = logitStats(r.logitsNat ?? r.logitsNatEval, batch.labelsUsed, K);
       const adv = logitStats(r.logitsAdv, batch.labelsUsed, K);

@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { AtflowError } from '../../core/errors';
+import { nonFiniteRows } from '../../operators/train';
 import type { Model } from '../../core/model';
 import type { Sgd } from '../../operators/optim/sgd';
 import type { DataParallelPool, PoolStepInput } from './pool';
@@ -76,7 +77,10 @@ export async function trainStepParallel(pool: DataParallelPool, model: Model, op
       normT.dispose();
     }
     if (!Number.isFinite(loss) || !Number.isFinite(gradNormSq)) {
-      throw new AtflowError('NON_FINITE', `data-parallel train step: loss ${loss} / squared gradient norm ${gradNormSq}`);
+      // batch rows with non-finite values; the operator turns them into epoch, step and example indices
+      const arrays = [concat(results.map((r) => r.logitsAdv)), ...(results.every((r) => r.logitsNat) ? [concat(results.map((r) => r.logitsNat!))] : [])];
+      const rows = nonFiniteRows(B, model.numClasses, input.labels, arrays);
+      throw new AtflowError('NON_FINITE', `data-parallel train step: loss ${loss} / squared gradient norm ${gradNormSq}`, { loss, gradNormSq, rows });
     }
     optimizer.step(grads, lr);
   } finally {
