@@ -117,9 +117,16 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
       } catch (e) {
         throw new AtflowError('RESUME', `${specFile}: unreadable (${(e as Error).message}); the run folder is damaged: use another --out or remove the folder`, { file: specFile });
       }
-      const now = JSON.parse(JSON.stringify(stored));
-      if (canonicalJson(previous?.spec) !== canonicalJson(now)) {
-        const diff = specDifferences(previous?.spec, now);
+      // what the run computes must match; its description (not in the run id either) may change
+      const withoutDescription = (v: unknown) => {
+        if (!v || typeof v !== 'object') return v;
+        const { description: _d, ...rest } = v as Record<string, unknown>;
+        return rest;
+      };
+      const now = withoutDescription(JSON.parse(JSON.stringify(stored)));
+      const before = withoutDescription(previous?.spec);
+      if (canonicalJson(before) !== canonicalJson(now)) {
+        const diff = specDifferences(before, now);
         throw new AtflowError(
           'RESUME',
           `${runDir}: the folder holds a run of a different config (spec.json differs at ${diff.slice(0, 5).join(', ')}${diff.length > 5 ? ', ...' : ''}); use another --out or remove the folder`,
