@@ -1,12 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Model } from '../../core/model';
-import { deriveSeed } from '../../core/rng';
-import { ceObjective } from '../objectives/ce';
-import { inputGradient } from './input-gradient';
-import { bestOverRestarts } from './restarts';
-import { startPoint } from './start-point';
+import { iteratePgd, runPgd } from './pgd-loop';
 import type { AttackObjective, RandomStart } from './types';
-import { checkAttackInputs, checkInteger, checkNonNegative, checkRandomStart } from './validate';
 
 export interface PgdL2Options {
   readonly eps: number;
@@ -47,18 +42,11 @@ export function pgdL2Steps(
   xStart: tf.Tensor4D,
   options: { eps: number; alpha: number; steps: number; objective: AttackObjective },
 ): tf.Tensor4D {
-  let xAdv = tf.clone(xStart);
-  for (let t = 0; t < options.steps; t++) {
-    const next = tf.tidy(() => {
-      const g = inputGradient(model, xAdv, y, options.objective);
-      const gHat = tf.div(g, tf.add(exampleNorms(g), 1e-10));
-      const delta = tf.sub(tf.add(xAdv, tf.mul(gHat, options.alpha)), x) as tf.Tensor4D;
-      return tf.clipByValue(tf.add(x, renormL2(delta, options.eps)), 0, 1) as tf.Tensor4D;
-    });
-    xAdv.dispose();
-    xAdv = next;
-  }
-  return xAdv;
+  return iteratePgd(model, x, y, xStart, options.steps, options.objective, (xAdv, g, x0) => {
+    const gHat = tf.div(g, tf.add(exampleNorms(g), 1e-10));
+    const delta = tf.sub(tf.add(xAdv, tf.mul(gHat, options.alpha)), x0) as tf.Tensor4D;
+    return tf.clipByValue(tf.add(x0, renormL2(delta, options.eps)), 0, 1) as tf.Tensor4D;
+  });
 }
 
 /**
@@ -67,20 +55,5 @@ export function pgdL2Steps(
  * paper; Rice et al.'s ε = 128/255, α = 15/255 are a common choice.
  */
 export function pgdL2(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: PgdL2Options): tf.Tensor4D {
-  const name = 'pgd-l2';
-  checkAttackInputs(name, model, x, y);
-  const eps = checkNonNegative(name, 'eps', options.eps);
-  const alpha = checkNonNegative(name, 'alpha', options.alpha);
-  const steps = checkInteger(name, 'steps', options.steps, 0);
-  const restarts = checkInteger(name, 'restarts', options.restarts ?? 1, 1);
-  const randomStart = checkRandomStart(name, options.randomStart ?? 'normal');
-  const objective = options.objective ?? ceObjective();
-  return bestOverRestarts(model, y, objective, restarts, (r) => {
-    const start = startPoint(x, eps, randomStart, deriveSeed(seed, 'attack-start', r));
-    try {
-      return pgdL2Steps(model, x, y, start, { eps, alpha, steps, objective });
-    } finally {
-      start.dispose();
-    }
-  });
+  return runPgd('pgd-l2', model, x, y, seed, options, 'normal', (start, o) => pgdL2Steps(model, x, y, start, o));
 }

@@ -1,12 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Model } from '../../core/model';
-import { deriveSeed } from '../../core/rng';
-import { ceObjective } from '../objectives/ce';
-import { inputGradient } from './input-gradient';
-import { bestOverRestarts } from './restarts';
-import { startPoint } from './start-point';
+import { iteratePgd, runPgd } from './pgd-loop';
 import type { AttackObjective, RandomStart } from './types';
-import { checkAttackInputs, checkInteger, checkNonNegative, checkRandomStart } from './validate';
 
 export interface PgdLinfOptions {
   readonly eps: number;
@@ -40,16 +35,9 @@ export function pgdLinfSteps(
   xStart: tf.Tensor4D,
   options: { eps: number; alpha: number; steps: number; objective: AttackObjective },
 ): tf.Tensor4D {
-  let xAdv = tf.clone(xStart);
-  for (let t = 0; t < options.steps; t++) {
-    const next = tf.tidy(() => {
-      const g = inputGradient(model, xAdv, y, options.objective);
-      return projectLinf(tf.add(xAdv, tf.mul(tf.sign(g), options.alpha)) as tf.Tensor4D, x, options.eps);
-    });
-    xAdv.dispose();
-    xAdv = next;
-  }
-  return xAdv;
+  return iteratePgd(model, x, y, xStart, options.steps, options.objective, (xAdv, g, x0) =>
+    projectLinf(tf.add(xAdv, tf.mul(tf.sign(g), options.alpha)) as tf.Tensor4D, x0, options.eps),
+  );
 }
 
 /**
@@ -58,20 +46,5 @@ export function pgdLinfSteps(
  * per-example objective. The returned x' satisfies ‖x' − x‖∞ ≤ ε and x' ∈ [0, 1] (for steps ≥ 1).
  */
 export function pgdLinf(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: PgdLinfOptions): tf.Tensor4D {
-  const name = 'pgd (linf)';
-  checkAttackInputs(name, model, x, y);
-  const eps = checkNonNegative(name, 'eps', options.eps);
-  const alpha = checkNonNegative(name, 'alpha', options.alpha);
-  const steps = checkInteger(name, 'steps', options.steps, 0);
-  const restarts = checkInteger(name, 'restarts', options.restarts ?? 1, 1);
-  const randomStart = checkRandomStart(name, options.randomStart ?? 'uniform');
-  const objective = options.objective ?? ceObjective();
-  return bestOverRestarts(model, y, objective, restarts, (r) => {
-    const start = startPoint(x, eps, randomStart, deriveSeed(seed, 'attack-start', r));
-    try {
-      return pgdLinfSteps(model, x, y, start, { eps, alpha, steps, objective });
-    } finally {
-      start.dispose();
-    }
-  });
+  return runPgd('pgd (linf)', model, x, y, seed, options, 'uniform', (start, o) => pgdLinfSteps(model, x, y, start, o));
 }
