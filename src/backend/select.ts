@@ -53,6 +53,19 @@ function hasBuiltAddon(dir: string): boolean {
   return fs.readdirSync(lib).some((d) => d.startsWith('napi-v') && fs.existsSync(path.join(lib, d, 'tfjs_binding.node')));
 }
 
+/**
+ * libtensorflow installs its own (absl) handlers for SIGINT / SIGTERM when it loads, over Node's: Ctrl-C
+ * would kill the process instead of reaching atflow's stop-at-the-next-batch handler. Re-adding Node's
+ * listeners makes libuv install its handler again; listeners added later get it anyway.
+ */
+function reclaimSignals(): void {
+  for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+    const listeners = process.listeners(sig);
+    process.removeAllListeners(sig);
+    for (const l of listeners) process.on(sig, l as NodeJS.SignalsListener);
+  }
+}
+
 /** Loads tfjs-node(-gpu) if installed and built; null if not. Never throws. */
 export function loadTensorflowBinding(): { pkg: string; mod: any } | null {
   if (loadedTfNode !== undefined) return loadedTfNode;
@@ -73,6 +86,7 @@ export function loadTensorflowBinding(): { pkg: string; mod: any } | null {
     try {
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const mod = require(pkg);
+      reclaimSignals();
       loadedTfNode = { pkg, mod };
       break;
     } catch (e) {
