@@ -294,8 +294,8 @@ export async function complexityMeasures(model: Model, options: ComplexityOption
   }
   if (want.has('gaps') && options.epochRecord) {
     const r = options.epochRecord;
-    out.standard_gap = r.train_clean_acc - r.test_clean_acc;
-    out.robust_gap = r.train_robust_acc - r.test_robust_acc;
+    out.standard_generalization_gap = r.train_clean_acc - r.test_clean_acc;
+    out.robust_generalization_gap = r.train_robust_acc - r.test_robust_acc;
   }
   return out;
 }

@@ -85,7 +85,8 @@ export class CheckpointStore {
     return Number(m[1]);
   }
 
-  save(model: Model, state: CheckpointState): string {
+  /** `keepPrevious`: leave the earlier checkpoint folders in place (checkpoint.keep = 'all'). */
+  save(model: Model, state: CheckpointState, keepPrevious = false): string {
     fs.mkdirSync(this.dir, { recursive: true });
     const previous = this.latestEpochOrNull();
     const final = path.join(this.dir, epochDirName(state.epoch));
@@ -109,7 +110,7 @@ export class CheckpointStore {
     fs.renameSync(tmp, final);
     fsyncPath(this.dir);
     writeAtomic(path.join(this.dir, 'LATEST'), epochDirName(state.epoch) + '\n');
-    if (previous !== null && previous !== state.epoch) fs.rmSync(path.join(this.dir, epochDirName(previous)), { recursive: true, force: true });
+    if (!keepPrevious && previous !== null && previous !== state.epoch) fs.rmSync(path.join(this.dir, epochDirName(previous)), { recursive: true, force: true });
     return final;
   }
 

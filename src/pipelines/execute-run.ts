@@ -335,7 +335,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
             detector: detector.exportState(),
           },
           arrays,
-        });
+        }, spec.checkpoint.keep === 'all');
         await hub.emit({ type: 'checkpoint', epoch, path: dir });
         faultPoint('epoch-boundary');
       }

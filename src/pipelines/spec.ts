@@ -132,7 +132,11 @@ const specSchema = z
       .strict()
       .default({}),
     checkpoint: z
-      .object({ every: z.number().int().min(1).default(1) })
+      .object({
+        every: z.number().int().min(1).default(1),
+        /** 'last': only the newest complete checkpoint is kept; 'all': every one (e.g. for `atflow probe gradient --epoch E`). */
+        keep: z.enum(['last', 'all']).default('last'),
+      })
       .strict()
       .default({}),
     /** Several runs from one file: each variant deep-merges its overrides into the rest. */

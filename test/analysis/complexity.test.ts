@@ -95,8 +95,8 @@ test('Frobenius, spectral, ‖·‖_{2,1}, spectral complexity and path norm of 
   expect(out.spectral_complexity_over_margin).toBeNaN(); // γ ≤ 0: undefined
   expect(out.path_norm_sq).toBeCloseTo(path, 4);
   expect(out.path_norm).toBeCloseTo(Math.sqrt(path), 5);
-  expect(out.standard_gap).toBeCloseTo(0.2, 12);
-  expect(out.robust_gap).toBeCloseTo(0.25, 12);
+  expect(out.standard_generalization_gap).toBeCloseTo(0.2, 12);
+  expect(out.robust_generalization_gap).toBeCloseTo(0.25, 12);
   expect(out.sharpness_max).toBeUndefined(); // no loss given
   expect(tf.memory().numTensors).toBe(before);
   // the weights (and biases) are back after the path norm

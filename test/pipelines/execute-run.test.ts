@@ -83,7 +83,7 @@ describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {
     expect(steps[0].n).toBe(3 * 3);
     // complexity at epochs 2 and 3 (the last); the robust gap there is train − test robust accuracy of the epoch
     const cx = await duck(
-      `SELECT c.epoch, c.value, e.train_robust_acc - e.test_robust_acc AS gap FROM read_parquet(${lit(path.join(dir, 'complexity.parquet'))}) c JOIN read_parquet(${lit(path.join(dir, 'epochs.parquet'))}) e USING (epoch) WHERE c.measure = 'robust_gap' ORDER BY c.epoch`,
+      `SELECT c.epoch, c.value, e.train_robust_acc - e.test_robust_acc AS gap FROM read_parquet(${lit(path.join(dir, 'complexity.parquet'))}) c JOIN read_parquet(${lit(path.join(dir, 'epochs.parquet'))}) e USING (epoch) WHERE c.measure = 'robust_generalization_gap' ORDER BY c.epoch`,
     );
     expect(cx.map((r) => r.epoch)).toEqual([2, 3]);
     for (const r of cx) expect(r.value).toBeCloseTo(r.gap, 6);
@@ -135,5 +135,18 @@ describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {
     for (const [k, t] of wa.tensors) expect(Buffer.from(wb.tensors.get(k)!.data).equals(Buffer.from(t.data))).toBe(true);
     // a finished run is skipped
     expect((await executeRun(run, { outDir: outB, registry, backend: 'wasm', resume: true })).status).toBe('skipped');
+  });
+});
+
+describe('checkpoint.keep', () => {
+  it("'all' keeps every epoch's checkpoint, 'last' only the newest", async () => {
+    await initBackend('wasm');
+    const tiny = { ...spec, epochs: 2, data: { ...spec.data, trainSize: 16, testSize: 8 }, logging: { complexityEvery: 0 } };
+    for (const keep of ['all', 'last'] as const) {
+      const [run] = resolveRuns({ ...tiny, checkpoint: { every: 1, keep } });
+      const out = await executeRun(run, { outDir: tmp(), registry: defaultRegistry(), backend: 'wasm' });
+      const dirs = fs.readdirSync(path.join(out.runDir, 'checkpoints')).filter((f) => f.startsWith('epoch-')).sort();
+      expect(dirs).toEqual(keep === 'all' ? ['epoch-0001', 'epoch-0002'] : ['epoch-0002']);
+    }
   });
 });
