@@ -90,3 +90,9 @@ export interface TrainedBatch extends BatchPlan {
   readonly columns: ExampleColumns;
   readonly record: StepRecord;
 }
+
+/** The tensor-free result of a training step on `batch` (whatever computed it: one thread or several). */
+export function trainedBatch(batch: BatchData, columns: ExampleColumns, record: StepRecord): TrainedBatch {
+  const { split, epoch, step, indices, labelsTrue, labelsUsed } = batch;
+  return { stage: 'trained', split, epoch, step, indices, labelsTrue, labelsUsed, columns, record };
+}

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { map, type OperatorFunction } from 'rxjs';
-import { disposeBatch, type AttackedBatch, type TrainedBatch } from '../core/batch';
+import { disposeBatch, trainedBatch, type AttackedBatch, type TrainedBatch } from '../core/batch';
 import { AtflowError } from '../core/errors';
 import type { Model } from '../core/model';
 import type { ExampleColumns, StepRecord } from '../core/records';
@@ -95,18 +95,7 @@ export function train(options: TrainOperatorOptions): OperatorFunction<AttackedB
         ms: batch.attackMs + (performance.now() - t0),
         batch_size: B,
       };
-      const out: TrainedBatch = {
-        stage: 'trained',
-        split: batch.split,
-        epoch: batch.epoch,
-        step: batch.step,
-        indices: batch.indices,
-        labelsTrue: batch.labelsTrue,
-        labelsUsed: batch.labelsUsed,
-        columns,
-        record,
-      };
-      return out;
+      return trainedBatch(batch, columns, record);
     } finally {
       for (const t of kept) t.dispose();
       y?.dispose();

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { concatMap, type OperatorFunction } from 'rxjs';
-import { disposeBatch, type AugmentedBatch, type LabeledBatch, type TrainedBatch } from '../../core/batch';
+import { disposeBatch, trainedBatch, type AugmentedBatch, type LabeledBatch, type TrainedBatch } from '../../core/batch';
 import { AtflowError } from '../../core/errors';
 import type { Model } from '../../core/model';
 import type { ExampleColumns, StepRecord } from '../../core/records';
@@ -79,18 +79,7 @@ export function attackAndTrainParallel(options: AttackAndTrainParallelOptions): 
         ms: performance.now() - t0,
         batch_size: B,
       };
-      const out: TrainedBatch = {
-        stage: 'trained',
-        split: batch.split,
-        epoch: batch.epoch,
-        step: batch.step,
-        indices: batch.indices,
-        labelsTrue: batch.labelsTrue,
-        labelsUsed: batch.labelsUsed,
-        columns,
-        record,
-      };
-      return out;
+      return trainedBatch(batch, columns, record);
     } finally {
       disposeBatch(batch as unknown as { x: tf.Tensor } & Record<string, unknown>);
     }
