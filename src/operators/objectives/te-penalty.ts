@@ -56,3 +56,16 @@ export function withTePenalty(objective: AttackObjective, term: TePenaltyTerm): 
       ),
   });
 }
+
+/**
+ * A trainer's loss with TE composed on (PAPER.md §5.3): `loss` + w·mean_{B×K}(softmax(penalised) − p̂)²,
+ * plus the per-example penalty for the examples table. Without TE (`te` null) the loss is unchanged.
+ */
+export function addTePenalty(
+  loss: tf.Scalar,
+  penalised: tf.Tensor2D,
+  te: { readonly weight: number; readonly target: tf.Tensor2D } | null,
+): { loss: tf.Scalar; perExample: tf.Tensor1D | null } {
+  if (!te) return { loss, perExample: null };
+  return { loss: tf.add(loss, tePenalty(penalised, te.target, te.weight)), perExample: tePenaltyPerExample(penalised, te.target, te.weight) };
+}

@@ -1,7 +1,6 @@
-import * as tf from '@tensorflow/tfjs';
 import { ceObjective } from '../objectives/ce';
 import { martLoss } from '../objectives/mart';
-import { tePenalty, tePenaltyPerExample, withTePenalty } from '../objectives/te-penalty';
+import { addTePenalty, withTePenalty } from '../objectives/te-penalty';
 import { attackSettings, checkBeta, innerMax } from './inner-max';
 import type { Trainer, TrainerOptions } from './types';
 
@@ -28,14 +27,9 @@ export function martTrainer(options: TrainerOptions = {}): Trainer {
     loss: ({ model, x, xAdv, y, te }) => {
       const logitsNat = model.apply(x, 'train');
       const logitsAdv = model.apply(xAdv, 'train');
-      let loss = martLoss(logitsNat, logitsAdv, y, beta);
-      let perExample: tf.Tensor1D | null = null;
-      if (te) {
-        const penalised = penaltyOn === 'natural' ? logitsNat : logitsAdv;
-        loss = tf.add(loss, tePenalty(penalised, te.target, te.weight));
-        perExample = tePenaltyPerExample(penalised, te.target, te.weight);
-      }
-      return { loss, logitsNat, logitsAdv, tePenalty: perExample };
+      const loss = martLoss(logitsNat, logitsAdv, y, beta);
+      const { loss: total, perExample } = addTePenalty(loss, penaltyOn === 'natural' ? logitsNat : logitsAdv, te);
+      return { loss: total, logitsNat, logitsAdv, tePenalty: perExample };
     },
   };
 }

@@ -1,6 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
 import { ceObjective, crossEntropy } from '../objectives/ce';
-import { tePenalty, tePenaltyPerExample, withTePenalty } from '../objectives/te-penalty';
+import { addTePenalty, withTePenalty } from '../objectives/te-penalty';
 import { attackSettings, innerMax } from './inner-max';
 import type { Trainer, TrainerOptions } from './types';
 
@@ -22,9 +21,8 @@ export function pgdAtTrainer(options: TrainerOptions = {}): Trainer {
     },
     loss: ({ model, xAdv, y, te }) => {
       const logitsAdv = model.apply(xAdv, 'train');
-      let loss = crossEntropy(logitsAdv, y);
-      if (te) loss = tf.add(loss, tePenalty(logitsAdv, te.target, te.weight));
-      return { loss, logitsNat: null, logitsAdv, tePenalty: te ? tePenaltyPerExample(logitsAdv, te.target, te.weight) : null };
+      const { loss, perExample } = addTePenalty(crossEntropy(logitsAdv, y), logitsAdv, te);
+      return { loss, logitsNat: null, logitsAdv, tePenalty: perExample };
     },
   };
 }

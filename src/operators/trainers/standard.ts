@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { crossEntropy } from '../objectives/ce';
-import { tePenalty, tePenaltyPerExample } from '../objectives/te-penalty';
+import { addTePenalty } from '../objectives/te-penalty';
 import type { Trainer, TrainerOptions } from './types';
 
 /**
@@ -14,9 +14,8 @@ export function standardTrainer(_options: TrainerOptions = {}): Trainer {
     attack: ({ x }) => tf.clone(x),
     loss: ({ model, x, y, te }) => {
       const logits = model.apply(x, 'train');
-      let loss = crossEntropy(logits, y);
-      if (te) loss = tf.add(loss, tePenalty(logits, te.target, te.weight));
-      return { loss, logitsNat: logits, logitsAdv: logits, tePenalty: te ? tePenaltyPerExample(logits, te.target, te.weight) : null };
+      const { loss, perExample } = addTePenalty(crossEntropy(logits, y), logits, te);
+      return { loss, logitsNat: logits, logitsAdv: logits, tePenalty: perExample };
     },
   };
 }

@@ -1,5 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
-import { tePenalty, tePenaltyPerExample, withTePenalty } from '../objectives/te-penalty';
+import { addTePenalty, withTePenalty } from '../objectives/te-penalty';
 import { tradesKlObjective, tradesLoss } from '../objectives/trades-kl';
 import { attackSettings, checkBeta, innerMax } from './inner-max';
 import type { Trainer, TrainerOptions } from './types';
@@ -32,14 +31,9 @@ export function tradesTrainer(options: TrainerOptions = {}): Trainer {
     loss: ({ model, x, xAdv, y, te }) => {
       const logitsNat = model.apply(x, 'train');
       const logitsAdv = model.apply(xAdv, 'train');
-      let loss = tradesLoss(logitsNat, logitsAdv, y, beta);
-      let perExample: tf.Tensor1D | null = null;
-      if (te) {
-        const penalised = penaltyOn === 'natural' ? logitsNat : logitsAdv;
-        loss = tf.add(loss, tePenalty(penalised, te.target, te.weight));
-        perExample = tePenaltyPerExample(penalised, te.target, te.weight);
-      }
-      return { loss, logitsNat, logitsAdv, tePenalty: perExample };
+      const loss = tradesLoss(logitsNat, logitsAdv, y, beta);
+      const { loss: total, perExample } = addTePenalty(loss, penaltyOn === 'natural' ? logitsNat : logitsAdv, te);
+      return { loss: total, logitsNat, logitsAdv, tePenalty: perExample };
     },
   };
 }
