@@ -486,8 +486,3 @@ function iota(n: number): Int32Array {
   for (let i = 0; i < n; i++) a[i] = i;
   return a;
 }
-
-/** Tensors alive now (for the leak test and the soak benchmark). */
-export function liveTensors(): number {
-  return tf.memory().numTensors;
-}
