@@ -6,6 +6,8 @@ module.exports = {
   transform: {
     '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }],
   },
+  // The CLI that tests start runs dist/: rebuilt first when src/ is newer (see the file).
+  globalSetup: '<rootDir>/test/global-setup.js',
   testTimeout: 120000,
   // tf backends and wasm modules are per process: one worker per core is all this machine has.
   maxWorkers: 2,

@@ -84,6 +84,9 @@ export function loadTensorflowBinding(): { pkg: string; mod: any } | null {
       continue;
     }
     try {
+      // TensorFlow reads this once, when it loads: without it every process starts with INFO lines (oneDNN,
+      // cpu_feature_guard). A value set by the user (or by the CLI's --verbose) is kept.
+      process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const mod = require(pkg);
       reclaimSignals();

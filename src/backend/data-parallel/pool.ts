@@ -41,7 +41,7 @@ export function defaultWorkerCount(): number {
   return typeof os.availableParallelism === 'function' ? os.availableParallelism() : os.cpus().length;
 }
 
-/** worker.js when running compiled (dist/), else the .js bootstrap that loads worker.ts through tsx. */
+/** worker.js when running compiled (dist/), else (the sources, under jest) the bootstrap that loads worker.ts through tsx. */
 function workerEntry(): string {
   const compiled = path.join(__dirname, 'worker.js');
   if (fs.existsSync(compiled)) return compiled;

@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import * as fs from 'fs';
 import * as path from 'path';
 import { availableBackends, BACKEND_NAMES, BackendInfo, BackendName, describeBackend } from '../../backend/select';
 import { AtflowError } from '../../core/errors';
@@ -74,9 +75,15 @@ export function register(program: Command): void {
     .option('--no-peer', 'do not run the PyTorch peer (peer_ms is then null)')
     .option('--resnet-on-cpu', 'also run PreAct-ResNet-18 on the cpu backend (minutes per measure)')
     .action(async (opts: BenchCliOptions) => {
-      // bench/ lives beside src/ (it is not part of the published library): loaded at run time, from the
-      // sources, so that `atflow --help` does not pay for its imports and the library build excludes it.
+      // bench/ lives beside src/ in a clone (it is not in the npm package): TypeScript loaded at run time
+      // through tsx, a devDependency, so that `atflow --help` does not pay for its imports and the
+      // library build excludes it. (src/ and dist/ are both two levels below the package root.)
       const benchDir = path.join(__dirname, '..', '..', '..', 'bench');
+      if (!fs.existsSync(path.join(benchDir, 'engine.ts'))) {
+        throw new AtflowError('ARGUMENT', `atflow bench runs from a clone of the atflow repository (${benchDir} is not in the npm package): git clone it, npm ci, then npx atflow bench`);
+      }
+      // eslint-disable-next-line @typescript-eslint/no-require-imports
+      require('tsx/cjs');
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const engine: BenchEngine = require(path.join(benchDir, 'engine'));
       // eslint-disable-next-line @typescript-eslint/no-require-imports
