@@ -17,7 +17,13 @@ const STAMP = path.join(dist, '.build-stamp');
 
 function build() {
   fs.rmSync(dist, { recursive: true, force: true });
-  const tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
+  let tsc;
+  try {
+    tsc = require.resolve('typescript/bin/tsc', { paths: [root] });
+  } catch {
+    process.stderr.write('atflow build: typescript is not installed (a devDependency): run `npm ci` without --omit=dev, or install the packed tarball (`npm pack`), which holds dist/\n');
+    return 1;
+  }
   const r = spawnSync(process.execPath, [tsc, '-p', path.join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
   // tsc exits 2 when it found type errors but wrote every output anyway: dist/ then matches src/ (so the
   // stamp is written), but the exit code still fails `npm run build` and `prepare`.

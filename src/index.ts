@@ -28,3 +28,7 @@ export * from './operators/trainers';
 export * from './operators/optim/sgd';
 export * from './operators/schedules';
 export * from './analysis/best-epoch';
+/** The run folder's Parquet logs: `executeRun(run, { …, sinks: () => [parquetRunSink()] })`; ParquetRunWriter / parquetSink in a pipeline built by hand. */
+export { parquetRunSink } from './pipelines/sinks';
+export type { RunSink } from './pipelines/run-sinks';
+export { ParquetRunWriter, parquetSink, type ParquetSinkOptions, type ParquetSinkResult } from './sinks/parquet-sink';

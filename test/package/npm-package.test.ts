@@ -23,8 +23,18 @@ let app: string;
 let globalPrefix: string;
 let packedFiles: string[];
 
+/**
+ * Under `npm test` the environment carries the outer npm's settings (npm_config_prefix, npm_config_local_prefix,
+ * ...), which would point the nested npm commands at the checkout or the real global folder. Only where the
+ * cache and the npm config files are is kept.
+ */
+const KEEP_NPM_ENV = new Set(['npm_config_cache', 'npm_config_userconfig', 'npm_config_globalconfig', 'npm_config_cafile', 'npm_config_registry']);
+function cleanEnv(): NodeJS.ProcessEnv {
+  return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) || KEEP_NPM_ENV.has(k.toLowerCase())));
+}
+
 function sh(command: string, args: string[], cwd: string, env: NodeJS.ProcessEnv = {}): SpawnSyncReturns<string> {
-  return spawnSync(command, args, { cwd, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 240_000 });
+  return spawnSync(command, args, { cwd, encoding: 'utf8', env: { ...cleanEnv(), ...env }, timeout: 240_000 });
 }
 
 function ok(r: SpawnSyncReturns<string>): SpawnSyncReturns<string> {
@@ -103,7 +113,7 @@ beforeAll(() => {
   ok(sh('npm', ['ci', '--offline', '--ignore-scripts', '--no-audit', '--no-fund'], app));
   // `npm link` in the checkout, into a throw-away global prefix: <prefix>/bin/atflow → lib/node_modules/atflow/bin/atflow.js, lib/node_modules/atflow → checkout.
   globalPrefix = path.join(tmp, 'global');
-  ok(sh('npm', ['link', '--ignore-scripts', '--offline', '--no-audit', '--no-fund'], ROOT, { NPM_CONFIG_PREFIX: globalPrefix }));
+  ok(sh('npm', ['link', '--ignore-scripts', '--offline', '--no-audit', '--no-fund'], ROOT, { npm_config_prefix: globalPrefix }));
 }, 300_000);
 
 afterAll(() => {
@@ -188,7 +198,7 @@ describe('atflow run through the installed package', () => {
 
 describe('atflow as a library in a consumer project', () => {
   const CONSUMER = `
-import { attack, countParameters, createModel, createTrainer, defaultRegistry, executeRun, loadRuns, type RunOutcome } from 'atflow';
+import { attack, countParameters, createModel, createTrainer, defaultRegistry, executeRun, loadRuns, parquetRunSink, type RunOutcome } from 'atflow';
 
 /** Never called: the declarations are real types, so these must not type-check. */
 export function wrongUses(): void {
@@ -206,7 +216,7 @@ async function main(): Promise<void> {
   const attackStep: ReturnType<typeof attack> = attack({ model, trainer, seed: 1 });
   model.dispose();
   const [run] = loadRuns(config);
-  const outcome: RunOutcome = await executeRun(run, { outDir, registry: defaultRegistry(), backend: 'wasm' });
+  const outcome: RunOutcome = await executeRun(run, { outDir, registry: defaultRegistry(), backend: 'wasm', sinks: () => [parquetRunSink()] });
   process.stdout.write(JSON.stringify({ parameters, operator: typeof attackStep, status: outcome.status, runDir: outcome.runDir }) + '\\n');
 }
 
@@ -251,7 +261,7 @@ main().then(
     const r = ok(sh(process.execPath, [path.join(app, 'build', 'consumer.js'), tinyConfig(path.join(tmp, 'library.json'), false), out], app));
     const result = JSON.parse(r.stdout.trim().split('\n')[0]);
     expect(result).toMatchObject({ parameters: 784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10, operator: 'function', status: 'completed' });
-    expect(fs.existsSync(path.join(out, path.basename(result.runDir), '_SUCCESS'))).toBe(true);
+    for (const f of ['_SUCCESS', 'epochs.parquet', 'steps.parquet']) expect(fs.existsSync(path.join(out, path.basename(result.runDir), f))).toBe(true);
   });
 
   it("ES modules import atflow's named exports", () => {
