@@ -29,7 +29,7 @@ import { buildRun, type RunParts } from './build-run';
 import { CheckpointStore } from './checkpoint-store';
 import type { Registry } from './registry';
 import { RunEventHub, type RunSink } from './run-sinks';
-import { canonicalJson, type ResolvedRun, type RunSpec } from './spec';
+import { canonicalJson, specWarnings, type ResolvedRun, type RunSpec } from './spec';
 
 export interface ExecuteRunOptions {
   /** Parent folder; the run writes to <outDir>/<runId>/. */
@@ -205,6 +205,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
       firstEpoch,
     });
     await hub.emit({ type: 'labels', example: iota(labels.labelsUsed.length), label_true: labels.labelsTrue, label_used: labels.labelsUsed, noiseRate: labels.noiseRate });
+    for (const message of specWarnings(spec)) await hub.emit({ type: 'warning', epoch: 0, message });
 
     for (let epoch = firstEpoch; epoch <= spec.epochs; epoch++) {
       const t0 = Date.now();

@@ -37,6 +37,8 @@ export interface RunSummary {
   readonly backend: BackendInfo | null;
   readonly started_at: string | null;
   readonly wall_ms: number | null;
+  /** The run's warning events (settings that do nothing, failed sanity checks), in order. */
+  readonly warnings: readonly string[];
   /** Paths, relative to the run folder, of every table and file present when the summary was written. */
   readonly paths: Readonly<Record<string, string>>;
   readonly error?: string;
@@ -67,12 +69,14 @@ export class RunSummaryBuilder {
   private start: RunEventOf<'run-start'> | null = null;
   private readonly records: EpochRecord[] = [];
   private noise: number | null = null;
+  private readonly warnings: string[] = [];
   private end: RunEventOf<'run-end'> | null = null;
 
   observe(ev: RunEvent): void {
     if (ev.type === 'run-start') this.start = ev;
     else if (ev.type === 'labels') this.noise = ev.noiseRate;
     else if (ev.type === 'epoch-end') this.records.push(ev.record);
+    else if (ev.type === 'warning') this.warnings.push(ev.epoch > 0 ? `epoch ${ev.epoch}: ${ev.message}` : ev.message);
     else if (ev.type === 'run-end') this.end = ev;
   }
 
@@ -103,6 +107,7 @@ export class RunSummaryBuilder {
       backend: this.start?.backend ?? null,
       started_at: this.start?.startedAt ?? null,
       wall_ms: this.end?.wallMs ?? null,
+      warnings: [...this.warnings],
       paths,
       ...(this.end?.error ? { error: this.end.error } : {}),
     };
