@@ -67,6 +67,8 @@ export interface EpochRecord {
   readonly test_robust_loss: number;
   readonly grad_norm_sq_mean: number;
   readonly wall_ms: number;
+  /** Part of wall_ms spent in the per-epoch evaluation (test, val and training-set passes). */
+  readonly eval_ms: number;
   readonly best_epoch: number;
   readonly best_rule: string;
 }

@@ -271,6 +271,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
       let val: EvalSummary | null = null;
       let trainEval: EvalSummary | null = null;
       let lastTrainEvalCols: ExampleColumns[] = [];
+      const evalStart = Date.now();
       if (evaluateNow) {
         const pass = async (plans: Iterable<BatchPlan>, log: boolean): Promise<EvalSummary> => {
           const eventCols: ExampleColumns[] = [];
@@ -293,6 +294,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
         if (source.splits.includes('val')) val = await pass(planner.iterate('val', epoch), false);
         if (spec.eval.train) trainEval = await pass(trainEvalPlans(spec, parts, epoch), true);
       }
+      const evalMs = Date.now() - evalStart;
 
       const scores: EpochScore[] = epochs
         .filter((e) => Number.isFinite(e.test_robust_acc))
@@ -314,6 +316,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
         val_robust_acc: val?.robustAcc ?? NaN,
         grad_norm_sq_mean: gradSum / Math.max(steps, 1),
         wall_ms: Date.now() - t0,
+        eval_ms: evalMs,
         best_epoch: 0,
         best_rule: BEST_EPOCH_RULE + (spec.eval.selectOn === 'val' && val ? ' (validation split)' : ' (test split)'),
       };

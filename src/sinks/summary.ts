@@ -37,6 +37,12 @@ export interface RunSummary {
   readonly backend: BackendInfo | null;
   readonly started_at: string | null;
   readonly wall_ms: number | null;
+  /**
+   * Share of the epochs' wall time spent in the per-epoch evaluation (test, val, training set): Σ eval_ms /
+   * Σ wall_ms over the epochs of this session (null before the first). `eval.train` over a full training
+   * set can double a run's cost; `eval.trainSubset` bounds it.
+   */
+  readonly eval_share: number | null;
   /** The run's warning events (settings that do nothing, failed sanity checks), in order. */
   readonly warnings: readonly string[];
   /** Paths, relative to the run folder, of every table and file present when the summary was written. */
@@ -107,11 +113,24 @@ export class RunSummaryBuilder {
       backend: this.start?.backend ?? null,
       started_at: this.start?.startedAt ?? null,
       wall_ms: this.end?.wallMs ?? null,
+      eval_share: evalShare(this.records),
       warnings: [...this.warnings],
       paths,
       ...(this.end?.error ? { error: this.end.error } : {}),
     };
   }
+}
+
+/** Σ eval_ms / Σ wall_ms over epoch records (null without records or wall time). */
+export function evalShare(records: readonly EpochRecord[]): number | null {
+  let evalMs = 0;
+  let wallMs = 0;
+  for (const r of records) {
+    if (!Number.isFinite(r.eval_ms) || !Number.isFinite(r.wall_ms)) continue;
+    evalMs += r.eval_ms;
+    wallMs += r.wall_ms;
+  }
+  return wallMs > 0 ? evalMs / wallMs : null;
 }
 
 /** Highest test robust accuracy, ties broken by test clean accuracy (PAPER.md §10.1), then earliest. */
