@@ -45,7 +45,7 @@ export interface StepRecord {
   readonly epoch: number;
   readonly step: number;
   readonly loss: number;
-  /** Σ over all parameter tensors of ‖∇W loss‖²_F, before weight decay (PAPER.md §8.2). */
+  /** Σ over all parameter tensors of ‖∇W loss‖²_F, before weight decay (docs/algorithms.md §8.2). */
   readonly grad_norm_sq: number;
   readonly lr: number;
   readonly ms: number;

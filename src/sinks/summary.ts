@@ -133,7 +133,7 @@ export function evalShare(records: readonly EpochRecord[]): number | null {
   return wallMs > 0 ? evalMs / wallMs : null;
 }
 
-/** Highest test robust accuracy, ties broken by test clean accuracy (PAPER.md §10.1), then earliest. */
+/** Highest test robust accuracy, ties broken by test clean accuracy (docs/algorithms.md §10.1), then earliest. */
 export function pickBest(records: readonly EpochRecord[]): EpochRecord | null {
   let best: EpochRecord | null = null;
   for (const r of records) {
