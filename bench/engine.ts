@@ -70,7 +70,7 @@ export interface EngineBenchOptions {
   readonly onRow?: (row: BenchRow) => void;
 }
 
-/** PAPER.md §4.1 / §6: the authors' training attack and optimiser. */
+/** docs/algorithms.md §4.1 / §6: the authors' training attack and optimiser. */
 const PGD = { eps: 8 / 255, alpha: 2 / 255, steps: 10, randomStart: 'uniform-clamped' as const };
 const SGD = { lr: 0.1, momentum: 0.9, weightDecay: 5e-4 };
 const BENCH_SEED = 20240;

@@ -70,7 +70,7 @@ export async function countModelFlops(model: Model): Promise<ModelFlops> {
  * Work of each benchmark measure in forward-pass units (F = one forward of the batch). A backward
  * pass costs F per gradient it produces: w.r.t. activations (to reach the input) and w.r.t. weights.
  *   forward: F;  grad_x: F + F (input gradient only);  train_step: F + 2F;
- *   pgd10_at_step: 10 × grad_x + train_step = 23F (PAPER.md §6: 11 forward + 11 backward passes).
+ *   pgd10_at_step: 10 × grad_x + train_step = 23F (docs/algorithms.md §6: 11 forward + 11 backward passes).
  */
 export const FORWARD_UNITS = { forward: 1, grad_x: 2, train_step: 3, pgd10_at_step: 23 } as const;
 export type Measure = keyof typeof FORWARD_UNITS;

@@ -1,5 +1,5 @@
 /**
- * The paper's first finding in miniature (PAPER.md §7): with completely random labels (r = 1) on a few
+ * The paper's first finding in miniature (docs/algorithms.md §7): with completely random labels (r = 1) on a few
  * hundred real MNIST digits, TRADES (β = 6) memorizes them under attack while PGD-AT does not converge.
  *
  * Defaults (tuned to finish in about a minute per trainer on one wasm thread):

@@ -5,7 +5,7 @@ Dev check (not CI): atflow's models against PyTorch definitions of the same arch
   npx tsx bench/peers/models-crosscheck.ts        DIR   # atflow loads them, compares, writes its own checkpoints
   python3 bench/peers/models-crosscheck.py check DIR   # PyTorch loads atflow's checkpoints (strict) and compares
 
-The PyTorch classes below are written from PAPER.md §3 (the authors' resnet/wideresnet/vgg, Rice et al.'s
+The PyTorch classes below are written from docs/algorithms.md §3 (the authors' resnet/wideresnet/vgg, Rice et al.'s
 PreActResNet18) and docs/models.md (mlp, cnn-small); their state_dict names are what atflow must match.
 Needs: pip install torch safetensors.
 """

@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """PyTorch CPU peer of atflow's engine benchmark (bench/engine.ts): the same architectures, batch and
-measures, written as the authors' code does them (PAPER.md §4.1 PGD, §5.1 PGD-AT, §6 SGD).
+measures, written as the authors' code does them (docs/algorithms.md §4.1 PGD, §5.1 PGD-AT, §6 SGD).
 
 Prints one JSON object per line: {"model", "measure", "onednn", "ms", "threads", "torch"} with the
 median over --reps timed repetitions after --warmup ones, for oneDNN on (PyTorch's default) and off
@@ -88,7 +88,7 @@ MODELS = {"mnist": (CnnSmall, (1, 28, 28)), "resnet": (PreActResNet18, (3, 32, 3
 
 
 def pgd_linf(model, x, y):
-    """PAPER.md §4.1 (train.py pgd_loss): clamped uniform start, 10 sign steps, projection, [0,1] clamp."""
+    """docs/algorithms.md §4.1 (train.py pgd_loss): clamped uniform start, 10 sign steps, projection, [0,1] clamp."""
     model.eval()
     x_adv = (x + torch.empty_like(x).uniform_(-EPS, EPS)).clamp(0, 1)
     for _ in range(PGD_STEPS):
@@ -101,7 +101,7 @@ def pgd_linf(model, x, y):
 
 
 def train_step(model, opt, x, y):
-    """PAPER.md §5.1 steps 2-4: one train-mode forward on the batch, backward, SGD step."""
+    """docs/algorithms.md §5.1 steps 2-4: one train-mode forward on the batch, backward, SGD step."""
     model.train()
     opt.zero_grad()
     loss = F.cross_entropy(model(x), y)

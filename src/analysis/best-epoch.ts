@@ -11,7 +11,7 @@ export interface EpochScore {
 export const BEST_EPOCH_RULE = 'highest robust accuracy on the selection split, ties broken by higher clean accuracy; the first such epoch wins';
 
 /**
- * The authors' (and Rice et al.'s) best-checkpoint rule, PAPER.md §6 / §12.7: after each epoch, a higher
+ * The authors' (and Rice et al.'s) best-checkpoint rule, docs/algorithms.md §6 / §12.7: after each epoch, a higher
  * robust accuracy is a new best; an equal robust accuracy with a higher clean accuracy is a new best.
  */
 export class BestEpochTracker {

@@ -5,7 +5,7 @@ import { AtflowError } from '../core/errors';
 import { deriveSeed, Rng } from '../core/rng';
 
 /**
- * Complexity measures of a model's weights (PAPER.md §9.3 candidates), computed generically from
+ * Complexity measures of a model's weights (docs/algorithms.md §9 candidates), computed generically from
  * its named parameters (PyTorch state_dict names, tfjs layouts). docs/schema.md gives each formula.
  *
  * Which tensors count:

@@ -9,7 +9,7 @@ import { ParquetStreamWriter, readParquetTable, writeFileAtomic } from '../sinks
 import { linePlot, PALETTE } from '../sinks/svg-plot';
 
 /**
- * The gradient-instability probe of PAPER.md §8.2 (the [UNVERIFIED] implementable version):
+ * The gradient-instability probe of docs/algorithms.md §8.2 (the [UNVERIFIED] implementable version):
  *   Δ(α) = ‖∇L(θ + α·d) − ∇L(θ)‖₂ / ‖∇L(θ)‖₂
  * over a log grid of α, with L the trainer's full training loss on a fixed batch, its inner attack
  * recomputed at θ + α·d with the same attack seed, and d a seeded Gaussian direction normalised per
@@ -173,7 +173,7 @@ export async function writeGradientProbe(runDir: string, rec: ProbeRecord): Prom
     ...keep,
     ...rec.rows.map((r) => ({ ...r, run_id: rec.runId, epoch: rec.epoch, trainer: rec.trainer, seed: rec.seed, batch_size: rec.batchSize })),
   ].sort((a, b) => a.epoch - b.epoch || a.alpha - b.alpha);
-  const w = await ParquetStreamWriter.open(file, PROBE_COLUMNS, { metadata: { 'atflow.run_id': rec.runId, 'atflow.probe': 'gradient-instability (PAPER.md §8.2)' } });
+  const w = await ParquetStreamWriter.open(file, PROBE_COLUMNS, { metadata: { 'atflow.run_id': rec.runId, 'atflow.probe': 'gradient-instability (docs/algorithms.md §8.2)' } });
   const f64 = (k: keyof Row) => Float64Array.from(all, (r) => (r[k] === null ? NaN : Number(r[k])));
   await w.append(
     {

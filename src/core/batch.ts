@@ -9,7 +9,7 @@ export type Split = 'train' | 'test' | 'val';
  */
 export interface BatchPlan {
   readonly split: Split;
-  /** 1-based epoch (PAPER.md §1); 0 for evaluation passes outside training. */
+  /** 1-based epoch (docs/algorithms.md §1); 0 for evaluation passes outside training. */
   readonly epoch: number;
   /** 0-based step within the epoch. */
   readonly step: number;

@@ -1,6 +1,6 @@
 import type * as tf from '@tensorflow/tfjs';
 
-/** BatchNorm mode: 'train' uses batch statistics and updates running ones; 'eval' uses running ones (PAPER.md §1). */
+/** BatchNorm mode: 'train' uses batch statistics and updates running ones; 'eval' uses running ones (docs/algorithms.md §1). */
 export type Mode = 'train' | 'eval';
 
 /** A variable with its PyTorch state_dict name (e.g. 'layer1.0.conv1.weight'). */

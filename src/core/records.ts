@@ -45,7 +45,7 @@ export interface StepRecord {
   readonly epoch: number;
   readonly step: number;
   readonly loss: number;
-  /** Σ over all parameter tensors of ‖∇W loss‖²_F, before weight decay (PAPER.md §8.2). */
+  /** Σ over all parameter tensors of ‖∇W loss‖²_F, before weight decay (docs/algorithms.md §8.2). */
   readonly grad_norm_sq: number;
   readonly lr: number;
   readonly ms: number;
@@ -67,6 +67,8 @@ export interface EpochRecord {
   readonly test_robust_loss: number;
   readonly grad_norm_sq_mean: number;
   readonly wall_ms: number;
+  /** Part of wall_ms spent in the per-epoch evaluation (test, val and training-set passes). */
+  readonly eval_ms: number;
   readonly best_epoch: number;
   readonly best_rule: string;
 }

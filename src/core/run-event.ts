@@ -37,6 +37,7 @@ export type RunEvent =
   | { readonly type: 'epoch-end'; readonly record: EpochRecord }
   | { readonly type: 'complexity'; readonly epoch: number; readonly measures: Readonly<Record<string, number>> }
   | { readonly type: 'checkpoint'; readonly epoch: number; readonly path: string }
+  /** Something the user should know (a setting that does nothing, a sanity check that failed); epoch 0 = before training. */
   | { readonly type: 'warning'; readonly epoch: number; readonly message: string }
   | {
       readonly type: 'run-end';

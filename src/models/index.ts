@@ -65,7 +65,7 @@ export interface ModelDescription {
   readonly inputShape: readonly [number, number, number];
   /** state_dict order. */
   readonly tensors: readonly TensorDescription[];
-  /** Learnable weights plus BN γ/β; running statistics excluded (the convention of PAPER.md §3). */
+  /** Learnable weights plus BN γ/β; running statistics excluded (the convention of docs/algorithms.md §3). */
   readonly parameterCount: number;
   /** Elements of the buffers (running_mean, running_var, num_batches_tracked). */
   readonly bufferCount: number;

@@ -7,7 +7,7 @@ export const MLP_HIDDEN = 256;
 
 /**
  * `mlp`: flatten (PyTorch's C,H,W order) → fc1 (H·W·C→256) → ReLU → fc2 (256→256) → ReLU → fc3 (256→K).
- * Not in the authors' code (PAPER.md §3.4); a small baseline for MNIST-scale runs. PyTorch-default init.
+ * Not in the authors' code (docs/algorithms.md §3.4); a small baseline for MNIST-scale runs. PyTorch-default init.
  */
 export function mlp(opts: ArchitectureOptions): Architecture {
   checkArchitectureOptions('mlp', opts);

@@ -7,7 +7,7 @@ import { Linear } from './layers/dense';
 import { avgPool2d, flattenLikeTorch } from './layers/pooling';
 import type { TensorSlot } from './layers/slot';
 
-/** Post-activation BasicBlock of the kuangliu CIFAR ResNet (PAPER.md §3.1). */
+/** Post-activation BasicBlock of the kuangliu CIFAR ResNet (docs/algorithms.md §3.1). */
 class BasicBlock {
   readonly conv1: Conv2d;
   readonly bn1: BatchNorm2d;

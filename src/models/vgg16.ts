@@ -9,7 +9,7 @@ import type { TensorSlot } from './layers/slot';
 const VGG16_CONFIG: readonly (number | 'M')[] = [64, 64, 'M', 128, 128, 'M', 256, 256, 256, 'M', 512, 512, 512, 'M', 512, 512, 512, 'M'];
 
 /**
- * `vgg16`: the authors' VGG-16 (kuangliu CIFAR VGG, PAPER.md §3.3). Each number is conv3×3(pad 1,
+ * `vgg16`: the authors' VGG-16 (kuangliu CIFAR VGG, docs/algorithms.md §3.3). Each number is conv3×3(pad 1,
  * bias) → BN → ReLU, each M a 2×2 max-pool, then a no-op AvgPool(1,1), flatten (512) → Linear(512→K).
  * The reference hard-codes K = 10 (§12.10); here K is numClasses, and K = 10 gives the reference exactly.
  * state_dict names follow the reference's nn.Sequential indices: features.<i>.{weight,bias,...}, classifier.*.

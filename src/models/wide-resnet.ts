@@ -9,7 +9,7 @@ import { avgPool2d, flattenLikeTorch } from './layers/pooling';
 import type { TensorSlot } from './layers/slot';
 
 /**
- * Pre-activation BasicBlock of the TRADES-style WideResNet (PAPER.md §3.2), with its quirk (§12.14):
+ * Pre-activation BasicBlock of the TRADES-style WideResNet (docs/algorithms.md §3.2), with its quirk (§12.14):
  * when in ≠ out, x itself is replaced by ReLU(bn1(x)) and the 1×1 shortcut consumes that activated x;
  * when in = out, the residual adds the raw x.
  */

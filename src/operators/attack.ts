@@ -19,7 +19,7 @@ export interface AttackOperatorOptions {
 
 /**
  * The inner maximisation, as an operator: LabeledBatch | AugmentedBatch → AttackedBatch.
- * Per batch, in this order (PAPER.md §5.3 steps 1–3):
+ * Per batch, in this order (docs/algorithms.md §5.3 steps 1–3):
  *  1. eval-mode logits f(x) on the clean (augmented) batch;
  *  2. from TE's start epoch: p ← η·p + (1 − η)·softmax(f(x)) for the batch's rows, p̂ = row-normalised p;
  *  3. the trainer's attack (eval mode), with f(x) and (p̂, w(t)) at hand.

@@ -95,7 +95,7 @@ export function augment(options: AugmentOptions): OperatorFunction<LabeledBatch,
   return map((batch) => augmentBatch(batch, options));
 }
 
-/** The dataset's default: crop 4 + flip for CIFAR, nothing for SVHN and MNIST (PAPER.md §2). */
+/** The dataset's default: crop 4 + flip for CIFAR, nothing for SVHN and MNIST (docs/algorithms.md §2). */
 export function defaultAugmentOptions(info: Pick<SourceInfo, 'defaultAugment'>, seed: number): Required<AugmentOptions> {
   return info.defaultAugment ? { crop: 4, flip: true, seed } : { crop: 0, flip: false, seed };
 }

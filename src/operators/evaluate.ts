@@ -19,7 +19,7 @@ export interface EvalAttackSettings {
   readonly randomStart: RandomStart;
 }
 
-/** The authors' per-epoch evaluation: PGD-10, ε = 8/255, α = 2/255, uniform start unclamped, 1 restart, CE (PAPER.md §4.4). */
+/** The authors' per-epoch evaluation: PGD-10, ε = 8/255, α = 2/255, uniform start unclamped, 1 restart, CE (docs/algorithms.md §4.4). */
 export const DEFAULT_EVAL_ATTACK: EvalAttackSettings = { eps: 8 / 255, alpha: 2 / 255, steps: 10, restarts: 1, norm: 'linf', randomStart: 'uniform' };
 
 export interface EvaluateOptions {
@@ -45,7 +45,7 @@ const SPLIT_CODE: Record<Split, number> = { train: 0, test: 1, val: 2 };
 
 export function evalAttackSettings(overrides: Partial<EvalAttackSettings> = {}): EvalAttackSettings {
   const s = { ...DEFAULT_EVAL_ATTACK, ...overrides };
-  // an ℓ2 evaluation starts at 0.001·N(0, I) unless told otherwise (PAPER.md §4.2)
+  // an ℓ2 evaluation starts at 0.001·N(0, I) unless told otherwise (docs/algorithms.md §4.2)
   if (overrides.norm === 'l2' && overrides.randomStart === undefined) return { ...s, randomStart: 'normal' };
   return s;
 }

@@ -21,7 +21,7 @@ export interface TrainOperatorOptions {
 /**
  * One optimisation step per batch, as an operator: AttackedBatch → TrainedBatch.
  * tf.variableGrads over the trainer's train-mode loss, the squared global gradient norm Σ‖∇W‖²_F over
- * all parameters before weight decay (PAPER.md §8.2), then SGD. `train` is the last consumer of the
+ * all parameters before weight decay (docs/algorithms.md §8.2), then SGD. `train` is the last consumer of the
  * batch's `x` and `xAdv` and disposes them; a TrainedBatch holds no tensors.
  *
  * Train-phase example columns: adversarial ones from the train-mode f(x′); clean ones from the

@@ -11,6 +11,7 @@ import { BatchPlanner } from '../sources/batch-plans';
 import { defaultAugmentOptions, type AugmentOptions } from '../operators/augment';
 import type { Trainer, TrainerAttackSettings, TrainerOptions } from '../operators/trainers/types';
 import { TemporalEnsemble } from '../operators/trainers/te';
+import { TRAINER_SETTINGS, type TrainerSetting } from '../operators/trainers';
 import { Sgd } from '../operators/optim/sgd';
 import type { LrSchedule } from '../operators/schedules/lr-schedule';
 
@@ -50,8 +51,34 @@ function checkAttackName(field: string, name: string | undefined, registry: Regi
   );
 }
 
+/**
+ * `trainer.beta` / `trainer.te.penaltyOn` given to a built-in trainer that does not read them (PGD-AT,
+ * standard) would change nothing: refuse it, naming the field, the trainer and the ones that read it.
+ * Trainers registered by the user declare nothing and are not checked.
+ */
+function checkTrainerSettings(spec: RunSpec): void {
+  const name = spec.trainer.name;
+  const reads = TRAINER_SETTINGS[name];
+  if (!reads) return;
+  const given: [TrainerSetting, string, unknown][] = [
+    ['beta', 'trainer.beta', spec.trainer.beta],
+    ['penaltyOn', 'trainer.te.penaltyOn', spec.trainer.te?.penaltyOn],
+  ];
+  for (const [setting, field, value] of given) {
+    if (value === undefined || reads.includes(setting)) continue;
+    const readers = Object.keys(TRAINER_SETTINGS).filter((t) => TRAINER_SETTINGS[t].includes(setting));
+    throw new AtflowError('CONFIG', `${field}: trainer '${name}' ignores ${setting} (got ${JSON.stringify(value)}); only ${readers.map((t) => `'${t}'`).join(' and ')} read it: remove the field or change trainer.name`, {
+      field,
+      value,
+      trainer: name,
+      acceptedBy: readers,
+    });
+  }
+}
+
 export function buildRun(spec: RunSpec, registry: Registry): RunParts {
   const seed = spec.seed;
+  checkTrainerSettings(spec);
   checkAttackName('attack.name', spec.attack.name, registry);
   checkAttackName('eval.attack.name', spec.eval.attack.name, registry);
   let source = registry.create<Source, Record<string, unknown>>('source', spec.data.source, {

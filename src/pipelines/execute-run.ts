@@ -12,7 +12,7 @@ import type { RunEvent } from '../core/run-event';
 import { loadBatches, onePlanAtATime } from '../operators/load-batches';
 import { randomizeLabels } from '../operators/randomize-labels';
 import { augment } from '../operators/augment';
-import { startRunTraining } from '../backend/data-parallel/run-training';
+import { startRunTraining, type RunTraining } from '../backend/data-parallel/run-training';
 import { evaluatePass, type EvalSummary } from '../operators/evaluate';
 import { EventDetector, type EventDetectorState } from '../operators/detect-events';
 import { BEST_EPOCH_RULE, selectBestEpoch, type EpochScore } from '../analysis/best-epoch';
@@ -29,7 +29,7 @@ import { buildRun, type RunParts } from './build-run';
 import { CheckpointStore } from './checkpoint-store';
 import type { Registry } from './registry';
 import { RunEventHub, type RunSink } from './run-sinks';
-import { canonicalJson, type ResolvedRun, type RunSpec } from './spec';
+import { canonicalJson, specWarnings, type ResolvedRun, type RunSpec } from './spec';
 
 export interface ExecuteRunOptions {
   /** Parent folder; the run writes to <outDir>/<runId>/. */
@@ -157,40 +157,59 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
   const startWall = Date.now();
   let priorWallMs = 0;
 
-  const ckpt = state === 'unfinished' ? store.load(model) : null;
-  if (ckpt) {
-    firstEpoch = ckpt.epoch + 1;
-    discardEpochsAfter(runDir, ckpt.epoch);
-    epochs = (ckpt.json.epochs as EpochRecord[]) ?? [];
-    priorWallMs = Number(ckpt.json.wallMs ?? 0);
-    const arrays = new Map(ckpt.arrays.map((a) => [a.name, a]));
-    const sgd = ckpt.json.sgd as { steps: number; names: string[]; shapes: number[][] } | undefined;
-    if (!sgd || !Array.isArray(sgd.names) || !Array.isArray(sgd.shapes)) {
-      const file = path.join(store.dir, `epoch-${String(ckpt.epoch).padStart(4, '0')}`, 'state.json');
-      throw new AtflowError('RESUME', `${file}: no optimizer state ('sgd'); the checkpoint is damaged`, { file });
+  // until the run's try below owns them, a failure here (a damaged checkpoint, a worker-count mismatch)
+  // must still free the model, the optimizer and the workers
+  let ckpt: ReturnType<CheckpointStore['load']> = null;
+  let detector!: EventDetector;
+  let training!: RunTraining;
+  try {
+    ckpt = state === 'unfinished' ? store.load(model) : null;
+    if (ckpt) {
+      firstEpoch = ckpt.epoch + 1;
+      discardEpochsAfter(runDir, ckpt.epoch);
+      epochs = (ckpt.json.epochs as EpochRecord[]) ?? [];
+      priorWallMs = Number(ckpt.json.wallMs ?? 0);
+      const arrays = new Map(ckpt.arrays.map((a) => [a.name, a]));
+      const sgd = ckpt.json.sgd as { steps: number; names: string[]; shapes: number[][] } | undefined;
+      if (!sgd || !Array.isArray(sgd.names) || !Array.isArray(sgd.shapes)) {
+        const file = path.join(store.dir, `epoch-${String(ckpt.epoch).padStart(4, '0')}`, 'state.json');
+        throw new AtflowError('RESUME', `${file}: no optimizer state ('sgd'); the checkpoint is damaged`, { file });
+      }
+      optimizer.importState({
+        steps: sgd.steps,
+        momentumBuffers: sgd.names.map((name, i) => ({ name, shape: sgd.shapes[i], values: readF32(arrays.get(`sgd/${name}`), `sgd/${name}`) })),
+      });
+      if (te) te.importState({ ...(ckpt.json.te as object), buffer: readF32(arrays.get('te/buffer'), 'te/buffer') } as never);
+      if (ckpt.json.detector) detector0.state = ckpt.json.detector as EventDetectorState;
     }
-    optimizer.importState({
-      steps: sgd.steps,
-      momentumBuffers: sgd.names.map((name, i) => ({ name, shape: sgd.shapes[i], values: readF32(arrays.get(`sgd/${name}`), `sgd/${name}`) })),
-    });
-    if (te) te.importState({ ...(ckpt.json.te as object), buffer: readF32(arrays.get('te/buffer'), 'te/buffer') } as never);
-    if (ckpt.json.detector) detector0.state = ckpt.json.detector as EventDetectorState;
-  }
-  const detector = new EventDetector({ phase: spec.eval.train ? 'eval' : 'train', ...(detector0.state ? { state: detector0.state } : {}) });
+    detector = new EventDetector({ phase: spec.eval.train ? 'eval' : 'train', ...(detector0.state ? { state: detector0.state } : {}) });
 
-  // attack → train in this thread, or data-parallel over worker threads (ATFLOW_WORKERS, wasm)
-  const training = await startRunTraining({ backend: backend.name, model, trainer, trainerOptions: parts.trainerOptions, te, optimizer, lr: parts.lr, seed: spec.seed });
-  // the attacks' random starts depend on the data-parallel split: a resume must use the same worker count
-  const ckptWorkers = ckpt ? Number(ckpt.json.workers ?? 1) : training.workers;
-  if (ckptWorkers !== training.workers) {
-    await training.close();
-    throw new AtflowError('RESUME', `${runDir}: the run was trained with ${ckptWorkers} data-parallel worker(s) and would resume with ${training.workers} (ATFLOW_WORKERS); set ATFLOW_WORKERS=${ckptWorkers} to resume it identically`, { runDir });
+    // attack → train in this thread, or data-parallel over worker threads (ATFLOW_WORKERS, wasm)
+    training = await startRunTraining({ backend: backend.name, model, trainer, trainerOptions: parts.trainerOptions, te, optimizer, lr: parts.lr, seed: spec.seed });
+    // the attacks' random starts depend on the data-parallel split: a resume must use the same worker count
+    const ckptWorkers = ckpt ? Number(ckpt.json.workers ?? 1) : training.workers;
+    if (ckptWorkers !== training.workers) {
+      throw new AtflowError('RESUME', `${runDir}: the run was trained with ${ckptWorkers} data-parallel worker(s) and would resume with ${training.workers} (ATFLOW_WORKERS); set ATFLOW_WORKERS=${ckptWorkers} to resume it identically`, { runDir });
+    }
+  } catch (e) {
+    await training?.close().catch(() => undefined);
+    model.dispose();
+    optimizer.dispose?.();
+    throw e;
   }
-  const hub = new RunEventHub(options.sinks ? options.sinks(runDir, spec) : []);
-  options.observe?.(hub.events$);
+  let hub: RunEventHub;
+  try {
+    hub = new RunEventHub(options.sinks ? options.sinks(runDir, spec) : []);
+  } catch (e) {
+    await releaseRun(training, null, model, optimizer, true);
+    throw e;
+  }
   const stop = options.shouldStop ?? (() => false);
   let status: RunStatus = 'completed';
+  let failed = false;
   try {
+    // a throwing observer (here, or in its handlers later) fails the run cleanly: run-end, sinks closed
+    options.observe?.(hub.events$);
     await hub.emit({
       type: 'run-start',
       runId: run.runId,
@@ -205,6 +224,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
       firstEpoch,
     });
     await hub.emit({ type: 'labels', example: iota(labels.labelsUsed.length), label_true: labels.labelsTrue, label_used: labels.labelsUsed, noiseRate: labels.noiseRate });
+    for (const message of specWarnings(spec)) await hub.emit({ type: 'warning', epoch: 0, message });
 
     for (let epoch = firstEpoch; epoch <= spec.epochs; epoch++) {
       const t0 = Date.now();
@@ -251,6 +271,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
       let val: EvalSummary | null = null;
       let trainEval: EvalSummary | null = null;
       let lastTrainEvalCols: ExampleColumns[] = [];
+      const evalStart = Date.now();
       if (evaluateNow) {
         const pass = async (plans: Iterable<BatchPlan>, log: boolean): Promise<EvalSummary> => {
           const eventCols: ExampleColumns[] = [];
@@ -273,6 +294,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
         if (source.splits.includes('val')) val = await pass(planner.iterate('val', epoch), false);
         if (spec.eval.train) trainEval = await pass(trainEvalPlans(spec, parts, epoch), true);
       }
+      const evalMs = Date.now() - evalStart;
 
       const scores: EpochScore[] = epochs
         .filter((e) => Number.isFinite(e.test_robust_acc))
@@ -294,6 +316,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
         val_robust_acc: val?.robustAcc ?? NaN,
         grad_norm_sq_mean: gradSum / Math.max(steps, 1),
         wall_ms: Date.now() - t0,
+        eval_ms: evalMs,
         best_epoch: 0,
         best_rule: BEST_EPOCH_RULE + (spec.eval.selectOn === 'val' && val ? ' (validation split)' : ' (test split)'),
       };
@@ -347,17 +370,34 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
     if (status === 'completed' && epochs.length > 0) await finalEvaluation(spec, parts, store, runDir, epochs, hub);
     await hub.emit({ type: 'run-end', status, wallMs: priorWallMs + (Date.now() - startWall) });
   } catch (e) {
-    await hub.emit({ type: 'run-end', status: 'failed', wallMs: priorWallMs + (Date.now() - startWall), error: (e as Error).message }).catch(() => undefined);
+    failed = true;
+    await hub.deliver({ type: 'run-end', status: 'failed', wallMs: priorWallMs + (Date.now() - startWall), error: (e as Error).message }).catch(() => undefined);
     throw e;
   } finally {
-    await training.close();
-    await hub.close();
-    model.dispose();
-    optimizer.dispose?.();
+    await releaseRun(training, hub, model, optimizer, failed);
   }
   // last of all: the marker that the run folder is complete (sweeps and --resume skip it)
   if (status === 'completed') writeFileAtomic(path.join(runDir, '_SUCCESS'), '');
   return { runId: run.runId, runDir, status, epochs, backend };
+}
+
+/**
+ * Closes the workers and the sinks and frees the model and the optimizer, each step whatever the
+ * others did. When the run already failed its error is the one that propagates (a sink that also fails
+ * to close must not hide it); otherwise the first cleanup error is thrown, after everything is freed.
+ */
+async function releaseRun(training: RunTraining, hub: RunEventHub | null, model: Model, optimizer: RunParts['optimizer'], runFailed: boolean): Promise<void> {
+  const errors: unknown[] = [];
+  for (const step of [() => training.close(), () => hub?.close()]) {
+    try {
+      await step();
+    } catch (e) {
+      errors.push(e);
+    }
+  }
+  model.dispose();
+  optimizer.dispose?.();
+  if (!runFailed && errors.length > 0) throw errors[0];
 }
 
 function selectOn(e: EpochRecord & { val_robust_acc?: number }, spec: RunSpec): number {

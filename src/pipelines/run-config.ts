@@ -27,8 +27,12 @@ export interface RunConfigOptions {
   readonly quiet?: boolean;
   /** Run only this variant. */
   readonly only?: string;
-  /** Variants in parallel worker processes: 1 = in this process, 0 = one per core. */
-  readonly workers?: number;
+  /**
+   * Variant processes (the CLI's `--workers`): how many variants run at once, each in its own child
+   * process; 1 = one after the other in this process, 0 = one per core. Not ATFLOW_WORKERS, the
+   * data-parallel threads inside one run: the two multiply.
+   */
+  readonly processes?: number;
   readonly registry?: Registry;
   /** Extra sinks and observers (the CLI adds the progress bar, summary and report). */
   readonly sinks?: (runDir: string, spec: RunSpec) => RunSink[];
@@ -72,11 +76,17 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
     }
     runs = only;
   }
-  const workers = options.workers === 0 ? os.availableParallelism() : Math.max(1, options.workers ?? 1);
+  const requested = options.processes ?? 1;
+  if (!Number.isInteger(requested) || requested < 0) {
+    throw new AtflowError('ARGUMENT', `--workers ${String(requested)}: expected the number of variant processes, an integer ≥ 0 (0 = one per core)`, { field: '--workers', value: requested });
+  }
+  const processes = requested === 0 ? os.availableParallelism() : requested;
   installSignalHandlers(log);
   const outcomes: { run: ResolvedRun; ok: boolean }[] = [];
-  if (workers > 1 && runs.length > 1) {
-    await runInWorkers(configFile, runs, workers, options, log);
+  if (processes > 1 && runs.length > 1) {
+    const over = oversubscription(Math.min(processes, runs.length), process.env, os.availableParallelism());
+    if (over) log(`atflow: warning: ${over}`);
+    await runInWorkers(configFile, runs, processes, options, log);
     for (const run of runs) outcomes.push({ run, ok: true });
   } else {
     const registry = options.registry ?? defaultRegistry();
@@ -119,6 +129,31 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
     if (reportFile) process.stdout.write(`report: ${path.resolve(reportFile)}\n`);
   }
   return stopRequested ? 130 : outcomes.every((o) => o.ok) ? 0 : 1;
+}
+
+/** The CLI's `--workers` string: an integer ≥ 0, else an error naming the value (never a silent 1). */
+export function parseVariantProcesses(raw: string | undefined): number {
+  if (raw === undefined) return 1;
+  if (!/^\s*\d+\s*$/.test(raw)) {
+    throw new AtflowError(
+      'ARGUMENT',
+      `--workers '${raw}': expected the number of variant processes, an integer ≥ 0 (0 = one per core); data-parallel threads inside one run are set by ATFLOW_WORKERS`,
+      { field: '--workers', value: raw },
+    );
+  }
+  return Number(raw);
+}
+
+/**
+ * `--workers` variant processes × ATFLOW_WORKERS data-parallel threads each: a warning naming both
+ * when the product exceeds the cores (the processes then fight for them), else null.
+ */
+export function oversubscription(processes: number, env: NodeJS.ProcessEnv, cores: number): string | null {
+  const raw = (env.ATFLOW_WORKERS ?? '').trim();
+  if (processes <= 1 || raw === '') return null;
+  const perRun = raw === 'auto' ? cores : Number(raw);
+  if (!Number.isInteger(perRun) || perRun * processes <= cores) return null;
+  return `--workers ${processes} variant processes × ATFLOW_WORKERS=${raw} data-parallel threads each = ${perRun * processes} threads on ${cores} cores; they multiply, so lower one of them (e.g. --workers ${Math.max(1, Math.floor(cores / perRun))})`;
 }
 
 /** One child process per variant, at most `workers` at a time; their lines are prefixed with the variant. */

@@ -25,7 +25,8 @@ const attackSchema = z
 
 const teSchema = z
   .object({
-    momentum: z.number().min(0).max(1).default(0.9),
+    /** η < 1: with η = 1 the ensemble never moves off its zero start and p̂ stays empty. */
+    momentum: z.number().min(0).lt(1, 'must be in [0, 1): with momentum 1 the ensemble never moves off its zero start, so TE would never see a prediction').default(0.9),
     start: z.number().int().min(1).default(90),
     end: z.number().int().min(1).default(150),
     weight: z.number().min(0).default(300),
@@ -318,6 +319,19 @@ export function resolveRuns(raw: Record<string, unknown>, file = '<config>'): Re
     const spec = validateSpec(merged, `${file} (variant '${name}')`);
     return { spec, variant: name, runId: runIdOf(spec, name) };
   });
+}
+
+/**
+ * Settings that are valid but almost certainly not what the user meant; the runner emits each as a
+ * 'warning' event (printed by the progress display, kept in summary.json), the run still goes ahead.
+ */
+export function specWarnings(spec: RunSpec): string[] {
+  const out: string[] = [];
+  const te = spec.trainer.te;
+  if (te && te.start > spec.epochs) {
+    out.push(`trainer.te.start is ${te.start} but the run has only ${spec.epochs} epochs (epochs): TE never switches on and the run is plain ${spec.trainer.name}; set trainer.te.start (and te.end, now ${te.end}) to epochs within 1..${spec.epochs}`);
+  }
+  return out;
 }
 
 export { specSchema };

@@ -3,6 +3,7 @@ import * as path from 'path';
 import type { EpochRecord } from '../core/records';
 import { selectBestEpoch } from '../analysis/best-epoch';
 import { readParquetTable } from '../sinks/parquet-writer';
+import { evalShare } from '../sinks/summary';
 
 /** The epochs table of a run folder as records (empty when it has none yet). */
 export function readEpochRecords(runDir: string): EpochRecord[] {
@@ -21,7 +22,8 @@ const pct = (v: number) => (Number.isFinite(v) ? (100 * v).toFixed(1).padStart(6
 
 /**
  * The end-of-run table: per run, train and test, clean and robust accuracy at the best and the final
- * epoch and best − final (train accuracies are against the labels trained on).
+ * epoch and best − final (train accuracies are against the labels trained on), then each run's share of
+ * epoch time spent evaluating.
  */
 export function renderSummaryTable(runs: readonly { name: string; epochs: readonly EpochRecord[] }[]): string {
   const lines: string[] = [];
@@ -46,5 +48,7 @@ export function renderSummaryTable(runs: readonly { name: string; epochs: readon
     };
     lines.push(row(`${r.name} best`, best), row(`${r.name} final`, final), row(`${r.name} best-final`, null, [best, final]));
   }
+  const shares = runs.map((r) => [r.name, evalShare(r.epochs)] as const).filter(([, v]) => v !== null);
+  if (shares.length) lines.push(`evaluation share of epoch time: ${shares.map(([name, v]) => `${name} ${(100 * v!).toFixed(0)} %`).join(', ')}`);
   return lines.join('\n');
 }

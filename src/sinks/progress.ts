@@ -113,7 +113,7 @@ export class ProgressDisplay {
         return;
       }
       case 'warning':
-        this.write(`warning (epoch ${ev.epoch}): ${ev.message}`);
+        this.write(`warning${ev.epoch > 0 ? ` (epoch ${ev.epoch})` : ''}: ${ev.message}`);
         return;
       case 'run-end':
         this.close();

@@ -37,6 +37,14 @@ export interface RunSummary {
   readonly backend: BackendInfo | null;
   readonly started_at: string | null;
   readonly wall_ms: number | null;
+  /**
+   * Share of the epochs' wall time spent in the per-epoch evaluation (test, val, training set): Σ eval_ms /
+   * Σ wall_ms over the epochs of this session (null before the first). `eval.train` over a full training
+   * set can double a run's cost; `eval.trainSubset` bounds it.
+   */
+  readonly eval_share: number | null;
+  /** The run's warning events (settings that do nothing, failed sanity checks), in order. */
+  readonly warnings: readonly string[];
   /** Paths, relative to the run folder, of every table and file present when the summary was written. */
   readonly paths: Readonly<Record<string, string>>;
   readonly error?: string;
@@ -67,12 +75,14 @@ export class RunSummaryBuilder {
   private start: RunEventOf<'run-start'> | null = null;
   private readonly records: EpochRecord[] = [];
   private noise: number | null = null;
+  private readonly warnings: string[] = [];
   private end: RunEventOf<'run-end'> | null = null;
 
   observe(ev: RunEvent): void {
     if (ev.type === 'run-start') this.start = ev;
     else if (ev.type === 'labels') this.noise = ev.noiseRate;
     else if (ev.type === 'epoch-end') this.records.push(ev.record);
+    else if (ev.type === 'warning') this.warnings.push(ev.epoch > 0 ? `epoch ${ev.epoch}: ${ev.message}` : ev.message);
     else if (ev.type === 'run-end') this.end = ev;
   }
 
@@ -103,13 +113,27 @@ export class RunSummaryBuilder {
       backend: this.start?.backend ?? null,
       started_at: this.start?.startedAt ?? null,
       wall_ms: this.end?.wallMs ?? null,
+      eval_share: evalShare(this.records),
+      warnings: [...this.warnings],
       paths,
       ...(this.end?.error ? { error: this.end.error } : {}),
     };
   }
 }
 
-/** Highest test robust accuracy, ties broken by test clean accuracy (PAPER.md §10.1), then earliest. */
+/** Σ eval_ms / Σ wall_ms over epoch records (null without records or wall time). */
+export function evalShare(records: readonly EpochRecord[]): number | null {
+  let evalMs = 0;
+  let wallMs = 0;
+  for (const r of records) {
+    if (!Number.isFinite(r.eval_ms) || !Number.isFinite(r.wall_ms)) continue;
+    evalMs += r.eval_ms;
+    wallMs += r.wall_ms;
+  }
+  return wallMs > 0 ? evalMs / wallMs : null;
+}
+
+/** Highest test robust accuracy, ties broken by test clean accuracy (docs/algorithms.md §10.1), then earliest. */
 export function pickBest(records: readonly EpochRecord[]): EpochRecord | null {
   let best: EpochRecord | null = null;
   for (const r of records) {

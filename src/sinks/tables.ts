@@ -51,6 +51,7 @@ export const EPOCHS_COLUMNS: readonly ColumnDef[] = [
   f64('test_robust_loss'),
   f64('grad_norm_sq_mean'),
   f64('wall_ms'),
+  f64('eval_ms'),
   i32('best_epoch'),
   utf8('best_rule'),
   { name: 'time', type: 'timestamp' },

@@ -3,7 +3,7 @@ import { deriveSeed, Rng } from '../core/rng';
 import { MemorySource, type Source, type SplitStorage } from './source';
 
 /**
- * Zhang et al.'s input corruptions, as the authors' `utils.corrupt_dataset` carries them (PAPER.md §2.1):
+ * Zhang et al.'s input corruptions, as the authors' `utils.corrupt_dataset` carries them (docs/algorithms.md §2.1):
  * a fraction `rate` of the training split — int(rate·N) examples, chosen without replacement by
  * (seed, 'corrupt-select') — is replaced, once, in a copy of the uint8 storage:
  * - `shuffled-pixels`: ONE permutation of the H·W pixel positions (seed, 'corrupt-permutation'),

@@ -3,7 +3,7 @@ import { deriveSeed, Rng } from '../core/rng';
 import type { RunEventOf } from '../core/run-event';
 
 /**
- * Label noise for the training split (PAPER.md §2.1). With probability `rate`, example i's label is
+ * Label noise for the training split (docs/algorithms.md §2.1). With probability `rate`, example i's label is
  * replaced by:
  * - `symmetric`: a class drawn uniformly from all K classes, the true one included, exactly as the
  *   authors' `label_symmetric` (transition matrix (r/K)·11ᵀ + (1−r)·I; expected changed fraction

@@ -21,7 +21,7 @@ export interface SplitStorage {
 
 /** DatasetInfo plus what an experiment needs to know about the dataset to pick its defaults. */
 export interface SourceInfo extends DatasetInfo {
-  /** Whether the authors' runs augment this dataset (crop 4 + flip): CIFAR yes, SVHN and MNIST no (PAPER.md §2). */
+  /** Whether the authors' runs augment this dataset (crop 4 + flip): CIFAR yes, SVHN and MNIST no (docs/algorithms.md §2). */
   readonly defaultAugment: boolean;
   /** Human-readable class names, when the dataset has them. */
   readonly classNames?: readonly string[];

@@ -11,7 +11,7 @@ const ROOT = path.join(__dirname, '..', '..');
 /** 2·MACs of cnn-small on 28×28×1, by hand: conv1 26·26·32·(3·3·1), conv2 11·11·64·(3·3·32), fc1 1600·128, fc2 128·10. */
 const CNN_SMALL_FLOPS = 2 * (26 * 26 * 32 * 9 + 11 * 11 * 64 * 9 * 32 + 1600 * 128 + 128 * 10);
 
-/** 2·MACs of PreAct-ResNet-18 on 32×32×3 from PAPER.md §3's layer list (3×3 convs, 1×1 shortcuts, linear). */
+/** 2·MACs of PreAct-ResNet-18 on 32×32×3 from docs/algorithms.md §3's layer list (3×3 convs, 1×1 shortcuts, linear). */
 function preactResnet18Flops(): number {
   let macs = 32 * 32 * 64 * 9 * 3; // stem
   let side = 32;

@@ -47,7 +47,7 @@ describe('shipped configs', () => {
     expect(new Set(runs.map((r) => r.runId)).size).toBe(runs.length);
   });
 
-  it('the paper-scale robust-overfitting configs follow PAPER.md §6', () => {
+  it('the paper-scale robust-overfitting configs follow docs/algorithms.md §6', () => {
     for (const ds of ['cifar10', 'cifar100', 'svhn']) {
       const runs = loadRuns(path.join(CONFIG_DIR, `robust-overfitting-${ds}.json`));
       expect(runs.map((r) => r.variant)).toEqual(['pgd-at', 'pgd-at-te', 'trades', 'trades-te']);

@@ -20,7 +20,7 @@ beforeAll(async () => {
   await initBackend('wasm');
 });
 
-describe('initialisation (PAPER.md §3)', () => {
+describe('initialisation (docs/algorithms.md §3)', () => {
   it('PyTorch defaults: conv and linear weights and biases ~ U(±1/√fan_in)', () => {
     const m = createModel('cnn-small', { numClasses: 10, inputShape: [28, 28, 1], seed: 11 });
     const sd = new Map(stateDictOf(m).map((e) => [e.name, e.values]));

@@ -4,7 +4,7 @@ import { createModel, describeModel, listModels, MODEL_NAMES } from '../../src/m
 
 const count = (name: string, numClasses: number) => describeModel(name, { numClasses }).parameterCount;
 
-describe('parameter counts (PAPER.md §3; no tensors are allocated)', () => {
+describe('parameter counts (docs/algorithms.md §3; no tensors are allocated)', () => {
   it('match the reference definitions', () => {
     expect(count('resnet18', 10)).toBe(11_173_962);
     expect(count('resnet18', 100)).toBe(11_220_132);

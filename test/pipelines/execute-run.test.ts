@@ -33,7 +33,7 @@ async function tableRows(runDir: string, table: string, order: string): Promise<
   const src = table === 'examples' ? `read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)` : `read_parquet(${lit(path.join(runDir, table + '.parquet'))})`;
   const rows = await duck(`SELECT * EXCLUDE (run_id) FROM ${src} ORDER BY ${order}`);
   // wall-clock columns differ between two runs by nature
-  return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !['time', 'ms', 'wall_ms'].includes(k))));
+  return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !['time', 'ms', 'wall_ms', 'eval_ms'].includes(k))));
 }
 
 describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {

@@ -71,7 +71,7 @@ export function copyDir(from: string, to: string): string {
   return to;
 }
 
-const CLOCK_COLUMNS = new Set(['run_id', 'time', 'ms', 'wall_ms']);
+const CLOCK_COLUMNS = new Set(['run_id', 'time', 'ms', 'wall_ms', 'eval_ms']);
 
 /** Rows of a Parquet file (or of every part under a folder) without run_id and wall-clock columns, sorted. */
 export function tableRows(fileOrDir: string): Record<string, unknown>[] {

@@ -52,7 +52,7 @@ const TABLES: [string, string][] = [
 async function table(runDir: string, name: string, order: string): Promise<Record<string, unknown>[]> {
   const src = name === 'examples' ? `read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)` : `read_parquet(${lit(path.join(runDir, name + '.parquet'))})`;
   const rows = await duck(`SELECT * EXCLUDE (run_id) FROM ${src} ORDER BY ${order}`);
-  return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !['time', 'ms', 'wall_ms'].includes(k))));
+  return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !['time', 'ms', 'wall_ms', 'eval_ms'].includes(k))));
 }
 
 function weights(runDir: string): Map<string, Buffer> {

@@ -91,6 +91,7 @@ export function syntheticRun(o: SyntheticRunOptions): RunEvent[] {
       test_robust_loss: 1.7 / e,
       grad_norm_sq_mean: 5 / e,
       wall_ms: 1000 + e,
+      eval_ms: 400 + e,
       best_epoch: best.epoch,
       best_rule: 'test_robust_acc',
     };

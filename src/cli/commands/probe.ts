@@ -83,7 +83,7 @@ export function register(program: Command): void {
   const probe = program.command('probe').description('analyses of a run folder\'s checkpoints');
   probe
     .command('gradient')
-    .description('gradient instability (PAPER.md §8.2): Δ(α) = ‖∇L(θ+αd) − ∇L(θ)‖ / ‖∇L(θ)‖ over a log grid of α; writes gradient_probe.parquet and .svg')
+    .description('gradient instability (docs/algorithms.md §8.2): Δ(α) = ‖∇L(θ+αd) − ∇L(θ)‖ / ‖∇L(θ)‖ over a log grid of α; writes gradient_probe.parquet and .svg')
     .argument('<runDir>', 'run folder with spec.json and checkpoints/')
     .requiredOption('--epoch <n>', 'checkpoint epoch')
     .option('--batch-size <n>', 'fixed batch of training examples', '128')

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { runConfig } from '../../pipelines/run-config';
+import { parseVariantProcesses, runConfig } from '../../pipelines/run-config';
 import type { BackendName } from '../../backend/select';
 
 /** `atflow run <config> [--set path=value]... [--out runs/] [--backend ...] [--resume] [--quiet]` */
@@ -14,7 +14,15 @@ export function register(program: Command): void {
     .option('--resume', 'continue unfinished runs from their last checkpoint')
     .option('--quiet', 'no progress output')
     .option('--only <variant>', 'run just this variant of the config')
-    .option('--workers <n>', 'run variants in parallel worker processes (default: 1; 0 = one per core)')
+    .option('--workers <n>', 'variant processes: run up to n variants of the config at once, each in its own process (default: 1; 0 = one per core)')
+    .addHelpText(
+      'after',
+      `
+Two kinds of workers, which multiply:
+  --workers <n>       variant processes: how many variants of the config run at once
+  ATFLOW_WORKERS=<k>  data-parallel threads inside each run (wasm/cpu; 'auto' = one per core)
+--workers 2 with ATFLOW_WORKERS=2 uses 4 threads; atflow warns when the product exceeds the cores.`,
+    )
     .action(async (config: string, opts: { set: string[]; out: string; backend?: BackendName | 'auto'; resume?: boolean; quiet?: boolean; only?: string; workers?: string }) => {
       const code = await runConfig(config, {
         sets: opts.set,
@@ -23,7 +31,7 @@ export function register(program: Command): void {
         resume: !!opts.resume,
         quiet: !!opts.quiet,
         only: opts.only,
-        workers: opts.workers === undefined ? 1 : Number(opts.workers),
+        processes: parseVariantProcesses(opts.workers),
       });
       process.exitCode = code;
     });

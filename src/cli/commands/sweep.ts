@@ -25,7 +25,7 @@ export function register(program: Command): void {
     )
     .argument('<sweep>', 'sweep file: { "base": "<config>", "axes": { "<dotted.path>": [values...] }, "executor": {...}, "out": "runs" }')
     .option('--out <dir>', "output root (overrides the sweep file's \"out\"; default runs)")
-    .option('--workers <n>', 'local executor: runs at once (default: one per GPU if present, else one per core)')
+    .option('--workers <n>', 'local executor: run processes at once (default: one per GPU if present, else one per core); ATFLOW_WORKERS, data-parallel threads inside each run, multiplies with it')
     .option('--executor <kind>', 'local | array (overrides the sweep file)')
     .option('--dry-run', 'only write <out>/sweeps/<name>/configs/*.json and manifest.json')
     .option('--backend <name>', 'local executor: backend for every run (atflow run --backend)')

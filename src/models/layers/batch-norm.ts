@@ -4,7 +4,7 @@ import type { Mode } from '../../core/model';
 import { makeSlot, TensorSlot, variableOf } from './slot';
 import { ONES, ZEROS } from './init';
 
-/** PyTorch's BatchNorm2d defaults (PAPER.md §3.1). */
+/** PyTorch's BatchNorm2d defaults (docs/algorithms.md §3.1). */
 export const BN_EPS = 1e-5;
 export const BN_MOMENTUM = 0.1;
 

@@ -1,7 +1,7 @@
 import type { InitRule } from './slot';
 
 /**
- * The initialisation rules of PAPER.md §3, as bounds and standard deviations.
+ * The initialisation rules of docs/algorithms.md §3, as bounds and standard deviations.
  *
  * PyTorch's default for Conv2d and Linear weights is kaiming_uniform_(a=√5): gain = √(2/(1+5)), so
  * bound = gain·√3/√fan_in = 1/√fan_in; the bias is U(−1/√fan_in, 1/√fan_in) too.
@@ -22,5 +22,5 @@ export function wrnConvWeight(kernelH: number, kernelW: number, outChannels: num
 export const ZEROS: InitRule = { kind: 'constant', value: 0 };
 export const ONES: InitRule = { kind: 'constant', value: 1 };
 
-/** Which convention a layer follows: PyTorch defaults, or the WRN rule of PAPER.md §3.2. */
+/** Which convention a layer follows: PyTorch defaults, or the WRN rule of docs/algorithms.md §3.2. */
 export type InitScheme = 'pytorch' | 'wrn';

@@ -15,7 +15,7 @@ export type SlotRole = 'parameter' | 'buffer';
  */
 export type SlotLayout = 'conv' | 'dense' | 'plain';
 
-/** How a slot is initialised; every rule is expressed in PyTorch's terms (PAPER.md §3). */
+/** How a slot is initialised; every rule is expressed in PyTorch's terms (docs/algorithms.md §3). */
 export type InitRule =
   | { readonly kind: 'uniform'; readonly bound: number } // U(-bound, bound)
   | { readonly kind: 'normal'; readonly std: number } // N(0, std²)

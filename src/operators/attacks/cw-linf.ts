@@ -8,14 +8,14 @@ export interface CwLinfOptions {
   readonly eps: number;
   /** Default 2/255. */
   readonly alpha?: number;
-  /** 20 or 30 are typical (PAPER.md §4.4). */
+  /** 20 or 30 are typical (docs/algorithms.md §4.4). */
   readonly steps: number;
   /** Default 'uniform'. */
   readonly randomStart?: RandomStart;
   readonly restarts?: number;
 }
 
-/** CW∞ (PAPER.md §4.4): PGD-ℓ∞ maximising the margin max_{j≠y} f_j(x') − f_y(x'), uniform start, α = 2/255. */
+/** CW∞ (docs/algorithms.md §4.4): PGD-ℓ∞ maximising the margin max_{j≠y} f_j(x') − f_y(x'), uniform start, α = 2/255. */
 export function cwLinf(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: CwLinfOptions): tf.Tensor4D {
   return pgdLinf(model, x, y, seed, {
     eps: options.eps,

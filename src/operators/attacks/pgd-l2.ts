@@ -7,7 +7,7 @@ export interface PgdL2Options {
   readonly eps: number;
   readonly alpha: number;
   readonly steps: number;
-  /** Default 'normal': x + 0.001·N(0, I), unclamped (PAPER.md §4.2 ℓ2). */
+  /** Default 'normal': x + 0.001·N(0, I), unclamped (docs/algorithms.md §4.2 ℓ2). */
   readonly randomStart?: RandomStart;
   readonly restarts?: number;
   /** Default ceObjective(). */
@@ -32,7 +32,7 @@ export function renormL2(delta: tf.Tensor4D, eps: number): tf.Tensor4D {
 }
 
 /**
- * `steps` PGD-ℓ2 iterations from x'_0 (owned by the caller), PAPER.md §4.2:
+ * `steps` PGD-ℓ2 iterations from x'_0 (owned by the caller), docs/algorithms.md §4.2:
  *   ĝ = g / (‖g‖₂ + 1e−10) per example;  x' ← x + renorm_{ε}(x' + α·ĝ − x);  x' ← clamp(x', 0, 1).
  */
 export function pgdL2Steps(
@@ -50,7 +50,7 @@ export function pgdL2Steps(
 }
 
 /**
- * PGD-ℓ2 as loss.py PGD_TE / train_te.py eval (PAPER.md §4.2). The returned x' satisfies
+ * PGD-ℓ2 as loss.py PGD_TE / train_te.py eval (docs/algorithms.md §4.2). The returned x' satisfies
  * ‖x' − x‖₂ ≤ ε per example and x' ∈ [0, 1] (for steps ≥ 1). ε and α for ℓ2 are not given by the
  * paper; Rice et al.'s ε = 128/255, α = 15/255 are a common choice.
  */

@@ -9,7 +9,7 @@ export interface PgdLinfOptions {
   readonly steps: number;
   /**
    * Default 'uniform' (x + U(−ε, ε), unclamped): evaluation PGD and loss.py PGD_TE. train.py PGD-AT
-   * uses 'uniform-clamped'; TRADES and MART use 'normal' (PAPER.md §12.2).
+   * uses 'uniform-clamped'; TRADES and MART use 'normal' (docs/algorithms.md §12.2).
    */
   readonly randomStart?: RandomStart;
   /** Default 1. */
@@ -18,7 +18,7 @@ export interface PgdLinfOptions {
   readonly objective?: AttackObjective;
 }
 
-/** The ℓ∞ projection of PAPER.md §4.1: min(max(x', x − ε), x + ε), then clamp to [0, 1]. */
+/** The ℓ∞ projection of docs/algorithms.md §4.1: min(max(x', x − ε), x + ε), then clamp to [0, 1]. */
 export function projectLinf(xAdv: tf.Tensor4D, x: tf.Tensor4D, eps: number): tf.Tensor4D {
   return tf.tidy(() => tf.clipByValue(tf.minimum(tf.maximum(xAdv, tf.sub(x, eps)), tf.add(x, eps)), 0, 1) as tf.Tensor4D);
 }
@@ -41,7 +41,7 @@ export function pgdLinfSteps(
 }
 
 /**
- * PGD-ℓ∞ (Madry et al.; PAPER.md §4.1, §4.2 ℓ∞). Restart r draws its start from
+ * PGD-ℓ∞ (Madry et al.; docs/algorithms.md §4.1, §4.2 ℓ∞). Restart r draws its start from
  * deriveSeed(seed, 'attack-start', r); with restarts > 1 each example keeps the x' with the highest
  * per-example objective. The returned x' satisfies ‖x' − x‖∞ ≤ ε and x' ∈ [0, 1] (for steps ≥ 1).
  */

@@ -2,11 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../../core/rng';
 import type { RandomStart } from './types';
 
-/** The standard deviation of the Gaussian start of TRADES, PGD-ℓ2 and MART: x + 0.001·N(0, I) (PAPER.md §4.2, §4.3). */
+/** The standard deviation of the Gaussian start of TRADES, PGD-ℓ2 and MART: x + 0.001·N(0, I) (docs/algorithms.md §4.2, §4.3). */
 export const NORMAL_START_STD = 0.001;
 
 /**
- * The first iterate x'_0 (PAPER.md §4, §12.2). Noise is drawn on the JS side from `new Rng(seed)`
+ * The first iterate x'_0 (docs/algorithms.md §4, §12.2). Noise is drawn on the JS side from `new Rng(seed)`
  * so that it is identical on every backend. Returns a new tensor (also for 'none').
  *   'uniform'          x + U(−ε, ε)                (eval PGD, loss.py PGD_TE)
  *   'uniform-clamped'  clamp(x + U(−ε, ε), 0, 1)   (train.py PGD-AT)

@@ -10,9 +10,9 @@ export interface TradesKlAttackOptions {
   readonly eps: number;
   readonly alpha: number;
   readonly steps: number;
-  /** Default 'linf' (train.py always uses ℓ∞); 'l2' steps as PAPER.md §4.2. */
+  /** Default 'linf' (train.py always uses ℓ∞); 'l2' steps as docs/algorithms.md §4.2. */
   readonly norm?: Norm;
-  /** Default 'normal': x + 0.001·N(0, I), unclamped, for both norms (PAPER.md §4.3). */
+  /** Default 'normal': x + 0.001·N(0, I), unclamped, for both norms (docs/algorithms.md §4.3). */
   readonly randomStart?: RandomStart;
   readonly restarts?: number;
   /**
@@ -28,7 +28,7 @@ export interface TradesKlAttackOptions {
 }
 
 /**
- * The TRADES KL attack (PAPER.md §4.3): maximise KL_sum(p(x) ‖ p(x')) with the clean logits computed once
+ * The TRADES KL attack (docs/algorithms.md §4.3): maximise KL_sum(p(x) ‖ p(x')) with the clean logits computed once
  * in eval mode (no gradient flows into them), from x + 0.001·N(0, I), with ℓ∞ sign steps + projection +
  * [0, 1] clamp (or the ℓ2 steps of §4.2).
  */

@@ -26,7 +26,7 @@ export interface AttackObjective {
   readonly perExample?: (logitsAdv: tf.Tensor2D, y: tf.Tensor1D) => tf.Tensor1D;
 }
 
-/** Where PGD starts (PAPER.md §4, §12.2 — the authors' code paths differ). */
+/** Where PGD starts (docs/algorithms.md §4, §12.2 — the authors' code paths differ). */
 export type RandomStart =
   | 'none' // x' = x
   | 'uniform' // x + U(−ε, ε), not clamped (loss.py PGD_TE, evaluation PGD)

@@ -4,7 +4,7 @@ import { oneHotFloat } from './top-classes';
 import { checkLabels } from './validate';
 
 /**
- * Cross-entropy with integer labels, as PyTorch's F.cross_entropy (PAPER.md §1):
+ * Cross-entropy with integer labels, as PyTorch's F.cross_entropy (docs/algorithms.md §1):
  * CE_i = −log softmax(z_i)_{y_i}, from tf.logSoftmax (max-shifted, so stable for large logits).
  */
 export function crossEntropyPerExample(logits: tf.Tensor2D, labels: tf.Tensor1D): tf.Tensor1D {

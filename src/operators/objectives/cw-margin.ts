@@ -3,7 +3,7 @@ import type { AttackObjective } from '../attacks/types';
 import { checkLabels } from './validate';
 
 /**
- * The Carlini-Wagner margin per example (PAPER.md §4.4, CW∞): max_{j≠y} z_j − z_y. Positive iff the
+ * The Carlini-Wagner margin per example (docs/algorithms.md §4.4, CW∞): max_{j≠y} z_j − z_y. Positive iff the
  * example is misclassified. The max excludes y by masking it to −∞ (no large-constant trick, so it is
  * exact for any logit scale).
  */

@@ -1,4 +1,4 @@
-/** Losses and attack objectives (PAPER.md §1, §4, §5). */
+/** Losses and attack objectives (docs/algorithms.md §1, §4, §5). */
 export { crossEntropy, crossEntropyPerExample, ceObjective } from './ce';
 export { tradesKlPerExample, tradesKlSum, tradesKlBatchMean, tradesLoss, tradesKlObjective, type TradesKlObjectiveOptions } from './trades-kl';
 export { tePenalty, tePenaltyPerExample, withTePenalty, type TePenaltyTerm } from './te-penalty';

@@ -4,7 +4,7 @@ import type { AttackObjective } from '../attacks/types';
 import { checkLogits, checkSameShape } from './validate';
 
 /**
- * The temporal-ensembling penalty per example (PAPER.md §5.3): w·mean_k (softmax(z_i)_k − p̂_ik)².
+ * The temporal-ensembling penalty per example (docs/algorithms.md §5.3): w·mean_k (softmax(z_i)_k − p̂_ik)².
  * `targets` p̂ are the row-normalised EMA soft labels [B, K]; they are a constant (no gradient flows
  * into them here; the EMA is updated from detached eval-mode predictions).
  */
@@ -15,7 +15,7 @@ export function tePenaltyPerExample(logits: tf.Tensor2D, targets: tf.Tensor2D, w
 }
 
 /**
- * w·mean over B×K of (softmax(z) − p̂)², exactly the `.mean()` of the authors' code (PAPER.md §5.3,
+ * w·mean over B×K of (softmax(z) − p̂)², exactly the `.mean()` of the authors' code (docs/algorithms.md §5.3,
  * "Reduction detail"): w = 300 is a per-example weight of 300/K on ‖p − p̂‖²₂, averaged over the batch.
  */
 export function tePenalty(logits: tf.Tensor2D, targets: tf.Tensor2D, weight: number): tf.Scalar {
@@ -32,7 +32,7 @@ export interface TePenaltyTerm {
 }
 
 /**
- * Adds the TE penalty on the adversarial outputs to an attack objective (PAPER.md §4.2, §5.3):
+ * Adds the TE penalty on the adversarial outputs to an attack objective (docs/algorithms.md §4.2, §5.3):
  *   PGD+TE:    withTePenalty(ceObjective(), te)                              = CE_mean + w·mean_{B×K}(p(x') − p̂)²
  *   TRADES+TE: withTePenalty(tradesKlObjective(logitsNat, {scale: β/B}), te) = (β/B)·KL_sum + w·mean_{B×K}(…)²
  * Per-example share: base share + w·mean_k(p(x'_i) − p̂_i)² / B (the B×K mean splits into B equal parts).
@@ -58,7 +58,7 @@ export function withTePenalty(objective: AttackObjective, term: TePenaltyTerm): 
 }
 
 /**
- * A trainer's loss with TE composed on (PAPER.md §5.3): `loss` + w·mean_{B×K}(softmax(penalised) − p̂)²,
+ * A trainer's loss with TE composed on (docs/algorithms.md §5.3): `loss` + w·mean_{B×K}(softmax(penalised) − p̂)²,
  * plus the per-example penalty for the examples table. Without TE (`te` null) the loss is unchanged.
  */
 export function addTePenalty(

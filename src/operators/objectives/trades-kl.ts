@@ -4,7 +4,7 @@ import { crossEntropy } from './ce';
 import { checkLabels, checkLogits, checkSameShape } from './validate';
 
 /**
- * TRADES' KL term, KL(p(x) ‖ p(x')) per example (PAPER.md §1, §12.4):
+ * TRADES' KL term, KL(p(x) ‖ p(x')) per example (docs/algorithms.md §1, §12.4):
  *   KL_i = Σ_k p_k(x_i)·(log p_k(x_i) − log p_k(x'_i)),
  * which is PyTorch's KLDivLoss(reduction='none')(log_softmax(f(x')), softmax(f(x))) summed over k.
  * p(x) = exp(log_softmax(f(x))): where p_k underflows to 0 its term is exactly 0, PyTorch's convention
@@ -27,13 +27,13 @@ export function tradesKlSum(logitsNat: tf.Tensor2D, logitsAdv: tf.Tensor2D): tf.
   return tf.tidy(() => tf.sum(tradesKlPerExample(logitsNat, logitsAdv)) as tf.Scalar);
 }
 
-/** (1/B)·KL_sum: TRADES' loss_robust in training (PAPER.md §5.2 step 4). */
+/** (1/B)·KL_sum: TRADES' loss_robust in training (docs/algorithms.md §5.2 step 4). */
 export function tradesKlBatchMean(logitsNat: tf.Tensor2D, logitsAdv: tf.Tensor2D): tf.Scalar {
   return tf.tidy(() => tf.div(tradesKlSum(logitsNat, logitsAdv), logitsNat.shape[0]) as tf.Scalar);
 }
 
 /**
- * The TRADES training loss (PAPER.md §5.2 step 5): CE_mean(f(x), y) + β·(1/B)·KL_sum(p(x) ‖ p(x')),
+ * The TRADES training loss (docs/algorithms.md §5.2 step 5): CE_mean(f(x), y) + β·(1/B)·KL_sum(p(x) ‖ p(x')),
  * with f(x) and f(x') from two train-mode forwards and the target p(x) not detached.
  */
 export function tradesLoss(logitsNat: tf.Tensor2D, logitsAdv: tf.Tensor2D, labels: tf.Tensor1D, beta: number): tf.Scalar {
@@ -44,7 +44,7 @@ export function tradesLoss(logitsNat: tf.Tensor2D, logitsAdv: tf.Tensor2D, label
 export interface TradesKlObjectiveOptions {
   /**
    * Multiplies KL_sum. 1 (the default) is the TRADES attack before TE starts (unscaled KL_sum);
-   * TRADES+TE after the start epoch uses β/B (PAPER.md §4.3, §5.3).
+   * TRADES+TE after the start epoch uses β/B (docs/algorithms.md §4.3, §5.3).
    */
   readonly scale?: number;
 }

@@ -3,7 +3,7 @@ import { AtflowError } from '../../core/errors';
 import type { NamedVariable } from '../../core/model';
 
 export interface SgdOptions {
-  /** Momentum μ (PAPER.md §1: 0.9). 0 disables the buffer. */
+  /** Momentum μ (docs/algorithms.md §1: 0.9). 0 disables the buffer. */
   readonly momentum?: number;
   /** Coupled (L2) weight decay: added to the gradient before momentum, as torch.optim.SGD. */
   readonly weightDecay?: number;
@@ -18,7 +18,7 @@ export interface SgdState {
 }
 
 /**
- * SGD with exactly torch.optim.SGD semantics (the authors' optimiser, PAPER.md §1):
+ * SGD with exactly torch.optim.SGD semantics (the authors' optimiser, docs/algorithms.md §1):
  *   d = g + wd·θ;  buf = d on a parameter's first step, then buf = μ·buf + (1 − dampening)·d;
  *   d = nesterov ? d + μ·buf : buf;  θ ← θ − lr·d.
  * A parameter without a gradient in a step is skipped entirely (no decay, buffer untouched), as torch.

@@ -2,7 +2,7 @@ import { AtflowError } from '../../core/errors';
 
 /**
  * Learning rate per 1-based epoch. The authors step the torch scheduler once per epoch, after the
- * training loop (PAPER.md §1, §12.15), so epoch e trains with the rate after e − 1 scheduler steps.
+ * training loop (docs/algorithms.md §1, §12.15), so epoch e trains with the rate after e − 1 scheduler steps.
  */
 export type LrSchedule = (epoch: number) => number;
 

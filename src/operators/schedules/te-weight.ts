@@ -1,7 +1,7 @@
 import { AtflowError } from '../../core/errors';
 
 export interface TeRampSpec {
-  /** Maximum weight (PAPER.md §5.3 `--reg-weight`, 300). */
+  /** Maximum weight (docs/algorithms.md §5.3 `--reg-weight`, 300). */
   readonly weight: number;
   /** First epoch (1-based) of the EMA and the penalty (`--start-es`, 90). */
   readonly start: number;
@@ -11,7 +11,7 @@ export interface TeRampSpec {
 
 /**
  * TE weight w(t) for the 1-based epoch t, the "sigmoid rampup" of Laine & Aila as in the authors'
- * code (PAPER.md §5.3): 0 before start, weight·exp(−5(1 − (t − start)/(end − start))²) for
+ * code (docs/algorithms.md §5.3): 0 before start, weight·exp(−5(1 − (t − start)/(end − start))²) for
  * start ≤ t ≤ end, weight after. Evaluated once per epoch, before training.
  */
 export function teWeight(epoch: number, spec: TeRampSpec): number {

@@ -15,6 +15,21 @@ export const TRAINERS: Readonly<Record<string, TrainerFactory>> = {
   mart: martTrainer,
 };
 
+/** Trainer settings from the config that only some trainers read. */
+export type TrainerSetting = 'beta' | 'penaltyOn';
+
+/**
+ * Which of those settings each built-in trainer reads (`trainer.beta`, `trainer.te.penaltyOn`). Giving
+ * one to a trainer that ignores it is a config error (buildRun), as an unknown attack name is: a β
+ * on PGD-AT would otherwise be silently dropped.
+ */
+export const TRAINER_SETTINGS: Readonly<Record<string, readonly TrainerSetting[]>> = {
+  standard: [],
+  'pgd-at': [],
+  trades: ['beta', 'penaltyOn'],
+  mart: ['beta', 'penaltyOn'],
+};
+
 export function createTrainer(name: string, options: TrainerOptions = {}): Trainer {
   const factory = TRAINERS[name];
   if (!factory) throw unknownName('trainer', name, Object.keys(TRAINERS));

@@ -4,7 +4,7 @@ import { pgd } from '../attacks/pgd';
 import type { AttackObjective, RandomStart } from '../attacks/types';
 import type { TrainerAttackInput, TrainerAttackSettings, TrainerOptions } from './types';
 
-/** PGD defaults of the authors' training attacks (PAPER.md §4.1, §4.3, §6). */
+/** PGD defaults of the authors' training attacks (docs/algorithms.md §4.1, §4.3, §6). */
 export const DEFAULT_TRAIN_ATTACK = { eps: 8 / 255, alpha: 2 / 255, steps: 10, norm: 'linf', restarts: 1 } as const;
 
 /** Fills the trainer's attack settings: the user's, else the authors' defaults with `randomStart` given by the trainer. */
@@ -16,7 +16,7 @@ export function attackSettings(trainer: string, options: TrainerOptions, randomS
     steps: a.steps ?? DEFAULT_TRAIN_ATTACK.steps,
     norm: a.norm ?? DEFAULT_TRAIN_ATTACK.norm,
     restarts: a.restarts ?? DEFAULT_TRAIN_ATTACK.restarts,
-    // ℓ2 always starts at x + 0.001·N(0, I) in the authors' code (PAPER.md §4.2)
+    // ℓ2 always starts at x + 0.001·N(0, I) in the authors' code (docs/algorithms.md §4.2)
     randomStart: a.randomStart ?? ((a.norm ?? 'linf') === 'l2' ? 'normal' : randomStart),
   };
   if (s.norm !== 'linf' && s.norm !== 'l2') {

@@ -8,7 +8,7 @@ import type { Trainer, TrainerOptions } from './types';
 export const MART_DEFAULT_BETA = 6;
 
 /**
- * MART (Wang et al. 2020; not in the authors' code, PAPER.md §5.4):
+ * MART (Wang et al. 2020; not in the authors' code, docs/algorithms.md §5.4):
  *  attack (eval mode, start x + 0.001·N(0, I) as mart.py): maximise CE_mean(f(x′), y) [+ TE on f(x′)];
  *  loss: train-mode forwards on x then x′, L = mean_i [BCE_i + β·KL_i·(1 − p_y(x_i))] [+ TE on f(x′):
  *  MART's main term is adversarial, so TE penalises f(x′) as in PGD-AT+TE; `te.penaltyOn: 'natural'` moves it].

@@ -4,7 +4,7 @@ import { attackSettings, innerMax } from './inner-max';
 import type { Trainer, TrainerOptions } from './types';
 
 /**
- * PGD-AT (Madry et al.; PAPER.md §5.1, with TE §5.3):
+ * PGD-AT (Madry et al.; docs/algorithms.md §5.1, with TE §5.3):
  *  attack (eval mode): maximise CE_mean(f(x′), y) [+ w·mean_{B×K}(softmax(f(x′)) − p̂)²];
  *  loss: one train-mode forward on x′ only, L = CE_mean(f(x′), y) [+ the same TE term on f(x′)].
  * Random start: 'uniform-clamped' as train.py (the random-label runs); with TE 'uniform' (unclamped) as

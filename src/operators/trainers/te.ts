@@ -17,7 +17,7 @@ export interface TeOptions {
   readonly penaltyOn?: 'natural' | 'adversarial';
 }
 
-/** The authors' defaults (PAPER.md §5.3). */
+/** The authors' defaults (docs/algorithms.md §5.3). */
 export const TE_DEFAULTS = { momentum: 0.9, start: 90, end: 150, weight: 300 } as const;
 
 /** TE's soft targets for one batch, as the attack and the training loss both see them. */
@@ -37,7 +37,7 @@ export interface TeState {
 }
 
 /**
- * Temporal ensembling for AT (PAPER.md §5.3), one piece that composes onto any trainer.
+ * Temporal ensembling for AT (docs/algorithms.md §5.3), one piece that composes onto any trainer.
  * Holds the per-example EMA buffer p (N×K float32, zero-initialised). From the start epoch on, each
  * visited row is updated once per visit, before the attack, from the eval-mode softmax q of the
  * augmented clean batch:  p ← η·p + (1 − η)·q,  p̂ = p / Σ_k p  (row normalisation = bias correction:

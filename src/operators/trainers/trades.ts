@@ -3,11 +3,11 @@ import { tradesKlObjective, tradesLoss } from '../objectives/trades-kl';
 import { attackSettings, checkBeta, innerMax } from './inner-max';
 import type { Trainer, TrainerOptions } from './types';
 
-/** The authors' β (train.py and train_te.py default, PAPER.md §5.2). */
+/** The authors' β (train.py and train_te.py default, docs/algorithms.md §5.2). */
 export const TRADES_DEFAULT_BETA = 6;
 
 /**
- * TRADES (Zhang et al. 2019; PAPER.md §4.3, §5.2, with TE §5.3):
+ * TRADES (Zhang et al. 2019; docs/algorithms.md §4.3, §5.2, with TE §5.3):
  *  attack (eval mode, start x + 0.001·N(0, I) unclamped): maximise KL_sum(p(x) ‖ p(x′)) with p(x) from
  *    the eval-mode logits computed before the attack; with TE (β/B)·KL_sum + w·mean_{B×K}(p(x′) − p̂)²;
  *  loss: two separate train-mode forwards, natural then adversarial (BN statistics per pass), target not

@@ -3,7 +3,7 @@ import type { Model } from '../../core/model';
 import type { Norm, RandomStart } from '../attacks/types';
 import type { TeOptions } from './te';
 
-/** The inner maximisation a trainer runs (PAPER.md §4); `randomStart` defaults to the trainer's own. */
+/** The inner maximisation a trainer runs (docs/algorithms.md §4); `randomStart` defaults to the trainer's own. */
 export interface TrainerAttackSettings {
   readonly eps: number;
   readonly alpha: number;

@@ -7,7 +7,7 @@ import type { AttackName } from '../../../src/operators/attacks';
 import { crossEntropyPerExample } from '../../../src/operators/objectives';
 import { denseModel, quadrantData, trainedQuadrantMlp } from './tiny-model';
 
-/** The conformance suite every backend must pass (PAPER.md §4; issue 5 "Done means"). */
+/** The conformance suite every backend must pass (docs/algorithms.md §4; issue 5 "Done means"). */
 
 const EPS = 0.15;
 const SLACK = 1e-6;
@@ -150,7 +150,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       tf.tidy(() => {
         const zeros = tf.zeros([4, 6, 6, 1]) as tf.Tensor4D;
         const u = startPoint(zeros, 0.1, 'uniform', 1).dataSync();
-        expect(Math.min(...u)).toBeLessThan(0); // not clamped before the first step (PAPER.md §12.2)
+        expect(Math.min(...u)).toBeLessThan(0); // not clamped before the first step (docs/algorithms.md §12.2)
         expect(Math.max(...u.map(Math.abs))).toBeLessThanOrEqual(0.1);
         const uc = startPoint(zeros, 0.1, 'uniform-clamped', 1).dataSync();
         expect(Math.min(...uc)).toBe(0);

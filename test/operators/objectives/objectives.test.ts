@@ -127,7 +127,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       });
     });
 
-    it('PGD+TE and TRADES+TE attack objectives are exactly PAPER.md §5.3, with per-example shares that sum to them', () => {
+    it('PGD+TE and TRADES+TE attack objectives are exactly docs/algorithms.md §5.3, with per-example shares that sum to them', () => {
       tf.tidy(() => {
         const y = labels();
         const targets = tf.tensor2d([

@@ -6,7 +6,7 @@ import { teWeight } from '../../../src/operators/schedules/te-weight';
 const AUTHORS = { weight: 300, start: 90, end: 150 };
 
 describe('TE weight ramp-up', () => {
-  it('reproduces the PAPER.md §5.3 table', () => {
+  it('reproduces the docs/algorithms.md §5.3 table', () => {
     const table: [number, number][] = [
       [89, 0],
       [90, 2.0214],

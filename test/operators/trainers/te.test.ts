@@ -1,6 +1,6 @@
 import { TemporalEnsemble, rowEntropy } from '../../../src/operators/trainers/te';
 
-describe('TemporalEnsemble buffer (PAPER.md §5.3)', () => {
+describe('TemporalEnsemble buffer (docs/algorithms.md §5.3)', () => {
   // Two examples (dataset indices 2 and 0) of N = 4, K = 3, η = 0.9, visited once in each of 2 epochs.
   const idx = new Int32Array([2, 0]);
   const q1 = new Float32Array([0.7, 0.2, 0.1, /* ex 0 */ 0.1, 0.1, 0.8]);
