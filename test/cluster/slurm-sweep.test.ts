@@ -69,11 +69,11 @@ function walk(dir: string): string[] {
   return fs.readdirSync(dir, { recursive: true, encoding: 'utf8' }).filter((f) => fs.statSync(path.join(dir, f)).isFile());
 }
 
-/** The examples table of every run under `outDir`, without wall-clock columns (they differ between runs by nature). */
-async function examplesTable(outDir: string): Promise<Record<string, unknown>[]> {
-  const rows = await duck(
-    `SELECT * FROM read_parquet(${lit(path.join(outDir, '*', 'examples', '*', '*.parquet'))}, hive_partitioning = false) ORDER BY run_id, epoch, phase, example`,
-  );
+/** One table of every run under `outDir`, without wall-clock columns (they differ between runs by nature). */
+async function table(outDir: string, name: 'examples' | 'epochs' | 'steps'): Promise<Record<string, unknown>[]> {
+  const files = name === 'examples' ? path.join(outDir, '*', 'examples', '*', '*.parquet') : path.join(outDir, '*', `${name}.parquet`);
+  const order = { examples: 'run_id, epoch, phase, example', epochs: 'run_id, epoch', steps: 'run_id, epoch, step' }[name];
+  const rows = await duck(`SELECT * FROM read_parquet(${lit(files)}, hive_partitioning = false) ORDER BY ${order}`);
   return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !['time', 'ms', 'wall_ms'].includes(k))));
 }
 
@@ -178,10 +178,12 @@ describeSlurm('sweeps as SLURM array jobs on a real cluster', () => {
     // The same sweep without interruption (local executor, same configs hence the same run ids): DuckDB
     // reads the same examples table over the whole runs tree, nothing lost, nothing duplicated.
     atflow(work, ['sweep', sweepFile, '--executor', 'local', '--workers', '2', '--out', 'reference', '--backend', 'wasm']);
-    const resumed = await examplesTable(outDir);
-    const reference = await examplesTable(path.join(work, 'reference'));
+    const resumed = await table(outDir, 'examples');
     expect(resumed.length).toBe(4 * base.epochs * 2 * base.data.trainSize);
-    expect(resumed).toEqual(reference);
+    expect(resumed).toEqual(await table(path.join(work, 'reference'), 'examples'));
+    // The per-epoch and per-step logs too.
+    expect(await table(outDir, 'epochs')).toEqual(await table(path.join(work, 'reference'), 'epochs'));
+    expect(await table(outDir, 'steps')).toEqual(await table(path.join(work, 'reference'), 'steps'));
   });
 
   test('a point with a bad data path fails on its own: sacct FAILED, its error in the sweep status; the others finish', async () => {
