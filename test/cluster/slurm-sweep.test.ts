@@ -47,9 +47,12 @@ function writeJson(file: string, value: unknown): string {
   return file;
 }
 
+/** Environment of the CLI calls: the cluster's (SLURM_CONF, for --submit) and the wasm backend. */
+let cliEnv: NodeJS.ProcessEnv = { ...process.env, ATFLOW_BACKEND: 'wasm' };
+
 /** The CLI as installed (node + bin/atflow.js), in `cwd`; returns stdout, throws with stderr on failure. */
 function atflow(cwd: string, args: string[], expectStatus = 0): string {
-  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: { ...process.env, ATFLOW_BACKEND: 'wasm' }, timeout: 300_000 });
+  const r = spawnSync(process.execPath, [BIN, ...args], { cwd, encoding: 'utf8', env: cliEnv, timeout: 300_000 });
   if (r.status !== expectStatus) throw new Error(`atflow ${args.join(' ')}: exit ${r.status}\n${r.stdout}\n${r.stderr}`);
   return r.stdout;
 }
@@ -82,7 +85,8 @@ describeSlurm('sweeps as SLURM array jobs on a real cluster', () => {
   let cluster: SlurmCluster;
   beforeAll(() => {
     cluster = startSlurm();
-  });
+    cliEnv = { ...cluster.env, ATFLOW_BACKEND: 'wasm' };
+  }, 600_000);
   afterAll(() => {
     cluster?.stop();
   });
@@ -149,9 +153,11 @@ describeSlurm('sweeps as SLURM array jobs on a real cluster', () => {
     }
     const doneAt = runDirs.slice(0, 3).map((d) => fs.statSync(path.join(d, '_SUCCESS')).mtimeMs);
 
-    // Resubmission of the same sweep: the three finished points are skipped, point 3 resumes.
-    atflow(work, ['sweep', sweepFile, '--executor', 'array']);
-    const second = submit(cluster, script);
+    // Resubmission of the same sweep (this time by `atflow sweep --submit`): the three finished points are
+    // skipped, point 3 resumes.
+    const submitted = atflow(work, ['sweep', sweepFile, '--submit']);
+    const second = /submitted array job (\d+) \(4 task\(s\)\)/.exec(submitted)?.[1];
+    if (!second) throw new Error(`no job id in: ${submitted}`);
     await waitForJob(cluster, second);
     expect(runDirs.every((d) => fs.existsSync(path.join(d, '_SUCCESS')))).toBe(true);
     const again = manifest.runs.map((r) => readTaskStatus(sweepDir, r.index)!);

@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../../core/errors';
 import { runSweep } from '../../pipelines/sweep/run-sweep';
+import { submitSlurm } from '../../pipelines/sweep/submit-slurm';
 import { runSweepWorker } from '../../pipelines/sweep/worker';
 import { atflowRunCommand } from '../../pipelines/sweep/runner';
 import { readManifest } from '../../pipelines/sweep/manifest';
@@ -14,6 +15,7 @@ interface SweepFlags {
   executor?: 'local' | 'array';
   dryRun?: boolean;
   backend?: string;
+  submit?: boolean;
 }
 
 /**
@@ -33,8 +35,11 @@ export function register(program: Command): void {
     .option('--executor <kind>', 'local | array (overrides the sweep file)')
     .option('--dry-run', 'only write <out>/sweeps/<name>/configs/*.json and manifest.json')
     .option('--backend <name>', 'local executor: backend for every run (atflow run --backend)')
+    .option('--submit', 'array executor (implied): submit sweep.sbatch with sbatch and print the job id; run again to resume')
     .addHelpText('after', '\nSee docs/sweeps.md for the file format, the executors and the output layout.')
     .action(async (file: string, flags: SweepFlags) => {
+      if (flags.submit && flags.executor === 'local') throw new AtflowError('ARGUMENT', '--submit needs the array executor, not --executor local');
+      if (flags.submit && flags.dryRun) throw new AtflowError('ARGUMENT', '--submit and --dry-run exclude each other');
       const workers = flags.workers === undefined ? undefined : Number(flags.workers);
       if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) {
         throw new AtflowError('ARGUMENT', `--workers '${flags.workers}': expected a positive integer`);
@@ -48,11 +53,15 @@ export function register(program: Command): void {
         const result = await runSweep(file, {
           out: flags.out,
           workers,
-          executor: flags.executor,
+          executor: flags.submit ? 'array' : flags.executor,
           dryRun: flags.dryRun,
           backend: flags.backend,
           signal: abort.signal,
         });
+        if (flags.submit && result.kind === 'array') {
+          const job = submitSlurm(result.files.slurmPath);
+          process.stdout.write(`submitted array job ${job} (${result.materialised.manifest.runs.length} task(s)): squeue -j ${job}; atflow sweep-status ${path.dirname(result.files.manifestPath)}\n`);
+        }
         if (abort.signal.aborted) process.exitCode = 130;
         else if (!result.ok) process.exitCode = 1;
       } finally {

@@ -10,3 +10,4 @@ export * from './worker';
 export * from './run-sweep';
 export * from './task-status';
 export * from './runs-finished';
+export * from './submit-slurm';
