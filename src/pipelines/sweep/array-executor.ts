@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../../core/errors';
 import { writeFileAtomic } from './atomic-write';
+import { findAtflowBin } from './runner';
 import type { SweepManifest } from './manifest';
 import type { ArrayExecutorSpec } from './sweep-spec';
 
@@ -56,17 +57,20 @@ export function kubernetesIndexedJob(p: ArrayJobParams): string {
   const { spec } = p;
   const name = dnsLabel(`atflow-${p.sweep}`);
   const q = (s: string) => JSON.stringify(s); // JSON strings are valid YAML double-quoted scalars
-  const command = [...spec.command, 'sweep-worker', p.manifest];
-  const limits: string[] = [];
-  if (spec.resources.gpus > 0) limits.push(`nvidia.com/gpu: ${spec.resources.gpus}`);
-  if (spec.resources.cpus !== undefined) limits.push(`cpu: ${q(String(spec.resources.cpus))}`);
-  if (spec.resources.memoryGiB !== undefined) limits.push(`memory: ${q(`${Math.ceil(spec.resources.memoryGiB * 1024)}Mi`)}`);
+  const command = [...(spec.command ?? ['atflow']), 'sweep-worker', p.manifest];
+  // The scheduler places a pod by its requests; limits keep a task from taking a neighbour's share.
+  // GPUs are an extended resource: a limit alone (the request defaults to it).
+  const cpu = `cpu: ${q(String(spec.resources.cpus ?? 1))}`;
+  const memory = spec.resources.memoryGiB !== undefined ? [`memory: ${q(`${Math.ceil(spec.resources.memoryGiB * 1024)}Mi`)}`] : [];
+  const requests = [cpu, ...memory];
+  const limits = [...(spec.resources.gpus > 0 ? [`nvidia.com/gpu: ${spec.resources.gpus}`] : []), cpu, ...memory];
   const pvc = spec.kubernetes.pvc;
   const lines = [
     `# atflow sweep "${p.sweep}": ${p.runs} run(s); task i runs point i of the manifest (JOB_COMPLETION_INDEX).`,
     `# Submit with: kubectl apply -f <this file>. The container's working directory (${spec.kubernetes.workdir})`,
     `# must hold the manifest (${p.manifest}), its configs and the runs folder, shared by all tasks.`,
     `# Finished runs are skipped and unfinished ones resume, so a retried task continues where it stopped.`,
+    `# The claim "${pvc}" must exist (ReadWriteMany when tasks run on several nodes) and hold that folder.`,
     'apiVersion: batch/v1',
     'kind: Job',
     'metadata:',
@@ -79,7 +83,8 @@ export function kubernetesIndexedJob(p: ArrayJobParams): string {
     '  completionMode: Indexed',
     `  completions: ${p.runs}`,
     `  parallelism: ${Math.min(spec.parallelism ?? p.runs, p.runs)}`,
-    `  backoffLimit: ${2 * p.runs}`,
+    // Per index: a failing point is retried on its own and then given up, while the others go on.
+    `  backoffLimitPerIndex: ${spec.kubernetes.retriesPerIndex}`,
     '  template:',
     '    metadata:',
     '      labels:',
@@ -92,18 +97,18 @@ export function kubernetesIndexedJob(p: ArrayJobParams): string {
     `          image: ${q(spec.kubernetes.image)}`,
     `          workingDir: ${q(spec.kubernetes.workdir)}`,
     `          command: [${command.map(q).join(', ')}]`,
-    ...(limits.length > 0 ? ['          resources:', '            limits:', ...limits.map((l) => `              ${l}`)] : []),
-    ...(pvc
-      ? [
-          '          volumeMounts:',
-          '            - name: work',
-          `              mountPath: ${q(spec.kubernetes.workdir)}`,
-          '      volumes:',
-          '        - name: work',
-          '          persistentVolumeClaim:',
-          `            claimName: ${q(pvc)}`,
-        ]
-      : []),
+    '          resources:',
+    '            requests:',
+    ...requests.map((l) => `              ${l}`),
+    '            limits:',
+    ...limits.map((l) => `              ${l}`),
+    '          volumeMounts:',
+    '            - name: work',
+    `              mountPath: ${q(spec.kubernetes.workdir)}`,
+    '      volumes:',
+    '        - name: work',
+    '          persistentVolumeClaim:',
+    `            claimName: ${q(pvc)}`,
   ];
   return lines.join('\n') + '\n';
 }
@@ -129,13 +134,18 @@ export function slurmArrayScript(p: ArrayJobParams): string {
       throw new AtflowError('CONFIG', `SLURM --${key}: '${value}' contains whitespace, which #SBATCH lines cannot express; use a path without spaces`, { key, value });
     }
   }
-  const command = [...spec.command, 'sweep-worker', p.manifest].map(shellQuote).join(' ');
+  // A batch job starts with the submitter's environment, or a bare one (--export=NONE): name node and the
+  // CLI by absolute path, and put node's folder first on PATH for anything the run starts.
+  const argv = spec.command ?? [process.execPath, findAtflowBin()];
+  const command = [...argv, 'sweep-worker', p.manifest].map(shellQuote).join(' ');
   return [
     '#!/bin/bash',
     `# atflow sweep "${p.sweep}": ${p.runs} run(s); task i runs point i of the manifest (SLURM_ARRAY_TASK_ID).`,
     '# Submit with: sbatch <this file>. Finished runs are skipped and unfinished ones resume on resubmission.',
     ...directives.map(([k, v]) => `#SBATCH --${k}=${v}`),
     'set -euo pipefail',
+    `export PATH=${shellQuote(path.dirname(process.execPath))}:"\${PATH:-/usr/local/bin:/usr/bin:/bin}"`,
+    `cd ${shellQuote(p.slurmChdir)}`,
     `exec ${command}`,
   ].join('\n') + '\n';
 }

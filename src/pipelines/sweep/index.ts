@@ -8,3 +8,6 @@ export * from './local-executor';
 export * from './array-executor';
 export * from './worker';
 export * from './run-sweep';
+export * from './task-status';
+export * from './runs-finished';
+export * from './submit-slurm';

@@ -3,18 +3,7 @@ import { writeArrayJobs, ArrayJobFiles } from './array-executor';
 import { materialiseSweep, MaterialisedSweep } from './expand';
 import { runLocal, LocalSweepResult } from './local-executor';
 import { atflowRunCommand, RunnerCommand } from './runner';
-import * as fs from 'fs';
-import * as path from 'path';
-import { loadRuns } from '../spec';
-
-/** A config is done when every run it defines has `_SUCCESS` (checked here, without starting a process). */
-function runsFinished(configPath: string, outDir: string): boolean {
-  try {
-    return loadRuns(configPath).every((r) => fs.existsSync(path.join(outDir, r.runId, '_SUCCESS')));
-  } catch {
-    return false; // an invalid config: let `atflow run` report it
-  }
-}
+import { runsFinished } from './runs-finished';
 import { EXECUTOR_KINDS, loadSweepSpec, parseExecutor, SweepSpec } from './sweep-spec';
 
 /**

@@ -55,6 +55,8 @@ export interface ChildRunResult {
   exitCode: number | null;
   signal: NodeJS.Signals | null;
   seconds: number;
+  /** With `captureStderr`: the last few KiB the child wrote to stderr. */
+  stderrTail?: string;
 }
 
 export interface SpawnRunOptions {
@@ -63,7 +65,11 @@ export interface SpawnRunOptions {
   logFile?: string;
   /** Aborting sends SIGTERM to the child (which then resolves with its exit status). */
   signal?: AbortSignal;
+  /** Pass the child's stderr on to ours and keep its tail (`stderrTail`): why a run failed. Ignored with logFile. */
+  captureStderr?: boolean;
 }
+
+const STDERR_TAIL_BYTES = 8192;
 
 /** Starts one run as a child process and resolves when it exits (never rejects for a failing run). */
 export function spawnRun(runner: RunnerCommand, configPath: string, outDir: string, opts: SpawnRunOptions = {}): Promise<ChildRunResult> {
@@ -77,9 +83,15 @@ export function spawnRun(runner: RunnerCommand, configPath: string, outDir: stri
   }
   return new Promise<ChildRunResult>((resolve) => {
     const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
+    const capture = opts.captureStderr === true && logFd === undefined;
     const child = spawn(command, args, {
       env: opts.env ?? process.env,
-      stdio: logFd === undefined ? 'inherit' : ['ignore', logFd, logFd],
+      stdio: logFd !== undefined ? ['ignore', logFd, logFd] : capture ? ['inherit', 'inherit', 'pipe'] : 'inherit',
+    });
+    let tail = '';
+    child.stderr?.on('data', (chunk: Buffer) => {
+      process.stderr.write(chunk);
+      tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
     });
     // The child holds its own copy of the descriptor.
     if (logFd !== undefined) fs.closeSync(logFd);
@@ -94,8 +106,9 @@ export function spawnRun(runner: RunnerCommand, configPath: string, outDir: stri
     };
     child.on('error', (e) => {
       if (opts.logFile) fs.appendFileSync(opts.logFile, `cannot start ${command}: ${e.message}\n`);
-      finish({ exitCode: 127, signal: null, seconds: seconds() });
+      finish({ exitCode: 127, signal: null, seconds: seconds(), ...(capture ? { stderrTail: `cannot start ${command}: ${e.message}` } : {}) });
     });
-    child.on('exit', (exitCode, signal) => finish({ exitCode, signal, seconds: seconds() }));
+    // 'close' (not 'exit'): the piped stderr has then been read to its end.
+    child.on('close', (exitCode, signal) => finish({ exitCode, signal, seconds: seconds(), ...(capture ? { stderrTail: tail } : {}) }));
   });
 }

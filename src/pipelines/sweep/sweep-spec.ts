@@ -27,11 +27,16 @@ export interface ArrayExecutorSpec {
   dir?: string;
   /** Tasks running at once; undefined = all of them (the scheduler decides). */
   parallelism?: number;
-  /** argv prefix that starts atflow inside a task, followed by `sweep-worker <manifest>`. */
-  command: string[];
+  /**
+   * argv prefix that starts atflow inside a task, followed by `sweep-worker <manifest>`. Unset: SLURM runs
+   * this machine's node on this package's bin/atflow.js by absolute path (a shared file system, as on
+   * most clusters), Kubernetes runs `atflow` from the image.
+   */
+  command?: string[];
   /** Per-task resources. */
   resources: { gpus: number; cpus?: number; memoryGiB?: number };
-  kubernetes: { image: string; workdir: string; pvc?: string; namespace?: string };
+  /** `pvc`: the claim mounted at `workdir` (default "atflow-runs"); `retriesPerIndex`: backoffLimitPerIndex (default 2). */
+  kubernetes: { image: string; workdir: string; pvc: string; namespace?: string; retriesPerIndex: number };
   slurm: { partition?: string; time?: string; chdir?: string };
 }
 
@@ -63,7 +68,7 @@ const TOP_KEYS = ['name', 'description', 'base', 'axes', 'executor', 'out'];
 const LOCAL_KEYS = ['kind', 'workers', 'gpus'];
 const ARRAY_KEYS = ['kind', 'dir', 'parallelism', 'command', 'resources', 'kubernetes', 'slurm'];
 const RESOURCE_KEYS = ['gpus', 'cpus', 'memoryGiB'];
-const K8S_KEYS = ['image', 'workdir', 'pvc', 'namespace'];
+const K8S_KEYS = ['image', 'workdir', 'pvc', 'namespace', 'retriesPerIndex'];
 const SLURM_KEYS = ['partition', 'time', 'chdir'];
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/;
 
@@ -175,7 +180,7 @@ function parseArray(raw: Record<string, unknown>, where: string): ArrayExecutorS
   checkKeys(raw, ARRAY_KEYS, where, 'executor');
   const dir = optionalString(raw.dir, where, 'executor.dir');
   const parallelism = optionalPositiveInt(raw.parallelism, where, 'executor.parallelism');
-  let command = ['atflow'];
+  let command: string[] | undefined;
   if (raw.command !== undefined) {
     if (!Array.isArray(raw.command) || raw.command.length === 0 || !raw.command.every((c) => typeof c === 'string' && c !== '')) {
       throw err(where, 'executor.command', `expected a non-empty list of strings like ["node", "bin/atflow.js"], got ${describeValue(raw.command)}`);
@@ -203,8 +208,9 @@ function parseArray(raw: Record<string, unknown>, where: string): ArrayExecutorS
     kubernetes: {
       image: optionalString(k8s.image, where, 'executor.kubernetes.image') ?? 'atflow:latest',
       workdir: optionalString(k8s.workdir, where, 'executor.kubernetes.workdir') ?? '/workspace',
-      pvc: optionalString(k8s.pvc, where, 'executor.kubernetes.pvc'),
+      pvc: optionalString(k8s.pvc, where, 'executor.kubernetes.pvc') ?? 'atflow-runs',
       namespace: optionalString(k8s.namespace, where, 'executor.kubernetes.namespace'),
+      retriesPerIndex: optionalNonNegativeInt(k8s.retriesPerIndex, where, 'executor.kubernetes.retriesPerIndex') ?? 2,
     },
     slurm: {
       partition: optionalString(slurm.partition, where, 'executor.slurm.partition'),
@@ -248,6 +254,12 @@ function checkKeys(obj: Record<string, unknown>, allowed: string[], where: strin
 function optionalPositiveInt(v: unknown, where: string, at: string): number | undefined {
   if (v === undefined) return undefined;
   if (!Number.isInteger(v) || (v as number) < 1) throw err(where, at, `expected a positive integer, got ${describeValue(v)}`);
+  return v as number;
+}
+
+function optionalNonNegativeInt(v: unknown, where: string, at: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (!Number.isInteger(v) || (v as number) < 0) throw err(where, at, `expected a non-negative integer, got ${describeValue(v)}`);
   return v as number;
 }
 

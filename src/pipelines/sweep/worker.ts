@@ -1,6 +1,9 @@
+import * as path from 'path';
 import { AtflowError } from '../../core/errors';
 import { readManifest } from './manifest';
 import { atflowRunCommand, RunnerCommand, spawnRun } from './runner';
+import { runsFinished } from './runs-finished';
+import { errorFromStderr, newTaskStatus, readTaskStatus, writeTaskStatus } from './task-status';
 
 /**
  * `atflow sweep-worker <manifest.json>`: one task of an array job. The scheduler tells the task which
@@ -54,22 +57,53 @@ export interface SweepWorkerOptions {
   index?: string;
   runner?: RunnerCommand;
   onStatus?: (line: string) => void;
+  /** The scheduler cancels the task (SIGTERM): stop the run, record the point as cancelled. */
+  signal?: AbortSignal;
 }
 
-/** Runs the manifest point this task is assigned; resolves with the run's exit code. */
+/**
+ * Runs the manifest point this task is assigned and resolves with the run's exit code. Along the way it
+ * keeps `<sweep folder>/status/NNNN.json` (task-status.ts) up to date: running, then completed, failed
+ * (with the run's error message) or cancelled.
+ */
 export async function runSweepWorker(manifestPath: string, opts: SweepWorkerOptions = {}): Promise<number> {
   const env = opts.env ?? process.env;
   const status = opts.onStatus ?? ((line: string) => process.stderr.write(line + '\n'));
   const manifest = readManifest(manifestPath);
   const { index, source } = resolveWorkerIndex(env, manifest.runs.length, opts.index);
   const run = manifest.runs[index];
+  const sweepDir = path.dirname(manifest.file);
   const values = Object.entries(run.values)
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
   status(`sweep ${manifest.sweep}: run #${index} of ${manifest.runs.length} (from ${source}) ${values}: ${run.configPath}`);
-  // The task's stdout/stderr are already its log (pod log, SLURM --output): pass them through.
-  const r = await spawnRun(opts.runner ?? atflowRunCommand(), run.configPath, manifest.outDir, { env });
+
+  const record = newTaskStatus(index, env, readTaskStatus(sweepDir, index));
+  if (runsFinished(run.configPath, manifest.outDir)) {
+    // A resubmitted sweep: this point finished in an earlier attempt. Its run folder is left untouched.
+    writeTaskStatus(sweepDir, { ...record, state: 'completed', skipped: true, endedAt: new Date().toISOString(), seconds: 0, exitCode: 0 });
+    status(`sweep ${manifest.sweep}: run #${index} already finished (_SUCCESS), skipped`);
+    return 0;
+  }
+  writeTaskStatus(sweepDir, record);
+  // Written at once: a scheduler kills the whole task (SIGKILL) soon after its SIGTERM, maybe before the run exits.
+  const onAbort = () => writeTaskStatus(sweepDir, { ...record, state: 'cancelled', endedAt: new Date().toISOString(), error: 'cancelled by the scheduler (SIGTERM)' });
+  opts.signal?.addEventListener('abort', onAbort, { once: true });
+  // The task's stdout/stderr are already its log (pod log, SLURM --output): pass them through, keeping stderr's tail.
+  const r = await spawnRun(opts.runner ?? atflowRunCommand(), run.configPath, manifest.outDir, { env, signal: opts.signal, captureStderr: true });
+  opts.signal?.removeEventListener('abort', onAbort);
   const code = r.exitCode ?? 1;
+  const cancelled = opts.signal?.aborted === true;
+  const state = cancelled ? 'cancelled' : code === 0 ? 'completed' : 'failed';
+  writeTaskStatus(sweepDir, {
+    ...record,
+    state,
+    endedAt: new Date().toISOString(),
+    seconds: Number(r.seconds.toFixed(3)),
+    exitCode: r.exitCode,
+    signal: r.signal,
+    ...(state === 'completed' ? {} : { error: cancelled ? 'cancelled by the scheduler (SIGTERM)' : (errorFromStderr(r.stderrTail ?? '') ?? `exit ${code}`) }),
+  });
   status(`sweep ${manifest.sweep}: run #${index} ${code === 0 ? 'ok' : `failed (${r.signal ?? `exit ${code}`})`} after ${r.seconds.toFixed(1)}s`);
-  return code;
+  return cancelled && code === 0 ? 143 : code;
 }

@@ -4,46 +4,11 @@ import { runSweep } from '../../../src/pipelines/sweep/run-sweep';
 import { dnsLabel, shellQuote } from '../../../src/pipelines/sweep/array-executor';
 import { AtflowError } from '../../../src/core/errors';
 import { tempDir, writeJson } from './helpers';
+import YAML from 'yaml';
 
-/**
- * A minimal reader for the block-style YAML the array executor writes (maps, "- " lists of maps, flow
- * lists of JSON strings, scalars): enough to check the Job's structure rather than grepping lines.
- */
+/** The job file through a real YAML 1.2 parser (the one kubectl's YAML-to-JSON step agrees with). */
 function parseSimpleYaml(text: string): unknown {
-  const lines = text
-    .split('\n')
-    .filter((l) => l.trim() !== '' && !l.trimStart().startsWith('#'))
-    .map((l) => ({ indent: l.length - l.trimStart().length, body: l.trim() }));
-  let i = 0;
-  const scalar = (s: string): unknown => {
-    if (s.startsWith('"') || s.startsWith('[')) return JSON.parse(s);
-    if (/^-?\d+(\.\d+)?$/.test(s)) return Number(s);
-    return s;
-  };
-  const block = (indent: number): unknown => {
-    if (lines[i].body.startsWith('- ')) {
-      const list: unknown[] = [];
-      while (i < lines.length && lines[i].indent === indent && lines[i].body.startsWith('- ')) {
-        // "- key: v" opens a map whose keys sit two columns further in.
-        lines[i] = { indent: indent + 2, body: lines[i].body.slice(2) };
-        list.push(block(indent + 2));
-      }
-      return list;
-    }
-    const map: Record<string, unknown> = {};
-    while (i < lines.length && lines[i].indent === indent && !lines[i].body.startsWith('- ')) {
-      const { body } = lines[i++];
-      const colon = body.indexOf(': ');
-      if (colon === -1) {
-        const key = body.replace(/:$/, '');
-        map[key] = block(lines[i].indent);
-      } else {
-        map[body.slice(0, colon)] = scalar(body.slice(colon + 2));
-      }
-    }
-    return map;
-  };
-  return block(0);
+  return YAML.parse(text);
 }
 
 function arraySweep(dir: string, executor: Record<string, unknown>): string {
@@ -79,6 +44,10 @@ describe('array executor', () => {
     expect(container.workingDir).toBe('/work');
     expect(container.command).toEqual(['atflow', 'sweep-worker', 'runs/sweeps/noise/manifest.json']);
     expect(container.resources.limits).toEqual({ 'nvidia.com/gpu': 1, cpu: '8', memory: '1536Mi' });
+    expect(container.resources.requests).toEqual({ cpu: '8', memory: '1536Mi' });
+    // A failing point is retried on its own, then given up while the other indices go on.
+    expect(job.spec.backoffLimitPerIndex).toBe(2);
+    expect(job.spec.backoffLimit).toBeUndefined();
     expect(container.volumeMounts).toEqual([{ name: 'work', mountPath: '/work' }]);
     expect(job.spec.template.spec.volumes).toEqual([{ name: 'work', persistentVolumeClaim: { claimName: 'atflow-data' } }]);
     // The command's manifest path resolves from the working directory to the manifest that was written.
@@ -86,14 +55,16 @@ describe('array executor', () => {
     expect(JSON.parse(fs.readFileSync(r.files.manifestPath, 'utf8')).runs).toHaveLength(10);
   });
 
-  test('defaults: parallelism = #runs, no resources, no volume', async () => {
+  test('defaults: parallelism = #runs, 1 CPU requested, the runs tree on the claim "atflow-runs", atflow from the image', async () => {
     const dir = tempDir();
     const r = await runSweep(arraySweep(dir, {}), { out: path.join(dir, 'runs'), cwd: dir, onStatus: () => undefined });
     if (r.kind !== 'array') throw new Error('expected the array executor');
     const job = parseSimpleYaml(fs.readFileSync(r.files.kubernetesPath, 'utf8')) as any;
     expect(job.spec.parallelism).toBe(10);
-    expect(job.spec.template.spec.containers[0].resources).toBeUndefined();
-    expect(job.spec.template.spec.volumes).toBeUndefined();
+    expect(job.spec.template.spec.containers[0].resources).toEqual({ requests: { cpu: '1' }, limits: { cpu: '1' } });
+    expect(job.spec.template.spec.volumes).toEqual([{ name: 'work', persistentVolumeClaim: { claimName: 'atflow-runs' } }]);
+    expect(job.spec.template.spec.containers[0].volumeMounts).toEqual([{ name: 'work', mountPath: '/workspace' }]);
+    expect(job.spec.template.spec.containers[0].command[0]).toBe('atflow');
     expect(job.spec.template.spec.containers[0].image).toBe('atflow:latest');
   });
 

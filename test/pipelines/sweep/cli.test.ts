@@ -50,6 +50,25 @@ describe('atflow sweep (CLI)', () => {
     expect(fs.readFileSync(path.join(dir, 'runs', 'sweeps', 'eps', 'sweep.sbatch'), 'utf8')).toContain('#SBATCH --array=0-1\n');
   });
 
+  test('--submit: sbatch missing or failing is a clear error, after the job files are written', async () => {
+    const dir = tempDir();
+    const sweepFile = writeJson(path.join(dir, 'eps.json'), { base: { seed: 1 }, axes: { seed: [1, 2] } });
+    const bin = path.join(dir, 'bin');
+    fs.mkdirSync(bin);
+    const PATH = process.env.PATH;
+    try {
+      process.env.PATH = bin; // no sbatch here
+      await expect(cli('sweep', sweepFile, '--out', path.join(dir, 'runs'), '--submit')).rejects.toThrow(/--submit: cannot run sbatch .*sweep\.sbatch: sbatch is not on PATH/);
+      expect(fs.existsSync(path.join(dir, 'runs', 'sweeps', 'eps', 'sweep.sbatch'))).toBe(true);
+      fs.writeFileSync(path.join(bin, 'sbatch'), '#!/bin/sh\necho "sbatch: error: Batch job submission failed: Invalid partition name specified" >&2\nexit 1\n', { mode: 0o755 });
+      process.env.PATH = `${bin}:${PATH}`;
+      await expect(cli('sweep', sweepFile, '--out', path.join(dir, 'runs'), '--submit')).rejects.toThrow(/sbatch .* failed \(exit 1\): sbatch: error: Batch job submission failed: Invalid partition name/);
+    } finally {
+      process.env.PATH = PATH;
+    }
+    await expect(cli('sweep', sweepFile, '--submit', '--executor', 'local')).rejects.toThrow('--submit needs the array executor');
+  });
+
   test('bad flags and bad files are AtflowErrors naming the problem', async () => {
     const dir = tempDir();
     const sweepFile = writeJson(path.join(dir, 'eps.json'), { base: {}, axes: { seed: [1] }, executor: { kind: 'kubernetes' } });

@@ -111,11 +111,11 @@ describe('parseSweepSpec', () => {
       gpus: ['0', '2'],
     });
     const arr = parseSweepSpec({ ...valid, executor: { kind: 'array' } }, file).executor;
+    expect(arr.kind === 'array' && arr.command).toBeUndefined(); // each job file picks its own default
     expect(arr).toMatchObject({
       kind: 'array',
-      command: ['atflow'],
       resources: { gpus: 0 },
-      kubernetes: { image: 'atflow:latest', workdir: '/workspace' },
+      kubernetes: { image: 'atflow:latest', workdir: '/workspace', pvc: 'atflow-runs', retriesPerIndex: 2 },
     });
   });
 

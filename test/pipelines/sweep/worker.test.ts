@@ -1,8 +1,11 @@
+import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../../../src/core/errors';
 import { materialiseSweep } from '../../../src/pipelines/sweep/expand';
 import { parseSweepSpec } from '../../../src/pipelines/sweep/sweep-spec';
 import { resolveWorkerIndex, runSweepWorker } from '../../../src/pipelines/sweep/worker';
+import { errorFromStderr, readSweepStatus, readTaskStatus, taskStatusPath } from '../../../src/pipelines/sweep/task-status';
+import { readManifest } from '../../../src/pipelines/sweep/manifest';
 import { fakeRunner, readTrace, tempDir } from './helpers';
 
 describe('resolveWorkerIndex', () => {
@@ -63,6 +66,61 @@ describe('runSweepWorker', () => {
     const manifest = manifestOf(dir);
     const failing = () => ({ command: process.execPath, args: ['-e', 'process.exit(4)'] });
     expect(await runSweepWorker(manifest, { env: { SLURM_ARRAY_TASK_ID: '0' }, runner: failing, onStatus: () => undefined })).toBe(4);
+  });
+
+  test('each task keeps its own status file: scheduler ids, attempts, completed', async () => {
+    const dir = tempDir();
+    const manifest = manifestOf(dir);
+    const sweepDir = path.dirname(manifest);
+    const env = { SLURM_JOB_ID: '17', SLURM_ARRAY_JOB_ID: '15', SLURM_ARRAY_TASK_ID: '1' };
+    expect(await runSweepWorker(manifest, { env, runner: fakeRunner, onStatus: () => undefined })).toBe(0);
+    expect(readTaskStatus(sweepDir, 1)).toMatchObject({
+      index: 1,
+      state: 'completed',
+      attempt: 1,
+      exitCode: 0,
+      scheduler: { kind: 'slurm', jobId: '17', arrayJobId: '15', arrayTaskId: '1' },
+    });
+    expect(readTaskStatus(sweepDir, 1)?.error).toBeUndefined();
+    expect(fs.existsSync(taskStatusPath(sweepDir, 0))).toBe(false); // no task touches another's file
+    await runSweepWorker(manifest, { env: { JOB_COMPLETION_INDEX: '1', HOSTNAME: 'atflow-w-1-x' }, runner: fakeRunner, onStatus: () => undefined });
+    expect(readTaskStatus(sweepDir, 1)).toMatchObject({ attempt: 2, state: 'completed', scheduler: { kind: 'kubernetes', pod: 'atflow-w-1-x', completionIndex: '1' } });
+    const merged = readSweepStatus(readManifest(manifest));
+    expect(merged.map((p) => p.state)).toEqual(['pending', 'completed', 'pending', 'pending']);
+  });
+
+  test("a failed run's error message is recorded: the atflow: line it printed", async () => {
+    const dir = tempDir();
+    const manifest = manifestOf(dir);
+    const failing = () => ({
+      command: process.execPath,
+      args: ['-e', 'process.stderr.write("loading\\natflow: idx: data files not found in /nope (does not exist)\\n"); process.exit(2)'],
+    });
+    const stderr = jest.spyOn(process.stderr, 'write').mockImplementation(() => true);
+    try {
+      expect(await runSweepWorker(manifest, { env: { SLURM_ARRAY_TASK_ID: '3' }, runner: failing, onStatus: () => undefined })).toBe(2);
+    } finally {
+      stderr.mockRestore();
+    }
+    expect(readTaskStatus(path.dirname(manifest), 3)).toMatchObject({ state: 'failed', exitCode: 2, error: 'idx: data files not found in /nope (does not exist)' });
+  });
+
+  test('SIGTERM from the scheduler (the abort signal) stops the run and records the point as cancelled', async () => {
+    const dir = tempDir();
+    const manifest = manifestOf(dir);
+    const slow = () => ({ command: process.execPath, args: ['-e', 'setTimeout(() => {}, 30000)'] });
+    const abort = new AbortController();
+    setTimeout(() => abort.abort(), 300);
+    const code = await runSweepWorker(manifest, { env: { SLURM_ARRAY_TASK_ID: '0' }, runner: slow, onStatus: () => undefined, signal: abort.signal });
+    expect(code).not.toBe(0);
+    expect(readTaskStatus(path.dirname(manifest), 0)).toMatchObject({ state: 'cancelled', signal: 'SIGTERM', error: expect.stringContaining('cancelled') });
+  });
+
+  test('errorFromStderr: the last atflow: line, else the thrown error, else the last line', () => {
+    expect(errorFromStderr('x\natflow: first\nmore\natflow: second\n')).toBe('second');
+    expect(errorFromStderr('TypeError: boom\n    at f (a.js:1:1)\n')).toBe('TypeError: boom');
+    expect(errorFromStderr('killed\n\n')).toBe('killed');
+    expect(errorFromStderr('')).toBeUndefined();
   });
 
   test('a missing index fails before anything runs', async () => {
