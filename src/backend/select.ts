@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
+import { registerReluGrad } from './relu-grad';
 import { registerTensorflowPaddingKernels } from './tensorflow-kernels';
 
 /**
@@ -182,6 +183,8 @@ export async function initBackend(requested?: BackendName | 'auto'): Promise<Bac
   if (want !== 'auto' && !BACKEND_NAMES.includes(want as BackendName)) {
     throw new AtflowError('BACKEND', `unknown backend '${want}' (ATFLOW_BACKEND / --backend): expected one of auto, ${BACKEND_NAMES.join(', ')}`, { value: want });
   }
+  // ReLU's gradient as one kernel on every backend (see relu-grad.ts)
+  registerReluGrad();
   if (want === 'tensorflow') current = await initTensorflow();
   else if (want === 'wasm') current = await initWasm();
   else if (want === 'cpu') current = await initCpu();
