@@ -7,6 +7,8 @@ module.exports = {
     '^.+\\.ts$': ['ts-jest', { isolatedModules: true, diagnostics: false }],
   },
   testTimeout: 120000,
+  // ATFLOW_WORKERS=1 unless set: whole runs stay single-thread in tests (see the file)
+  setupFiles: ['<rootDir>/test/setup-env.ts'],
   // tf backends and wasm modules are per process: one worker per core is all this machine has.
   maxWorkers: 2,
 };

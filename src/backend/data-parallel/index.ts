@@ -2,6 +2,6 @@ export { DataParallelPool, defaultWorkerCount, type DataParallelPoolOptions, typ
 export { trainStepParallel, type ParallelStepResult } from './train-step-parallel';
 export { attackAndTrainParallel, type AttackAndTrainParallelOptions } from './operator';
 export { splitShares, type Share } from './shares';
-export { dataParallelWorkers, type DataParallelChoice } from './choose-workers';
+export { coresPerProcess, dataParallelWorkers, type DataParallelChoice } from './choose-workers';
 export type { ReplicaSpec, ShareResult } from './protocol';
 export { startRunTraining, type RunTraining, type RunTrainingOptions } from './run-training';
