@@ -7,6 +7,7 @@ import { BackendInfo, BackendName, initBackend } from '../src/backend/select';
 import { AtflowError } from '../src/core/errors';
 import type { Model } from '../src/core/model';
 import { deriveSeed, Rng } from '../src/core/rng';
+import { DataParallelPool, dataParallelWorkers, trainStepParallel } from '../src/backend/data-parallel';
 import { createModel } from '../src/models';
 import { inputGradient } from '../src/operators/attacks/input-gradient';
 import { pgdLinf } from '../src/operators/attacks/pgd-linf';
@@ -154,6 +155,35 @@ function seededBatch(spec: BenchModelSpec, batch: number, numClasses: number): {
   return { x: tf.tensor4d(xs, [batch, h, w, c]), y: tf.tensor1d(labels, 'int32') };
 }
 
+/**
+ * The PGD-10 AT step as a wasm run does it by default: the batch split over `workers` data-parallel
+ * workers (one per core), each attacking and differentiating its share; median ms.
+ */
+async function timeDataParallelAtStep(spec: BenchModelSpec, batch: number, workers: number, reps: number, warmup: number): Promise<number> {
+  const model = createModel(spec.modelName, { numClasses: 10, inputShape: spec.inputShape, seed: BENCH_SEED });
+  const sgd = new Sgd(model.parameters, { momentum: SGD.momentum, weightDecay: SGD.weightDecay });
+  const { x, y } = seededBatch(spec, batch, 10);
+  const xs = x.dataSync() as Float32Array;
+  const labels = y.dataSync() as Int32Array;
+  tf.dispose([x, y]);
+  const pool = await DataParallelPool.create({ workers, model, trainer: 'pgd-at', trainerOptions: { attack: { eps: PGD.eps, alpha: PGD.alpha, steps: PGD.steps, randomStart: PGD.randomStart } }, backend: 'wasm' });
+  try {
+    const step = (rep: number) => trainStepParallel(pool, model, sgd, SGD.lr, { x: xs, shape: x.shape, labels, seed: deriveSeed(BENCH_SEED, 'bench-attack', rep), te: null });
+    for (let i = 0; i < warmup; i++) await step(-1 - i);
+    const times: number[] = [];
+    for (let i = 0; i < reps; i++) {
+      const t = performance.now();
+      await step(i);
+      times.push(performance.now() - t);
+    }
+    return median(times);
+  } finally {
+    await pool.close();
+    sgd.dispose();
+    model.dispose();
+  }
+}
+
 /** Median ms per measure of atflow on the current backend. Frees everything it made. */
 async function timeAtflow(spec: BenchModelSpec, batch: number, measures: readonly Measure[], reps: number, warmup: number): Promise<{ ms: Record<string, number>; flops: number }> {
   const before = tf.memory().numTensors;
@@ -257,7 +287,9 @@ interface Peaks {
 function row(spec: BenchModelSpec, batch: number, measure: Measure, backend: BackendName | 'pytorch', threads: number, ms: number, flopsPerExample: number, peerMs: number | null, peaks: Peaks): BenchRow {
   const work = flopsPerExample * batch * FORWARD_UNITS[measure];
   const gflops = work / (ms * 1e6);
-  const peak = backend === 'pytorch' ? peaks.pytorch : peaks.atflow[backend] ?? null;
+  // N data-parallel wasm workers: N times one instance's peak
+  const one = backend === 'pytorch' ? peaks.pytorch : peaks.atflow[backend] ?? null;
+  const peak = one === null ? null : backend === 'wasm' ? one * threads : one;
   return {
     model: spec.label,
     batch,
@@ -330,6 +362,13 @@ export async function runEngineBench(options: EngineBenchOptions): Promise<{ row
       note(`${spec.label} batch ${batch} on ${backend} (${info.threads} thread${info.threads === 1 ? '' : 's'}) ...`);
       const { ms, flops } = await timeAtflow(spec, batch, measures, options.reps, options.warmup);
       for (const m of measures) pending.push({ measure: m, backend, threads: info.threads, ms: ms[m], flops });
+      // wasm's default: one data-parallel worker per core (ATFLOW_WORKERS), for the training step
+      const workers = backend === 'wasm' ? dataParallelWorkers('wasm').workers : 1;
+      if (workers > 1 && measures.includes('pgd10_at_step')) {
+        note(`${spec.label} batch ${batch} on wasm, ${workers} data-parallel workers (the default) ...`);
+        const parallelMs = await timeDataParallelAtStep(spec, batch, workers, options.reps, options.warmup);
+        pending.push({ measure: 'pgd10_at_step', backend, threads: workers, ms: parallelMs, flops });
+      }
     }
     let peer: PeerResult | null = null;
     if (options.peer !== false && pending.length > 0) {
