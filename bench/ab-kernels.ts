@@ -2,10 +2,12 @@
  * Same-process A/B of atflow's replacement kernels against the stock ones, alternated rep by rep so that
  * a loaded machine slows both alike (medians reported):
  *   npx tsx bench/ab-kernels.ts [--backend tensorflow] [--model cnn-small] [--batch 128] [--reps 5] [--measure pgd10_at_step]
- * Variants: stock (EXPLICIT pads, tfjs' ReLU gradient), +conv fast paths, +ReluGrad.
+ * Variants: stock (EXPLICIT pads, tfjs' ReLU gradient and BatchNorm), +conv fast paths, +ReluGrad, +fused train-mode BN.
+ * --profile adds each variant's tf.profile kernel total and top kernels (less sensitive to load).
  */
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from '../src/backend/select';
+import { useFusedBatchNorm } from '../src/backend/batch-norm-train';
 import { useReluGradKernel } from '../src/backend/relu-grad';
 import { useTensorflowFastConvPaths } from '../src/backend/tensorflow-kernels';
 import { deriveSeed, Rng } from '../src/core/rng';
@@ -20,11 +22,17 @@ function arg(name: string, def: string): string {
   return i >= 0 ? process.argv[i + 1] : def;
 }
 
-const VARIANTS: Array<{ name: string; conv: boolean; relu: boolean }> = [
-  { name: 'stock', conv: false, relu: false },
-  { name: '+conv paths', conv: true, relu: false },
-  { name: '+ReluGrad', conv: true, relu: true },
+const VARIANTS: Array<{ name: string; conv: boolean; relu: boolean; bn: boolean }> = [
+  { name: 'stock', conv: false, relu: false, bn: false },
+  { name: '+conv paths', conv: true, relu: false, bn: false },
+  { name: '+ReluGrad', conv: true, relu: true, bn: false },
+  { name: '+fused BN', conv: true, relu: true, bn: true },
 ];
+function use(v: (typeof VARIANTS)[number]): void {
+  useTensorflowFastConvPaths(v.conv);
+  useReluGradKernel(v.relu);
+  useFusedBatchNorm(v.bn);
+}
 
 (async () => {
   const MODEL = arg('model', 'cnn-small');
@@ -56,8 +64,7 @@ const VARIANTS: Array<{ name: string; conv: boolean; relu: boolean }> = [
   const times = VARIANTS.map(() => [] as number[]);
   for (let rep = -1; rep < REPS; rep++) {
     VARIANTS.forEach((v, i) => {
-      useTensorflowFastConvPaths(v.conv);
-      useReluGradKernel(v.relu);
+      use(v);
       const t = performance.now();
       f(rep);
       if (rep >= 0) times[i].push(performance.now() - t);
@@ -68,8 +75,7 @@ const VARIANTS: Array<{ name: string; conv: boolean; relu: boolean }> = [
   if (process.argv.includes('--profile')) {
     // kernel time per variant (tf.profile): less sensitive to load than wall time
     for (const v of VARIANTS) {
-      useTensorflowFastConvPaths(v.conv);
-      useReluGradKernel(v.relu);
+      use(v);
       const info = await tf.profile(() => f(0));
       const by = new Map<string, number>();
       let total = 0;
@@ -82,8 +88,7 @@ const VARIANTS: Array<{ name: string; conv: boolean; relu: boolean }> = [
       console.log(`  profile ${v.name.padEnd(12)} kernels ${total.toFixed(0)} ms in ${info.kernels.length} calls: ${top}`);
     }
   }
-  useTensorflowFastConvPaths(true);
-  useReluGradKernel(true);
+  use(VARIANTS[VARIANTS.length - 1]);
   tf.dispose([x, y]);
   model.dispose();
 })();

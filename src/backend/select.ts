@@ -3,6 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
+import { registerFusedBatchNorm } from './batch-norm-train';
 import { registerReluGrad } from './relu-grad';
 import { registerTensorflowPaddingKernels } from './tensorflow-kernels';
 
@@ -115,6 +116,8 @@ async function initTensorflow(): Promise<BackendInfo> {
   }
   // atflow's convolutions use PyTorch's numeric padding, which tfjs-node's kernels reject
   registerTensorflowPaddingKernels();
+  // train-mode BatchNorm as TensorFlow's fused ops
+  registerFusedBatchNorm();
   return {
     name: 'tensorflow',
     provider: binding.pkg,
