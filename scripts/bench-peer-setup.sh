@@ -15,5 +15,5 @@ if [ ! -x "$VENV/bin/python" ]; then
   "$PYTHON" -m venv "$VENV"
 fi
 # shellcheck disable=SC2086
-"$VENV/bin/python" -m pip install ${BENCH_TORCH_PIP_ARGS:-torch}
+"$VENV/bin/python" -m pip install ${BENCH_TORCH_PIP_ARGS:-torch numpy}
 "$VENV/bin/python" -c "import torch; print(f'bench:peer-setup: PyTorch {torch.__version__} ready in $VENV; atflow bench finds it there')"
