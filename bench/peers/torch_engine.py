@@ -130,10 +130,26 @@ def measures(model, opt, x, y):
     }
 
 
+def peak_matmul(n, reps):
+    """Median GFLOP/s (2 n^3 flops) of an n x n by n x n float32 matmul: the peak probe."""
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(n, n, generator=g) * 2 - 1
+    b = torch.rand(n, n, generator=g) * 2 - 1
+    torch.mm(a, b)
+    times = []
+    for _ in range(max(3, reps)):
+        t = time.perf_counter()
+        torch.mm(a, b)
+        times.append(time.perf_counter() - t)
+    gflops = 2 * n**3 / statistics.median(times) / 1e9
+    print(json.dumps({"measure": "peak_matmul", "n": n, "gflops": gflops, "threads": torch.get_num_threads(), "torch": torch.__version__}), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", choices=sorted(MODELS), required=True)
-    ap.add_argument("--batch", type=int, required=True)
+    ap.add_argument("--model", choices=sorted(MODELS))
+    ap.add_argument("--batch", type=int)
+    ap.add_argument("--peak", type=int, help="instead of a model: GFLOP/s of an N x N float32 matmul (atflow bench's peak probe)")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)
     ap.add_argument("--threads", type=int, default=os.cpu_count() or 1)
@@ -143,6 +159,11 @@ def main():
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
+    if args.peak:
+        peak_matmul(args.peak, args.reps)
+        return
+    if args.model is None or args.batch is None:
+        ap.error("--model and --batch are required (or --peak N)")
     cls, shape = MODELS[args.model]
     wanted = args.measures.split(",")
     configs = {"both": (True, False), "on": (True,), "off": (False,)}[args.onednn]

@@ -3,6 +3,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
+import { registerFusedBatchNorm } from './batch-norm-train';
+import { registerReluGrad } from './relu-grad';
 import { registerTensorflowPaddingKernels } from './tensorflow-kernels';
 
 /**
@@ -117,6 +119,8 @@ async function initTensorflow(): Promise<BackendInfo> {
   }
   // atflow's convolutions use PyTorch's numeric padding, which tfjs-node's kernels reject
   registerTensorflowPaddingKernels();
+  // train-mode BatchNorm as TensorFlow's fused ops
+  registerFusedBatchNorm();
   return {
     name: 'tensorflow',
     provider: binding.pkg,
@@ -185,6 +189,8 @@ export async function initBackend(requested?: BackendName | 'auto'): Promise<Bac
   if (want !== 'auto' && !BACKEND_NAMES.includes(want as BackendName)) {
     throw new AtflowError('BACKEND', `unknown backend '${want}' (ATFLOW_BACKEND / --backend): expected one of auto, ${BACKEND_NAMES.join(', ')}`, { value: want });
   }
+  // ReLU's gradient as one kernel on every backend (see relu-grad.ts)
+  registerReluGrad();
   if (want === 'tensorflow') current = await initTensorflow();
   else if (want === 'wasm') current = await initWasm();
   else if (want === 'cpu') current = await initCpu();

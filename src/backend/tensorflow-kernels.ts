@@ -4,11 +4,18 @@ import * as tf from '@tensorflow/tfjs';
  * Convolutions with PyTorch's numeric padding on the `tensorflow` backend.
  *
  * atflow's models pass `pad: 1` (symmetric, as PyTorch) to tf.conv2d. tfjs-node 4.22 accepts only
- * 'valid' / 'same' in Conv2DBackpropInput / Conv2DBackpropFilter and rejects numbers in Conv2D as well
- * ("TF Backend supports only 'valid' and 'same' padding"). 'same' is not a substitute: for stride 2 on
- * an even size TensorFlow pads 0 before and 1 after, PyTorch 1 and 1. TensorFlow's own ops take
- * `padding: 'EXPLICIT'` with `explicit_paddings`, so these kernels pass the pads through unchanged:
- * one op each, no extra pad copy. String pads still go to tfjs-node's kernels.
+ * 'valid' / 'same' in its Conv2D / Conv2DBackpropInput / Conv2DBackpropFilter kernels. TensorFlow's
+ * `padding: 'EXPLICIT'` takes any pads but runs a slow generic path (Conv2DBackpropInput
+ * [64,4,4,512]·[3,3,512,512]: 215 ms EXPLICIT against 22 ms SAME on 2 cores), so each call is mapped
+ * to TensorFlow's fast paths:
+ *  - 'SAME' when TensorFlow's SAME pads are exactly the requested ones (stride 1, odd kernel k,
+ *    pad (k−1)/2: PyTorch's usual `padding=k//2`; also stride 2 on odd sizes);
+ *  - 'VALID' when no padding is used;
+ *  - otherwise 'VALID' on the input padded explicitly (one Pad op), and for the input gradient a
+ *    slice of the padded gradient. For stride 2 on an even size ('same' would pad 0 before and 1
+ *    after, PyTorch pads 1 and 1) this is ~1.7× faster than EXPLICIT.
+ * Pads the convolution never reads (the last rows when (n + 2p − k) is not a multiple of the stride)
+ * are dropped first. String pads still go to tfjs-node's kernels.
  */
 const BACKEND = 'tensorflow';
 const KERNELS = [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter] as const;
@@ -16,40 +23,143 @@ const KERNELS = [tf.Conv2D, tf.Conv2DBackpropInput, tf.Conv2DBackpropFilter] as 
 type ConvInfo = tf.backend_util.Conv2DInfo;
 // tfjs-node's backend: only what these kernels call.
 interface NodeBackend {
-  binding: { TF_ATTR_INT: number; TF_ATTR_STRING: number; TF_ATTR_BOOL: number; TF_ATTR_TYPE: number; TF_FLOAT: number };
-  executeSingleOutput(name: string, attrs: unknown[], inputs: tf.Tensor[]): tf.Tensor;
+  binding: { TF_ATTR_INT: number; TF_ATTR_STRING: number; TF_ATTR_BOOL: number; TF_ATTR_TYPE: number; TF_FLOAT: number; TF_INT32: number };
+  executeSingleOutput(name: string, attrs: unknown[], inputs: tf.TensorInfo[]): tf.Tensor;
 }
 
 let registered = false;
+let fastPaths = true;
+
+/** For same-process A/B benchmarks only: false sends every numeric pad to TensorFlow's EXPLICIT path (the previous kernels). */
+export function useTensorflowFastConvPaths(on: boolean): void {
+  fastPaths = on;
+}
 
 function isNumericPad(pad: unknown): boolean {
   return typeof pad === 'number' || Array.isArray(pad);
 }
 
-/** TensorFlow op attributes of a 2-D convolution with explicit NHWC pads. */
-function explicitConvAttrs(backend: NodeBackend, info: ConvInfo): unknown[] {
+/** Pads of one spatial axis, and how TensorFlow runs it. */
+interface AxisPlan {
+  /** Pads actually read by the convolution (after dropping unread trailing pad). */
+  readonly before: number;
+  readonly after: number;
+  /** TensorFlow's SAME pads for this axis give exactly before/after. */
+  readonly sameMatches: boolean;
+}
+
+function axisPlan(inSize: number, outSize: number, k: number, stride: number, dilation: number, before: number): AxisPlan {
+  const kEff = (k - 1) * dilation + 1;
+  // rows read: (out−1)·s + kEff, starting `before` rows ahead of the input
+  const after = Math.max(0, (outSize - 1) * stride + kEff - inSize - before);
+  const sameOut = Math.ceil(inSize / stride);
+  const sameTotal = Math.max((sameOut - 1) * stride + kEff - inSize, 0);
+  const sameBefore = Math.floor(sameTotal / 2);
+  return { before, after, sameMatches: sameOut === outSize && sameBefore === before && sameTotal - sameBefore === after };
+}
+
+type Plan = { kind: 'SAME' | 'VALID' } | { kind: 'PAD'; pads: [number, number, number, number] };
+
+/** How to run a numeric-pad convolution with TensorFlow's fast paths. */
+export function convPlan(info: ConvInfo): Plan {
+  const h = axisPlan(info.inHeight, info.outHeight, info.filterHeight, info.strideHeight, info.dilationHeight, info.padInfo.top);
+  const w = axisPlan(info.inWidth, info.outWidth, info.filterWidth, info.strideWidth, info.dilationWidth, info.padInfo.left);
+  if (h.before + h.after + w.before + w.after === 0) return { kind: 'VALID' };
+  if (h.sameMatches && w.sameMatches) return { kind: 'SAME' };
+  return { kind: 'PAD', pads: [h.before, h.after, w.before, w.after] };
+}
+
+function convAttrs(backend: NodeBackend, info: ConvInfo, padding: 'SAME' | 'VALID' | 'EXPLICIT'): unknown[] {
   const b = backend.binding;
   const p = info.padInfo;
   return [
     { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
     { name: 'strides', type: b.TF_ATTR_INT, value: [1, info.strideHeight, info.strideWidth, 1] },
-    { name: 'padding', type: b.TF_ATTR_STRING, value: 'EXPLICIT' },
-    { name: 'explicit_paddings', type: b.TF_ATTR_INT, value: [0, 0, p.top, p.bottom, p.left, p.right, 0, 0] },
+    { name: 'padding', type: b.TF_ATTR_STRING, value: padding },
+    { name: 'explicit_paddings', type: b.TF_ATTR_INT, value: padding === 'EXPLICIT' ? [0, 0, p.top, p.bottom, p.left, p.right, 0, 0] : [] },
     { name: 'data_format', type: b.TF_ATTR_STRING, value: 'NHWC' },
     { name: 'use_cudnn_on_gpu', type: b.TF_ATTR_BOOL, value: true },
     { name: 'dilations', type: b.TF_ATTR_INT, value: [1, info.dilationHeight, info.dilationWidth, 1] },
   ];
 }
 
-/** True when this call needs the explicit path: numeric pads, NHWC (atflow's only layout), float32. */
-function wantsExplicit(attrs: Record<string, unknown>, dtype: string): boolean {
+/** Runs a TensorFlow op on int32 constants made for the call (freed after). */
+function withInt32<T>(values: number[][], shapes: number[][], f: (ts: tf.Tensor[]) => T): T {
+  const ts = values.map((v, i) => tf.tensor(v, shapes[i], 'int32'));
+  try {
+    return f(ts);
+  } finally {
+    tf.dispose(ts);
+  }
+}
+
+/** x zero-padded on H and W by [top, bottom, left, right] (TensorFlow's Pad). */
+function padSpatial(backend: NodeBackend, x: tf.TensorInfo, [t, bo, l, r]: readonly number[]): tf.Tensor {
+  const b = backend.binding;
+  return withInt32([[0, 0, t, bo, l, r, 0, 0]], [[4, 2]], ([paddings]) =>
+    backend.executeSingleOutput('Pad', [{ name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT }, { name: 'Tpaddings', type: b.TF_ATTR_TYPE, value: b.TF_INT32 }], [x, paddings]),
+  );
+}
+
+function sliceSpatial(backend: NodeBackend, x: tf.TensorInfo, begin: number[], size: number[]): tf.Tensor {
+  const b = backend.binding;
+  return withInt32([begin, size], [[4], [4]], ([bg, sz]) =>
+    backend.executeSingleOutput('Slice', [{ name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT }, { name: 'Index', type: b.TF_ATTR_TYPE, value: b.TF_INT32 }], [x, bg, sz]),
+  );
+}
+
+/** True when this call needs our path: numeric pads, NHWC (atflow's only layout), float32. */
+function wantsNumericPad(attrs: Record<string, unknown>, dtype: string): boolean {
   const format = attrs.dataFormat ?? 'NHWC';
   return isNumericPad(attrs.pad) && format === 'NHWC' && dtype === 'float32';
 }
 
+function conv2d(backend: NodeBackend, x: tf.TensorInfo, filter: tf.TensorInfo, info: ConvInfo): tf.Tensor {
+  const plan = convPlan(info);
+  if (!fastPaths) return backend.executeSingleOutput(tf.Conv2D, convAttrs(backend, info, 'EXPLICIT'), [x, filter]);
+  if (plan.kind !== 'PAD') return backend.executeSingleOutput(tf.Conv2D, convAttrs(backend, info, plan.kind), [x, filter]);
+  const xp = padSpatial(backend, x, plan.pads);
+  try {
+    return backend.executeSingleOutput(tf.Conv2D, convAttrs(backend, info, 'VALID'), [xp, filter]);
+  } finally {
+    xp.dispose();
+  }
+}
+
+function conv2dBackpropInput(backend: NodeBackend, dy: tf.TensorInfo, filter: tf.TensorInfo, info: ConvInfo): tf.Tensor {
+  const plan = convPlan(info);
+  const [n, h, w, c] = info.inShape;
+  if (!fastPaths || plan.kind !== 'PAD') {
+    const padding = fastPaths ? (plan.kind as 'SAME' | 'VALID') : 'EXPLICIT';
+    return withInt32([info.inShape], [[4]], ([sizes]) => backend.executeSingleOutput(tf.Conv2DBackpropInput, convAttrs(backend, info, padding), [sizes, filter, dy]));
+  }
+  const [t, bo, l, r] = plan.pads;
+  const padded = [n, h + t + bo, w + l + r, c];
+  const dxp = withInt32([padded], [[4]], ([sizes]) => backend.executeSingleOutput(tf.Conv2DBackpropInput, convAttrs(backend, info, 'VALID'), [sizes, filter, dy]));
+  try {
+    return sliceSpatial(backend, dxp, [0, t, l, 0], [n, h, w, c]);
+  } finally {
+    dxp.dispose();
+  }
+}
+
+function conv2dBackpropFilter(backend: NodeBackend, x: tf.TensorInfo, dy: tf.TensorInfo, info: ConvInfo): tf.Tensor {
+  const plan = convPlan(info);
+  if (!fastPaths || plan.kind !== 'PAD') {
+    const padding = fastPaths ? (plan.kind as 'SAME' | 'VALID') : 'EXPLICIT';
+    return withInt32([info.filterShape], [[4]], ([sizes]) => backend.executeSingleOutput(tf.Conv2DBackpropFilter, convAttrs(backend, info, padding), [x, sizes, dy]));
+  }
+  const xp = padSpatial(backend, x, plan.pads);
+  try {
+    return withInt32([info.filterShape], [[4]], ([sizes]) => backend.executeSingleOutput(tf.Conv2DBackpropFilter, convAttrs(backend, info, 'VALID'), [xp, sizes, dy]));
+  } finally {
+    xp.dispose();
+  }
+}
+
 /**
  * Replaces tfjs-node's Conv2D / Conv2DBackpropInput / Conv2DBackpropFilter for the `tensorflow` backend
- * with versions that also take numeric and explicit pads (falling back to the originals otherwise).
+ * with versions that also take numeric pads (falling back to the originals otherwise).
  * Call after tfjs-node is loaded; idempotent.
  */
 export function registerTensorflowPaddingKernels(): void {
@@ -65,12 +175,11 @@ export function registerTensorflowPaddingKernels(): void {
     kernelName: tf.Conv2D,
     backendName: BACKEND,
     kernelFunc: (args) => {
-      const { x, filter } = args.inputs as { x: tf.Tensor4D; filter: tf.Tensor4D };
+      const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
       const a = args.attrs as unknown as tf.Conv2DAttrs;
-      if (!wantsExplicit(a as unknown as Record<string, unknown>, x.dtype)) return fallback(tf.Conv2D)(args);
-      const info = tf.backend_util.computeConv2DInfo(x.shape, filter.shape, a.strides, a.dilations, a.pad, a.dimRoundingMode, false, 'channelsLast');
-      const backend = args.backend as unknown as NodeBackend;
-      return backend.executeSingleOutput(tf.Conv2D, explicitConvAttrs(backend, info), [x, filter]) as unknown as tf.TensorInfo;
+      if (!wantsNumericPad(a as unknown as Record<string, unknown>, x.dtype)) return fallback(tf.Conv2D)(args);
+      const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], a.strides, a.dilations, a.pad, a.dimRoundingMode, false, 'channelsLast');
+      return conv2d(args.backend as unknown as NodeBackend, x, filter, info) as unknown as tf.TensorInfo;
     },
   });
 
@@ -78,17 +187,11 @@ export function registerTensorflowPaddingKernels(): void {
     kernelName: tf.Conv2DBackpropInput,
     backendName: BACKEND,
     kernelFunc: (args) => {
-      const { dy, filter } = args.inputs as { dy: tf.Tensor4D; filter: tf.Tensor4D };
+      const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
       const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
-      if (!wantsExplicit(a as unknown as Record<string, unknown>, dy.dtype)) return fallback(tf.Conv2DBackpropInput)(args);
-      const info = tf.backend_util.computeConv2DInfo(a.inputShape, filter.shape, a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
-      const backend = args.backend as unknown as NodeBackend;
-      const sizes = tf.tensor1d(info.inShape, 'int32');
-      try {
-        return backend.executeSingleOutput(tf.Conv2DBackpropInput, explicitConvAttrs(backend, info), [sizes, filter, dy]) as unknown as tf.TensorInfo;
-      } finally {
-        sizes.dispose();
-      }
+      if (!wantsNumericPad(a as unknown as Record<string, unknown>, dy.dtype)) return fallback(tf.Conv2DBackpropInput)(args);
+      const info = tf.backend_util.computeConv2DInfo(a.inputShape, filter.shape as [number, number, number, number], a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
+      return conv2dBackpropInput(args.backend as unknown as NodeBackend, dy, filter, info) as unknown as tf.TensorInfo;
     },
   });
 
@@ -96,17 +199,11 @@ export function registerTensorflowPaddingKernels(): void {
     kernelName: tf.Conv2DBackpropFilter,
     backendName: BACKEND,
     kernelFunc: (args) => {
-      const { x, dy } = args.inputs as { x: tf.Tensor4D; dy: tf.Tensor4D };
+      const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
       const a = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-      if (!wantsExplicit(a as unknown as Record<string, unknown>, x.dtype)) return fallback(tf.Conv2DBackpropFilter)(args);
-      const info = tf.backend_util.computeConv2DInfo(x.shape, a.filterShape, a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
-      const backend = args.backend as unknown as NodeBackend;
-      const sizes = tf.tensor1d(info.filterShape, 'int32');
-      try {
-        return backend.executeSingleOutput(tf.Conv2DBackpropFilter, explicitConvAttrs(backend, info), [x, sizes, dy]) as unknown as tf.TensorInfo;
-      } finally {
-        sizes.dispose();
-      }
+      if (!wantsNumericPad(a as unknown as Record<string, unknown>, x.dtype)) return fallback(tf.Conv2DBackpropFilter)(args);
+      const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], a.filterShape, a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
+      return conv2dBackpropFilter(args.backend as unknown as NodeBackend, x, dy, info) as unknown as tf.TensorInfo;
     },
   });
 }

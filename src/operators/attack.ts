@@ -49,6 +49,7 @@ export function attack(options: AttackOperatorOptions): OperatorFunction<Labeled
         x: batch.x,
         y,
         seed: deriveSeed(seed, 'attack', batch.epoch, batch.step),
+        rowKeys: batch.indices,
         logitsNatEval: logitsNat,
         te: teTensors,
       });

@@ -70,7 +70,7 @@ export function evaluate(options: EvaluateOptions): OperatorFunction<LoadedBatch
       cleanLogits.dispose();
       let adv = clean;
       if (settings) {
-        xAdv = pgd(model, batch.x, y, deriveSeed(options.seed, 'eval-attack', SPLIT_CODE[batch.split], batch.epoch, batch.step), settings);
+        xAdv = pgd(model, batch.x, y, deriveSeed(options.seed, 'eval-attack', SPLIT_CODE[batch.split], batch.epoch, batch.step), { ...settings, rowKeys: batch.indices });
         const advLogits = tf.tidy(() => model.apply(xAdv!, 'eval'));
         adv = advLogits.dataSync() as Float32Array;
         advLogits.dispose();

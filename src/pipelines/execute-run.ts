@@ -186,7 +186,8 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
 
     // attack → train in this thread, or data-parallel over worker threads (ATFLOW_WORKERS, wasm)
     training = await startRunTraining({ backend: backend.name, model, trainer, trainerOptions: parts.trainerOptions, te, optimizer, lr: parts.lr, seed: spec.seed });
-    // the attacks' random starts depend on the data-parallel split: a resume must use the same worker count
+    // BatchNorm's per-share statistics and the merged gradient's float order depend on the worker count:
+    // a resume must use the same one to continue the run identically
     const ckptWorkers = ckpt ? Number(ckpt.json.workers ?? 1) : training.workers;
     if (ckptWorkers !== training.workers) {
       throw new AtflowError('RESUME', `${runDir}: the run was trained with ${ckptWorkers} data-parallel worker(s) and would resume with ${training.workers} (ATFLOW_WORKERS); set ATFLOW_WORKERS=${ckptWorkers} to resume it identically`, { runDir });

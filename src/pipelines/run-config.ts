@@ -2,6 +2,7 @@ import { spawn } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
 import { describeBackend, type BackendName } from '../backend/select';
+import { coresPerProcess } from '../backend/data-parallel/choose-workers';
 import { AtflowError } from '../core/errors';
 import type { EpochRecord } from '../core/records';
 import { defaultRegistry } from './default-registry';
@@ -167,7 +168,9 @@ async function runInWorkers(configFile: string, runs: readonly ResolvedRun[], wo
       for (const s of options.sets ?? []) args.push('--set', s);
       if (options.backend) args.push('--backend', options.backend);
       if (options.resume) args.push('--resume');
-      const env = { ...process.env, ATFLOW_PROGRESS_LINES: options.quiet ? '0' : '1' };
+      // each concurrent variant process gets its share of the cores for its data-parallel workers (wasm)
+      const share = String(coresPerProcess(Math.min(workers, runs.length)));
+      const env = { ...process.env, ATFLOW_PROGRESS_LINES: options.quiet ? '0' : '1', ATFLOW_WORKERS: process.env.ATFLOW_WORKERS ?? share };
       const code = await new Promise<number>((resolve) => {
         const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
         const prefix = (chunk: Buffer) => {

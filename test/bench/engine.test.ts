@@ -1,7 +1,7 @@
 import { spawnSync } from 'child_process';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { runTorchPeer } from '../../bench/engine';
+import { peerPython, PEER_VENV, runTorchPeer } from '../../bench/engine';
 import { countModelFlops, kernelFlops } from '../../bench/flops';
 import { initBackend } from '../../src/backend/select';
 import { createModel } from '../../src/models';
@@ -57,7 +57,7 @@ describe('FLOP counter', () => {
 });
 
 describe('atflow bench --json (tiny run on cpu)', () => {
-  it('prints one well-formed JSON line per measure, with timings and the FLOP rate they imply', () => {
+  it('prints the peak probe and one well-formed JSON line per measure, with timings, the FLOP rate they imply and their share of the peak', () => {
     const r = spawnSync(
       process.execPath,
       [path.join(ROOT, 'bin', 'atflow.js'), 'bench', '--json', '--backends', 'cpu', '--models', 'mnist', '--batch', '1', '--reps', '1', '--warmup', '0', '--no-peer'],
@@ -65,13 +65,20 @@ describe('atflow bench --json (tiny run on cpu)', () => {
     );
     expect(r.status).toBe(0);
     const lines = r.stdout.split('\n').filter((l) => l.trim() !== '');
-    const rows = lines.map((l) => JSON.parse(l));
+    const [peak, ...rows] = lines.map((l) => JSON.parse(l));
+    // the peak probe: an n×n matmul, 2n³ flops in `ms`
+    expect(peak).toMatchObject({ measure: 'peak_matmul', backend: 'cpu', share_of_peak: 1 });
+    expect(peak.gflops).toBeCloseTo((2 * peak.batch ** 3) / (peak.ms * 1e6), 6);
+    expect(peak.peak_gflops).toBe(peak.gflops);
     expect(rows.map((x) => x.measure)).toEqual(['forward', 'grad_x', 'train_step', 'pgd10_at_step']);
     const units: Record<string, number> = { forward: 1, grad_x: 2, train_step: 3, pgd10_at_step: 23 };
     for (const row of rows) {
-      expect(Object.keys(row).sort()).toEqual(['backend', 'batch', 'examples_per_s', 'gflops', 'measure', 'model', 'ms', 'peer_ms', 'ratio', 'threads'].sort());
+      expect(Object.keys(row).sort()).toEqual(
+        ['backend', 'batch', 'examples_per_s', 'gflops', 'measure', 'model', 'ms', 'peer_ms', 'ratio', 'threads', 'peak_gflops', 'share_of_peak', 'peer_share_of_peak'].sort(),
+      );
       expect(row.model).toContain('mnist');
-      expect(row).toMatchObject({ backend: 'cpu', batch: 1, threads: 1, peer_ms: null, ratio: null });
+      expect(row).toMatchObject({ backend: 'cpu', batch: 1, threads: 1, peer_ms: null, ratio: null, peer_share_of_peak: null, peak_gflops: peak.gflops });
+      expect(row.share_of_peak).toBeCloseTo(row.gflops / peak.gflops, 9);
       expect(row.ms).toBeGreaterThan(0);
       expect(row.examples_per_s).toBeCloseTo(1000 / row.ms, 6);
       expect(row.gflops).toBeCloseTo((CNN_SMALL_FLOPS * units[row.measure]) / (row.ms * 1e6), 6);
@@ -90,6 +97,25 @@ describe('atflow bench --json (tiny run on cpu)', () => {
       if (saved === undefined) delete process.env.ATFLOW_PYTHON;
       else process.env.ATFLOW_PYTHON = saved;
     }
-    expect(notes.join('\n')).toMatch(/PyTorch peer not run: python3 is not available/);
+    // the note says exactly what to run
+    expect(notes.join('\n')).toMatch(/PyTorch peer not run: .*no-such-python is not available.*npm run bench:peer-setup/);
+  });
+
+  it('finds the peer in the bench venv (.cache/bench-venv) when ATFLOW_PYTHON is not set, else python3', () => {
+    const saved = process.env.ATFLOW_PYTHON;
+    delete process.env.ATFLOW_PYTHON;
+    try {
+      const fs = require('fs') as typeof import('fs');
+      const os = require('os') as typeof import('os');
+      const root = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-peer-'));
+      expect(peerPython(root)).toBe('python3');
+      const bin = path.join(root, PEER_VENV, 'bin');
+      fs.mkdirSync(bin, { recursive: true });
+      fs.writeFileSync(path.join(bin, 'python'), '');
+      expect(peerPython(root)).toBe(path.join(bin, 'python'));
+      fs.rmSync(root, { recursive: true, force: true });
+    } finally {
+      if (saved !== undefined) process.env.ATFLOW_PYTHON = saved;
+    }
   });
 });

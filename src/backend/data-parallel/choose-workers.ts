@@ -9,19 +9,20 @@ export interface DataParallelChoice {
 }
 
 /**
- * How many data-parallel workers a run uses. Unset: 1 (the single-thread chain) — opt-in, because the
- * random starts of the attack depend on the worker count (see shareSeed) and a default that follows
- * the core count would make the same spec give different numbers on different machines.
- * ATFLOW_WORKERS=N forces N; ATFLOW_WORKERS=auto gives one worker per core on `wasm` (where one tfjs
- * instance uses one core) and 1 elsewhere (`tensorflow` has its own thread pools). More than one
- * worker on `tensorflow` is refused: its thread pools would fight the workers for the cores.
+ * How many data-parallel workers a run uses. Unset or 'auto': one worker per core on `wasm` (one tfjs
+ * instance uses one core there) and 1 elsewhere (`tensorflow` has its own thread pools; `cpu` is the
+ * numerical reference). The attacks' random starts are drawn per example (see startPoint), so they do
+ * not depend on the worker count; what does is BatchNorm's train-mode statistics, computed per share
+ * (docs/backends.md), and the float order of the merged gradient.
+ * ATFLOW_WORKERS=N forces N (1 = the single-thread chain). More than one worker on `tensorflow` is
+ * refused: its thread pools would fight the workers for the cores. `npm start` / `atflow run --workers`
+ * gives each variant process its share of the cores through ATFLOW_WORKERS (see coresPerProcess).
  */
 export function dataParallelWorkers(backend: BackendName, env: NodeJS.ProcessEnv = process.env, cores: number = defaultWorkerCount()): DataParallelChoice {
   const raw = (env.ATFLOW_WORKERS ?? '').trim();
-  if (raw === '') return { workers: 1, reason: 'single thread (ATFLOW_WORKERS=auto or N for data-parallel training)' };
-  if (raw === 'auto') {
-    if (backend === 'wasm' && cores > 1) return { workers: cores, reason: `wasm on ${cores} cores: one data-parallel worker per core` };
-    return { workers: 1, reason: backend === 'wasm' ? 'one core' : `${backend} backend: single thread` };
+  if (raw === '' || raw === 'auto') {
+    if (backend === 'wasm' && cores > 1) return { workers: cores, reason: `wasm on ${cores} cores: one data-parallel worker per core (ATFLOW_WORKERS=1 for a single thread)` };
+    return { workers: 1, reason: backend === 'wasm' ? 'wasm on one core: single thread' : `${backend} backend: single thread` };
   }
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) {
@@ -31,4 +32,12 @@ export function dataParallelWorkers(backend: BackendName, env: NodeJS.ProcessEnv
     throw new AtflowError('CONFIG', `ATFLOW_WORKERS=${n}: data-parallel workers run on wasm or cpu; the tensorflow backend already uses every core (unset ATFLOW_WORKERS)`, { field: 'ATFLOW_WORKERS', value: raw });
   }
   return { workers: n, reason: `ATFLOW_WORKERS=${n}` };
+}
+
+/**
+ * The data-parallel workers each of `processes` concurrent processes may use on `cores` cores, so that
+ * together they do not oversubscribe the machine: max(1, floor(cores / processes)).
+ */
+export function coresPerProcess(processes: number, cores: number = defaultWorkerCount()): number {
+  return Math.max(1, Math.floor(cores / Math.max(1, processes)));
 }

@@ -1,7 +1,7 @@
 export { DataParallelPool, defaultWorkerCount, type DataParallelPoolOptions, type PoolStepInput, type PoolStepOutput } from './pool';
 export { trainStepParallel, type ParallelStepResult } from './train-step-parallel';
 export { attackAndTrainParallel, type AttackAndTrainParallelOptions } from './operator';
-export { splitShares, shareSeed, type Share } from './shares';
-export { dataParallelWorkers, type DataParallelChoice } from './choose-workers';
+export { splitShares, type Share } from './shares';
+export { coresPerProcess, dataParallelWorkers, type DataParallelChoice } from './choose-workers';
 export type { ReplicaSpec, ShareResult } from './protocol';
 export { startRunTraining, type RunTraining, type RunTrainingOptions } from './run-training';

@@ -50,6 +50,7 @@ export function attackAndTrainParallel(options: AttackAndTrainParallelOptions): 
         shape: batch.x.shape,
         labels: batch.labelsUsed,
         seed: deriveSeed(seed, 'attack', batch.epoch, batch.step),
+        rowKeys: batch.indices,
         te: teInput,
       }).catch((e) => {
         // name the epoch, step and examples, as the single-thread `train` operator does

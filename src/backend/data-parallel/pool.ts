@@ -6,7 +6,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { AtflowError, type ErrorCode } from '../../core/errors';
 import type { Model } from '../../core/model';
 import type { FromWorker, ReplicaSpec, ShareResult, StepMessage } from './protocol';
-import { shareSeed, splitShares, type Share } from './shares';
+import { splitShares, type Share } from './shares';
 import { stateLayout, variablesByName, writeState, type StateLayout } from './state-layout';
 
 export interface DataParallelPoolOptions {
@@ -26,8 +26,13 @@ export interface PoolStepInput {
   readonly x: Float32Array;
   readonly shape: readonly [number, number, number, number];
   readonly labels: Int32Array;
-  /** The batch's attack seed (as the `attack` operator derives it); shares derive theirs with shareSeed. */
+  /** The batch's attack seed (as the `attack` operator derives it); every share attacks with it. */
   readonly seed: number;
+  /**
+   * The rows' source indices (the batch's `indices`): each row's random start is drawn from (seed, its
+   * index), so the shares draw exactly the single-thread starts. Default: the rows' positions.
+   */
+  readonly rowKeys?: Int32Array;
   readonly te: { readonly weight: number; readonly target: Float32Array } | null;
 }
 
@@ -162,6 +167,8 @@ export class DataParallelPool {
     const K = this.replica.numClasses;
     if (input.te && input.te.target.length !== B * K) throw new AtflowError('SHAPE', `data-parallel: TE target has ${input.te.target.length} values, expected ${B}×${K}`);
     writeState(this.state, this.layout, this.variables);
+    if (input.rowKeys && input.rowKeys.length !== B) throw new AtflowError('SHAPE', `data-parallel: ${input.rowKeys.length} row keys for a batch of ${B}`);
+    const rowKeys = input.rowKeys ?? Int32Array.from({ length: B }, (_, i) => i);
     const shares = splitShares(B, this.handles.length);
     const id = this.nextId++;
     const replies = await Promise.all(
@@ -172,10 +179,11 @@ export class DataParallelPool {
           x: input.x.slice(s.start * D, s.end * D),
           shape: [s.end - s.start, H, W, C],
           labels: input.labels.slice(s.start, s.end),
-          seed: shareSeed(input.seed, s, B),
+          seed: input.seed,
+          rowKeys: rowKeys.slice(s.start, s.end),
           te: input.te ? { weight: input.te.weight, target: input.te.target.slice(s.start * K, s.end * K) } : null,
         };
-        const transfer = [msg.x.buffer, msg.labels.buffer, ...(msg.te ? [msg.te.target.buffer] : [])] as ArrayBuffer[];
+        const transfer = [msg.x.buffer, msg.labels.buffer, msg.rowKeys.buffer, ...(msg.te ? [msg.te.target.buffer] : [])] as ArrayBuffer[];
         return this.handles[k].request(msg, transfer);
       }),
     );

@@ -28,7 +28,10 @@ export interface StepMessage {
   readonly x: Float32Array;
   readonly shape: [number, number, number, number];
   readonly labels: Int32Array;
+  /** The batch's attack seed; each row's random start comes from (seed, rowKeys[i]). */
   readonly seed: number;
+  /** The share's rows' source indices. */
+  readonly rowKeys: Int32Array;
   /** TE's weight and p̂ rows of this share ([n·K]), null when TE is off. */
   readonly te: { readonly weight: number; readonly target: Float32Array } | null;
 }

@@ -1,5 +1,4 @@
 import { AtflowError } from '../../core/errors';
-import { deriveSeed } from '../../core/rng';
 
 /** Rows [start, end) of a batch that one worker handles. */
 export interface Share {
@@ -25,17 +24,4 @@ export function splitShares(batchSize: number, workers: number): Share[] {
     start += n;
   }
   return out;
-}
-
-/**
- * The attack seed of one share. The attacks draw their random start for the whole tensor they get
- * from one Rng stream, so the noise of a row depends on where the row sits in that tensor: a share
- * cannot reproduce the single-thread rows. A share that is the whole batch keeps the batch seed (one
- * worker = the single-thread path, bit for bit); any other share draws from
- * deriveSeed(batchSeed, 'data-parallel-share', start, end). Runs are then deterministic for a given
- * worker count, and the random starts (only those) differ between worker counts.
- */
-export function shareSeed(batchSeed: number, share: Share, batchSize: number): number {
-  if (share.start === 0 && share.end === batchSize) return batchSeed;
-  return deriveSeed(batchSeed, 'data-parallel-share', share.start, share.end);
 }

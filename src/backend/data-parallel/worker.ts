@@ -55,7 +55,7 @@ function step(m: StepMessage): { result: ShareResult; transfer: ArrayBuffer[] } 
     const t0 = performance.now();
     const logitsNatEvalT = tf.tidy(() => model.apply(x, 'eval'));
     owned.push(logitsNatEvalT);
-    const xAdv = trainer.attack({ model, x, y, seed: m.seed, logitsNatEval: logitsNatEvalT, te });
+    const xAdv = trainer.attack({ model, x, y, seed: m.seed, rowKeys: m.rowKeys, logitsNatEval: logitsNatEvalT, te });
     owned.push(xAdv);
     const t1 = performance.now();
 

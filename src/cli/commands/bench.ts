@@ -1,3 +1,4 @@
+import { spawnSync } from 'child_process';
 import type { Command } from 'commander';
 import * as fs from 'fs';
 import * as path from 'path';
@@ -15,7 +16,17 @@ interface BenchCliOptions {
   quick?: boolean;
   peer?: boolean;
   resnetOnCpu?: boolean;
+  peak?: boolean;
+  suite?: string;
 }
+
+/** The parts of the benchmark: the engine (in process) and the scripts beside it (each in its own process). */
+const SUITES = ['engine', 'sinks', 'logging'] as const;
+type Suite = (typeof SUITES)[number];
+const SUITE_SCRIPTS: Record<Exclude<Suite, 'engine'>, { script: string; quickArgs: string[] }> = {
+  sinks: { script: 'sinks.ts', quickArgs: ['--rows', '200000'] },
+  logging: { script: 'logging-overhead.ts', quickArgs: ['--reps', '1', '--train', '500', '--epochs', '1'] },
+};
 
 const MODEL_KEYS = ['mnist', 'resnet'] as const;
 
@@ -33,6 +44,7 @@ interface BenchEngine {
     reps: number;
     warmup: number;
     peer: boolean;
+    peak: boolean;
     resnetOnCpu: boolean;
     note: (m: string) => void;
     onRow?: (row: BenchRowLike) => void;
@@ -57,6 +69,39 @@ function positiveInt(field: string, value: string | undefined, fallback: number,
 }
 
 /**
+ * Runs bench/<script> in a child process (tsx, as the CLI runs its sources); its JSON objects become
+ * JSON lines tagged {bench: suite} with --json, else are printed as they come. Returns the exit status.
+ */
+function runScriptSuite(benchDir: string, suite: Exclude<Suite, 'engine'>, quick: boolean, json: boolean, note: (m: string) => void): number {
+  const { script, quickArgs } = SUITE_SCRIPTS[suite];
+  note(`${suite}: bench/${script}${quick ? ` ${quickArgs.join(' ')}` : ''} ...`);
+  const tsxCli = require.resolve('tsx/cli');
+  const r = spawnSync(process.execPath, [tsxCli, path.join(benchDir, script), ...(quick ? quickArgs : [])], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'inherit'],
+    maxBuffer: 1 << 26,
+  });
+  if (r.error || r.status !== 0) {
+    note(`${suite}: bench/${script} failed (${r.error?.message ?? `exit ${r.status}`})`);
+    return r.status ?? 1;
+  }
+  const out = r.stdout.trim();
+  if (!json) {
+    process.stdout.write(`${suite}:\n${out}\n`);
+    return 0;
+  }
+  // the scripts print one JSON object (sinks: pretty-printed) or one per line
+  let objects: unknown[];
+  try {
+    objects = [JSON.parse(out)];
+  } catch {
+    objects = out.split('\n').filter((l) => l.trim().startsWith('{')).map((l) => JSON.parse(l));
+  }
+  for (const o of objects) process.stdout.write(JSON.stringify({ bench: suite, ...(o as object) }) + '\n');
+  return 0;
+}
+
+/**
  * `atflow bench`: the engine benchmark (bench/engine.ts). JSON lines on stdout with --json (the table
  * then goes to stderr), else the table on stdout. Progress notes always go to stderr.
  */
@@ -65,7 +110,8 @@ export function register(program: Command): void {
     .command('bench')
     .description('engine benchmark: forward, input gradient, train step and PGD-10 AT step on every backend, beside PyTorch CPU')
     .option('--json', 'one JSON object per line on stdout: {model, batch, measure, backend, threads, ms, examples_per_s, gflops, peer_ms, ratio}')
-    .option('--backends <list>', `comma-separated subset of ${BACKEND_NAMES.join(', ')} (default: every backend present)`)
+    .option('--suite <list>', `parts to run: ${SUITES.join(', ')} or all (default engine; \`npm run bench\` runs all)`)
+    .option('--backends <list>', `comma-separated subset of ${BACKEND_NAMES.join(', ')} (default: tensorflow and wasm where present; the pure-JS cpu reference takes over 15 minutes, name it to run it)`)
     .option('--models <list>', 'mnist (the MNIST CNN, batch 128), resnet (PreAct-ResNet-18 on 32×32×3, batch 64); default both')
     .option('--measures <list>', 'forward, grad_x, train_step, pgd10_at_step (default all)')
     .option('--batch <n>', 'batch size for every model (default 128 for mnist, 64 for resnet)')
@@ -74,6 +120,7 @@ export function register(program: Command): void {
     .option('--quick', 'fewer repetitions (2, warm-up 1); with no --models, the MNIST CNN only')
     .option('--no-peer', 'do not run the PyTorch peer (peer_ms is then null)')
     .option('--resnet-on-cpu', 'also run PreAct-ResNet-18 on the cpu backend (minutes per measure)')
+    .option('--no-peak', 'skip the peak probe (a large matmul per backend and in PyTorch; share_of_peak is then null)')
     .action(async (opts: BenchCliOptions) => {
       // bench/ lives beside src/ in a clone (it is not in the npm package): TypeScript loaded at run time
       // through tsx, a devDependency, so that `atflow --help` does not pay for its imports and the
@@ -88,31 +135,43 @@ export function register(program: Command): void {
       const engine: BenchEngine = require(path.join(benchDir, 'engine'));
       // eslint-disable-next-line @typescript-eslint/no-require-imports
       const { MEASURES }: { MEASURES: readonly string[] } = require(path.join(benchDir, 'flops'));
-      const present = availableBackends();
-      const backends = list<BackendName>('backends', opts.backends, BACKEND_NAMES, BACKEND_NAMES.filter((b) => present.includes(b)));
-      for (const b of backends) {
-        if (!present.includes(b)) throw new AtflowError('BACKEND', `bench --backends: '${b}' is not available here (available: ${present.join(', ')}); see \`atflow backend\``);
-      }
-      const models = list('models', opts.models, MODEL_KEYS, opts.quick ? ['mnist'] : MODEL_KEYS);
-      const measures = list('measures', opts.measures, MEASURES, MEASURES);
-      const batchAll = opts.batch === undefined ? undefined : positiveInt('batch', opts.batch, 1);
-      const reps = positiveInt('reps', opts.reps, opts.quick ? 2 : 5);
-      const warmup = positiveInt('warmup', opts.warmup, 1, 0);
+      const suites: Suite[] = opts.suite === 'all' ? [...SUITES] : list<Suite>('suite', opts.suite, SUITES, ['engine']);
       const note = (m: string) => process.stderr.write(`bench: ${m}\n`);
-      const { rows, peers, backends: infos } = await engine.runEngineBench({
-        backends,
-        models,
-        measures,
-        batch: batchAll === undefined ? undefined : { mnist: batchAll, resnet: batchAll },
-        reps,
-        warmup,
-        peer: opts.peer !== false,
-        resnetOnCpu: Boolean(opts.resnetOnCpu),
-        note,
-        onRow: opts.json ? (r) => process.stdout.write(JSON.stringify(r) + '\n') : undefined,
-      });
-      const header = infos.map((i) => `  ${describeBackend(i)}`).join('\n');
-      const table = `backends:\n${header}\n${engine.formatTable(rows, peers)}\n`;
-      (opts.json ? process.stderr : process.stdout).write(table);
+      const runEngine = async () => {
+        const present = availableBackends();
+        // cpu (pure JS) only when named: it is the numerical reference, not a training backend
+        const fallback = present.filter((b) => b !== 'cpu');
+        const backends = list<BackendName>('backends', opts.backends, BACKEND_NAMES, fallback.length > 0 ? fallback : ['cpu']);
+        for (const b of backends) {
+          if (!present.includes(b)) throw new AtflowError('BACKEND', `bench --backends: '${b}' is not available here (available: ${present.join(', ')}); see \`atflow backend\``);
+        }
+        const models = list('models', opts.models, MODEL_KEYS, opts.quick ? ['mnist'] : MODEL_KEYS);
+        const measures = list('measures', opts.measures, MEASURES, MEASURES);
+        const batchAll = opts.batch === undefined ? undefined : positiveInt('batch', opts.batch, 1);
+        const reps = positiveInt('reps', opts.reps, opts.quick ? 2 : 5);
+        const warmup = positiveInt('warmup', opts.warmup, 1, 0);
+        const { rows, peers, backends: infos } = await engine.runEngineBench({
+          backends,
+          models,
+          measures,
+          batch: batchAll === undefined ? undefined : { mnist: batchAll, resnet: batchAll },
+          reps,
+          warmup,
+          peer: opts.peer !== false,
+          peak: opts.peak !== false,
+          resnetOnCpu: Boolean(opts.resnetOnCpu),
+          note,
+          onRow: opts.json ? (r) => process.stdout.write(JSON.stringify(r) + '\n') : undefined,
+        });
+        const header = infos.map((i) => `  ${describeBackend(i)}`).join('\n');
+        const table = `backends:\n${header}\n${engine.formatTable(rows, peers)}\n`;
+        (opts.json ? process.stderr : process.stdout).write(table);
+      };
+      if (suites.includes('engine')) await runEngine();
+      let failed = 0;
+      for (const suite of suites) {
+        if (suite !== 'engine') failed += runScriptSuite(benchDir, suite, Boolean(opts.quick), Boolean(opts.json), note) === 0 ? 0 : 1;
+      }
+      if (failed > 0) process.exitCode = 1;
     });
 }

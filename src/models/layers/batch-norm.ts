@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { batchNormTrain } from '../../backend/batch-norm-train';
 import { AtflowError } from '../../core/errors';
 import type { Mode } from '../../core/model';
 import { makeSlot, TensorSlot, variableOf } from './slot';
@@ -53,9 +54,8 @@ export class BatchNorm2d {
         shape: x.shape,
       });
     }
-    // Gradients flow through the batch statistics (tf.moments and batchNorm's mean/variance gradients).
-    const { mean, variance } = tf.moments(x, [0, 1, 2]);
-    const y = tf.batchNorm4d(x, mean as tf.Tensor1D, variance as tf.Tensor1D, beta, gamma, BN_EPS);
+    // Gradients flow through the batch statistics (fused on `tensorflow`, see batchNormTrain).
+    const { y, mean, variance } = batchNormTrain(x, gamma, beta, BN_EPS);
     this.updateRunningStats(mean, variance, count);
     return y;
   }

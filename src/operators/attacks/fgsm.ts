@@ -15,6 +15,8 @@ export interface FgsmOptions {
   readonly randomStart?: RandomStart;
   /** Default ceObjective(). */
   readonly objective?: AttackObjective;
+  /** Rows' keys for their random starts (see AttackOptions.rowKeys); default: the row. */
+  readonly rowKeys?: ArrayLike<number>;
 }
 
 /** FGSM: x' = clamp(proj_ε(x'_0 + α·sign(∇ J(x'_0))), 0, 1), i.e. one PGD-ℓ∞ step (x'_0 = x by default). */
@@ -24,7 +26,7 @@ export function fgsm(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number,
   const eps = checkNonNegative(name, 'eps', options.eps);
   const alpha = checkNonNegative(name, 'alpha', options.alpha ?? eps);
   const randomStart = checkRandomStart(name, options.randomStart ?? 'none');
-  const start = startPoint(x, eps, randomStart, deriveSeed(seed, 'attack-start', 0));
+  const start = startPoint(x, eps, randomStart, deriveSeed(seed, 'attack-start', 0), options.rowKeys);
   try {
     return pgdLinfSteps(model, x, y, start, { eps, alpha, steps: 1, objective: options.objective ?? ceObjective() });
   } finally {

@@ -12,6 +12,8 @@ export interface PgdL2Options {
   readonly restarts?: number;
   /** Default ceObjective(). */
   readonly objective?: AttackObjective;
+  /** Rows' keys for their random starts (see AttackOptions.rowKeys); default: the row. */
+  readonly rowKeys?: ArrayLike<number>;
 }
 
 /** Per-example ℓ2 norms over C·H·W, shaped [B, 1, 1, 1] for broadcasting. */

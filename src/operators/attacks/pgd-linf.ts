@@ -16,6 +16,8 @@ export interface PgdLinfOptions {
   readonly restarts?: number;
   /** Default ceObjective(): CE_mean(f(x'), y). */
   readonly objective?: AttackObjective;
+  /** Rows' keys for their random starts (see AttackOptions.rowKeys); default: the row. */
+  readonly rowKeys?: ArrayLike<number>;
 }
 
 /** The ℓ∞ projection of docs/algorithms.md §4.1: min(max(x', x − ε), x + ε), then clamp to [0, 1]. */

@@ -32,6 +32,8 @@ export interface PgdRunOptions {
   readonly randomStart?: RandomStart;
   readonly restarts?: number;
   readonly objective?: AttackObjective;
+  /** Rows' keys for their random starts (AttackOptions.rowKeys). */
+  readonly rowKeys?: ArrayLike<number>;
 }
 
 /**
@@ -56,7 +58,7 @@ export function runPgd(
   const randomStart = checkRandomStart(name, options.randomStart ?? defaultStart);
   const objective = options.objective ?? ceObjective();
   return bestOverRestarts(model, y, objective, restarts, (r) => {
-    const start = startPoint(x, eps, randomStart, deriveSeed(seed, 'attack-start', r));
+    const start = startPoint(x, eps, randomStart, deriveSeed(seed, 'attack-start', r), options.rowKeys);
     try {
       return iterate(start, { eps, alpha, steps, objective });
     } finally {

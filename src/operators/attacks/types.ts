@@ -48,6 +48,11 @@ export interface AttackOptions {
   readonly restarts?: number;
   /** Defaults to mean cross-entropy against y (ceObjective()). */
   readonly objective?: AttackObjective;
+  /**
+   * Each row's stable key (the examples' source indices): row i's random start is drawn from
+   * (seed, rowKeys[i]) (see startPoint), so it does not depend on how a batch is split. Default: the row.
+   */
+  readonly rowKeys?: ArrayLike<number>;
 }
 
 export type Attack<O extends Partial<AttackOptions> = AttackOptions> = (

@@ -35,6 +35,7 @@ export function innerMax(settings: TrainerAttackSettings, input: TrainerAttackIn
     restarts: settings.restarts,
     randomStart: settings.randomStart,
     objective,
+    rowKeys: input.rowKeys,
   });
 }
 

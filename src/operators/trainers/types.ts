@@ -27,6 +27,8 @@ export interface TrainerAttackInput {
   readonly y: tf.Tensor1D;
   /** Seed of this batch's attack draws (random start). */
   readonly seed: number;
+  /** The rows' source indices: each row's random start is drawn from (seed, its index), whatever the batch's split. */
+  readonly rowKeys?: ArrayLike<number>;
   /** Eval-mode logits f(x) on the clean batch, computed once before the attack (TRADES' KL target). */
   readonly logitsNatEval: tf.Tensor2D;
   /** Present from TE's start epoch on. */

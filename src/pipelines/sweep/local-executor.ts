@@ -1,3 +1,4 @@
+import { coresPerProcess } from '../../backend/data-parallel/choose-workers';
 import * as path from 'path';
 import { detectGpus } from './gpus';
 import type { SweepManifest } from './manifest';
@@ -81,7 +82,9 @@ export async function runLocal(manifest: SweepManifest, opts: LocalExecutorOptio
   let next = 0;
   const worker = async (slot: number): Promise<void> => {
     const gpu = gpus.length > 0 ? gpus[slot % gpus.length] : undefined;
-    const childEnv = gpu === undefined ? env : { ...env, CUDA_VISIBLE_DEVICES: gpu };
+    // concurrent runs share the cores: each gets its part for its data-parallel workers (wasm)
+    const cores = { ATFLOW_WORKERS: env.ATFLOW_WORKERS ?? String(coresPerProcess(Math.min(workers, total))) };
+    const childEnv = gpu === undefined ? { ...env, ...cores } : { ...env, ...cores, CUDA_VISIBLE_DEVICES: gpu };
     while (next < queue.length && !opts.signal?.aborted) {
       const run = queue[next++];
       const logFile = path.join(logDir, `${path.basename(run.configPath, '.json')}.log`);

@@ -35,3 +35,42 @@ describe.each(BACKENDS_UNDER_TEST)('conv2d on %s matches cpu', (backend) => {
     expect(error).toBeLessThanOrEqual(TOLERANCE);
   });
 });
+
+/**
+ * PyTorch's numeric padding (what atflow's Conv2d passes): on `tensorflow` each geometry takes one of
+ * three routes (TensorFlow 'SAME' when its pads equal the requested ones, 'VALID', or an explicit Pad
+ * then 'VALID' and a slice for the input gradient), so the cases cover each: stride 1 with pad (k−1)/2
+ * (SAME), stride 2 on even and odd sizes (Pad+VALID / SAME), pads larger or smaller than k/2, and pads
+ * the convolution never reads (stride 2, (n + 2p − k) odd).
+ */
+const NUMERIC_CASES = [
+  { k: 3, stride: 1, pad: 1, batch: 3, inChannels: 4, outChannels: 8, height: 8, width: 8 },
+  { k: 5, stride: 1, pad: 2, batch: 2, inChannels: 3, outChannels: 5, height: 7, width: 9 },
+  { k: 3, stride: 2, pad: 1, batch: 3, inChannels: 8, outChannels: 16, height: 8, width: 8 },
+  { k: 3, stride: 2, pad: 1, batch: 2, inChannels: 5, outChannels: 4, height: 7, width: 9 },
+  { k: 1, stride: 2, pad: 0, batch: 2, inChannels: 6, outChannels: 4, height: 8, width: 8 },
+  { k: 3, stride: 1, pad: 2, batch: 2, inChannels: 3, outChannels: 4, height: 6, width: 5 },
+  { k: 5, stride: 1, pad: 1, batch: 2, inChannels: 3, outChannels: 4, height: 7, width: 7 },
+  { k: 7, stride: 2, pad: 3, batch: 2, inChannels: 3, outChannels: 8, height: 12, width: 11 },
+  { k: 4, stride: 2, pad: 1, batch: 2, inChannels: 3, outChannels: 4, height: 8, width: 9 },
+];
+
+describe.each(BACKENDS_UNDER_TEST)('conv2d with numeric (PyTorch) padding on %s matches cpu', (backend) => {
+  test.each(NUMERIC_CASES)('k$k stride $stride pad $pad, x [$batch,$height,$width,$inChannels] -> $outChannels', async (c) => {
+    const xShape: [number, number, number, number] = [c.batch, c.height, c.width, c.inChannels];
+    const wShape: [number, number, number, number] = [c.k, c.k, c.inChannels, c.outChannels];
+    const xs = randomValues(xShape, 4, `x${JSON.stringify(c)}`);
+    const ws = randomValues(wShape, 5, `w${JSON.stringify(c)}`);
+    const run = () => {
+      const x = tf.tensor4d(xs, xShape);
+      const w = tf.tensor4d(ws, wShape);
+      const y = tf.conv2d(x, w, c.stride, c.pad);
+      const r = tf.tensor(randomValues(y.shape, 6, `r${JSON.stringify(c)}`), y.shape);
+      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), r)))([x, w]);
+      return [y, dx, dw];
+    };
+    const { error, shape } = await compareWithCpu(backend, `conv2d numeric ${JSON.stringify(c)}`, run);
+    expect(shape).toEqual([c.batch, Math.floor((c.height + 2 * c.pad - c.k) / c.stride) + 1, Math.floor((c.width + 2 * c.pad - c.k) / c.stride) + 1, c.outChannels]);
+    expect(error).toBeLessThanOrEqual(TOLERANCE);
+  });
+});

@@ -1,13 +1,23 @@
-import { dataParallelWorkers, startRunTraining } from '../../../src/backend/data-parallel';
+import { coresPerProcess, dataParallelWorkers, startRunTraining } from '../../../src/backend/data-parallel';
 import { initBackend } from '../../../src/backend/select';
 import { createModel } from '../../../src/models';
 import { Sgd } from '../../../src/operators/optim/sgd';
 import { createTrainer } from '../../../src/operators/trainers';
 
 describe('dataParallelWorkers (ATFLOW_WORKERS)', () => {
-  it('unset: single thread on every backend (opt-in)', () => {
-    expect(dataParallelWorkers('wasm', {}, 2).workers).toBe(1);
+  it('unset: one worker per core on wasm (the random starts no longer depend on the split), 1 elsewhere', () => {
+    expect(dataParallelWorkers('wasm', {}, 2).workers).toBe(2);
+    expect(dataParallelWorkers('wasm', {}, 1).workers).toBe(1);
     expect(dataParallelWorkers('tensorflow', {}, 8).workers).toBe(1);
+    expect(dataParallelWorkers('cpu', {}, 4).workers).toBe(1);
+  });
+
+  it('concurrent processes share the cores: max(1, floor(cores / processes))', () => {
+    expect(coresPerProcess(2, 2)).toBe(1);
+    expect(coresPerProcess(2, 8)).toBe(4);
+    expect(coresPerProcess(3, 8)).toBe(2);
+    expect(coresPerProcess(4, 2)).toBe(1);
+    expect(coresPerProcess(1, 16)).toBe(16);
   });
 
   it('auto: one worker per core on wasm only', () => {
@@ -37,7 +47,7 @@ describe('startRunTraining', () => {
     const trainer = createTrainer('standard', {});
     const optimizer = new Sgd(model.parameters);
     const common = { backend: 'wasm' as const, model, trainer, trainerOptions: {}, te: null, optimizer, lr: () => 0.1, seed: 1 };
-    const single = await startRunTraining({ ...common, env: {} });
+    const single = await startRunTraining({ ...common, env: { ATFLOW_WORKERS: '1' } });
     expect(single.workers).toBe(1);
     await single.close();
     const parallel = await startRunTraining({ ...common, env: { ATFLOW_WORKERS: '2' } });

@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { rowStartSeed } from '../../../src/operators/attacks/start-point';
 import { initBackend } from '../../../src/backend/select';
 import { deriveSeed, Rng } from '../../../src/core/rng';
 import { apgdCe, pgdL2Steps, pgdLinf, pgdLinfSteps, tradesKlAttack } from '../../../src/operators/attacks';
@@ -126,10 +127,10 @@ for (const backend of ['cpu', 'wasm'] as const) {
       model.dispose();
     });
 
-    it('the TRADES attack draws its start from deriveSeed(seed, "attack-start", 0) as x + 0.001·N(0, I)', () => {
+    it('the TRADES attack draws row i\'s start from rowStartSeed(deriveSeed(seed, "attack-start", 0), i) as x + 0.001·N(0, I)', () => {
       const { model, x, y, x0 } = setup();
-      const noise = new Rng(deriveSeed(9, 'attack-start', 0)).fillNormal(new Float32Array(12), 0, 0.001);
-      const start = X.map((r, i) => r.map((v, d) => v + noise[i * 4 + d]));
+      const noise = X.map((_, i) => new Rng(rowStartSeed(deriveSeed(9, 'attack-start', 0), i)).fillNormal(new Float32Array(4), 0, 0.001));
+      const start = X.map((r, i) => r.map((v, d) => v + noise[i][d]));
       const g = naive.backToInput(naive.klSum(naive.forward(X, W, b), naive.forward(start, W, b)).dZ, W);
       const xa = tradesKlAttack(model, x, y, 9, { eps: EPS, alpha: ALPHA, steps: 1 });
       close(xa.dataSync(), flat(naive.linfStep(X, start, g, EPS, ALPHA)), 1e-6, 'trades attack');

@@ -4,6 +4,7 @@
  * implementation (plain JS arrays, float64, analytic gradients).
  */
 import * as tf from '@tensorflow/tfjs';
+import { rowStartSeed } from '../../../src/operators/attacks/start-point';
 import { initBackend } from '../../../src/backend/select';
 import { deriveSeed, Rng } from '../../../src/core/rng';
 import { martTrainer } from '../../../src/operators/trainers/mart';
@@ -225,12 +226,20 @@ describe.each(['cpu', 'wasm'] as const)('trainers vs a naive reference on %s', (
 
   it('TRADES (+TE) first attack step from x + 0.001·N(0, I): sign of ∇ KL_sum [(β/B)·KL_sum + TE]', () => {
     const attack = { steps: 1, eps: 0.1, alpha: 0.04 };
-    const noise = new Rng(deriveSeed(77, 'attack-start', 0)).fillNormal(new Float32Array(12), 0, 0.001);
-    const start = X.map((r, i) => r.map((v, d) => Math.fround(v + noise[i * 4 + d])));
+    // row i's start: x_i + 0.001·N(0, I) from Rng(rowStartSeed(attack-start seed, i)) (rows keyed by position)
+    const noise = X.map((_, i) => new Rng(rowStartSeed(deriveSeed(77, 'attack-start', 0), i)).fillNormal(new Float32Array(4), 0, 0.001));
+    const start = X.map((r, i) => r.map((v, d) => Math.fround(v + noise[i][d])));
     const fn = naiveForward(W, X);
     const fs = naiveForward(W, start);
     const kl = naiveKl(fn.logits, fs.logits, 1);
-    expectClose(firstStep(tradesTrainer({ beta: 6, attack }), null).flat(), naiveStep(start, naiveBackward(W, fs, kl.dAdv).x, 0.1, 0.04).flat(), 5);
+    const gKl = naiveBackward(W, fs, kl.dAdv).x.flat();
+    // Near the start KL's gradient is a difference of nearly equal float32 softmaxes (error ~1e-8): the
+    // sign of a component below 1e-6 is not determined in float32, so those components are not compared.
+    const decided = gKl.map((g) => Math.abs(g) >= 1e-6);
+    expect(decided.filter(Boolean).length).toBeGreaterThanOrEqual(10);
+    const got = firstStep(tradesTrainer({ beta: 6, attack }), null).flat();
+    const want = naiveStep(start, naiveBackward(W, fs, kl.dAdv).x, 0.1, 0.04).flat();
+    expectClose(got.filter((_, i) => decided[i]), want.filter((_, i) => decided[i]), 5);
     // w small enough that both terms decide signs near the start (KL's gradient is O(0.001) there)
     const w = 0.01;
     const te = naiveTe(fs.logits, TARGET, w);
