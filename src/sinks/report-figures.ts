@@ -68,7 +68,7 @@ export function accuracyFigure(runs: readonly ReportRun[]): Figure {
           x: epochX,
           y: { field: 'accuracy', type: 'quantitative', title: 'accuracy', axis: { format: '.0%' } },
           color: multi ? { ...runColor(runs) } : { field: 'split', type: 'nominal', title: 'split', sort: ['train', 'test'], legend: { orient: 'bottom' } },
-          strokeDash: { field: 'split', type: 'nominal', title: 'split', sort: ['test', 'train'], legend: { orient: 'bottom' } },
+          strokeDash: { field: 'split', type: 'nominal', title: 'split', sort: ['test', 'train'], legend: { orient: 'bottom', symbolType: 'stroke' } },
           tooltip: [{ field: 'run' }, { field: 'split' }, { field: 'epoch', type: 'quantitative' }, { field: 'accuracy', type: 'quantitative', format: '.2%' }],
         },
       },
