@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { writeSweepReport } from '../../src/pipelines/sweep/sweep-report';
+import { runSweep } from '../../src/pipelines/sweep/run-sweep';
+import { loadSweep, writeSweepReport } from '../../src/pipelines/sweep/sweep-report';
 import { chromiumFlags, exportFigures, findChromium } from '../../src/sinks/figure-export';
 import { reportFigures } from '../../src/sinks/report';
 import { loadReportRun } from '../../src/sinks/report-data';
@@ -38,10 +39,14 @@ beforeAll(async () => {
     variants: { 'pgd-at-te': { trainer: { name: 'pgd-at', te } }, 'trades-te': { trainer: { name: 'trades', beta: 6, te } } },
   });
   ro = await runTiny(roConfig, path.join(dir, 'ro'));
-  // the sweep page: every run of a folder of runs (the 4 variants and the 2 quickstart runs together)
-  sweepDir = path.join(dir, 'sweep');
-  fs.mkdirSync(sweepDir);
-  for (const d of [...ro, ...quickstart]) fs.symlinkSync(d, path.join(sweepDir, path.basename(d)));
+  // a sweep over the label-noise rate (2 points × the quickstart's 2 variants), materialised as
+  // `atflow sweep` does; its configs are run here in-process instead of by worker processes
+  const base = tinyConfig(cfg, 'sweep-base', 'quickstart.json', tinyOverrides({ epochs: 4, trainSize: 64 }));
+  const sweepFile = path.join(cfg, 'noise.json');
+  fs.writeFileSync(sweepFile, JSON.stringify({ base: path.basename(base), axes: { 'labelNoise.rate': [0.2, 1.0] }, executor: { kind: 'local' }, out: path.join(dir, 'sweep-runs') }));
+  const sweep = await runSweep(sweepFile, { dryRun: true, onStatus: () => undefined });
+  for (const r of sweep.materialised.manifest.runs) await runTiny(r.configPath, sweep.materialised.manifest.outDir);
+  sweepDir = sweep.materialised.dir;
   pages.quickstart = path.join(dir, 'qs', 'quickstart-report.html');
   pages['robust-overfitting'] = path.join(dir, 'ro', 'robust-overfitting-report.html');
   pages.sweep = await writeSweepReport(sweepDir);
@@ -65,6 +70,20 @@ test('atflow run writes a self-contained report per run and one per config', () 
   }
   // no TE weight for runs without TE (the quickstart has none)
   expect(fs.readFileSync(pages.quickstart, 'utf8')).not.toContain('fig-te-weight');
+});
+
+test('the sweep page: every run with its axis values, and a Table-2-style summary over the noise rate', () => {
+  const s = loadSweep(sweepDir);
+  expect(s.axes).toEqual(['labelNoise.rate', 'variant']);
+  expect(s.runs.map((r) => `${r.values['labelNoise.rate']}/${r.values.variant}`).sort()).toEqual(['0.2/pgd-at', '0.2/trades', '1/pgd-at', '1/trades']);
+  expect(s.missing).toEqual([]);
+  const html = fs.readFileSync(pages.sweep, 'utf8');
+  // rows: the noise rates; columns: the methods
+  expect(html).toMatch(/<table id="sweep-summary"><thead><tr><th>labelNoise.rate<\/th><th>trades<\/th><th>pgd-at<\/th><\/tr><\/thead><tbody><tr><td>0.2<\/td>.*<tr><td>1<\/td>/);
+  // a folder of run folders is a sweep page too; its axes are the setup fields that differ
+  const folder = loadSweep(path.join(dir, 'ro'));
+  expect(folder.axes).toEqual(['trainer', 'te']);
+  expect(folder.runs.length).toBe(4);
 });
 
 test('data map of robust overfitting: the noisy-labelled examples form their own low-confidence cluster', () => {
