@@ -132,6 +132,10 @@ test('--format svg|png|html exports one file per figure', async () => {
     expect(png.files[0]).toMatch(/data-map\.svg$/);
     expect(png.message).toMatch(/PNG needs headless Chromium/);
   }
+  const html = await exportFigures(figs, 'html', out, ['events']);
+  const page = fs.readFileSync(html.files[0], 'utf8');
+  expect((page.match(/<figure class="figure"/g) ?? []).length).toBe(1);
+  expect(page).toContain('id="fig-events"');
   await expect(exportFigures(figs, 'svg', out, ['nope'])).rejects.toThrow(/--figure nope: no such figure here; figures: accuracy/);
 });
 
