@@ -29,7 +29,8 @@ export function runColor(runs: readonly ReportRun[]): VegaLiteSpec {
   return { field: 'run', type: 'nominal', title: 'run', sort: runs.map((r) => r.label), legend: { labelLimit: 0, orient: 'bottom', direction: 'vertical' } };
 }
 
-const epochX = { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } };
+// padding: the best / final symbols at the first or last epoch stay whole
+const epochX = { field: 'epoch', type: 'quantitative', title: 'epoch', scale: { padding: 8 }, axis: { tickMinStep: 1, format: 'd' } };
 const zoom = (name: string) => ({ name, select: 'interval', bind: 'scales' });
 const pointsFor = (runs: readonly ReportRun[]) => Math.max(0, ...runs.map((r) => r.epochs.length)) <= 60;
 
@@ -68,7 +69,7 @@ export function accuracyFigure(runs: readonly ReportRun[]): Figure {
           x: epochX,
           y: { field: 'accuracy', type: 'quantitative', title: 'accuracy', axis: { format: '.0%' } },
           color: multi ? { ...runColor(runs) } : { field: 'split', type: 'nominal', title: 'split', sort: ['train', 'test'], legend: { orient: 'bottom' } },
-          strokeDash: { field: 'split', type: 'nominal', title: 'split', sort: ['test', 'train'], legend: { orient: 'bottom', symbolType: 'stroke' } },
+          strokeDash: { field: 'split', type: 'nominal', title: 'split', sort: ['test', 'train'], legend: { orient: 'bottom', symbolType: 'stroke', encode: { symbols: { update: { stroke: { value: '#444' } } } } } },
           tooltip: [{ field: 'run' }, { field: 'split' }, { field: 'epoch', type: 'quantitative' }, { field: 'accuracy', type: 'quantitative', format: '.2%' }],
         },
       },

@@ -36,7 +36,19 @@ export function isSweepDir(dir: string): boolean {
   return !isRunDir(dir) && fs.existsSync(dir) && fs.readdirSync(dir).some((d) => isRunDir(path.join(dir, d)));
 }
 
+/** A run's name on a sweep page: its axis values ("rate=0.2 · trades"), the run id when they do not tell runs apart. */
+function labelled(s: LoadedSweep): LoadedSweep {
+  const name = (r: SweepRun) => s.axes.map((a) => (a === 'variant' ? r.values[a] : `${a.split('.').pop()}=${r.values[a]}`)).join(' · ');
+  const names = s.runs.map(name);
+  if (s.axes.length === 0 || new Set(names).size !== names.length) return s;
+  return { ...s, runs: s.runs.map((r, i) => ({ ...r, run: { ...r.run, label: names[i] } })) };
+}
+
 export function loadSweep(dir: string): LoadedSweep {
+  return labelled(loadSweepRuns(dir));
+}
+
+function loadSweepRuns(dir: string): LoadedSweep {
   const manifestFile = path.join(dir, 'manifest.json');
   if (fs.existsSync(manifestFile)) {
     const m = readManifest(manifestFile);
@@ -105,8 +117,9 @@ export function smallMultiplesFigure(runs: readonly ReportRun[]): Figure {
   const values = runs.flatMap((r) =>
     r.epochs.flatMap((e) =>
       (['train', 'test'] as const)
-        .map((split) => ({ run: r.label, epoch: Number(e.epoch), split, accuracy: Number(e[`${split}_robust_acc`]) }))
-        .filter((x) => Number.isFinite(x.accuracy)),
+        .map((split) => ({ run: r.label, epoch: Number(e.epoch), split, accuracy: e[`${split}_robust_acc`] as number | null }))
+        // epochs without an evaluation (eval.every > 1) are null: no point, never 0
+        .filter((x) => x.accuracy !== null && Number.isFinite(x.accuracy)),
     ),
   );
   return {
@@ -124,7 +137,7 @@ export function smallMultiplesFigure(runs: readonly ReportRun[]): Figure {
         encoding: {
           x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } },
           y: { field: 'accuracy', type: 'quantitative', title: 'robust accuracy', axis: { format: '.0%' } },
-          strokeDash: { field: 'split', type: 'nominal', sort: ['test', 'train'], legend: { orient: 'bottom' } },
+          strokeDash: { field: 'split', type: 'nominal', sort: ['test', 'train'], legend: { orient: 'bottom', symbolType: 'stroke', encode: { symbols: { update: { stroke: { value: '#444' } } } } } },
           color: { value: '#1f77b4' },
           tooltip: [{ field: 'run' }, { field: 'split' }, { field: 'epoch', type: 'quantitative' }, { field: 'accuracy', type: 'quantitative', format: '.2%' }],
         },
@@ -154,26 +167,29 @@ export function bestFinalFigure(s: LoadedSweep, runs: readonly ReportRun[]): Fig
   return {
     id: 'best-final',
     title: `Best and final test robust accuracy vs ${rowKey}`,
-    note: 'Solid: best epoch; dashed: final epoch. The distance between them is robust overfitting.',
+    note: 'Solid with circles: best epoch; dashed with squares: final epoch. The distance between them is robust overfitting.',
     spec: {
       data: { values: numeric ? values.map((v) => ({ ...v, x: Number(v.x) })) : values },
       width: WIDTH * 2 + 40,
       height: 240,
-      mark: { type: 'line', point: { size: 40 } },
       encoding: {
-        x: { field: 'x', type: numeric ? 'quantitative' : 'ordinal', title: rowKey },
+        x: { field: 'x', type: numeric ? 'quantitative' : 'ordinal', title: rowKey, axis: numeric ? {} : { labelAngle: 0 } },
         y: { field: 'accuracy', type: 'quantitative', title: 'test robust accuracy', axis: { format: '.0%' } },
         color: { field: 'method', type: 'nominal', title: others.join(' · ') || 'method', legend: { labelLimit: 0, orient: 'bottom', direction: 'vertical' } },
-        strokeDash: { field: 'which', type: 'nominal', sort: ['best', 'final'], title: 'epoch', legend: { orient: 'bottom' } },
         tooltip: [{ field: 'run' }, { field: 'method' }, { field: 'which' }, { field: 'accuracy', type: 'quantitative', format: '.2%' }],
       },
+      layer: [
+        { mark: { type: 'line' }, encoding: { strokeDash: { field: 'which', type: 'nominal', sort: ['best', 'final'], title: 'epoch', legend: { orient: 'bottom' } }, detail: { field: 'which' } } },
+        { mark: { type: 'point', filled: true, size: 60 }, encoding: { shape: { field: 'which', type: 'nominal', sort: ['best', 'final'], title: 'epoch', scale: { range: ['circle', 'square'] }, legend: { orient: 'bottom' } } } },
+      ],
     },
   };
 }
 
 export async function renderSweepReport(s: LoadedSweep): Promise<string> {
   const runs = withUniqueLabels(s.runs.map((r) => r.run));
-  const extra = s.axes.map((a) => ({ name: a, value: (r: ReportRun) => s.runs[runs.indexOf(r)].values[a] ?? '' }));
+  // the table has trainer and TE columns already; a folder of runs names those axes the same
+  const extra = s.axes.filter((a) => a !== 'trainer' && a !== 'te').map((a) => ({ name: a, value: (r: ReportRun) => s.runs[runs.indexOf(r)].values[a] ?? '' }));
   const missing = s.missing.length ? `<p class="banner" id="missing">Not run yet: ${s.missing.map(escapeHtml).join(', ')}.</p>` : '';
   const unfinished = runs.filter((r) => !r.finished);
   const open = unfinished.length ? `<p class="banner" id="unfinished">Unfinished: ${unfinished.map((r) => escapeHtml(r.label)).join(', ')} (their last logged epoch is shown).</p>` : '';
