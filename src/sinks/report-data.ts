@@ -28,6 +28,35 @@ export interface ReportRun {
   readonly probe: Array<{ epoch: number; alpha: number; delta: number }>;
   /** Adversarial data map from `examples` (null when the run logged no per-example rows). */
   readonly dataMap: DataMap | null;
+  /** `atflow eval` results found in `<runDir>/eval/<name>/summary.json`, shown as they are (see robustnessEvals). */
+  readonly evals: Array<{ name: string; fields: Record<string, string | number | boolean> }>;
+}
+
+/**
+ * Hook for the AutoAttack join: `atflow eval` (another part of atflow) writes
+ * `<runDir>/eval/<name>/summary.json` and `robustness.parquet`. Until its figure exists, the report
+ * lists each summary's top-level scalar fields as they are, so its numbers are visible next to the run.
+ */
+export function robustnessEvals(dir: string): ReportRun['evals'] {
+  const root = path.join(dir, 'eval');
+  if (!fs.existsSync(root)) return [];
+  const out: ReportRun['evals'] = [];
+  for (const name of fs.readdirSync(root).sort()) {
+    const file = path.join(root, name, 'summary.json');
+    if (!fs.existsSync(file)) continue;
+    let raw: unknown;
+    try {
+      raw = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (e) {
+      throw new AtflowError('DATA_FILE', `${file} is not valid JSON: ${(e as Error).message}`, { path: file });
+    }
+    const fields: Record<string, string | number | boolean> = {};
+    if (raw && typeof raw === 'object' && !Array.isArray(raw)) {
+      for (const [k, v] of Object.entries(raw)) if (typeof v === 'number' || typeof v === 'string' || typeof v === 'boolean') fields[k] = v;
+    }
+    out.push({ name, fields });
+  }
+  return out;
 }
 
 function rows(t: arrow.Table): Array<Record<string, any>> {
@@ -96,6 +125,7 @@ export function loadReportRun(dir: string): ReportRun {
     complexity,
     probe,
     dataMap: computeDataMap(dir),
+    evals: robustnessEvals(dir),
   };
 }
 

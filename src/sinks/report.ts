@@ -131,6 +131,17 @@ export function lastEpochConfidenceTable(runs: readonly ReportRun[]): string {
   return `<table id="last-epoch-confidence"><thead><tr><th>run</th><th>epoch</th><th>label</th><th>examples</th><th>mean p(label) under attack</th><th>mean p(label) clean</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
 }
 
+/** `atflow eval` summaries (the AutoAttack hook of report-data.ts): one row per run and evaluation. */
+export function evalsTable(runs: readonly ReportRun[]): string {
+  const rows = runs.flatMap((r) => r.evals.map((e) => ({ run: r.label, ...e })));
+  if (rows.length === 0) return '';
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r.fields)))];
+  const show = (v: unknown) => (typeof v === 'number' ? String(Number(v.toPrecision(6))) : v === undefined ? '–' : String(v));
+  return `<h2>Evaluations (atflow eval)</h2><table id="evals"><thead><tr><th>run</th><th>evaluation</th>${keys.map((k) => `<th>${escapeHtml(k)}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((r) => `<tr>${cell(r.run)}${cell(r.name)}${keys.map((k) => cell(show(r.fields[k]))).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+}
+
 function unfinishedBanner(runs: readonly ReportRun[]): string {
   const open = runs.filter((r) => !r.finished);
   if (open.length === 0) return '';
@@ -145,6 +156,7 @@ export function reportFigures(runs: readonly ReportRun[]): Figure[] {
 export async function renderReport(runsIn: readonly ReportRun[]): Promise<string> {
   const runs = withUniqueLabels(runsIn);
   const header = `${unfinishedBanner(runs)}${runTable(runs)}
+${evalsTable(runs)}
 <h2>Data map clusters at the last evaluated epoch</h2>${lastEpochConfidenceTable(runs)}`;
   return renderPage({ title: `atflow report: ${runs.map((r) => r.label).join(', ')}`, header, figures: reportFigures(runs) });
 }

@@ -18,6 +18,9 @@ beforeAll(async () => {
   await writeRun(syntheticRun({ runDir: path.join(dir, 'a'), runId: 'a', n: 60, epochs: 5, batch: 20 }));
   await writeRun(syntheticRun({ runDir: path.join(dir, 'b'), runId: 'b', n: 60, epochs: 5, batch: 20, seed: 8, teStart: 2 }));
   const rows = [1e-4, 1e-3, 1e-2].map((alpha, i) => ({ alpha, delta: 0.01 * (i + 1), grad_norm: 1, grad_norm_base: 1, loss: 1, loss_base: 1 }));
+  // what `atflow eval` leaves in a run folder (its summary's scalar fields are shown as they are)
+  fs.mkdirSync(path.join(dir, 'b', 'eval', 'autoattack'), { recursive: true });
+  fs.writeFileSync(path.join(dir, 'b', 'eval', 'autoattack', 'summary.json'), JSON.stringify({ robust_accuracy: 0.4123, n: 1000, attacks: ['apgd-ce'] }));
   await writeGradientProbe(path.join(dir, 'a'), { runId: 'a', epoch: 3, trainer: 'pgd-at', seed: 1, batchSize: 16, rows });
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
@@ -41,6 +44,7 @@ test('complexity vs robust gap, probe Δ(α), TE weight only where TE is on', as
     const html = await renderReport(runs);
     expect(warn).not.toHaveBeenCalled();
     expect((html.match(/<div class="vega-static"><svg/g) ?? []).length).toBe(figs.length);
+    expect(html).toMatch(/<table id="evals">.*<th>robust_accuracy<\/th><th>n<\/th><\/tr>.*<td data-v="b">b<\/td><td data-v="autoattack">autoattack<\/td><td data-v="0.4123">0.4123<\/td><td data-v="1000">1000<\/td>/);
   } finally {
     warn.mockRestore();
   }
