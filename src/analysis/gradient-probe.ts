@@ -6,7 +6,7 @@ import { AtflowError } from '../core/errors';
 import { deriveSeed, Rng } from '../core/rng';
 import type { Trainer } from '../operators/trainers/types';
 import { ParquetStreamWriter, readParquetTable, writeFileAtomic } from '../sinks/parquet-writer';
-import { linePlot, PALETTE } from '../sinks/svg-plot';
+import { renderSvg } from '../sinks/vega-runtime';
 
 /**
  * The gradient-instability probe of docs/algorithms.md §8.2 (the [UNVERIFIED] implementable version):
@@ -192,15 +192,19 @@ export async function writeGradientProbe(runDir: string, rec: ProbeRecord): Prom
     all.length,
   );
   await w.close();
-  const epochs = [...new Set(all.map((r) => r.epoch))];
-  const svg = linePlot({
-    id: 'plot-gradient-probe',
+  // Δ against α, log-log, one line per probed epoch (a Vega-Lite spec drawn by vega's headless renderer)
+  const svg = await renderSvg({
+    $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: `${rec.runId}: Δ(α) = ‖∇L(θ+αd) − ∇L(θ)‖ / ‖∇L(θ)‖`,
-    xLabel: 'α',
-    yLabel: 'Δ(α)',
-    logX: true,
-    logY: true,
-    series: epochs.map((e, i) => ({ name: `epoch ${e}`, color: PALETTE[i % PALETTE.length], points: all.filter((r) => r.epoch === e).map((r) => [r.alpha, r.delta] as [number, number]) })),
+    data: { values: all.filter((r) => r.alpha > 0 && r.delta > 0).map((r) => ({ epoch: `epoch ${r.epoch}`, alpha: r.alpha, delta: r.delta })) },
+    width: 480,
+    height: 300,
+    mark: { type: 'line', point: true },
+    encoding: {
+      x: { field: 'alpha', type: 'quantitative', scale: { type: 'log' }, title: 'α' },
+      y: { field: 'delta', type: 'quantitative', scale: { type: 'log' }, title: 'Δ(α)' },
+      color: { field: 'epoch', type: 'nominal', title: null, legend: { labelLimit: 0 } },
+    },
   });
   const svgFile = path.join(runDir, 'gradient_probe.svg');
   writeFileAtomic(svgFile, svg);

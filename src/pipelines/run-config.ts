@@ -118,8 +118,8 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
   // report.html in each run folder, and one overlaying the variants of a multi-run config
   const finishedDirs = outcomes.map(({ run }) => path.join(options.outDir, run.runId)).filter((d) => fs.existsSync(path.join(d, 'epochs.parquet')));
   let reportFile: string | null = null;
-  for (const d of finishedDirs) reportFile = writeReport([d]);
-  if (finishedDirs.length > 1) reportFile = writeReport(finishedDirs, path.join(options.outDir, `${runs[0].spec.name}-report.html`));
+  for (const d of finishedDirs) reportFile = await writeReport([d]);
+  if (finishedDirs.length > 1) reportFile = await writeReport(finishedDirs, path.join(options.outDir, `${runs[0].spec.name}-report.html`));
   if (!options.quiet) {
     const rows: { name: string; epochs: EpochRecord[] }[] = [];
     for (const { run } of outcomes) {

@@ -1,209 +1,171 @@
-import * as fs from 'fs';
 import * as path from 'path';
-import type * as arrow from 'apache-arrow';
 import { AtflowError } from '../core/errors';
-import { readParquetTable, writeFileAtomic } from './parquet-writer';
-import { readRunMeta, RunMeta } from './run-meta';
-import { escapeXml, linePlot, PALETTE, PlotMarker, PlotSeries } from './svg-plot';
+import { dataMapFigures } from './data-map-figures';
+import { writeFileAtomic } from './parquet-writer';
+import { loadReportRun, ReportRun, withUniqueLabels } from './report-data';
+import { Figure, runFigures } from './report-figures';
+import { browserBundles, renderSvg, vegaVersions } from './vega-runtime';
 
-/** What the report reads from one run folder (Parquet via parquet-wasm; spec.json; summary.json if any). */
-export interface ReportRun {
-  readonly runId: string;
-  readonly dir: string;
-  readonly meta: RunMeta;
-  readonly epochs: Array<Record<string, number | string>>;
-  /** epoch → "event|noisy" → count */
-  readonly events: Map<number, Map<string, number>>;
-  readonly steps: Array<{ epoch: number; step: number; grad_norm_sq: number; loss: number }>;
-  /** measure → [epoch, value][] */
-  readonly complexity: Map<string, Array<[number, number]>>;
-  /** The gradient-instability probe, if `atflow probe gradient` was run: [alpha, delta][] */
-  readonly probe: Array<[number, number]>;
+/**
+ * report.html: one self-contained page (no external resource). Every figure is a Vega-Lite spec,
+ * drawn here to a static SVG by vega's headless renderer; the spec (with its aggregated data) and
+ * the vega / vega-lite / vega-embed bundles are inlined too, so with scripts on the page redraws
+ * each figure live (tooltips, zoom and pan by drag and wheel, export), and with scripts off the
+ * static SVG stays.
+ *
+ * Size: the inlined bundles are ~0.8 MB; the data are per-epoch series and binned data maps, so a
+ * page grows with epochs × runs, never with the number of examples (see REPORT_SIZE_NOTE).
+ */
+export const REPORT_SIZE_NOTE =
+  'Data are aggregated before they are embedded: per-epoch curves, per-epoch min/max of the step gradient norms, and 20 × 20 binned data maps, so the page grows with epochs × runs, not with examples or steps (a 100-epoch, 10,000-example run: 1.4 MB; bench/report-size.ts).';
+
+export function escapeHtml(s: string): string {
+  return s.replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
-function rows(t: arrow.Table): Array<Record<string, any>> {
-  const out: Array<Record<string, any>> = [];
-  for (let i = 0; i < t.numRows; i++) out.push(t.get(i)!.toJSON());
-  return out;
+/** JSON that can sit inside <script> (no "</script>", no "<!--"). */
+function scriptJson(v: unknown): string {
+  return JSON.stringify(v).replace(/</g, '\\u003c');
 }
 
-function optionalTable(dir: string, name: string, columns?: string[]): Array<Record<string, any>> {
-  const file = path.join(dir, `${name}.parquet`);
-  return fs.existsSync(file) ? rows(readParquetTable(file, columns)) : [];
+const CONFIG = { font: 'sans-serif', view: { stroke: '#ddd' }, axis: { labelFontSize: 10, titleFontSize: 11 }, legend: { labelFontSize: 10, titleFontSize: 11 }, title: { fontSize: 12 } };
+
+/** The spec as drawn and embedded: schema, shared config, padding. */
+export function fullSpec(f: Figure): Record<string, unknown> {
+  return { $schema: 'https://vega.github.io/schema/vega-lite/v6.json', config: CONFIG, padding: 6, ...f.spec };
 }
 
-export function loadReportRun(dir: string): ReportRun {
-  if (!fs.existsSync(path.join(dir, 'epochs.parquet'))) {
-    throw new AtflowError('DATA_FILE', `${dir} is not a run folder with logs: epochs.parquet is missing (expected spec.json, epochs.parquet, ... as written by the Parquet sink)`, { path: dir });
-  }
-  let spec: { run_id?: string; spec?: unknown } = {};
-  try {
-    spec = JSON.parse(fs.readFileSync(path.join(dir, 'spec.json'), 'utf8'));
-  } catch {
-    // spec.json is optional for the report
-  }
-  const epochs = optionalTable(dir, 'epochs').sort((a, b) => a.epoch - b.epoch);
-  const events = new Map<number, Map<string, number>>();
-  for (const r of optionalTable(dir, 'events', ['epoch', 'event', 'is_noisy'])) {
-    const m = events.get(r.epoch) ?? new Map<string, number>();
-    const k = `${r.event}|${r.is_noisy ? 'noisy' : 'clean'}`;
-    m.set(k, (m.get(k) ?? 0) + 1);
-    events.set(r.epoch, m);
-  }
-  const complexity = new Map<string, Array<[number, number]>>();
-  for (const r of optionalTable(dir, 'complexity')) {
-    if (r.value === null) continue;
-    const l = complexity.get(r.measure) ?? [];
-    l.push([r.epoch, r.value]);
-    complexity.set(r.measure, l);
-  }
-  const steps = optionalTable(dir, 'steps', ['epoch', 'step', 'grad_norm_sq', 'loss']) as ReportRun['steps'];
-  const probe = optionalTable(dir, 'gradient_probe')
-    .filter((r) => r.alpha > 0)
-    .map((r): [number, number] => [r.alpha, r.delta]);
-  return { runId: spec.run_id ?? path.basename(dir), dir, meta: readRunMeta(spec.spec), epochs, events, steps, complexity, probe };
+/** One figure: caption, static SVG, and its spec for the live view. */
+export async function renderFigure(f: Figure): Promise<string> {
+  const spec = fullSpec(f);
+  const svg = await renderSvg(spec);
+  return `<figure class="figure" id="fig-${escapeHtml(f.id)}" data-figure="${escapeHtml(f.id)}">
+<figcaption><h2>${escapeHtml(f.title)}</h2>${f.note ? `<p class="note">${escapeHtml(f.note)}</p>` : ''}</figcaption>
+<div class="vega-static">${svg}</div>
+<script type="application/json" class="vega-spec">${scriptJson(spec)}</script>
+</figure>`;
 }
 
-/** Parquet nulls (NaN on write: e.g. epochs without an evaluation) stay NaN, never 0. */
-const num = (v: unknown): number => (v === null || v === undefined ? NaN : Number(v));
+const STYLE = `body{font-family:sans-serif;margin:24px;color:#222;max-width:1400px}h1{font-size:20px}h2{font-size:15px;margin:4px 0}
+.note{color:#555;font-size:12px;margin:2px 0 6px;max-width:900px}figure{margin:22px 0}figcaption{margin-bottom:4px}
+table{border-collapse:collapse;font-size:12px;margin:8px 0}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f4f4f4}
+td:first-child,th:first-child{text-align:left}table.sortable th{cursor:pointer}.banner{background:#fff3cd;border:1px solid #e0c36c;padding:6px 10px;font-size:13px;display:inline-block}
+footer{color:#777;font-size:11px;margin-top:30px}.vega-embed{display:block}`;
 
-const EVENT_KINDS = ['learned', 'forgotten', 'robust_learned', 'robust_forgotten'] as const;
+/** Sorting for table.sortable (click a header), then the live figures; runs only with scripts on. */
+const BOOT = `(function(){
+document.querySelectorAll('table.sortable th').forEach(function(th,i){th.addEventListener('click',function(){
+var tb=th.closest('table').tBodies[0],rows=Array.prototype.slice.call(tb.rows),dir=th.dataset.dir==='asc'?-1:1;th.dataset.dir=dir>0?'asc':'desc';
+rows.sort(function(a,b){var x=a.cells[i].dataset.v,y=b.cells[i].dataset.v;var p=parseFloat(x),q=parseFloat(y);
+return dir*(isNaN(p)||isNaN(q)?String(x).localeCompare(String(y)):p-q);});rows.forEach(function(r){tb.appendChild(r);});});});
+if(typeof vegaEmbed!=='function')return;
+document.querySelectorAll('figure.figure').forEach(function(fig){
+var spec=JSON.parse(fig.querySelector('script.vega-spec').textContent),stat=fig.querySelector('.vega-static'),live=document.createElement('div');
+live.className='vega-live';fig.insertBefore(live,stat);
+vegaEmbed(live,spec,{renderer:'svg',actions:{export:true,source:false,compiled:false,editor:false}}).then(function(){stat.remove();},function(e){live.remove();console.warn('atflow report: live figure failed, static SVG kept',e);});
+});})();`;
 
-/** The report as one self-contained HTML document (inline SVG, no scripts, no external resources). */
-export function renderReport(runs: readonly ReportRun[]): string {
-  const multi = runs.length > 1;
-  const color = (i: number) => PALETTE[i % PALETTE.length];
-  const label = (r: ReportRun, what: string) => (multi ? `${r.runId} · ${what}` : what);
-  const sections: string[] = [];
-  const plot = (id: string, title: string, svg: string, note = '') =>
-    sections.push(`<section id="${id}"><h2>${escapeXml(title)}</h2>${note ? `<p class="note">${escapeXml(note)}</p>` : ''}${svg}</section>`);
+export interface PageOptions {
+  readonly title: string;
+  /** HTML above the figures (tables, banners). */
+  readonly header: string;
+  readonly figures: readonly Figure[];
+}
 
-  // 1. accuracies, best and final marked
-  {
-    const series: PlotSeries[] = [];
-    const markers: PlotMarker[] = [];
-    runs.forEach((r, i) => {
-      const c = multi ? color(i) : undefined;
-      const e = r.epochs;
-      const s = (key: string, name: string, k: number, dash = false) =>
-        series.push({ name: label(r, name), color: c ?? color(k), dash, points: e.map((x) => [Number(x.epoch), num(x[key])]) });
-      s('test_robust_acc', 'test robust', 0);
-      s('test_clean_acc', 'test clean', 1, !multi ? false : true);
-      s('train_robust_acc', 'train robust', 2, true);
-      s('train_clean_acc', 'train clean', 3, true);
-      if (e.length) {
-        const last = e[e.length - 1];
-        const best = e.find((x) => x.epoch === last.best_epoch) ?? last;
-        // (the last epoch is always evaluated; best_epoch names an evaluated one)
-        markers.push({ x: Number(best.epoch), y: num(best.test_robust_acc), label: label(r, `best ${best.epoch}`), color: c ?? color(0) });
-        markers.push({ x: Number(last.epoch), y: num(last.test_robust_acc), label: label(r, 'final'), color: c ?? color(0) });
-      }
-    });
-    plot('accuracy', 'Accuracy per epoch', linePlot({ id: 'plot-accuracy', title: 'clean and robust accuracy', xLabel: 'epoch', yLabel: 'accuracy', series, markers }), 'Train accuracies are against the labels trained on (noisy where label noise is on).');
-  }
-  // 2. best − final (robust accuracy below the best so far)
-  plot(
-    'best-minus-final',
-    'Best − current test robust accuracy',
-    linePlot({
-      id: 'plot-best-minus-final',
-      title: 'robust overfitting: best so far − current',
-      xLabel: 'epoch',
-      yLabel: 'accuracy points lost',
-      series: runs.map((r, i) => {
-        let best = -Infinity;
-        // epochs without an evaluation (eval.every > 1) have no point
-        const evaluated = r.epochs.filter((x) => Number.isFinite(num(x.test_robust_acc)));
-        return { name: r.runId, color: color(i), points: evaluated.map((x) => ((best = Math.max(best, num(x.test_robust_acc))), [Number(x.epoch), best - num(x.test_robust_acc)] as [number, number])) };
-      }),
-    }),
-  );
-  // 3. memorization events, noisy vs clean
-  {
-    const series: PlotSeries[] = [];
-    runs.forEach((r, i) => {
-      const epochs = [...r.events.keys()].sort((a, b) => a - b);
-      EVENT_KINDS.forEach((k, j) => {
-        for (const n of ['noisy', 'clean'] as const) {
-          const pts = epochs.map((e): [number, number] => [e, r.events.get(e)!.get(`${k}|${n}`) ?? 0]);
-          if (pts.every((p) => p[1] === 0)) continue;
-          series.push({ name: label(r, `${k} (${n})`), color: multi ? color(i) : color(j), dash: n === 'clean', points: pts });
-        }
-      });
-    });
-    plot('events', 'Memorization events per epoch', linePlot({ id: 'plot-events', title: 'learned / forgotten, noisy vs clean labels', xLabel: 'epoch', yLabel: 'examples', series, height: 360 }), 'Solid: examples with a corrupted label; dashed: clean labels.');
-  }
-  // 4. TE weight and learning rate
-  plot(
-    'te-weight',
-    'Temporal-ensembling weight',
-    linePlot({ id: 'plot-te-weight', title: 'TE weight w(t)', xLabel: 'epoch', yLabel: 'w(t)', series: runs.map((r, i) => ({ name: r.runId, color: color(i), points: r.epochs.map((x) => [Number(x.epoch), Number(x.te_weight)] as [number, number]) })) }),
-  );
-  // 5. gradient norms (per step and epoch mean) and the probe
-  plot(
-    'gradient-norm',
-    'Squared gradient norm',
-    linePlot({
-      id: 'plot-gradient-norm',
-      title: 'Σ‖∇W‖²_F per step (epoch mean dashed)',
-      xLabel: 'epoch',
-      yLabel: 'squared gradient norm',
-      logY: true,
-      series: runs.flatMap((r, i) => {
-        const perEpoch = new Map<number, number>();
-        for (const s of r.steps) perEpoch.set(s.epoch, Math.max(perEpoch.get(s.epoch) ?? 0, s.step + 1));
-        return [
-          { name: label(r, 'step'), color: color(i), points: r.steps.map((s) => [s.epoch - 1 + (s.step + 0.5) / (perEpoch.get(s.epoch) ?? 1), s.grad_norm_sq] as [number, number]) },
-          { name: label(r, 'epoch mean'), color: multi ? color(i) : color(1), dash: true, points: r.epochs.map((x) => [Number(x.epoch) - 0.5, Number(x.grad_norm_sq_mean)] as [number, number]) },
-        ];
-      }),
-    }),
-  );
-  if (runs.some((r) => r.probe.length)) {
-    plot(
-      'gradient-probe',
-      'Gradient instability probe',
-      linePlot({ id: 'plot-gradient-probe', title: 'Δ(α) = ‖∇L(θ+αd) − ∇L(θ)‖ / ‖∇L(θ)‖', xLabel: 'α', yLabel: 'Δ(α)', logX: true, logY: true, series: runs.filter((r) => r.probe.length).map((r, i) => ({ name: r.runId, color: color(i), points: r.probe })) }),
-    );
-  }
-  // 6. complexity measures, one small plot each
-  const measures = [...new Set(runs.flatMap((r) => [...r.complexity.keys()]))].sort();
-  if (measures.length) {
-    sections.push(
-      `<section id="complexity"><h2>Complexity measures</h2><div class="grid">${measures
-        .map((m) =>
-          linePlot({ id: `plot-complexity-${m}`, title: m, xLabel: 'epoch', yLabel: m, width: 380, height: 240, series: runs.map((r, i) => ({ name: r.runId, color: color(i), points: r.complexity.get(m) ?? [] })) }),
-        )
-        .join('')}</div></section>`,
-    );
-  }
-  const table = `<table><thead><tr><th>run</th><th>trainer</th><th>TE</th><th>label noise</th><th>attack</th><th>best epoch</th><th>best robust</th><th>final robust</th><th>best − final</th></tr></thead><tbody>${runs
-    .map((r) => {
-      const last = r.epochs[r.epochs.length - 1];
-      const best = last ? r.epochs.find((x) => x.epoch === last.best_epoch) ?? last : undefined;
-      const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(2)}%` : '–');
-      const a = r.meta.attack;
-      return `<tr><td>${escapeXml(r.runId)}</td><td>${escapeXml(r.meta.trainer)}</td><td>${r.meta.te ? 'yes' : 'no'}</td><td>${escapeXml(r.meta.label_noise.kind)} ${r.meta.label_noise.rate}</td><td>${escapeXml(a.norm)} ε=${fmtNum(a.eps)} α=${fmtNum(a.alpha)} ×${a.steps}</td><td>${best?.epoch ?? '–'}</td><td>${pct(best?.test_robust_acc)}</td><td>${pct(last?.test_robust_acc)}</td><td>${best && last ? pct(Number(best.test_robust_acc) - Number(last.test_robust_acc)) : '–'}</td></tr>`;
-    })
-    .join('')}</tbody></table>`;
+export async function renderPage(o: PageOptions): Promise<string> {
+  const figures: string[] = [];
+  for (const f of o.figures) figures.push(await renderFigure(f));
+  const v = vegaVersions();
   return `<!DOCTYPE html>
-<html lang="en"><head><meta charset="utf-8"><title>atflow report: ${escapeXml(runs.map((r) => r.runId).join(', '))}</title>
-<style>body{font-family:sans-serif;margin:24px;color:#222}section{margin:18px 0}h2{font-size:16px;margin:8px 0}.note{color:#666;font-size:12px}table{border-collapse:collapse;font-size:12px}td,th{border:1px solid #ccc;padding:3px 8px;text-align:right}.grid{display:flex;flex-wrap:wrap;gap:8px}</style>
-</head><body><h1>atflow report</h1>${table}
-${sections.join('\n')}
+<html lang="en"><head><meta charset="utf-8"><title>${escapeHtml(o.title)}</title>
+<style>${STYLE}</style>
+</head><body><h1>${escapeHtml(o.title)}</h1>
+${o.header}
+${figures.join('\n')}
+<footer>Drawn with Vega ${escapeHtml(v.vega)} / Vega-Lite ${escapeHtml(v.vegaLite)}; with scripts on, hover for values, drag to pan and scroll to zoom a line chart (double-click resets), and use the … menu to save a figure. ${escapeHtml(REPORT_SIZE_NOTE)}</footer>
+<script>${browserBundles()}</script>
+<script>${BOOT}</script>
 </body></html>
 `;
 }
 
-function fmtNum(x: number): string {
-  return Number.isFinite(x) ? String(Number(x.toPrecision(4))) : '?';
+const pct = (x: unknown) => (typeof x === 'number' && Number.isFinite(x) ? `${(100 * x).toFixed(2)}%` : '–');
+const fmtNum = (x: number) => (Number.isFinite(x) ? String(Number(x.toPrecision(4))) : '?');
+const cell = (text: string, sortValue: string | number = text) => `<td data-v="${escapeHtml(String(sortValue))}">${escapeHtml(text)}</td>`;
+
+/** best epoch, best / final test robust accuracy of a run (best as the run's own rule chose it). */
+export function bestAndFinal(r: ReportRun): { bestEpoch: number | null; best: number | null; final: number | null } {
+  const last = r.epochs[r.epochs.length - 1];
+  if (!last) return { bestEpoch: null, best: null, final: null };
+  const best = r.epochs.find((x) => x.epoch === last.best_epoch) ?? last;
+  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? v : null);
+  return { bestEpoch: Number(best.epoch), best: n(best.test_robust_acc), final: n(last.test_robust_acc) };
+}
+
+export function statusOf(r: ReportRun): string {
+  const last = r.epochs[r.epochs.length - 1];
+  if (r.finished) return 'finished';
+  return `unfinished (${last ? `epoch ${last.epoch}` : 'no epoch'}${r.plannedEpochs ? ` of ${r.plannedEpochs}` : ''})`;
+}
+
+/** The runs' summary table: setup, best / final / gap; sortable by any column with scripts on. */
+export function runTable(runs: readonly ReportRun[], extraColumns: ReadonlyArray<{ name: string; value: (r: ReportRun) => string }> = []): string {
+  const head = ['run', ...extraColumns.map((c) => c.name), 'status', 'trainer', 'TE', 'label noise', 'attack', 'best epoch', 'best robust', 'final robust', 'best − final', 'final clean', 'robust gap'];
+  const body = runs.map((r) => {
+    const { bestEpoch, best, final } = bestAndFinal(r);
+    const last = r.epochs[r.epochs.length - 1];
+    const a = r.meta.attack;
+    const gap = last ? Number(last.train_robust_acc) - Number(last.test_robust_acc) : NaN;
+    return `<tr>${cell(r.label)}${extraColumns.map((c) => cell(c.value(r))).join('')}${cell(statusOf(r))}${cell(r.meta.trainer)}${cell(r.meta.te ? 'yes' : 'no')}${cell(`${r.meta.label_noise.kind} ${r.meta.label_noise.rate}`, r.meta.label_noise.rate)}${cell(`${a.norm} ε=${fmtNum(a.eps)} α=${fmtNum(a.alpha)} ×${a.steps}`)}${cell(bestEpoch === null ? '–' : String(bestEpoch), bestEpoch ?? -1)}${cell(pct(best), best ?? -1)}${cell(pct(final), final ?? -1)}${cell(best !== null && final !== null ? pct(best - final) : '–', best !== null && final !== null ? best - final : -1)}${cell(pct(last ? Number(last.test_clean_acc) : NaN), last ? Number(last.test_clean_acc) : -1)}${cell(pct(gap), Number.isFinite(gap) ? gap : -1)}</tr>`;
+  });
+  return `<table class="sortable" id="runs"><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`;
+}
+
+/** Mean p(label) at the last evaluated epoch, noisy vs clean: the two clusters of the data map. */
+export function lastEpochConfidenceTable(runs: readonly ReportRun[]): string {
+  const rs = runs.filter((r) => r.dataMap && r.dataMap.lastEpochConfidence.length);
+  if (rs.length === 0) return '';
+  const rows = rs.flatMap((r) =>
+    r.dataMap!.lastEpochConfidence.map((c) => `<tr>${cell(r.label)}${cell(String(r.dataMap!.lastEpoch))}${cell(c.is_noisy ? 'noisy' : 'clean')}${cell(String(c.examples))}${cell(c.p_label_adv.toFixed(3))}${cell(c.p_label_clean.toFixed(3))}</tr>`),
+  );
+  return `<table id="last-epoch-confidence"><thead><tr><th>run</th><th>epoch</th><th>label</th><th>examples</th><th>mean p(label) under attack</th><th>mean p(label) clean</th></tr></thead><tbody>${rows.join('')}</tbody></table>`;
+}
+
+/** `atflow eval` summaries (the AutoAttack hook of report-data.ts): one row per run and evaluation. */
+export function evalsTable(runs: readonly ReportRun[]): string {
+  const rows = runs.flatMap((r) => r.evals.map((e) => ({ run: r.label, ...e })));
+  if (rows.length === 0) return '';
+  const keys = [...new Set(rows.flatMap((r) => Object.keys(r.fields)))];
+  const show = (v: unknown) => (typeof v === 'number' ? String(Number(v.toPrecision(6))) : v === undefined ? '–' : String(v));
+  return `<h2>Evaluations (atflow eval)</h2><table id="evals"><thead><tr><th>run</th><th>evaluation</th>${keys.map((k) => `<th>${escapeHtml(k)}</th>`).join('')}</tr></thead><tbody>${rows
+    .map((r) => `<tr>${cell(r.run)}${cell(r.name)}${keys.map((k) => cell(show(r.fields[k]))).join('')}</tr>`)
+    .join('')}</tbody></table>`;
+}
+
+function unfinishedBanner(runs: readonly ReportRun[]): string {
+  const open = runs.filter((r) => !r.finished);
+  if (open.length === 0) return '';
+  return `<p class="banner" id="unfinished">Unfinished: ${open.map((r) => `${escapeHtml(r.label)} — ${escapeHtml(statusOf(r))}`).join('; ')}. The figures show the epochs logged so far.</p>`;
+}
+
+/** Figures of a set of runs (overlaid), per-run data maps included. */
+export function reportFigures(runs: readonly ReportRun[]): Figure[] {
+  return [...runFigures(runs), ...dataMapFigures(runs)];
+}
+
+export async function renderReport(runsIn: readonly ReportRun[]): Promise<string> {
+  const runs = withUniqueLabels(runsIn);
+  const header = `${unfinishedBanner(runs)}${runTable(runs)}
+${evalsTable(runs)}
+<h2>Data map clusters at the last evaluated epoch</h2>${lastEpochConfidenceTable(runs)}`;
+  return renderPage({ title: `atflow report: ${runs.map((r) => r.label).join(', ')}`, header, figures: reportFigures(runs) });
 }
 
 /** Reads the run folders and writes the report atomically; returns its path. */
-export function writeReport(runDirs: readonly string[], outFile?: string): string {
+export async function writeReport(runDirs: readonly string[], outFile?: string): Promise<string> {
   if (runDirs.length === 0) throw new AtflowError('ARGUMENT', 'report: give at least one run folder');
   const runs = runDirs.map(loadReportRun);
   const file = outFile ?? (runDirs.length === 1 ? path.join(runDirs[0], 'report.html') : path.resolve('report.html'));
-  writeFileAtomic(file, renderReport(runs));
+  writeFileAtomic(file, await renderReport(runs));
   return file;
 }

@@ -74,7 +74,8 @@ test('PGD-AT objective on a small MLP: Δ → 0 as α → 0, grows with α, no l
     const got = await duck(`select epoch, alpha, delta from read_parquet(${lit(path.join(dir, 'gradient_probe.parquet'))}) order by epoch, alpha`);
     expect(got).toEqual([2, 3].flatMap((e) => rows.map((r) => ({ epoch: e, alpha: r.alpha, delta: r.delta }))));
     const svg = fs.readFileSync(path.join(dir, 'gradient_probe.svg'), 'utf8');
-    expect((svg.match(/<polyline class="series"/g) ?? []).length).toBe(2);
+    // one line per probed epoch (vega draws each as a path in a mark-line group)
+    expect((svg.match(/<g class="mark-line role-mark[^"]*"[^>]*>\s*<path/g) ?? []).length).toBe(2);
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
     tf.dispose([x, y]);

@@ -46,7 +46,7 @@ test('probeGradient on a run folder: deterministic Δ(α), Parquet + SVG in the 
   expect(rows).toEqual(a.rows.map((r) => ({ epoch: 2, trainer: 'pgd-at', alpha: r.alpha, delta: r.delta, batch_size: 16 })));
   const b = await probeGradient(dir, { epoch: 2, batchSize: 16, alphas: [1e-5, 1e-2], backend: 'cpu' });
   expect(b.rows).toEqual(a.rows);
-  expect(fs.readFileSync(a.svg, 'utf8')).toContain('class="series"');
+  expect(fs.readFileSync(a.svg, 'utf8')).toMatch(/class="mark-line role-mark/);
 });
 
 test('atflow probe gradient: a missing checkpoint epoch is a named error listing the kept ones', () => {

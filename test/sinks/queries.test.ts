@@ -46,7 +46,7 @@ function perExample(phase: 'train' | 'eval') {
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 test('docs/queries.md ships every query', () => {
-  expect(Object.keys(q).sort()).toEqual(['aum', 'cartography', 'events_per_epoch', 'forgetting', 'memorized_noisy', 'robust_overfitting']);
+  expect(Object.keys(q).sort()).toEqual(['aum', 'cartography', 'data_map', 'data_map_binned', 'data_map_last_epoch', 'events_per_epoch', 'forgetting', 'forgetting_histogram', 'memorized_noisy', 'robust_overfitting']);
 });
 
 test('cartography = TypeScript confidence / variability / correctness', async () => {
