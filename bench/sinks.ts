@@ -53,7 +53,7 @@ async function main() {
   const start: RunEvent = {
     type: 'run-start', runId: 'bench', runDir: path.join(dir, 'parquet'), spec: {}, seed: 1,
     backend: { name: 'cpu', provider: 'none', tfjsVersion: '', tensorflowVersion: null, threads: 1 },
-    startedAt: new Date().toISOString(), epochs, numClasses: 10, trainSize: rows / epochs, firstEpoch: 1,
+    startedAt: new Date().toISOString(), epochs, numClasses: 10, trainSize: rows / epochs, firstEpoch: 1, priorEpochs: [],
   };
   const result: Record<string, unknown> = { rows, batch, epochs, node: process.version, cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model };
   // warm-up: load wasm, JIT

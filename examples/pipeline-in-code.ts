@@ -63,7 +63,7 @@ export async function runInCode(o: InCodeOptions): Promise<string> {
   const writer = new ParquetRunWriter();
   const emit = (ev: RunEvent) => writer.handle(ev);
   const detector = new EventDetector({ phase: 'eval' });
-  await emit({ type: 'run-start', runId: o.runId, runDir, spec: { example: 'pipeline-in-code' }, seed, backend, startedAt: new Date().toISOString(), epochs: o.epochs, numClasses: 10, trainSize: o.trainSize, firstEpoch: 1 });
+  await emit({ type: 'run-start', runId: o.runId, runDir, spec: { example: 'pipeline-in-code' }, seed, backend, startedAt: new Date().toISOString(), epochs: o.epochs, numClasses: 10, trainSize: o.trainSize, firstEpoch: 1, priorEpochs: [] });
 
   for (let epoch = 1; epoch <= o.epochs; epoch++) {
     // 4. one epoch: plans → tensors → random labels → (no augmentation for MNIST) → attack → train

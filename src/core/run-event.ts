@@ -21,6 +21,12 @@ export type RunEvent =
       readonly trainSize: number;
       /** Epoch the run (re)starts at: 1, or the epoch after the resumed checkpoint. */
       readonly firstEpoch: number;
+      /**
+       * The records of epochs 1 … firstEpoch − 1, restored from the resumed checkpoint ([] for a fresh
+       * run): a sink that aggregates over epochs (summary: epochs, best, final, eval_share) starts from
+       * the whole run's history, not only this session's epoch-end events.
+       */
+      readonly priorEpochs: readonly EpochRecord[];
     }
   | {
       readonly type: 'labels';

@@ -3,6 +3,7 @@ import * as path from 'path';
 import { AtflowError } from '../core/errors';
 import { faultPoint } from '../core/fault-injection';
 import type { Model } from '../core/model';
+import type { EpochRecord } from '../core/records';
 import { saveWeights, loadWeights } from '../models/checkpoint';
 import { readSafetensorsFile, writeSafetensorsFile, type SafetensorsTensor } from '../models/safetensors';
 
@@ -151,4 +152,13 @@ export class CheckpointStore {
     if (!fs.existsSync(this.dir)) return;
     for (const f of fs.readdirSync(this.dir)) if (f.startsWith('.tmp-') || f.includes('.tmp-')) fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
   }
+}
+
+/**
+ * The epoch records a checkpoint's state.json holds (`epochs`), as the run made them: JSON wrote the
+ * NaN of unevaluated fields (eval.every > 1, no training-set pass) as null; they are NaN again here.
+ */
+export function checkpointEpochs(json: Record<string, unknown>): EpochRecord[] {
+  const raw = Array.isArray(json.epochs) ? (json.epochs as Record<string, unknown>[]) : [];
+  return raw.map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k, v === null ? NaN : v])) as unknown as EpochRecord);
 }

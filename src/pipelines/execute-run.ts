@@ -26,7 +26,7 @@ import { defaultStrongAttacks, evaluateStrong } from '../operators/evaluate-stro
 import { loadWeights } from '../models/checkpoint';
 import { writeFileAtomic } from '../sinks/parquet-writer';
 import { buildRun, type RunParts } from './build-run';
-import { CheckpointStore } from './checkpoint-store';
+import { checkpointEpochs, CheckpointStore } from './checkpoint-store';
 import type { Registry } from './registry';
 import { RunEventHub, type RunSink } from './run-sinks';
 import { canonicalJson, specWarnings, type ResolvedRun, type RunSpec } from './spec';
@@ -167,7 +167,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
     if (ckpt) {
       firstEpoch = ckpt.epoch + 1;
       discardEpochsAfter(runDir, ckpt.epoch);
-      epochs = (ckpt.json.epochs as EpochRecord[]) ?? [];
+      epochs = checkpointEpochs(ckpt.json);
       priorWallMs = Number(ckpt.json.wallMs ?? 0);
       const arrays = new Map(ckpt.arrays.map((a) => [a.name, a]));
       const sgd = ckpt.json.sgd as { steps: number; names: string[]; shapes: number[][] } | undefined;
@@ -223,6 +223,10 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
       numClasses: source.info.numClasses,
       trainSize: planner.size('train'),
       firstEpoch,
+      // the restored history travels on run-start so every sink and observer starts from the same epochs
+      // (the summary's epochs/best/final) instead of each re-reading epochs.parquet, which a run without the
+      // Parquet sink lacks and which that sink is still consolidating at run-start; a copy: `epochs` grows
+      priorEpochs: [...epochs],
     });
     await hub.emit({ type: 'labels', example: iota(labels.labelsUsed.length), label_true: labels.labelsTrue, label_used: labels.labelsUsed, noiseRate: labels.noiseRate });
     for (const message of specWarnings(spec)) await hub.emit({ type: 'warning', epoch: 0, message });

@@ -19,6 +19,7 @@ import type { Registry } from './registry';
 import type { RunSink } from './run-sinks';
 import type { Observable } from 'rxjs';
 import type { RunEvent } from '../core/run-event';
+import { oversubscription } from './worker-counts';
 
 export interface RunConfigOptions {
   readonly sets?: readonly string[];
@@ -130,31 +131,6 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
     if (reportFile) process.stdout.write(`report: ${path.resolve(reportFile)}\n`);
   }
   return stopRequested ? 130 : outcomes.every((o) => o.ok) ? 0 : 1;
-}
-
-/** The CLI's `--workers` string: an integer ≥ 0, else an error naming the value (never a silent 1). */
-export function parseVariantProcesses(raw: string | undefined): number {
-  if (raw === undefined) return 1;
-  if (!/^\s*\d+\s*$/.test(raw)) {
-    throw new AtflowError(
-      'ARGUMENT',
-      `--workers '${raw}': expected the number of variant processes, an integer ≥ 0 (0 = one per core); data-parallel threads inside one run are set by ATFLOW_WORKERS`,
-      { field: '--workers', value: raw },
-    );
-  }
-  return Number(raw);
-}
-
-/**
- * `--workers` variant processes × ATFLOW_WORKERS data-parallel threads each: a warning naming both
- * when the product exceeds the cores (the processes then fight for them), else null.
- */
-export function oversubscription(processes: number, env: NodeJS.ProcessEnv, cores: number): string | null {
-  const raw = (env.ATFLOW_WORKERS ?? '').trim();
-  if (processes <= 1 || raw === '') return null;
-  const perRun = raw === 'auto' ? cores : Number(raw);
-  if (!Number.isInteger(perRun) || perRun * processes <= cores) return null;
-  return `--workers ${processes} variant processes × ATFLOW_WORKERS=${raw} data-parallel threads each = ${perRun * processes} threads on ${cores} cores; they multiply, so lower one of them (e.g. --workers ${Math.max(1, Math.floor(cores / perRun))})`;
 }
 
 /** One child process per variant, at most `workers` at a time; their lines are prefixed with the variant. */

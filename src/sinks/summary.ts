@@ -39,8 +39,8 @@ export interface RunSummary {
   readonly wall_ms: number | null;
   /**
    * Share of the epochs' wall time spent in the per-epoch evaluation (test, val, training set): Σ eval_ms /
-   * Σ wall_ms over the epochs of this session (null before the first). `eval.train` over a full training
-   * set can double a run's cost; `eval.trainSubset` bounds it.
+   * Σ wall_ms over the run's epochs, those before a resume included (null before the first). `eval.train`
+   * over a full training set can double a run's cost; `eval.trainSubset` bounds it.
    */
   readonly eval_share: number | null;
   /** The run's warning events (settings that do nothing, failed sanity checks), in order. */
@@ -79,7 +79,11 @@ export class RunSummaryBuilder {
   private end: RunEventOf<'run-end'> | null = null;
 
   observe(ev: RunEvent): void {
-    if (ev.type === 'run-start') this.start = ev;
+    if (ev.type === 'run-start') {
+      this.start = ev;
+      // a resumed run: the epochs before it come with run-start, so epochs/best/final/eval_share cover the whole run
+      this.records.splice(0, this.records.length, ...ev.priorEpochs);
+    }
     else if (ev.type === 'labels') this.noise = ev.noiseRate;
     else if (ev.type === 'epoch-end') this.records.push(ev.record);
     else if (ev.type === 'warning') this.warnings.push(ev.epoch > 0 ? `epoch ${ev.epoch}: ${ev.message}` : ev.message);

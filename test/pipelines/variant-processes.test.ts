@@ -1,8 +1,14 @@
 import * as fs from 'fs';
+import * as os from 'os';
 import * as path from 'path';
 import { AtflowError } from '../../src/core/errors';
-import { oversubscription, parseVariantProcesses, runConfig } from '../../src/pipelines/run-config';
+import { runConfig } from '../../src/pipelines/run-config';
+import { oversubscription, parseVariantProcesses } from '../../src/pipelines/worker-counts';
+import { runLocal } from '../../src/pipelines/sweep/local-executor';
+import { materialiseSweep } from '../../src/pipelines/sweep/expand';
+import { parseSweepSpec } from '../../src/pipelines/sweep/sweep-spec';
 import { atflow, tempRoot, tinySpec, writeJson } from '../reliability/helpers';
+import { fakeRunner } from './sweep/helpers';
 
 /** Issue 11: `--workers foo` was silently sequential; the two meanings of "workers" are told apart. */
 
@@ -10,7 +16,7 @@ const root = tempRoot('atflow-procs-');
 const config = writeJson(path.join(root, 'two.json'), tinySpec('two', { epochs: 1, variants: { a: {}, b: { seed: 8 } } }));
 
 describe('--workers (variant processes) vs ATFLOW_WORKERS (data-parallel threads)', () => {
-  it.each(['foo', '2.5', '-1', ''])("the CLI refuses --workers '%s' with exit code 2, naming the value, and writes nothing", (bad) => {
+  it.each(['foo', '2.5'])("the CLI refuses --workers '%s' with exit code 2, naming the value, and writes nothing", (bad) => {
     const out = path.join(root, `out-${bad || 'empty'}`);
     const r = atflow(['run', config, '--workers', bad, '--out', out, '--backend', 'wasm']);
     expect(r.status).toBe(2);
@@ -23,6 +29,7 @@ describe('--workers (variant processes) vs ATFLOW_WORKERS (data-parallel threads
     expect(parseVariantProcesses(undefined)).toBe(1);
     expect(parseVariantProcesses('0')).toBe(0);
     expect(parseVariantProcesses(' 3 ')).toBe(3);
+    for (const bad of ['-1', '', '1e3', 'two']) expect(() => parseVariantProcesses(bad)).toThrow(`--workers '${bad}': expected the number of variant processes`);
     await expect(runConfig(config, { outDir: path.join(root, 'nan'), processes: NaN, quiet: true, log: () => undefined })).rejects.toThrow(AtflowError);
     await expect(runConfig(config, { outDir: path.join(root, 'nan'), processes: NaN, quiet: true, log: () => undefined })).rejects.toThrow(/--workers NaN: expected the number of variant processes/);
     expect(fs.existsSync(path.join(root, 'nan'))).toBe(false);
@@ -36,6 +43,14 @@ describe('--workers (variant processes) vs ATFLOW_WORKERS (data-parallel threads
     expect(oversubscription(2, { ATFLOW_WORKERS: '2' }, 4)).toBeNull();
     expect(oversubscription(2, {}, 1)).toBeNull();
     expect(oversubscription(1, { ATFLOW_WORKERS: '8' }, 2)).toBeNull();
+  });
+
+  it('the sweep executor warns the same way when its processes × ATFLOW_WORKERS exceed the cores', async () => {
+    const spec = parseSweepSpec({ base: { delayMs: 10 }, axes: { seed: [1, 2] } }, path.join(root, 'g.json'));
+    const { manifest } = materialiseSweep(spec, path.join(root, 'sweep'));
+    const lines: string[] = [];
+    await runLocal(manifest, { workers: 2, gpus: 'none', runner: fakeRunner, env: { ...process.env, ATFLOW_WORKERS: String(os.availableParallelism()) }, onStatus: (l) => lines.push(l) });
+    expect(lines).toContainEqual(expect.stringMatching(/^warning: --workers 2 variant processes × ATFLOW_WORKERS=\d+ data-parallel threads each = \d+ threads on \d+ cores/));
   });
 
   it('run --help tells the two apart and says they multiply', () => {

@@ -44,6 +44,7 @@ export function syntheticRun(o: SyntheticRunOptions): RunEvent[] {
     numClasses: K,
     trainSize: n,
     firstEpoch: 1,
+    priorEpochs: [],
   });
   const lr = new Rng(deriveSeed(seed, 'labels'));
   const example = Int32Array.from({ length: n }, (_, i) => i);

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { parseVariantProcesses, runConfig } from '../../pipelines/run-config';
+import { runConfig } from '../../pipelines/run-config';
+import { parseVariantProcesses } from '../../pipelines/worker-counts';
 import type { BackendName } from '../../backend/select';
 
 /** `atflow run <config> [--set path=value]... [--out runs/] [--backend ...] [--resume] [--quiet]` */

@@ -1,9 +1,11 @@
+import * as os from 'os';
 import { coresPerProcess } from '../../backend/data-parallel/choose-workers';
 import * as path from 'path';
 import { detectGpus } from './gpus';
 import type { SweepManifest } from './manifest';
 import { atflowRunCommand, RunnerCommand, spawnRun } from './runner';
 import { defaultWorkers } from './sweep-spec';
+import { oversubscription } from '../worker-counts';
 
 /**
  * The `local` executor: a pool of N worker slots, each running one sweep point at a time as its own child
@@ -77,6 +79,9 @@ export async function runLocal(manifest: SweepManifest, opts: LocalExecutorOptio
       (gpus.length > 0 ? `, GPUs ${gpus.join(',')} (one per worker)` : '') +
       `, logs in ${path.relative(process.cwd(), logDir) || '.'}`,
   );
+
+  const over = gpus.length === 0 ? oversubscription(Math.min(workers, total), env, os.availableParallelism()) : null;
+  if (over) status(`warning: ${over}`);
 
   const outcomes: RunOutcome[] = [];
   let next = 0;
