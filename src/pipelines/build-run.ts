@@ -68,7 +68,9 @@ export function buildRun(spec: RunSpec, registry: Registry): RunParts {
     corrupted = c.corrupted;
   }
   const info = source.info;
-  const labels = assignLabels(spec.labelNoise.kind, spec.labelNoise.rate, deriveSeed(seed, 'label-noise'), source.split('train').labels, info.numClasses);
+  const trainStorage = source.split('train');
+  // keyed by sourceIndex: an image keeps its noisy label whatever valSize / trainSize / subset carve
+  const labels = assignLabels(spec.labelNoise.kind, spec.labelNoise.rate, deriveSeed(seed, 'label-noise'), trainStorage.labels, info.numClasses, trainStorage.sourceIndex);
   const planner = new BatchPlanner(info.sizes, { batchSize: spec.data.batchSize, evalBatchSize: spec.data.testBatchSize, seed });
   const aug = spec.data.augment;
   const augmentSeed = deriveSeed(seed, 'augment');
