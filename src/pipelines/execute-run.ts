@@ -385,23 +385,26 @@ async function finalEvaluation(spec: RunSpec, parts: RunParts, store: Checkpoint
   const { model } = parts;
   const last = epochs[epochs.length - 1];
   const data = testExamples(parts, spec.eval.final.examples);
-  const eps = parts.evalAttack.eps;
+  // the run's threat model: an ℓ2 run is checked and attacked in the ℓ2 ball
+  const { eps, norm } = parts.evalAttack;
   const bs = Math.min(data.labels.length, spec.data.testBatchSize);
   const [H, W, C] = model.inputShape;
   const x = tf.tensor4d(data.x.subarray(0, bs * H * W * C), [bs, H, W, C]);
   const y = tf.tensor1d(data.labels.subarray(0, bs), 'int32');
   let sanity: SanityReport;
   try {
-    sanity = gradientMaskingChecks(model, x, y, { eps, alpha: parts.evalAttack.alpha, steps: parts.evalAttack.steps, seed: deriveSeed(spec.seed, 'sanity') });
+    sanity = gradientMaskingChecks(model, x, y, { eps, norm, alpha: parts.evalAttack.alpha, steps: parts.evalAttack.steps, seed: deriveSeed(spec.seed, 'sanity') });
   } finally {
     x.dispose();
     y.dispose();
   }
   for (const message of sanity.warnings) await hub.emit({ type: 'warning', epoch: last.epoch, message });
-  const result: Record<string, unknown> = { epoch: last.epoch, eps, sanity };
+  const result: Record<string, unknown> = { epoch: last.epoch, norm, eps, sanity };
   if (spec.eval.final.strong) {
+    const attacks = defaultStrongAttacks(eps, model.numClasses, spec.eval.final.restarts, norm);
+    result.attacks = attacks.map((a) => ({ name: a.name, ...a.settings }));
     const strong = (label: string) => {
-      const e = evaluateStrong(model, data, { eps, seed: deriveSeed(spec.seed, 'final-eval'), batchSize: spec.data.testBatchSize, attacks: defaultStrongAttacks(eps, model.numClasses, spec.eval.final.restarts) });
+      const e = evaluateStrong(model, data, { eps, seed: deriveSeed(spec.seed, 'final-eval'), batchSize: spec.data.testBatchSize, attacks });
       return { checkpoint: label, n: e.n, clean_acc: e.cleanAcc, per_attack: e.perAttack, worst_case_acc: e.worstCaseAcc };
     };
     const finalEval = strong(`final (epoch ${last.epoch})`);
