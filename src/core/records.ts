@@ -12,6 +12,8 @@ export interface ExampleColumns {
   readonly label_used: Int32Array;
   /** 1 where label_used != label_true */
   readonly is_noisy: Uint8Array;
+  /** 1 where the training input was replaced by inputCorruption (absent = all 0: no corruption, or a test/val row). */
+  readonly input_corrupted?: Uint8Array;
   readonly loss_clean: Float32Array;
   readonly pred_clean: Int32Array;
   readonly correct_clean: Uint8Array;

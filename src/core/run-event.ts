@@ -27,6 +27,8 @@ export type RunEvent =
       readonly example: Int32Array;
       readonly label_true: Int32Array;
       readonly label_used: Int32Array;
+      /** 1 where the example's input was corrupted (inputCorruption); absent = none was. */
+      readonly input_corrupted?: Uint8Array;
       /** Realised fraction of labels that differ from the true ones. */
       readonly noiseRate: number;
     }

@@ -204,7 +204,11 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
       trainSize: planner.size('train'),
       firstEpoch,
     });
-    await hub.emit({ type: 'labels', example: iota(labels.labelsUsed.length), label_true: labels.labelsTrue, label_used: labels.labelsUsed, noiseRate: labels.noiseRate });
+    // which training inputs inputCorruption replaced: in labels.parquet and on every train-split row
+    const corruptedMask = new Uint8Array(labels.labelsUsed.length);
+    for (const i of parts.corrupted) corruptedMask[i] = 1;
+    const markCorrupted = (c: ExampleColumns): ExampleColumns => (parts.corrupted.length ? { ...c, input_corrupted: Uint8Array.from(c.example, (i) => corruptedMask[i]) } : c);
+    await hub.emit({ type: 'labels', example: iota(labels.labelsUsed.length), label_true: labels.labelsTrue, label_used: labels.labelsUsed, input_corrupted: corruptedMask, noiseRate: labels.noiseRate });
 
     for (let epoch = firstEpoch; epoch <= spec.epochs; epoch++) {
       const t0 = Date.now();
@@ -232,7 +236,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
                 steps++;
                 seen += tb.indices.length;
                 await hub.emit({ type: 'step', record: tb.record });
-                if (spec.logging.examples) await hub.emit({ type: 'examples', columns: tb.columns });
+                if (spec.logging.examples) await hub.emit({ type: 'examples', columns: markCorrupted(tb.columns) });
                 // a macrotask turn between batches, so SIGINT is seen at the next batch boundary
                 await new Promise((r) => setImmediate(r));
               }),
@@ -262,7 +266,8 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
             },
           );
           if (log) lastTrainEvalCols = eventCols;
-          for (const c of eventCols) {
+          for (const c0 of eventCols) {
+            const c = markCorrupted(c0);
             if (spec.logging.examples) await hub.emit({ type: 'examples', columns: c });
             if (detector.phase === 'eval') await hub.emit({ type: 'events', columns: detector.observe(c) });
           }

@@ -126,7 +126,7 @@ export class ParquetRunWriter {
       case 'labels': {
         const s = this.requireStart(ev);
         const w = await ParquetStreamWriter.open(path.join(s.runDir, 'labels.parquet'), LABELS_COLUMNS, { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
-        await w.append(labelsRow(s.runId, ev.example, ev.label_true, ev.label_used), ev.example.length);
+        await w.append(labelsRow(s.runId, ev.example, ev.label_true, ev.label_used, ev.input_corrupted), ev.example.length);
         this.record('labels', w.path, await w.close());
         return;
       }

@@ -19,6 +19,7 @@ export const EXAMPLES_COLUMNS: readonly ColumnDef[] = [
   i32('label_true'),
   i32('label_used'),
   bool('is_noisy'),
+  bool('input_corrupted'),
   f32('loss_clean'),
   i32('pred_clean'),
   bool('correct_clean'),
@@ -71,7 +72,7 @@ export const STEPS_COLUMNS: readonly ColumnDef[] = [
 /** Long format (one row per measure) so that a new measure never changes the schema. */
 export const COMPLEXITY_COLUMNS: readonly ColumnDef[] = [utf8('run_id'), i32('epoch'), utf8('measure'), f64('value')];
 
-export const LABELS_COLUMNS: readonly ColumnDef[] = [utf8('run_id'), i32('example'), i32('label_true'), i32('label_used'), bool('is_noisy')];
+export const LABELS_COLUMNS: readonly ColumnDef[] = [utf8('run_id'), i32('example'), i32('label_true'), i32('label_used'), bool('is_noisy'), bool('input_corrupted')];
 
 export type TableName = 'examples' | 'events' | 'epochs' | 'steps' | 'complexity' | 'labels';
 
@@ -88,7 +89,7 @@ type Row = Readonly<Record<string, ColumnValues | number | string>>;
 
 /** ExampleColumns → columns of the examples table (scalars broadcast by the writers). */
 export function examplesRow(runId: string, c: ExampleColumns): Row {
-  return { ...c, run_id: runId, epoch: c.epoch, phase: c.phase } as unknown as Row;
+  return { ...c, run_id: runId, epoch: c.epoch, phase: c.phase, input_corrupted: c.input_corrupted ?? 0 } as unknown as Row;
 }
 
 export function eventsRow(runId: string, c: EventColumns): Row {
@@ -127,10 +128,10 @@ export function complexityRows(runId: string, epoch: number, measures: Readonly<
   };
 }
 
-export function labelsRow(runId: string, example: Int32Array, labelTrue: Int32Array, labelUsed: Int32Array): Row {
+export function labelsRow(runId: string, example: Int32Array, labelTrue: Int32Array, labelUsed: Int32Array, inputCorrupted?: Uint8Array): Row {
   const noisy = new Uint8Array(example.length);
   for (let i = 0; i < noisy.length; i++) noisy[i] = labelTrue[i] !== labelUsed[i] ? 1 : 0;
-  return { run_id: runId, example, label_true: labelTrue, label_used: labelUsed, is_noisy: noisy };
+  return { run_id: runId, example, label_true: labelTrue, label_used: labelUsed, is_noisy: noisy, input_corrupted: inputCorrupted ?? 0 };
 }
 
 /** `examples/epoch=0007` (zero-padded to 4 digits so folders sort by epoch). */
