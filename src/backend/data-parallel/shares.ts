@@ -33,7 +33,10 @@ export function splitShares(batchSize: number, workers: number): Share[] {
  * cannot reproduce the single-thread rows. A share that is the whole batch keeps the batch seed (one
  * worker = the single-thread path, bit for bit); any other share draws from
  * deriveSeed(batchSeed, 'data-parallel-share', start, end). Runs are then deterministic for a given
- * worker count, and the random starts (only those) differ between worker counts.
+ * worker count. Between worker counts two things differ: these random starts, and, for models with
+ * BatchNorm, the train-mode normalisation, which uses each share's own batch statistics (PyTorch DDP
+ * without SyncBatchNorm), so gradients and the activations after the first BatchNorm differ. The BN
+ * running statistics are merged exactly over the batch (train-step-parallel.ts).
  */
 export function shareSeed(batchSeed: number, share: Share, batchSize: number): number {
   if (share.start === 0 && share.end === batchSize) return batchSeed;

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AtflowError } from '../../core/errors';
 import type { Mode } from '../../core/model';
+import { batchStatsListener } from '../../core/batch-stats';
 import { makeSlot, TensorSlot, variableOf } from './slot';
 import { ONES, ZEROS } from './init';
 
@@ -57,6 +58,8 @@ export class BatchNorm2d {
     const { mean, variance } = tf.moments(x, [0, 1, 2]);
     const y = tf.batchNorm4d(x, mean as tf.Tensor1D, variance as tf.Tensor1D, beta, gamma, BN_EPS);
     this.updateRunningStats(mean, variance, count);
+    const listener = batchStatsListener();
+    if (listener) listener({ layer: this.name, mean: (mean.dataSync() as Float32Array).slice(), biasedVariance: (variance.dataSync() as Float32Array).slice(), count });
     return y;
   }
 
