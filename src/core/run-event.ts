@@ -1,5 +1,6 @@
 import type { BackendInfo } from '../backend/select';
 import type { EpochRecord, EventColumns, ExampleColumns, StepRecord } from './records';
+import type { EvalProtocol } from './eval-protocol';
 
 /**
  * The one stream a run emits (multicast). Every sink (Parquet, Arrow, progress bar, checkpoint,
@@ -21,6 +22,8 @@ export type RunEvent =
       readonly trainSize: number;
       /** Epoch the run (re)starts at: 1, or the epoch after the resumed checkpoint. */
       readonly firstEpoch: number;
+      /** The per-epoch evaluation's attack and sizes (spec.json `evaluation`, summary.json `eval_protocol`). */
+      readonly evaluation?: EvalProtocol;
     }
   | {
       readonly type: 'labels';

@@ -203,6 +203,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
       numClasses: source.info.numClasses,
       trainSize: planner.size('train'),
       firstEpoch,
+      evaluation: parts.evalProtocol,
     });
     // which training inputs inputCorruption replaced: in labels.parquet and on every train-split row
     const corruptedMask = new Uint8Array(labels.labelsUsed.length);

@@ -76,6 +76,7 @@ export function writeSpecJson(start: RunEventOf<'run-start'>): string {
     num_classes: start.numClasses,
     train_size: start.trainSize,
     backend: start.backend,
+    ...(start.evaluation ? { evaluation: start.evaluation } : {}),
     versions: runVersions(),
     spec: start.spec ?? null,
   };

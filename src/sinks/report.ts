@@ -4,6 +4,7 @@ import type * as arrow from 'apache-arrow';
 import { AtflowError } from '../core/errors';
 import { readParquetTable, writeFileAtomic } from './parquet-writer';
 import { readRunMeta, RunMeta } from './run-meta';
+import { describeEvalProtocol, type EvalProtocol } from '../core/eval-protocol';
 import { escapeXml, linePlot, PALETTE, PlotMarker, PlotSeries } from './svg-plot';
 
 /** What the report reads from one run folder (Parquet via parquet-wasm; spec.json; summary.json if any). */
@@ -11,6 +12,8 @@ export interface ReportRun {
   readonly runId: string;
   readonly dir: string;
   readonly meta: RunMeta;
+  /** spec.json's `evaluation`: the per-epoch evaluation protocol (null for older run folders). */
+  readonly evaluation?: EvalProtocol | null;
   readonly epochs: Array<Record<string, number | string>>;
   /** epoch → "event|noisy" → count */
   readonly events: Map<number, Map<string, number>>;
@@ -36,7 +39,7 @@ export function loadReportRun(dir: string): ReportRun {
   if (!fs.existsSync(path.join(dir, 'epochs.parquet'))) {
     throw new AtflowError('DATA_FILE', `${dir} is not a run folder with logs: epochs.parquet is missing (expected spec.json, epochs.parquet, ... as written by the Parquet sink)`, { path: dir });
   }
-  let spec: { run_id?: string; spec?: unknown } = {};
+  let spec: { run_id?: string; spec?: unknown; evaluation?: EvalProtocol } = {};
   try {
     spec = JSON.parse(fs.readFileSync(path.join(dir, 'spec.json'), 'utf8'));
   } catch {
@@ -61,7 +64,7 @@ export function loadReportRun(dir: string): ReportRun {
   const probe = optionalTable(dir, 'gradient_probe')
     .filter((r) => r.alpha > 0)
     .map((r): [number, number] => [r.alpha, r.delta]);
-  return { runId: spec.run_id ?? path.basename(dir), dir, meta: readRunMeta(spec.spec), epochs, events, steps, complexity, probe };
+  return { runId: spec.run_id ?? path.basename(dir), dir, meta: readRunMeta(spec.spec), evaluation: spec.evaluation ?? null, epochs, events, steps, complexity, probe };
 }
 
 /** Parquet nulls (NaN on write: e.g. epochs without an evaluation) stay NaN, never 0. */
@@ -177,13 +180,13 @@ export function renderReport(runs: readonly ReportRun[]): string {
         .join('')}</div></section>`,
     );
   }
-  const table = `<table><thead><tr><th>run</th><th>trainer</th><th>TE</th><th>label noise</th><th>attack</th><th>best epoch</th><th>best robust</th><th>final robust</th><th>best − final</th></tr></thead><tbody>${runs
+  const table = `<table><thead><tr><th>run</th><th>trainer</th><th>TE</th><th>label noise</th><th>attack</th><th>evaluation</th><th>best epoch</th><th>best robust</th><th>final robust</th><th>best − final</th></tr></thead><tbody>${runs
     .map((r) => {
       const last = r.epochs[r.epochs.length - 1];
       const best = last ? r.epochs.find((x) => x.epoch === last.best_epoch) ?? last : undefined;
       const pct = (x: unknown) => (typeof x === 'number' ? `${(100 * x).toFixed(2)}%` : '–');
       const a = r.meta.attack;
-      return `<tr><td>${escapeXml(r.runId)}</td><td>${escapeXml(r.meta.trainer)}</td><td>${r.meta.te ? 'yes' : 'no'}</td><td>${escapeXml(r.meta.label_noise.kind)} ${r.meta.label_noise.rate}</td><td>${escapeXml(a.norm)} ε=${fmtNum(a.eps)} α=${fmtNum(a.alpha)} ×${a.steps}</td><td>${best?.epoch ?? '–'}</td><td>${pct(best?.test_robust_acc)}</td><td>${pct(last?.test_robust_acc)}</td><td>${best && last ? pct(Number(best.test_robust_acc) - Number(last.test_robust_acc)) : '–'}</td></tr>`;
+      return `<tr><td>${escapeXml(r.runId)}</td><td>${escapeXml(r.meta.trainer)}</td><td>${r.meta.te ? 'yes' : 'no'}</td><td>${escapeXml(r.meta.label_noise.kind)} ${r.meta.label_noise.rate}</td><td>${escapeXml(a.norm)} ε=${fmtNum(a.eps)} α=${fmtNum(a.alpha)} ×${a.steps}</td><td>${r.evaluation ? escapeXml(describeEvalProtocol(r.evaluation)) : '–'}</td><td>${best?.epoch ?? '–'}</td><td>${pct(best?.test_robust_acc)}</td><td>${pct(last?.test_robust_acc)}</td><td>${best && last ? pct(Number(best.test_robust_acc) - Number(last.test_robust_acc)) : '–'}</td></tr>`;
     })
     .join('')}</tbody></table>`;
   return `<!DOCTYPE html>

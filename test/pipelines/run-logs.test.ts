@@ -10,6 +10,9 @@ import { createSyntheticSource } from '../../src/sources/synthetic';
 import { corruptInputs } from '../../src/sources/input-corruption';
 import { deriveSeed } from '../../src/core/rng';
 import { duck, lit } from '../sinks/duck';
+import { SummaryWriter } from '../../src/sinks/summary';
+import { readEpochRecords, readEvalProtocol, renderSummaryTable } from '../../src/pipelines/summary-table';
+import { loadReportRun, renderReport } from '../../src/sinks/report';
 
 /**
  * What the run folder records, on tiny real runs (synthetic 4×4 images, the MLP, cpu backend):
@@ -31,7 +34,7 @@ const base = {
 async function run(over: Record<string, unknown>): Promise<string> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-logs-'));
   const [r] = resolveRuns({ ...base, ...over });
-  const outcome = await executeRun(r, { outDir: out, registry: defaultRegistry(), backend: 'cpu', sinks: () => [parquetRunSink()] });
+  const outcome = await executeRun(r, { outDir: out, registry: defaultRegistry(), backend: 'cpu', sinks: () => [parquetRunSink(), new SummaryWriter()] });
   expect(outcome.status).toBe('completed');
   return outcome.runDir;
 }
@@ -59,5 +62,15 @@ describe('run logs (synthetic, mlp, cpu)', () => {
     ]);
     const mismatch = await duck(`SELECT count(*) AS n FROM ${examples(dir)} e JOIN ${table(dir, 'labels')} l USING (example) WHERE e.input_corrupted <> l.input_corrupted`);
     expect(mismatch[0].n).toBe(0);
+  });
+
+  it('states the evaluation protocol (PGD-10, α = ε/4 by default, not the training FGSM) in spec.json, summary.json, the table and the report', async () => {
+    const dir = await run({ epochs: 2, attack: { eps: 0.1, alpha: 0.1, steps: 1, randomStart: 'none' }, eval: { every: 2, trainSubset: 16 } });
+    const protocol = { attack: 'pgd', inherited: false, norm: 'linf', eps: 0.1, alpha: 0.025, steps: 10, restarts: 1, random_start: 'uniform', every: 2, n_test: 12, n_val: 0, n_train: 16 };
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'spec.json'), 'utf8')).evaluation).toEqual(protocol);
+    expect(JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8')).eval_protocol).toEqual(protocol);
+    const line = 'robust = PGD-10 ℓ∞ ε=0.1 α=0.025, 1 restart, uniform start, every 2 epochs; test n=12, train n=16';
+    expect(renderSummaryTable([{ name: 'r', epochs: readEpochRecords(dir), evaluation: readEvalProtocol(dir) }]).split('\n')).toContain(line);
+    expect(renderReport([loadReportRun(dir)])).toContain('PGD-10 ℓ∞ ε=0.1 α=0.025');
   });
 });

@@ -48,7 +48,7 @@ test('report.html: self-contained, with every plot, runs overlaid', () => {
   expect(ev).toContain('forgotten (noisy)');
   expect(ev).toContain('forgotten (clean)');
   // summary table: best − final robust accuracy of the synthetic run (0.6 at epoch 3, 0.5 at epoch 5)
-  expect(html).toMatch(/<td>pgd-at<\/td><td>pgd-at<\/td><td>no<\/td><td>sym 0.2<\/td><td>linf ε=0.03137 α=0.007843 ×10<\/td><td>3<\/td><td>60.00%<\/td><td>50.00%<\/td><td>10.00%<\/td>/);
+  expect(html).toMatch(/<td>pgd-at<\/td><td>pgd-at<\/td><td>no<\/td><td>sym 0.2<\/td><td>linf ε=0.03137 α=0.007843 ×10<\/td><td>–<\/td><td>3<\/td><td>60.00%<\/td><td>50.00%<\/td><td>10.00%<\/td>/);
 });
 
 test('headless Chromium renders the report with its SVG plots', () => {
