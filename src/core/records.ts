@@ -35,6 +35,12 @@ export interface ExampleColumns {
 export type EventKind = 'learned' | 'forgotten' | 'robust_learned' | 'robust_forgotten';
 
 export interface EventColumns {
+  /**
+   * Which rows the transitions were seen in: 'train' = consecutive presentations in training (every
+   * epoch, Toneva et al.'s forgetting events); 'eval' = consecutive evaluations of the training set
+   * (the eval-mode pass, at evaluated epochs only).
+   */
+  readonly phase: Phase;
   readonly epoch: Int32Array;
   readonly example: Int32Array;
   readonly event: EventKind[];

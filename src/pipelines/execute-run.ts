@@ -151,7 +151,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
   }
   const store = new CheckpointStore(runDir);
   store.cleanTemp();
-  const detector0: { state?: EventDetectorState } = {};
+  const detector0: { train?: EventDetectorState; eval?: EventDetectorState } = {};
   let firstEpoch = 1;
   let epochs: EpochRecord[] = [];
   const startWall = Date.now();
@@ -174,9 +174,20 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
       momentumBuffers: sgd.names.map((name, i) => ({ name, shape: sgd.shapes[i], values: readF32(arrays.get(`sgd/${name}`), `sgd/${name}`) })),
     });
     if (te) te.importState({ ...(ckpt.json.te as object), buffer: readF32(arrays.get('te/buffer'), 'te/buffer') } as never);
-    if (ckpt.json.detector) detector0.state = ckpt.json.detector as EventDetectorState;
+    const saved = (ckpt.json.detectors ?? {}) as { train?: EventDetectorState; eval?: EventDetectorState };
+    detector0.train = saved.train;
+    detector0.eval = saved.eval;
+    // checkpoints before the two detectors held one, of either phase
+    const legacy = ckpt.json.detector as EventDetectorState | undefined;
+    if (legacy) detector0[legacy.phase] = legacy;
   }
-  const detector = new EventDetector({ phase: spec.eval.train ? 'eval' : 'train', ...(detector0.state ? { state: detector0.state } : {}) });
+  // Two detectors, told apart by the events table's `phase`: 'train' over the rows of the updates
+  // themselves (every epoch: forgetting between presentations, as Toneva et al.), 'eval' over the
+  // eval-mode pass over the training set (evaluated epochs only; none with eval.train false).
+  const detectors = {
+    train: new EventDetector({ phase: 'train', ...(detector0.train ? { state: detector0.train } : {}) }),
+    eval: new EventDetector({ phase: 'eval', ...(detector0.eval ? { state: detector0.eval } : {}) }),
+  };
 
   // attack → train in this thread, or data-parallel over worker threads (ATFLOW_WORKERS, wasm)
   const training = await startRunTraining({ backend: backend.name, model, trainer, trainerOptions: parts.trainerOptions, te, optimizer, lr: parts.lr, seed: spec.seed });
@@ -238,6 +249,8 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
                 seen += tb.indices.length;
                 await hub.emit({ type: 'step', record: tb.record });
                 if (spec.logging.examples) await hub.emit({ type: 'examples', columns: markCorrupted(tb.columns) });
+                const trainEvents = detectors.train.observe(tb.columns);
+                if (trainEvents.example.length) await hub.emit({ type: 'events', columns: trainEvents });
                 // a macrotask turn between batches, so SIGINT is seen at the next batch boundary
                 await new Promise((r) => setImmediate(r));
               }),
@@ -270,7 +283,8 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
           for (const c0 of eventCols) {
             const c = markCorrupted(c0);
             if (spec.logging.examples) await hub.emit({ type: 'examples', columns: c });
-            if (detector.phase === 'eval') await hub.emit({ type: 'events', columns: detector.observe(c) });
+            const evalEvents = detectors.eval.observe(c);
+            if (evalEvents.example.length) await hub.emit({ type: 'events', columns: evalEvents });
           }
           return summary;
         };
@@ -338,7 +352,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
             wallMs: priorWallMs + (Date.now() - startWall),
             sgd: { steps: sgdState.steps, names: sgdState.momentumBuffers.map((b) => b.name), shapes: sgdState.momentumBuffers.map((b) => b.shape) },
             te: teState ? teJson : null,
-            detector: detector.exportState(),
+            detectors: { train: detectors.train.exportState(), eval: detectors.eval.exportState() },
           },
           arrays,
         }, spec.checkpoint.keep === 'all');

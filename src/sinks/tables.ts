@@ -34,7 +34,7 @@ export const EXAMPLES_COLUMNS: readonly ColumnDef[] = [
   f32('te_penalty'),
 ];
 
-export const EVENTS_COLUMNS: readonly ColumnDef[] = [utf8('run_id'), i32('epoch'), i32('example'), utf8('event'), bool('is_noisy'), i32('first_learned_epoch')];
+export const EVENTS_COLUMNS: readonly ColumnDef[] = [utf8('run_id'), i32('epoch'), utf8('phase'), i32('example'), utf8('event'), bool('is_noisy'), i32('first_learned_epoch')];
 
 export const EPOCHS_COLUMNS: readonly ColumnDef[] = [
   utf8('run_id'),
@@ -93,7 +93,7 @@ export function examplesRow(runId: string, c: ExampleColumns): Row {
 }
 
 export function eventsRow(runId: string, c: EventColumns): Row {
-  return { run_id: runId, epoch: c.epoch, example: c.example, event: c.event, is_noisy: c.is_noisy, first_learned_epoch: c.first_learned_epoch };
+  return { run_id: runId, epoch: c.epoch, phase: c.phase, example: c.example, event: c.event, is_noisy: c.is_noisy, first_learned_epoch: c.first_learned_epoch };
 }
 
 export function epochRow(runId: string, r: EpochRecord, timeMs: number): Row {

@@ -73,4 +73,33 @@ describe('run logs (synthetic, mlp, cpu)', () => {
     expect(renderSummaryTable([{ name: 'r', epochs: readEpochRecords(dir), evaluation: readEvalProtocol(dir) }]).split('\n')).toContain(line);
     expect(renderReport([loadReportRun(dir)])).toContain('PGD-10 ℓ∞ ε=0.1 α=0.025');
   });
+
+  it('events from the training rows every epoch (phase train), and from the eval pass at evaluated epochs (phase eval); eval.train false still has the first', async () => {
+    // the reference: transitions between consecutive rows of one phase, counted in SQL from the examples table
+    const transitions = (dir: string, phase: string) => `
+      WITH seq AS (
+        SELECT epoch, example, correct_clean AS c, correct_adv AS a,
+               lag(correct_clean) OVER (PARTITION BY example ORDER BY epoch) AS pc,
+               lag(correct_adv) OVER (PARTITION BY example ORDER BY epoch) AS pa
+        FROM ${examples(dir)} WHERE phase = '${phase}')
+      SELECT epoch, example, 'learned' AS event FROM seq WHERE NOT pc AND c
+      UNION ALL SELECT epoch, example, 'forgotten' FROM seq WHERE pc AND NOT c
+      UNION ALL SELECT epoch, example, 'robust_learned' FROM seq WHERE NOT pa AND a
+      UNION ALL SELECT epoch, example, 'robust_forgotten' FROM seq WHERE pa AND NOT a
+      ORDER BY ALL`;
+    const logged = (dir: string, phase: string) => duck(`SELECT epoch, example, event FROM ${table(dir, 'events')} WHERE phase = '${phase}' ORDER BY ALL`);
+
+    const noEval = await run({ epochs: 3, eval: { train: false } });
+    const trainOnly = await logged(noEval, 'train');
+    expect(trainOnly.length).toBeGreaterThan(5);
+    expect(trainOnly).toEqual(await duck(transitions(noEval, 'train')));
+    expect(await logged(noEval, 'eval')).toEqual([]);
+
+    const both = await run({ epochs: 4, eval: { every: 2 } });
+    expect(await logged(both, 'train')).toEqual(await duck(transitions(both, 'train')));
+    const evalEvents = await logged(both, 'eval');
+    expect(evalEvents).toEqual(await duck(transitions(both, 'eval')));
+    expect(new Set(evalEvents.map((r) => r.epoch))).toEqual(new Set([4]));
+    expect(new Set((await logged(both, 'train')).map((r) => r.epoch))).toEqual(new Set([2, 3, 4]));
+  });
 });

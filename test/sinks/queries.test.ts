@@ -69,7 +69,7 @@ test('forgetting counts = transitions counted in TypeScript, and = the detectEve
   const ex = perExample('eval');
   const fromEvents = new Map<number, number>();
   for (const ev of events) {
-    if (ev.type !== 'events') continue;
+    if (ev.type !== 'events' || ev.columns.phase !== 'eval') continue;
     const c: EventColumns = ev.columns;
     c.event.forEach((k, i) => k === 'forgotten' && fromEvents.set(c.example[i], (fromEvents.get(c.example[i]) ?? 0) + 1));
   }
@@ -95,11 +95,12 @@ test('events per epoch split noisy / clean = counts of the in-memory events', as
   for (const ev of events) {
     if (ev.type !== 'events') continue;
     ev.columns.event.forEach((k, i) => {
-      const key = `${ev.columns.epoch[i]}|${k}|${ev.columns.is_noisy[i] === 1}`;
+      const key = `${ev.columns.epoch[i]}|${ev.columns.phase}|${k}|${ev.columns.is_noisy[i] === 1}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     });
   }
-  expect(new Map(rows.map((r) => [`${r.epoch}|${r.event}|${r.is_noisy}`, r.n]))).toEqual(counts);
+  expect(new Map(rows.map((r) => [`${r.epoch}|${r.phase}|${r.event}|${r.is_noisy}`, r.n]))).toEqual(counts);
+  expect(new Set(rows.map((r) => r.phase))).toEqual(new Set(['train', 'eval']));
 });
 
 test('AUM = mean training margin per example, ascending', async () => {

@@ -52,7 +52,7 @@ export function syntheticRun(o: SyntheticRunOptions): RunEvent[] {
   let noisyCount = 0;
   for (let i = 0; i < n; i++) if (labelTrue[i] !== labelUsed[i]) noisyCount++;
   out.push({ type: 'labels', example, label_true: labelTrue, label_used: labelUsed, noiseRate: noisyCount / n });
-  const detector = new EventDetector({ phase: 'eval' });
+  const detectors = { train: new EventDetector({ phase: 'train' }), eval: new EventDetector({ phase: 'eval' }) };
   let best = { epoch: 0, acc: -1 };
   for (let e = 1; e <= epochs; e++) {
     const steps = Math.ceil(n / batch);
@@ -67,10 +67,8 @@ export function syntheticRun(o: SyntheticRunOptions): RunEvent[] {
         if (phase === 'train') {
           out.push({ type: 'step', record: { epoch: e, step: s / batch, loss: 2.3 / e + rng.uniform() * 0.1, grad_norm_sq: 10 * rng.uniform(), lr: 0.1 / e, ms: 5 + rng.uniform(), batch_size: idx.length } });
         }
-        if (phase === 'eval') {
-          const ev = detector.observe(cols);
-          if (ev.example.length > 0) out.push({ type: 'events', columns: ev });
-        }
+        const ev = detectors[phase].observe(cols);
+        if (ev.example.length > 0) out.push({ type: 'events', columns: ev });
       }
     }
     out.push({ type: 'complexity', epoch: e, measures: { frobenius_sum: 10 + e, frobenius_prod: 2 ** e, spectral_prod: 1.5 * e, path_norm: 100 / e } });
