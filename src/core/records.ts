@@ -2,11 +2,15 @@
  * Per-example records, columnar (one typed array per column), as the `examples` table of DESIGN.md.
  * Producers (trainers, the eval pass) fill these; sinks write them without reshaping.
  */
+import type { Split } from './batch';
+
 export type Phase = 'train' | 'eval';
 
 export interface ExampleColumns {
   readonly epoch: number;
   readonly phase: Phase;
+  /** Which split the rows are from (absent = 'train'); `example` indexes that split. Test and val rows are eval-phase. */
+  readonly split?: Split;
   readonly example: Int32Array;
   readonly label_true: Int32Array;
   readonly label_used: Int32Array;

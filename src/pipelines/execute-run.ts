@@ -219,7 +219,8 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
     // which training inputs inputCorruption replaced: in labels.parquet and on every train-split row
     const corruptedMask = new Uint8Array(labels.labelsUsed.length);
     for (const i of parts.corrupted) corruptedMask[i] = 1;
-    const markCorrupted = (c: ExampleColumns): ExampleColumns => (parts.corrupted.length ? { ...c, input_corrupted: Uint8Array.from(c.example, (i) => corruptedMask[i]) } : c);
+    const markCorrupted = (c: ExampleColumns): ExampleColumns =>
+      parts.corrupted.length && (c.split ?? 'train') === 'train' ? { ...c, input_corrupted: Uint8Array.from(c.example, (i) => corruptedMask[i]) } : c;
     await hub.emit({ type: 'labels', example: iota(labels.labelsUsed.length), label_true: labels.labelsTrue, label_used: labels.labelsUsed, input_corrupted: corruptedMask, noiseRate: labels.noiseRate });
 
     for (let epoch = firstEpoch; epoch <= spec.epochs; epoch++) {
@@ -270,28 +271,31 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
       let trainEval: EvalSummary | null = null;
       let lastTrainEvalCols: ExampleColumns[] = [];
       if (evaluateNow) {
-        const pass = async (plans: Iterable<BatchPlan>, log: boolean): Promise<EvalSummary> => {
-          const eventCols: ExampleColumns[] = [];
+        // every evaluated split's rows are logged (eval phase, with their split); the training set's
+        // also drive the eval-phase events and the margins of the complexity measures
+        const pass = async (plans: Iterable<BatchPlan>, split: 'train' | 'val' | 'test'): Promise<EvalSummary> => {
+          const cols: ExampleColumns[] = [];
           const summary = await evaluatePass(
             from(plans).pipe(loadBatches(source), randomizeLabels(labels)),
             { model, attack: parts.evalAttack, seed: spec.seed, epoch },
             (b) => {
-              if (log) eventCols.push(b.columns);
+              if (split === 'train' || spec.logging.examples) cols.push({ ...b.columns, split });
             },
           );
-          if (log) lastTrainEvalCols = eventCols;
-          for (const c0 of eventCols) {
+          if (split === 'train') lastTrainEvalCols = cols;
+          for (const c0 of cols) {
             const c = markCorrupted(c0);
             if (spec.logging.examples) await hub.emit({ type: 'examples', columns: c });
+            if (split !== 'train') continue;
             const evalEvents = detectors.eval.observe(c);
             if (evalEvents.example.length) await hub.emit({ type: 'events', columns: evalEvents });
           }
           return summary;
         };
         lastTrainEvalCols = [];
-        test = await pass(planner.iterate('test', epoch), false);
-        if (source.splits.includes('val')) val = await pass(planner.iterate('val', epoch), false);
-        if (spec.eval.train) trainEval = await pass(trainEvalPlans(spec, parts, epoch), true);
+        test = await pass(planner.iterate('test', epoch), 'test');
+        if (source.splits.includes('val')) val = await pass(planner.iterate('val', epoch), 'val');
+        if (spec.eval.train) trainEval = await pass(trainEvalPlans(spec, parts, epoch), 'train');
       }
 
       const scores: EpochScore[] = epochs

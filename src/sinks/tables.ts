@@ -15,6 +15,7 @@ export const EXAMPLES_COLUMNS: readonly ColumnDef[] = [
   utf8('run_id'),
   i32('epoch'),
   utf8('phase'),
+  utf8('split'),
   i32('example'),
   i32('label_true'),
   i32('label_used'),
@@ -89,7 +90,7 @@ type Row = Readonly<Record<string, ColumnValues | number | string>>;
 
 /** ExampleColumns → columns of the examples table (scalars broadcast by the writers). */
 export function examplesRow(runId: string, c: ExampleColumns): Row {
-  return { ...c, run_id: runId, epoch: c.epoch, phase: c.phase, input_corrupted: c.input_corrupted ?? 0 } as unknown as Row;
+  return { ...c, run_id: runId, epoch: c.epoch, phase: c.phase, split: c.split ?? 'train', input_corrupted: c.input_corrupted ?? 0 } as unknown as Row;
 }
 
 export function eventsRow(runId: string, c: EventColumns): Row {

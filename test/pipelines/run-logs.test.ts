@@ -55,12 +55,13 @@ describe('run logs (synthetic, mlp, cpu)', () => {
     expect(expected.length).toBe(6);
     const labels = await duck(`SELECT example FROM ${table(dir, 'labels')} WHERE input_corrupted ORDER BY example`);
     expect(labels.map((r) => r.example)).toEqual(expected);
-    const rows = await duck(`SELECT phase, count(*) AS n, count(*) FILTER (WHERE input_corrupted) AS c FROM ${examples(dir)} WHERE epoch = 1 GROUP BY ALL ORDER BY ALL`);
+    const rows = await duck(`SELECT phase, split, count(*) AS n, count(*) FILTER (WHERE input_corrupted) AS c FROM ${examples(dir)} WHERE epoch = 1 GROUP BY ALL ORDER BY ALL`);
     expect(rows).toEqual([
-      { phase: 'eval', n: 24, c: 6 },
-      { phase: 'train', n: 24, c: 6 },
+      { phase: 'eval', split: 'test', n: 12, c: 0 },
+      { phase: 'eval', split: 'train', n: 24, c: 6 },
+      { phase: 'train', split: 'train', n: 24, c: 6 },
     ]);
-    const mismatch = await duck(`SELECT count(*) AS n FROM ${examples(dir)} e JOIN ${table(dir, 'labels')} l USING (example) WHERE e.input_corrupted <> l.input_corrupted`);
+    const mismatch = await duck(`SELECT count(*) AS n FROM ${examples(dir)} e JOIN ${table(dir, 'labels')} l USING (example) WHERE e.split = 'train' AND e.input_corrupted <> l.input_corrupted`);
     expect(mismatch[0].n).toBe(0);
   });
 
@@ -81,7 +82,7 @@ describe('run logs (synthetic, mlp, cpu)', () => {
         SELECT epoch, example, correct_clean AS c, correct_adv AS a,
                lag(correct_clean) OVER (PARTITION BY example ORDER BY epoch) AS pc,
                lag(correct_adv) OVER (PARTITION BY example ORDER BY epoch) AS pa
-        FROM ${examples(dir)} WHERE phase = '${phase}')
+        FROM ${examples(dir)} WHERE phase = '${phase}' AND split = 'train')
       SELECT epoch, example, 'learned' AS event FROM seq WHERE NOT pc AND c
       UNION ALL SELECT epoch, example, 'forgotten' FROM seq WHERE pc AND NOT c
       UNION ALL SELECT epoch, example, 'robust_learned' FROM seq WHERE NOT pa AND a
@@ -101,5 +102,33 @@ describe('run logs (synthetic, mlp, cpu)', () => {
     expect(evalEvents).toEqual(await duck(transitions(both, 'eval')));
     expect(new Set(evalEvents.map((r) => r.epoch))).toEqual(new Set([4]));
     expect(new Set((await logged(both, 'train')).map((r) => r.epoch))).toEqual(new Set([2, 3, 4]));
+  });
+
+  it('logs test and val rows (split column) at evaluated epochs; their means are the epochs table\'s accuracies', async () => {
+    const dir = await run({ epochs: 3, data: { ...base.data, valSize: 9 }, eval: { every: 2, selectOn: 'val' } });
+    const counts = await duck(`SELECT epoch, split, count(*) AS n, count(DISTINCT example) AS d, max(example) AS hi FROM ${examples(dir)} WHERE phase = 'eval' GROUP BY ALL ORDER BY ALL`);
+    expect(counts).toEqual([2, 3].flatMap((epoch) => [
+      { epoch, split: 'test', n: 12, d: 12, hi: 11 },
+      { epoch, split: 'train', n: 24, d: 24, hi: 23 },
+      { epoch, split: 'val', n: 9, d: 9, hi: 8 },
+    ]));
+    // test rows against their true labels, never noisy; their accuracies are the epoch record's
+    const test = await duck(
+      `SELECT e.epoch, avg(correct_clean::INT) AS clean, avg(correct_adv::INT) AS robust, bool_or(is_noisy) AS noisy, bool_or(label_used <> label_true) AS relabelled,
+              any_value(p.test_clean_acc) AS rec_clean, any_value(p.test_robust_acc) AS rec_robust
+       FROM ${examples(dir)} e JOIN ${table(dir, 'epochs')} p USING (epoch) WHERE e.split = 'test' GROUP BY ALL ORDER BY ALL`,
+    );
+    expect(test.length).toBe(2);
+    for (const r of test) {
+      expect([r.noisy, r.relabelled]).toEqual([false, false]);
+      expect(r.clean).toBeCloseTo(r.rec_clean, 12);
+      expect(r.robust).toBeCloseTo(r.rec_robust, 12);
+    }
+    // the val rows: the robust accuracy the best epoch was selected on (best_rule says validation)
+    const rule = await duck(`SELECT best_rule FROM ${table(dir, 'epochs')} ORDER BY epoch DESC LIMIT 1`);
+    expect(rule[0].best_rule).toMatch(/validation/);
+    // the training-set events never see test or val rows
+    const ev = await duck(`SELECT max(example) AS hi FROM ${table(dir, 'events')}`);
+    expect(ev[0].hi).toBeLessThan(24);
   });
 });

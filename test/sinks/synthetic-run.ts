@@ -20,6 +20,8 @@ export interface SyntheticRunOptions {
   readonly numClasses?: number;
   readonly phases?: readonly Phase[];
   readonly trainer?: string;
+  /** Also log eval-phase rows of a test split of this many examples (indices overlap the training set's). */
+  readonly testSplit?: number;
 }
 
 export function syntheticRun(o: SyntheticRunOptions): RunEvent[] {
@@ -70,6 +72,12 @@ export function syntheticRun(o: SyntheticRunOptions): RunEvent[] {
         const ev = detectors[phase].observe(cols);
         if (ev.example.length > 0) out.push({ type: 'events', columns: ev });
       }
+    }
+    if (o.testSplit) {
+      const rng = new Rng(deriveSeed(seed, 'values', e, 2));
+      const idx = Int32Array.from({ length: o.testSplit }, (_, i) => i);
+      const testLabels = Int32Array.from(idx, (i) => (i * 7) % K);
+      out.push({ type: 'examples', columns: { ...makeColumns(e, 'eval', idx, testLabels, testLabels, rng, K, false, epochs), split: 'test' } });
     }
     out.push({ type: 'complexity', epoch: e, measures: { frobenius_sum: 10 + e, frobenius_prod: 2 ** e, spectral_prod: 1.5 * e, path_norm: 100 / e } });
     const testRobust = 0.3 + 0.1 * Math.min(e, 3) - 0.05 * Math.max(0, e - 3);
