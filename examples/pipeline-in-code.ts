@@ -49,7 +49,9 @@ export async function runInCode(o: InCodeOptions): Promise<string> {
 
   // 1. data: embedded MNIST digits with completely random labels (r = 1)
   const source = createSource('mnist', { trainSize: o.trainSize, testSize: o.testSize, seed: deriveSeed(seed, 'split') });
-  const labels = assignLabels('symmetric', 1.0, deriveSeed(seed, 'label-noise'), source.split('train').labels, source.info.numClasses);
+  // each image's noisy label is keyed by its index in the source file (sourceIndex), as a run does
+  const trainSplit = source.split('train');
+  const labels = assignLabels('symmetric', 1.0, deriveSeed(seed, 'label-noise'), trainSplit.labels, source.info.numClasses, trainSplit.sourceIndex);
   const planner = new BatchPlanner(source.info.sizes, { batchSize: 64, evalBatchSize: 500, seed });
 
   // 2. model, trainer (TRADES, β = 6, its inner max: ℓ∞ PGD ε = 0.1, α = 0.02), optimiser, schedule
