@@ -125,7 +125,7 @@ async function main(): Promise<void> {
   const [examples] = await duck(
     `SELECT count(*) FILTER (WHERE phase = 'train') AS train, count(*) FILTER (WHERE phase = 'eval') AS eval,
             count(DISTINCT (epoch, phase, example)) AS distinct_rows, count(DISTINCT epoch) AS epochs
-     FROM read_parquet(${lit(ex)}, hive_partitioning = false)`,
+     FROM read_parquet(${lit(ex)}, hive_partitioning = false) WHERE split = 'train'`,
   );
   const [steps_] = await duck(`SELECT count(*) AS n, count(DISTINCT (epoch, step)) AS d FROM read_parquet(${lit(path.join(runDir, 'steps.parquet'))})`);
   const [epochRows] = await duck(`SELECT count(*) AS n, min(epoch) AS lo, max(epoch) AS hi FROM read_parquet(${lit(path.join(runDir, 'epochs.parquet'))})`);

@@ -6,6 +6,7 @@ export * from './core/batch';
 export * from './core/records';
 export * from './backend/select';
 export * from './core/run-event';
+export * from './core/eval-protocol';
 export * from './pipelines/spec';
 export * from './pipelines/registry';
 export * from './pipelines/default-registry';

@@ -2,16 +2,22 @@
  * Per-example records, columnar (one typed array per column), as the `examples` table of DESIGN.md.
  * Producers (trainers, the eval pass) fill these; sinks write them without reshaping.
  */
+import type { Split } from './batch';
+
 export type Phase = 'train' | 'eval';
 
 export interface ExampleColumns {
   readonly epoch: number;
   readonly phase: Phase;
+  /** Which split the rows are from (absent = 'train'); `example` indexes that split. Test and val rows are eval-phase. */
+  readonly split?: Split;
   readonly example: Int32Array;
   readonly label_true: Int32Array;
   readonly label_used: Int32Array;
   /** 1 where label_used != label_true */
   readonly is_noisy: Uint8Array;
+  /** 1 where the training input was replaced by inputCorruption (absent = all 0: no corruption, or a test/val row). */
+  readonly input_corrupted?: Uint8Array;
   readonly loss_clean: Float32Array;
   readonly pred_clean: Int32Array;
   readonly correct_clean: Uint8Array;
@@ -33,6 +39,12 @@ export interface ExampleColumns {
 export type EventKind = 'learned' | 'forgotten' | 'robust_learned' | 'robust_forgotten';
 
 export interface EventColumns {
+  /**
+   * Which rows the transitions were seen in: 'train' = consecutive presentations in training (every
+   * epoch, Toneva et al.'s forgetting events); 'eval' = consecutive evaluations of the training set
+   * (the eval-mode pass, at evaluated epochs only).
+   */
+  readonly phase: Phase;
   readonly epoch: Int32Array;
   readonly example: Int32Array;
   readonly event: EventKind[];

@@ -1,5 +1,6 @@
 import type { BackendInfo } from '../backend/select';
 import type { EpochRecord, EventColumns, ExampleColumns, StepRecord } from './records';
+import type { EvalProtocol } from './eval-protocol';
 
 /**
  * The one stream a run emits (multicast). Every sink (Parquet, Arrow, progress bar, checkpoint,
@@ -27,12 +28,16 @@ export type RunEvent =
        * the whole run's history, not only this session's epoch-end events.
        */
       readonly priorEpochs: readonly EpochRecord[];
+      /** The per-epoch evaluation's attack and sizes (spec.json `evaluation`, summary.json `eval_protocol`). */
+      readonly evaluation?: EvalProtocol;
     }
   | {
       readonly type: 'labels';
       readonly example: Int32Array;
       readonly label_true: Int32Array;
       readonly label_used: Int32Array;
+      /** 1 where the example's input was corrupted (inputCorruption); absent = none was. */
+      readonly input_corrupted?: Uint8Array;
       /** Realised fraction of labels that differ from the true ones. */
       readonly noiseRate: number;
     }

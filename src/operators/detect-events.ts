@@ -66,7 +66,7 @@ export class EventDetector {
     const kinds: EventKind[] = [];
     const noisy: number[] = [];
     const first: number[] = [];
-    if (c.phase !== this.phase) return toColumns(epochs, examples, kinds, noisy, first);
+    if (c.phase !== this.phase) return toColumns(this.phase, epochs, examples, kinds, noisy, first);
     for (let i = 0; i < c.example.length; i++) {
       const ex = c.example[i];
       this.ensure(ex);
@@ -87,7 +87,7 @@ export class EventDetector {
       this.clean[ex] = nowClean;
       this.adv[ex] = nowAdv;
     }
-    return toColumns(epochs, examples, kinds, noisy, first);
+    return toColumns(this.phase, epochs, examples, kinds, noisy, first);
   }
 
   /** The state to store in a checkpoint (only examples seen so far). */
@@ -123,8 +123,9 @@ export class EventDetector {
   }
 }
 
-function toColumns(epochs: number[], examples: number[], kinds: EventKind[], noisy: number[], first: number[]): EventColumns {
+function toColumns(phase: Phase, epochs: number[], examples: number[], kinds: EventKind[], noisy: number[], first: number[]): EventColumns {
   return {
+    phase,
     epoch: Int32Array.from(epochs),
     example: Int32Array.from(examples),
     event: kinds,

@@ -5,26 +5,42 @@ import { deriveSeed } from '../core/rng';
 import { apgdCe, apgdDlr } from './attacks/apgd';
 import { cwLinf } from './attacks/cw-linf';
 import { pgdLinf } from './attacks/pgd-linf';
+import { pgdL2 } from './attacks/pgd-l2';
+import type { Norm } from './attacks/types';
+import { cwObjective } from './objectives/cw-margin';
 
 /** One attack of a final evaluation. */
 export interface StrongAttack {
   readonly name: string;
+  /** What it is, for final_eval.json: the threat model and the settings (a protocol must be stated). */
+  readonly settings?: { readonly norm: Norm; readonly eps: number; readonly alpha?: number; readonly steps: number; readonly restarts?: number; readonly loss: string };
   readonly run: (model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number) => tf.Tensor4D;
 }
 
 /**
- * The default final-evaluation suite at ε (ℓ∞): PGD-20, PGD-50 with `restarts` restarts, CW∞-30,
- * APGD-CE-100 and (K ≥ 3 only: DLR divides by z_π1 − z_π3) APGD-DLR-100. α = ε/4 for PGD/CW (2/255 at 8/255).
+ * The default final-evaluation suite at ε in the run's norm.
+ * ℓ∞: PGD-20, PGD-50 with `restarts` restarts, CW∞-30, APGD-CE-100 and (K ≥ 3 only: DLR divides by
+ * z_π1 − z_π3) APGD-DLR-100; α = ε/4 for PGD/CW (2/255 at 8/255).
+ * ℓ2: PGD-ℓ2-20, PGD-ℓ2-50 with `restarts` restarts and CW-ℓ2-30 (PGD-ℓ2 on the CW margin), α = ε/4,
+ * 0.001·N(0, I) start; APGD here is ℓ∞-only, so it is not part of the ℓ2 suite.
  */
-export function defaultStrongAttacks(eps: number, numClasses: number, restarts = 5): StrongAttack[] {
+export function defaultStrongAttacks(eps: number, numClasses: number, restarts = 5, norm: Norm = 'linf'): StrongAttack[] {
   const alpha = eps / 4;
+  if (norm === 'l2') {
+    return [
+      { name: 'pgd-l2-20', settings: { norm, eps, alpha, steps: 20, loss: 'ce' }, run: (m, x, y, s) => pgdL2(m, x, y, s, { eps, alpha, steps: 20 }) },
+      { name: `pgd-l2-50x${restarts}`, settings: { norm, eps, alpha, steps: 50, restarts, loss: 'ce' }, run: (m, x, y, s) => pgdL2(m, x, y, s, { eps, alpha, steps: 50, restarts }) },
+      { name: 'cw-l2-30', settings: { norm, eps, alpha, steps: 30, loss: 'cw-margin' }, run: (m, x, y, s) => pgdL2(m, x, y, s, { eps, alpha, steps: 30, objective: cwObjective() }) },
+    ];
+  }
+  if (norm !== 'linf') throw new AtflowError('ARGUMENT', `defaultStrongAttacks: norm must be 'linf' or 'l2', got '${String(norm)}'`);
   const list: StrongAttack[] = [
-    { name: 'pgd-20', run: (m, x, y, s) => pgdLinf(m, x, y, s, { eps, alpha, steps: 20, randomStart: 'uniform' }) },
-    { name: `pgd-50x${restarts}`, run: (m, x, y, s) => pgdLinf(m, x, y, s, { eps, alpha, steps: 50, restarts, randomStart: 'uniform' }) },
-    { name: 'cw-30', run: (m, x, y, s) => cwLinf(m, x, y, s, { eps, alpha, steps: 30 }) },
-    { name: 'apgd-ce', run: (m, x, y, s) => apgdCe(m, x, y, s, { eps, steps: 100 }) },
+    { name: 'pgd-20', settings: { norm, eps, alpha, steps: 20, loss: 'ce' }, run: (m, x, y, s) => pgdLinf(m, x, y, s, { eps, alpha, steps: 20, randomStart: 'uniform' }) },
+    { name: `pgd-50x${restarts}`, settings: { norm, eps, alpha, steps: 50, restarts, loss: 'ce' }, run: (m, x, y, s) => pgdLinf(m, x, y, s, { eps, alpha, steps: 50, restarts, randomStart: 'uniform' }) },
+    { name: 'cw-30', settings: { norm, eps, alpha, steps: 30, loss: 'cw-margin' }, run: (m, x, y, s) => cwLinf(m, x, y, s, { eps, alpha, steps: 30 }) },
+    { name: 'apgd-ce', settings: { norm, eps, steps: 100, loss: 'ce' }, run: (m, x, y, s) => apgdCe(m, x, y, s, { eps, steps: 100 }) },
   ];
-  if (numClasses >= 3) list.push({ name: 'apgd-dlr', run: (m, x, y, s) => apgdDlr(m, x, y, s, { eps, steps: 100 }) });
+  if (numClasses >= 3) list.push({ name: 'apgd-dlr', settings: { norm, eps, steps: 100, loss: 'dlr' }, run: (m, x, y, s) => apgdDlr(m, x, y, s, { eps, steps: 100 }) });
   return list;
 }
 

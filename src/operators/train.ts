@@ -27,6 +27,8 @@ export interface TrainOperatorOptions {
  * Train-phase example columns: adversarial ones from the train-mode f(x′); clean ones from the
  * train-mode f(x) where the trainer has that forward (standard, TRADES, MART), else (PGD-AT) from the
  * eval-mode f(x) computed before the attack: a train-mode forward PGD-AT does not make would move BN.
+ * A step with a non-finite loss or gradient is rejected (NON_FINITE) with nothing changed: neither
+ * the weights nor the BatchNorm running statistics the forward already updated.
  */
 export function train(options: TrainOperatorOptions): OperatorFunction<AttackedBatch, TrainedBatch> {
   const { model, trainer, optimizer, lr: lrSchedule } = options;
@@ -45,6 +47,10 @@ export function train(options: TrainOperatorOptions): OperatorFunction<AttackedB
       let logitsAdv: tf.Tensor2D | undefined;
       let tePenalty: tf.Tensor1D | null = null;
       const yy = y;
+      // BN running statistics move in the train-mode forward, before the finiteness check: keep the
+      // values from before it (clones share the data; assign swaps it) to roll them back with a rejected step
+      const buffersBefore = model.buffers.map((b) => b.variable.clone());
+      kept.push(...buffersBefore);
       const { value, grads } = tf.variableGrads(() => {
         const out = trainer.loss({ model, x: batch.x, xAdv: batch.xAdv, y: yy, te });
         // keep what the records need past variableGrads' scope
@@ -65,6 +71,7 @@ export function train(options: TrainOperatorOptions): OperatorFunction<AttackedB
         // checked before the SGD update, so the weights (and the last checkpoint) stay finite
         const data = [logitsAdv, logitsNat, tePenalty].map((t) => (t ? ((t as tf.Tensor).dataSync() as Float32Array) : null));
         const rows = nonFiniteRows(B, K, batch.labelsUsed, data);
+        model.buffers.forEach((b, i) => b.variable.assign(buffersBefore[i]));
         throw nonFiniteStepError(`train: ${trainer.name}`, loss, gradNormSq, batch.epoch, batch.step, batch.indices, rows);
       }
       const lr = lrSchedule(batch.epoch);

@@ -14,6 +14,7 @@ import { TemporalEnsemble } from '../operators/trainers/te';
 import { TRAINER_SETTINGS, type TrainerSetting } from '../operators/trainers';
 import { Sgd } from '../operators/optim/sgd';
 import type { LrSchedule } from '../operators/schedules/lr-schedule';
+import type { EvalProtocol } from '../core/eval-protocol';
 
 /** Everything a run is made of, built from a spec by name through the registry. */
 export interface RunParts {
@@ -30,8 +31,10 @@ export interface RunParts {
   readonly te: TemporalEnsemble | null;
   readonly optimizer: Sgd;
   readonly lr: LrSchedule;
-  /** The evaluation attack (PGD-n, ε, α of spec.eval.attack over spec.attack; uniform start as the authors' eval). */
+  /** The per-epoch evaluation attack (evalAttackOf). */
   readonly evalAttack: TrainerAttackSettings;
+  /** What the per-epoch evaluation does, for spec.json, summary.json, the summary table and the report. */
+  readonly evalProtocol: EvalProtocol;
 }
 
 /**
@@ -80,7 +83,7 @@ export function buildRun(spec: RunSpec, registry: Registry): RunParts {
   const seed = spec.seed;
   checkTrainerSettings(spec);
   checkAttackName('attack.name', spec.attack.name, registry);
-  checkAttackName('eval.attack.name', spec.eval.attack.name, registry);
+  checkAttackName('eval.attack.name', spec.eval.attack === 'inherit' ? undefined : spec.eval.attack.name, registry);
   let source = registry.create<Source, Record<string, unknown>>('source', spec.data.source, {
     ...spec.data.options,
     ...(spec.data.trainSize !== undefined ? { trainSize: spec.data.trainSize } : {}),
@@ -95,7 +98,9 @@ export function buildRun(spec: RunSpec, registry: Registry): RunParts {
     corrupted = c.corrupted;
   }
   const info = source.info;
-  const labels = assignLabels(spec.labelNoise.kind, spec.labelNoise.rate, deriveSeed(seed, 'label-noise'), source.split('train').labels, info.numClasses);
+  const trainStorage = source.split('train');
+  // keyed by sourceIndex: an image keeps its noisy label whatever valSize / trainSize / subset carve
+  const labels = assignLabels(spec.labelNoise.kind, spec.labelNoise.rate, deriveSeed(seed, 'label-noise'), trainStorage.labels, info.numClasses, trainStorage.sourceIndex);
   const planner = new BatchPlanner(info.sizes, { batchSize: spec.data.batchSize, evalBatchSize: spec.data.testBatchSize, seed });
   const aug = spec.data.augment;
   const augmentSeed = deriveSeed(seed, 'augment');
@@ -130,14 +135,43 @@ export function buildRun(spec: RunSpec, registry: Registry): RunParts {
     stepSize: s.stepSize ?? 100,
     tMax: spec.epochs,
   });
-  const ea = { ...attack, ...spec.eval.attack };
-  const evalAttack: TrainerAttackSettings = {
-    eps: ea.eps,
-    alpha: ea.alpha,
-    steps: ea.steps,
-    norm: ea.norm,
-    restarts: ea.restarts,
-    randomStart: spec.eval.attack.randomStart ?? (ea.norm === 'l2' ? 'normal' : 'uniform'),
+  const evalAttack = evalAttackOf(spec);
+  const trainSize = info.sizes.train ?? 0;
+  const evalProtocol: EvalProtocol = {
+    attack: 'pgd',
+    inherited: spec.eval.attack === 'inherit',
+    norm: evalAttack.norm,
+    eps: evalAttack.eps,
+    alpha: evalAttack.alpha,
+    steps: evalAttack.steps,
+    restarts: evalAttack.restarts,
+    random_start: evalAttack.randomStart ?? 'uniform',
+    every: spec.eval.every,
+    n_test: info.sizes.test ?? 0,
+    n_val: info.sizes.val ?? 0,
+    n_train: spec.eval.train ? Math.min(trainSize, spec.eval.trainSubset ?? trainSize) : 0,
   };
-  return { source, corrupted, labels, planner, augment, model, trainer, trainerOptions, te, optimizer, lr, evalAttack };
+  return { source, corrupted, labels, planner, augment, model, trainer, trainerOptions, te, optimizer, lr, evalAttack, evalProtocol };
+}
+
+/**
+ * The per-epoch evaluation attack. By default the papers' protocol, not the training attack: PGD-10 at
+ * the training norm and ε, α = ε/4 (2/255 at 8/255), one restart, start uniform (ℓ∞) or 0.001·N(0, I)
+ * (ℓ2), unclamped; `eval.attack` fields override it. `eval.attack: "inherit"` takes the training
+ * attack's norm, ε, α, steps and restarts (the start stays the evaluation's).
+ */
+export function evalAttackOf(spec: RunSpec): TrainerAttackSettings {
+  const t = spec.attack;
+  const e = spec.eval.attack === 'inherit' ? { eps: t.eps, alpha: t.alpha, steps: t.steps, norm: t.norm, restarts: t.restarts } : spec.eval.attack;
+  const norm = e.norm ?? t.norm;
+  const eps = e.eps ?? t.eps;
+  const randomStart = spec.eval.attack === 'inherit' ? undefined : spec.eval.attack.randomStart;
+  return {
+    eps,
+    alpha: e.alpha ?? eps / 4,
+    steps: e.steps ?? 10,
+    norm,
+    restarts: e.restarts ?? 1,
+    randomStart: randomStart ?? (norm === 'l2' ? 'normal' : 'uniform'),
+  };
 }

@@ -151,7 +151,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
   }
   const store = new CheckpointStore(runDir);
   store.cleanTemp();
-  const detector0: { state?: EventDetectorState } = {};
+  const detector0: { train?: EventDetectorState; eval?: EventDetectorState } = {};
   let firstEpoch = 1;
   let epochs: EpochRecord[] = [];
   const startWall = Date.now();
@@ -160,7 +160,10 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
   // until the run's try below owns them, a failure here (a damaged checkpoint, a worker-count mismatch)
   // must still free the model, the optimizer and the workers
   let ckpt: ReturnType<CheckpointStore['load']> = null;
-  let detector!: EventDetector;
+  // Two detectors, told apart by the events table's `phase`: 'train' over the rows of the updates
+  // themselves (every epoch: forgetting between presentations, as Toneva et al.), 'eval' over the
+  // eval-mode pass over the training set (evaluated epochs only; none with eval.train false).
+  let detectors!: { train: EventDetector; eval: EventDetector };
   let training!: RunTraining;
   try {
     ckpt = state === 'unfinished' ? store.load(model) : null;
@@ -180,9 +183,17 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
         momentumBuffers: sgd.names.map((name, i) => ({ name, shape: sgd.shapes[i], values: readF32(arrays.get(`sgd/${name}`), `sgd/${name}`) })),
       });
       if (te) te.importState({ ...(ckpt.json.te as object), buffer: readF32(arrays.get('te/buffer'), 'te/buffer') } as never);
-      if (ckpt.json.detector) detector0.state = ckpt.json.detector as EventDetectorState;
+      const saved = (ckpt.json.detectors ?? {}) as { train?: EventDetectorState; eval?: EventDetectorState };
+      detector0.train = saved.train;
+      detector0.eval = saved.eval;
+      // checkpoints before the two detectors held one, of either phase
+      const legacy = ckpt.json.detector as EventDetectorState | undefined;
+      if (legacy) detector0[legacy.phase] = legacy;
     }
-    detector = new EventDetector({ phase: spec.eval.train ? 'eval' : 'train', ...(detector0.state ? { state: detector0.state } : {}) });
+    detectors = {
+      train: new EventDetector({ phase: 'train', ...(detector0.train ? { state: detector0.train } : {}) }),
+      eval: new EventDetector({ phase: 'eval', ...(detector0.eval ? { state: detector0.eval } : {}) }),
+    };
 
     // attack → train in this thread, or data-parallel over worker threads (ATFLOW_WORKERS, wasm)
     training = await startRunTraining({ backend: backend.name, model, trainer, trainerOptions: parts.trainerOptions, te, optimizer, lr: parts.lr, seed: spec.seed });
@@ -227,8 +238,14 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
       // (the summary's epochs/best/final) instead of each re-reading epochs.parquet, which a run without the
       // Parquet sink lacks and which that sink is still consolidating at run-start; a copy: `epochs` grows
       priorEpochs: [...epochs],
+      evaluation: parts.evalProtocol,
     });
-    await hub.emit({ type: 'labels', example: iota(labels.labelsUsed.length), label_true: labels.labelsTrue, label_used: labels.labelsUsed, noiseRate: labels.noiseRate });
+    // which training inputs inputCorruption replaced: in labels.parquet and on every train-split row
+    const corruptedMask = new Uint8Array(labels.labelsUsed.length);
+    for (const i of parts.corrupted) corruptedMask[i] = 1;
+    const markCorrupted = (c: ExampleColumns): ExampleColumns =>
+      parts.corrupted.length && (c.split ?? 'train') === 'train' ? { ...c, input_corrupted: Uint8Array.from(c.example, (i) => corruptedMask[i]) } : c;
+    await hub.emit({ type: 'labels', example: iota(labels.labelsUsed.length), label_true: labels.labelsTrue, label_used: labels.labelsUsed, input_corrupted: corruptedMask, noiseRate: labels.noiseRate });
     for (const message of specWarnings(spec)) await hub.emit({ type: 'warning', epoch: 0, message });
 
     for (let epoch = firstEpoch; epoch <= spec.epochs; epoch++) {
@@ -257,7 +274,9 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
                 steps++;
                 seen += tb.indices.length;
                 await hub.emit({ type: 'step', record: tb.record });
-                if (spec.logging.examples) await hub.emit({ type: 'examples', columns: tb.columns });
+                if (spec.logging.examples) await hub.emit({ type: 'examples', columns: markCorrupted(tb.columns) });
+                const trainEvents = detectors.train.observe(tb.columns);
+                if (trainEvents.example.length) await hub.emit({ type: 'events', columns: trainEvents });
                 // a macrotask turn between batches, so SIGINT is seen at the next batch boundary
                 await new Promise((r) => setImmediate(r));
               }),
@@ -278,26 +297,31 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
       let lastTrainEvalCols: ExampleColumns[] = [];
       const evalStart = Date.now();
       if (evaluateNow) {
-        const pass = async (plans: Iterable<BatchPlan>, log: boolean): Promise<EvalSummary> => {
-          const eventCols: ExampleColumns[] = [];
+        // every evaluated split's rows are logged (eval phase, with their split); the training set's
+        // also drive the eval-phase events and the margins of the complexity measures
+        const pass = async (plans: Iterable<BatchPlan>, split: 'train' | 'val' | 'test'): Promise<EvalSummary> => {
+          const cols: ExampleColumns[] = [];
           const summary = await evaluatePass(
             from(plans).pipe(loadBatches(source), randomizeLabels(labels)),
             { model, attack: parts.evalAttack, seed: spec.seed, epoch },
             (b) => {
-              if (log) eventCols.push(b.columns);
+              if (split === 'train' || spec.logging.examples) cols.push({ ...b.columns, split });
             },
           );
-          if (log) lastTrainEvalCols = eventCols;
-          for (const c of eventCols) {
+          if (split === 'train') lastTrainEvalCols = cols;
+          for (const c0 of cols) {
+            const c = markCorrupted(c0);
             if (spec.logging.examples) await hub.emit({ type: 'examples', columns: c });
-            if (detector.phase === 'eval') await hub.emit({ type: 'events', columns: detector.observe(c) });
+            if (split !== 'train') continue;
+            const evalEvents = detectors.eval.observe(c);
+            if (evalEvents.example.length) await hub.emit({ type: 'events', columns: evalEvents });
           }
           return summary;
         };
         lastTrainEvalCols = [];
-        test = await pass(planner.iterate('test', epoch), false);
-        if (source.splits.includes('val')) val = await pass(planner.iterate('val', epoch), false);
-        if (spec.eval.train) trainEval = await pass(trainEvalPlans(spec, parts, epoch), true);
+        test = await pass(planner.iterate('test', epoch), 'test');
+        if (source.splits.includes('val')) val = await pass(planner.iterate('val', epoch), 'val');
+        if (spec.eval.train) trainEval = await pass(trainEvalPlans(spec, parts, epoch), 'train');
       }
       const evalMs = Date.now() - evalStart;
 
@@ -360,7 +384,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
             wallMs: priorWallMs + (Date.now() - startWall),
             sgd: { steps: sgdState.steps, names: sgdState.momentumBuffers.map((b) => b.name), shapes: sgdState.momentumBuffers.map((b) => b.shape) },
             te: teState ? teJson : null,
-            detector: detector.exportState(),
+            detectors: { train: detectors.train.exportState(), eval: detectors.eval.exportState() },
           },
           arrays,
         }, spec.checkpoint.keep === 'all');
@@ -430,23 +454,26 @@ async function finalEvaluation(spec: RunSpec, parts: RunParts, store: Checkpoint
   const { model } = parts;
   const last = epochs[epochs.length - 1];
   const data = testExamples(parts, spec.eval.final.examples);
-  const eps = parts.evalAttack.eps;
+  // the run's threat model: an ℓ2 run is checked and attacked in the ℓ2 ball
+  const { eps, norm } = parts.evalAttack;
   const bs = Math.min(data.labels.length, spec.data.testBatchSize);
   const [H, W, C] = model.inputShape;
   const x = tf.tensor4d(data.x.subarray(0, bs * H * W * C), [bs, H, W, C]);
   const y = tf.tensor1d(data.labels.subarray(0, bs), 'int32');
   let sanity: SanityReport;
   try {
-    sanity = gradientMaskingChecks(model, x, y, { eps, alpha: parts.evalAttack.alpha, steps: parts.evalAttack.steps, seed: deriveSeed(spec.seed, 'sanity') });
+    sanity = gradientMaskingChecks(model, x, y, { eps, norm, alpha: parts.evalAttack.alpha, steps: parts.evalAttack.steps, seed: deriveSeed(spec.seed, 'sanity') });
   } finally {
     x.dispose();
     y.dispose();
   }
   for (const message of sanity.warnings) await hub.emit({ type: 'warning', epoch: last.epoch, message });
-  const result: Record<string, unknown> = { epoch: last.epoch, eps, sanity };
+  const result: Record<string, unknown> = { epoch: last.epoch, norm, eps, sanity };
   if (spec.eval.final.strong) {
+    const attacks = defaultStrongAttacks(eps, model.numClasses, spec.eval.final.restarts, norm);
+    result.attacks = attacks.map((a) => ({ name: a.name, ...a.settings }));
     const strong = (label: string) => {
-      const e = evaluateStrong(model, data, { eps, seed: deriveSeed(spec.seed, 'final-eval'), batchSize: spec.data.testBatchSize, attacks: defaultStrongAttacks(eps, model.numClasses, spec.eval.final.restarts) });
+      const e = evaluateStrong(model, data, { eps, seed: deriveSeed(spec.seed, 'final-eval'), batchSize: spec.data.testBatchSize, attacks });
       return { checkpoint: label, n: e.n, clean_acc: e.cleanAcc, per_attack: e.perAttack, worst_case_acc: e.worstCaseAcc };
     };
     const finalEval = strong(`final (epoch ${last.epoch})`);

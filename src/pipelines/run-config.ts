@@ -14,7 +14,7 @@ import { SummaryWriter, readRunSummary, writeMultiRunSummary, type RunSummary } 
 import { ProgressDisplay } from '../sinks/progress';
 import { writeReport } from '../sinks/report';
 import * as fs from 'fs';
-import { readEpochRecords, renderSummaryTable } from './summary-table';
+import { readEpochRecords, readEvalProtocol, renderSummaryTable } from './summary-table';
 import type { Registry } from './registry';
 import type { RunSink } from './run-sinks';
 import type { Observable } from 'rxjs';
@@ -122,10 +122,11 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
   for (const d of finishedDirs) reportFile = await writeReport([d]);
   if (finishedDirs.length > 1) reportFile = await writeReport(finishedDirs, path.join(options.outDir, `${runs[0].spec.name}-report.html`));
   if (!options.quiet) {
-    const rows: { name: string; epochs: EpochRecord[] }[] = [];
+    const rows: { name: string; epochs: EpochRecord[]; evaluation: ReturnType<typeof readEvalProtocol> }[] = [];
     for (const { run } of outcomes) {
-      const epochs = readEpochRecords(path.join(options.outDir, run.runId));
-      if (epochs.length) rows.push({ name: run.variant ?? run.runId, epochs });
+      const dir = path.join(options.outDir, run.runId);
+      const epochs = readEpochRecords(dir);
+      if (epochs.length) rows.push({ name: run.variant ?? run.runId, epochs, evaluation: readEvalProtocol(dir) });
     }
     if (rows.length) process.stdout.write(renderSummaryTable(rows) + '\n');
     if (reportFile) process.stdout.write(`report: ${path.resolve(reportFile)}\n`);

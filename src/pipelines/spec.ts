@@ -103,7 +103,12 @@ const specSchema = z
       .object({
         /** Evaluate every k epochs (the final epoch always). */
         every: z.number().int().min(1).default(1),
-        attack: attackSchema.partial().default({}),
+        /**
+         * The per-epoch evaluation attack. Default PGD-10 at the training norm and ε with α = ε/4, one
+         * restart, uniform (ℓ2: 0.001·N) start; fields given here override that. "inherit" reuses the
+         * training attack's norm, ε, α, steps and restarts (e.g. to evaluate FGSM training with FGSM).
+         */
+        attack: z.union([z.literal('inherit'), attackSchema.partial()]).default({}),
         /** Also evaluate the (noisy-labelled) training set, clean and robust: the 'eval' phase of the examples table. */
         train: z.boolean().default(true),
         /** Evaluate this many seeded training examples instead of all. */
@@ -173,12 +178,14 @@ function allowedKeysAt(p: (string | number)[]): string[] {
   let s: z.ZodTypeAny = specSchema;
   for (const k of p) {
     while (s instanceof z.ZodDefault || s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s._def.innerType;
+    if (s instanceof z.ZodUnion) s = (s.options as z.ZodTypeAny[]).find((o) => o instanceof z.ZodObject) ?? s;
     if (s instanceof z.ZodObject) s = s.shape[k as string];
     else if (s instanceof z.ZodRecord) s = s._def.valueType;
     else return [];
     if (!s) return [];
   }
   while (s instanceof z.ZodDefault || s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s._def.innerType;
+  if (s instanceof z.ZodUnion) s = (s.options as z.ZodTypeAny[]).find((o) => o instanceof z.ZodObject) ?? s;
   return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
 }
 

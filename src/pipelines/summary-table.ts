@@ -4,6 +4,16 @@ import type { EpochRecord } from '../core/records';
 import { selectBestEpoch } from '../analysis/best-epoch';
 import { readParquetTable } from '../sinks/parquet-writer';
 import { evalShare } from '../sinks/summary';
+import { describeEvalProtocol, type EvalProtocol } from '../core/eval-protocol';
+
+/** spec.json's `evaluation` (the per-epoch evaluation protocol), null when absent. */
+export function readEvalProtocol(runDir: string): EvalProtocol | null {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(runDir, 'spec.json'), 'utf8')) as { evaluation?: EvalProtocol }).evaluation ?? null;
+  } catch {
+    return null;
+  }
+}
 
 /** The epochs table of a run folder as records (empty when it has none yet). */
 export function readEpochRecords(runDir: string): EpochRecord[] {
@@ -25,7 +35,7 @@ const pct = (v: number) => (Number.isFinite(v) ? (100 * v).toFixed(1).padStart(6
  * epoch and best − final (train accuracies are against the labels trained on), then each run's share of
  * epoch time spent evaluating.
  */
-export function renderSummaryTable(runs: readonly { name: string; epochs: readonly EpochRecord[] }[]): string {
+export function renderSummaryTable(runs: readonly { name: string; epochs: readonly EpochRecord[]; evaluation?: EvalProtocol | null }[]): string {
   const lines: string[] = [];
   const head = ['run'.padEnd(24), 'epoch', '  train clean', ' train robust', '   test clean', '  test robust'].join(' ');
   lines.push(head, '-'.repeat(head.length));
@@ -50,5 +60,8 @@ export function renderSummaryTable(runs: readonly { name: string; epochs: readon
   }
   const shares = runs.map((r) => [r.name, evalShare(r.epochs)] as const).filter(([, v]) => v !== null);
   if (shares.length) lines.push(`evaluation share of epoch time: ${shares.map(([name, v]) => `${name} ${(100 * v!).toFixed(0)} %`).join(', ')}`);
+  // robust accuracies mean nothing without their attack: one line per distinct protocol
+  const protocols = [...new Set(runs.filter((r) => r.evaluation).map((r) => describeEvalProtocol(r.evaluation!)))];
+  for (const p of protocols) lines.push(`robust = ${p}${protocols.length > 1 ? ` (${runs.filter((r) => r.evaluation && describeEvalProtocol(r.evaluation) === p).map((r) => r.name).join(', ')})` : ''}`);
   return lines.join('\n');
 }

@@ -128,7 +128,7 @@ export class ArrowRunWriter {
         this.start = ev;
         return;
       case 'labels':
-        return this.get('labels').append(labelsRow(id, ev.example, ev.label_true, ev.label_used), ev.example.length);
+        return this.get('labels').append(labelsRow(id, ev.example, ev.label_true, ev.label_used, ev.input_corrupted), ev.example.length);
       case 'examples':
         return this.get('examples').append(examplesRow(id, ev.columns), ev.columns.example.length);
       case 'events':

@@ -76,6 +76,7 @@ export function writeSpecJson(start: RunEventOf<'run-start'>): string {
     num_classes: start.numClasses,
     train_size: start.trainSize,
     backend: start.backend,
+    ...(start.evaluation ? { evaluation: start.evaluation } : {}),
     versions: runVersions(),
     spec: start.spec ?? null,
   };
@@ -85,7 +86,7 @@ export function writeSpecJson(start: RunEventOf<'run-start'>): string {
 
 /**
  * The run folder writer behind `parquetSink`. Handles one event at a time (the sink serialises them).
- * Layout: examples/epoch=NNNN/part-<phase>.parquet (one file per epoch and phase, closed at that
+ * Layout: examples/epoch=NNNN/part-<phase>[-<split>].parquet (one file per epoch, phase and split, closed at that
  * epoch's epoch-end), events/epochs/steps/complexity/labels.parquet (closed at run-end), spec.json,
  * and _SUCCESS last. Every file appears atomically (temp + fsync + rename).
  */
@@ -126,14 +127,14 @@ export class ParquetRunWriter {
       case 'labels': {
         const s = this.requireStart(ev);
         const w = await ParquetStreamWriter.open(path.join(s.runDir, 'labels.parquet'), LABELS_COLUMNS, { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
-        await w.append(labelsRow(s.runId, ev.example, ev.label_true, ev.label_used), ev.example.length);
+        await w.append(labelsRow(s.runId, ev.example, ev.label_true, ev.label_used, ev.input_corrupted), ev.example.length);
         this.record('labels', w.path, await w.close());
         return;
       }
       case 'examples': {
         const s = this.requireStart(ev);
         const c = ev.columns;
-        const w = await this.part(c.epoch, c.phase);
+        const w = await this.part(c.epoch, c.phase, c.split ?? 'train');
         await w.append(examplesRow(s.runId, c), c.example.length);
         return;
       }
@@ -286,13 +287,15 @@ export class ParquetRunWriter {
     return w;
   }
 
-  private async part(epoch: number, phase: string): Promise<ParquetStreamWriter> {
-    const key = `${epoch}/${phase}`;
+  /** `part-<phase>.parquet` for the training split, `part-eval-test.parquet` / `part-eval-val.parquet` for the others. */
+  private async part(epoch: number, phase: string, split: string): Promise<ParquetStreamWriter> {
+    const name = split === 'train' ? phase : `${phase}-${split}`;
+    const key = `${epoch}/${name}`;
     const open = this.parts.get(key);
     if (open) return open.writer;
     const k = this.partCount.get(key) ?? 0;
     this.partCount.set(key, k + 1);
-    const file = path.join(this.start!.runDir, 'examples', epochPartition(epoch), k === 0 ? `part-${phase}.parquet` : `part-${phase}-${k}.parquet`);
+    const file = path.join(this.start!.runDir, 'examples', epochPartition(epoch), k === 0 ? `part-${name}.parquet` : `part-${name}-${k}.parquet`);
     const writer = await ParquetStreamWriter.open(file, EXAMPLES_COLUMNS, { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
     this.parts.set(key, { epoch, writer });
     return writer;

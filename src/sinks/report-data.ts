@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type * as arrow from 'apache-arrow';
 import { AtflowError } from '../core/errors';
+import type { EvalProtocol } from '../core/eval-protocol';
 import { computeDataMap, DataMap } from './data-map';
 import { readParquetTable } from './parquet-writer';
 import { readRunMeta, RunMeta } from './run-meta';
@@ -13,6 +14,8 @@ export interface ReportRun {
   readonly label: string;
   readonly dir: string;
   readonly meta: RunMeta;
+  /** spec.json's `evaluation`: the per-epoch evaluation protocol (null for older run folders). */
+  readonly evaluation: EvalProtocol | null;
   /** The config's epoch count, when spec.json says. */
   readonly plannedEpochs: number | null;
   /** `_SUCCESS` is present: the run ended normally. */
@@ -20,6 +23,8 @@ export interface ReportRun {
   readonly epochs: Array<Record<string, number | string>>;
   /** epoch → "event|noisy" → count */
   readonly events: Map<number, Map<string, number>>;
+  /** Which events `events` counts: the eval pass's (between evaluations) or the training rows' (between presentations). */
+  readonly eventsPhase: 'train' | 'eval' | null;
   /** Per epoch: min / max of the per-step squared gradient norm (the epoch mean is in `epochs`). */
   readonly gradNormRange: Array<{ epoch: number; min: number; max: number }>;
   /** measure → [epoch, value][] */
@@ -78,7 +83,7 @@ export function loadReportRun(dir: string): ReportRun {
   if (!isRunDir(dir)) {
     throw new AtflowError('DATA_FILE', `${dir} is not a run folder with logs: epochs.parquet is missing (expected spec.json, epochs.parquet, ... as written by the Parquet sink)`, { path: dir });
   }
-  let spec: { run_id?: string; epochs?: number; spec?: { variant?: string; epochs?: number } } = {};
+  let spec: { run_id?: string; epochs?: number; spec?: { variant?: string; epochs?: number }; evaluation?: EvalProtocol } = {};
   try {
     spec = JSON.parse(fs.readFileSync(path.join(dir, 'spec.json'), 'utf8'));
   } catch {
@@ -86,7 +91,11 @@ export function loadReportRun(dir: string): ReportRun {
   }
   const epochs = optionalTable(dir, 'epochs').sort((a, b) => a.epoch - b.epoch);
   const events = new Map<number, Map<string, number>>();
-  for (const r of optionalTable(dir, 'events', ['epoch', 'event', 'is_noisy'])) {
+  // events of one phase only: 'eval' (between evaluations, the same pass as the curves) when the run
+  // has them, else 'train' (between presentations); logs from before the phase column count as one
+  const eventRows = optionalTable(dir, 'events', ['epoch', 'event', 'is_noisy', 'phase']);
+  const eventsPhase: 'train' | 'eval' | null = eventRows.some((r) => r.phase === 'eval') ? 'eval' : eventRows.some((r) => r.phase === 'train') ? 'train' : null;
+  for (const r of eventRows.filter((x) => eventsPhase === null || x.phase === eventsPhase)) {
     const m = events.get(r.epoch) ?? new Map<string, number>();
     const k = `${r.event}|${r.is_noisy ? 'noisy' : 'clean'}`;
     m.set(k, (m.get(k) ?? 0) + 1);
@@ -117,10 +126,12 @@ export function loadReportRun(dir: string): ReportRun {
     label: spec.spec?.variant ?? runId,
     dir,
     meta: readRunMeta(spec.spec),
+    evaluation: spec.evaluation ?? null,
     plannedEpochs: spec.epochs ?? spec.spec?.epochs ?? null,
     finished: fs.existsSync(path.join(dir, '_SUCCESS')),
     epochs,
     events,
+    eventsPhase,
     gradNormRange: [...range.entries()].sort((a, b) => a[0] - b[0]).map(([epoch, r]) => ({ epoch, ...r })),
     complexity,
     probe,

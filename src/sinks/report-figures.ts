@@ -145,7 +145,7 @@ export function eventsFigure(runs: readonly ReportRun[]): Figure | null {
   return {
     id: 'events',
     title: 'Memorization events per epoch',
-    note: 'Examples that became correct (learned) or wrong (forgotten) since their previous evaluation, clean and under attack, split by whether their label is noisy.',
+    note: `Examples that became correct (learned) or wrong (forgotten) ${runs.every((r) => r.eventsPhase === 'train') ? 'since their previous presentation in training (events phase train)' : 'since their previous evaluation (events phase eval)'}, clean and under attack, split by whether their label is noisy.`,
     spec: {
       data: { values },
       facet: {

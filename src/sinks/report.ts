@@ -1,5 +1,6 @@
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
+import { describeEvalProtocol } from '../core/eval-protocol';
 import { dataMapFigures } from './data-map-figures';
 import { writeFileAtomic } from './parquet-writer';
 import { loadReportRun, ReportRun, withUniqueLabels } from './report-data';
@@ -110,13 +111,13 @@ export function statusOf(r: ReportRun): string {
 
 /** The runs' summary table: setup, best / final / gap; sortable by any column with scripts on. */
 export function runTable(runs: readonly ReportRun[], extraColumns: ReadonlyArray<{ name: string; value: (r: ReportRun) => string }> = []): string {
-  const head = ['run', ...extraColumns.map((c) => c.name), 'status', 'trainer', 'TE', 'label noise', 'attack', 'best epoch', 'best robust', 'final robust', 'best − final', 'final clean', 'robust gap'];
+  const head = ['run', ...extraColumns.map((c) => c.name), 'status', 'trainer', 'TE', 'label noise', 'attack', 'evaluation', 'best epoch', 'best robust', 'final robust', 'best − final', 'final clean', 'robust gap'];
   const body = runs.map((r) => {
     const { bestEpoch, best, final } = bestAndFinal(r);
     const last = r.epochs[r.epochs.length - 1];
     const a = r.meta.attack;
     const gap = last ? Number(last.train_robust_acc) - Number(last.test_robust_acc) : NaN;
-    return `<tr>${cell(r.label)}${extraColumns.map((c) => cell(c.value(r))).join('')}${cell(statusOf(r))}${cell(r.meta.trainer)}${cell(r.meta.te ? 'yes' : 'no')}${cell(`${r.meta.label_noise.kind} ${r.meta.label_noise.rate}`, r.meta.label_noise.rate)}${cell(`${a.norm} ε=${fmtNum(a.eps)} α=${fmtNum(a.alpha)} ×${a.steps}`)}${cell(bestEpoch === null ? '–' : String(bestEpoch), bestEpoch ?? -1)}${cell(pct(best), best ?? -1)}${cell(pct(final), final ?? -1)}${cell(best !== null && final !== null ? pct(best - final) : '–', best !== null && final !== null ? best - final : -1)}${cell(pct(last ? Number(last.test_clean_acc) : NaN), last ? Number(last.test_clean_acc) : -1)}${cell(pct(gap), Number.isFinite(gap) ? gap : -1)}</tr>`;
+    return `<tr>${cell(r.label)}${extraColumns.map((c) => cell(c.value(r))).join('')}${cell(statusOf(r))}${cell(r.meta.trainer)}${cell(r.meta.te ? 'yes' : 'no')}${cell(`${r.meta.label_noise.kind} ${r.meta.label_noise.rate}`, r.meta.label_noise.rate)}${cell(`${a.norm} ε=${fmtNum(a.eps)} α=${fmtNum(a.alpha)} ×${a.steps}`)}${cell(r.evaluation ? describeEvalProtocol(r.evaluation) : '–')}${cell(bestEpoch === null ? '–' : String(bestEpoch), bestEpoch ?? -1)}${cell(pct(best), best ?? -1)}${cell(pct(final), final ?? -1)}${cell(best !== null && final !== null ? pct(best - final) : '–', best !== null && final !== null ? best - final : -1)}${cell(pct(last ? Number(last.test_clean_acc) : NaN), last ? Number(last.test_clean_acc) : -1)}${cell(pct(gap), Number.isFinite(gap) ? gap : -1)}</tr>`;
   });
   return `<table class="sortable" id="runs"><thead><tr>${head.map((h) => `<th>${escapeHtml(h)}</th>`).join('')}</tr></thead><tbody>${body.join('')}</tbody></table>`;
 }

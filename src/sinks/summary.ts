@@ -7,6 +7,7 @@ import type { BackendInfo } from '../backend/select';
 import { AtflowError } from '../core/errors';
 import { writeFileAtomic } from './parquet-writer';
 import { readRunMeta, RunMeta } from './run-meta';
+import type { EvalProtocol } from '../core/eval-protocol';
 
 /** Accuracies of one epoch, fractions in [0, 1]; train accuracies are against the labels trained on. */
 export interface EpochAccuracies {
@@ -25,7 +26,10 @@ export interface RunSummary {
   readonly label_noise: RunMeta['label_noise'];
   /** Realised noise rate of the labels event (null if none was logged). */
   readonly label_noise_realised: number | null;
+  /** The training attack. */
   readonly attack: RunMeta['attack'];
+  /** The per-epoch evaluation attack and its sizes (null when the run-start event did not carry it). */
+  readonly eval_protocol: EvalProtocol | null;
   readonly seed: number | null;
   readonly epochs: number;
   /** Best epoch by the run's own rule (the last epoch record's best_epoch / best_rule). */
@@ -108,6 +112,7 @@ export class RunSummaryBuilder {
       label_noise: meta.label_noise,
       label_noise_realised: this.noise,
       attack: meta.attack,
+      eval_protocol: this.start?.evaluation ?? null,
       seed: this.start?.seed ?? null,
       epochs: this.records.length,
       best,

@@ -15,10 +15,12 @@ export const EXAMPLES_COLUMNS: readonly ColumnDef[] = [
   utf8('run_id'),
   i32('epoch'),
   utf8('phase'),
+  utf8('split'),
   i32('example'),
   i32('label_true'),
   i32('label_used'),
   bool('is_noisy'),
+  bool('input_corrupted'),
   f32('loss_clean'),
   i32('pred_clean'),
   bool('correct_clean'),
@@ -33,7 +35,7 @@ export const EXAMPLES_COLUMNS: readonly ColumnDef[] = [
   f32('te_penalty'),
 ];
 
-export const EVENTS_COLUMNS: readonly ColumnDef[] = [utf8('run_id'), i32('epoch'), i32('example'), utf8('event'), bool('is_noisy'), i32('first_learned_epoch')];
+export const EVENTS_COLUMNS: readonly ColumnDef[] = [utf8('run_id'), i32('epoch'), utf8('phase'), i32('example'), utf8('event'), bool('is_noisy'), i32('first_learned_epoch')];
 
 export const EPOCHS_COLUMNS: readonly ColumnDef[] = [
   utf8('run_id'),
@@ -72,7 +74,7 @@ export const STEPS_COLUMNS: readonly ColumnDef[] = [
 /** Long format (one row per measure) so that a new measure never changes the schema. */
 export const COMPLEXITY_COLUMNS: readonly ColumnDef[] = [utf8('run_id'), i32('epoch'), utf8('measure'), f64('value')];
 
-export const LABELS_COLUMNS: readonly ColumnDef[] = [utf8('run_id'), i32('example'), i32('label_true'), i32('label_used'), bool('is_noisy')];
+export const LABELS_COLUMNS: readonly ColumnDef[] = [utf8('run_id'), i32('example'), i32('label_true'), i32('label_used'), bool('is_noisy'), bool('input_corrupted')];
 
 export type TableName = 'examples' | 'events' | 'epochs' | 'steps' | 'complexity' | 'labels';
 
@@ -89,11 +91,11 @@ type Row = Readonly<Record<string, ColumnValues | number | string>>;
 
 /** ExampleColumns → columns of the examples table (scalars broadcast by the writers). */
 export function examplesRow(runId: string, c: ExampleColumns): Row {
-  return { ...c, run_id: runId, epoch: c.epoch, phase: c.phase } as unknown as Row;
+  return { ...c, run_id: runId, epoch: c.epoch, phase: c.phase, split: c.split ?? 'train', input_corrupted: c.input_corrupted ?? 0 } as unknown as Row;
 }
 
 export function eventsRow(runId: string, c: EventColumns): Row {
-  return { run_id: runId, epoch: c.epoch, example: c.example, event: c.event, is_noisy: c.is_noisy, first_learned_epoch: c.first_learned_epoch };
+  return { run_id: runId, epoch: c.epoch, phase: c.phase, example: c.example, event: c.event, is_noisy: c.is_noisy, first_learned_epoch: c.first_learned_epoch };
 }
 
 export function epochRow(runId: string, r: EpochRecord, timeMs: number): Row {
@@ -128,10 +130,10 @@ export function complexityRows(runId: string, epoch: number, measures: Readonly<
   };
 }
 
-export function labelsRow(runId: string, example: Int32Array, labelTrue: Int32Array, labelUsed: Int32Array): Row {
+export function labelsRow(runId: string, example: Int32Array, labelTrue: Int32Array, labelUsed: Int32Array, inputCorrupted?: Uint8Array): Row {
   const noisy = new Uint8Array(example.length);
   for (let i = 0; i < noisy.length; i++) noisy[i] = labelTrue[i] !== labelUsed[i] ? 1 : 0;
-  return { run_id: runId, example, label_true: labelTrue, label_used: labelUsed, is_noisy: noisy };
+  return { run_id: runId, example, label_true: labelTrue, label_used: labelUsed, is_noisy: noisy, input_corrupted: inputCorrupted ?? 0 };
 }
 
 /** `examples/epoch=0007` (zero-padded to 4 digits so folders sort by epoch). */

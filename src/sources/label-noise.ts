@@ -11,8 +11,10 @@ import type { RunEventOf } from '../core/run-event';
  * - `symmetric-exclusive`: a class drawn uniformly from the K−1 other classes (changed fraction r);
  * - `pair`: class (k+1) mod K (changed fraction r).
  * Unlike the authors' unseeded RandomState, example i's draw comes from its own generator
- * Rng(deriveSeed(seed, 'labels', i)): the assignment is a pure function of (seed, index), the same in
- * every epoch, across resumes, and whatever the batch order or subset size.
+ * Rng(deriveSeed(seed, 'labels', key)), keyed by the example's identity in the source (its `sourceIndex`:
+ * the position in the official file's train split), not by its position in atflow's train split. So
+ * the assignment of an image is the same in every epoch, across resumes, whatever the batch order,
+ * and whatever `valSize`, `trainSize` or a seeded subset left in the split.
  */
 export type LabelNoiseKind = 'none' | 'symmetric' | 'symmetric-exclusive' | 'pair';
 export const LABEL_NOISE_KINDS: readonly LabelNoiseKind[] = ['none', 'symmetric', 'symmetric-exclusive', 'pair'];
@@ -30,7 +32,7 @@ export interface LabelAssignment {
   readonly noiseRate: number;
 }
 
-/** The noisy label of one example: a pure function of (kind, rate, seed, index, true label, K). */
+/** The noisy label of one example: a pure function of (kind, rate, seed, key, true label, K); key = the example's sourceIndex. */
 export function noisyLabel(kind: LabelNoiseKind, rate: number, seed: number, index: number, label: number, numClasses: number): number {
   if (kind === 'none' || rate === 0) return label;
   const rng = new Rng(deriveSeed(seed, 'labels', index));
@@ -45,8 +47,12 @@ export function noisyLabel(kind: LabelNoiseKind, rate: number, seed: number, ind
   }
 }
 
-/** Assigns the used label of every training example. Labels are indexed like the training split. */
-export function assignLabels(kind: LabelNoiseKind, rate: number, seed: number, labelsTrue: Int32Array, numClasses: number): LabelAssignment {
+/**
+ * Assigns the used label of every training example. Labels are indexed like the training split;
+ * `keys[i]` is example i's identity in the source (SplitStorage.sourceIndex), which seeds its draw.
+ * Without `keys` the position i is the key (for a split that is the whole source file).
+ */
+export function assignLabels(kind: LabelNoiseKind, rate: number, seed: number, labelsTrue: Int32Array, numClasses: number, keys?: Int32Array): LabelAssignment {
   if (!LABEL_NOISE_KINDS.includes(kind)) throw unknownName('label noise kind', String(kind), LABEL_NOISE_KINDS);
   if (!(rate >= 0 && rate <= 1)) throw new AtflowError('CONFIG', `label noise rate = ${rate}: expected a number in [0, 1]`, { field: 'rate', value: rate });
   if (!Number.isInteger(numClasses) || numClasses < 2) {
@@ -54,6 +60,7 @@ export function assignLabels(kind: LabelNoiseKind, rate: number, seed: number, l
   }
   if (!Number.isInteger(seed)) throw new AtflowError('CONFIG', `label noise seed = ${seed}: expected an integer`, { field: 'seed' });
   const n = labelsTrue.length;
+  if (keys && keys.length !== n) throw new AtflowError('ARGUMENT', `label noise: ${keys.length} keys for ${n} labels`);
   const labelsUsed = new Int32Array(n);
   let changed = 0;
   for (let i = 0; i < n; i++) {
@@ -61,7 +68,7 @@ export function assignLabels(kind: LabelNoiseKind, rate: number, seed: number, l
     if (!(y >= 0 && y < numClasses)) {
       throw new AtflowError('DATA_VALUE', `label noise: true label ${y} of example ${i} is outside 0..${numClasses - 1}`, { example: i, label: y });
     }
-    labelsUsed[i] = noisyLabel(kind, rate, seed, i, y, numClasses);
+    labelsUsed[i] = noisyLabel(kind, rate, seed, keys ? keys[i] : i, y, numClasses);
     if (labelsUsed[i] !== y) changed++;
   }
   return { kind, rate, seed, numClasses, labelsTrue: labelsTrue.slice(), labelsUsed, noiseRate: n === 0 ? 0 : changed / n };

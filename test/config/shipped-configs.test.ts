@@ -9,7 +9,7 @@ import { loadSweepSpec, expandSweep } from '../../src/pipelines/sweep';
 import { initBackend } from '../../src/backend/select';
 import { MODEL_NAMES } from '../../src/models';
 import { SOURCE_NAMES } from '../../src/sources';
-import { TRAINERS } from '../../src/operators/trainers';
+import { createTrainer, TRAINERS } from '../../src/operators/trainers';
 
 const CONFIG_DIR = path.join(__dirname, '..', '..', 'config');
 const configs = fs.readdirSync(CONFIG_DIR).filter((f) => f.endsWith('.json'));
@@ -56,6 +56,14 @@ describe('shipped configs', () => {
         expect(spec.attack).toMatchObject({ eps: 8 / 255, alpha: 2 / 255, steps: 10 });
         expect(spec.data.augment).toBe(ds === 'svhn' ? 'none' : 'crop-flip');
         if (spec.trainer.te) expect(spec.trainer.te).toEqual({ momentum: 0.9, start: 90, end: 150, weight: 300 });
+      }
+    }
+    // the authors' baselines run through train_te.py / PGD_TE: PGD-AT with and without TE both start
+    // unclamped (TE is then the only difference); TRADES keeps its 0.001·N(0, I) start
+    for (const ds of ['cifar10', 'cifar100', 'svhn', 'cpu']) {
+      for (const { spec } of loadRuns(path.join(CONFIG_DIR, `robust-overfitting-${ds}.json`))) {
+        const trainer = createTrainer(spec.trainer.name, { attack: spec.attack, te: spec.trainer.te, ...(spec.trainer.beta !== undefined ? { beta: spec.trainer.beta } : {}) });
+        expect([spec.trainer.name, trainer.attackSettings?.randomStart]).toEqual([spec.trainer.name, spec.trainer.name === 'pgd-at' ? 'uniform' : 'normal']);
       }
     }
     const [rl] = loadRuns(path.join(CONFIG_DIR, 'random-labels.json'));

@@ -18,10 +18,11 @@ describe('examples/: the same run in code and from a config', () => {
     const codeDir = await runInCode({ outDir: out, runId: 'in-code', ...sizes });
     const configDir = await runFromConfig(out, [`epochs=${sizes.epochs}`, `data.trainSize=${sizes.trainSize}`, `data.testSize=${sizes.testSize}`, `attack.steps=${sizes.steps}`, 'eval.every=1']);
     expect(configDir).not.toBe(codeDir);
-    const ex = await rows(codeDir, 'examples', 'epoch, phase, example');
-    expect(ex).toHaveLength(2 * 2 * 40);
-    expect(await rows(configDir, 'examples', 'epoch, phase, example')).toEqual(ex);
+    const ex = await rows(codeDir, 'examples', 'epoch, phase, split, example');
+    // per epoch: the training set in the train and eval phases, the test split in the eval phase
+    expect(ex).toHaveLength(2 * (2 * 40 + 16));
+    expect(await rows(configDir, 'examples', 'epoch, phase, split, example')).toEqual(ex);
     expect(await rows(configDir, 'steps', 'epoch, step')).toEqual(await rows(codeDir, 'steps', 'epoch, step'));
-    expect(await rows(configDir, 'events', 'epoch, example, event')).toEqual(await rows(codeDir, 'events', 'epoch, example, event'));
+    expect(await rows(configDir, 'events', 'epoch, phase, example, event')).toEqual(await rows(codeDir, 'events', 'epoch, phase, example, event'));
   });
 });

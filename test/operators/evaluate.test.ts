@@ -7,6 +7,7 @@ import { DEFAULT_EVAL_ATTACK, evaluate, evaluatePass, summarizeEvaluation } from
 import { defaultStrongAttacks, evaluateStrong } from '../../src/operators/evaluate-strong';
 import { gradientMaskingChecks } from '../../src/operators/sanity-checks';
 import { pgdLinf } from '../../src/operators/attacks/pgd-linf';
+import { pgdL2 } from '../../src/operators/attacks/pgd-l2';
 import { fixedWeights, naiveForward, tinyMlp } from './trainers/tiny-mlp';
 
 const SHAPE: [number, number, number] = [2, 2, 1];
@@ -104,6 +105,39 @@ describe.each(['cpu', 'wasm'] as const)('evaluation on %s', (backend) => {
       expect(r.worstCaseAcc).toBeLessThanOrEqual(v);
     }
     expect(r.robust.reduce((s, v) => s + v, 0) / 4).toBe(r.worstCaseAcc);
+    model.dispose();
+  });
+
+  it('an ℓ2 run is evaluated in the ℓ2 ball: every strong attack and the sanity PGD stay within ‖δ‖₂ ≤ ε', async () => {
+    const model = tinyMlp(W, SHAPE);
+    const x = tf.tensor4d(X.flat(), [4, ...SHAPE]);
+    const y = tf.tensor1d(Y, 'int32');
+    const base = tf.memory().numTensors;
+    const eps = 0.3;
+    const attacks = defaultStrongAttacks(eps, 3, 2, 'l2');
+    expect(attacks.map((a) => [a.name, a.settings?.norm])).toEqual([
+      ['pgd-l2-20', 'l2'],
+      ['pgd-l2-50x2', 'l2'],
+      ['cw-l2-30', 'l2'],
+    ]);
+    for (const a of attacks) {
+      const xAdv = a.run(model, x, y, 4);
+      const norms = tf.tidy(() => tf.sqrt(tf.sum(tf.square(tf.sub(xAdv, x)), [1, 2, 3])).dataSync());
+      // an ℓ∞ attack at ε would move up to ε·√4 = 2ε in ℓ2
+      for (const n of norms) expect(n).toBeLessThanOrEqual(eps * (1 + 1e-5));
+      expect(Math.max(...norms)).toBeGreaterThan(eps * 0.5);
+      xAdv.dispose();
+    }
+    // the sanity PGD is PGD-ℓ2 (same seed derivation as documented), not PGD-ℓ∞ at the ℓ2 radius
+    const r = gradientMaskingChecks(model, x, y, { eps, norm: 'l2', seed: 1 });
+    const { deriveSeed } = await import('../../src/core/rng');
+    const ref = pgdL2(model, x, y, deriveSeed(1, 'sanity-pgd'), { eps, alpha: eps / 4, steps: 10 });
+    const acc = tf.tidy(() => tf.mean(tf.equal(tf.argMax(model.apply(ref, 'eval'), 1), y).cast('float32')).dataSync()[0]);
+    expect(r.pgdAcc).toBeCloseTo(acc, 10);
+    expect(r.eps0Acc).toBe(r.cleanAcc);
+    ref.dispose();
+    expect(tf.memory().numTensors).toBe(base);
+    tf.dispose([x, y]);
     model.dispose();
   });
 

@@ -181,3 +181,26 @@ export function stageOrderTypeChecks(
   const bad4 = labeled.pipe(ops.attack, augment({ crop: 0, flip: false, seed: 0 }));
   return [ok1, ok2, bad1, bad2, bad3, bad4] as Observable<TrainedBatch>[];
 }
+
+// one backend is enough here: the roll-back is backend-independent and preact-resnet18 is slow on cpu
+describe('train operator on wasm, with BatchNorm', () => {
+  beforeAll(async () => {
+    await initBackend('wasm');
+  });
+
+  it('a rejected non-finite step leaves the BatchNorm running statistics as they were', async () => {
+    const shape: [number, number, number] = [25, 25, 1]; // the smallest input preact-resnet18 accepts
+    const model = createModel('preact-resnet18', { numClasses: 3, inputShape: shape, seed: 2 });
+    const optimizer = new Sgd(model.parameters);
+    const before = model.buffers.map((b) => Array.from(b.variable.dataSync()));
+    const D = 25 * 25;
+    const xAdv = new Float32Array(2 * D).fill(0.5);
+    xAdv[3] = NaN;
+    const bad: AttackedBatch = { ...attacked(), x: tf.zeros([2, ...shape]), xAdv: tf.tensor4d(xAdv, [2, ...shape]), logitsNatEval: new Float32Array(6) };
+    await expect(firstValueFrom(of(bad).pipe(train({ model, trainer: pgdAtTrainer(), optimizer, lr: () => 0.1 })))).rejects.toThrow(/NON_FINITE|not applied/);
+    expect(model.buffers.some((b) => b.name.endsWith('running_mean'))).toBe(true);
+    model.buffers.forEach((b, i) => expect([b.name, Array.from(b.variable.dataSync())]).toEqual([b.name, before[i]]));
+    optimizer.dispose();
+    model.dispose();
+  });
+});

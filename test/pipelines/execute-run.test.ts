@@ -52,8 +52,15 @@ describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {
     const dir = outcome.runDir;
     for (const f of ['_SUCCESS', 'spec.json', 'labels.parquet', 'epochs.parquet', 'steps.parquet', 'events.parquet']) expect(fs.existsSync(path.join(dir, f))).toBe(true);
 
-    const ex = await duck(`SELECT epoch, phase, count(*) AS n, count(DISTINCT example) AS d FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) GROUP BY ALL ORDER BY ALL`);
-    expect(ex).toEqual([1, 2, 3].flatMap((epoch) => ['eval', 'train'].map((phase) => ({ epoch, phase, n: 48, d: 48 }))));
+    const ex = await duck(`SELECT epoch, phase, split, count(*) AS n, count(DISTINCT example) AS d FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) GROUP BY ALL ORDER BY ALL`);
+    // the training set in both phases, the test split (32 examples) in the eval phase, at every evaluated epoch
+    expect(ex).toEqual(
+      [1, 2, 3].flatMap((epoch) => [
+        { epoch, phase: 'eval', split: 'test', n: 32, d: 32 },
+        { epoch, phase: 'eval', split: 'train', n: 48, d: 48 },
+        { epoch, phase: 'train', split: 'train', n: 48, d: 48 },
+      ]),
+    );
     // TE starts at epoch 2: its columns are null before and set after, in the train phase only
     const te = await duck(
       `SELECT epoch, count(te_penalty) AS p FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) WHERE phase = 'train' GROUP BY ALL ORDER BY ALL`,
@@ -65,7 +72,7 @@ describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {
     ]);
     // labels in the examples table are the assigned ones; the realised noise matches labels.parquet
     const noisy = await duck(
-      `SELECT (SELECT avg(is_noisy::INT) FROM read_parquet(${lit(path.join(dir, 'labels.parquet'))})) AS a, (SELECT avg(is_noisy::INT) FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) WHERE epoch = 1 AND phase = 'eval') AS b`,
+      `SELECT (SELECT avg(is_noisy::INT) FROM read_parquet(${lit(path.join(dir, 'labels.parquet'))})) AS a, (SELECT avg(is_noisy::INT) FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) WHERE epoch = 1 AND phase = 'eval' AND split = 'train') AS b`,
     );
     expect(noisy[0].a).toBeCloseTo(noisy[0].b, 10);
     expect(noisy[0].a).toBeGreaterThan(0.2);
@@ -76,7 +83,7 @@ describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {
     expect(ep[1].te_weight).toBeCloseTo(30 * Math.exp(-5), 6);
     expect(ep[2].te_weight).toBe(30);
     const acc = await duck(
-      `SELECT epoch, avg(correct_adv::INT) AS a FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) WHERE phase = 'eval' GROUP BY ALL ORDER BY ALL`,
+      `SELECT epoch, avg(correct_adv::INT) AS a FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) WHERE phase = 'eval' AND split = 'train' GROUP BY ALL ORDER BY ALL`,
     );
     expect(ep.map((r) => r.train_robust_acc)).toEqual(acc.map((r) => expect.closeTo(r.a, 6)));
     const steps = await duck(`SELECT count(*) AS n FROM read_parquet(${lit(path.join(dir, 'steps.parquet'))})`);
@@ -120,8 +127,8 @@ describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {
     const b = await executeRun(run, { outDir: outB, registry, backend: 'wasm', resume: true, sinks: () => [parquetRunSink()] });
     expect(b.status).toBe('completed');
     for (const [table, order] of [
-      ['examples', 'epoch, phase, example'],
-      ['events', 'epoch, example, event'],
+      ['examples', 'epoch, phase, split, example'],
+      ['events', 'epoch, phase, example, event'],
       ['epochs', 'epoch'],
       ['steps', 'epoch, step'],
       ['labels', 'example'],

@@ -41,8 +41,8 @@ function atflow(args: string[], env: Record<string, string> = {}) {
 }
 
 const TABLES: [string, string][] = [
-  ['examples', 'epoch, phase, example'],
-  ['events', 'epoch, example, event'],
+  ['examples', 'epoch, phase, split, example'],
+  ['events', 'epoch, phase, example, event'],
   ['epochs', 'epoch'],
   ['steps', 'epoch, step'],
   ['complexity', 'epoch, measure'],

@@ -22,7 +22,8 @@ const run = (name: string) => duck(q[name].replaceAll('runs/<run_id>', path.join
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-q-'));
-  events = syntheticRun({ runDir: path.join(dir, 'runs', 'r1'), runId: 'r1', n: 400, epochs: 5, batch: 50 });
+  // with test-split rows too: the queries over the training set must filter them out (split = 'train')
+  events = syntheticRun({ runDir: path.join(dir, 'runs', 'r1'), runId: 'r1', n: 400, epochs: 5, batch: 50, testSplit: 60 });
   await writeRun(events);
   q = docQueries();
 });
@@ -32,7 +33,7 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 function perExample(phase: 'train' | 'eval') {
   const m = new Map<number, { epoch: number; noisy: number; p: number; correct: number; adv: number; margin: number; marginAdv: number }[]>();
   for (const ev of events) {
-    if (ev.type !== 'examples' || ev.columns.phase !== phase) continue;
+    if (ev.type !== 'examples' || ev.columns.phase !== phase || (ev.columns.split ?? 'train') !== 'train') continue;
     const c: ExampleColumns = ev.columns;
     for (let i = 0; i < c.example.length; i++) {
       const list = m.get(c.example[i]) ?? [];
@@ -46,7 +47,7 @@ function perExample(phase: 'train' | 'eval') {
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 test('docs/queries.md ships every query', () => {
-  expect(Object.keys(q).sort()).toEqual(['aum', 'cartography', 'data_map', 'data_map_binned', 'data_map_last_epoch', 'events_per_epoch', 'forgetting', 'forgetting_histogram', 'memorized_noisy', 'robust_overfitting']);
+  expect(Object.keys(q).sort()).toEqual(['aum', 'cartography', 'data_map', 'data_map_binned', 'data_map_last_epoch', 'events_per_epoch', 'forgetting', 'forgetting_histogram', 'memorized_noisy', 'robust_overfitting', 'test_lost_after_best']);
 });
 
 test('cartography = TypeScript confidence / variability / correctness', async () => {
@@ -69,7 +70,7 @@ test('forgetting counts = transitions counted in TypeScript, and = the detectEve
   const ex = perExample('eval');
   const fromEvents = new Map<number, number>();
   for (const ev of events) {
-    if (ev.type !== 'events') continue;
+    if (ev.type !== 'events' || ev.columns.phase !== 'eval') continue;
     const c: EventColumns = ev.columns;
     c.event.forEach((k, i) => k === 'forgotten' && fromEvents.set(c.example[i], (fromEvents.get(c.example[i]) ?? 0) + 1));
   }
@@ -95,11 +96,12 @@ test('events per epoch split noisy / clean = counts of the in-memory events', as
   for (const ev of events) {
     if (ev.type !== 'events') continue;
     ev.columns.event.forEach((k, i) => {
-      const key = `${ev.columns.epoch[i]}|${k}|${ev.columns.is_noisy[i] === 1}`;
+      const key = `${ev.columns.epoch[i]}|${ev.columns.phase}|${k}|${ev.columns.is_noisy[i] === 1}`;
       counts.set(key, (counts.get(key) ?? 0) + 1);
     });
   }
-  expect(new Map(rows.map((r) => [`${r.epoch}|${r.event}|${r.is_noisy}`, r.n]))).toEqual(counts);
+  expect(new Map(rows.map((r) => [`${r.epoch}|${r.phase}|${r.event}|${r.is_noisy}`, r.n]))).toEqual(counts);
+  expect(new Set(rows.map((r) => r.phase))).toEqual(new Set(['train', 'eval']));
 });
 
 test('AUM = mean training margin per example, ascending', async () => {
@@ -137,7 +139,7 @@ test('memorized noisy labels over time = per-epoch fractions computed in TypeScr
   const rows = await run('memorized_noisy');
   const acc = new Map<string, { n: number; c: number; a: number }>();
   for (const ev of events) {
-    if (ev.type !== 'examples' || ev.columns.phase !== 'eval') continue;
+    if (ev.type !== 'examples' || ev.columns.phase !== 'eval' || (ev.columns.split ?? 'train') !== 'train') continue;
     const c = ev.columns;
     for (let i = 0; i < c.example.length; i++) {
       const k = `${c.epoch}|${c.is_noisy[i] === 1}`;
@@ -155,4 +157,24 @@ test('memorized noisy labels over time = per-epoch fractions computed in TypeScr
     expect(r.fit_clean).toBeCloseTo(s.c / s.n, 15);
     expect(r.fit_adversarial).toBeCloseTo(s.a / s.n, 15);
   }
+});
+
+test('test examples robust at the best epoch and not at the final one = the in-memory test rows', async () => {
+  const rows = await run('test_lost_after_best');
+  const records = events.filter((e) => e.type === 'epoch-end').map((e) => (e as { record: { epoch: number; best_epoch: number } }).record);
+  const last = records[records.length - 1];
+  expect(last.best_epoch).toBeLessThan(last.epoch);
+  const robustAt = (epoch: number) => {
+    const m = new Map<number, number>();
+    for (const ev of events) {
+      if (ev.type !== 'examples' || ev.columns.split !== 'test' || ev.columns.epoch !== epoch) continue;
+      ev.columns.example.forEach((x, i) => m.set(x, ev.columns.correct_adv[i]));
+    }
+    return m;
+  };
+  const atBest = robustAt(last.best_epoch);
+  const atFinal = robustAt(last.epoch);
+  const expected = [...atBest.keys()].filter((x) => atBest.get(x) === 1 && atFinal.get(x) === 0).sort((a, b) => a - b);
+  expect(expected.length).toBeGreaterThan(0);
+  expect(rows.map((r) => r.example)).toEqual(expected);
 });

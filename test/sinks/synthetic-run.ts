@@ -20,6 +20,8 @@ export interface SyntheticRunOptions {
   readonly numClasses?: number;
   readonly phases?: readonly Phase[];
   readonly trainer?: string;
+  /** Also log eval-phase rows of a test split of this many examples (indices overlap the training set's). */
+  readonly testSplit?: number;
 }
 
 export function syntheticRun(o: SyntheticRunOptions): RunEvent[] {
@@ -53,7 +55,7 @@ export function syntheticRun(o: SyntheticRunOptions): RunEvent[] {
   let noisyCount = 0;
   for (let i = 0; i < n; i++) if (labelTrue[i] !== labelUsed[i]) noisyCount++;
   out.push({ type: 'labels', example, label_true: labelTrue, label_used: labelUsed, noiseRate: noisyCount / n });
-  const detector = new EventDetector({ phase: 'eval' });
+  const detectors = { train: new EventDetector({ phase: 'train' }), eval: new EventDetector({ phase: 'eval' }) };
   let best = { epoch: 0, acc: -1 };
   for (let e = 1; e <= epochs; e++) {
     const steps = Math.ceil(n / batch);
@@ -68,11 +70,15 @@ export function syntheticRun(o: SyntheticRunOptions): RunEvent[] {
         if (phase === 'train') {
           out.push({ type: 'step', record: { epoch: e, step: s / batch, loss: 2.3 / e + rng.uniform() * 0.1, grad_norm_sq: 10 * rng.uniform(), lr: 0.1 / e, ms: 5 + rng.uniform(), batch_size: idx.length } });
         }
-        if (phase === 'eval') {
-          const ev = detector.observe(cols);
-          if (ev.example.length > 0) out.push({ type: 'events', columns: ev });
-        }
+        const ev = detectors[phase].observe(cols);
+        if (ev.example.length > 0) out.push({ type: 'events', columns: ev });
       }
+    }
+    if (o.testSplit) {
+      const rng = new Rng(deriveSeed(seed, 'values', e, 2));
+      const idx = Int32Array.from({ length: o.testSplit }, (_, i) => i);
+      const testLabels = Int32Array.from(idx, (i) => (i * 7) % K);
+      out.push({ type: 'examples', columns: { ...makeColumns(e, 'eval', idx, testLabels, testLabels, rng, K, false, epochs), split: 'test' } });
     }
     out.push({ type: 'complexity', epoch: e, measures: { frobenius_sum: 10 + e, frobenius_prod: 2 ** e, spectral_prod: 1.5 * e, path_norm: 100 / e } });
     const testRobust = 0.3 + 0.1 * Math.min(e, 3) - 0.05 * Math.max(0, e - 3);

@@ -1,3 +1,4 @@
+import type { BatchStats } from '../../core/batch-stats';
 import type { TrainerOptions } from '../../operators/trainers/types';
 import type { StateLayout } from './state-layout';
 
@@ -50,6 +51,8 @@ export interface ShareResult {
   readonly grads: (Float32Array | null)[];
   /** Buffers after the share's train-mode forwards (BN running statistics), in layout order. */
   readonly buffers: (Float32Array | Int32Array)[];
+  /** Every train-mode BatchNorm forward's batch statistics over the share, in order (merged exactly on the main thread). */
+  readonly bnStats: BatchStats[];
   /** Eval-mode f(x) before the attack [n·K]. */
   readonly logitsNatEval: Float32Array;
   /** Train-mode f(x) [n·K] for trainers with a natural forward, else null. */

@@ -10,6 +10,12 @@ export interface Share {
  * Contiguous shares of a batch of `batchSize` rows over `workers` workers, as equal as possible
  * (the first `batchSize % workers` shares get one row more). A worker gets an empty share when the
  * batch is smaller than the pool; empty shares are dropped, so fewer shares than workers may come back.
+ *
+ * What a split changes: the random starts do not (each row draws its own, keyed by its source index:
+ * start-point.ts), and neither do the BatchNorm running statistics (merged exactly over the batch,
+ * between-share variance included: train-step-parallel.ts). Only train-mode BatchNorm normalisation
+ * does: each share normalises with its own batch statistics (PyTorch DDP without SyncBatchNorm), so
+ * for models with BatchNorm the gradients differ between worker counts; without BatchNorm they do not.
  */
 export function splitShares(batchSize: number, workers: number): Share[] {
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new AtflowError('ARGUMENT', `data-parallel: batch size must be an integer ≥ 1, got ${batchSize}`);

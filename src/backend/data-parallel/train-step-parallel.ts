@@ -6,6 +6,7 @@ import type { Sgd } from '../../operators/optim/sgd';
 import type { DataParallelPool, PoolStepInput } from './pool';
 import type { ShareResult } from './protocol';
 import { variablesByName } from './state-layout';
+import { BN_MOMENTUM } from '../../models/layers/batch-norm';
 
 export interface ParallelStepResult {
   /** Full-batch loss: the share losses weighted by share size (each is a mean over its share). */
@@ -37,11 +38,11 @@ function concat(parts: readonly Float32Array[]): Float32Array {
  * model's weights; here the share gradients are averaged weighted by share size — each is the gradient
  * of a mean over its share, so the weighted mean is the gradient of the mean over the batch, exactly
  * what the single-thread `train` operator computes (except for BatchNorm: train-mode batch statistics
- * are per share, as in PyTorch DataParallel). Then one SGD update of the main model (`optimizer`,
- * torch.optim.SGD semantics, a parameter without gradient is skipped as there). BN running statistics:
- * running_mean / running_var become the share-size-weighted mean of the workers' values (each worker
- * applied the same momentum update from the same start, so this is the update with the mean of the
- * share statistics); integer buffers (num_batches_tracked) come from worker 0. The pool reads the
+ * are per share, as in PyTorch DDP without SyncBatchNorm). Then one SGD update of the main model
+ * (`optimizer`, torch.optim.SGD semantics, a parameter without gradient is skipped as there). BN
+ * running statistics: the exact full-batch running mean and unbiased variance of the activations the
+ * shares computed (share means, within- and between-share variance merged: mergedRunningStats);
+ * num_batches_tracked comes from worker 0. The pool reads the
  * updated main model at its next step, so every replica starts each step with identical weights.
  */
 export async function trainStepParallel(pool: DataParallelPool, model: Model, optimizer: Sgd, lr: number, input: PoolStepInput): Promise<ParallelStepResult> {
@@ -103,9 +104,12 @@ export async function trainStepParallel(pool: DataParallelPool, model: Model, op
 
 function assignBuffers(pool: DataParallelPool, byName: Map<string, tf.Variable>, results: readonly ShareResult[], weights: readonly number[]): void {
   const bufferEntries = pool.layout.entries.filter((e) => e.role === 'buffer');
+  // BN running statistics: replayed from the main model's values with the full batch's statistics
+  const merged = mergedRunningStats(byName, results);
   bufferEntries.forEach((e, i) => {
     let values: Float32Array | Int32Array;
     if (e.dtype === 'int32') values = results[0].buffers[i];
+    else if (merged.has(e.name)) values = merged.get(e.name)!;
     else {
       const avg = new Float32Array(e.size);
       results.forEach((r, k) => {
@@ -118,4 +122,53 @@ function assignBuffers(pool: DataParallelPool, byName: Map<string, tf.Variable>,
     byName.get(e.name)!.assign(t);
     t.dispose();
   });
+}
+
+/**
+ * The running statistics a single process would record from the activations the shares computed.
+ * Every share ran the same train-mode BatchNorm forwards in the same order; forward f of layer L saw
+ * c_k values per channel with mean μ_k and biased variance σ²_k on share k. The pooled batch of
+ * C = Σ c_k values has mean μ = Σ c_k μ_k / C and biased variance Σ c_k (σ²_k + (μ_k − μ)²) / C (the
+ * second term is the variance between shares), and PyTorch keeps the unbiased one, ×C/(C − 1). The
+ * updates running ← (1 − m)·running + m·stat are replayed in order from the main model's buffers
+ * (the values every worker started the step from), in float64.
+ */
+function mergedRunningStats(byName: Map<string, tf.Variable>, results: readonly ShareResult[]): Map<string, Float32Array> {
+  const out = new Map<string, Float32Array>();
+  const forwards = results[0].bnStats;
+  if (results.some((r) => r.bnStats.length !== forwards.length || r.bnStats.some((s, f) => s.layer !== forwards[f].layer))) {
+    throw new AtflowError('SHAPE', 'data-parallel: the shares ran different BatchNorm forwards; their running statistics cannot be merged');
+  }
+  const state = new Map<string, { mean: Float64Array; variance: Float64Array }>();
+  forwards.forEach((first, f) => {
+    const layer = first.layer;
+    let st = state.get(layer);
+    if (!st) {
+      const read = (name: string) => {
+        const v = byName.get(name);
+        if (!v) throw new AtflowError('SHAPE', `data-parallel: BatchNorm layer '${layer}' has no buffer '${name}'`);
+        return Float64Array.from(v.dataSync());
+      };
+      st = { mean: read(`${layer}.running_mean`), variance: read(`${layer}.running_var`) };
+      state.set(layer, st);
+    }
+    const shares = results.map((r) => r.bnStats[f]);
+    const C = shares.reduce((n, s) => n + s.count, 0);
+    const m = BN_MOMENTUM;
+    for (let c = 0; c < st.mean.length; c++) {
+      let mu = 0;
+      for (const s of shares) mu += s.count * s.mean[c];
+      mu /= C;
+      let v = 0;
+      for (const s of shares) v += s.count * (s.biasedVariance[c] + (s.mean[c] - mu) ** 2);
+      const unbiased = v / (C - 1);
+      st.mean[c] = (1 - m) * st.mean[c] + m * mu;
+      st.variance[c] = (1 - m) * st.variance[c] + m * unbiased;
+    }
+  });
+  for (const [layer, st] of state) {
+    out.set(`${layer}.running_mean`, Float32Array.from(st.mean));
+    out.set(`${layer}.running_var`, Float32Array.from(st.variance));
+  }
+  return out;
 }

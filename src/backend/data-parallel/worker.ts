@@ -2,6 +2,7 @@ import { parentPort } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../select';
 import type { Model } from '../../core/model';
+import { recordBatchStats, type BatchStats } from '../../core/batch-stats';
 import { createModel } from '../../models';
 import { createTrainer } from '../../operators/trainers';
 import type { TeTensors, Trainer } from '../../operators/trainers/types';
@@ -55,7 +56,8 @@ function step(m: StepMessage): { result: ShareResult; transfer: ArrayBuffer[] } 
     const t0 = performance.now();
     const logitsNatEvalT = tf.tidy(() => model.apply(x, 'eval'));
     owned.push(logitsNatEvalT);
-    const xAdv = trainer.attack({ model, x, y, seed: m.seed, rowKeys: m.rowKeys, logitsNatEval: logitsNatEvalT, te });
+    const bnStats: BatchStats[] = [];
+    const xAdv = recordBatchStats((s) => bnStats.push(s), () => trainer.attack({ model, x, y, seed: m.seed, rowKeys: m.rowKeys, logitsNatEval: logitsNatEvalT, te }));
     owned.push(xAdv);
     const t1 = performance.now();
 
@@ -65,7 +67,7 @@ function step(m: StepMessage): { result: ShareResult; transfer: ArrayBuffer[] } 
     let tePenalty: tf.Tensor | null = null;
     const params = model.parameters.map((p) => p.variable);
     const { value, grads } = tf.variableGrads(() => {
-      const out = trainer.loss({ model, x, xAdv, y, te });
+      const out = recordBatchStats((s) => bnStats.push(s), () => trainer.loss({ model, x, xAdv, y, te }));
       logitsNat = out.logitsNat ? tf.keep(out.logitsNat) : null;
       logitsAdv = tf.keep(out.logitsAdv);
       tePenalty = out.tePenalty ? tf.keep(out.tePenalty) : null;
@@ -83,6 +85,7 @@ function step(m: StepMessage): { result: ShareResult; transfer: ArrayBuffer[] } 
       loss: value.dataSync()[0],
       grads: gradArrays,
       buffers: bufferArrays,
+      bnStats,
       logitsNatEval: (logitsNatEvalT.dataSync() as Float32Array).slice(),
       logitsNat: logitsNat ? ((logitsNat as tf.Tensor).dataSync() as Float32Array).slice() : null,
       logitsAdv: (logitsAdv as unknown as tf.Tensor).dataSync().slice() as Float32Array,
@@ -90,7 +93,7 @@ function step(m: StepMessage): { result: ShareResult; transfer: ArrayBuffer[] } 
       attackMs: t1 - t0,
       gradMs: performance.now() - t1,
     };
-    const transfer = [...result.grads, ...result.buffers, result.logitsNatEval, result.logitsAdv, result.logitsNat, result.tePenalty]
+    const transfer = [...result.grads, ...result.buffers, ...bnStats.flatMap((s) => [s.mean, s.biasedVariance]), result.logitsNatEval, result.logitsAdv, result.logitsNat, result.tePenalty]
       .filter((a): a is Float32Array | Int32Array => a !== null)
       .map((a) => a.buffer as ArrayBuffer);
     return { result, transfer };

@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import { batchNormTrain } from '../../backend/batch-norm-train';
 import { AtflowError } from '../../core/errors';
 import type { Mode } from '../../core/model';
+import { batchStatsListener } from '../../core/batch-stats';
 import { makeSlot, TensorSlot, variableOf } from './slot';
 import { ONES, ZEROS } from './init';
 
@@ -57,6 +58,8 @@ export class BatchNorm2d {
     // Gradients flow through the batch statistics (fused on `tensorflow`, see batchNormTrain).
     const { y, mean, variance } = batchNormTrain(x, gamma, beta, BN_EPS);
     this.updateRunningStats(mean, variance, count);
+    const listener = batchStatsListener();
+    if (listener) listener({ layer: this.name, mean: (mean.dataSync() as Float32Array).slice(), biasedVariance: (variance.dataSync() as Float32Array).slice(), count });
     return y;
   }
 
