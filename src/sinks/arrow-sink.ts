@@ -4,6 +4,7 @@ import * as path from 'path';
 import { Observable, OperatorFunction } from 'rxjs';
 import type { RunEvent, RunEventOf } from '../core/run-event';
 import { AtflowError } from '../core/errors';
+import { faultArmed, faultPoint } from '../core/fault-injection';
 import { arrowSchema, ColumnDef, ColumnValues, makeRecordBatch } from './columns';
 import { CarriedBatch, keptBatches } from './arrow-stream-prefix';
 import { complexityRows, epochRow, eventsRow, examplesRow, labelsRow, stepRow, TableName, TABLES } from './tables';
@@ -80,7 +81,16 @@ export class ArrowStreamFileWriter {
     for (let i = 0; i < this.headerLength; i++) {
       if (ipc[i] !== this.header[i]) throw new AtflowError('IO', `arrow writer for ${this.path}: schema message changed between batches`);
     }
-    fs.writeSync(this.fd, ipc.subarray(this.headerLength, ipc.length - EOS_BYTES));
+    const message = ipc.subarray(this.headerLength, ipc.length - EOS_BYTES);
+    if (faultArmed('arrow-append')) {
+      // the crash-safety test's kill inside a batch write: half a message on disk
+      const half = message.length >> 1;
+      fs.writeSync(this.fd, message.subarray(0, half));
+      faultPoint('arrow-append');
+      fs.writeSync(this.fd, message.subarray(half));
+    } else {
+      fs.writeSync(this.fd, message);
+    }
     this.rows += count;
   }
 
