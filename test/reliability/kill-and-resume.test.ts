@@ -10,8 +10,8 @@ import { duck, lit } from '../sinks/duck';
 /**
  * The crash-safety guarantee (issue 8): a run killed with SIGKILL anywhere — inside an attack, while a
  * Parquet file is being written, while a checkpoint is being written, between epochs — and resumed
- * with --resume produces the same examples / events / epochs / steps tables and final weights as a
- * run that was never interrupted. The kill is real (the child SIGKILLs itself at the chosen point).
+ * with --resume produces the same examples / events / epochs / steps tables (Parquet and Arrow streams)
+ * and final weights as a run that was never interrupted. The kill is real (the child SIGKILLs itself at the chosen point).
  */
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'atflow.js');
