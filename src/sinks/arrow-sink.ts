@@ -9,6 +9,7 @@ import { arrowSchema, ColumnDef, ColumnValues, makeRecordBatch } from './columns
 import { CarriedBatch, keptBatches } from './arrow-stream-prefix';
 import { complexityRows, epochRow, eventsRow, examplesRow, labelsRow, stepRow, TableName, TABLES } from './tables';
 import { runMetadata } from './parquet-sink';
+import { fsyncDir } from './parquet-writer';
 
 const EOS_BYTES = 8; // continuation marker 0xFFFFFFFF + zero length
 
@@ -58,9 +59,11 @@ export class ArrowStreamFileWriter {
       }
       fs.fsyncSync(this.fd);
       fs.renameSync(tmp, this.path);
+      fsyncDir(path_.dirname(this.path));
     } catch (e) {
       fs.closeSync(this.fd);
       fs.rmSync(tmp, { force: true });
+      if (e instanceof AtflowError) throw e; // the old stream is unreadable as this table (its columns differ)
       throw new AtflowError('IO', `cannot rewrite ${this.path}: ${(e as Error).message}`, { path: this.path });
     }
   }

@@ -148,6 +148,13 @@ describe('a resumed run continues its streams', () => {
     const read = () => [...keptBatches(file, [{ name: 'epoch', type: 'int32' }, { name: 'v', type: 'float64' }], () => true)];
     expect(read).toThrow(AtflowError);
     expect(read).toThrow(/other\.arrows: its columns \(epoch: Int32\) are not this atflow's/);
+    // a resumed run stops with that error (not a generic write error) and leaves the stream as it was
+    const before = fs.readFileSync(file);
+    expect(() => new ArrowStreamFileWriter(file, [{ name: 'epoch', type: 'int32' }, { name: 'v', type: 'float64' }], undefined, keptBatches(file, [{ name: 'epoch', type: 'int32' }, { name: 'v', type: 'float64' }], () => true))).toThrow(
+      expect.objectContaining({ code: 'RESUME' }),
+    );
+    expect(fs.readFileSync(file).equals(before)).toBe(true);
+    expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect([...keptBatches(path.join(dir, 'missing.arrows'), [], () => true)]).toEqual([]);
   });
 });
