@@ -4,9 +4,12 @@ import * as path from 'path';
 import { Observable, OperatorFunction } from 'rxjs';
 import type { RunEvent, RunEventOf } from '../core/run-event';
 import { AtflowError } from '../core/errors';
+import { faultArmed, faultPoint } from '../core/fault-injection';
 import { arrowSchema, ColumnDef, ColumnValues, makeRecordBatch } from './columns';
+import { CarriedBatch, keptBatches } from './arrow-stream-prefix';
 import { complexityRows, epochRow, eventsRow, examplesRow, labelsRow, stepRow, TableName, TABLES } from './tables';
 import { runMetadata } from './parquet-sink';
+import { fsyncDir } from './parquet-writer';
 
 const EOS_BYTES = 8; // continuation marker 0xFFFFFFFF + zero length
 
@@ -15,7 +18,9 @@ const EOS_BYTES = 8; // continuation marker 0xFFFFFFFF + zero length
  * per append, each flushed to disk at once, so `tail`-style readers (apache-arrow, pyarrow's
  * `ipc.open_stream`, polars `read_ipc_stream`) see every batch as soon as it is logged. `close()`
  * appends the end-of-stream marker. Unlike the Parquet files this one grows in place (that is the
- * point of live tailing), so a crash leaves a valid stream without its end marker.
+ * point of live tailing), so a crash leaves a valid stream without its end marker (or with a torn last
+ * batch, which a resume's `keptBatches` leaves out). Given `carry`, the stream starts as a temp file
+ * holding those batches, renamed over `path` once durable: a kill then loses nothing.
  */
 export class ArrowStreamFileWriter {
   private readonly fd: number;
@@ -28,18 +33,39 @@ export class ArrowStreamFileWriter {
     readonly path: string,
     readonly defs: readonly ColumnDef[],
     metadata?: Record<string, string>,
+    /** Record batches to start the stream with (a resume's kept rows): written to a temp file first. */
+    carry?: Iterable<CarriedBatch>,
   ) {
     this.schema = arrowSchema(defs, metadata);
     fs.mkdirSync(path_.dirname(this.path), { recursive: true });
-    try {
-      this.fd = fs.openSync(this.path, 'w');
-    } catch (e) {
-      throw new AtflowError('IO', `cannot create ${this.path}: ${(e as Error).message}`, { path: this.path });
-    }
     const empty = arrow.tableToIPC(new arrow.Table(this.schema), 'stream');
     this.headerLength = empty.length - EOS_BYTES;
     this.header = empty.slice(0, this.headerLength);
-    fs.writeSync(this.fd, this.header);
+    if (!carry) {
+      this.fd = openForWriting(this.path);
+      fs.writeSync(this.fd, this.header);
+      return;
+    }
+    // the kept rows go to a temp file that replaces the old stream only once complete and durable, so a
+    // kill while it is written leaves the old stream as it was; the descriptor follows the rename, and
+    // this session's batches are appended after the kept ones
+    const tmp = path_.join(path_.dirname(this.path), `.${path_.basename(this.path)}.${process.pid}.tmp`);
+    this.fd = openForWriting(tmp);
+    try {
+      fs.writeSync(this.fd, this.header);
+      for (const b of carry) {
+        fs.writeSync(this.fd, b.message);
+        this.rows += b.rows;
+      }
+      fs.fsyncSync(this.fd);
+      fs.renameSync(tmp, this.path);
+      fsyncDir(path_.dirname(this.path));
+    } catch (e) {
+      fs.closeSync(this.fd);
+      fs.rmSync(tmp, { force: true });
+      if (e instanceof AtflowError) throw e; // the old stream is unreadable as this table (its columns differ)
+      throw new AtflowError('IO', `cannot rewrite ${this.path}: ${(e as Error).message}`, { path: this.path });
+    }
   }
 
   private readonly schema: arrow.Schema;
@@ -58,8 +84,22 @@ export class ArrowStreamFileWriter {
     for (let i = 0; i < this.headerLength; i++) {
       if (ipc[i] !== this.header[i]) throw new AtflowError('IO', `arrow writer for ${this.path}: schema message changed between batches`);
     }
-    fs.writeSync(this.fd, ipc.subarray(this.headerLength, ipc.length - EOS_BYTES));
+    const message = ipc.subarray(this.headerLength, ipc.length - EOS_BYTES);
+    if (faultArmed('arrow-append')) {
+      // the crash-safety test's kill inside a batch write: half a message on disk
+      const half = message.length >> 1;
+      fs.writeSync(this.fd, message.subarray(0, half));
+      faultPoint('arrow-append');
+      fs.writeSync(this.fd, message.subarray(half));
+    } else {
+      fs.writeSync(this.fd, message);
+    }
     this.rows += count;
+  }
+
+  /** Makes every batch appended so far durable (at epoch-end, before the epoch's checkpoint). */
+  sync(): void {
+    if (!this.closed) fs.fsyncSync(this.fd);
   }
 
   close(): number {
@@ -72,6 +112,14 @@ export class ArrowStreamFileWriter {
   }
 }
 const path_ = path;
+
+function openForWriting(file: string): number {
+  try {
+    return fs.openSync(file, 'w');
+  } catch (e) {
+    throw new AtflowError('IO', `cannot create ${file}: ${(e as Error).message}`, { path: file });
+  }
+}
 
 function broadcast(d: ColumnDef, v: ColumnValues | number | string | undefined, n: number): ColumnValues {
   if (v === undefined) throw new AtflowError('ARGUMENT', `column '${d.name}' is missing`);
@@ -126,7 +174,7 @@ export class ArrowRunWriter {
     switch (ev.type) {
       case 'run-start':
         this.start = ev;
-        return;
+        return this.resumeStreams(ev);
       case 'labels':
         return this.get('labels').append(labelsRow(id, ev.example, ev.label_true, ev.label_used, ev.input_corrupted), ev.example.length);
       case 'examples':
@@ -136,7 +184,10 @@ export class ArrowRunWriter {
       case 'step':
         return this.get('steps').append(stepRow(id, ev.record, now()), 1);
       case 'epoch-end':
-        return this.get('epochs').append(epochRow(id, ev.record, now()), 1);
+        this.get('epochs').append(epochRow(id, ev.record, now()), 1);
+        // the epoch's rows are durable before its checkpoint is written (the runner checkpoints after epoch-end)
+        for (const w of this.writers.values()) w.sync();
+        return;
       case 'complexity': {
         const { row, count } = complexityRows(id, ev.epoch, ev.measures);
         return this.get('complexity').append(row, count);
@@ -145,6 +196,32 @@ export class ArrowRunWriter {
         return this.close();
       default:
         return;
+    }
+  }
+
+  /**
+   * Streams an earlier process of this run left behind. A resumed run (firstEpoch > 1) keeps the rows
+   * of the epochs before `firstEpoch` of every table with an epoch column, exactly like the Parquet
+   * sink, and appends to them: rows of later epochs (written before a kill or a stop, never
+   * checkpointed, re-run now) are dropped, and so is a torn last batch. Every other stream (labels,
+   * which run-start re-emits; everything on a fresh start) is removed, so no stale stream survives.
+   */
+  private resumeStreams(start: RunEventOf<'run-start'>): void {
+    const dir = path.join(start.runDir, this.options.subdir ?? 'arrow');
+    if (!fs.existsSync(dir)) return;
+    for (const f of fs.readdirSync(dir)) if (/^\..*\.tmp$/.test(f)) fs.rmSync(path.join(dir, f), { force: true });
+    for (const name of Object.keys(TABLES) as TableName[]) {
+      const file = path.join(dir, `${name}.arrows`);
+      if (!fs.existsSync(file)) continue;
+      const defs = TABLES[name];
+      if (start.firstEpoch > 1 && defs.some((d) => d.name === 'epoch')) {
+        const carry: Iterable<CarriedBatch> = keptBatches(file, defs, (epoch) => epoch < start.firstEpoch);
+        const w = new ArrowStreamFileWriter(file, defs, runMetadata(start), carry);
+        this.writers.set(name, w);
+        this.files[name] = w.path;
+      } else {
+        fs.rmSync(file, { force: true });
+      }
     }
   }
 

@@ -1,3 +1,4 @@
+import * as arrow from 'apache-arrow';
 import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
@@ -9,8 +10,8 @@ import { duck, lit } from '../sinks/duck';
 /**
  * The crash-safety guarantee (issue 8): a run killed with SIGKILL anywhere — inside an attack, while a
  * Parquet file is being written, while a checkpoint is being written, between epochs — and resumed
- * with --resume produces the same examples / events / epochs / steps tables and final weights as a
- * run that was never interrupted. The kill is real (the child SIGKILLs itself at the chosen point).
+ * with --resume produces the same examples / events / epochs / steps tables (Parquet and Arrow streams)
+ * and final weights as a run that was never interrupted. The kill is real (the child SIGKILLs itself at the chosen point).
  */
 const ROOT = path.join(__dirname, '..', '..');
 const BIN = path.join(ROOT, 'bin', 'atflow.js');
@@ -30,7 +31,7 @@ function writeConfig(dir: string, model: string): string {
       attack: { eps: 0.1, alpha: 0.05, steps: 2 },
       optimizer: { lr: 0.05, weightDecay: 5e-4 },
       schedule: { name: 'multistep', milestones: [2] },
-      logging: { complexityEvery: 2 },
+      logging: { complexityEvery: 2, arrow: true },
     }),
   );
   return file;
@@ -55,6 +56,12 @@ async function table(runDir: string, name: string, order: string): Promise<Recor
   return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !['time', 'ms', 'wall_ms', 'eval_ms'].includes(k))));
 }
 
+/** An Arrow stream's rows in stream order (an uninterrupted run's order), without the wall-clock columns. */
+function streamRows(runDir: string, name: string): Record<string, unknown>[] {
+  const t = arrow.tableFromIPC(fs.readFileSync(path.join(runDir, 'arrow', `${name}.arrows`)));
+  return t.toArray().map((r) => Object.fromEntries(Object.entries(r.toJSON()).filter(([k]) => !['time', 'ms', 'wall_ms', 'eval_ms'].includes(k))));
+}
+
 function weights(runDir: string): Map<string, Buffer> {
   const f = readSafetensorsFile(path.join(runDir, 'checkpoints', 'epoch-0003', 'model.safetensors'));
   return new Map([...f.tensors].map(([k, t]) => [k, Buffer.from(t.data)]));
@@ -62,7 +69,7 @@ function weights(runDir: string): Map<string, Buffer> {
 
 describe.each([
   ['wasm', 'cnn-small', ['attack@7', 'parquet-close@6', 'checkpoint-write@2', 'epoch-boundary@1']],
-  ['cpu', 'mlp', ['attack@5', 'parquet-close@9']],
+  ['cpu', 'mlp', ['attack@5', 'parquet-close@9', 'arrow-append@20']],
 ])('SIGKILL and --resume on %s', (backend, model, faults) => {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `atflow-kill-${backend}-`));
   const config = writeConfig(dir, model);
@@ -87,6 +94,8 @@ describe.each([
     expect(resumed.status).toBe(0);
     expect(fs.existsSync(path.join(runDir, '_SUCCESS'))).toBe(true);
     for (const [name, order] of TABLES) expect(await table(runDir, name, order)).toEqual(await table(reference, name, order));
+    // the Arrow streams too (logging.arrow): the rows of the checkpointed epochs kept, the rest re-run
+    for (const [name] of TABLES) expect([name, streamRows(runDir, name)]).toEqual([name, streamRows(reference, name)]);
     expect(weights(runDir)).toEqual(weights(reference));
     // nothing half-written is left behind
     const leftovers: string[] = [];
