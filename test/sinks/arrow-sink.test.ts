@@ -88,7 +88,7 @@ describe('a resumed run continues its streams', () => {
     for (const ev of events.slice(0, epoch3 + 6)) killed.handle(ev);
     expect(streamRows(path.join(runDir, 'arrow', 'examples.arrows')).some((r) => r.epoch === 3)).toBe(true);
     const arrowDir = path.join(runDir, 'arrow');
-    fs.appendFileSync(path.join(arrowDir, 'examples.arrows'), tornBatch(EXAMPLES_COLUMNS, { ...Object.fromEntries(EXAMPLES_COLUMNS.map((c) => [c.name, 0])), run_id: 'x', phase: 'train', epoch: 1 }));
+    fs.appendFileSync(path.join(arrowDir, 'examples.arrows'), tornBatch(EXAMPLES_COLUMNS, { ...Object.fromEntries(EXAMPLES_COLUMNS.map((c) => [c.name, 0])), run_id: 'x', phase: 'train', split: 'train', epoch: 1 }));
     fs.writeFileSync(path.join(arrowDir, '.steps.arrows.4242.tmp'), 'a rewrite killed half-way');
 
     // the resumed process: run-start with firstEpoch 3 and the checkpoint's records, labels, then epochs 3-4
