@@ -76,7 +76,9 @@ function use(v: (typeof VARIANTS)[number]): void {
     // kernel time per variant (tf.profile): less sensitive to load than wall time
     for (const v of VARIANTS) {
       use(v);
+      const w0 = performance.now();
       const info = await tf.profile(() => f(0));
+      const wallMs = performance.now() - w0;
       const by = new Map<string, number>();
       let total = 0;
       for (const k of info.kernels) {
@@ -85,7 +87,7 @@ function use(v: (typeof VARIANTS)[number]): void {
         by.set(k.name, (by.get(k.name) ?? 0) + ms);
       }
       const top = [...by].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([n, ms]) => `${n} ${ms.toFixed(0)}`).join(', ');
-      console.log(`  profile ${v.name.padEnd(12)} kernels ${total.toFixed(0)} ms in ${info.kernels.length} calls: ${top}`);
+      console.log(`  profile ${v.name.padEnd(12)} wall ${wallMs.toFixed(0)} ms (profiled), kernels ${total.toFixed(0)} ms in ${info.kernels.length} calls: ${top}`);
     }
   }
   use(VARIANTS[VARIANTS.length - 1]);

@@ -37,9 +37,18 @@ export function pgdLinfSteps(
   xStart: tf.Tensor4D,
   options: { eps: number; alpha: number; steps: number; objective: AttackObjective },
 ): tf.Tensor4D {
-  return iteratePgd(model, x, y, xStart, options.steps, options.objective, (xAdv, g, x0) =>
-    projectLinf(tf.add(xAdv, tf.mul(tf.sign(g), options.alpha)) as tf.Tensor4D, x0, options.eps),
-  );
+  // projectLinf's two clamps in one: clamp_[0,1](clamp_[x−ε, x+ε](v)) = clamp_[clip(x−ε), clip(x+ε)](v)
+  // for ε ≥ 0, bit for bit (min / max only select); the bounds are computed once per attack, so each
+  // of the `steps` iterations runs 5 elementwise kernels instead of 8.
+  const lo = tf.tidy(() => tf.clipByValue(tf.sub(x, options.eps), 0, 1)) as tf.Tensor4D;
+  const hi = tf.tidy(() => tf.clipByValue(tf.add(x, options.eps), 0, 1)) as tf.Tensor4D;
+  try {
+    return iteratePgd(model, x, y, xStart, options.steps, options.objective, (xAdv, g) =>
+      tf.minimum(tf.maximum(tf.add(xAdv, tf.mul(tf.sign(g), options.alpha)), lo), hi) as tf.Tensor4D,
+    );
+  } finally {
+    tf.dispose([lo, hi]);
+  }
 }
 
 /**
