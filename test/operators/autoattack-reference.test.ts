@@ -1,0 +1,130 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend } from '../../src/backend/select';
+import type { Model } from '../../src/core/model';
+import { createModel, loadWeights } from '../../src/models';
+import { apgdSingleRun } from '../../src/operators/attacks/apgd';
+import { dlrTargetedLossPerExample } from '../../src/operators/objectives/dlr-targeted';
+import { autoAttackBatch } from '../../src/operators/autoattack';
+
+/**
+ * atflow's AutoAttack against the reference implementation (fra31/auto-attack), through the fixture
+ * that bench/peers/autoattack_reference.py --mode ci wrote with torch and a checkout of the reference:
+ * cnn-small trained with PGD-AT on 10×10 MNIST digits (weights in autoattack-ci.safetensors), 100 test
+ * digits as bytes, the reference's APGD-T iterates from a recorded start (ℓ∞ and ℓ2), and the reference's
+ * per-stage robust flags for a reduced-budget standard ensemble.
+ */
+const FIXTURES = path.join(__dirname, 'attacks', 'fixtures');
+
+interface Trace {
+  norm: 'linf' | 'l2';
+  eps: number;
+  steps: number;
+  rank: number;
+  start: number[];
+  target: number[];
+  iterates: number[][];
+  last_iterate: number[];
+  n_iterates: number;
+  fooled: number[];
+}
+interface Ensemble {
+  norm: 'linf' | 'l2';
+  eps: number;
+  budget: { apgd_steps: number; targets: number; fab_steps: number; square_queries: number };
+  robust: Record<string, number[]>;
+  accuracy: Record<string, number>;
+}
+interface Fixture {
+  model: { name: string; inputShape: [number, number, number]; numClasses: number };
+  x_bytes: number[];
+  y: number[];
+  apgd_t: Trace[];
+  ensemble: Ensemble[];
+}
+
+const fixture = JSON.parse(fs.readFileSync(path.join(FIXTURES, 'autoattack-ci.json'), 'utf8')) as Fixture;
+const [H, W, C] = fixture.model.inputShape;
+const SIZE = H * W * C;
+
+function loadModel(): Model {
+  const model = createModel(fixture.model.name, { numClasses: fixture.model.numClasses, inputShape: fixture.model.inputShape, seed: 0 });
+  loadWeights(model, path.join(FIXTURES, 'autoattack-ci.safetensors'));
+  return model;
+}
+
+function images(n: number): tf.Tensor4D {
+  return tf.tensor4d(Float32Array.from(fixture.x_bytes.slice(0, n * SIZE), (b) => b / 255), [n, H, W, C]);
+}
+
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  let m = 0;
+  for (let i = 0; i < b.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
+  return m;
+}
+
+beforeAll(async () => {
+  await initBackend('cpu');
+});
+
+describe('AutoAttack cross-check against fra31/auto-attack (committed fixture)', () => {
+  it.each(fixture.apgd_t.map((t) => [t.norm, t] as const))('APGD-T %s: every iterate from the reference start equals the reference one', (_norm, trace) => {
+    const base = tf.memory().numTensors;
+    const model = loadModel();
+    const n = trace.target.length;
+    const x = images(n);
+    const y = tf.tensor1d(fixture.y.slice(0, n), 'int32');
+    const target = tf.tensor1d(trace.target, 'int32');
+    const start = tf.tensor4d(trace.start, [n, H, W, C]);
+    // the iterates are the inputs the model sees: record them as AutoAttack's generator did
+    const seen: Float32Array[] = [];
+    const recording: Model = {
+      ...model,
+      name: model.name,
+      numClasses: model.numClasses,
+      inputShape: model.inputShape,
+      parameters: model.parameters,
+      buffers: model.buffers,
+      apply: (xx, mode) => {
+        seen.push(Float32Array.from(xx.dataSync()));
+        return model.apply(xx, mode);
+      },
+      dispose: () => model.dispose(),
+    };
+    const run = apgdSingleRun(recording, x, y, start, trace.eps, trace.steps, 0.75, (logits, labels) => dlrTargetedLossPerExample(logits, labels, target), trace.norm);
+    expect(seen.length).toBe(trace.n_iterates);
+    trace.iterates.forEach((want, i) => {
+      expect({ iterate: i, diff: maxDiff(seen[i], want) < 2e-5 }).toEqual({ iterate: i, diff: true });
+    });
+    expect(maxDiff(seen[seen.length - 1], trace.last_iterate)).toBeLessThan(1e-4);
+    expect(Array.from(run.fooled)).toEqual(trace.fooled);
+    tf.dispose([x, y, target, start, run.xBest, run.xBestAdv]);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(base);
+  });
+
+  it.each(fixture.ensemble.map((e) => [e.norm, e] as const))('the %s standard ensemble (reduced budget): robust accuracy per stage within 3 points of the reference', (_norm, ref) => {
+    const base = tf.memory().numTensors;
+    const model = loadModel();
+    const n = fixture.y.length;
+    const x = images(n);
+    const y = tf.tensor1d(fixture.y, 'int32');
+    const result = autoAttackBatch(model, x, y, 0, {
+      eps: ref.eps,
+      norm: ref.norm,
+      attacks: 'standard',
+      budget: { apgdSteps: ref.budget.apgd_steps, targets: ref.budget.targets, fabSteps: ref.budget.fab_steps, squareQueries: ref.budget.square_queries },
+    });
+    const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0) / a.length;
+    const ours: Record<string, number> = { clean: mean(Array.from(result.cleanPredicted, (p, i) => (p === fixture.y[i] ? 1 : 0))) };
+    for (const s of result.stages) ours[s.stage] = mean(s.robust);
+    expect(ours.clean).toBe(ref.accuracy.clean);
+    for (const stage of Object.keys(ref.accuracy)) {
+      expect({ stage, ours: ours[stage], within: Math.abs(ours[stage] - ref.accuracy[stage]) <= 0.03 }).toEqual({ stage, ours: ours[stage], within: true });
+    }
+    tf.dispose([x, y]);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(base);
+  });
+});
