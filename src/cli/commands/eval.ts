@@ -30,6 +30,7 @@ interface EvalOptions {
   batchSize: string;
   seed: string;
   backend?: string;
+  quiet?: boolean;
   model?: string;
   dataset?: string;
   classes?: string;
@@ -152,6 +153,7 @@ export function register(program: Command): void {
     .option('--out <dir>', 'where eval/ goes for a weights file (default: next to it)')
     .option('--batch-size <n>', 'examples attacked together', '500')
     .option('--seed <n>', 'seed of the attacks', '0')
+    .option('--quiet', 'no progress line')
     .option('--backend <name>', 'tensorflow | wasm | cpu (default: the fastest available)')
     .option('--model <name>', 'model of a weights file without atflow metadata')
     .option('--dataset <name>', 'dataset of a weights file (mnist, cifar10, ...)')
@@ -191,7 +193,7 @@ export function register(program: Command): void {
         checkpoint: t.checkpoint,
         split: o.split as 'test' | 'train',
         resume: !!o.resume,
-        onProgress: (p) => {
+        onProgress: o.quiet ? undefined : (p) => {
           const now = Date.now();
           const key = `${p.batch}`;
           if (!stageStart.has(key)) stageStart.set(key, started);
@@ -202,7 +204,7 @@ export function register(program: Command): void {
           process.stderr.write(tty ? `\r${line}` : `${line}\n`);
         },
       });
-      if (tty) process.stderr.write('\n');
+      if (tty && !o.quiet) process.stderr.write('\n');
       t.model.dispose();
       for (const w of summary.warnings) process.stderr.write(`warning: ${w}\n`);
       const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
