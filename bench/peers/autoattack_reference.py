@@ -165,6 +165,21 @@ def apgd_t_trace(model, x, y, norm, eps, n_iter, rank, seed):
     }
 
 
+def fab_t_trace(model, x, y, norm, n_iter, rank):
+    """AutoAttack's targeted FAB single run (no random start: deterministic) towards the rank-th class."""
+    from autoattack.fab_pt import FABAttack_PT
+    atk = FABAttack_PT(model, norm='Linf' if norm == 'linf' else 'L2', n_restarts=1, n_iter=n_iter, eps=1.0, seed=0,
+                       targeted=True, device='cpu', n_target_classes=1)
+    atk.target_class = rank
+    adv = atk.attack_single_run(x, y, use_rand_start=False, is_targeted=True)
+    with torch.no_grad():
+        fooled = (model(adv).argmax(1) != y)
+    d = (adv - x).flatten(1)
+    dist = d.abs().max(1)[0] if norm == 'linf' else d.norm(dim=1)
+    return {'norm': norm, 'steps': n_iter, 'rank': rank, 'adv': to_nhwc_list(adv), 'fooled': fooled.int().tolist(),
+            'dist': [float(f'{v:.7g}') for v in dist.tolist()]}
+
+
 def ensemble(model, x, y, norm, eps, budget, seed):
     """AutoAttack's standard ensemble stage by stage (as AutoAttack.run_standard_evaluation, one batch)."""
     from autoattack import AutoAttack
@@ -220,6 +235,7 @@ def main():
     ap.add_argument('--mode', choices=['ci', 'compare'], default='ci')
     ap.add_argument('--out', default=os.path.join(ROOT, 'test', 'operators', 'attacks', 'fixtures'))
     ap.add_argument('--epochs', type=int, default=3)
+    ap.add_argument('--reuse-weights', action='store_true', help='ci mode: keep the committed model, regenerate the rest')
     ap.add_argument('--n', type=int, default=500, help='compare mode: test digits')
     ap.add_argument('--budget', choices=['standard', 'ci'], default='standard', help='compare mode: attack budget')
     ap.add_argument('--fixtures', default=os.path.join(ROOT, 'test', 'operators', 'attacks', 'fixtures'))
@@ -237,8 +253,13 @@ def main():
         x_train, x_test, y_test = xtr_b.float() / 255, xte_b.float() / 255, yte[:100]
         torch.manual_seed(0)
         model = CnnSmall(10, 10)
-        pgd_at(model, x_train, ytr, 0.1, args.epochs, 0.05, 5, 0)
-        save_safetensors(os.path.join(args.out, 'autoattack-ci.safetensors'), model.state_dict())
+        weights = os.path.join(args.out, 'autoattack-ci.safetensors')
+        if args.reuse_weights:
+            model.load_state_dict(load_safetensors(weights))
+            model.eval()
+        else:
+            pgd_at(model, x_train, ytr, 0.1, args.epochs, 0.05, 5, 0)
+            save_safetensors(weights, model.state_dict())
         budget = {'apgd_steps': 20, 'targets': 3, 'fab_steps': 20, 'square_queries': 300}
         out = {
             'generator': 'bench/peers/autoattack_reference.py --mode ci',
@@ -246,7 +267,10 @@ def main():
             'x_bytes': xte_b.permute(0, 2, 3, 1).reshape(-1).tolist(), 'y': y_test.tolist(),
             'apgd_t': [apgd_t_trace(model, x_test[:4], y_test[:4], 'linf', 0.1, 10, 2, 1),
                        apgd_t_trace(model, x_test[:4], y_test[:4], 'l2', 0.5, 10, 3, 2)],
-            'ensemble': [ensemble(model, x_test, y_test, 'linf', 0.1, budget, 0)],
+            'fab_t': [fab_t_trace(model, x_test[:8], y_test[:8], 'linf', 10, 2),
+                      fab_t_trace(model, x_test[:8], y_test[:8], 'l2', 10, 3)],
+            'ensemble': [ensemble(model, x_test, y_test, 'linf', 0.1, budget, 0),
+                         ensemble(model, x_test, y_test, 'l2', 0.5, budget, 0)],
         }
         with open(os.path.join(args.out, 'autoattack-ci.json'), 'w') as f:
             json.dump(out, f, separators=(',', ':'))

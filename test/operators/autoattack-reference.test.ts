@@ -5,6 +5,8 @@ import { initBackend, tensorflowAvailable } from '../../src/backend/select';
 import type { Model } from '../../src/core/model';
 import { createModel, loadWeights } from '../../src/models';
 import { apgdSingleRun } from '../../src/operators/attacks/apgd';
+import { classAtRank } from '../../src/operators/attacks/apgd-targeted';
+import { fabSingleRun } from '../../src/operators/attacks/fab';
 import { dlrTargetedLossPerExample } from '../../src/operators/objectives/dlr-targeted';
 import { autoAttackBatch } from '../../src/operators/autoattack';
 
@@ -29,6 +31,14 @@ interface Trace {
   n_iterates: number;
   fooled: number[];
 }
+interface FabTrace {
+  norm: 'linf' | 'l2';
+  steps: number;
+  rank: number;
+  adv: number[];
+  fooled: number[];
+  dist: number[];
+}
 interface Ensemble {
   norm: 'linf' | 'l2';
   eps: number;
@@ -41,6 +51,7 @@ interface Fixture {
   x_bytes: number[];
   y: number[];
   apgd_t: Trace[];
+  fab_t?: FabTrace[];
   ensemble: Ensemble[];
 }
 
@@ -101,6 +112,32 @@ describe('AutoAttack cross-check against fra31/auto-attack (committed fixture)',
     expect(maxDiff(seen[seen.length - 1], trace.last_iterate)).toBeLessThan(1e-4);
     expect(Array.from(run.fooled)).toEqual(trace.fooled);
     tf.dispose([x, y, target, start, run.xBest, run.xBestAdv]);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(base);
+  });
+
+  it.each((fixture.fab_t ?? []).map((t) => [t.norm, t] as const))('FAB-T %s (deterministic): the same minimal adversarial points as the reference', (_norm, trace) => {
+    const base = tf.memory().numTensors;
+    const model = loadModel();
+    const n = trace.fooled.length;
+    const x = images(n);
+    const y = tf.tensor1d(fixture.y.slice(0, n), 'int32');
+    const clean = tf.tidy(() => Array.from(tf.argMax(model.apply(x, 'eval'), 1).dataSync()));
+    const target = tf.tidy(() => classAtRank(model.apply(x, 'eval'), trace.rank));
+    const run = fabSingleRun(model, x.dataSync() as Float32Array, y, target, [n, H, W, C], trace.steps, trace.norm, 1.05, 0.9, 0.1);
+    let compared = 0;
+    for (let i = 0; i < n; i++) {
+      if (clean[i] !== fixture.y[i]) continue; // the reference attacks only correctly classified points
+      const found = run.dist[i] < 1e10 ? 1 : 0;
+      expect({ i, found }).toEqual({ i, found: trace.fooled[i] });
+      if (found) {
+        expect({ i, dist: Math.abs(run.dist[i] - trace.dist[i]) < 1e-4 }).toEqual({ i, dist: true });
+        expect(maxDiff(run.adv.subarray(i * SIZE, (i + 1) * SIZE), trace.adv.slice(i * SIZE, (i + 1) * SIZE))).toBeLessThan(1e-4);
+        compared += 1;
+      }
+    }
+    expect(compared).toBeGreaterThan(0);
+    tf.dispose([x, y, target]);
     model.dispose();
     expect(tf.memory().numTensors).toBe(base);
   });

@@ -124,8 +124,8 @@ function predict(model: Model, x: Float32Array, shape: [number, number, number, 
   return tf.tidy(() => tf.argMax(model.apply(tf.tensor4d(x, shape), 'eval'), 1).dataSync() as Int32Array);
 }
 
-/** One targeted FAB run; returns the closest adversarial point per example (x where none was found) and its distance. */
-function fabSingleRun(model: Model, x: Float32Array, y: tf.Tensor1D, target: tf.Tensor1D, shape: [number, number, number, number], steps: number, norm: ApgdNorm, eta: number, beta: number, alphaMax: number): { adv: Float32Array; dist: Float64Array } {
+/** One targeted FAB run (exported for the reference cross-check); returns the closest adversarial point per example (x where none was found) and its distance. */
+export function fabSingleRun(model: Model, x: Float32Array, y: tf.Tensor1D, target: tf.Tensor1D, shape: [number, number, number, number], steps: number, norm: ApgdNorm, eta: number, beta: number, alphaMax: number): { adv: Float32Array; dist: Float64Array } {
   const [n, , , ] = shape;
   const size = x.length / n;
   const labels = y.dataSync();
