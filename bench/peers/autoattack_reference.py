@@ -180,6 +180,19 @@ def fab_t_trace(model, x, y, norm, n_iter, rank):
             'dist': [float(f'{v:.7g}') for v in dist.tolist()]}
 
 
+def square_only(model, x, y, norm, eps, queries, seed):
+    """AutoAttack's Square Attack alone (as the standard suite configures it) on every digit."""
+    from autoattack.square import SquareAttack
+    atk = SquareAttack(model, p_init=.8, n_queries=queries, eps=eps, norm='Linf' if norm == 'linf' else 'L2',
+                       n_restarts=1, seed=seed, verbose=False, device='cpu', resc_schedule=False)
+    t0 = time.time()
+    adv = atk.perturb(x, y)
+    with torch.no_grad():
+        robust = (model(adv).argmax(1) == y)
+    print(f'{norm} square alone: robust {robust.float().mean().item():.4f} ({time.time() - t0:.1f} s)', file=sys.stderr)
+    return {'norm': norm, 'eps': eps, 'queries': queries, 'robust': robust.int().tolist()}
+
+
 def ensemble(model, x, y, norm, eps, budget, seed):
     """AutoAttack's standard ensemble stage by stage (as AutoAttack.run_standard_evaluation, one batch)."""
     from autoattack import AutoAttack
@@ -269,6 +282,8 @@ def main():
                        apgd_t_trace(model, x_test[:4], y_test[:4], 'l2', 0.5, 10, 3, 2)],
             'fab_t': [fab_t_trace(model, x_test[:8], y_test[:8], 'linf', 10, 2),
                       fab_t_trace(model, x_test[:8], y_test[:8], 'l2', 10, 3)],
+            'square': [square_only(model, x_test, y_test, 'linf', 0.1, 1000, 0),
+                       square_only(model, x_test, y_test, 'l2', 0.5, 1000, 0)],
             'ensemble': [ensemble(model, x_test, y_test, 'linf', 0.1, budget, 0),
                          ensemble(model, x_test, y_test, 'l2', 0.5, budget, 0)],
         }

@@ -7,6 +7,7 @@ import { createModel, loadWeights } from '../../src/models';
 import { apgdSingleRun } from '../../src/operators/attacks/apgd';
 import { classAtRank } from '../../src/operators/attacks/apgd-targeted';
 import { fabSingleRun } from '../../src/operators/attacks/fab';
+import { square } from '../../src/operators/attacks/square';
 import { dlrTargetedLossPerExample } from '../../src/operators/objectives/dlr-targeted';
 import { autoAttackBatch } from '../../src/operators/autoattack';
 
@@ -52,6 +53,7 @@ interface Fixture {
   y: number[];
   apgd_t: Trace[];
   fab_t?: FabTrace[];
+  square?: { norm: 'linf' | 'l2'; eps: number; queries: number; robust: number[] }[];
   ensemble: Ensemble[];
 }
 
@@ -138,6 +140,28 @@ describe('AutoAttack cross-check against fra31/auto-attack (committed fixture)',
     }
     expect(compared).toBeGreaterThan(0);
     tf.dispose([x, y, target]);
+    model.dispose();
+    expect(tf.memory().numTensors).toBe(base);
+  });
+
+  it.each((fixture.square ?? []).map((t) => [t.norm, t] as const))('Square %s alone: robust accuracy within 5 points of the reference (random squares differ)', (_norm, ref) => {
+    const base = tf.memory().numTensors;
+    const model = loadModel();
+    const n = fixture.y.length;
+    const x = images(n);
+    const y = tf.tensor1d(fixture.y, 'int32');
+    const adv = square(model, x, y, 0, { eps: ref.eps, norm: ref.norm, queries: ref.queries });
+    const robust = tf.tidy(() => Array.from(tf.equal(tf.argMax(model.apply(adv, 'eval'), 1), y).dataSync()));
+    // the perturbation stays in the ε-ball and [0, 1]
+    const d = tf.tidy(() => {
+      const diff = tf.reshape(tf.sub(adv, x), [n, -1]);
+      return (ref.norm === 'l2' ? tf.max(tf.norm(diff, 2, 1)) : tf.max(tf.abs(diff))).dataSync()[0];
+    });
+    expect(d).toBeLessThanOrEqual(ref.eps * (1 + 1e-5));
+    const ours = robust.reduce((a, b) => a + b, 0) / n;
+    const theirs = ref.robust.reduce((a, b) => a + b, 0) / n;
+    expect({ ours, theirs, within: Math.abs(ours - theirs) <= 0.05 }).toEqual({ ours, theirs, within: true });
+    tf.dispose([x, y, adv]);
     model.dispose();
     expect(tf.memory().numTensors).toBe(base);
   });
