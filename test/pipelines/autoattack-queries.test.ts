@@ -188,6 +188,10 @@ describe('atflow eval on a run folder', () => {
     const file = path.join(root, 'final.safetensors');
     await expect(cli('eval', file, '--dataset', 'mnist', '--eps', '0.1', '--classes', '5', '--backend', backend)).rejects.toThrow(/5-class model but dataset 'mnist' has 10 classes/);
     await expect(cli('eval', file, '--dataset', 'mnist', '--eps', '0.1', '--model', 'mlp', '--backend', backend)).rejects.toThrow(/missing tensor\(s\).*mlp/);
+    // eval.final.strong takes true/false or "autoattack" (the hook that runs the standard suite after training)
+    const { validateSpec } = await import('../../src/pipelines/spec');
+    expect(validateSpec({ ...spec, eval: { final: { strong: 'autoattack' } } }).eval.final.strong).toBe('autoattack');
+    expect(() => validateSpec({ ...spec, eval: { final: { strong: 'autoatack' } } })).toThrow(/strong/);
     const { resolveAutoAttack } = await import('../../src/operators/autoattack');
     expect(() => resolveAutoAttack({ eps: 0.1, norm: 'linf' }, 3)).toThrow(/'apgd-t' needs at least 4 classes/);
   });
