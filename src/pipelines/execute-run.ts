@@ -25,6 +25,7 @@ import { gradientMaskingChecks, type SanityReport } from '../operators/sanity-ch
 import { defaultStrongAttacks, evaluateStrong } from '../operators/evaluate-strong';
 import { loadWeights } from '../models/checkpoint';
 import { writeFileAtomic } from '../sinks/parquet-writer';
+import { finalAutoAttack } from './final-autoattack';
 import { buildRun, type RunParts } from './build-run';
 import { checkpointEpochs, CheckpointStore } from './checkpoint-store';
 import type { Registry } from './registry';
@@ -469,7 +470,11 @@ async function finalEvaluation(spec: RunSpec, parts: RunParts, store: Checkpoint
   }
   for (const message of sanity.warnings) await hub.emit({ type: 'warning', epoch: last.epoch, message });
   const result: Record<string, unknown> = { epoch: last.epoch, norm, eps, sanity };
-  if (spec.eval.final.strong) {
+  if (spec.eval.final.strong === 'autoattack') {
+    const aa = await finalAutoAttack(model, data, { runDir, checkpointsDir: store.dir, eps, norm: spec.attack.norm, seed: spec.seed, batchSize: spec.data.testBatchSize, lastEpoch: last.epoch, bestEpoch: last.best_epoch });
+    result.autoattack = aa;
+    for (const s of [aa.final, aa.best]) for (const message of s.warnings) await hub.emit({ type: 'warning', epoch: last.epoch, message: `AutoAttack (${s.checkpoint}): ${message}` });
+  } else if (spec.eval.final.strong) {
     const attacks = defaultStrongAttacks(eps, model.numClasses, spec.eval.final.restarts, norm);
     result.attacks = attacks.map((a) => ({ name: a.name, ...a.settings }));
     const strong = (label: string) => {

@@ -118,7 +118,8 @@ const specSchema = z
         /** After the last epoch: AutoAttack-style sanity checks (always) and, if `strong`, PGD-20, PGD-50×restarts, CW∞-30, APGD-CE/DLR on the best and final checkpoints. */
         final: z
           .object({
-            strong: z.boolean().default(false),
+            /** true: PGD-20/PGD-50×r/CW/APGD-CE/APGD-DLR; "autoattack": AutoAttack's standard suite (eval/ folders). */
+            strong: z.union([z.boolean(), z.literal('autoattack')]).default(false),
             /** Test examples the final evaluation attacks (the first n). */
             examples: z.number().int().min(1).default(1000),
             restarts: z.number().int().min(1).default(5),

@@ -7,7 +7,8 @@ import { checkAttackInputs, checkInteger, checkNonNegative } from './validate';
 
 /**
  * APGD (Croce & Hein, ICML 2020, "Reliable evaluation of adversarial robustness with an ensemble of
- * diverse parameter-free attacks"), ℓ∞, untargeted, written from the paper and checked step by step
+ * diverse parameter-free attacks"), ℓ∞ or ℓ2 (normalised-gradient steps, ℓ2-ball projection), untargeted
+ * (the targeted version, APGD-T, is apgd-targeted.ts), written from the paper and checked step by step
  * against AutoAttack's autopgd_base.py (APGDAttack.attack_single_run / perturb):
  *  - start x + ε·t/‖t‖∞ with t ~ U(−1, 1), clamped to [0, 1]; initial step size η = 2ε per example;
  *  - z = P(x_k + η·sign(∇)), x_{k+1} = P(x_k + a·(z − x_k) + (1 − a)·(x_k − x_{k−1})), a = 1 at the
@@ -26,6 +27,12 @@ import { checkAttackInputs, checkInteger, checkNonNegative } from './validate';
  */
 export type ApgdLoss = 'ce' | 'dlr';
 
+/** The norm APGD runs in: ℓ∞ (sign steps, box projection) or ℓ2 (normalised steps, ball projection). */
+export type ApgdNorm = 'linf' | 'l2';
+
+/** A loss per example, [B], that APGD maximises (the gradient of its sum is taken). */
+export type PerExampleLoss = (logits: tf.Tensor2D, y: tf.Tensor1D) => tf.Tensor1D;
+
 export interface ApgdOptions {
   readonly eps: number;
   /** Iterations N; default 100 (AutoAttack). */
@@ -36,9 +43,13 @@ export interface ApgdOptions {
   readonly loss?: ApgdLoss;
   /** Threshold of condition (1); default 0.75. */
   readonly rho?: number;
+  /** Default 'linf'. */
+  readonly norm?: ApgdNorm;
+  /** Gradient draws averaged per iteration (EoT, for randomised models); default 1. */
+  readonly eotIter?: number;
 }
 
-interface RunResult {
+export interface ApgdRunResult {
   xBest: tf.Tensor4D;
   xBestAdv: tf.Tensor4D;
   fooled: Uint8Array;
@@ -47,26 +58,44 @@ interface RunResult {
 
 const MOMENTUM = 0.75;
 
-function perExampleLoss(kind: ApgdLoss): (logits: tf.Tensor2D, y: tf.Tensor1D) => tf.Tensor1D {
+function perExampleLoss(kind: ApgdLoss): PerExampleLoss {
   return kind === 'dlr' ? dlrLossPerExample : crossEntropyPerExample;
 }
 
-/** Loss per example, predictions and ∇_x Σ_i loss_i at x (eval mode), from one forward and one backward. */
-function evaluateAt(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, loss: ApgdLoss): { grad: tf.Tensor4D; lossIndiv: Float32Array; correct: Uint8Array } {
-  const lossFn = perExampleLoss(loss);
+/**
+ * Loss per example, predictions and ∇_x Σ_i loss_i at x (eval mode). With eotIter > 1 (Expectation over
+ * Transformation, AutoAttack's `rand` version) the gradient is averaged over that many forward/backward
+ * passes of a randomised model; loss and predictions are those of the last pass, as in AutoAttack.
+ */
+function evaluateAt(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, lossFn: PerExampleLoss, eotIter = 1): { grad: tf.Tensor4D; lossIndiv: Float32Array; correct: Uint8Array } {
   let kept: tf.Tensor[] = [];
-  const grad = tf.tidy(() =>
-    tf.grad((xx: tf.Tensor) => {
-      const logits = model.apply(xx as tf.Tensor4D, 'eval');
-      const li = lossFn(logits, y);
-      kept = [tf.keep(li), tf.keep(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32'))];
-      return tf.sum(li);
-    })(x),
-  ) as tf.Tensor4D;
+  let grad: tf.Tensor4D | undefined;
+  for (let e = 0; e < eotIter; e++) {
+    tf.dispose(kept);
+    const g = tf.tidy(() =>
+      tf.grad((xx: tf.Tensor) => {
+        const logits = model.apply(xx as tf.Tensor4D, 'eval');
+        const li = lossFn(logits, y);
+        kept = [tf.keep(li), tf.keep(tf.cast(tf.equal(tf.argMax(logits, 1), y), 'int32'))];
+        return tf.sum(li);
+      })(x),
+    ) as tf.Tensor4D;
+    if (grad === undefined) grad = g;
+    else {
+      const sum = tf.add(grad, g) as tf.Tensor4D;
+      tf.dispose([grad, g]);
+      grad = sum;
+    }
+  }
+  if (eotIter > 1) {
+    const mean = tf.div(grad!, eotIter) as tf.Tensor4D;
+    grad!.dispose();
+    grad = mean;
+  }
   const lossIndiv = new Float32Array(kept[0].dataSync());
   const correct = Uint8Array.from(kept[1].dataSync());
   tf.dispose(kept);
-  return { grad, lossIndiv, correct };
+  return { grad: grad!, lossIndiv, correct };
 }
 
 /** where(mask per example, a, b) for [n, H, W, C] tensors. */
@@ -79,6 +108,39 @@ function selectRows(mask: Uint8Array, a: tf.Tensor4D, b: tf.Tensor4D): tf.Tensor
 
 function project(z: tf.Tensor4D, x: tf.Tensor4D, eps: number): tf.Tensor4D {
   return tf.tidy(() => tf.clipByValue(tf.minimum(tf.maximum(z, tf.sub(x, eps)), tf.add(x, eps)), 0, 1) as tf.Tensor4D);
+}
+
+/** Per-example ℓ2 norms as [n, 1, 1, 1]. */
+function l2Norms(t: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => tf.reshape(tf.sqrt(tf.sum(tf.square(tf.reshape(t, [t.shape[0], -1])), 1)), [t.shape[0], 1, 1, 1]) as tf.Tensor4D);
+}
+
+/** t / (‖t‖₂ + 1e−12) per example (AutoAttack's normalize for L2). */
+function normalizeL2(t: tf.Tensor4D): tf.Tensor4D {
+  return tf.tidy(() => tf.div(t, tf.add(l2Norms(t), 1e-12)) as tf.Tensor4D);
+}
+
+/** clamp(x + δ/‖δ‖₂ · min(ε, ‖δ‖₂), 0, 1) with δ = z − x: AutoAttack's ℓ2 projection (then the box). */
+function projectL2(z: tf.Tensor4D, x: tf.Tensor4D, eps: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const d = tf.sub(z, x) as tf.Tensor4D;
+    return tf.clipByValue(tf.add(x, tf.mul(normalizeL2(d), tf.minimum(l2Norms(d), eps))), 0, 1) as tf.Tensor4D;
+  });
+}
+
+/**
+ * The random start of one APGD run: ℓ∞ x + ε·t/‖t‖∞ with t ~ U(−1, 1); ℓ2 x + ε·t/‖t‖₂ with t ~ N(0, I);
+ * clamped to [0, 1]. Drawn on the JS side from `new Rng(seed)` (identical on every backend).
+ */
+export function apgdStart(x: tf.Tensor4D, eps: number, norm: ApgdNorm, seed: number): tf.Tensor4D {
+  const n = x.shape[0];
+  const rng = new Rng(seed);
+  const t = norm === 'l2' ? rng.fillNormal(new Float32Array(x.size), 0, 1) : rng.fillUniform(new Float32Array(x.size), -1, 1);
+  return tf.tidy(() => {
+    const tt = tf.tensor(t, x.shape, 'float32') as tf.Tensor4D;
+    const scale = norm === 'l2' ? l2Norms(tt) : tf.reshape(tf.max(tf.abs(tf.reshape(tt, [n, -1])), 1), [n, 1, 1, 1]);
+    return tf.clipByValue(tf.add(x, tf.mul(tf.div(tt, tf.add(scale, 1e-12)), eps)), 0, 1) as tf.Tensor4D;
+  });
 }
 
 /**
@@ -100,20 +162,30 @@ export function apgdCheckpoints(nIter: number): { at: number; window: number }[]
   return out;
 }
 
-function apgdSingleRun(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, eps: number, nIter: number, rho: number, loss: ApgdLoss): RunResult {
+/**
+ * One APGD run from a given start (already in the ε-ball and [0, 1]); the caller keeps `start`.
+ * Exported for the AutoAttack cross-check, which feeds the reference's own start point.
+ */
+export function apgdSingleRun(
+  model: Model,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D,
+  start: tf.Tensor4D,
+  eps: number,
+  nIter: number,
+  rho: number,
+  lossFn: PerExampleLoss,
+  norm: ApgdNorm = 'linf',
+  eotIter = 1,
+): ApgdRunResult {
   const n = x.shape[0];
   const checkpoints = apgdCheckpoints(nIter);
   let nextCheckpoint = 0;
-  const t = new Rng(seed).fillUniform(new Float32Array(x.size), -1, 1);
-  let xAdv = tf.tidy(() => {
-    const tt = tf.tensor(t, x.shape, 'float32') as tf.Tensor4D;
-    const tInf = tf.reshape(tf.max(tf.abs(tf.reshape(tt, [n, -1])), 1), [n, 1, 1, 1]);
-    return tf.clipByValue(tf.add(x, tf.mul(tf.div(tt, tf.add(tInf, 1e-12)), eps)), 0, 1) as tf.Tensor4D;
-  });
+  let xAdv = tf.clone(start);
   let xBest = tf.clone(xAdv);
   let xBestAdv = tf.clone(xAdv);
   let xAdvOld = tf.clone(xAdv);
-  const first = evaluateAt(model, xAdv, y, loss);
+  const first = evaluateAt(model, xAdv, y, lossFn, eotIter);
   let grad = first.grad;
   let gradBest = tf.clone(grad);
   const acc = first.correct.slice();
@@ -127,15 +199,17 @@ function apgdSingleRun(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: numbe
     const a = i > 0 ? MOMENTUM : 1.0;
     const next = tf.tidy(() => {
       const eta = tf.tensor(stepSize, [n, 1, 1, 1], 'float32');
-      const z = project(tf.add(xAdv, tf.mul(eta, tf.sign(grad))) as tf.Tensor4D, x, eps);
+      const proj = norm === 'l2' ? projectL2 : project;
+      const direction = norm === 'l2' ? normalizeL2(grad) : tf.sign(grad);
+      const z = proj(tf.add(xAdv, tf.mul(eta, direction)) as tf.Tensor4D, x, eps);
       const momentumTerm = tf.mul(tf.sub(xAdv, xAdvOld), 1 - a);
-      return project(tf.add(tf.add(xAdv, tf.mul(tf.sub(z, xAdv), a)), momentumTerm) as tf.Tensor4D, x, eps);
+      return proj(tf.add(tf.add(xAdv, tf.mul(tf.sub(z, xAdv), a)), momentumTerm) as tf.Tensor4D, x, eps);
     });
     xAdvOld.dispose();
     xAdvOld = xAdv;
     xAdv = next;
 
-    const ev = evaluateAt(model, xAdv, y, loss);
+    const ev = evaluateAt(model, xAdv, y, lossFn, eotIter);
     grad.dispose();
     grad = ev.grad;
 
@@ -200,6 +274,8 @@ export function apgd(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number,
   const nIter = checkInteger(name, 'steps', options.steps ?? 100, 1);
   const restarts = checkInteger(name, 'restarts', options.restarts ?? 1, 1);
   const rho = checkNonNegative(name, 'rho', options.rho ?? 0.75);
+  const norm = options.norm ?? 'linf';
+  const eotIter = checkInteger(name, 'eotIter', options.eotIter ?? 1, 1);
   const B = x.shape[0];
 
   const cleanCorrect = tf.tidy(() => tf.cast(tf.equal(tf.argMax(model.apply(x, 'eval'), 1), y), 'int32'));
@@ -214,7 +290,9 @@ export function apgd(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number,
     const idxT = tf.tensor1d(idx, 'int32');
     const xs = tf.gather(x, idxT) as tf.Tensor4D;
     const ys = tf.gather(y, idxT) as tf.Tensor1D;
-    const run = apgdSingleRun(model, xs, ys, deriveSeed(seed, 'attack-start', r), eps, nIter, rho, loss);
+    const start = apgdStart(xs, eps, norm, deriveSeed(seed, 'attack-start', r));
+    const run = apgdSingleRun(model, xs, ys, start, eps, nIter, rho, perExampleLoss(loss), norm, eotIter);
+    start.dispose();
     // mapping into concat([adv, xBestAdv, xBest]): keep b, or take row j of the run's xBestAdv / xBest
     const mapping = new Int32Array(B);
     for (let b = 0; b < B; b++) mapping[b] = b;

@@ -59,3 +59,9 @@ export function getAttack(name: string): Attack<AttackOptions> {
   if (!(name in ATTACKS)) throw unknownName('attack', name, ATTACK_NAMES);
   return ATTACKS[name as AttackName];
 }
+
+// AutoAttack's other attacks (own option types; composed by src/operators/autoattack.ts)
+export { apgdTargeted, classAtRank, targetCount, type ApgdTargetedOptions } from './apgd-targeted';
+export { fabTargeted, projectOntoHyperplaneInBox, type FabOptions } from './fab';
+export { square, squareP, type SquareOptions } from './square';
+export { apgdSingleRun, apgdStart, type ApgdNorm, type PerExampleLoss } from './apgd';

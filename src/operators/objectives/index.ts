@@ -5,3 +5,4 @@ export { tePenalty, tePenaltyPerExample, withTePenalty, type TePenaltyTerm } fro
 export { martLoss, martLossPerExample } from './mart';
 export { cwMargin, cwMarginPerExample, cwObjective } from './cw-margin';
 export { dlrLoss, dlrLossPerExample, dlrObjective, checkDlrClasses } from './dlr';
+export { dlrTargetedLossPerExample, checkTargetedDlrClasses } from './dlr-targeted';
