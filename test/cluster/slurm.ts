@@ -19,9 +19,14 @@ const has = (cmd: string) => spawnSync('bash', ['-c', `command -v ${cmd}`]).stat
  * (apt-get as root; the install itself happens in startSlurm).
  */
 export function slurmUnavailable(): string | undefined {
-  if (has('sbatch') && has('slurmctld') && has('slurmd') && has('munged')) return undefined;
+  const root = process.getuid?.() === 0;
+  if (has('sbatch') && has('slurmctld') && has('slurmd') && has('munged')) {
+    // The daemons run as SlurmUser=root; someone else may have started the cluster already.
+    if (!root && sh(['status']).status !== 0) return 'the local SLURM cluster is not running and starting it needs root (sudo bash scripts/slurm-local.sh start)';
+    return undefined;
+  }
   if (!has('apt-get')) return 'slurm-wlm and munge are not installed and apt-get is not available to install them';
-  if (process.getuid?.() !== 0) return 'slurm-wlm and munge are not installed; installing them needs root (sudo apt-get install slurm-wlm munge, or run .ci/run)';
+  if (!root) return 'slurm-wlm and munge are not installed; installing them needs root (sudo apt-get install slurm-wlm munge, or run .ci/run)';
   return undefined;
 }
 

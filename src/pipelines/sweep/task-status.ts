@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { writeJsonAtomic } from './atomic-write';
 import type { SweepManifest } from './manifest';
+import { runsFinished } from './runs-finished';
 
 /**
  * Per-task status of an array job: `<sweep folder>/status/NNNN.json`, written (atomically) only by the task
@@ -97,10 +98,15 @@ export interface SweepPointStatus {
   status?: TaskStatus;
 }
 
+/**
+ * Every point with its task's record. A point without one (run by the local executor, or by hand) counts
+ * as completed when its runs have `_SUCCESS`, else as pending.
+ */
 export function readSweepStatus(manifest: SweepManifest): SweepPointStatus[] {
   const dir = path.dirname(manifest.file);
   return manifest.runs.map((r) => {
     const status = readTaskStatus(dir, r.index);
-    return { index: r.index, values: r.values, config: r.configPath, state: status?.state ?? 'pending', ...(status ? { status } : {}) };
+    const state = status?.state ?? (runsFinished(r.configPath, manifest.outDir) ? 'completed' : 'pending');
+    return { index: r.index, values: r.values, config: r.configPath, state, ...(status ? { status } : {}) };
   });
 }
