@@ -18,9 +18,15 @@ export interface DataParallelChoice {
  * refused: its thread pools would fight the workers for the cores. `npm start` / `atflow run --workers`
  * gives each variant process its share of the cores through ATFLOW_WORKERS (see coresPerProcess).
  */
-export function dataParallelWorkers(backend: BackendName, env: NodeJS.ProcessEnv = process.env, cores: number = defaultWorkerCount()): DataParallelChoice {
+export function dataParallelWorkers(backend: BackendName, env: NodeJS.ProcessEnv = process.env, cores: number = defaultWorkerCount(), resumedWith?: number): DataParallelChoice {
   const raw = (env.ATFLOW_WORKERS ?? '').trim();
   if (raw === '' || raw === 'auto') {
+    // A resumed run keeps the count it was trained with: the automatic count follows the cores a
+    // process sees (its CPU affinity under SLURM, the variant processes beside it), which may differ
+    // between the first attempt and the resume, and a different count would not continue it identically.
+    if (resumedWith !== undefined && Number.isInteger(resumedWith) && resumedWith >= 1 && !(resumedWith > 1 && backend === 'tensorflow')) {
+      return { workers: resumedWith, reason: `resumed run: the checkpoint's ${resumedWith} data-parallel worker(s) (ATFLOW_WORKERS unset)` };
+    }
     if (backend === 'wasm' && cores > 1) return { workers: cores, reason: `wasm on ${cores} cores: one data-parallel worker per core (ATFLOW_WORKERS=1 for a single thread)` };
     return { workers: 1, reason: backend === 'wasm' ? 'wasm on one core: single thread' : `${backend} backend: single thread` };
   }

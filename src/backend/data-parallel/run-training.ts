@@ -25,6 +25,8 @@ export interface RunTrainingOptions {
   readonly seed: number;
   /** Where ATFLOW_WORKERS is read; default process.env. */
   readonly env?: NodeJS.ProcessEnv;
+  /** The worker count of the checkpoint a run resumes from: the automatic choice keeps it. */
+  readonly resumedWith?: number;
 }
 
 /** The training half of a run's batch chain, single-thread or data-parallel. */
@@ -42,7 +44,7 @@ export interface RunTraining {
  * `attack` → `train` operators and a DataParallelPool. Both produce the same TrainedBatch records.
  */
 export async function startRunTraining(o: RunTrainingOptions): Promise<RunTraining> {
-  const choice = dataParallelWorkers(o.backend, o.env ?? process.env);
+  const choice = dataParallelWorkers(o.backend, o.env ?? process.env, undefined, o.resumedWith);
   if (choice.workers <= 1) {
     return {
       operator: pipe(attack({ model: o.model, trainer: o.trainer, te: o.te, seed: o.seed }), train({ model: o.model, trainer: o.trainer, optimizer: o.optimizer, lr: o.lr })),

@@ -27,6 +27,14 @@ describe('dataParallelWorkers (ATFLOW_WORKERS)', () => {
     expect(dataParallelWorkers('tensorflow', { ATFLOW_WORKERS: 'auto' }, 4).workers).toBe(1);
   });
 
+  it('auto keeps a resumed run on its checkpoint\'s count (the cores a process sees may differ on resume); an explicit N does not', () => {
+    expect(dataParallelWorkers('wasm', {}, 1, 2).workers).toBe(2);
+    expect(dataParallelWorkers('wasm', { ATFLOW_WORKERS: 'auto' }, 2, 1).workers).toBe(1);
+    expect(dataParallelWorkers('wasm', { ATFLOW_WORKERS: '1' }, 2, 2).workers).toBe(1);
+    // a wasm checkpoint with workers resumed on tensorflow: the automatic single thread (the runner then refuses the mismatch)
+    expect(dataParallelWorkers('tensorflow', {}, 2, 2).workers).toBe(1);
+  });
+
   it('N forces N; bad values and N > 1 on tensorflow are errors naming the variable', () => {
     expect(dataParallelWorkers('wasm', { ATFLOW_WORKERS: '3' }, 2).workers).toBe(3);
     expect(dataParallelWorkers('cpu', { ATFLOW_WORKERS: '2' }, 2).workers).toBe(2);
