@@ -75,9 +75,9 @@ function walk(dir: string): string[] {
 /** One table of every run under `outDir`, without wall-clock columns (they differ between runs by nature). */
 async function table(outDir: string, name: 'examples' | 'epochs' | 'steps'): Promise<Record<string, unknown>[]> {
   const files = name === 'examples' ? path.join(outDir, '*', 'examples', '*', '*.parquet') : path.join(outDir, '*', `${name}.parquet`);
-  const order = { examples: 'run_id, epoch, phase, example', epochs: 'run_id, epoch', steps: 'run_id, epoch, step' }[name];
+  const order = { examples: 'run_id, epoch, phase, split, example', epochs: 'run_id, epoch', steps: 'run_id, epoch, step' }[name];
   const rows = await duck(`SELECT * FROM read_parquet(${lit(files)}, hive_partitioning = false) ORDER BY ${order}`);
-  return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !['time', 'ms', 'wall_ms'].includes(k))));
+  return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !['time', 'ms', 'wall_ms', 'eval_ms'].includes(k))));
 }
 
 describeSlurm('sweeps as SLURM array jobs on a real cluster', () => {
@@ -185,7 +185,8 @@ describeSlurm('sweeps as SLURM array jobs on a real cluster', () => {
     // reads the same examples table over the whole runs tree, nothing lost, nothing duplicated.
     atflow(work, ['sweep', sweepFile, '--executor', 'local', '--workers', '2', '--out', 'reference', '--backend', 'wasm']);
     const resumed = await table(outDir, 'examples');
-    expect(resumed.length).toBe(4 * base.epochs * 2 * base.data.trainSize);
+    // per point and epoch: the training rows (train and eval phase) and the test split's eval rows
+    expect(resumed.length).toBe(4 * base.epochs * (2 * base.data.trainSize + base.data.testSize));
     expect(resumed).toEqual(await table(path.join(work, 'reference'), 'examples'));
     // The per-epoch and per-step logs too.
     expect(await table(outDir, 'epochs')).toEqual(await table(path.join(work, 'reference'), 'epochs'));
