@@ -33,8 +33,8 @@ const streamRows = (runDir: string, name: string) =>
   arrow.tableFromIPC(fs.readFileSync(path.join(runDir, 'arrow', `${name}.arrows`))).toArray().map((r) => withoutClock(r.toJSON()));
 
 const ORDER: Record<string, string[]> = {
-  examples: ['epoch', 'phase', 'example'],
-  events: ['epoch', 'example', 'event'],
+  examples: ['epoch', 'phase', 'split', 'example'],
+  events: ['epoch', 'phase', 'example', 'event'],
   epochs: ['epoch'],
   steps: ['epoch', 'step'],
   complexity: ['epoch', 'measure'],
