@@ -5,7 +5,7 @@ import { projectLinf } from '../../../src/operators/attacks/pgd-linf';
 
 /**
  * pgdLinfSteps clamps each iterate to [clip(x−ε, 0, 1), clip(x+ε, 0, 1)] computed once per attack instead
- * of projectLinf's min(max(v, x−ε), x+ε) then clip to [0, 1] (PAPER.md §4.1). The identity it relies
+ * of projectLinf's min(max(v, x−ε), x+ε) then clip to [0, 1] (docs/algorithms.md §4.1). The identity it relies
  * on, checked bit for bit against projectLinf (the paper's formula), including x outside [0, 1], values
  * far outside the ball, and ε = 0.
  */
