@@ -45,29 +45,22 @@ export function register(program: Command): void {
         throw new AtflowError('ARGUMENT', `--workers '${flags.workers}': expected a positive integer`);
       }
       // Ctrl-C reaches the children too; without this the pool would go on starting new runs.
-      const abort = new AbortController();
-      const onSignal = () => abort.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
+      await untilSignalled(async (signal) => {
         const result = await runSweep(file, {
           out: flags.out,
           workers,
           executor: flags.submit ? 'array' : flags.executor,
           dryRun: flags.dryRun,
           backend: flags.backend,
-          signal: abort.signal,
+          signal,
         });
         if (flags.submit && result.kind === 'array') {
           const job = submitSlurm(result.files.slurmPath);
           process.stdout.write(`submitted array job ${job} (${result.materialised.manifest.runs.length} task(s)): squeue -j ${job}; atflow sweep-status ${path.dirname(result.files.manifestPath)}\n`);
         }
-        if (abort.signal.aborted) process.exitCode = 130;
+        if (signal.aborted) process.exitCode = 130;
         else if (!result.ok) process.exitCode = 1;
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+      });
     });
 
   program
@@ -78,16 +71,9 @@ export function register(program: Command): void {
     .option('--backend <name>', 'backend for the run (atflow run --backend)')
     .action(async (manifest: string, flags: { index?: string; backend?: string }) => {
       // scancel / a deleted pod send SIGTERM: stop the run (it resumes next time) and record the point as cancelled.
-      const abort = new AbortController();
-      const onSignal = () => abort.abort();
-      process.once('SIGINT', onSignal);
-      process.once('SIGTERM', onSignal);
-      try {
-        process.exitCode = await runSweepWorker(manifest, { index: flags.index, runner: atflowRunCommand({ backend: flags.backend }), signal: abort.signal });
-      } finally {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
-      }
+      await untilSignalled(async (signal) => {
+        process.exitCode = await runSweepWorker(manifest, { index: flags.index, runner: atflowRunCommand({ backend: flags.backend }), signal });
+      });
     });
 
   program
@@ -124,4 +110,18 @@ function formatSweepStatus(points: SweepPointStatus[]): string[] {
   const count = (state: string) => points.filter((p) => p.state === state).length;
   lines.push(`${points.length} point(s): ${['completed', 'running', 'failed', 'cancelled', 'pending'].map((st) => `${count(st)} ${st}`).join(', ')}`);
   return lines;
+}
+
+/** Runs `work` with a signal that SIGINT / SIGTERM abort, and removes those listeners afterwards. */
+async function untilSignalled(work: (signal: AbortSignal) => Promise<void>): Promise<void> {
+  const abort = new AbortController();
+  const onSignal = () => abort.abort();
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    await work(abort.signal);
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
 }
