@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Model } from '../../core/model';
 import { deriveSeed } from '../../core/rng';
 import { checkTargetedDlrClasses, dlrTargetedLossPerExample } from '../objectives/dlr-targeted';
-import { apgdSingleRun, apgdStart, type ApgdNorm } from './apgd';
+import { apgdSingleRun, apgdStart, attackStillRobust, type ApgdNorm } from './apgd';
 import { checkAttackInputs, checkInteger, checkNonNegative } from './validate';
 
 /**
@@ -50,31 +50,11 @@ export function apgdTargeted(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed:
   const nTargets = targetCount(checkInteger(name, 'targets', options.targets ?? 9, 1), model.numClasses);
   const rho = checkNonNegative(name, 'rho', options.rho ?? 0.75);
   const norm = options.norm ?? 'linf';
-  const B = x.shape[0];
-
-  const robust = tf.tidy(() => Uint8Array.from(tf.equal(tf.argMax(model.apply(x, 'eval'), 1), y).dataSync()));
-  let adv = tf.clone(x);
-  for (let j = 0; j < nTargets; j++) {
-    const idx: number[] = [];
-    for (let b = 0; b < B; b++) if (robust[b]) idx.push(b);
-    if (idx.length === 0) break;
-    const idxT = tf.tensor1d(idx, 'int32');
-    const xs = tf.gather(x, idxT) as tf.Tensor4D;
-    const ys = tf.gather(y, idxT) as tf.Tensor1D;
+  return attackStillRobust(model, x, y, nTargets, false, (xs, ys, j) => {
     const yTarget = tf.tidy(() => classAtRank(model.apply(xs, 'eval'), j + 2));
     const start = apgdStart(xs, eps, norm, deriveSeed(seed, 'attack-start', j));
     const run = apgdSingleRun(model, xs, ys, start, eps, nIter, rho, (logits, labels) => dlrTargetedLossPerExample(logits, labels, yTarget), norm);
-    const mapping = new Int32Array(B);
-    for (let b = 0; b < B; b++) mapping[b] = b;
-    idx.forEach((b, k) => {
-      if (run.fooled[k]) {
-        robust[b] = 0;
-        mapping[b] = B + k;
-      }
-    });
-    const merged = tf.tidy(() => tf.gather(tf.concat([adv, run.xBestAdv], 0), tf.tensor1d(mapping, 'int32')) as tf.Tensor4D);
-    tf.dispose([adv, idxT, xs, ys, yTarget, start, run.xBest, run.xBestAdv]);
-    adv = merged;
-  }
-  return adv;
+    tf.dispose([yTarget, start]);
+    return run;
+  });
 }

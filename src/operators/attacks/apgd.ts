@@ -276,23 +276,41 @@ export function apgd(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number,
   const rho = checkNonNegative(name, 'rho', options.rho ?? 0.75);
   const norm = options.norm ?? 'linf';
   const eotIter = checkInteger(name, 'eotIter', options.eotIter ?? 1, 1);
-  const B = x.shape[0];
+  return attackStillRobust(model, x, y, restarts, true, (xs, ys, r) => {
+    const start = apgdStart(xs, eps, norm, deriveSeed(seed, 'attack-start', r));
+    const run = apgdSingleRun(model, xs, ys, start, eps, nIter, rho, perExampleLoss(loss), norm, eotIter);
+    start.dispose();
+    return run;
+  });
+}
 
-  const cleanCorrect = tf.tidy(() => tf.cast(tf.equal(tf.argMax(model.apply(x, 'eval'), 1), y), 'int32'));
-  const robust = Uint8Array.from(cleanCorrect.dataSync());
-  cleanCorrect.dispose();
+/**
+ * The outer loop AA's APGD runs share (restarts of APGD-CE / DLR, targets of APGD-T): each pass attacks
+ * only the points still classified correctly, and a point a pass fools keeps that pass's adversarial
+ * example and leaves the loop. With `keepBestLoss`, a point no pass fools keeps the iterate of highest
+ * loss over the passes (APGD's restarts); otherwise it stays at x (APGD-T). `pass` returns a run on the
+ * gathered rows and owns whatever else it creates; this disposes the run's tensors.
+ */
+export function attackStillRobust(
+  model: Model,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D,
+  passes: number,
+  keepBestLoss: boolean,
+  pass: (xs: tf.Tensor4D, ys: tf.Tensor1D, p: number) => ApgdRunResult,
+): tf.Tensor4D {
+  const B = x.shape[0];
+  const robust = tf.tidy(() => Uint8Array.from(tf.equal(tf.argMax(model.apply(x, 'eval'), 1), y).dataSync()));
   const bestLoss = new Float32Array(B).fill(-Infinity);
   let adv = tf.clone(x);
-  for (let r = 0; r < restarts; r++) {
+  for (let p = 0; p < passes; p++) {
     const idx: number[] = [];
     for (let b = 0; b < B; b++) if (robust[b]) idx.push(b);
     if (idx.length === 0) break;
     const idxT = tf.tensor1d(idx, 'int32');
     const xs = tf.gather(x, idxT) as tf.Tensor4D;
     const ys = tf.gather(y, idxT) as tf.Tensor1D;
-    const start = apgdStart(xs, eps, norm, deriveSeed(seed, 'attack-start', r));
-    const run = apgdSingleRun(model, xs, ys, start, eps, nIter, rho, perExampleLoss(loss), norm, eotIter);
-    start.dispose();
+    const run = pass(xs, ys, p);
     // mapping into concat([adv, xBestAdv, xBest]): keep b, or take row j of the run's xBestAdv / xBest
     const mapping = new Int32Array(B);
     for (let b = 0; b < B; b++) mapping[b] = b;
@@ -300,7 +318,7 @@ export function apgd(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number,
       if (run.fooled[j]) {
         robust[b] = 0;
         mapping[b] = B + j;
-      } else if (run.lossBest[j] > bestLoss[b]) {
+      } else if (keepBestLoss && run.lossBest[j] > bestLoss[b]) {
         bestLoss[b] = run.lossBest[j];
         mapping[b] = B + idx.length + j;
       }
