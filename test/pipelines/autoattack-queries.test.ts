@@ -10,6 +10,7 @@ import { executeRun } from '../../src/pipelines/execute-run';
 import { resolveRuns } from '../../src/pipelines/spec';
 import { parquetRunSink } from '../../src/pipelines/sinks';
 import { duck, lit } from '../sinks/duck';
+import { docQueries } from '../sinks/doc-queries';
 
 /**
  * `atflow eval` on a real (tiny) run: embedded MNIST, 20 % symmetric label noise, PGD-AT, 4 epochs.
@@ -52,13 +53,6 @@ async function cli(...args: string[]): Promise<string> {
 
 const table = (dir: string, order = 'example') => duck(`SELECT * FROM read_parquet(${lit(path.join(dir, 'robustness.parquet'))}) ORDER BY ${order}`);
 
-/** The queries exactly as docs/queries.md ships them. */
-function docQueries(): Record<string, string> {
-  const md = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'queries.md'), 'utf8');
-  const out: Record<string, string> = {};
-  for (const m of md.matchAll(/<!-- aa-query: (\w+) -->\s*```sql\n([\s\S]*?)```/g)) out[m[1]] = m[2];
-  return out;
-}
 
 jest.setTimeout(600_000);
 
@@ -103,7 +97,7 @@ describe('atflow eval on a run folder', () => {
   });
 
   it('docs/queries.md AutoAttack joins = the same statistics computed in TypeScript', async () => {
-    const q = docQueries();
+    const q = docQueries('aa-query');
     expect(Object.keys(q).sort()).toEqual(['aa_by_first_learned', 'aa_late_forgotten', 'aa_memorized_noisy']);
     const sql = (name: string) =>
       duck(q[name].replaceAll('runs/<run_id>', runDir).replaceAll('<eval>', 'final-standard-linf-train'));

@@ -4,17 +4,12 @@ import * as path from 'path';
 import { computeDataMap, exampleDynamics } from '../../src/sinks/data-map';
 import { duck } from './duck';
 import { runTiny, tinyConfig, tinyOverrides } from './tiny-runs';
+import { docQueries } from './doc-queries';
 
 /**
  * The report's data-map aggregates (TypeScript, at run time) against the DuckDB queries that
  * docs/queries.md ships, on the examples table of a real (tiny) robust-overfitting run.
  */
-function docQueries(): Record<string, string> {
-  const md = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'queries.md'), 'utf8');
-  const out: Record<string, string> = {};
-  for (const m of md.matchAll(/<!-- query: (\w+) -->\s*```sql\n([\s\S]*?)```/g)) out[m[1]] = m[2];
-  return out;
-}
 
 let dir: string;
 let runDir: string;

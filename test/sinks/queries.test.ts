@@ -6,14 +6,8 @@ import type { RunEvent } from '../../src/core/run-event';
 import { syntheticRun } from './synthetic-run';
 import { writeRun } from './run-sink';
 import { duck } from './duck';
+import { docQueries } from './doc-queries';
 
-/** The queries exactly as docs/queries.md ships them. */
-function docQueries(): Record<string, string> {
-  const md = fs.readFileSync(path.join(__dirname, '..', '..', 'docs', 'queries.md'), 'utf8');
-  const out: Record<string, string> = {};
-  for (const m of md.matchAll(/<!-- query: (\w+) -->\s*```sql\n([\s\S]*?)```/g)) out[m[1]] = m[2];
-  return out;
-}
 
 let dir: string;
 let events: RunEvent[];
