@@ -38,18 +38,24 @@ export interface RunParts {
 }
 
 /**
- * `attack.name` / `eval.attack.name`: the trainers run their own PGD inner maximisation (norm, steps,
- * alpha and randomStart select it), so a name other than 'pgd' would be silently ignored: refuse it.
+ * `attack.name` picks the trainer's inner attack through the registry (the trainer refuses one that
+ * cannot maximise its objective); an unknown name fails here, before any data is read. The clean
+ * trainer runs no attack, so a name there would be silently ignored: refuse it.
+ * `eval.attack.name`: the per-epoch evaluation runs PGD, so a name other than 'pgd' is refused.
  */
-function checkAttackName(field: string, name: string | undefined, registry: Registry): void {
+function checkAttackName(field: string, name: string | undefined, registry: Registry, trainer: string | null): void {
   if (name === undefined || name === 'pgd') return;
   if (!registry.has('attack', name)) {
     const e = unknownName('attack', name, registry.list('attack'));
     throw new AtflowError(e.code, `${field}: ${e.message}`, e.details);
   }
+  if (trainer === 'standard') {
+    throw new AtflowError('CONFIG', `${field}: trainer 'standard' runs no attack, so '${name}' would be ignored; remove attack.name or pick an adversarial trainer (pgd-at, trades, mart)`, { field, value: name });
+  }
+  if (trainer !== null) return;
   throw new AtflowError(
     'CONFIG',
-    `${field}: '${name}' is not used for training or per-epoch evaluation, which run the trainer's PGD; use 'pgd' and set norm / steps / alpha / randomStart (FGSM = steps 1, alpha = eps, randomStart 'none')`,
+    `${field}: '${name}' is not used for per-epoch evaluation, which runs PGD; use 'pgd' and set norm / steps / alpha / randomStart (FGSM = steps 1, alpha = eps, randomStart 'none')`,
     { field, value: name },
   );
 }
@@ -82,8 +88,8 @@ function checkTrainerSettings(spec: RunSpec): void {
 export function buildRun(spec: RunSpec, registry: Registry): RunParts {
   const seed = spec.seed;
   checkTrainerSettings(spec);
-  checkAttackName('attack.name', spec.attack.name, registry);
-  checkAttackName('eval.attack.name', spec.eval.attack === 'inherit' ? undefined : spec.eval.attack.name, registry);
+  checkAttackName('attack.name', spec.attack.name, registry, spec.trainer.name);
+  checkAttackName('eval.attack.name', spec.eval.attack === 'inherit' ? undefined : spec.eval.attack.name, registry, null);
   let source = registry.create<Source, Record<string, unknown>>('source', spec.data.source, {
     ...spec.data.options,
     ...(spec.data.trainSize !== undefined ? { trainSize: spec.data.trainSize } : {}),
@@ -121,7 +127,17 @@ export function buildRun(spec: RunSpec, registry: Registry): RunParts {
   const te = spec.trainer.te ? new TemporalEnsemble(info.sizes.train ?? 0, info.numClasses, spec.trainer.te) : null;
   const attack = spec.attack;
   const trainerOptions: TrainerOptions = {
-    attack: { eps: attack.eps, alpha: attack.alpha, steps: attack.steps, norm: attack.norm, restarts: attack.restarts, ...(attack.randomStart ? { randomStart: attack.randomStart } : {}) },
+    attack: {
+      eps: attack.eps,
+      alpha: attack.alpha,
+      steps: attack.steps,
+      norm: attack.norm,
+      restarts: attack.restarts,
+      ...(attack.randomStart ? { randomStart: attack.randomStart } : {}),
+      // resolved by the trainer through the registry; the default PGD leaves its settings as they were
+      ...(attack.name !== 'pgd' ? { name: attack.name } : {}),
+      ...(attack.objective !== undefined ? { objective: attack.objective } : {}),
+    },
     ...(spec.trainer.beta !== undefined ? { beta: spec.trainer.beta } : {}),
     te: spec.trainer.te,
   };

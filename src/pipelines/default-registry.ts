@@ -4,7 +4,9 @@ import { MODEL_NAMES, createModel } from '../models';
 import { ATTACKS } from '../operators/attacks';
 import { TRAINERS } from '../operators/trainers';
 import { makeLrSchedule } from '../operators/schedules/lr-schedule';
-import type { TrainerOptions } from '../operators/trainers/types';
+import { OBJECTIVES, type ObjectiveFactory } from '../operators/objectives/by-name';
+import type { Attack, AttackOptions } from '../operators/attacks/types';
+import type { OperatorLookup, TrainerOptions } from '../operators/trainers/types';
 
 interface ScheduleOptions {
   readonly lr: number;
@@ -14,13 +16,25 @@ interface ScheduleOptions {
   readonly tMax: number;
 }
 
-/** Registers every built-in source, model, attack, trainer and schedule under its config name. */
+/** A trainer's inner attack and objective, resolved by name in `registry` (so a user's own take part). */
+export function lookupIn(registry: Registry): OperatorLookup {
+  return {
+    attack: (name) => registry.create<Attack<AttackOptions>, unknown>('attack', name, {}),
+    objective: (name): ObjectiveFactory => {
+      const factory = registry.factory<ReturnType<ObjectiveFactory>, Parameters<ObjectiveFactory>[0]>('objective', name);
+      return (options) => factory(options, registry);
+    },
+  };
+}
+
+/** Registers every built-in source, model, attack, objective, trainer and schedule under its config name. */
 export function registerBuiltins(registry: Registry): Registry {
   for (const name of SOURCE_NAMES) registry.register('source', name, (o: Record<string, unknown>) => createSource(name, o));
   // WRN takes any depth/width by name (wrn-16-2, ...): the listed ones are registered, others via createModel.
   for (const name of MODEL_NAMES) registry.register('model', name, (o: Parameters<typeof createModel>[1]) => createModel(name, o));
   for (const [name, attack] of Object.entries(ATTACKS)) registry.register('attack', name, () => attack);
-  for (const [name, factory] of Object.entries(TRAINERS)) registry.register('trainer', name, (o: TrainerOptions) => factory(o));
+  for (const [name, factory] of Object.entries(OBJECTIVES)) registry.register('objective', name, factory);
+  for (const [name, factory] of Object.entries(TRAINERS)) registry.register('trainer', name, (o: TrainerOptions, r) => factory(o, lookupIn(r)));
   registry.register('schedule', 'constant', (o: ScheduleOptions) => makeLrSchedule({ type: 'constant', lr: o.lr }));
   registry.register('schedule', 'multistep', (o: ScheduleOptions) => makeLrSchedule({ type: 'multistep', lr: o.lr, milestones: o.milestones, gamma: o.gamma }));
   registry.register('schedule', 'step', (o: ScheduleOptions) => makeLrSchedule({ type: 'step', lr: o.lr, stepSize: o.stepSize, gamma: o.gamma }));

@@ -10,8 +10,9 @@ import { unknownName } from '../core/errors';
 export const KINDS = ['source', 'model', 'attack', 'objective', 'trainer', 'schedule', 'evaluator', 'sink'] as const;
 export type Kind = (typeof KINDS)[number];
 
+/** A factory gets its options and the registry creating it (to resolve the names it needs in turn). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export type Factory<T = unknown, O = any> = (options: O) => T;
+export type Factory<T = unknown, O = any> = (options: O, registry: Registry) => T;
 
 function token(kind: Kind, name: string): symbol {
   return Symbol.for(`atflow:${kind}:${name}`);
@@ -46,6 +47,6 @@ export class Registry {
   }
 
   create<T, O>(kind: Kind, name: string, options: O): T {
-    return this.factory<T, O>(kind, name)(options);
+    return this.factory<T, O>(kind, name)(options, this);
   }
 }

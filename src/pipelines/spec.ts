@@ -23,6 +23,14 @@ const attackSchema = z
   })
   .strict();
 
+/** The training attack: also the objective its inner maximisation uses, by registry name (kind 'objective'). */
+const trainAttackSchema = attackSchema
+  .extend({
+    /** Default: the trainer's own ('ce' for PGD-AT and MART, 'trades-kl' for TRADES). */
+    objective: z.string().optional(),
+  })
+  .strict();
+
 const teSchema = z
   .object({
     /** η < 1: with η = 1 the ensemble never moves off its zero start and p̂ stays empty. */
@@ -81,7 +89,7 @@ const specSchema = z
       })
       .strict()
       .default({}),
-    attack: attackSchema.default({}),
+    attack: trainAttackSchema.default({}),
     optimizer: z
       .object({
         lr: z.number().positive().default(0.1),

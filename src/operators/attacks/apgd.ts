@@ -334,8 +334,10 @@ export function attackStillRobust(
 export function apgdCe(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: Omit<ApgdOptions, 'loss'>): tf.Tensor4D {
   return apgd(model, x, y, seed, { ...options, loss: 'ce' });
 }
+apgdCe.fixedObjective = 'ce';
 
 /** APGD-DLR (registry 'apgd-dlr'); throws an AtflowError for models with fewer than 3 classes. */
 export function apgdDlr(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: Omit<ApgdOptions, 'loss'>): tf.Tensor4D {
   return apgd(model, x, y, seed, { ...options, loss: 'dlr' });
 }
+apgdDlr.fixedObjective = 'dlr';

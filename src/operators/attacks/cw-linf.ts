@@ -26,3 +26,4 @@ export function cwLinf(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: numbe
     objective: cwObjective(),
   });
 }
+cwLinf.fixedObjective = 'cw-margin';

@@ -55,10 +55,12 @@ export interface AttackOptions {
   readonly rowKeys?: ArrayLike<number>;
 }
 
-export type Attack<O extends Partial<AttackOptions> = AttackOptions> = (
-  model: Model,
-  x: tf.Tensor4D,
-  y: tf.Tensor1D,
-  seed: number,
-  options: O,
-) => tf.Tensor4D;
+export interface Attack<O extends Partial<AttackOptions> = AttackOptions> {
+  (model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: O): tf.Tensor4D;
+  /**
+   * The objective (by registry name) this attack always maximises, ignoring `options.objective`: 'ce'
+   * for APGD-CE, 'dlr' for APGD-DLR, 'cw-margin' for CW. Absent: it maximises `options.objective`.
+   * A trainer refuses an inner attack whose fixed objective is not the one it needs (CONFIG error).
+   */
+  readonly fixedObjective?: string;
+}

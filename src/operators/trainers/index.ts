@@ -3,9 +3,10 @@ import { martTrainer } from './mart';
 import { pgdAtTrainer } from './pgd-at';
 import { standardTrainer } from './standard';
 import { tradesTrainer } from './trades';
-import type { Trainer, TrainerOptions } from './types';
+import type { OperatorLookup, Trainer, TrainerOptions } from './types';
 
-export type TrainerFactory = (options: TrainerOptions) => Trainer;
+/** `lookup` resolves the inner attack and its objective by name (the run's registry); default the built-in tables. */
+export type TrainerFactory = (options: TrainerOptions, lookup?: OperatorLookup) => Trainer;
 
 /** Trainers by registry name. TE is not a trainer: it composes onto any of them (TemporalEnsemble). */
 export const TRAINERS: Readonly<Record<string, TrainerFactory>> = {
@@ -30,16 +31,16 @@ export const TRAINER_SETTINGS: Readonly<Record<string, readonly TrainerSetting[]
   mart: ['beta', 'penaltyOn'],
 };
 
-export function createTrainer(name: string, options: TrainerOptions = {}): Trainer {
+export function createTrainer(name: string, options: TrainerOptions = {}, lookup?: OperatorLookup): Trainer {
   const factory = TRAINERS[name];
   if (!factory) throw unknownName('trainer', name, Object.keys(TRAINERS));
-  return factory(options);
+  return factory(options, lookup);
 }
 
 export { martTrainer, pgdAtTrainer, standardTrainer, tradesTrainer };
 export { MART_DEFAULT_BETA } from './mart';
 export { TRADES_DEFAULT_BETA } from './trades';
-export { DEFAULT_TRAIN_ATTACK } from './inner-max';
+export { DEFAULT_TRAIN_ATTACK, BUILTIN_LOOKUP, innerMaxOf, innerMax, type InnerMax } from './inner-max';
 export { TemporalEnsemble, TE_DEFAULTS, rowEntropy, type TeOptions, type TeState, type TeBatchTarget } from './te';
 export { logitStats, softmaxRows, type LogitStats } from './logit-stats';
-export type { Trainer, TrainerOptions, TrainerAttackSettings, TrainerAttackInput, TrainerLossInput, TrainerLossOutput, TeTensors } from './types';
+export type { OperatorLookup, Trainer, TrainerOptions, TrainerAttackChoice, TrainerAttackSettings, TrainerAttackInput, TrainerLossInput, TrainerLossOutput, TeTensors } from './types';

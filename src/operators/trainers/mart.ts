@@ -1,8 +1,7 @@
-import { ceObjective } from '../objectives/ce';
 import { martLoss } from '../objectives/mart';
 import { addTePenalty, withTePenalty } from '../objectives/te-penalty';
-import { attackSettings, checkBeta, innerMax } from './inner-max';
-import type { Trainer, TrainerOptions } from './types';
+import { checkBeta, innerMax, innerMaxOf } from './inner-max';
+import type { OperatorLookup, Trainer, TrainerOptions } from './types';
 
 /** MART's β in the reference code (YisenWang/MART train_wideresnet.py). */
 export const MART_DEFAULT_BETA = 6;
@@ -13,16 +12,16 @@ export const MART_DEFAULT_BETA = 6;
  *  loss: train-mode forwards on x then x′, L = mean_i [BCE_i + β·KL_i·(1 − p_y(x_i))] [+ TE on f(x′):
  *  MART's main term is adversarial, so TE penalises f(x′) as in PGD-AT+TE; `te.penaltyOn: 'natural'` moves it].
  */
-export function martTrainer(options: TrainerOptions = {}): Trainer {
+export function martTrainer(options: TrainerOptions = {}, lookup?: OperatorLookup): Trainer {
   const beta = checkBeta('mart', options.beta ?? MART_DEFAULT_BETA);
   const penaltyOn = options.te?.penaltyOn ?? 'adversarial';
-  const settings = attackSettings('mart', options, 'normal');
+  const inner = innerMaxOf('mart', options, 'normal', 'ce', lookup);
   return {
     name: 'mart',
-    attackSettings: settings,
+    attackSettings: inner.settings,
     attack: (input) => {
-      const ce = ceObjective();
-      return innerMax(settings, input, input.te ? withTePenalty(ce, { weight: input.te.weight, targets: input.te.target }) : ce);
+      const objective = inner.objective({ logitsNat: input.logitsNatEval });
+      return innerMax(inner, input, input.te ? withTePenalty(objective, { weight: input.te.weight, targets: input.te.target }) : objective);
     },
     loss: ({ model, x, xAdv, y, te }) => {
       const logitsNat = model.apply(x, 'train');

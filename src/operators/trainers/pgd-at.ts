@@ -1,23 +1,24 @@
-import { ceObjective, crossEntropy } from '../objectives/ce';
+import { crossEntropy } from '../objectives/ce';
 import { addTePenalty, withTePenalty } from '../objectives/te-penalty';
-import { attackSettings, innerMax } from './inner-max';
-import type { Trainer, TrainerOptions } from './types';
+import { innerMax, innerMaxOf } from './inner-max';
+import type { OperatorLookup, Trainer, TrainerOptions } from './types';
 
 /**
  * PGD-AT (Madry et al.; docs/algorithms.md §5.1, with TE §5.3):
  *  attack (eval mode): maximise CE_mean(f(x′), y) [+ w·mean_{B×K}(softmax(f(x′)) − p̂)²];
  *  loss: one train-mode forward on x′ only, L = CE_mean(f(x′), y) [+ the same TE term on f(x′)].
  * Random start: 'uniform-clamped' as train.py (the random-label runs); with TE 'uniform' (unclamped) as
- * loss.py PGD_TE. `attack.randomStart` overrides either.
+ * loss.py PGD_TE. `attack.randomStart` overrides either. `attack.name` swaps the inner attack (by
+ * registry name: 'apgd-ce', 'fgsm' for FGSM-RS, ...) and `attack.objective` what it maximises.
  */
-export function pgdAtTrainer(options: TrainerOptions = {}): Trainer {
-  const settings = attackSettings('pgd-at', options, options.te ? 'uniform' : 'uniform-clamped');
+export function pgdAtTrainer(options: TrainerOptions = {}, lookup?: OperatorLookup): Trainer {
+  const inner = innerMaxOf('pgd-at', options, options.te ? 'uniform' : 'uniform-clamped', 'ce', lookup);
   return {
     name: 'pgd-at',
-    attackSettings: settings,
+    attackSettings: inner.settings,
     attack: (input) => {
-      const ce = ceObjective();
-      return innerMax(settings, input, input.te ? withTePenalty(ce, { weight: input.te.weight, targets: input.te.target }) : ce);
+      const objective = inner.objective({ logitsNat: input.logitsNatEval });
+      return innerMax(inner, input, input.te ? withTePenalty(objective, { weight: input.te.weight, targets: input.te.target }) : objective);
     },
     loss: ({ model, xAdv, y, te }) => {
       const logitsAdv = model.apply(xAdv, 'train');

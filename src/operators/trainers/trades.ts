@@ -1,7 +1,7 @@
 import { addTePenalty, withTePenalty } from '../objectives/te-penalty';
-import { tradesKlObjective, tradesLoss } from '../objectives/trades-kl';
-import { attackSettings, checkBeta, innerMax } from './inner-max';
-import type { Trainer, TrainerOptions } from './types';
+import { tradesLoss } from '../objectives/trades-kl';
+import { checkBeta, innerMax, innerMaxOf } from './inner-max';
+import type { OperatorLookup, Trainer, TrainerOptions } from './types';
 
 /** The authors' β (train.py and train_te.py default, docs/algorithms.md §5.2). */
 export const TRADES_DEFAULT_BETA = 6;
@@ -14,19 +14,19 @@ export const TRADES_DEFAULT_BETA = 6;
  *    detached: L = CE_mean(f(x), y) + β·KL_sum/B [+ w·mean_{B×K}(softmax(f(x)) − p̂)²: on the NATURAL
  *    outputs as loss.py; te.penaltyOn 'adversarial' puts it on f(x′)].
  */
-export function tradesTrainer(options: TrainerOptions = {}): Trainer {
+export function tradesTrainer(options: TrainerOptions = {}, lookup?: OperatorLookup): Trainer {
   const beta = checkBeta('trades', options.beta ?? TRADES_DEFAULT_BETA);
   const penaltyOn = options.te?.penaltyOn ?? 'natural';
-  const settings = attackSettings('trades', options, 'normal');
+  const inner = innerMaxOf('trades', options, 'normal', 'trades-kl', lookup);
   return {
     name: 'trades',
-    attackSettings: settings,
+    attackSettings: inner.settings,
     attack: (input) => {
       const B = input.x.shape[0];
       const objective = input.te
-        ? withTePenalty(tradesKlObjective(input.logitsNatEval, { scale: beta / B }), { weight: input.te.weight, targets: input.te.target })
-        : tradesKlObjective(input.logitsNatEval);
-      return innerMax(settings, input, objective);
+        ? withTePenalty(inner.objective({ logitsNat: input.logitsNatEval, scale: beta / B }), { weight: input.te.weight, targets: input.te.target })
+        : inner.objective({ logitsNat: input.logitsNatEval });
+      return innerMax(inner, input, objective);
     },
     loss: ({ model, x, xAdv, y, te }) => {
       const logitsNat = model.apply(x, 'train');

@@ -1,6 +1,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Model } from '../../core/model';
-import type { Norm, RandomStart } from '../attacks/types';
+import type { Attack, AttackOptions, Norm, RandomStart } from '../attacks/types';
+import type { ObjectiveFactory } from '../objectives/by-name';
 import type { TeOptions } from './te';
 
 /** The inner maximisation a trainer runs (docs/algorithms.md §4); `randomStart` defaults to the trainer's own. */
@@ -11,6 +12,23 @@ export interface TrainerAttackSettings {
   readonly norm: Norm;
   readonly restarts: number;
   readonly randomStart: RandomStart;
+}
+
+/** The config's training attack: its settings, plus the attack and its objective by registry name. */
+export interface TrainerAttackChoice extends Partial<TrainerAttackSettings> {
+  /** The inner attack (config `attack.name`); default 'pgd' (ℓ∞ or ℓ2 by `norm`). */
+  readonly name?: string;
+  /** The objective it maximises (config `attack.objective`); default the trainer's own. */
+  readonly objective?: string;
+}
+
+/**
+ * How a trainer resolves its inner attack and that attack's objective by name: the run's registry
+ * (buildRun, data-parallel workers), or the built-in tables when a trainer is created directly.
+ */
+export interface OperatorLookup {
+  attack(name: string): Attack<AttackOptions>;
+  objective(name: string): ObjectiveFactory;
 }
 
 /** TE's contribution to one batch, on the device: w(t) and p̂ [B, K]. Owned by the operator that made it. */
@@ -72,7 +90,7 @@ export interface Trainer {
 
 /** Options every trainer factory takes (config `trainer` + `attack`). */
 export interface TrainerOptions {
-  readonly attack?: Partial<TrainerAttackSettings>;
+  readonly attack?: TrainerAttackChoice;
   /** TRADES / MART β. */
   readonly beta?: number;
   /**

@@ -1,0 +1,28 @@
+import type * as tf from '@tensorflow/tfjs';
+import type { AttackObjective } from '../attacks/types';
+import { ceObjective } from './ce';
+import { cwObjective } from './cw-margin';
+import { dlrObjective } from './dlr';
+import { tradesKlObjective } from './trades-kl';
+
+/** What a trainer hands an objective factory per batch: the clean eval-mode logits (TRADES' KL target) and a scale. */
+export interface ObjectiveOptions {
+  /** Eval-mode f(x) on the clean batch, owned by the caller for as long as the objective is used. */
+  readonly logitsNat: tf.Tensor2D;
+  /** Multiplies the objective where it has a scale (TRADES+TE's β/B on KL_sum); default 1. */
+  readonly scale?: number;
+}
+
+export type ObjectiveFactory = (options: ObjectiveOptions) => AttackObjective;
+
+/**
+ * Attack objectives by registry name (kind 'objective'): what a trainer's inner attack maximises.
+ * `attack.objective` in a config picks one; each trainer has its own default ('ce' for PGD-AT and MART,
+ * 'trades-kl' for TRADES), and TE composes onto whichever is picked.
+ */
+export const OBJECTIVES: Readonly<Record<string, ObjectiveFactory>> = {
+  ce: () => ceObjective(),
+  'trades-kl': (o) => tradesKlObjective(o.logitsNat, o.scale === undefined ? {} : { scale: o.scale }),
+  'cw-margin': () => cwObjective(),
+  dlr: () => dlrObjective(),
+};
