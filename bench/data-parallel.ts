@@ -12,7 +12,7 @@ import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, of } from 'rxjs';
 import { initBackend } from '../src/backend/select';
-import { DataParallelPool, trainStepParallel } from '../src/backend/data-parallel';
+import { DataParallelPool, trainStepParallel } from '../src/operators/data-parallel';
 import type { AugmentedBatch } from '../src/core/batch';
 import { Rng } from '../src/core/rng';
 import { createModel, defaultInputShape } from '../src/models';

@@ -7,7 +7,7 @@ import { BackendInfo, BackendName, initBackend } from '../src/backend/select';
 import { AtflowError } from '../src/core/errors';
 import type { Model } from '../src/core/model';
 import { deriveSeed, Rng } from '../src/core/rng';
-import { DataParallelPool, dataParallelWorkers, trainStepParallel } from '../src/backend/data-parallel';
+import { DataParallelPool, dataParallelWorkers, trainStepParallel } from '../src/operators/data-parallel';
 import { createModel } from '../src/models';
 import { inputGradient } from '../src/operators/attacks/input-gradient';
 import { pgdLinf } from '../src/operators/attacks/pgd-linf';

@@ -12,18 +12,9 @@ import { registerTensorflowPaddingKernels } from './tensorflow-kernels';
  * else `wasm` (XNNPACK + atflow's training kernels), else `cpu` (pure JS: a numerical reference).
  * ATFLOW_BACKEND=cpu|wasm|tensorflow forces one.
  */
-export type BackendName = 'tensorflow' | 'wasm' | 'cpu';
-export const BACKEND_NAMES: readonly BackendName[] = ['tensorflow', 'wasm', 'cpu'];
+import { BACKEND_NAMES, type BackendInfo, type BackendName } from '../core/backend-info';
 
-export interface BackendInfo {
-  readonly name: BackendName;
-  /** Which package provides it: '@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node', '@tensorflow/tfjs-backend-wasm', ... */
-  readonly provider: string;
-  /** tfjs version, and for `tensorflow` the TensorFlow C library version it runs on. */
-  readonly tfjsVersion: string;
-  readonly tensorflowVersion: string | null;
-  readonly threads: number;
-}
+export { BACKEND_NAMES, type BackendInfo, type BackendName };
 
 const TF_NODE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] as const;
 

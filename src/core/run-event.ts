@@ -1,4 +1,4 @@
-import type { BackendInfo } from '../backend/select';
+import type { BackendInfo } from './backend-info';
 import type { EpochRecord, EventColumns, ExampleColumns, StepRecord } from './records';
 import type { EvalProtocol } from './eval-protocol';
 

@@ -12,7 +12,7 @@ import type { RunEvent } from '../core/run-event';
 import { loadBatches, onePlanAtATime } from '../operators/load-batches';
 import { randomizeLabels } from '../operators/randomize-labels';
 import { augment } from '../operators/augment';
-import { startRunTraining, type RunTraining } from '../backend/data-parallel/run-training';
+import { startRunTraining, type RunTraining } from '../operators/data-parallel/run-training';
 import { evaluatePass, type EvalSummary } from '../operators/evaluate';
 import { EventDetector, type EventDetectorState } from '../operators/detect-events';
 import { BEST_EPOCH_RULE, selectBestEpoch, type EpochScore } from '../analysis/best-epoch';

@@ -2,7 +2,7 @@ import { spawn } from 'child_process';
 import * as os from 'os';
 import * as path from 'path';
 import { describeBackend, type BackendName } from '../backend/select';
-import { coresPerProcess } from '../backend/data-parallel/choose-workers';
+import { coresPerProcess } from '../operators/data-parallel/choose-workers';
 import { AtflowError } from '../core/errors';
 import type { EpochRecord } from '../core/records';
 import { defaultRegistry } from './default-registry';

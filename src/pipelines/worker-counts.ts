@@ -3,7 +3,7 @@ import { AtflowError } from '../core/errors';
 /**
  * The two kinds of "workers", which multiply: `--workers` counts variant processes (runs at once, each
  * its own process: `atflow run` over a config's variants, the sweep's local executor), ATFLOW_WORKERS
- * the data-parallel threads inside one run (src/backend/data-parallel/choose-workers.ts).
+ * the data-parallel threads inside one run (src/operators/data-parallel/choose-workers.ts).
  */
 
 /** The CLI's `--workers` string: an integer ≥ 0, else an error naming the value (never a silent 1). */

@@ -3,7 +3,7 @@ import * as path from 'path';
 import { Observable, OperatorFunction } from 'rxjs';
 import type { EpochRecord } from '../core/records';
 import type { RunEvent, RunEventOf } from '../core/run-event';
-import type { BackendInfo } from '../backend/select';
+import type { BackendInfo } from '../core/backend-info';
 import { AtflowError } from '../core/errors';
 import { writeFileAtomic } from './parquet-writer';
 import { readRunMeta, RunMeta } from './run-meta';

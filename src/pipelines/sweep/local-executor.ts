@@ -1,5 +1,5 @@
 import * as os from 'os';
-import { coresPerProcess } from '../../backend/data-parallel/choose-workers';
+import { coresPerProcess } from '../../operators/data-parallel/choose-workers';
 import * as path from 'path';
 import { detectGpus } from './gpus';
 import type { SweepManifest } from './manifest';

@@ -1,4 +1,4 @@
-import { coresPerProcess, dataParallelWorkers, startRunTraining } from '../../../src/backend/data-parallel';
+import { coresPerProcess, dataParallelWorkers, startRunTraining } from '../../../src/operators/data-parallel';
 import { initBackend } from '../../../src/backend/select';
 import { createModel } from '../../../src/models';
 import { Sgd } from '../../../src/operators/optim/sgd';

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, of } from 'rxjs';
 import { initBackend } from '../../../src/backend/select';
-import { attackAndTrainParallel, DataParallelPool, splitShares } from '../../../src/backend/data-parallel';
+import { attackAndTrainParallel, DataParallelPool, splitShares } from '../../../src/operators/data-parallel';
 import type { AugmentedBatch, TrainedBatch } from '../../../src/core/batch';
 import type { Model } from '../../../src/core/model';
 import { deriveSeed, Rng } from '../../../src/core/rng';

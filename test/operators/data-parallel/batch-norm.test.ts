@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { DataParallelPool, trainStepParallel } from '../../../src/backend/data-parallel';
+import { DataParallelPool, trainStepParallel } from '../../../src/operators/data-parallel';
 import { initBackend } from '../../../src/backend/select';
 import type { Model } from '../../../src/core/model';
 import { Rng } from '../../../src/core/rng';

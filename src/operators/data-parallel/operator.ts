@@ -5,11 +5,11 @@ import { AtflowError } from '../../core/errors';
 import type { Model } from '../../core/model';
 import type { ExampleColumns, StepRecord } from '../../core/records';
 import { deriveSeed } from '../../core/rng';
-import type { Sgd } from '../../operators/optim/sgd';
-import { nonFiniteStepError } from '../../operators/train';
-import type { LrSchedule } from '../../operators/schedules/lr-schedule';
-import { exampleColumns, logitStats, softmaxRows } from '../../operators/trainers/logit-stats';
-import { rowEntropy, type TemporalEnsemble } from '../../operators/trainers/te';
+import type { Sgd } from '../optim/sgd';
+import { nonFiniteStepError } from '../train';
+import type { LrSchedule } from '../schedules/lr-schedule';
+import { exampleColumns, logitStats, softmaxRows } from '../trainers/logit-stats';
+import { rowEntropy, type TemporalEnsemble } from '../trainers/te';
 import type { DataParallelPool } from './pool';
 import { trainStepParallel } from './train-step-parallel';
 

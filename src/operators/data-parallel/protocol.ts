@@ -1,5 +1,5 @@
 import type { BatchStats } from '../../core/batch-stats';
-import type { TrainerOptions } from '../../operators/trainers/types';
+import type { TrainerOptions } from '../trainers/types';
 import type { StateLayout } from './state-layout';
 
 /** Messages between the pool (main thread) and its workers. Everything here is structured-cloneable. */

@@ -1,8 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { AtflowError } from '../../core/errors';
-import { nonFiniteRows } from '../../operators/train';
+import { nonFiniteRows } from '../train';
 import type { Model } from '../../core/model';
-import type { Sgd } from '../../operators/optim/sgd';
+import type { Sgd } from '../optim/sgd';
 import type { DataParallelPool, PoolStepInput } from './pool';
 import type { ShareResult } from './protocol';
 import { variablesByName } from './state-layout';

@@ -1,5 +1,5 @@
 import { AtflowError } from '../../core/errors';
-import type { BackendName } from '../select';
+import type { BackendName } from '../../backend/select';
 import { defaultWorkerCount } from './pool';
 
 export interface DataParallelChoice {

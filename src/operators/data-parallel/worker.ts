@@ -1,11 +1,11 @@
 import { parentPort } from 'worker_threads';
 import * as tf from '@tensorflow/tfjs';
-import { initBackend } from '../select';
+import { initBackend } from '../../backend/select';
 import type { Model } from '../../core/model';
 import { recordBatchStats, type BatchStats } from '../../core/batch-stats';
 import { createModel } from '../../models';
-import { createTrainer } from '../../operators/trainers';
-import type { TeTensors, Trainer } from '../../operators/trainers/types';
+import { createTrainer } from '../trainers';
+import type { TeTensors, Trainer } from '../trainers/types';
 import type { FromWorker, InitMessage, ShareResult, StepMessage, ToWorker } from './protocol';
 import { readState, variablesByName, type StateLayout } from './state-layout';
 
