@@ -2,8 +2,9 @@ import { AtflowError, unknownName } from '../core/errors';
 import type { Model } from '../core/model';
 import { deriveSeed } from '../core/rng';
 import type { RunSpec } from './spec';
-import { createModel } from '../models';
-import type { Registry } from './registry';
+import type { Kind, Registry } from './registry';
+import { createModelByName, replicaRecipe } from './replica';
+import type { ReplicaRecipe } from '../operators/data-parallel/protocol';
 import type { Source } from '../sources/source';
 import { corruptInputs } from '../sources/input-corruption';
 import { assignLabels, type LabelAssignment } from '../sources/label-noise';
@@ -31,6 +32,8 @@ export interface RunParts {
   readonly te: TemporalEnsemble | null;
   readonly optimizer: Sgd;
   readonly lr: LrSchedule;
+  /** How data-parallel workers rebuild `model` and `trainer`: the registry's plugins (startRunTraining's `replica`). */
+  readonly replica: ReplicaRecipe;
   /** The per-epoch evaluation attack (evalAttackOf). */
   readonly evalAttack: TrainerAttackSettings;
   /** What the per-epoch evaluation does, for spec.json, summary.json, the summary table and the report. */
@@ -119,11 +122,7 @@ export function buildRun(spec: RunSpec, registry: Registry): RunParts {
           ? { crop: 4, flip: true, seed: augmentSeed }
           : { crop: aug.crop, flip: aug.flip, seed: augmentSeed };
   const modelOptions = { numClasses: info.numClasses, inputShape: [...info.imageShape] as [number, number, number], seed: deriveSeed(seed, 'model-init') };
-  // Any wrn-D-K works by name (createModel parses it); everything else goes through the registry.
-  const model: Model =
-    !registry.has('model', spec.model.name) && /^wrn-\d+-\d+$/.test(spec.model.name)
-      ? createModel(spec.model.name, modelOptions)
-      : registry.create<Model, typeof modelOptions>('model', spec.model.name, modelOptions);
+  const model = createModelByName(registry, spec.model.name, modelOptions);
   const te = spec.trainer.te ? new TemporalEnsemble(info.sizes.train ?? 0, info.numClasses, spec.trainer.te) : null;
   const attack = spec.attack;
   const trainerOptions: TrainerOptions = {
@@ -167,7 +166,14 @@ export function buildRun(spec: RunSpec, registry: Registry): RunParts {
     n_val: info.sizes.val ?? 0,
     n_train: spec.eval.train ? Math.min(trainSize, spec.eval.trainSubset ?? trainSize) : 0,
   };
-  return { source, corrupted, labels, planner, augment, model, trainer, trainerOptions, te, optimizer, lr, evalAttack, evalProtocol };
+  const objectives = spec.attack.objective !== undefined ? [spec.attack.objective] : ['ce', 'trades-kl'];
+  const replica = replicaRecipe(registry, [
+    ['model', spec.model.name],
+    ['trainer', spec.trainer.name],
+    ['attack', spec.attack.name],
+    ...objectives.map((o) => ['objective', o] as [Kind, string]),
+  ]);
+  return { source, corrupted, labels, planner, augment, model, trainer, trainerOptions, te, optimizer, lr, replica, evalAttack, evalProtocol };
 }
 
 /**

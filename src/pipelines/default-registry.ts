@@ -29,17 +29,18 @@ export function lookupIn(registry: Registry): OperatorLookup {
 
 /** Registers every built-in source, model, attack, objective, trainer and schedule under its config name. */
 export function registerBuiltins(registry: Registry): Registry {
-  for (const name of SOURCE_NAMES) registry.register('source', name, (o: Record<string, unknown>) => createSource(name, o));
-  // WRN takes any depth/width by name (wrn-16-2, ...): the listed ones are registered, others via createModel.
-  for (const name of MODEL_NAMES) registry.register('model', name, (o: Parameters<typeof createModel>[1]) => createModel(name, o));
-  for (const [name, attack] of Object.entries(ATTACKS)) registry.register('attack', name, () => attack);
-  for (const [name, factory] of Object.entries(OBJECTIVES)) registry.register('objective', name, factory);
-  for (const [name, factory] of Object.entries(TRAINERS)) registry.register('trainer', name, (o: TrainerOptions, r) => factory(o, lookupIn(r)));
-  registry.register('schedule', 'constant', (o: ScheduleOptions) => makeLrSchedule({ type: 'constant', lr: o.lr }));
-  registry.register('schedule', 'multistep', (o: ScheduleOptions) => makeLrSchedule({ type: 'multistep', lr: o.lr, milestones: o.milestones, gamma: o.gamma }));
-  registry.register('schedule', 'step', (o: ScheduleOptions) => makeLrSchedule({ type: 'step', lr: o.lr, stepSize: o.stepSize, gamma: o.gamma }));
-  registry.register('schedule', 'cosine', (o: ScheduleOptions) => makeLrSchedule({ type: 'cosine', lr: o.lr, tMax: o.tMax }));
-  return registry;
+  return registry.asOrigin('builtin', () => {
+    for (const name of SOURCE_NAMES) registry.register('source', name, (o: Record<string, unknown>) => createSource(name, o));
+    // WRN takes any depth/width by name (wrn-16-2, ...): the listed ones are registered, others via createModel.
+    for (const name of MODEL_NAMES) registry.register('model', name, (o: Parameters<typeof createModel>[1]) => createModel(name, o));
+    for (const [name, attack] of Object.entries(ATTACKS)) registry.register('attack', name, () => attack);
+    for (const [name, factory] of Object.entries(OBJECTIVES)) registry.register('objective', name, factory);
+    for (const [name, factory] of Object.entries(TRAINERS)) registry.register('trainer', name, (o: TrainerOptions, r) => factory(o, lookupIn(r)));
+    registry.register('schedule', 'constant', (o: ScheduleOptions) => makeLrSchedule({ type: 'constant', lr: o.lr }));
+    registry.register('schedule', 'multistep', (o: ScheduleOptions) => makeLrSchedule({ type: 'multistep', lr: o.lr, milestones: o.milestones, gamma: o.gamma }));
+    registry.register('schedule', 'step', (o: ScheduleOptions) => makeLrSchedule({ type: 'step', lr: o.lr, stepSize: o.stepSize, gamma: o.gamma }));
+    registry.register('schedule', 'cosine', (o: ScheduleOptions) => makeLrSchedule({ type: 'cosine', lr: o.lr, tMax: o.tMax }));
+  });
 }
 
 /** A registry with every built-in registered. */

@@ -197,7 +197,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
     };
 
     // attack → train in this thread, or data-parallel over worker threads (ATFLOW_WORKERS, wasm)
-    training = await startRunTraining({ backend: backend.name, model, trainer, trainerOptions: parts.trainerOptions, te, optimizer, lr: parts.lr, seed: spec.seed, ...(ckpt ? { resumedWith: Number(ckpt.json.workers ?? 1) } : {}) });
+    training = await startRunTraining({ backend: backend.name, model, trainer, trainerOptions: parts.trainerOptions, replica: parts.replica, te, optimizer, lr: parts.lr, seed: spec.seed, ...(ckpt ? { resumedWith: Number(ckpt.json.workers ?? 1) } : {}) });
     // BatchNorm's per-share statistics and the merged gradient's float order depend on the worker count:
     // a resume must use the same one to continue the run identically (the automatic count keeps it;
     // only an explicit, different ATFLOW_WORKERS gets here)

@@ -15,7 +15,7 @@ import { ProgressDisplay } from '../sinks/progress';
 import { writeReport } from '../sinks/report';
 import * as fs from 'fs';
 import { readEpochRecords, readEvalProtocol, renderSummaryTable } from './summary-table';
-import type { Registry } from './registry';
+import { parsePluginRef, type PluginRef, type Registry } from './registry';
 import type { RunSink } from './run-sinks';
 import type { Observable } from 'rxjs';
 import type { RunEvent } from '../core/run-event';
@@ -36,6 +36,11 @@ export interface RunConfigOptions {
    */
   readonly processes?: number;
   readonly registry?: Registry;
+  /**
+   * Plugin modules (the CLI's `--plugin module[#export]`), registered into the registry before the runs;
+   * `--workers` child processes get them too.
+   */
+  readonly plugins?: readonly string[];
   /** Extra sinks and observers (the CLI adds the progress bar, summary and report). */
   readonly sinks?: (runDir: string, spec: RunSpec) => RunSink[];
   readonly observe?: (events$: Observable<RunEvent>, run: ResolvedRun) => void;
@@ -67,6 +72,10 @@ function installSignalHandlers(log: (l: string) => void): void {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 }
 
+function usePlugin(registry: Registry, ref: PluginRef): void {
+  registry.use(ref.module, ref.export);
+}
+
 /** Runs the variants of a config; returns the process exit code. */
 export async function runConfig(configFile: string, options: RunConfigOptions): Promise<number> {
   const log = options.log ?? ((l: string) => process.stderr.write(l + '\n'));
@@ -83,15 +92,26 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
     throw new AtflowError('ARGUMENT', `--workers ${String(requested)}: expected the number of variant processes, an integer ≥ 0 (0 = one per core)`, { field: '--workers', value: requested });
   }
   const processes = requested === 0 ? os.availableParallelism() : requested;
+  const registry = options.registry ?? defaultRegistry();
+  for (const p of options.plugins ?? []) usePlugin(registry, parsePluginRef(p));
+  // a config's plugins, relative to the config file
+  for (const run of runs) for (const p of run.spec.plugins ?? []) usePlugin(registry, parsePluginRef(p, path.dirname(path.resolve(configFile))));
   installSignalHandlers(log);
   const outcomes: { run: ResolvedRun; ok: boolean }[] = [];
   if (processes > 1 && runs.length > 1) {
     const over = oversubscription(Math.min(processes, runs.length), process.env, os.availableParallelism());
     if (over) log(`atflow: warning: ${over}`);
-    await runInWorkers(configFile, runs, processes, options, log);
+    const inCode = registry.registeredInCode();
+    if (inCode.length) {
+      throw new AtflowError(
+        'CONFIG',
+        `--workers ${processes}: ${inCode.map((e) => `${e.kind} '${e.name}'`).join(', ')} ${inCode.length > 1 ? 'were' : 'was'} registered in code (registry.register), which the variant processes cannot repeat; register ${inCode.length > 1 ? 'them' : 'it'} from a module (registry.use(modulePath, exportName), a config's "plugins" or --plugin), or run with --workers 1`,
+        { field: '--workers', registeredInCode: inCode },
+      );
+    }
+    await runInWorkers(configFile, runs, processes, { ...options, plugins: registry.plugins.map((p) => `${p.module}#${p.export}`) }, log);
     for (const run of runs) outcomes.push({ run, ok: true });
   } else {
-    const registry = options.registry ?? defaultRegistry();
     for (const run of runs) {
       if (stopRequested) break;
       const outcome: RunOutcome = await executeRun(run, {
@@ -145,6 +165,7 @@ async function runInWorkers(configFile: string, runs: readonly ResolvedRun[], wo
       for (const s of options.sets ?? []) args.push('--set', s);
       if (options.backend) args.push('--backend', options.backend);
       if (options.resume) args.push('--resume');
+      for (const p of options.plugins ?? []) args.push('--plugin', p);
       // each concurrent variant process gets its share of the cores for its data-parallel workers (wasm)
       const share = String(coresPerProcess(Math.min(workers, runs.length)));
       const env = { ...process.env, ATFLOW_PROGRESS_LINES: options.quiet ? '0' : '1', ATFLOW_WORKERS: process.env.ATFLOW_WORKERS ?? share };

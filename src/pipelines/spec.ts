@@ -154,6 +154,12 @@ const specSchema = z
       })
       .strict()
       .default({}),
+    /**
+     * Plugin modules registered before the run ('path/to/module.js' or 'module.js#exportName', default
+     * export 'register'; paths relative to the config file): their names can be used in this config,
+     * and data-parallel workers and --workers processes register them too.
+     */
+    plugins: z.array(z.string()).optional(),
     /** Several runs from one file: each variant deep-merges its overrides into the rest. */
     variants: z.record(z.record(z.unknown())).nullable().optional(),
   })

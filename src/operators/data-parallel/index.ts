@@ -3,5 +3,6 @@ export { trainStepParallel, type ParallelStepResult } from './train-step-paralle
 export { attackAndTrainParallel, type AttackAndTrainParallelOptions } from './operator';
 export { splitShares, type Share } from './shares';
 export { coresPerProcess, dataParallelWorkers, type DataParallelChoice } from './choose-workers';
-export type { ReplicaSpec, ShareResult } from './protocol';
+export type { ModuleExport, ReplicaRecipe, ReplicaSpec, ShareResult } from './protocol';
+export { builtinReplica, BUILTIN_REPLICA } from './builtin-replica';
 export { startRunTraining, type RunTraining, type RunTrainingOptions } from './run-training';

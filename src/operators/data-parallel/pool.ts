@@ -5,7 +5,8 @@ import { Worker } from 'worker_threads';
 import type * as tf from '@tensorflow/tfjs';
 import { AtflowError, type ErrorCode } from '../../core/errors';
 import type { Model } from '../../core/model';
-import type { FromWorker, ReplicaSpec, ShareResult, StepMessage } from './protocol';
+import { BUILTIN_REPLICA } from './builtin-replica';
+import type { FromWorker, ReplicaRecipe, ReplicaSpec, ShareResult, StepMessage } from './protocol';
 import { splitShares, type Share } from './shares';
 import { stateLayout, variablesByName, writeState, type StateLayout } from './state-layout';
 
@@ -19,6 +20,8 @@ export interface DataParallelPoolOptions {
   readonly trainerOptions?: ReplicaSpec['trainerOptions'];
   /** Backend of the workers; default 'wasm'. */
   readonly backend?: 'wasm' | 'cpu';
+  /** How workers rebuild the model and trainer; default the built-in tables (BUILTIN_REPLICA, no plugins). */
+  readonly replica?: ReplicaRecipe;
 }
 
 /** One data-parallel step's input: the batch as host arrays (row-major NHWC). */
@@ -139,6 +142,8 @@ export class DataParallelPool {
       trainer: options.trainer,
       trainerOptions: options.trainerOptions ?? {},
       backend: options.backend ?? 'wasm',
+      builder: options.replica?.builder ?? BUILTIN_REPLICA,
+      plugins: options.replica?.plugins ?? [],
     };
     const layout = stateLayout(model.parameters, model.buffers);
     const state = new SharedArrayBuffer(Math.max(4, layout.length * 4));

@@ -4,8 +4,27 @@ import type { StateLayout } from './state-layout';
 
 /** Messages between the pool (main thread) and its workers. Everything here is structured-cloneable. */
 
+/** A module's named export, loaded by path in a worker thread (a function, structured-cloneable as a reference). */
+export interface ModuleExport {
+  readonly module: string;
+  readonly export: string;
+}
+
+/**
+ * How a worker rebuilds the run's model and trainer: `builder` is called with the ReplicaSpec and
+ * returns them; `plugins` are the registry's plugin modules, which the builder registers first. The
+ * built-in builder (builtin-replica.ts) knows only the built-in tables; the run's (pipelines/replica.ts)
+ * rebuilds the run's registry. `unportable` names what the run uses that no module can rebuild
+ * (registered in code): more than one worker is then refused with it.
+ */
+export interface ReplicaRecipe {
+  readonly builder: ModuleExport;
+  readonly plugins: readonly ModuleExport[];
+  readonly unportable?: string | null;
+}
+
 export interface ReplicaSpec {
-  /** createModel name ('cnn-small', 'preact-resnet18', 'wrn-34-10', ...). */
+  /** Model by registry name ('cnn-small', 'preact-resnet18', 'wrn-34-10', a plugin's, ...). */
   readonly model: string;
   readonly numClasses: number;
   readonly inputShape: readonly [number, number, number];
@@ -13,6 +32,8 @@ export interface ReplicaSpec {
   readonly trainer: string;
   readonly trainerOptions: TrainerOptions;
   readonly backend: 'wasm' | 'cpu';
+  readonly builder: ModuleExport;
+  readonly plugins: readonly ModuleExport[];
 }
 
 export interface InitMessage {

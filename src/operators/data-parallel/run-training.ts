@@ -11,6 +11,8 @@ import type { BackendName } from '../../backend/select';
 import { dataParallelWorkers } from './choose-workers';
 import { attackAndTrainParallel } from './operator';
 import { DataParallelPool } from './pool';
+import type { ReplicaRecipe } from './protocol';
+import { AtflowError } from '../../core/errors';
 
 export interface RunTrainingOptions {
   /** The backend the run initialised. */
@@ -27,6 +29,8 @@ export interface RunTrainingOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** The worker count of the checkpoint a run resumes from: the automatic choice keeps it. */
   readonly resumedWith?: number;
+  /** How workers rebuild the model and trainer (buildRun's `parts.replica`: the run's registry and plugins); default the built-in tables. */
+  readonly replica?: ReplicaRecipe;
 }
 
 /** The training half of a run's batch chain, single-thread or data-parallel. */
@@ -53,12 +57,19 @@ export async function startRunTraining(o: RunTrainingOptions): Promise<RunTraini
       close: async () => undefined,
     };
   }
+  if (o.replica?.unportable) {
+    throw new AtflowError('CONFIG', `${choice.reason}: ${o.replica.unportable}; data-parallel workers rebuild the run from modules: register it with registry.use(modulePath, exportName) (or a config's "plugins" / --plugin), or set ATFLOW_WORKERS=1`, {
+      field: 'ATFLOW_WORKERS',
+      workers: choice.workers,
+    });
+  }
   const pool = await DataParallelPool.create({
     workers: choice.workers,
     model: o.model,
     trainer: o.trainer.name,
     trainerOptions: o.trainerOptions,
     backend: o.backend === 'cpu' ? 'cpu' : 'wasm',
+    ...(o.replica ? { replica: o.replica } : {}),
   });
   return {
     operator: attackAndTrainParallel({ pool, model: o.model, optimizer: o.optimizer, lr: o.lr, te: o.te, seed: o.seed }),

@@ -3,15 +3,14 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../backend/select';
 import type { Model } from '../../core/model';
 import { recordBatchStats, type BatchStats } from '../../core/batch-stats';
-import { createModel } from '../../models';
-import { createTrainer } from '../trainers';
 import type { TeTensors, Trainer } from '../trainers/types';
-import type { FromWorker, InitMessage, ShareResult, StepMessage, ToWorker } from './protocol';
+import type { FromWorker, InitMessage, ReplicaSpec, ShareResult, StepMessage, ToWorker } from './protocol';
 import { readState, variablesByName, type StateLayout } from './state-layout';
 
 /**
  * One data-parallel worker: its own tfjs + backend (atflow's wasm kernels included), a model replica
- * and the trainer rebuilt by name. Per step it loads the shared weights, runs the trainer's attack
+ * and the trainer rebuilt by name by the replica builder the pool names (a module and export: the
+ * run's registry with its plugins, or the built-in tables), never silently by another table. Per step it loads the shared weights, runs the trainer's attack
  * (eval mode) and the train-mode loss + gradient on its share, and sends the gradients back.
  */
 interface Replica {
@@ -31,9 +30,10 @@ function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 
 async function init(m: InitMessage): Promise<void> {
   await initBackend(m.replica.backend);
-  // The seed is irrelevant: every value is overwritten from the shared state before each step.
-  const model = createModel(m.replica.model, { numClasses: m.replica.numClasses, inputShape: m.replica.inputShape, seed: 0 });
-  const trainer = createTrainer(m.replica.trainer, m.replica.trainerOptions);
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const build = require(m.replica.builder.module)[m.replica.builder.export] as (spec: ReplicaSpec) => { model: Model; trainer: Trainer };
+  if (typeof build !== 'function') throw new Error(`replica builder ${m.replica.builder.module}#${m.replica.builder.export} is not an exported function`);
+  const { model, trainer } = build(m.replica);
   replica = { model, trainer, layout: m.layout, state: m.state, variables: variablesByName(model.parameters, model.buffers) };
   send({ type: 'ready', backend: tf.getBackend() });
 }
