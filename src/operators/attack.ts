@@ -4,9 +4,9 @@ import { disposeBatch, type AttackedBatch, type AugmentedBatch, type LabeledBatc
 import type { Model } from '../core/model';
 import { deriveSeed } from '../core/rng';
 import { faultPoint } from '../core/fault-injection';
-import { softmaxRows } from './trainers/logit-stats';
 import type { TemporalEnsemble } from './trainers/te';
-import type { TeTensors, Trainer } from './trainers/types';
+import type { Trainer } from './trainers/types';
+import { attackHalf, teUpdate } from './train-step';
 
 export interface AttackOperatorOptions {
   readonly model: Model;
@@ -23,53 +23,38 @@ export interface AttackOperatorOptions {
  *  1. eval-mode logits f(x) on the clean (augmented) batch;
  *  2. from TE's start epoch: p ← η·p + (1 − η)·softmax(f(x)) for the batch's rows, p̂ = row-normalised p;
  *  3. the trainer's attack (eval mode), with f(x) and (p̂, w(t)) at hand.
- * The batch's `x` passes on unchanged; `xAdv` is new. On an error both are disposed.
+ * The batch's `x` passes on unchanged; `xAdv` is new. On an error both are disposed. The work is the
+ * train step's first half (train-step.ts), which the data-parallel workers run on their shares too.
  */
 export function attack(options: AttackOperatorOptions): OperatorFunction<LabeledBatch | AugmentedBatch, AttackedBatch> {
   const { model, trainer, te, seed } = options;
   return map((batch) => {
     const t0 = performance.now();
     const K = model.numClasses;
-    let y: tf.Tensor1D | undefined;
-    let logitsNat: tf.Tensor2D | undefined;
-    let teTensors: TeTensors | null = null;
     try {
-      y = tf.tensor1d(batch.labelsUsed, 'int32');
-      logitsNat = tf.tidy(() => model.apply(batch.x, 'eval'));
-      const logitsNatEval = logitsNat.dataSync().slice() as Float32Array;
-      let teBatch: AttackedBatch['te'] = null;
-      if (te && te.isActive(batch.epoch)) {
-        const target = te.update(batch.indices, softmaxRows(logitsNatEval, K));
-        teBatch = { weight: te.weight(batch.epoch), target };
-        teTensors = { weight: teBatch.weight, target: tf.tensor2d(target, [batch.indices.length, K]) };
-      }
-      faultPoint('attack');
-      const xAdv = trainer.attack({
+      const half = attackHalf({
         model,
+        trainer,
         x: batch.x,
-        y,
+        labels: batch.labelsUsed,
         seed: deriveSeed(seed, 'attack', batch.epoch, batch.step),
         rowKeys: batch.indices,
-        logitsNatEval: logitsNat,
-        te: teTensors,
+        teTarget: teUpdate(te, batch.epoch, batch.indices, K),
+        beforeAttack: () => faultPoint('attack'),
       });
       const out: AttackedBatch = {
         ...batch,
         stage: 'attacked',
-        xAdv,
+        xAdv: half.xAdv,
         numClasses: K,
-        logitsNatEval,
-        te: teBatch,
+        logitsNatEval: half.logitsNatEval,
+        te: half.te,
         attackMs: performance.now() - t0,
       };
       return out;
     } catch (e) {
       disposeBatch(batch as unknown as { x: tf.Tensor } & Record<string, unknown>);
       throw e;
-    } finally {
-      y?.dispose();
-      logitsNat?.dispose();
-      teTensors?.target.dispose();
     }
   });
 }

@@ -1,15 +1,12 @@
 import * as tf from '@tensorflow/tfjs';
 import { concatMap, type OperatorFunction } from 'rxjs';
 import { disposeBatch, trainedBatch, type AugmentedBatch, type LabeledBatch, type TrainedBatch } from '../../core/batch';
-import { AtflowError } from '../../core/errors';
 import type { Model } from '../../core/model';
-import type { ExampleColumns, StepRecord } from '../../core/records';
 import { deriveSeed } from '../../core/rng';
 import type { Sgd } from '../optim/sgd';
-import { nonFiniteStepError } from '../train';
 import type { LrSchedule } from '../schedules/lr-schedule';
-import { exampleColumns, logitStats, softmaxRows } from '../trainers/logit-stats';
-import { rowEntropy, type TemporalEnsemble } from '../trainers/te';
+import type { TeBatchTarget, TemporalEnsemble } from '../trainers/te';
+import { stepRecords, teUpdate } from '../train-step';
 import type { DataParallelPool } from './pool';
 import { trainStepParallel } from './train-step-parallel';
 
@@ -34,52 +31,47 @@ export function attackAndTrainParallel(options: AttackAndTrainParallelOptions): 
   const { pool, model, optimizer, lr: lrSchedule, te, seed } = options;
   return concatMap(async (batch) => {
     const t0 = performance.now();
-    const B = batch.indices.length;
     const K = model.numClasses;
     try {
-      let teInput: { weight: number; target: Float32Array } | null = null;
+      // TE's EMA lives here: its update (the train step's, train-step.ts) needs the whole batch's f(x)
+      let teInput: TeBatchTarget | null = null;
       if (te && te.isActive(batch.epoch)) {
         const logits = tf.tidy(() => model.apply(batch.x, 'eval'));
-        const probs = softmaxRows(logits.dataSync() as Float32Array, K);
+        teInput = teUpdate(te, batch.epoch, batch.indices, K)(logits.dataSync() as Float32Array);
         logits.dispose();
-        teInput = { weight: te.weight(batch.epoch), target: te.update(batch.indices, probs) };
       }
       const lr = lrSchedule(batch.epoch);
-      const r = await trainStepParallel(pool, model, optimizer, lr, {
-        x: batch.x.dataSync() as Float32Array,
-        shape: batch.x.shape,
-        labels: batch.labelsUsed,
-        seed: deriveSeed(seed, 'attack', batch.epoch, batch.step),
-        rowKeys: batch.indices,
-        te: teInput,
-      }).catch((e) => {
-        // name the epoch, step and examples, as the single-thread `train` operator does
-        if (!(e instanceof AtflowError && e.code === 'NON_FINITE' && Array.isArray(e.details.rows))) throw e;
-        const d = e.details as { loss: number; gradNormSq: number; rows: number[] };
-        throw nonFiniteStepError('data-parallel train step:', d.loss, d.gradNormSq, batch.epoch, batch.step, batch.indices, d.rows);
-      });
-      const clean = logitStats(r.logitsNat ?? r.logitsNatEval, batch.labelsUsed, K);
-      const adv = logitStats(r.logitsAdv, batch.labelsUsed, K);
-      const columns: ExampleColumns = exampleColumns({
+      const r = await trainStepParallel(
+        pool,
+        model,
+        optimizer,
+        lr,
+        {
+          x: batch.x.dataSync() as Float32Array,
+          shape: batch.x.shape,
+          labels: batch.labelsUsed,
+          seed: deriveSeed(seed, 'attack', batch.epoch, batch.step),
+          rowKeys: batch.indices,
+          te: teInput,
+        },
+        { epoch: batch.epoch, step: batch.step },
+      );
+      const { columns, record } = stepRecords({
         epoch: batch.epoch,
-        phase: 'train',
+        step: batch.step,
         indices: batch.indices,
         labelsTrue: batch.labelsTrue,
         labelsUsed: batch.labelsUsed,
-        clean,
-        adv,
-        teTargetEntropy: teInput ? rowEntropy(teInput.target, K) : null,
+        numClasses: K,
+        logitsClean: r.logitsNat ?? r.logitsNatEval,
+        logitsAdv: r.logitsAdv,
         tePenalty: r.tePenalty ?? null,
-      });
-      const record: StepRecord = {
-        epoch: batch.epoch,
-        step: batch.step,
+        te: teInput,
         loss: r.loss,
-        grad_norm_sq: r.gradNormSq,
+        gradNormSq: r.gradNormSq,
         lr,
         ms: performance.now() - t0,
-        batch_size: B,
-      };
+      });
       return trainedBatch(batch, columns, record);
     } finally {
       disposeBatch(batch as unknown as { x: tf.Tensor } & Record<string, unknown>);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { AtflowError } from '../../core/errors';
-import { nonFiniteRows } from '../train';
+import { applyUpdate } from '../train-step';
 import type { Model } from '../../core/model';
 import type { Sgd } from '../optim/sgd';
 import type { DataParallelPool, PoolStepInput } from './pool';
@@ -44,8 +44,18 @@ function concat(parts: readonly Float32Array[]): Float32Array {
  * shares computed (share means, within- and between-share variance merged: mergedRunningStats);
  * num_batches_tracked comes from worker 0. The pool reads the
  * updated main model at its next step, so every replica starts each step with identical weights.
+ * Splitting and merging are this file's; the halves the workers run and the update are the one train
+ * step (train-step.ts) the single-thread operators run.
  */
-export async function trainStepParallel(pool: DataParallelPool, model: Model, optimizer: Sgd, lr: number, input: PoolStepInput): Promise<ParallelStepResult> {
+export async function trainStepParallel(
+  pool: DataParallelPool,
+  model: Model,
+  optimizer: Sgd,
+  lr: number,
+  input: PoolStepInput,
+  /** Where in the run this step is, for a NON_FINITE error (the `attackAndTrainParallel` operator's batch). */
+  where: { readonly epoch: number; readonly step: number } = { epoch: 0, step: 0 },
+): Promise<ParallelStepResult> {
   const { shares, results } = await pool.step(input);
   const B = input.labels.length;
   const weights = shares.map((s) => (s.end - s.start) / B);
@@ -70,20 +80,21 @@ export async function trainStepParallel(pool: DataParallelPool, model: Model, op
       });
       grads[byName.get(e.name)!.name] = tf.tensor(avg, [...e.shape], 'float32');
     });
-    // float32 on the device, as the `train` operator computes it (float64 here would differ in the 5th digit)
-    const gradList = Object.values(grads);
-    if (gradList.length) {
-      const normT = tf.tidy(() => tf.addN(gradList.map((g) => tf.sum(tf.square(g)))));
-      gradNormSq = normT.dataSync()[0];
-      normT.dispose();
-    }
-    if (!Number.isFinite(loss) || !Number.isFinite(gradNormSq)) {
-      // batch rows with non-finite values; the operator turns them into epoch, step and example indices
-      const arrays = [concat(results.map((r) => r.logitsAdv)), ...(results.every((r) => r.logitsNat) ? [concat(results.map((r) => r.logitsNat!))] : [])];
-      const rows = nonFiniteRows(B, model.numClasses, input.labels, arrays);
-      throw new AtflowError('NON_FINITE', `data-parallel train step: loss ${loss} / squared gradient norm ${gradNormSq}`, { loss, gradNormSq, rows });
-    }
-    optimizer.step(grads, lr);
+    // the same update as the single-thread `train` operator (train-step.ts): norm, finiteness check, SGD
+    const nullableConcat = (pick: (r: ShareResult) => Float32Array | null) => (results.every((r) => pick(r) !== null) ? concat(results.map((r) => pick(r)!)) : null);
+    gradNormSq = applyUpdate({
+      optimizer,
+      grads,
+      loss,
+      lr,
+      what: 'data-parallel train step:',
+      epoch: where.epoch,
+      step: where.step,
+      indices: input.rowKeys ?? Int32Array.from({ length: B }, (_, i) => i),
+      labels: input.labels,
+      numClasses: model.numClasses,
+      perExample: () => [concat(results.map((r) => r.logitsAdv)), nullableConcat((r) => r.logitsNat), nullableConcat((r) => r.tePenalty)],
+    });
   } finally {
     for (const g of Object.values(grads)) g.dispose();
   }

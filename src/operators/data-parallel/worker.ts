@@ -4,14 +4,16 @@ import { initBackend } from '../../backend/select';
 import type { Model } from '../../core/model';
 import { recordBatchStats, type BatchStats } from '../../core/batch-stats';
 import type { TeTensors, Trainer } from '../trainers/types';
+import { attackHalf, gradientHalf, type GradientHalf } from '../train-step';
 import type { FromWorker, InitMessage, ReplicaSpec, ShareResult, StepMessage, ToWorker } from './protocol';
 import { readState, variablesByName, type StateLayout } from './state-layout';
 
 /**
  * One data-parallel worker: its own tfjs + backend (atflow's wasm kernels included), a model replica
  * and the trainer rebuilt by name by the replica builder the pool names (a module and export: the
- * run's registry with its plugins, or the built-in tables), never silently by another table. Per step it loads the shared weights, runs the trainer's attack
- * (eval mode) and the train-mode loss + gradient on its share, and sends the gradients back.
+ * run's registry with its plugins, or the built-in tables), never silently by another table. Per step
+ * it loads the shared weights, runs the train step's two halves (train-step.ts) on its share, and sends
+ * the gradients back.
  */
 interface Replica {
   readonly model: Model;
@@ -45,51 +47,36 @@ function step(m: StepMessage): { result: ShareResult; transfer: ArrayBuffer[] } 
   const K = model.numClasses;
   const n = m.labels.length;
   const owned: tf.Tensor[] = [];
+  let g: GradientHalf | undefined;
   try {
     const x = tf.tensor4d(m.x, m.shape, 'float32');
+    owned.push(x);
+    const bnStats: BatchStats[] = [];
+    // the train step's two halves (train-step.ts) on this share; TE's p̂ came from the main thread
+    const t0 = performance.now();
+    const half = recordBatchStats((s) => bnStats.push(s), () => attackHalf({ model, trainer, x, labels: m.labels, seed: m.seed, rowKeys: m.rowKeys, teTarget: () => m.te }));
+    owned.push(half.xAdv);
+    const t1 = performance.now();
     const y = tf.tensor1d(m.labels, 'int32');
-    owned.push(x, y);
+    owned.push(y);
     const te: TeTensors | null = m.te ? { weight: m.te.weight, target: tf.tensor2d(m.te.target, [n, K]) } : null;
     if (te) owned.push(te.target);
-
-    // as the `attack` operator: eval-mode f(x), then the trainer's attack with it
-    const t0 = performance.now();
-    const logitsNatEvalT = tf.tidy(() => model.apply(x, 'eval'));
-    owned.push(logitsNatEvalT);
-    const bnStats: BatchStats[] = [];
-    const xAdv = recordBatchStats((s) => bnStats.push(s), () => trainer.attack({ model, x, y, seed: m.seed, rowKeys: m.rowKeys, logitsNatEval: logitsNatEvalT, te }));
-    owned.push(xAdv);
-    const t1 = performance.now();
-
-    // as the `train` operator: variableGrads over the trainer's train-mode loss
-    let logitsNat: tf.Tensor | null = null;
-    let logitsAdv: tf.Tensor | null = null;
-    let tePenalty: tf.Tensor | null = null;
-    const params = model.parameters.map((p) => p.variable);
-    const { value, grads } = tf.variableGrads(() => {
-      const out = recordBatchStats((s) => bnStats.push(s), () => trainer.loss({ model, x, xAdv, y, te }));
-      logitsNat = out.logitsNat ? tf.keep(out.logitsNat) : null;
-      logitsAdv = tf.keep(out.logitsAdv);
-      tePenalty = out.tePenalty ? tf.keep(out.tePenalty) : null;
-      return out.loss;
-    }, params);
-    owned.push(value, ...Object.values(grads));
-    for (const t of [logitsNat, logitsAdv, tePenalty]) if (t) owned.push(t);
-
+    g = recordBatchStats((s) => bnStats.push(s), () => gradientHalf(model, trainer, x, half.xAdv, y, te));
+    const grads = g.grads;
     const gradArrays = model.parameters.map((p) => {
-      const g = grads[p.variable.name];
-      return g ? (g.dataSync() as Float32Array).slice() : null;
+      const gp = grads[p.variable.name];
+      return gp ? (gp.dataSync() as Float32Array).slice() : null;
     });
     const bufferArrays = layout.entries.filter((e) => e.role === 'buffer').map((e) => (r.variables.get(e.name)!.dataSync() as Float32Array | Int32Array).slice());
     const result: ShareResult = {
-      loss: value.dataSync()[0],
+      loss: g.value.dataSync()[0],
       grads: gradArrays,
       buffers: bufferArrays,
       bnStats,
-      logitsNatEval: (logitsNatEvalT.dataSync() as Float32Array).slice(),
-      logitsNat: logitsNat ? ((logitsNat as tf.Tensor).dataSync() as Float32Array).slice() : null,
-      logitsAdv: (logitsAdv as unknown as tf.Tensor).dataSync().slice() as Float32Array,
-      tePenalty: tePenalty ? ((tePenalty as tf.Tensor).dataSync() as Float32Array).slice() : null,
+      logitsNatEval: half.logitsNatEval,
+      logitsNat: g.logitsNat ? (g.logitsNat.dataSync() as Float32Array).slice() : null,
+      logitsAdv: g.logitsAdv.dataSync().slice() as Float32Array,
+      tePenalty: g.tePenalty ? (g.tePenalty.dataSync() as Float32Array).slice() : null,
       attackMs: t1 - t0,
       gradMs: performance.now() - t1,
     };
@@ -98,6 +85,7 @@ function step(m: StepMessage): { result: ShareResult; transfer: ArrayBuffer[] } 
       .map((a) => a.buffer as ArrayBuffer);
     return { result, transfer };
   } finally {
+    g?.dispose();
     for (const t of owned) t.dispose();
   }
 }
