@@ -1,4 +1,5 @@
 import { Registry } from './registry';
+import { BUILTIN_SINKS } from './sinks';
 import { SOURCE_NAMES, createSource } from '../sources';
 import { MODEL_NAMES, createModel } from '../models';
 import { ATTACKS } from '../operators/attacks';
@@ -27,7 +28,7 @@ export function lookupIn(registry: Registry): OperatorLookup {
   };
 }
 
-/** Registers every built-in source, model, attack, objective, trainer and schedule under its config name. */
+/** Registers every built-in source, model, attack, objective, trainer, schedule and sink under its config name. */
 export function registerBuiltins(registry: Registry): Registry {
   return registry.asOrigin('builtin', () => {
     for (const name of SOURCE_NAMES) registry.register('source', name, (o: Record<string, unknown>) => createSource(name, o));
@@ -39,6 +40,7 @@ export function registerBuiltins(registry: Registry): Registry {
     registry.register('schedule', 'constant', (o: ScheduleOptions) => makeLrSchedule({ type: 'constant', lr: o.lr }));
     registry.register('schedule', 'multistep', (o: ScheduleOptions) => makeLrSchedule({ type: 'multistep', lr: o.lr, milestones: o.milestones, gamma: o.gamma }));
     registry.register('schedule', 'step', (o: ScheduleOptions) => makeLrSchedule({ type: 'step', lr: o.lr, stepSize: o.stepSize, gamma: o.gamma }));
+    for (const [name, factory] of Object.entries(BUILTIN_SINKS)) registry.register('sink', name, factory);
     registry.register('schedule', 'cosine', (o: ScheduleOptions) => makeLrSchedule({ type: 'cosine', lr: o.lr, tMax: o.tMax }));
   });
 }

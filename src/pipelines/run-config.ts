@@ -3,15 +3,13 @@ import * as os from 'os';
 import * as path from 'path';
 import { describeBackend, type BackendName } from '../backend/select';
 import { coresPerProcess } from '../operators/data-parallel/choose-workers';
-import { AtflowError } from '../core/errors';
+import { AtflowError, unknownName } from '../core/errors';
 import type { EpochRecord } from '../core/records';
 import { defaultRegistry } from './default-registry';
 import { executeRun, type RunOutcome } from './execute-run';
 import { loadRuns, type ResolvedRun, type RunSpec } from './spec';
-import { ArrowRunWriter } from '../sinks/arrow-sink';
-import { parquetRunSink } from './sinks';
-import { SummaryWriter, readRunSummary, writeMultiRunSummary, type RunSummary } from '../sinks/summary';
-import { ProgressDisplay } from '../sinks/progress';
+import { runSinkNames, type SinkOptions } from './sinks';
+import { readRunSummary, writeMultiRunSummary, type RunSummary } from '../sinks/summary';
 import { writeReport } from '../sinks/report';
 import * as fs from 'fs';
 import { readEpochRecords, readEvalProtocol, renderSummaryTable } from './summary-table';
@@ -41,21 +39,32 @@ export interface RunConfigOptions {
    * `--workers` child processes get them too.
    */
   readonly plugins?: readonly string[];
+  /** Extra sinks by registry name (the CLI's `--sink`), after the config's `logging.sinks`. */
+  readonly sinkNames?: readonly string[];
   /** Extra sinks and observers (the CLI adds the progress bar, summary and report). */
   readonly sinks?: (runDir: string, spec: RunSpec) => RunSink[];
   readonly observe?: (events$: Observable<RunEvent>, run: ResolvedRun) => void;
   readonly log?: (line: string) => void;
 }
 
-/** Sinks every CLI run gets: Parquet tables, plus whatever the options add. */
-function runSinks(options: RunConfigOptions): (runDir: string, spec: RunSpec) => RunSink[] {
+/** Sinks every CLI run gets, built by name through the registry (runSinkNames), plus whatever the options add. */
+function runSinks(options: RunConfigOptions, registry: Registry): (runDir: string, spec: RunSpec) => RunSink[] {
   return (runDir, spec) => [
-    parquetRunSink(),
-    ...(spec.logging.arrow ? [new ArrowRunWriter()] : []),
-    new SummaryWriter(),
-    new ProgressDisplay({ quiet: !!options.quiet && process.env.ATFLOW_PROGRESS_LINES !== '1', tty: process.env.ATFLOW_PROGRESS_LINES === '1' ? false : undefined }),
+    ...runSinkNames(spec, options.sinkNames).map((name) => registry.create<RunSink, SinkOptions>('sink', name, { runDir, spec, quiet: !!options.quiet })),
     ...(options.sinks ? options.sinks(runDir, spec) : []),
   ];
+}
+
+/** Every sink name a run will build is registered: checked before any run starts, naming the field. */
+function checkSinkNames(runs: readonly ResolvedRun[], options: RunConfigOptions, registry: Registry): void {
+  for (const run of runs) {
+    for (const name of runSinkNames(run.spec, options.sinkNames)) {
+      if (registry.has('sink', name)) continue;
+      const e = unknownName('sink', name, registry.list('sink'));
+      const field = (run.spec.logging.sinks ?? []).includes(name) ? 'logging.sinks' : '--sink';
+      throw new AtflowError(e.code, `${field}: ${e.message}`, { ...e.details, field });
+    }
+  }
 }
 
 let stopRequested = false;
@@ -96,6 +105,7 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
   for (const p of options.plugins ?? []) usePlugin(registry, parsePluginRef(p));
   // a config's plugins, relative to the config file
   for (const run of runs) for (const p of run.spec.plugins ?? []) usePlugin(registry, parsePluginRef(p, path.dirname(path.resolve(configFile))));
+  checkSinkNames(runs, options, registry);
   installSignalHandlers(log);
   const outcomes: { run: ResolvedRun; ok: boolean }[] = [];
   if (processes > 1 && runs.length > 1) {
@@ -119,7 +129,7 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
         registry,
         backend: options.backend,
         resume: options.resume,
-        sinks: runSinks(options),
+        sinks: runSinks(options, registry),
         observe: options.observe ? (ev$) => options.observe!(ev$, run) : undefined,
         shouldStop: () => stopRequested,
       });
@@ -166,6 +176,7 @@ async function runInWorkers(configFile: string, runs: readonly ResolvedRun[], wo
       if (options.backend) args.push('--backend', options.backend);
       if (options.resume) args.push('--resume');
       for (const p of options.plugins ?? []) args.push('--plugin', p);
+      for (const sink of options.sinkNames ?? []) args.push('--sink', sink);
       // each concurrent variant process gets its share of the cores for its data-parallel workers (wasm)
       const share = String(coresPerProcess(Math.min(workers, runs.length)));
       const env = { ...process.env, ATFLOW_PROGRESS_LINES: options.quiet ? '0' : '1', ATFLOW_WORKERS: process.env.ATFLOW_WORKERS ?? share };

@@ -1,5 +1,9 @@
 import { ParquetRunWriter } from '../sinks/parquet-sink';
+import { ArrowRunWriter } from '../sinks/arrow-sink';
+import { ProgressDisplay } from '../sinks/progress';
+import { SummaryWriter } from '../sinks/summary';
 import type { RunSink } from './run-sinks';
+import type { RunSpec } from './spec';
 
 /** The Parquet run-folder writer as an awaited sink. */
 export function parquetRunSink(): RunSink {
@@ -18,3 +22,28 @@ export function parquetRunSink(): RunSink {
     },
   };
 }
+
+/** What a sink factory registered under kind 'sink' is given, per run. */
+export interface SinkOptions {
+  readonly runDir: string;
+  readonly spec: RunSpec;
+  /** The CLI's --quiet. */
+  readonly quiet: boolean;
+}
+
+/**
+ * The sinks every CLI run gets, by registry name: 'parquet', 'arrow' (with logging.arrow), 'summary',
+ * 'progress', then the config's logging.sinks and the CLI's --sink names. Registering one of these names
+ * replaces that sink; registering a new name and listing it adds one.
+ */
+export function runSinkNames(spec: RunSpec, extra: readonly string[] = []): string[] {
+  return ['parquet', ...(spec.logging.arrow ? ['arrow'] : []), 'summary', 'progress', ...(spec.logging.sinks ?? []), ...extra];
+}
+
+/** The built-in sinks' factories (registerBuiltins). */
+export const BUILTIN_SINKS: Readonly<Record<string, (o: SinkOptions) => RunSink>> = {
+  parquet: () => parquetRunSink(),
+  arrow: () => new ArrowRunWriter(),
+  summary: () => new SummaryWriter(),
+  progress: (o) => new ProgressDisplay({ quiet: o.quiet && process.env.ATFLOW_PROGRESS_LINES !== '1', tty: process.env.ATFLOW_PROGRESS_LINES === '1' ? false : undefined }),
+};

@@ -143,6 +143,8 @@ const specSchema = z
         arrow: z.boolean().default(false),
         /** Complexity measures every k epochs (0 = never). */
         complexityEvery: z.number().int().min(0).default(0),
+        /** More sinks by registry name (kind 'sink'), after parquet, arrow, summary and progress. */
+        sinks: z.array(z.string()).optional(),
       })
       .strict()
       .default({}),

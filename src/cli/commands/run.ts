@@ -16,6 +16,7 @@ export function register(program: Command): void {
     .option('--quiet', 'no progress output')
     .option('--only <variant>', 'run just this variant of the config')
     .option('--plugin <module[#export]>', "register a plugin module's operators first (export default 'register'; repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option('--sink <name>', 'add a sink registered under this name (a plugin\'s; repeatable)', (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--workers <n>', 'variant processes: run up to n variants of the config at once, each in its own process (default: 1; 0 = one per core)')
     .addHelpText(
       'after',
@@ -25,7 +26,7 @@ Two kinds of workers, which multiply:
   ATFLOW_WORKERS=<k>  data-parallel threads inside each run (wasm/cpu; 'auto' = one per core)
 --workers 2 with ATFLOW_WORKERS=2 uses 4 threads; atflow warns when the product exceeds the cores.`,
     )
-    .action(async (config: string, opts: { set: string[]; out: string; backend?: BackendName | 'auto'; resume?: boolean; quiet?: boolean; only?: string; workers?: string; plugin: string[] }) => {
+    .action(async (config: string, opts: { set: string[]; out: string; backend?: BackendName | 'auto'; resume?: boolean; quiet?: boolean; only?: string; workers?: string; plugin: string[]; sink: string[] }) => {
       const code = await runConfig(config, {
         sets: opts.set,
         outDir: opts.out,
@@ -35,6 +36,7 @@ Two kinds of workers, which multiply:
         only: opts.only,
         processes: parseVariantProcesses(opts.workers),
         plugins: opts.plugin,
+        sinkNames: opts.sink,
       });
       process.exitCode = code;
     });
