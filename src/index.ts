@@ -21,6 +21,7 @@ export * from './operators/randomize-labels';
 export * from './operators/augment';
 export * from './operators/attack';
 export * from './operators/train';
+export { attackHalf, gradientHalf, applyUpdate, stepRecords, teUpdate, type AttackHalf, type AttackHalfInput, type GradientHalf, type UpdateInput, type StepRecordsInput } from './operators/train-step';
 export * from './operators/evaluate';
 export * from './operators/detect-events';
 export * as attacks from './operators/attacks';
@@ -30,6 +31,6 @@ export * from './operators/optim/sgd';
 export * from './operators/schedules';
 export * from './analysis/best-epoch';
 /** The run folder's Parquet logs: `executeRun(run, { …, sinks: () => [parquetRunSink()] })`; ParquetRunWriter / parquetSink in a pipeline built by hand. */
-export { parquetRunSink } from './pipelines/sinks';
+export { parquetRunSink, runSinkNames, BUILTIN_SINKS, type SinkOptions } from './pipelines/sinks';
 export type { RunSink } from './pipelines/run-sinks';
 export { ParquetRunWriter, parquetSink, type ParquetSinkOptions, type ParquetSinkResult } from './sinks/parquet-sink';

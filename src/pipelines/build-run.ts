@@ -92,6 +92,12 @@ export function buildRun(spec: RunSpec, registry: Registry): RunParts {
   const seed = spec.seed;
   checkTrainerSettings(spec);
   checkAttackName('attack.name', spec.attack.name, registry, spec.trainer.name);
+  if (spec.trainer.name === 'standard' && spec.attack.objective !== undefined) {
+    throw new AtflowError('CONFIG', `attack.objective: trainer 'standard' runs no attack, so '${spec.attack.objective}' would be ignored; remove it or pick an adversarial trainer (pgd-at, trades, mart)`, {
+      field: 'attack.objective',
+      value: spec.attack.objective,
+    });
+  }
   checkAttackName('eval.attack.name', spec.eval.attack === 'inherit' ? undefined : spec.eval.attack.name, registry, null);
   let source = registry.create<Source, Record<string, unknown>>('source', spec.data.source, {
     ...spec.data.options,

@@ -15,11 +15,14 @@ import type { TrainerAttackInput } from '../../../src/operators/trainers/types';
 import { defaultRegistry, lookupIn } from '../../../src/pipelines/default-registry';
 import { executeRun } from '../../../src/pipelines/execute-run';
 import { parquetRunSink } from '../../../src/pipelines/sinks';
-import { loadRuns } from '../../../src/pipelines/spec';
+import { loadRuns, resolveRuns } from '../../../src/pipelines/spec';
+import { buildRun } from '../../../src/pipelines/build-run';
 
 const CONFIG = path.join(__dirname, '..', '..', '..', 'config', 'pgd-at-apgd-inner.json');
 /** The shipped example, cut to seconds: 16 digits, one epoch of two steps, 3 attack iterations. */
 const TINY = ['epochs=1', 'data.trainSize=16', 'data.testSize=8', 'data.batchSize=8', 'data.testBatchSize=8', 'attack.steps=3', 'eval.attack.steps=1', 'schedule.milestones=[1]'];
+
+const TINY_SPEC = { name: 'x', epochs: 1, data: { source: 'mnist', trainSize: 16, testSize: 8 }, model: { name: 'mlp' } };
 
 async function equal(a: tf.Tensor, b: tf.Tensor): Promise<boolean> {
   const [x, y] = [await a.data(), await b.data()];
@@ -83,8 +86,12 @@ describe('a trainer resolves its inner attack and objective by name', () => {
     expect(() => martTrainer({ attack: { name: 'cw' } }, lookup)).toThrow(/attack\.name: 'cw' always maximises its own objective 'cw-margin'.*or set attack\.objective to 'cw-margin'/);
     expect(() => pgdAtTrainer({ attack: { name: 'apgd' } }, lookup)).toThrow(/attack\.name: unknown attack 'apgd' .*registered attacks: apgd-ce, apgd-dlr/);
     expect(() => pgdAtTrainer({ attack: { objective: 'kl' } }, lookup)).toThrow(/attack\.objective: unknown objective 'kl'/);
-    // the same objective by name is fine: PGD-AT maximises CE, which APGD-DLR's fixed 'dlr' is not
+    // naming APGD-DLR's own objective makes it consistent
     expect(() => pgdAtTrainer({ attack: { name: 'apgd-dlr', objective: 'dlr' } }, lookup)).not.toThrow();
+    // the clean trainer runs no attack: a name there would be ignored
+    const standard = (attack: Record<string, unknown>) => () => buildRun(resolveRuns({ ...TINY_SPEC, trainer: { name: 'standard' }, attack })[0].spec, defaultRegistry());
+    expect(standard({ name: 'apgd-ce' })).toThrow(/attack\.name: trainer 'standard' runs no attack, so 'apgd-ce' would be ignored/);
+    expect(standard({ objective: 'cw-margin' })).toThrow(/attack\.objective: trainer 'standard' runs no attack/);
   });
 
   it('the shipped config runs its APGD-CE variant through the registry (a spy registered under the name sees every step)', async () => {
