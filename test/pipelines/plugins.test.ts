@@ -62,12 +62,13 @@ describe('plugins reach data-parallel workers and variant processes', () => {
     const quiet = { quiet: true, backend: 'cpu' as const, log: () => undefined };
     await withEnv({ ATFLOW_WORKERS: '2' }, async () => {
       expect(await runConfig(config, { outDir: out, ...quiet })).toBe(0);
-      expect(await runConfig(reference, { outDir: refOut, ...quiet })).toBe(0);
     });
+    // PGD-AT's first step, single-thread (the MLP has no BatchNorm: two shares give the same mean loss up to rounding)
+    expect(await runConfig(reference, { outDir: refOut, ...quiet })).toBe(0);
     // the main thread's trainer and one per worker thread, all from the module
     expect(builders().map(([where]) => where).sort()).toEqual(['main', 'worker', 'worker']);
-    // the workers ran it: ×2 exactly (a power of two), on the same shares and weights as PGD-AT's first step
-    expect(firstLoss(out)).toBe(2 * firstLoss(refOut));
+    // the workers trained with it: twice PGD-AT's loss on the same weights and data
+    expect(firstLoss(out) / firstLoss(refOut)).toBeCloseTo(2, 5);
   });
 
   it('--workers 2: the CLI passes --plugin on to the variant processes; without it a child refuses the name', () => {
