@@ -1,4 +1,4 @@
-import { Registry } from './registry';
+import { parsePluginRef, Registry } from './registry';
 import { BUILTIN_SINKS } from './sinks';
 import { SOURCE_NAMES, createSource } from '../sources';
 import { MODEL_NAMES, createModel } from '../models';
@@ -48,4 +48,14 @@ export function registerBuiltins(registry: Registry): Registry {
 /** A registry with every built-in registered. */
 export function defaultRegistry(): Registry {
   return registerBuiltins(new Registry());
+}
+
+/** The default registry plus plugins given as 'module' or 'module#export' (the CLI's --plugin), resolved against `baseDir`. */
+export function registryWithPlugins(plugins: readonly string[] = [], baseDir: string = process.cwd()): Registry {
+  const registry = defaultRegistry();
+  for (const p of plugins) {
+    const ref = parsePluginRef(p, baseDir);
+    registry.use(ref.module, ref.export);
+  }
+  return registry;
 }

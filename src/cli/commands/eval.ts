@@ -8,7 +8,7 @@ import { createModel, loadWeights } from '../../models';
 import { readSafetensorsFile } from '../../models/safetensors';
 import { checkEps } from '../../operators/autoattack';
 import { buildRun } from '../../pipelines/build-run';
-import { defaultRegistry } from '../../pipelines/default-registry';
+import { registryWithPlugins } from '../../pipelines/default-registry';
 import { evaluateAutoAttack, type AutoAttackEvalData, type AutoAttackSummary } from '../../pipelines/evaluate-autoattack';
 import { validateSpec } from '../../pipelines/spec';
 import { createSource } from '../../sources';
@@ -19,6 +19,8 @@ import { createSource } from '../../sources';
  */
 interface EvalOptions {
   checkpoint: string;
+  /** Plugin modules the run's model / trainer came from (--plugin). */
+  plugin?: string[];
   attacks: string;
   n: string;
   eps?: string;
@@ -106,7 +108,7 @@ function fromRunDir(runDir: string, o: EvalOptions, n: number): Target {
   const doc = JSON.parse(fs.readFileSync(specFile, 'utf8')) as { spec?: Record<string, unknown> };
   const { variant: _v, meta: _m, ...raw } = doc.spec ?? {};
   const spec = validateSpec(raw, specFile);
-  const parts = buildRun(spec, defaultRegistry());
+  const parts = buildRun(spec, registryWithPlugins(o.plugin));
   const { file, label } = checkpointFile(runDir, o.checkpoint);
   loadWeights(parts.model, file);
   const split = o.split as 'test' | 'train';
@@ -143,6 +145,7 @@ export function register(program: Command): void {
     .description("AutoAttack (standard: APGD-CE → APGD-T → FAB-T → Square) on a run's checkpoint or a weights file; writes eval/<name>/robustness.parquet and summary.json")
     .argument('<target>', 'a run folder (runs/<run_id>) or a .safetensors weights file')
     .option('--checkpoint <which>', 'best | final | epoch-N (run folders)', 'best')
+    .option('--plugin <module[#export]>', "a plugin module the run's operators came from (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--attacks <list>', "standard | rand | a comma-separated list of apgd-ce, apgd-dlr, apgd-t, fab-t, square", 'standard')
     .option('--n <count>', 'examples (the first n of the split)', '10000')
     .option('--eps <eps>', "ε on the [0, 1] scale, e.g. 8/255 (default: the run's training ε)")

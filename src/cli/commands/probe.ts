@@ -8,11 +8,13 @@ import { initBackend, type BackendName } from '../../backend/select';
 import { DEFAULT_ALPHAS, gradientProbe, trainerObjective, writeGradientProbe, type GradientProbeRow } from '../../analysis/gradient-probe';
 import { loadWeights } from '../../models/checkpoint';
 import { buildRun } from '../../pipelines/build-run';
-import { defaultRegistry } from '../../pipelines/default-registry';
+import { registryWithPlugins } from '../../pipelines/default-registry';
 import { validateSpec } from '../../pipelines/spec';
 
 export interface ProbeGradientOptions {
   readonly epoch: number;
+  /** Plugin modules the run's model / trainer came from (--plugin). */
+  readonly plugins?: readonly string[];
   readonly batchSize?: number;
   readonly alphas?: readonly number[];
   /** Default: the run's seed. */
@@ -51,7 +53,7 @@ export async function probeGradient(runDir: string, o: ProbeGradientOptions): Pr
     throw new AtflowError('RESUME', `no checkpoint for epoch ${o.epoch} in ${runDir} (checkpoints kept: ${have.length ? have.join(', ') : 'none'})`, { path: ckpt });
   }
   await initBackend(o.backend);
-  const parts = buildRun(spec, defaultRegistry());
+  const parts = buildRun(spec, registryWithPlugins(o.plugins));
   loadWeights(parts.model, ckpt);
   const seed = o.seed ?? spec.seed;
   const n = parts.planner.size('train');
@@ -91,13 +93,15 @@ export function register(program: Command): void {
     .option('--seed <n>', 'seed of the batch, attack and direction (default: the run seed)')
     .option('--backend <name>', 'auto | tensorflow | wasm | cpu')
     .option('--json', 'print JSON')
-    .action(async (runDir: string, opts: { epoch: string; batchSize: string; alphas?: string; seed?: string; backend?: BackendName | 'auto'; json?: boolean }) => {
+    .option('--plugin <module[#export]>', "a plugin module the run's operators came from (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .action(async (runDir: string, opts: { epoch: string; batchSize: string; alphas?: string; seed?: string; backend?: BackendName | 'auto'; json?: boolean; plugin: string[] }) => {
       const epoch = Number(opts.epoch);
       const batchSize = Number(opts.batchSize);
       if (!Number.isInteger(epoch) || epoch < 1) throw new AtflowError('ARGUMENT', `--epoch must be a positive integer, got '${opts.epoch}'`);
       if (!Number.isInteger(batchSize) || batchSize < 1) throw new AtflowError('ARGUMENT', `--batch-size must be a positive integer, got '${opts.batchSize}'`);
       const res = await probeGradient(runDir, {
         epoch,
+        plugins: opts.plugin,
         batchSize,
         alphas: opts.alphas ? parseAlphas(opts.alphas) : undefined,
         seed: opts.seed !== undefined ? Number(opts.seed) : undefined,
