@@ -177,9 +177,10 @@ async function runInWorkers(configFile: string, runs: readonly ResolvedRun[], wo
       if (options.resume) args.push('--resume');
       for (const p of options.plugins ?? []) args.push('--plugin', p);
       for (const sink of options.sinkNames ?? []) args.push('--sink', sink);
-      // each concurrent variant process gets its share of the cores for its data-parallel workers (wasm)
+      // each concurrent variant process gets its share of the cores for its automatic data-parallel
+      // count (wasm); a share, not ATFLOW_WORKERS, which tensorflow refuses above 1
       const share = String(coresPerProcess(Math.min(workers, runs.length)));
-      const env = { ...process.env, ATFLOW_PROGRESS_LINES: options.quiet ? '0' : '1', ATFLOW_WORKERS: process.env.ATFLOW_WORKERS ?? share };
+      const env = { ...process.env, ATFLOW_PROGRESS_LINES: options.quiet ? '0' : '1', ATFLOW_CORES: process.env.ATFLOW_CORES ?? share };
       const code = await new Promise<number>((resolve) => {
         const child = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env });
         const prefix = (chunk: Buffer) => {

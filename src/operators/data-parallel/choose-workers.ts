@@ -15,10 +15,12 @@ export interface DataParallelChoice {
  * not depend on the worker count; what does is BatchNorm's train-mode statistics, computed per share
  * (docs/backends.md), and the float order of the merged gradient.
  * ATFLOW_WORKERS=N forces N (1 = the single-thread chain). More than one worker on `tensorflow` is
- * refused: its thread pools would fight the workers for the cores. `npm start` / `atflow run --workers`
- * gives each variant process its share of the cores through ATFLOW_WORKERS (see coresPerProcess).
+ * refused: its thread pools would fight the workers for the cores. A parent that starts several runs
+ * at once (`atflow run --workers`, the sweep's executors, an sbatch script, a Kubernetes Job) passes each
+ * its share of the cores as ATFLOW_CORES (see coresPerProcess), never as ATFLOW_WORKERS: the share only
+ * shapes the automatic count, so a tensorflow child is not refused for a count the user never set.
  */
-export function dataParallelWorkers(backend: BackendName, env: NodeJS.ProcessEnv = process.env, cores: number = defaultWorkerCount(), resumedWith?: number): DataParallelChoice {
+export function dataParallelWorkers(backend: BackendName, env: NodeJS.ProcessEnv = process.env, cores: number = coresOf(env), resumedWith?: number): DataParallelChoice {
   const raw = (env.ATFLOW_WORKERS ?? '').trim();
   if (raw === '' || raw === 'auto') {
     // A resumed run keeps the count it was trained with: the automatic count follows the cores a
@@ -38,6 +40,15 @@ export function dataParallelWorkers(backend: BackendName, env: NodeJS.ProcessEnv
     throw new AtflowError('CONFIG', `ATFLOW_WORKERS=${n}: data-parallel workers run on wasm or cpu; the tensorflow backend already uses every core (unset ATFLOW_WORKERS)`, { field: 'ATFLOW_WORKERS', value: raw });
   }
   return { workers: n, reason: `ATFLOW_WORKERS=${n}` };
+}
+
+/** The cores this process may use: its parent's share (ATFLOW_CORES, an integer ≥ 1), else the machine's. */
+export function coresOf(env: NodeJS.ProcessEnv = process.env): number {
+  const raw = (env.ATFLOW_CORES ?? '').trim();
+  if (raw === '') return defaultWorkerCount();
+  const n = Number(raw);
+  if (!Number.isInteger(n) || n < 1) throw new AtflowError('CONFIG', `ATFLOW_CORES must be an integer ≥ 1 (the cores this process may use), got '${raw}'`, { field: 'ATFLOW_CORES', value: raw });
+  return n;
 }
 
 /**

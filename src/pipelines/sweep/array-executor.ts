@@ -97,9 +97,9 @@ export function kubernetesIndexedJob(p: ArrayJobParams): string {
     `          image: ${q(spec.kubernetes.image)}`,
     `          workingDir: ${q(spec.kubernetes.workdir)}`,
     `          command: [${command.map(q).join(', ')}]`,
-    // data-parallel workers (wasm): the task's CPU request, not the node's cores the container sees
+    // the automatic data-parallel count (wasm) follows the task's CPU request, not the node's cores
     '          env:',
-    '            - name: ATFLOW_WORKERS',
+    '            - name: ATFLOW_CORES',
     `              value: ${q(String(Math.max(1, Math.floor(spec.resources.cpus ?? 1))))}`,
     '          resources:',
     '            requests:',
@@ -150,9 +150,9 @@ export function slurmArrayScript(p: ArrayJobParams): string {
     'set -euo pipefail',
     `export PATH=${shellQuote(path.dirname(process.execPath))}:"\${PATH:-/usr/local/bin:/usr/bin:/bin}"`,
     `cd ${shellQuote(p.slurmChdir)}`,
-    // data-parallel workers (wasm): the CPUs this task was given, not the node's cores the process may see;
-    // also keeps a resubmitted task on the count its checkpoint was trained with
-    'export ATFLOW_WORKERS="${ATFLOW_WORKERS:-${SLURM_CPUS_PER_TASK:-1}}"',
+    // the automatic data-parallel count (wasm) follows the CPUs this task was given, not the node's cores
+    // the process may see; a resubmitted task keeps its checkpoint's count (ATFLOW_WORKERS unset)
+    'export ATFLOW_CORES="${ATFLOW_CORES:-${SLURM_CPUS_PER_TASK:-1}}"',
     `exec ${command}`,
   ].join('\n') + '\n';
 }

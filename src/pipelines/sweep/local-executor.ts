@@ -87,8 +87,9 @@ export async function runLocal(manifest: SweepManifest, opts: LocalExecutorOptio
   let next = 0;
   const worker = async (slot: number): Promise<void> => {
     const gpu = gpus.length > 0 ? gpus[slot % gpus.length] : undefined;
-    // concurrent runs share the cores: each gets its part for its data-parallel workers (wasm)
-    const cores = { ATFLOW_WORKERS: env.ATFLOW_WORKERS ?? String(coresPerProcess(Math.min(workers, total))) };
+    // concurrent runs share the cores: each gets its part for its automatic data-parallel count (wasm);
+    // a share, not ATFLOW_WORKERS, which tensorflow refuses above 1
+    const cores = { ATFLOW_CORES: env.ATFLOW_CORES ?? String(coresPerProcess(Math.min(workers, total))) };
     const childEnv = gpu === undefined ? { ...env, ...cores } : { ...env, ...cores, CUDA_VISIBLE_DEVICES: gpu };
     while (next < queue.length && !opts.signal?.aborted) {
       const run = queue[next++];

@@ -12,6 +12,15 @@ describe('dataParallelWorkers (ATFLOW_WORKERS)', () => {
     expect(dataParallelWorkers('cpu', {}, 4).workers).toBe(1);
   });
 
+  it("a parent's share of the cores (ATFLOW_CORES) shapes only the automatic count: tensorflow children of a sweep are not refused", () => {
+    // the bug: `atflow sweep --backend tensorflow` on 2 cores gave each child ATFLOW_WORKERS=2, which tensorflow refuses
+    expect(dataParallelWorkers('tensorflow', { ATFLOW_CORES: '2' }).workers).toBe(1);
+    expect(dataParallelWorkers('wasm', { ATFLOW_CORES: '1' }).workers).toBe(1);
+    expect(dataParallelWorkers('wasm', { ATFLOW_CORES: '3' }).workers).toBe(3);
+    expect(dataParallelWorkers('wasm', { ATFLOW_CORES: '1' }, undefined, 2).workers).toBe(2);
+    expect(() => dataParallelWorkers('wasm', { ATFLOW_CORES: 'half' })).toThrow(/ATFLOW_CORES must be an integer ≥ 1.*'half'/);
+  });
+
   it('concurrent processes share the cores: max(1, floor(cores / processes))', () => {
     expect(coresPerProcess(2, 2)).toBe(1);
     expect(coresPerProcess(2, 8)).toBe(4);

@@ -103,10 +103,10 @@ describe('array executor', () => {
     expect(lines[lines.length - 2]).toBe('exec node bin/atflow.js sweep-worker runs/sweeps/noise/manifest.json');
     // wasm's data-parallel workers follow the task's CPUs (not the node's), unless the submitter set them
     const workersLine = lines[lines.length - 3];
-    expect(workersLine).toBe('export ATFLOW_WORKERS="${ATFLOW_WORKERS:-${SLURM_CPUS_PER_TASK:-1}}"');
+    expect(workersLine).toBe('export ATFLOW_CORES="${ATFLOW_CORES:-${SLURM_CPUS_PER_TASK:-1}}"');
     const { spawnSync: sh } = require('child_process') as typeof import('child_process');
-    const value = (env: Record<string, string>) => sh('bash', ['-c', `${workersLine}; echo "$ATFLOW_WORKERS"`], { env: { PATH: process.env.PATH!, ...env }, encoding: 'utf8' }).stdout.trim();
-    expect([value({ SLURM_CPUS_PER_TASK: '4' }), value({}), value({ SLURM_CPUS_PER_TASK: '4', ATFLOW_WORKERS: '2' })]).toEqual(['4', '1', '2']);
+    const value = (env: Record<string, string>) => sh('bash', ['-c', `${workersLine}; echo "$ATFLOW_CORES"`], { env: { PATH: process.env.PATH!, ...env }, encoding: 'utf8' }).stdout.trim();
+    expect([value({ SLURM_CPUS_PER_TASK: '4' }), value({}), value({ SLURM_CPUS_PER_TASK: '4', ATFLOW_CORES: '2' })]).toEqual(['4', '1', '2']);
     expect(fs.existsSync(path.join(dir, 'runs', 'sweeps', 'noise', 'logs'))).toBe(true); // SLURM will not create it
     expect(fs.statSync(r.files.slurmPath).mode & 0o111).not.toBe(0);
   });

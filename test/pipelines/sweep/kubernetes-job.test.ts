@@ -55,7 +55,7 @@ describe('Kubernetes Indexed Job manifest', () => {
     expect(Object.keys(container.resources.requests)).toContain('cpu');
     for (const [k, v] of Object.entries(container.resources.requests)) expect(container.resources.limits[k]).toEqual(v);
     // wasm's data-parallel workers follow the CPU request, not the node's cores the container sees
-    expect(container.env).toEqual([{ name: 'ATFLOW_WORKERS', value: String(container.resources.requests.cpu) }]);
+    expect(container.env).toEqual([{ name: 'ATFLOW_CORES', value: String(container.resources.requests.cpu) }]);
     // The runs tree: a volume from a claim, mounted at the working directory the manifest path is relative to.
     expect(pod.volumes).toHaveLength(1);
     expect(pod.volumes[0].persistentVolumeClaim.claimName).toMatch(/^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/);
