@@ -11,6 +11,8 @@ export * from './pipelines/spec';
 export * from './pipelines/registry';
 export * from './pipelines/default-registry';
 export * from './pipelines/execute-run';
+/** The epoch-level operators a run is composed of: runEpochs(…, pipe(trainEpoch(run), evaluateEvery(run), …)). */
+export * from './pipelines/epoch';
 export * from './pipelines/run-config';
 /** Sweeps: `sweep.runSweep(file, {...})`, executors, manifests. */
 export * as sweep from './pipelines/sweep';
