@@ -34,4 +34,7 @@ export * from './analysis/best-epoch';
 /** The run folder's Parquet logs: `executeRun(run, { …, sinks: () => [parquetRunSink()] })`; ParquetRunWriter / parquetSink in a pipeline built by hand. */
 export { parquetRunSink } from './pipelines/sinks';
 export type { RunSink } from './pipelines/run-sinks';
+/** summary.json as a sink, and report.html from finished run folders (what `atflow run` adds to a run). */
+export { SummaryWriter } from './sinks/summary';
+export { writeReport } from './sinks/report';
 export { ParquetRunWriter, parquetSink, type ParquetSinkOptions, type ParquetSinkResult } from './sinks/parquet-sink';

@@ -1,5 +1,5 @@
 import * as path from 'path';
-import { lastValueFrom, pipe, type Observable } from 'rxjs';
+import { lastValueFrom, pipe, type Observable, type OperatorFunction } from 'rxjs';
 import { initBackend, type BackendInfo, type BackendName } from '../backend/select';
 import type { EpochRecord } from '../core/records';
 import type { RunEvent } from '../core/run-event';
@@ -7,7 +7,7 @@ import { writeFileAtomic } from '../sinks/parquet-writer';
 import type { Registry } from './registry';
 import { RunEventHub, type RunSink } from './run-sinks';
 import type { ResolvedRun, RunSpec } from './spec';
-import { announceRun, checkpointEvery, checkUnfinishedFolder, endEpoch, evaluateEvery, finalEvaluation, measureComplexity, openRun, recordEpoch, releaseRun, runEpochs, runFolderState, runWallMs, stopWhen, storedSpec, trackBest, trainEpoch, type RunContext } from './epoch';
+import { announceRun, checkpointEvery, checkUnfinishedFolder, endEpoch, evaluateEvery, finalEvaluation, measureComplexity, openRun, recordEpoch, releaseRun, runEpochs, runFolderState, runWallMs, stopWhen, storedSpec, trackBest, trainEpoch, type EpochState, type RunContext } from './epoch';
 
 export interface ExecuteRunOptions {
   /** Parent folder; the run writes to <outDir>/<runId>/. */
@@ -22,6 +22,8 @@ export interface ExecuteRunOptions {
   readonly observe?: (events$: Observable<RunEvent>) => void;
   /** Checked between batches: when it returns true the run stops cleanly at the next batch boundary. */
   readonly shouldStop?: () => boolean;
+  /** What each epoch goes through (default: standardEpoch): add an operator (an early stop, an ε curriculum) or replace one. */
+  readonly epoch?: (run: RunContext) => OperatorFunction<EpochState, EpochState>;
 }
 
 export type RunStatus = 'completed' | 'skipped' | 'interrupted';
@@ -34,10 +36,15 @@ export interface RunOutcome {
   readonly backend: BackendInfo | null;
 }
 
+/** A config's epoch: train, evaluate every k, record, track the best, measure, end, checkpoint, stop on SIGINT. */
+export function standardEpoch(run: RunContext): OperatorFunction<EpochState, EpochState> {
+  return pipe(trainEpoch(run), evaluateEvery(run), recordEpoch(run), trackBest(run), measureComplexity(run), endEpoch(run), checkpointEvery(run), stopWhen(() => run.shouldStop(), 'interrupted'));
+}
+
 /**
  * Runs one resolved spec to completion as one stream of public epoch operators (src/pipelines/epoch/):
- * the epochs from the folder's state (fresh, or its last checkpoint's) to the last, each trained,
- * evaluated, recorded, tracked, measured, ended and checkpointed, every step an event the sinks await.
+ * the epochs from the folder's state (fresh, or its last checkpoint's) to the last, each through
+ * `options.epoch` (standardEpoch), every step an event the sinks await; then the final evaluation.
  */
 export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): Promise<RunOutcome> {
   const spec = run.spec;
@@ -63,21 +70,9 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
     // a throwing observer (here, or in its handlers later) fails the run cleanly: run-end, sinks closed
     options.observe?.(hub.events$);
     await announceRun(ctx, stored, backend);
-    const epochs$ = runEpochs(
-      { from: ctx.firstEpoch, to: spec.epochs },
-      pipe(
-        trainEpoch(ctx),
-        evaluateEvery(ctx),
-        recordEpoch(ctx),
-        trackBest(ctx),
-        measureComplexity(ctx),
-        endEpoch(ctx),
-        checkpointEvery(ctx),
-        stopWhen(() => ctx.shouldStop()),
-      ),
-    );
-    const last = await lastValueFrom(epochs$, { defaultValue: null });
-    if ((last?.epoch ?? ctx.firstEpoch - 1) === spec.epochs) status = 'completed';
+    const last = await lastValueFrom(runEpochs({ from: ctx.firstEpoch, to: spec.epochs }, (options.epoch ?? standardEpoch)(ctx)), { defaultValue: null });
+    // completed: the last epoch done (also when a resumed run had none left), or an early stop
+    if (last?.stop === 'early' || (last?.epoch ?? ctx.firstEpoch - 1) === spec.epochs) status = 'completed';
     if (status === 'completed' && ctx.epochs.length > 0) await finalEvaluation(ctx);
     await hub.emit({ type: 'run-end', status, wallMs: runWallMs(ctx) });
   } catch (e) {

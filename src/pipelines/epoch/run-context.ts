@@ -75,8 +75,8 @@ export interface EpochState {
   readonly evaluation?: EpochEvaluation;
   /** recordEpoch, then trackBest (best_epoch). */
   readonly record?: EpochRecord;
-  /** Set by stopWhen: the run ends after this epoch. */
-  readonly stop?: boolean;
+  /** Set by stopWhen: the run ends after this epoch, completed ('early') or to be resumed ('interrupted'). */
+  readonly stop?: 'early' | 'interrupted';
 }
 
 /** Wall time of the whole run so far (all sessions). */
