@@ -1,5 +1,5 @@
 import type { BackendInfo } from '../../backend/select';
-import { AtflowError } from '../../core/errors';
+import { AtflowError, unknownName } from '../../core/errors';
 import { startRunTraining, type RunTraining } from '../../backend/data-parallel/run-training';
 import { buildRun } from '../build-run';
 import { CheckpointStore } from '../checkpoint-store';
@@ -27,8 +27,13 @@ export async function openRun(run: ResolvedRun, runDir: string, registry: Regist
   const { model, optimizer } = parts;
   let training: RunTraining | undefined;
   try {
+    const evaluatorName = spec.eval.evaluator ?? DEFAULT_EVALUATOR;
+    if (!registry.has('evaluator', evaluatorName)) {
+      const e = unknownName('evaluator', evaluatorName, registry.list('evaluator'));
+      throw new AtflowError(e.code, `eval.evaluator: ${e.message}`, { ...e.details, field: 'eval.evaluator' });
+    }
     const evaluatorOptions: EvaluatorOptions = { model, attack: parts.evalAttack, seed: spec.seed };
-    const evaluator = registry.create<Evaluator, EvaluatorOptions>('evaluator', spec.eval.evaluator ?? DEFAULT_EVALUATOR, evaluatorOptions);
+    const evaluator = registry.create<Evaluator, EvaluatorOptions>('evaluator', evaluatorName, evaluatorOptions);
     createRunFolder(runDir);
     const store = new CheckpointStore(runDir);
     store.cleanTemp();
