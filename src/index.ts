@@ -11,6 +11,8 @@ export * from './pipelines/spec';
 export * from './pipelines/registry';
 export * from './pipelines/default-registry';
 export * from './pipelines/execute-run';
+/** The epoch-level operators a run is composed of: runEpochs(…, pipe(trainEpoch(run), evaluateEvery(run), …)). */
+export * from './pipelines/epoch';
 export * from './pipelines/run-config';
 /** Sweeps: `sweep.runSweep(file, {...})`, executors, manifests. */
 export * as sweep from './pipelines/sweep';
@@ -33,4 +35,7 @@ export * from './analysis/best-epoch';
 /** The run folder's Parquet logs: `executeRun(run, { …, sinks: () => [parquetRunSink()] })`; ParquetRunWriter / parquetSink in a pipeline built by hand. */
 export { parquetRunSink, runSinkNames, BUILTIN_SINKS, type SinkOptions } from './pipelines/sinks';
 export type { RunSink } from './pipelines/run-sinks';
+/** summary.json as a sink, and report.html from finished run folders (what `atflow run` adds to a run). */
+export { SummaryWriter } from './sinks/summary';
+export { writeReport } from './sinks/report';
 export { ParquetRunWriter, parquetSink, type ParquetSinkOptions, type ParquetSinkResult } from './sinks/parquet-sink';

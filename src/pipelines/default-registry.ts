@@ -8,6 +8,7 @@ import { makeLrSchedule } from '../operators/schedules/lr-schedule';
 import { OBJECTIVES, type ObjectiveFactory } from '../operators/objectives/by-name';
 import type { Attack, AttackOptions } from '../operators/attacks/types';
 import type { OperatorLookup, TrainerOptions } from '../operators/trainers/types';
+import { DEFAULT_EVALUATOR, pgdEvaluator } from './epoch/evaluator';
 
 interface ScheduleOptions {
   readonly lr: number;
@@ -28,7 +29,7 @@ export function lookupIn(registry: Registry): OperatorLookup {
   };
 }
 
-/** Registers every built-in source, model, attack, objective, trainer, schedule and sink under its config name. */
+/** Registers every built-in source, model, attack, objective, trainer, evaluator, schedule and sink under its config name. */
 export function registerBuiltins(registry: Registry): Registry {
   return registry.asOrigin('builtin', () => {
     for (const name of SOURCE_NAMES) registry.register('source', name, (o: Record<string, unknown>) => createSource(name, o));
@@ -40,6 +41,7 @@ export function registerBuiltins(registry: Registry): Registry {
     registry.register('schedule', 'constant', (o: ScheduleOptions) => makeLrSchedule({ type: 'constant', lr: o.lr }));
     registry.register('schedule', 'multistep', (o: ScheduleOptions) => makeLrSchedule({ type: 'multistep', lr: o.lr, milestones: o.milestones, gamma: o.gamma }));
     registry.register('schedule', 'step', (o: ScheduleOptions) => makeLrSchedule({ type: 'step', lr: o.lr, stepSize: o.stepSize, gamma: o.gamma }));
+    registry.register('evaluator', DEFAULT_EVALUATOR, pgdEvaluator);
     for (const [name, factory] of Object.entries(BUILTIN_SINKS)) registry.register('sink', name, factory);
     registry.register('schedule', 'cosine', (o: ScheduleOptions) => makeLrSchedule({ type: 'cosine', lr: o.lr, tMax: o.tMax }));
   });

@@ -123,6 +123,8 @@ const specSchema = z
         trainSubset: z.number().int().min(1).optional(),
         /** Pick the best epoch on the validation split when there is one. */
         selectOn: z.enum(['test', 'val']).default('test'),
+        /** The registered 'evaluator' that runs each evaluation pass (absent: the built-in 'pgd', clean + PGD). */
+        evaluator: z.string().optional(),
         /** After the last epoch: AutoAttack-style sanity checks (always) and, if `strong`, PGD-20, PGD-50×restarts, CW∞-30, APGD-CE/DLR on the best and final checkpoints. */
         final: z
           .object({
