@@ -33,7 +33,15 @@ export interface GradientProbeOptions {
   readonly seed: number;
   /** α grid (default 1e-5 … 1e-1, 9 points, log-spaced). */
   readonly alphas?: readonly number[];
+  /**
+   * 'recomputed' (default): the objective's `prepare` (the inner attack) runs again at every θ + α·d.
+   * 'fixed': it runs once, at θ, and every α reuses its output, so Δ(α) measures the outer loss alone:
+   * if the instability comes from the inner maximization, the gap between the methods closes here.
+   */
+  readonly adversarial?: ProbeAdversarial;
 }
+
+export type ProbeAdversarial = 'recomputed' | 'fixed';
 
 export interface GradientProbeRow {
   readonly alpha: number;
@@ -53,11 +61,18 @@ export function logGrid(from: number, to: number, points: number): number[] {
 
 export const DEFAULT_ALPHAS: readonly number[] = logGrid(1e-5, 1e-1, 9);
 
-/** Gradient and loss at the model's current weights; buffers (BN running stats) are restored after. */
-function gradientAt(model: Model, objective: ProbeLoss): { grads: tf.Tensor[]; loss: number } {
+function asObjective(objective: ProbeLoss): ProbeObjective {
+  return typeof objective === 'function' ? { loss: (m) => objective(m) } : objective;
+}
+
+/**
+ * Gradient and loss at the model's current weights; buffers (BN running stats) are restored after.
+ * `fixed`: the prepared tensors to use instead of running `prepare` (owned by the caller).
+ */
+function gradientAt(model: Model, obj: ProbeObjective, fixed?: { prepared: tf.Tensor | tf.Tensor[] | null }): { grads: tf.Tensor[]; loss: number } {
   const savedBuffers = model.buffers.map((b) => tf.clone(b.variable));
-  const obj: ProbeObjective = typeof objective === 'function' ? { loss: (m) => objective(m) } : objective;
-  const prepared = obj.prepare ? obj.prepare(model) : null;
+  const own = fixed === undefined;
+  const prepared = fixed ? fixed.prepared : obj.prepare ? obj.prepare(model) : null;
   try {
     const vars = model.parameters.map((p) => p.variable);
     const { value, grads } = tf.variableGrads(() => obj.loss(model, prepared), vars);
@@ -66,7 +81,7 @@ function gradientAt(model: Model, objective: ProbeLoss): { grads: tf.Tensor[]; l
     // variableGrads keys by variable name; return in parameter order
     return { grads: vars.map((v) => grads[v.name]), loss };
   } finally {
-    if (prepared) tf.dispose(prepared);
+    if (own && prepared) tf.dispose(prepared);
     // the train-mode forward updated BatchNorm's running statistics: every α must see the same ones
     model.buffers.forEach((b, i) => b.variable.assign(savedBuffers[i]));
     tf.dispose(savedBuffers);
@@ -85,7 +100,16 @@ export function gradientProbe(model: Model, objective: ProbeLoss, options: Gradi
       return tf.mul(eps, scale);
     }),
   );
-  const base = gradientAt(model, objective);
+  const obj = asObjective(objective);
+  // 'fixed': the attack at θ (prepare runs with the unperturbed weights and buffers), reused for every α
+  let fixed: { prepared: tf.Tensor | tf.Tensor[] | null } | undefined;
+  if ((options.adversarial ?? 'recomputed') === 'fixed') {
+    const savedBuffers = model.buffers.map((b) => tf.clone(b.variable));
+    fixed = { prepared: obj.prepare ? obj.prepare(model) : null };
+    model.buffers.forEach((b, i) => b.variable.assign(savedBuffers[i]));
+    tf.dispose(savedBuffers);
+  }
+  const base = gradientAt(model, obj, fixed);
   const baseNorm = Math.sqrt(base.grads.reduce((s, g) => s + tf.tidy(() => tf.sum(tf.square(g)).dataSync()[0]), 0));
   const rows: GradientProbeRow[] = [];
   try {
@@ -95,7 +119,7 @@ export function gradientProbe(model: Model, objective: ProbeLoss, options: Gradi
         p.variable.assign(next);
         next.dispose(); // assign shares the data; the variable keeps its own reference
       });
-      const g = gradientAt(model, objective);
+      const g = gradientAt(model, obj, fixed);
       let diff = 0;
       let norm = 0;
       g.grads.forEach((gi, i) => {
@@ -108,6 +132,7 @@ export function gradientProbe(model: Model, objective: ProbeLoss, options: Gradi
   } finally {
     params.forEach((p, i) => p.variable.assign(theta0[i]));
     tf.dispose([...theta0, ...directions, ...base.grads]);
+    if (fixed?.prepared) tf.dispose(fixed.prepared);
   }
   return rows;
 }
@@ -143,6 +168,7 @@ const PROBE_COLUMNS = [
   { name: 'loss_base', type: 'float64', nullable: true },
   { name: 'seed', type: 'int32' },
   { name: 'batch_size', type: 'int32' },
+  { name: 'adversarial', type: 'utf8' },
 ] as const;
 
 export interface ProbeRecord {
@@ -151,28 +177,34 @@ export interface ProbeRecord {
   readonly trainer: string;
   readonly seed: number;
   readonly batchSize: number;
+  /** Default 'recomputed'. */
+  readonly adversarial?: ProbeAdversarial;
   readonly rows: readonly GradientProbeRow[];
 }
 
 /**
- * Writes `<runDir>/gradient_probe.parquet` (rows of earlier probes of other epochs are kept, this
- * epoch's replaced) and `<runDir>/gradient_probe.svg` (Δ against α, log-log, one line per epoch).
+ * Writes `<runDir>/gradient_probe.parquet` (rows of earlier probes of other epochs or adversarial modes
+ * are kept, this epoch's and mode's replaced) and `<runDir>/gradient_probe.svg` (Δ against α, log-log,
+ * one line per epoch and mode).
  */
 export async function writeGradientProbe(runDir: string, rec: ProbeRecord): Promise<{ parquet: string; svg: string }> {
   const file = path.join(runDir, 'gradient_probe.parquet');
-  type Row = { epoch: number; trainer: string; alpha: number; delta: number; grad_norm: number; grad_norm_base: number; loss: number; loss_base: number; seed: number; batch_size: number; run_id: string };
+  type Row = { epoch: number; trainer: string; alpha: number; delta: number; grad_norm: number; grad_norm_base: number; loss: number; loss_base: number; seed: number; batch_size: number; run_id: string; adversarial: string };
+  const mode = rec.adversarial ?? 'recomputed';
   const keep: Row[] = [];
   if (fs.existsSync(file)) {
     const t = readParquetTable(file);
     for (let i = 0; i < t.numRows; i++) {
       const r = t.get(i)!.toJSON() as unknown as Row;
-      if (r.epoch !== rec.epoch) keep.push(r);
+      // files written before the column existed hold recomputed-attack probes only
+      const rowMode = r.adversarial ?? 'recomputed';
+      if (r.epoch !== rec.epoch || rowMode !== mode) keep.push({ ...r, adversarial: rowMode });
     }
   }
   const all: Row[] = [
     ...keep,
-    ...rec.rows.map((r) => ({ ...r, run_id: rec.runId, epoch: rec.epoch, trainer: rec.trainer, seed: rec.seed, batch_size: rec.batchSize })),
-  ].sort((a, b) => a.epoch - b.epoch || a.alpha - b.alpha);
+    ...rec.rows.map((r) => ({ ...r, run_id: rec.runId, epoch: rec.epoch, trainer: rec.trainer, seed: rec.seed, batch_size: rec.batchSize, adversarial: mode })),
+  ].sort((a, b) => a.epoch - b.epoch || a.adversarial.localeCompare(b.adversarial) || a.alpha - b.alpha);
   const w = await ParquetStreamWriter.open(file, PROBE_COLUMNS, { metadata: { 'atflow.run_id': rec.runId, 'atflow.probe': 'gradient-instability (docs/algorithms.md §8.2)' } });
   const f64 = (k: keyof Row) => Float64Array.from(all, (r) => (r[k] === null ? NaN : Number(r[k])));
   await w.append(
@@ -188,6 +220,7 @@ export async function writeGradientProbe(runDir: string, rec: ProbeRecord): Prom
       loss_base: f64('loss_base'),
       seed: Int32Array.from(all, (r) => r.seed),
       batch_size: Int32Array.from(all, (r) => r.batch_size),
+      adversarial: all.map((r) => r.adversarial),
     },
     all.length,
   );
@@ -196,7 +229,7 @@ export async function writeGradientProbe(runDir: string, rec: ProbeRecord): Prom
   const svg = await renderSvg({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: `${rec.runId}: Δ(α) = ‖∇L(θ+αd) − ∇L(θ)‖ / ‖∇L(θ)‖`,
-    data: { values: all.filter((r) => r.alpha > 0 && r.delta > 0).map((r) => ({ epoch: `epoch ${r.epoch}`, alpha: r.alpha, delta: r.delta })) },
+    data: { values: all.filter((r) => r.alpha > 0 && r.delta > 0).map((r) => ({ epoch: `epoch ${r.epoch}${r.adversarial === 'fixed' ? ', fixed x′' : ''}`, alpha: r.alpha, delta: r.delta })) },
     width: 480,
     height: 300,
     mark: { type: 'line', point: true },

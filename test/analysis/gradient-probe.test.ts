@@ -82,3 +82,82 @@ test('PGD-AT objective on a small MLP: Δ → 0 as α → 0, grows with α, no l
     model.dispose();
   }
 });
+
+/** softmax regression x ↦ flatten(x)·W + b, the model whose CE gradient has a closed form */
+function linearModel(rng: Rng, features: number, classes: number): Model {
+  const p = [
+    v('fc.weight', Array.from(rng.fillNormal(new Float32Array(features * classes)), (z) => 0.5 * z), [features, classes]),
+    v('fc.bias', Array.from(rng.fillNormal(new Float32Array(classes)), (z) => 0.1 * z), [classes]),
+  ];
+  return {
+    name: 'linear',
+    numClasses: classes,
+    inputShape: [features, 1, 1],
+    parameters: p,
+    buffers: [],
+    apply: (x) => tf.tidy(() => tf.add(tf.matMul(tf.reshape(x, [x.shape[0], features]), p[0].variable), p[1].variable) as tf.Tensor2D),
+    dispose: () => p.forEach((q) => q.variable.dispose()),
+  };
+}
+
+/** ∇ of mean CE(softmax(X·W + b), y) in plain JS: dW = Xᵀ(P − Y)/n, db = mean(P − Y), flattened [W, b] */
+function ceGradient(X: number[][], y: number[], W: number[], b: number[], classes: number): number[] {
+  const n = X.length;
+  const f = X[0].length;
+  const gW = new Array(f * classes).fill(0);
+  const gb = new Array(classes).fill(0);
+  X.forEach((xi, i) => {
+    const z = b.map((bk, k) => bk + xi.reduce((s, xj, j) => s + xj * W[j * classes + k], 0));
+    const m = Math.max(...z);
+    const e = z.map((zk) => Math.exp(zk - m));
+    const sum = e.reduce((s, t) => s + t, 0);
+    e.forEach((ek, k) => {
+      const r = (ek / sum - (k === y[i] ? 1 : 0)) / n;
+      gb[k] += r;
+      xi.forEach((xj, j) => (gW[j * classes + k] += xj * r));
+    });
+  });
+  return [...gW, ...gb];
+}
+
+test("adversarial 'fixed': Δ(α) equals the closed-form CE gradient change with the attack at θ held fixed", () => {
+  const rng = new Rng(11);
+  const [n, f, k] = [12, 6, 3];
+  const model = linearModel(rng, f, k);
+  const trainer = createTrainer('pgd-at', { attack: { eps: 0.3, alpha: 0.1, steps: 5 } });
+  const x = tf.tensor4d(rng.fillUniform(new Float32Array(n * f), 0, 1), [n, f, 1, 1]);
+  const y = tf.tensor1d(Int32Array.from({ length: n }, () => rng.int(k)), 'int32');
+  const alphas = [1e-3, 1e-1, 0.5];
+  const before = tf.memory().numTensors;
+  const fixed = gradientProbe(model, trainerObjective(trainer, x, y, 7), { seed: 4, alphas, adversarial: 'fixed' });
+  const recomputed = gradientProbe(model, trainerObjective(trainer, x, y, 7), { seed: 4, alphas });
+  expect(tf.memory().numTensors).toBe(before);
+
+  // the reference: the attack's examples at θ (the same call the probe makes), then plain-JS gradients
+  const xAdv = tf.tidy(() => {
+    const logits = model.apply(x, 'eval');
+    return trainer.attack({ model, x, y, seed: 7, logitsNatEval: logits, te: null });
+  });
+  const Xadv = Array.from({ length: n }, (_, i) => Array.from(xAdv.dataSync().slice(i * f, (i + 1) * f)));
+  xAdv.dispose();
+  const labels = Array.from(y.dataSync());
+  const theta = model.parameters.map((p) => Array.from(p.variable.dataSync()));
+  const d = theta.map((t, i) => {
+    const eps = new Rng(deriveSeed(4, 'gradient-probe-direction', i)).fillNormal(new Float32Array(t.length));
+    const s = Math.hypot(...t) / Math.hypot(...eps);
+    return Array.from(eps, (e) => e * s);
+  });
+  const g0 = ceGradient(Xadv, labels, theta[0], theta[1], k);
+  const norm0 = Math.hypot(...g0);
+  alphas.forEach((a, j) => {
+    const g = ceGradient(Xadv, labels, theta[0].map((w, i) => w + a * d[0][i]), theta[1].map((w, i) => w + a * d[1][i]), k);
+    const expected = Math.hypot(...g.map((gi, i) => gi - g0[i])) / norm0;
+    expect(fixed[j].delta / expected).toBeCloseTo(1, 3);
+    expect(fixed[j].grad_norm_base / norm0).toBeCloseTo(1, 4);
+  });
+  // the two modes share the base point; at a large step the recomputed attack moves, and with it Δ
+  expect(recomputed[0].grad_norm_base).toBe(fixed[0].grad_norm_base);
+  expect(Math.abs(recomputed[2].delta - fixed[2].delta) / fixed[2].delta).toBeGreaterThan(0.01);
+  tf.dispose([x, y]);
+  model.dispose();
+});

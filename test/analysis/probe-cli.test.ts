@@ -49,6 +49,21 @@ test('probeGradient on a run folder: deterministic Δ(α), Parquet + SVG in the 
   expect(fs.readFileSync(a.svg, 'utf8')).toMatch(/class="mark-line role-mark/);
 });
 
+test('epoch 0 is the initialisation rebuilt from the run seed; fixed and recomputed probes of one epoch are kept side by side', async () => {
+  // the fixture's epoch-2 checkpoint holds exactly the weights buildRun draws from the seed
+  const init = await probeGradient(dir, { epoch: 0, batchSize: 16, alphas: [1e-3, 1e-1], backend: 'cpu' });
+  const ckpt = await probeGradient(dir, { epoch: 2, batchSize: 16, alphas: [1e-3, 1e-1], backend: 'cpu' });
+  expect(init.rows).toEqual(ckpt.rows);
+  const fixed = await probeGradient(dir, { epoch: 2, batchSize: 16, alphas: [1e-3, 1e-1], backend: 'cpu', adversarial: 'fixed' });
+  expect(fixed.rows[0].grad_norm_base).toBe(ckpt.rows[0].grad_norm_base);
+  const rows = await duck(`select epoch, adversarial, alpha, delta from read_parquet(${lit(fixed.parquet)}) order by epoch, adversarial, alpha`);
+  expect(rows).toEqual([
+    ...init.rows.map((r) => ({ epoch: 0, adversarial: 'recomputed', alpha: r.alpha, delta: r.delta })),
+    ...fixed.rows.map((r) => ({ epoch: 2, adversarial: 'fixed', alpha: r.alpha, delta: r.delta })),
+    ...ckpt.rows.map((r) => ({ epoch: 2, adversarial: 'recomputed', alpha: r.alpha, delta: r.delta })),
+  ]);
+});
+
 test('atflow probe gradient: a missing checkpoint epoch is a named error listing the kept ones', () => {
   const bin = path.join(__dirname, '..', '..', 'bin', 'atflow.js');
   let err = '';

@@ -5,13 +5,14 @@ import * as path from 'path';
 import { AtflowError } from '../../core/errors';
 import { deriveSeed, Rng } from '../../core/rng';
 import { initBackend, type BackendName } from '../../backend/select';
-import { DEFAULT_ALPHAS, gradientProbe, trainerObjective, writeGradientProbe, type GradientProbeRow } from '../../analysis/gradient-probe';
+import { DEFAULT_ALPHAS, gradientProbe, trainerObjective, writeGradientProbe, type GradientProbeRow, type ProbeAdversarial } from '../../analysis/gradient-probe';
 import { loadWeights } from '../../models/checkpoint';
 import { buildRun } from '../../pipelines/build-run';
 import { registryWithPlugins } from '../../pipelines/default-registry';
 import { validateSpec } from '../../pipelines/spec';
 
 export interface ProbeGradientOptions {
+  /** 0: the initialisation buildRun draws from the run's seed (the weights the run started from). */
   readonly epoch: number;
   /** Plugin modules the run's model / trainer came from (--plugin). */
   readonly plugins?: readonly string[];
@@ -20,6 +21,8 @@ export interface ProbeGradientOptions {
   /** Default: the run's seed. */
   readonly seed?: number;
   readonly backend?: BackendName | 'auto';
+  /** 'recomputed' (default) or 'fixed': the attack at θ reused for every θ + α·d. */
+  readonly adversarial?: ProbeAdversarial;
 }
 
 function checkpointEpochs(runDir: string): number[] {
@@ -48,13 +51,14 @@ export async function probeGradient(runDir: string, o: ProbeGradientOptions): Pr
   delete raw.meta;
   const spec = validateSpec(raw, specFile);
   const ckpt = path.join(runDir, 'checkpoints', `epoch-${String(o.epoch).padStart(4, '0')}`, 'model.safetensors');
-  if (!fs.existsSync(ckpt)) {
+  if (o.epoch !== 0 && !fs.existsSync(ckpt)) {
     const have = checkpointEpochs(runDir);
     throw new AtflowError('RESUME', `no checkpoint for epoch ${o.epoch} in ${runDir} (checkpoints kept: ${have.length ? have.join(', ') : 'none'})`, { path: ckpt });
   }
   await initBackend(o.backend);
   const parts = buildRun(spec, registryWithPlugins(o.plugins));
-  loadWeights(parts.model, ckpt);
+  // epoch 0: no checkpoint, the model as built from spec.seed is the run's initialisation
+  if (o.epoch !== 0) loadWeights(parts.model, ckpt);
   const seed = o.seed ?? spec.seed;
   const n = parts.planner.size('train');
   const take = Math.min(n, o.batchSize ?? 128);
@@ -65,8 +69,9 @@ export async function probeGradient(runDir: string, o: ProbeGradientOptions): Pr
     const rows = gradientProbe(parts.model, trainerObjective(parts.trainer, loaded.x, y, deriveSeed(seed, 'gradient-probe-attack')), {
       seed: deriveSeed(seed, 'gradient-probe'),
       alphas: o.alphas ?? DEFAULT_ALPHAS,
+      adversarial: o.adversarial,
     });
-    const files = await writeGradientProbe(runDir, { runId: doc.run_id ?? path.basename(runDir), epoch: o.epoch, trainer: spec.trainer.name, seed, batchSize: take, rows });
+    const files = await writeGradientProbe(runDir, { runId: doc.run_id ?? path.basename(runDir), epoch: o.epoch, trainer: spec.trainer.name, seed, batchSize: take, adversarial: o.adversarial, rows });
     return { rows, ...files };
   } finally {
     tf.dispose([loaded.x, y]);
@@ -87,17 +92,19 @@ export function register(program: Command): void {
     .command('gradient')
     .description('gradient instability (docs/algorithms.md §8.2): Δ(α) = ‖∇L(θ+αd) − ∇L(θ)‖ / ‖∇L(θ)‖ over a log grid of α; writes gradient_probe.parquet and .svg')
     .argument('<runDir>', 'run folder with spec.json and checkpoints/')
-    .requiredOption('--epoch <n>', 'checkpoint epoch')
+    .requiredOption('--epoch <n>', 'checkpoint epoch (0: the initialisation, rebuilt from the run seed)')
     .option('--batch-size <n>', 'fixed batch of training examples', '128')
     .option('--alphas <list>', 'comma-separated α values (default 1e-5 … 1e-1, 9 log-spaced)')
     .option('--seed <n>', 'seed of the batch, attack and direction (default: the run seed)')
+    .option('--adversarial <mode>', 'recomputed: the attack runs again at every θ+αd; fixed: the adversarial examples of θ are reused (only the outer loss moves)', 'recomputed')
     .option('--backend <name>', 'auto | tensorflow | wasm | cpu')
     .option('--json', 'print JSON')
     .option('--plugin <module[#export]>', "a plugin module the run's operators came from (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
-    .action(async (runDir: string, opts: { epoch: string; batchSize: string; alphas?: string; seed?: string; backend?: BackendName | 'auto'; json?: boolean; plugin: string[] }) => {
+    .action(async (runDir: string, opts: { epoch: string; batchSize: string; alphas?: string; seed?: string; adversarial: string; backend?: BackendName | 'auto'; json?: boolean; plugin: string[] }) => {
       const epoch = Number(opts.epoch);
       const batchSize = Number(opts.batchSize);
-      if (!Number.isInteger(epoch) || epoch < 1) throw new AtflowError('ARGUMENT', `--epoch must be a positive integer, got '${opts.epoch}'`);
+      if (!Number.isInteger(epoch) || epoch < 0) throw new AtflowError('ARGUMENT', `--epoch must be a non-negative integer (0 = the initialisation), got '${opts.epoch}'`);
+      if (opts.adversarial !== 'recomputed' && opts.adversarial !== 'fixed') throw new AtflowError('ARGUMENT', `--adversarial must be 'recomputed' or 'fixed', got '${opts.adversarial}'`);
       if (!Number.isInteger(batchSize) || batchSize < 1) throw new AtflowError('ARGUMENT', `--batch-size must be a positive integer, got '${opts.batchSize}'`);
       const res = await probeGradient(runDir, {
         epoch,
@@ -106,6 +113,7 @@ export function register(program: Command): void {
         alphas: opts.alphas ? parseAlphas(opts.alphas) : undefined,
         seed: opts.seed !== undefined ? Number(opts.seed) : undefined,
         backend: opts.backend,
+        adversarial: opts.adversarial,
       });
       if (opts.json) process.stdout.write(JSON.stringify(res) + '\n');
       else {
