@@ -40,7 +40,7 @@ export async function openRun(run: ResolvedRun, runDir: string, registry: Regist
     const startWall = Date.now();
     const state = restoreRunState(store, parts);
     // attack → train in this thread, or data-parallel over worker threads (ATFLOW_WORKERS, wasm)
-    training = await startRunTraining({ backend: backend.name, model, trainer: parts.trainer, trainerOptions: parts.trainerOptions, te: parts.te, optimizer, lr: parts.lr, seed: spec.seed, ...(state.checkpointWorkers !== undefined ? { resumedWith: state.checkpointWorkers } : {}) });
+    training = await startRunTraining({ backend: backend.name, model, trainer: parts.trainer, trainerOptions: parts.trainerOptions, replica: parts.replica, te: parts.te, optimizer, lr: parts.lr, seed: spec.seed, ...(state.checkpointWorkers !== undefined ? { resumedWith: state.checkpointWorkers } : {}) });
     // BatchNorm's per-share statistics and the merged gradient's float order depend on the worker count:
     // a resume must use the same one to continue the run identically (the automatic count keeps it;
     // only an explicit, different ATFLOW_WORKERS gets here)
