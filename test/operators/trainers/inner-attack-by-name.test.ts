@@ -18,7 +18,7 @@ import { parquetRunSink } from '../../../src/pipelines/sinks';
 import { loadRuns, resolveRuns } from '../../../src/pipelines/spec';
 import { buildRun } from '../../../src/pipelines/build-run';
 
-const CONFIG = path.join(__dirname, '..', '..', '..', 'config', 'pgd-at-apgd-inner.json');
+const CONFIG = path.join(__dirname, '..', '..', '..', 'config', 'pgd-at-inner-attack-cpu.json');
 /** The shipped example, cut to seconds: 16 digits, one epoch of two steps, 3 attack iterations. */
 const TINY = ['epochs=1', 'data.trainSize=16', 'data.testSize=8', 'data.batchSize=8', 'data.testBatchSize=8', 'attack.steps=3', 'eval.attack.steps=1', 'schedule.milestones=[1]'];
 
