@@ -29,12 +29,12 @@ export function trainEvalPlans(spec: RunSpec, parts: RunParts, epoch: number): I
 export function evaluateEvery(run: RunContext, every = run.spec.eval.every, last = run.spec.epochs): MonoTypeOperatorFunction<EpochState> {
   const { spec, parts } = run;
   const { planner, source, labels } = parts;
-  const pass = async (plans: Iterable<BatchPlan>, split: 'train' | 'val' | 'test', epoch: number, trainColumns: ExampleColumns[]): Promise<EvalSummary> => {
+  // one split's pass: its summary and, for the training set, its rows (the complexity measures' margins)
+  const pass = async (plans: Iterable<BatchPlan>, split: 'train' | 'val' | 'test', epoch: number): Promise<{ summary: EvalSummary; cols: ExampleColumns[] }> => {
     const cols: ExampleColumns[] = [];
     const summary = await run.evaluator.pass(from(plans).pipe(loadBatches(source), randomizeLabels(labels)), epoch, (c) => {
       if (split === 'train' || spec.logging.examples) cols.push({ ...c, split });
     });
-    if (split === 'train') trainColumns.push(...cols);
     for (const c0 of cols) {
       const c = run.markCorrupted(c0);
       if (spec.logging.examples) await run.emit({ type: 'examples', columns: c });
@@ -42,19 +42,16 @@ export function evaluateEvery(run: RunContext, every = run.spec.eval.every, last
       const evalEvents = run.detectors.eval.observe(c);
       if (evalEvents.example.length) await run.emit({ type: 'events', columns: evalEvents });
     }
-    return summary;
+    return { summary, cols: split === 'train' ? cols : [] };
   };
   return concatMap(async (s) => {
     const epoch = s.epoch;
     const t0 = Date.now();
-    const trainColumns: ExampleColumns[] = [];
-    let evaluation: EpochEvaluation = { test: null, val: null, train: null, trainColumns, ms: 0 };
-    if (epoch % every === 0 || epoch === last) {
-      const test = await pass(planner.iterate('test', epoch), 'test', epoch, trainColumns);
-      const val = source.splits.includes('val') ? await pass(planner.iterate('val', epoch), 'val', epoch, trainColumns) : null;
-      const train = spec.eval.train ? await pass(trainEvalPlans(spec, parts, epoch), 'train', epoch, trainColumns) : null;
-      evaluation = { test, val, train, trainColumns, ms: 0 };
-    }
-    return { ...s, evaluation: { ...evaluation, ms: Date.now() - t0 } };
+    if (epoch % every !== 0 && epoch !== last) return { ...s, evaluation: { test: null, val: null, train: null, trainColumns: [], ms: Date.now() - t0 } };
+    const test = await pass(planner.iterate('test', epoch), 'test', epoch);
+    const val = source.splits.includes('val') ? await pass(planner.iterate('val', epoch), 'val', epoch) : null;
+    const train = spec.eval.train ? await pass(trainEvalPlans(spec, parts, epoch), 'train', epoch) : null;
+    const evaluation: EpochEvaluation = { test: test.summary, val: val?.summary ?? null, train: train?.summary ?? null, trainColumns: train?.cols ?? [], ms: Date.now() - t0 };
+    return { ...s, evaluation };
   });
 }
