@@ -12,9 +12,9 @@ import { useReluGradKernel } from '../src/backend/relu-grad';
 import { useTensorflowFastConvPaths } from '../src/backend/tensorflow-kernels';
 import { deriveSeed, Rng } from '../src/core/rng';
 import { createModel, defaultInputShape } from '../src/models';
-import { inputGradient } from '../src/operators/attacks/input-gradient';
-import { pgdLinf } from '../src/operators/attacks/pgd-linf';
-import { ceObjective, crossEntropy } from '../src/operators/objectives/ce';
+import { inputGradient } from '../src/algorithms/attacks/input-gradient';
+import { pgdLinf } from '../src/algorithms/attacks/pgd-linf';
+import { ceObjective, crossEntropy } from '../src/algorithms/objectives/ce';
 import { median } from './engine';
 
 function arg(name: string, def: string): string {

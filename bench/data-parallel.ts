@@ -12,14 +12,14 @@ import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import { lastValueFrom, of } from 'rxjs';
 import { initBackend } from '../src/backend/select';
-import { DataParallelPool, trainStepParallel } from '../src/operators/data-parallel';
+import { DataParallelPool, trainStepParallel } from '../src/run/data-parallel';
 import type { AugmentedBatch } from '../src/core/batch';
 import { Rng } from '../src/core/rng';
 import { createModel, defaultInputShape } from '../src/models';
 import { attack } from '../src/operators/attack';
-import { Sgd } from '../src/operators/optim/sgd';
+import { Sgd } from '../src/algorithms/optim/sgd';
 import { train } from '../src/operators/train';
-import { createTrainer } from '../src/operators/trainers';
+import { createTrainer } from '../src/algorithms/trainers';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -7,12 +7,12 @@ import { BackendInfo, BackendName, initBackend } from '../src/backend/select';
 import { AtflowError } from '../src/core/errors';
 import type { Model } from '../src/core/model';
 import { deriveSeed, Rng } from '../src/core/rng';
-import { DataParallelPool, dataParallelWorkers, trainStepParallel } from '../src/operators/data-parallel';
+import { DataParallelPool, dataParallelWorkers, trainStepParallel } from '../src/run/data-parallel';
 import { createModel } from '../src/models';
-import { inputGradient } from '../src/operators/attacks/input-gradient';
-import { pgdLinf } from '../src/operators/attacks/pgd-linf';
-import { ceObjective, crossEntropy } from '../src/operators/objectives/ce';
-import { Sgd } from '../src/operators/optim/sgd';
+import { inputGradient } from '../src/algorithms/attacks/input-gradient';
+import { pgdLinf } from '../src/algorithms/attacks/pgd-linf';
+import { ceObjective, crossEntropy } from '../src/algorithms/objectives/ce';
+import { Sgd } from '../src/algorithms/optim/sgd';
 import { countModelFlops, FORWARD_UNITS, Measure, MEASURES } from './flops';
 
 /**

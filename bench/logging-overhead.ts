@@ -10,11 +10,11 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { initBackend } from '../src/backend/select';
-import { executeRun } from '../src/pipelines/execute-run';
-import { defaultRegistry } from '../src/pipelines/default-registry';
-import { resolveRuns } from '../src/pipelines/spec';
-import { parquetRunSink } from '../src/pipelines/sinks';
-import type { RunSink } from '../src/pipelines/run-sinks';
+import { executeRun } from '../src/run/execute-run';
+import { defaultRegistry } from '../src/run/default-registry';
+import { resolveRuns } from '../src/config/spec';
+import { parquetRunSink } from '../src/logs/sinks';
+import type { RunSink } from '../src/core/run-sink';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);

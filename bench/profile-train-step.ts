@@ -7,7 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendName } from '../src/backend/select';
 import { Rng } from '../src/core/rng';
 import { createModel, defaultInputShape } from '../src/models';
-import { crossEntropy } from '../src/operators/objectives/ce';
+import { crossEntropy } from '../src/algorithms/objectives/ce';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);

@@ -8,10 +8,10 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { writeReport } from '../src/sinks/report';
-import { findChromium } from '../src/sinks/figure-export';
-import { syntheticRun } from '../test/sinks/synthetic-run';
-import { writeRun } from '../test/sinks/run-sink';
+import { writeReport } from '../src/report/report';
+import { findChromium } from '../src/report/figure-export';
+import { syntheticRun } from '../test/logs/synthetic-run';
+import { writeRun } from '../test/logs/run-sink';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -11,8 +11,8 @@ import { firstValueFrom, Subject } from 'rxjs';
 import type { ExampleColumns } from '../src/core/records';
 import type { RunEvent } from '../src/core/run-event';
 import { Rng } from '../src/core/rng';
-import { ParquetRunWriter } from '../src/sinks/parquet-sink';
-import { arrowSink } from '../src/sinks/arrow-sink';
+import { ParquetRunWriter } from '../src/logs/parquet-sink';
+import { arrowSink } from '../src/logs/arrow-sink';
 
 function arg(name: string, dflt: number): number {
   const i = process.argv.indexOf(`--${name}`);

@@ -17,7 +17,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { DuckDBInstance } from '@duckdb/node-api';
 import type { BackendName } from '../src/backend/select';
-import { runConfig } from '../src/pipelines/run-config';
+import { runConfig } from '../src/cli/run-config';
 
 function arg(name: string, dflt: string): string {
   const i = process.argv.indexOf(`--${name}`);

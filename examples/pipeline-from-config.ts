@@ -8,7 +8,7 @@
  */
 import * as path from 'path';
 import { loadRuns, executeRun, defaultRegistry } from '../src';
-import { parquetRunSink } from '../src/pipelines/sinks';
+import { parquetRunSink } from '../src/logs/sinks';
 
 export async function runFromConfig(outDir: string, sets: string[]): Promise<string> {
   const config = path.join(__dirname, '..', 'config', 'quickstart.json');

@@ -6,9 +6,9 @@
  */
 import { initBackend, describeBackend } from '../../src/backend/select';
 import { createModel } from '../../src/models';
-import { makeLrSchedule } from '../../src/operators/schedules/lr-schedule';
-import { createTrainer } from '../../src/operators/trainers';
-import { createMnistSource } from '../../src/sources/mnist';
+import { makeLrSchedule } from '../../src/algorithms/schedules/lr-schedule';
+import { createTrainer } from '../../src/algorithms/trainers';
+import { createMnistSource } from '../../src/data/mnist';
 import { formatRow, runLoop } from './train-loop';
 
 async function main(): Promise<void> {

@@ -7,17 +7,17 @@
 import { lastValueFrom, reduce } from 'rxjs';
 import type { Model } from '../../src/core/model';
 import { attack } from '../../src/operators/attack';
-import { evaluatePass, type EvalAttackSettings, type EvalSummary } from '../../src/operators/evaluate';
+import { evaluatePass, type EvalAttackSettings, type EvalSummary } from '../../src/evaluation/evaluate';
 import { loadBatches } from '../../src/operators/load-batches';
-import { Sgd } from '../../src/operators/optim/sgd';
+import { Sgd } from '../../src/algorithms/optim/sgd';
 import { randomizeLabels } from '../../src/operators/randomize-labels';
-import type { LrSchedule } from '../../src/operators/schedules/lr-schedule';
+import type { LrSchedule } from '../../src/algorithms/schedules/lr-schedule';
 import { train } from '../../src/operators/train';
-import type { TemporalEnsemble } from '../../src/operators/trainers/te';
-import type { Trainer } from '../../src/operators/trainers/types';
-import { BatchPlanner } from '../../src/sources/batch-plans';
-import type { LabelAssignment } from '../../src/sources/label-noise';
-import type { Source } from '../../src/sources/source';
+import type { TemporalEnsemble } from '../../src/algorithms/trainers/te';
+import type { Trainer } from '../../src/algorithms/trainers/types';
+import { BatchPlanner } from '../../src/data/batch-plans';
+import type { LabelAssignment } from '../../src/data/label-noise';
+import type { Source } from '../../src/data/source';
 
 export interface LoopOptions {
   readonly source: Source;

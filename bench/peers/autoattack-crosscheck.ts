@@ -9,7 +9,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend/select';
 import { createModel, loadWeights } from '../../src/models';
-import { autoAttackBatch } from '../../src/operators/autoattack';
+import { autoAttackBatch } from '../../src/evaluation/autoattack';
 
 interface Reference {
   model: { name: string; inputShape: [number, number, number]; numClasses: number };

@@ -4,7 +4,7 @@ never copied into atflow) for atflow's AutoAttack cross-checks.
 
   python3 bench/peers/autoattack_reference.py --aa PATH_TO_AUTO_ATTACK_CHECKOUT --mode ci
       trains cnn-small on 10×10 MNIST digits with PGD-AT in torch and writes the committed CI fixture
-      test/operators/attacks/fixtures/autoattack-ci.{safetensors,json}: the first APGD-T iterates from a given
+      test/algorithms/attacks/fixtures/autoattack-ci.{safetensors,json}: the first APGD-T iterates from a given
       start (ℓ∞ and ℓ2) and the per-stage robust flags of a reduced-budget standard ensemble on 100 test digits.
   python3 bench/peers/autoattack_reference.py --aa PATH --mode compare --out DIR [--n 500] [--budget standard|ci]
       runs the reference ensemble (ℓ∞, ε = 0.1) with the CI fixture's model on the first n 10×10 test digits and

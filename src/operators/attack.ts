@@ -4,9 +4,9 @@ import { disposeBatch, type AttackedBatch, type AugmentedBatch, type LabeledBatc
 import type { Model } from '../core/model';
 import { deriveSeed } from '../core/rng';
 import { faultPoint } from '../core/fault-injection';
-import type { TemporalEnsemble } from './trainers/te';
-import type { Trainer } from './trainers/types';
-import { attackHalf, teUpdate } from './train-step';
+import type { TemporalEnsemble } from '../algorithms/trainers/te';
+import type { Trainer } from '../algorithms/trainers/types';
+import { attackHalf, teUpdate } from '../algorithms/train-step';
 
 export interface AttackOperatorOptions {
   readonly model: Model;

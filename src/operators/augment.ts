@@ -3,7 +3,7 @@ import { map, type OperatorFunction } from 'rxjs';
 import type { AugmentedBatch, LabeledBatch } from '../core/batch';
 import { AtflowError } from '../core/errors';
 import { deriveSeed, Rng } from '../core/rng';
-import type { SourceInfo } from '../sources/source';
+import type { SourceInfo } from '../data/source';
 
 /**
  * The authors' CIFAR training augmentation, torchvision's RandomCrop(size, padding=p) then

@@ -1,6 +1,6 @@
 import { concatMap, defer, of, type OperatorFunction } from 'rxjs';
 import type { BatchPlan, LoadedBatch } from '../core/batch';
-import type { Source } from '../sources/source';
+import type { Source } from '../data/source';
 
 /**
  * Plans → batches with tensors. The tensor is created inside concatMap when the plan's turn comes,

@@ -1,7 +1,7 @@
 import { map, type OperatorFunction } from 'rxjs';
 import type { LabeledBatch, LoadedBatch } from '../core/batch';
 import { AtflowError } from '../core/errors';
-import type { LabelAssignment } from '../sources/label-noise';
+import type { LabelAssignment } from '../data/label-noise';
 
 /**
  * Sets each training batch's labelsUsed from a fixed assignment (assignLabels), looked up by example

@@ -2,10 +2,10 @@ import * as tf from '@tensorflow/tfjs';
 import { map, type OperatorFunction } from 'rxjs';
 import { disposeBatch, trainedBatch, type AttackedBatch, type TrainedBatch } from '../core/batch';
 import type { Model } from '../core/model';
-import type { Sgd } from './optim/sgd';
-import type { LrSchedule } from './schedules/lr-schedule';
-import type { TeTensors, Trainer } from './trainers/types';
-import { applyUpdate, gradientHalf, stepRecords, type GradientHalf } from './train-step';
+import type { Sgd } from '../algorithms/optim/sgd';
+import type { LrSchedule } from '../algorithms/schedules/lr-schedule';
+import type { TeTensors, Trainer } from '../algorithms/trainers/types';
+import { applyUpdate, gradientHalf, stepRecords, type GradientHalf } from '../algorithms/train-step';
 
 export interface TrainOperatorOptions {
   readonly model: Model;
@@ -90,4 +90,4 @@ export function train(options: TrainOperatorOptions): OperatorFunction<AttackedB
 }
 
 // shared with the data-parallel step (train-step.ts)
-export { nonFiniteRows, nonFiniteStepError } from './train-step';
+export { nonFiniteRows, nonFiniteStepError } from '../algorithms/train-step';

@@ -4,10 +4,11 @@ import * as os from 'os';
 import * as path from 'path';
 import type { Model, NamedVariable } from '../../src/core/model';
 import { deriveSeed, Rng } from '../../src/core/rng';
-import { gradientProbe, logGrid, trainerObjective, writeGradientProbe } from '../../src/analysis/gradient-probe';
+import { gradientProbe, logGrid, trainerObjective } from '../../src/analysis/gradient-probe';
+import { writeGradientProbe } from '../../src/report/gradient-probe-files';
 import { createModel } from '../../src/models';
-import { createTrainer } from '../../src/operators/trainers';
-import { duck, lit } from '../sinks/duck';
+import { createTrainer } from '../../src/algorithms/trainers';
+import { duck, lit } from '../logs/duck';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');

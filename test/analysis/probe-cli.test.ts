@@ -4,11 +4,11 @@ import * as os from 'os';
 import * as path from 'path';
 import { probeGradient } from '../../src/cli/commands/probe';
 import { saveWeights } from '../../src/models/checkpoint';
-import { buildRun } from '../../src/pipelines/build-run';
-import { defaultRegistry } from '../../src/pipelines/default-registry';
-import { validateSpec } from '../../src/pipelines/spec';
+import { buildRun } from '../../src/config/build-run';
+import { defaultRegistry } from '../../src/run/default-registry';
+import { validateSpec } from '../../src/config/spec';
 import { initBackend } from '../../src/backend/select';
-import { duck, lit } from '../sinks/duck';
+import { duck, lit } from '../logs/duck';
 
 /**
  * A run folder as the pipeline leaves it (spec.json with the stored spec, a checkpoint), built

@@ -8,7 +8,7 @@ import { BatchNorm2d } from '../../src/models/layers/batch-norm';
 import { Conv2d } from '../../src/models/layers/conv2d';
 import { Linear } from '../../src/models/layers/dense';
 import { avgPool2d, flattenLikeTorch } from '../../src/models/layers/pooling';
-import { crossEntropy } from '../../src/operators/objectives/ce';
+import { crossEntropy } from '../../src/algorithms/objectives/ce';
 
 /**
  * The `tensorflow` backend (tfjs-node built by `npm run setup:tensorflow`, or installed the usual way)

@@ -2,11 +2,11 @@ import { spawnSync } from 'child_process';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readManifest } from '../../src/pipelines/sweep/manifest';
-import { findAtflowBin } from '../../src/pipelines/sweep/runner';
-import { readTaskStatus } from '../../src/pipelines/sweep/task-status';
-import { loadRuns } from '../../src/pipelines/spec';
-import { duck, lit } from '../sinks/duck';
+import { readManifest } from '../../src/sweep/manifest';
+import { findAtflowBin } from '../../src/sweep/runner';
+import { readTaskStatus } from '../../src/sweep/task-status';
+import { loadRuns } from '../../src/config/spec';
+import { duck, lit } from '../logs/duck';
 import { activeTasks, completions, slurm, SlurmCluster, slurmUnavailable, startSlurm, waitForJob } from './slurm';
 
 /**

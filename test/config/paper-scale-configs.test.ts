@@ -1,11 +1,11 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { loadRuns } from '../../src/pipelines/spec';
-import { executeRun } from '../../src/pipelines/execute-run';
-import { defaultRegistry } from '../../src/pipelines/default-registry';
-import { parquetRunSink } from '../../src/pipelines/sinks';
+import { loadRuns } from '../../src/config/spec';
+import { executeRun } from '../../src/run/execute-run';
+import { defaultRegistry } from '../../src/run/default-registry';
+import { parquetRunSink } from '../../src/logs/sinks';
 import { initBackend } from '../../src/backend/select';
-import { cifarFile, matFile, svhnVars, tempDir } from '../sources/helpers/official-files';
+import { cifarFile, matFile, svhnVars, tempDir } from '../data/helpers/official-files';
 
 /**
  * The paper-scale robust-overfitting configs stay one command from running on a GPU box: each runs one

@@ -1,15 +1,15 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { loadRuns } from '../../src/pipelines/spec';
-import { executeRun } from '../../src/pipelines/execute-run';
-import { defaultRegistry } from '../../src/pipelines/default-registry';
-import { parquetRunSink } from '../../src/pipelines/sinks';
-import { loadSweepSpec, expandSweep } from '../../src/pipelines/sweep';
+import { loadRuns } from '../../src/config/spec';
+import { executeRun } from '../../src/run/execute-run';
+import { defaultRegistry } from '../../src/run/default-registry';
+import { parquetRunSink } from '../../src/logs/sinks';
+import { loadSweepSpec, expandSweep } from '../../src/sweep';
 import { initBackend } from '../../src/backend/select';
 import { MODEL_NAMES } from '../../src/models';
-import { SOURCE_NAMES } from '../../src/sources';
-import { createTrainer, TRAINERS } from '../../src/operators/trainers';
+import { SOURCE_NAMES } from '../../src/data';
+import { createTrainer, TRAINERS } from '../../src/algorithms/trainers';
 
 const CONFIG_DIR = path.join(__dirname, '..', '..', 'config');
 const configs = fs.readdirSync(CONFIG_DIR).filter((f) => f.endsWith('.json'));

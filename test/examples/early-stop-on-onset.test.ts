@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { runWithEarlyStop } from '../../examples/early-stop-on-onset';
-import { duck, lit } from '../sinks/duck';
+import { duck, lit } from '../logs/duck';
 
 describe('examples/early-stop-on-onset.ts: an epoch operator that stops at robust-overfitting onset', () => {
   jest.setTimeout(300_000);

@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { runWithCurriculum } from '../../examples/eps-curriculum';
-import { duck, lit } from '../sinks/duck';
+import { duck, lit } from '../logs/duck';
 
 describe('examples/eps-curriculum.ts: an epoch operator that changes the training attack per epoch', () => {
   jest.setTimeout(300_000);

@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { runInCode } from '../../examples/pipeline-in-code';
 import { runFromConfig } from '../../examples/pipeline-from-config';
-import { duck, lit } from '../sinks/duck';
+import { duck, lit } from '../logs/duck';
 
 async function rows(runDir: string, table: string, order: string): Promise<Record<string, unknown>[]> {
   const src = table === 'examples' ? `read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)` : `read_parquet(${lit(path.join(runDir, table + '.parquet'))})`;

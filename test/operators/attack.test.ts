@@ -3,10 +3,10 @@ import { firstValueFrom, of, toArray } from 'rxjs';
 import { initBackend } from '../../src/backend/select';
 import type { LabeledBatch } from '../../src/core/batch';
 import { attack } from '../../src/operators/attack';
-import { pgdAtTrainer } from '../../src/operators/trainers/pgd-at';
-import { TemporalEnsemble } from '../../src/operators/trainers/te';
-import type { Trainer } from '../../src/operators/trainers/types';
-import { fixedWeights, naiveForward, softmax, tinyMlp } from './trainers/tiny-mlp';
+import { pgdAtTrainer } from '../../src/algorithms/trainers/pgd-at';
+import { TemporalEnsemble } from '../../src/algorithms/trainers/te';
+import type { Trainer } from '../../src/algorithms/trainers/types';
+import { fixedWeights, naiveForward, softmax, tinyMlp } from '../algorithms/trainers/tiny-mlp';
 
 const SHAPE: [number, number, number] = [2, 2, 1];
 const W = fixedWeights(4, 5, 3, 2);

@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { concatMap, from, lastValueFrom, map, tap, timer, toArray } from 'rxjs';
 import type { LoadedBatch } from '../../src/core/batch';
 import { loadBatches, onePlanAtATime } from '../../src/operators/load-batches';
-import { BatchPlanner } from '../../src/sources/batch-plans';
-import { createSyntheticSource } from '../../src/sources/synthetic';
+import { BatchPlanner } from '../../src/data/batch-plans';
+import { createSyntheticSource } from '../../src/data/synthetic';
 
 describe('loadBatches', () => {
   beforeAll(async () => {

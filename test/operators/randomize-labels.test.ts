@@ -2,9 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import { from, lastValueFrom, map, toArray } from 'rxjs';
 import { loadBatches } from '../../src/operators/load-batches';
 import { randomizeLabels } from '../../src/operators/randomize-labels';
-import { BatchPlanner } from '../../src/sources/batch-plans';
-import { assignLabels } from '../../src/sources/label-noise';
-import { createSyntheticSource } from '../../src/sources/synthetic';
+import { BatchPlanner } from '../../src/data/batch-plans';
+import { assignLabels } from '../../src/data/label-noise';
+import { createSyntheticSource } from '../../src/data/synthetic';
 
 describe('randomizeLabels', () => {
   beforeAll(async () => {

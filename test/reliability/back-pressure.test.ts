@@ -4,13 +4,13 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend/select';
 import type { BatchPlan } from '../../src/core/batch';
 import type { RunEvent } from '../../src/core/run-event';
-import { defaultRegistry } from '../../src/pipelines/default-registry';
-import { executeRun } from '../../src/pipelines/execute-run';
-import type { RunSink } from '../../src/pipelines/run-sinks';
-import { parquetRunSink } from '../../src/pipelines/sinks';
-import { resolveRuns } from '../../src/pipelines/spec';
+import { defaultRegistry } from '../../src/run/default-registry';
+import { executeRun } from '../../src/run/execute-run';
+import type { RunSink } from '../../src/core/run-sink';
+import { parquetRunSink } from '../../src/logs/sinks';
+import { resolveRuns } from '../../src/config/spec';
 import { createModel } from '../../src/models';
-import { createSource, type Source } from '../../src/sources';
+import { createSource, type Source } from '../../src/data';
 import { tableRows, tempRoot, tinySpec } from './helpers';
 
 /**

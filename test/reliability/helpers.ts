@@ -7,7 +7,7 @@ import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { readParquetTable } from '../../src/sinks/parquet-writer';
+import { readParquetTable } from '../../src/logs/parquet-writer';
 
 export const ROOT = path.join(__dirname, '..', '..');
 export const BIN = path.join(ROOT, 'bin', 'atflow.js');

@@ -4,8 +4,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { readSafetensorsFile } from '../../src/models/safetensors';
-import { loadRuns } from '../../src/pipelines/spec';
-import { duck, lit } from '../sinks/duck';
+import { loadRuns } from '../../src/config/spec';
+import { duck, lit } from '../logs/duck';
 
 /**
  * The crash-safety guarantee (issue 8): a run killed with SIGKILL anywhere — inside an attack, while a

@@ -6,12 +6,12 @@ import { AtflowError } from '../../core/errors';
 import type { Model } from '../../core/model';
 import { createModel, loadWeights } from '../../models';
 import { readSafetensorsFile } from '../../models/safetensors';
-import { checkEps } from '../../operators/autoattack';
-import { buildRun } from '../../pipelines/build-run';
-import { registryWithPlugins } from '../../pipelines/default-registry';
-import { evaluateAutoAttack, type AutoAttackEvalData, type AutoAttackSummary } from '../../pipelines/evaluate-autoattack';
-import { validateSpec } from '../../pipelines/spec';
-import { createSource } from '../../sources';
+import { checkEps } from '../../evaluation/autoattack';
+import { buildRun } from '../../config/build-run';
+import { registryWithPlugins } from '../../run/default-registry';
+import { evaluateAutoAttack, type AutoAttackEvalData, type AutoAttackSummary } from '../../run/evaluate-autoattack';
+import { validateSpec } from '../../config/spec';
+import { createSource } from '../../data';
 
 /**
  * `atflow eval <runDir | weights.safetensors>`: AutoAttack (standard by default) on a checkpoint,

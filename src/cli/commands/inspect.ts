@@ -3,7 +3,7 @@ import type { Command } from 'commander';
 import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../../core/errors';
-import { readParquetMetadata, readParquetTable } from '../../sinks/parquet-writer';
+import { readParquetMetadata, readParquetTable } from '../../logs/parquet-writer';
 
 export interface InspectResult {
   readonly file: string;

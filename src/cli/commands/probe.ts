@@ -5,11 +5,12 @@ import * as path from 'path';
 import { AtflowError } from '../../core/errors';
 import { deriveSeed, Rng } from '../../core/rng';
 import { initBackend, type BackendName } from '../../backend/select';
-import { DEFAULT_ALPHAS, gradientProbe, trainerObjective, writeGradientProbe, type GradientProbeRow, type ProbeAdversarial } from '../../analysis/gradient-probe';
+import { DEFAULT_ALPHAS, gradientProbe, trainerObjective, type GradientProbeRow, type ProbeAdversarial } from '../../analysis/gradient-probe';
+import { writeGradientProbe } from '../../report/gradient-probe-files';
 import { loadWeights } from '../../models/checkpoint';
-import { buildRun } from '../../pipelines/build-run';
-import { registryWithPlugins } from '../../pipelines/default-registry';
-import { validateSpec } from '../../pipelines/spec';
+import { buildRun } from '../../config/build-run';
+import { registryWithPlugins } from '../../run/default-registry';
+import { validateSpec } from '../../config/spec';
 
 export interface ProbeGradientOptions {
   /** 0: the initialisation buildRun draws from the run's seed (the weights the run started from). */

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
 import * as path from 'path';
 import { AtflowError } from '../../core/errors';
-import { isSweepDir, loadSweep, sweepFigures, writeSweepReport } from '../../pipelines/sweep/sweep-report';
-import { exportFigures, FigureFormat } from '../../sinks/figure-export';
-import { reportFigures, writeReport } from '../../sinks/report';
-import { loadReportRun, withUniqueLabels } from '../../sinks/report-data';
+import { isSweepDir, loadSweep, sweepFigures, writeSweepReport } from '../../sweep/sweep-report';
+import { exportFigures, FigureFormat } from '../../report/figure-export';
+import { reportFigures, writeReport } from '../../report/report';
+import { loadReportRun, withUniqueLabels } from '../../report/report-data';
 
 const FORMATS: readonly FigureFormat[] = ['html', 'svg', 'png'];
 

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { runConfig } from '../../pipelines/run-config';
-import { parseVariantProcesses } from '../../pipelines/worker-counts';
+import { runConfig } from '../run-config';
+import { parseVariantProcesses } from '../../run/data-parallel/worker-counts';
 import type { BackendName } from '../../backend/select';
 
 /** `atflow run <config> [--set path=value]... [--out runs/] [--backend ...] [--resume] [--quiet]` */

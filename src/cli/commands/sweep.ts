@@ -2,12 +2,12 @@ import type { Command } from 'commander';
 import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../../core/errors';
-import { runSweep } from '../../pipelines/sweep/run-sweep';
-import { submitSlurm } from '../../pipelines/sweep/submit-slurm';
-import { runSweepWorker } from '../../pipelines/sweep/worker';
-import { atflowRunCommand } from '../../pipelines/sweep/runner';
-import { readManifest } from '../../pipelines/sweep/manifest';
-import { readSweepStatus, SweepPointStatus } from '../../pipelines/sweep/task-status';
+import { runSweep } from '../../sweep/run-sweep';
+import { submitSlurm } from '../../sweep/submit-slurm';
+import { runSweepWorker } from '../../sweep/worker';
+import { atflowRunCommand } from '../../sweep/runner';
+import { readManifest } from '../../sweep/manifest';
+import { readSweepStatus, SweepPointStatus } from '../../sweep/task-status';
 
 interface SweepFlags {
   out?: string;

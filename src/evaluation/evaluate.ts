@@ -1,0 +1,161 @@
+import * as tf from '@tensorflow/tfjs';
+import { lastValueFrom, map, reduce, type Observable, type OperatorFunction } from 'rxjs';
+import { disposeBatch, type LabeledBatch, type LoadedBatch, type Split } from '../core/batch';
+import { AtflowError } from '../core/errors';
+import type { Model } from '../core/model';
+import type { ExampleColumns } from '../core/records';
+import { deriveSeed } from '../core/rng';
+import { pgd } from '../algorithms/attacks/pgd';
+import type { Norm, RandomStart } from '../algorithms/attacks/types';
+import { exampleColumns, logitStats } from '../algorithms/trainers/logit-stats';
+
+/** The attack of the per-epoch evaluation. */
+export interface EvalAttackSettings {
+  readonly eps: number;
+  readonly alpha: number;
+  readonly steps: number;
+  readonly restarts: number;
+  readonly norm: Norm;
+  readonly randomStart: RandomStart;
+}
+
+/** The authors' per-epoch evaluation: PGD-10, ε = 8/255, α = 2/255, uniform start unclamped, 1 restart, CE (docs/algorithms.md §4.4). */
+export const DEFAULT_EVAL_ATTACK: EvalAttackSettings = { eps: 8 / 255, alpha: 2 / 255, steps: 10, restarts: 1, norm: 'linf', randomStart: 'uniform' };
+
+export interface EvaluateOptions {
+  readonly model: Model;
+  /** Overrides of DEFAULT_EVAL_ATTACK; null evaluates clean only (the adversarial columns repeat the clean ones). */
+  readonly attack?: Partial<EvalAttackSettings> | null;
+  /** Run seed: a batch's attack seed is deriveSeed(seed, 'eval-attack', split, epoch, step). */
+  readonly seed: number;
+  /** The epoch the records are written under (default: the batch's own). */
+  readonly epoch?: number;
+}
+
+/** One evaluated batch: eval-phase per-example columns, no tensors. */
+export interface EvaluatedBatch {
+  readonly stage: 'evaluated';
+  readonly split: Split;
+  readonly epoch: number;
+  readonly step: number;
+  readonly columns: ExampleColumns;
+}
+
+const SPLIT_CODE: Record<Split, number> = { train: 0, test: 1, val: 2 };
+
+export function evalAttackSettings(overrides: Partial<EvalAttackSettings> = {}): EvalAttackSettings {
+  const s = { ...DEFAULT_EVAL_ATTACK, ...overrides };
+  // an ℓ2 evaluation starts at 0.001·N(0, I) unless told otherwise (docs/algorithms.md §4.2)
+  if (overrides.norm === 'l2' && overrides.randomStart === undefined) return { ...s, randomStart: 'normal' };
+  return s;
+}
+
+/**
+ * Clean and PGD evaluation in eval mode, as an operator over loaded (test) or labelled (train, against
+ * the labels it is trained on) batches: → EvaluatedBatch with phase-'eval' columns. `evaluate` is the
+ * last consumer of each batch's x and disposes it. TE columns are NaN (null) in the eval phase.
+ */
+export function evaluate(options: EvaluateOptions): OperatorFunction<LoadedBatch | LabeledBatch, EvaluatedBatch> {
+  const { model } = options;
+  const settings = options.attack === null ? null : evalAttackSettings(options.attack ?? {});
+  return map((batch) => {
+    const B = batch.indices.length;
+    const K = model.numClasses;
+    let y: tf.Tensor1D | undefined;
+    let xAdv: tf.Tensor4D | undefined;
+    try {
+      y = tf.tensor1d(batch.labelsUsed, 'int32');
+      const cleanLogits = tf.tidy(() => model.apply(batch.x, 'eval'));
+      const clean = cleanLogits.dataSync() as Float32Array;
+      cleanLogits.dispose();
+      let adv = clean;
+      if (settings) {
+        xAdv = pgd(model, batch.x, y, deriveSeed(options.seed, 'eval-attack', SPLIT_CODE[batch.split], batch.epoch, batch.step), { ...settings, rowKeys: batch.indices });
+        const advLogits = tf.tidy(() => model.apply(xAdv!, 'eval'));
+        adv = advLogits.dataSync() as Float32Array;
+        advLogits.dispose();
+      }
+      const c = logitStats(clean, batch.labelsUsed, K);
+      const a = settings ? logitStats(adv, batch.labelsUsed, K) : c;
+      const columns: ExampleColumns = exampleColumns({
+        epoch: options.epoch ?? batch.epoch,
+        phase: 'eval',
+        indices: batch.indices,
+        labelsTrue: batch.labelsTrue,
+        labelsUsed: batch.labelsUsed,
+        clean: c,
+        adv: a,
+      });
+      const out: EvaluatedBatch = { stage: 'evaluated', split: batch.split, epoch: columns.epoch, step: batch.step, columns };
+      return out;
+    } finally {
+      y?.dispose();
+      xAdv?.dispose();
+      disposeBatch(batch as unknown as { x: tf.Tensor } & Record<string, unknown>);
+    }
+  });
+}
+
+/** Accuracy and mean loss of one pass (clean and robust), against the labels evaluated on. */
+export interface EvalSummary {
+  readonly split: Split | null;
+  readonly epoch: number;
+  readonly n: number;
+  readonly cleanAcc: number;
+  readonly cleanLoss: number;
+  readonly robustAcc: number;
+  readonly robustLoss: number;
+}
+
+/** Reduces a pass of evaluated batches to its summary (NaN for an empty pass). */
+export function summarizeEvaluation(): OperatorFunction<EvaluatedBatch, EvalSummary> {
+  return (source) =>
+    source.pipe(
+      reduce(
+        (acc, b) => {
+          const col = b.columns;
+          for (let i = 0; i < col.example.length; i++) {
+            acc.cleanCorrect += col.correct_clean[i];
+            acc.advCorrect += col.correct_adv[i];
+            acc.cleanLoss += col.loss_clean[i];
+            acc.advLoss += col.loss_adv[i];
+          }
+          acc.n += col.example.length;
+          acc.split = b.split;
+          acc.epoch = b.epoch;
+          return acc;
+        },
+        { n: 0, cleanCorrect: 0, advCorrect: 0, cleanLoss: 0, advLoss: 0, split: null as Split | null, epoch: 0 },
+      ),
+      map((a) => ({
+        split: a.split,
+        epoch: a.epoch,
+        n: a.n,
+        cleanAcc: a.cleanCorrect / a.n,
+        cleanLoss: a.cleanLoss / a.n,
+        robustAcc: a.advCorrect / a.n,
+        robustLoss: a.advLoss / a.n,
+      })),
+    );
+}
+
+/** Evaluates a whole pass and resolves with its summary; `onBatch` sees each batch's columns (e.g. to log them). */
+export async function evaluatePass(
+  batches: Observable<LoadedBatch | LabeledBatch>,
+  options: EvaluateOptions,
+  onBatch?: (batch: EvaluatedBatch) => void,
+): Promise<EvalSummary> {
+  const summary = await lastValueFrom(
+    batches.pipe(
+      evaluate(options),
+      map((b) => {
+        onBatch?.(b);
+        return b;
+      }),
+      summarizeEvaluation(),
+    ),
+    { defaultValue: undefined },
+  );
+  if (!summary || summary.n === 0) throw new AtflowError('ARGUMENT', 'evaluatePass: the pass had no examples');
+  return summary;
+}

@@ -1,8 +1,0 @@
-export { DataParallelPool, defaultWorkerCount, type DataParallelPoolOptions, type PoolStepInput, type PoolStepOutput } from './pool';
-export { trainStepParallel, type ParallelStepResult } from './train-step-parallel';
-export { attackAndTrainParallel, type AttackAndTrainParallelOptions } from './operator';
-export { splitShares, type Share } from './shares';
-export { coresPerProcess, dataParallelWorkers, type DataParallelChoice } from './choose-workers';
-export type { ModuleExport, ReplicaRecipe, ReplicaSpec, ShareResult } from './protocol';
-export { builtinReplica, BUILTIN_REPLICA } from './builtin-replica';
-export { startRunTraining, type RunTraining, type RunTrainingOptions } from './run-training';

@@ -1,0 +1,69 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import { AtflowError } from '../../core/errors';
+import type { SafetensorsTensor } from '../../models/safetensors';
+import { EventDetector, type EventDetectorState } from '../../operators/detect-events';
+import type { RunParts } from '../../config/build-run';
+import { checkpointEpochs, type CheckpointStore } from '../../store/checkpoint-store';
+import type { RunState } from './run-context';
+
+function readF32(t: SafetensorsTensor | undefined, name: string): Float32Array {
+  if (!t) throw new AtflowError('RESUME', `checkpoint has no '${name}' array`);
+  return new Float32Array(t.data.slice().buffer);
+}
+
+/** Example partitions of epochs after the resumed checkpoint are re-written by the resumed run. */
+function discardEpochsAfter(runDir: string, epoch: number): void {
+  const dir = path.join(runDir, 'examples');
+  if (!fs.existsSync(dir)) return;
+  for (const f of fs.readdirSync(dir)) {
+    const m = /^epoch=(\d+)$/.exec(f);
+    if (m && Number(m[1]) > epoch) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+  }
+}
+
+function detectors(saved: { train?: EventDetectorState; eval?: EventDetectorState }): RunState['detectors'] {
+  return {
+    train: new EventDetector({ phase: 'train', ...(saved.train ? { state: saved.train } : {}) }),
+    eval: new EventDetector({ phase: 'eval', ...(saved.eval ? { state: saved.eval } : {}) }),
+  };
+}
+
+/** A fresh run's initial state: epoch 1, no history, detectors that have seen nothing. */
+export function freshRunState(): RunState {
+  return { firstEpoch: 1, epochs: [], detectors: detectors({}), priorWallMs: 0 };
+}
+
+/**
+ * The stream's initial state from the run folder's last checkpoint (or a fresh one when there is
+ * none): loads the weights into the model, the momentum into the optimizer and the TE buffer into TE,
+ * restores both event detectors and the epoch records, and drops example partitions of later epochs
+ * (the resumed stream writes them again).
+ */
+export function restoreRunState(store: CheckpointStore, parts: RunParts): RunState {
+  const ckpt = store.load(parts.model);
+  if (!ckpt) return freshRunState();
+  discardEpochsAfter(store.runDir, ckpt.epoch);
+  const arrays = new Map(ckpt.arrays.map((a) => [a.name, a]));
+  const sgd = ckpt.json.sgd as { steps: number; names: string[]; shapes: number[][] } | undefined;
+  if (!sgd || !Array.isArray(sgd.names) || !Array.isArray(sgd.shapes)) {
+    const file = path.join(store.dir, `epoch-${String(ckpt.epoch).padStart(4, '0')}`, 'state.json');
+    throw new AtflowError('RESUME', `${file}: no optimizer state ('sgd'); the checkpoint is damaged`, { file });
+  }
+  parts.optimizer.importState({
+    steps: sgd.steps,
+    momentumBuffers: sgd.names.map((name, i) => ({ name, shape: sgd.shapes[i], values: readF32(arrays.get(`sgd/${name}`), `sgd/${name}`) })),
+  });
+  if (parts.te) parts.te.importState({ ...(ckpt.json.te as object), buffer: readF32(arrays.get('te/buffer'), 'te/buffer') } as never);
+  const saved = { ...((ckpt.json.detectors ?? {}) as { train?: EventDetectorState; eval?: EventDetectorState }) };
+  // checkpoints before the two detectors held one, of either phase
+  const legacy = ckpt.json.detector as EventDetectorState | undefined;
+  if (legacy) saved[legacy.phase] = legacy;
+  return {
+    firstEpoch: ckpt.epoch + 1,
+    epochs: checkpointEpochs(ckpt.json),
+    detectors: detectors(saved),
+    priorWallMs: Number(ckpt.json.wallMs ?? 0),
+    checkpointWorkers: Number(ckpt.json.workers ?? 1),
+  };
+}
