@@ -22,7 +22,7 @@ async function main(): Promise<void> {
   const ref = JSON.parse(fs.readFileSync(process.argv[2], 'utf8')) as Reference;
   const backend = await initBackend((process.argv[3] as 'tensorflow' | 'wasm' | 'cpu' | undefined) ?? 'auto');
   const model = createModel(ref.model.name, { numClasses: ref.model.numClasses, inputShape: ref.model.inputShape, seed: 0 });
-  loadWeights(model, path.join(__dirname, '..', '..', 'test', 'operators', 'attacks', 'fixtures', 'autoattack-ci.safetensors'));
+  loadWeights(model, path.join(__dirname, '..', '..', 'test', 'algorithms', 'attacks', 'fixtures', 'autoattack-ci.safetensors'));
   const [H, W, C] = ref.model.inputShape;
   const n = ref.y.length;
   for (const e of ref.ensemble) {

@@ -18,7 +18,7 @@ import { autoAttackBatch } from '../../src/evaluation/autoattack';
  * digits as bytes, the reference's APGD-T iterates from a recorded start (ℓ∞ and ℓ2), and the reference's
  * per-stage robust flags for a reduced-budget standard ensemble.
  */
-const FIXTURES = path.join(__dirname, 'attacks', 'fixtures');
+const FIXTURES = path.join(__dirname, '..', 'algorithms', 'attacks', 'fixtures');
 
 interface Trace {
   norm: 'linf' | 'l2';

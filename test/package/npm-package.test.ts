@@ -122,7 +122,7 @@ afterAll(() => {
 
 describe('the tarball', () => {
   it('holds the compiled library, the bin and the docs, and none of the sources, tests or benchmarks', () => {
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'bin/atflow.js', 'dist/index.js', 'dist/index.d.ts', 'dist/index.js.map', 'dist/cli/main.js', 'dist/operators/data-parallel/worker.js', 'config/quickstart.json']) {
+    for (const f of ['package.json', 'README.md', 'LICENSE', 'bin/atflow.js', 'dist/index.js', 'dist/index.d.ts', 'dist/index.js.map', 'dist/cli/main.js', 'dist/run/data-parallel/worker.js', 'config/quickstart.json']) {
       expect(packedFiles).toContain(f);
     }
     expect(packedFiles.filter((f) => /^(src|test|bench|examples|node_modules)\//.test(f) || f === 'dist/.build-stamp')).toEqual([]);
@@ -177,7 +177,7 @@ describe('atflow run through the installed package', () => {
   it('npx atflow run: two variants in child processes, each training data-parallel on 2 worker threads, all finish', () => {
     const out = path.join(tmp, 'runs-npx');
     // --workers 2: a child `atflow` process per variant (the installed bin); ATFLOW_WORKERS=2: the
-    // data-parallel pool's worker threads (dist/operators/data-parallel/worker.js) in each of them.
+    // data-parallel pool's worker threads (dist/run/data-parallel/worker.js) in each of them.
     ok(sh('npx', ['atflow', 'run', tinyConfig(path.join(tmp, 'variants.json'), true), '--out', out, '--workers', '2'], app, { ATFLOW_WORKERS: '2' }));
     const dirs = runFolders(out);
     expect(dirs.map((d) => path.basename(d).split('-')[2]).sort()).toEqual(['pgd', 'trades']);
