@@ -17,6 +17,12 @@ export interface ParquetWriterOptions {
   readonly metadata?: Readonly<Record<string, string>>;
   /** Rows per row group (default 65,536). */
   readonly rowGroupSize?: number;
+  /**
+   * Folder of the temp file (default: the target's). Must be on the same file system. The examples parts
+   * use the run folder, so that no half-written file ever sits in the dataset folder a reader lists
+   * (polars' `read_parquet(dir)` refuses a folder holding a file of another extension).
+   */
+  readonly tempDir?: string;
 }
 
 /** Feeds wasm RecordBatches to parquet-wasm's stream transformer one at a time (pull-driven). */
@@ -100,10 +106,12 @@ export class ParquetStreamWriter {
       throw new AtflowError('ARGUMENT', `rowGroupSize must be a positive integer, got ${rowGroupSize}`);
     }
     const dir = path.dirname(filePath);
-    const tempPath = path.join(dir, `.${path.basename(filePath)}.${process.pid}.${++tempCounter}.tmp`);
+    const tempDir = options.tempDir ?? dir;
+    const tempPath = path.join(tempDir, `.${path.basename(filePath)}.${process.pid}.${++tempCounter}.tmp`);
     let fd: number;
     try {
       fs.mkdirSync(dir, { recursive: true });
+      fs.mkdirSync(tempDir, { recursive: true });
       fd = fs.openSync(tempPath, 'w');
     } catch (e) {
       throw new AtflowError('IO', `cannot create ${tempPath}: ${(e as Error).message}`, { path: tempPath });

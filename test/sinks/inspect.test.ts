@@ -38,7 +38,7 @@ test('atflow inspect (CLI): text for a run folder, JSON for a file, a named erro
   expect(json.rows).toBe(30);
   expect(json.head).toHaveLength(3);
   const text = execFileSync('node', [bin, 'inspect', path.join(dir, 'r'), '-n', '0'], { encoding: 'utf8' });
-  expect(text).toContain(`${path.join(dir, 'r', 'examples', 'epoch=0002', 'part-eval.parquet')}  (parquet, 30 rows)`);
+  expect(text).toContain(`${path.join(dir, 'r', 'examples', 'epoch-0002', 'part-eval.parquet')}  (parquet, 30 rows)`);
   let err = '';
   try {
     execFileSync('node', [bin, 'inspect', path.join(dir, 'missing.parquet')], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
