@@ -5,7 +5,7 @@ import { Observable, OperatorFunction } from 'rxjs';
 import type { RunEvent, RunEventOf } from '../core/run-event';
 import { AtflowError } from '../core/errors';
 import type { ColumnDef } from './columns';
-import { ParquetStreamWriter, readParquetTable, writeFileAtomic, DEFAULT_ROW_GROUP_SIZE } from './parquet-writer';
+import { fsyncDir, ParquetStreamWriter, readParquetTable, writeFileAtomic, DEFAULT_ROW_GROUP_SIZE } from './parquet-writer';
 import {
   COMPLEXITY_COLUMNS,
   complexityRows,
@@ -18,6 +18,7 @@ import {
   examplesRow,
   LABELS_COLUMNS,
   labelsRow,
+  partitionEpoch,
   STEPS_COLUMNS,
   stepRow,
 } from './tables';
@@ -86,9 +87,10 @@ export function writeSpecJson(start: RunEventOf<'run-start'>): string {
 
 /**
  * The run folder writer behind `parquetSink`. Handles one event at a time (the sink serialises them).
- * Layout: examples/epoch=NNNN/part-<phase>[-<split>].parquet (one file per epoch, phase and split, closed at that
- * epoch's epoch-end), events/epochs/steps/complexity/labels.parquet (closed at run-end), spec.json,
- * and _SUCCESS last. Every file appears atomically (temp + fsync + rename).
+ * Layout: examples/epoch-NNNN/part-<phase>[-<split>].parquet (one file per epoch, phase and split, closed at that
+ * epoch's epoch-end; plain folder names, not Hive's key=value: see epochPartition), events/epochs/steps/
+ * complexity/labels.parquet (closed at run-end), spec.json, and _SUCCESS last. Every file appears atomically
+ * (temp + fsync + rename); the examples parts' temp files are kept in the run folder, outside examples/.
  */
 export class ParquetRunWriter {
   readonly name = 'parquet';
@@ -121,6 +123,7 @@ export class ParquetRunWriter {
         fs.rmSync(path.join(ev.runDir, '_SUCCESS'), { force: true });
         if (this.options.writeSpec ?? true) this.record('spec', writeSpecJson(ev), 0);
         removeTempFiles(ev.runDir);
+        renameLegacyPartitions(ev.runDir);
         await this.consolidateSegments(ev.firstEpoch);
         return;
       }
@@ -296,7 +299,7 @@ export class ParquetRunWriter {
     const k = this.partCount.get(key) ?? 0;
     this.partCount.set(key, k + 1);
     const file = path.join(this.start!.runDir, 'examples', epochPartition(epoch), k === 0 ? `part-${name}.parquet` : `part-${name}-${k}.parquet`);
-    const writer = await ParquetStreamWriter.open(file, EXAMPLES_COLUMNS, { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
+    const writer = await ParquetStreamWriter.open(file, EXAMPLES_COLUMNS, { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE, tempDir: this.start!.runDir });
     this.parts.set(key, { epoch, writer });
     return writer;
   }
@@ -323,6 +326,25 @@ function keepEpochsBefore(t: arrow.Table, firstEpoch: number): arrow.Table {
     cols[f.name] = arrow.vectorFromArray(keep.map((i) => v.get(i)), f.type);
   }
   return new arrow.Table(cols);
+}
+
+/**
+ * A run folder written by an earlier version names its examples folders Hive-style (`epoch=NNNN`); resuming
+ * it renames them to `epoch-NNNN`, so that the finished folder has one layout that every reader opens.
+ */
+function renameLegacyPartitions(runDir: string): void {
+  const root = path.join(runDir, 'examples');
+  if (!fs.existsSync(root)) return;
+  for (const f of fs.readdirSync(root)) {
+    const epoch = partitionEpoch(f);
+    if (epoch === null || f === epochPartition(epoch)) continue;
+    const to = path.join(root, epochPartition(epoch));
+    if (fs.existsSync(to)) {
+      throw new AtflowError('RESUME', `${root} holds both ${f} and ${epochPartition(epoch)}: remove the one that is not this run's epoch ${epoch}`, { path: root });
+    }
+    fs.renameSync(path.join(root, f), to);
+  }
+  fsyncDir(root);
 }
 
 /** Temp files of writers a killed process left behind (`.<name>.<pid>.<n>.tmp`). */

@@ -67,7 +67,7 @@ export function runPaths(runDir: string): Record<string, string> {
   const out: Record<string, string> = {};
   const has = (p: string) => fs.existsSync(path.join(runDir, p));
   for (const t of ['labels', 'events', 'epochs', 'steps', 'complexity', 'gradient_probe']) if (has(`${t}.parquet`)) out[t] = `${t}.parquet`;
-  if (has('examples')) out.examples = 'examples/epoch=*/part-*.parquet';
+  if (has('examples')) out.examples = 'examples/';
   for (const f of ['spec.json', 'report.html', '_SUCCESS']) if (has(f)) out[f.replace(/\.(json|html)$/, '')] = f;
   if (has('checkpoints')) out.checkpoints = 'checkpoints/';
   if (has('arrow')) for (const f of fs.readdirSync(path.join(runDir, 'arrow'))) if (f.endsWith('.arrows')) out[`arrow_${f.replace('.arrows', '')}`] = `arrow/${f}`;

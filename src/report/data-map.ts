@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { readParquetTable } from '../logs/parquet-writer';
+import { partitionEpoch } from '../logs/tables';
 
 /**
  * Adversarial data maps (Swayamdipta et al. 2020, on adversarial examples) and forgetting counts
@@ -87,12 +88,16 @@ export interface DataMap {
 
 const COLUMNS = ['epoch', 'example', 'is_noisy', 'p_label_adv', 'p_label_clean', 'correct_clean', 'correct_adv'];
 
-/** The example files of one phase, in epoch order (examples/epoch=NNNN/part-<phase>[-k].parquet). */
+/**
+ * The example files of one phase, in epoch order (examples/epoch-NNNN/part-<phase>[-k].parquet; the
+ * `epoch=NNNN` folders of run folders written by earlier versions too).
+ */
 export function exampleFiles(runDir: string, phase: 'eval' | 'train'): string[] {
   const root = path.join(runDir, 'examples');
   if (!fs.existsSync(root)) return [];
   const out: string[] = [];
-  for (const part of fs.readdirSync(root).filter((d) => /^epoch=\d+$/.test(d)).sort()) {
+  const parts = fs.readdirSync(root).filter((d) => partitionEpoch(d) !== null);
+  for (const part of parts.sort((a, b) => partitionEpoch(a)! - partitionEpoch(b)!)) {
     const files = fs.readdirSync(path.join(root, part)).filter((f) => new RegExp(`^part-${phase}(-\\d+)?\\.parquet$`).test(f));
     files.sort((a, b) => (a.length - b.length) || a.localeCompare(b));
     out.push(...files.map((f) => path.join(root, part, f)));

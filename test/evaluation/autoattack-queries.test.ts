@@ -100,7 +100,7 @@ describe('atflow eval on a run folder', () => {
     const q = docQueries('aa-query');
     expect(Object.keys(q).sort()).toEqual(['aa_by_first_learned', 'aa_late_forgotten', 'aa_memorized_noisy']);
     const sql = (name: string) =>
-      duck(q[name].replaceAll('runs/<run_id>', runDir).replaceAll('<eval>', 'final-standard-linf-train'));
+      duck(q[name].replaceAll('runs/<run_id>', runDir));
     const rows = await table(path.join(runDir, 'eval', 'final-standard-linf-train'));
     const ex = await duck(`SELECT example, epoch, is_noisy, correct_clean FROM read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) WHERE phase = 'eval' AND split = 'train' ORDER BY example, epoch`);
     const ev = await duck(`SELECT example, epoch, event FROM read_parquet(${lit(path.join(runDir, 'events.parquet'))}) WHERE phase = 'eval'`);

@@ -5,6 +5,7 @@ import type { SafetensorsTensor } from '../../models/safetensors';
 import { EventDetector, type EventDetectorState } from '../../operators/detect-events';
 import type { RunParts } from '../../config/build-run';
 import { checkpointEpochs, type CheckpointStore } from '../../store/checkpoint-store';
+import { partitionEpoch } from '../../logs/tables';
 import type { RunState } from './run-context';
 
 function readF32(t: SafetensorsTensor | undefined, name: string): Float32Array {
@@ -17,8 +18,8 @@ function discardEpochsAfter(runDir: string, epoch: number): void {
   const dir = path.join(runDir, 'examples');
   if (!fs.existsSync(dir)) return;
   for (const f of fs.readdirSync(dir)) {
-    const m = /^epoch=(\d+)$/.exec(f);
-    if (m && Number(m[1]) > epoch) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
+    const e = partitionEpoch(f);
+    if (e !== null && e > epoch) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
   }
 }
 
