@@ -133,13 +133,17 @@ export function checkKeyMap(keyMap: Readonly<Record<string, unknown>>): KeyMap {
 }
 
 /** The key map's target for `name`: a string, null (drop), or undefined (the map does not mention it). */
-function mapName(keyMap: KeyMap, name: string): string | null | undefined {
-  if (Object.prototype.hasOwnProperty.call(keyMap, name)) return keyMap[name];
+function mapName(keyMap: KeyMap, name: string, used: Set<string>): string | null | undefined {
+  if (Object.prototype.hasOwnProperty.call(keyMap, name)) {
+    used.add(name);
+    return keyMap[name];
+  }
   let best: string | undefined;
   for (const key of Object.keys(keyMap)) {
     if (key.endsWith('*') && name.startsWith(key.slice(0, -1)) && (best === undefined || key.length > best.length)) best = key;
   }
   if (best === undefined) return undefined;
+  used.add(best);
   const to = keyMap[best];
   return to === null ? null : to.endsWith('*') ? to.slice(0, -1) + name.slice(best.length - 1) : to;
 }
@@ -208,8 +212,9 @@ function planLoad(model: Model, fileTensors: readonly FileTensor[], source: stri
   const stripped = new Map<string, number>();
   let mapped = 0;
   let dropped = 0;
+  const used = new Set<string>();
   for (const t of fileTensors) {
-    let name: string | null | undefined = mapName(keyMap, t.name);
+    let name: string | null | undefined = mapName(keyMap, t.name, used);
     if (name === undefined) {
       let s = t.name;
       for (let again = true; again && !expected.has(s); ) {
@@ -223,7 +228,7 @@ function planLoad(model: Model, fileTensors: readonly FileTensor[], source: stri
           }
         }
       }
-      name = s !== t.name ? mapName(keyMap, s) : undefined;
+      name = s !== t.name ? mapName(keyMap, s, used) : undefined;
       if (name === undefined) name = s;
       else mapped++;
     } else mapped++;
@@ -279,6 +284,8 @@ function planLoad(model: Model, fileTensors: readonly FileTensor[], source: stri
     notes.push(`${source}: stripped the prefix '${prefix}' (${why}) from ${count} tensor name(s)`);
   }
   if (mapped > 0) notes.push(`${source}: the key map renamed ${mapped - dropped} tensor(s) and dropped ${dropped}`);
+  const unused = Object.keys(keyMap).filter((k) => !used.has(k));
+  if (unused.length > 0) notes.push(`${source}: key map entries that matched no tensor: ${listNames(unused)}`);
   for (const [from, count] of converted) {
     notes.push(`${source}: converted ${count} tensor(s) from ${from} to F32 on load (${from === 'F64' ? 'rounded to nearest, as PyTorch .float()' : 'exact widening'})`);
   }

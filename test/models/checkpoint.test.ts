@@ -229,10 +229,11 @@ describe("checkpoints: other people's names and dtypes", () => {
     expect(message).toMatch(/\n {2}-\s+head\.weight \[2, 128\]\n/);
     expect(message).toMatch(/\n {2}-\s+n_averaged \[\]\n/);
     m.dispose();
-    const keyMap = { 'features.*': '*', 'head.*': 'fc2.*', n_averaged: null };
+    const keyMap = { 'features.*': '*', 'head.*': 'fc2.*', n_averaged: null, 'features.fc3.weight': 'x' };
     const { ours, theirs, notes } = logitsAfterLoading(withN, { keyMap });
     close(ours, theirs);
-    expect(notes).toEqual([expect.stringContaining('the key map renamed 8 tensor(s) and dropped 1')]);
+    expect(notes).toEqual([expect.stringContaining('the key map renamed 8 tensor(s) and dropped 1'), expect.stringContaining("key map entries that matched no tensor: 'features.fc3.weight'")]);
+    delete (keyMap as Record<string, unknown>)['features.fc3.weight'];
     // loadStateDict takes the same options
     const m2 = createModel('cnn-small', { numClasses: 2, inputShape: [10, 10, 1], seed: 0 });
     expect(loadStateDict(m2, readSafetensorsFile(withN).tensors, 'mine', { keyMap }).notes).toEqual(['mine: the key map renamed 8 tensor(s) and dropped 1']);
