@@ -4,8 +4,8 @@ import * as path from 'path';
 import { initBackend } from '../../backend/select';
 import { AtflowError } from '../../core/errors';
 import type { Model } from '../../core/model';
-import { createModel, loadWeights } from '../../models';
-import { readSafetensorsFile } from '../../models/safetensors';
+import { checkKeyMap, createModel, loadWeights, type KeyMap } from '../../models';
+import { readSafetensorsHeader } from '../../models/safetensors';
 import { checkEps } from '../../evaluation/autoattack';
 import { buildRun } from '../../config/build-run';
 import { registryWithPlugins } from '../../run/default-registry';
@@ -40,6 +40,7 @@ interface EvalOptions {
   targets?: string;
   fabSteps?: string;
   squareQueries?: string;
+  keyMap?: string;
 }
 
 interface Target {
@@ -80,7 +81,7 @@ function checkpointFile(runDir: string, which: string): { file: string; label: s
   if (which === 'best') {
     const file = path.join(dir, 'best.safetensors');
     if (fs.existsSync(file)) {
-      const epoch = readSafetensorsFile(file).metadata?.epoch;
+      const epoch = readSafetensorsHeader(file).metadata?.epoch;
       return { file, label: `best${epoch ? ` (epoch ${epoch})` : ''}` };
     }
     // no best file: the best epoch was the last one (best.safetensors is only written when it differs)
@@ -102,7 +103,29 @@ function checkpointFile(runDir: string, which: string): { file: string; label: s
   return { file, label: `epoch ${Number(m[1])}` };
 }
 
+/** --key-map: inline JSON (`'{"backbone.*": "*"}'`) or a JSON file; renames from the file's names to the model's. */
+function parseKeyMap(text: string): KeyMap {
+  const inline = /^\s*[[{]/.test(text);
+  let raw: string;
+  try {
+    raw = inline ? text : fs.readFileSync(text, 'utf8');
+  } catch (e) {
+    throw new AtflowError('ARGUMENT', `--key-map: cannot read ${text} (${(e as Error).message}); pass a JSON file or inline JSON such as '{"backbone.*": "*"}'`, { keyMap: text });
+  }
+  let map: unknown;
+  try {
+    map = JSON.parse(raw.replace(/^\uFEFF/, ''));
+  } catch (e) {
+    throw new AtflowError('ARGUMENT', `--key-map${inline ? '' : ` ${text}`}: not valid JSON (${(e as Error).message})`, { keyMap: text });
+  }
+  if (map === null || typeof map !== 'object' || Array.isArray(map)) {
+    throw new AtflowError('ARGUMENT', `--key-map${inline ? '' : ` ${text}`}: expected a JSON object {"name in the file": "name in the model" | null}`, { keyMap: text });
+  }
+  return checkKeyMap(map as Record<string, unknown>);
+}
+
 function fromRunDir(runDir: string, o: EvalOptions, n: number): Target {
+  if (o.keyMap !== undefined) throw new AtflowError('ARGUMENT', `--key-map is for a weights file; ${runDir} is a run folder, whose checkpoints already use the model's names`, { runDir });
   const specFile = path.join(runDir, 'spec.json');
   if (!fs.existsSync(specFile)) throw new AtflowError('DATA_FILE', `${runDir}: not a run folder (no spec.json)`, { runDir });
   const doc = JSON.parse(fs.readFileSync(specFile, 'utf8')) as { spec?: Record<string, unknown> };
@@ -116,8 +139,8 @@ function fromRunDir(runDir: string, o: EvalOptions, n: number): Target {
   return { model: parts.model, data, eps: o.eps !== undefined ? parseEps(o.eps) : spec.attack.eps, norm: (o.norm as 'linf' | 'l2' | undefined) ?? spec.attack.norm, checkpoint: label, outRoot: runDir };
 }
 
-function fromWeights(file: string, o: EvalOptions, n: number): Target {
-  const meta = readSafetensorsFile(file).metadata ?? {};
+function fromWeights(file: string, o: EvalOptions, n: number, keyMap: KeyMap | undefined): Target {
+  const meta = readSafetensorsHeader(file).metadata ?? {};
   const modelName = o.model ?? meta['atflow.model'];
   if (!modelName) throw new AtflowError('ARGUMENT', `${file} does not say which model it holds (no atflow.model metadata): pass --model (e.g. cnn-small)`, { file });
   const datasetName = o.dataset;
@@ -128,7 +151,7 @@ function fromWeights(file: string, o: EvalOptions, n: number): Target {
     throw new AtflowError('ARGUMENT', `${file} holds a ${classes}-class model but dataset '${datasetName}' has ${source.info.numClasses} classes`, { file, classes });
   }
   const model = createModel(modelName, { numClasses: classes, inputShape: source.info.imageShape as [number, number, number], seed: 0 });
-  loadWeights(model, file);
+  for (const note of loadWeights(model, file, { keyMap }).notes) process.stderr.write(`note: ${note}\n`);
   if (o.eps === undefined) throw new AtflowError('ARGUMENT', `evaluating a bare weights file needs --eps (e.g. 8/255 or 0.3)`, { file });
   const data = take(source, o.split as 'test' | 'train', n);
   return { model, data, eps: parseEps(o.eps), norm: (o.norm as 'linf' | 'l2' | undefined) ?? 'linf', checkpoint: path.basename(file), outRoot: o.out ?? path.dirname(file) };
@@ -161,18 +184,20 @@ export function register(program: Command): void {
     .option('--model <name>', 'model of a weights file without atflow metadata')
     .option('--dataset <name>', 'dataset of a weights file (mnist, cifar10, ...)')
     .option('--classes <k>', 'classes of a weights file without atflow metadata')
+    .option('--key-map <json|file>', 'rename tensors of a weights file: \'{"fc.weight": "linear.weight", "backbone.*": "*", "n_averaged": null}\' or a JSON file (module., _orig_mod., model. prefixes are stripped already)')
     .option('--apgd-steps <n>', 'APGD iterations (default 100)')
     .option('--targets <n>', 'APGD-T / FAB-T target classes (default 9)')
     .option('--fab-steps <n>', 'FAB-T iterations (default 100)')
     .option('--square-queries <n>', 'Square queries (default 5000)')
     .action(async (target: string, o: EvalOptions) => {
+      const keyMap = o.keyMap !== undefined ? parseKeyMap(o.keyMap) : undefined; // before the backend starts
       await initBackend(o.backend as Parameters<typeof initBackend>[0]);
       if (o.norm !== undefined && o.norm !== 'linf' && o.norm !== 'l2') throw new AtflowError('ARGUMENT', `--norm must be linf or l2, got '${o.norm}'`, { norm: o.norm });
       if (o.split !== 'test' && o.split !== 'train') throw new AtflowError('ARGUMENT', `--split must be test or train, got '${o.split}'`, { split: o.split });
       const n = positiveInt('--n', o.n);
       if (o.eps !== undefined) checkEps(parseEps(o.eps), (o.norm as 'linf' | 'l2' | undefined) ?? 'linf');
       if (!fs.existsSync(target)) throw new AtflowError('DATA_FILE', `${target} does not exist`, { target });
-      const t = fs.statSync(target).isDirectory() ? fromRunDir(target, o, n) : fromWeights(target, o, n);
+      const t = fs.statSync(target).isDirectory() ? fromRunDir(target, o, n) : fromWeights(target, o, n, keyMap);
       const attacks = o.attacks === 'standard' || o.attacks === 'rand' ? o.attacks : o.attacks.split(',').map((s) => s.trim()).filter(Boolean);
       const budget = {
         ...(o.apgdSteps ? { apgdSteps: positiveInt('--apgd-steps', o.apgdSteps) } : {}),
