@@ -205,9 +205,11 @@ export class CheckpointStore {
     }
     const holds = fileEpoch(readSafetensorsFile(file).metadata ?? undefined);
     if (holds !== bestEpoch) {
+      // an older atflow wrote the best weights apart from the checkpoint, so a stop could leave them ahead of it
+      const why = legacy ? '; this run folder is from an atflow that saved the best weights apart from its checkpoints, and they are lost: --rerun trains it again' : '';
       throw new AtflowError(
         'DATA_FILE',
-        `${file} holds the weights of epoch ${Number.isNaN(holds) ? '(none stated)' : holds}, but ${stateFile} names epoch ${bestEpoch} as the best: the file does not belong to these records`,
+        `${file} holds the weights of epoch ${Number.isNaN(holds) ? '(none stated)' : holds}, but ${stateFile} names epoch ${bestEpoch} as the best: the file does not belong to these records${why}`,
         { file, bestEpoch, fileEpoch: holds },
       );
     }

@@ -1,3 +1,4 @@
+import { createHash } from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import { pipe } from 'rxjs';
@@ -38,8 +39,9 @@ const spec = (name: string, checkpoint: Record<string, unknown>) =>
     checkpoint,
   });
 
-type Weights = Map<string, Buffer>;
-const weightsOf = (file: string): Weights => new Map([...readSafetensorsFile(file).tensors].map(([k, t]) => [k, Buffer.from(t.data)]));
+/** Tensor name → sha256 of its bytes: equal maps are byte-identical weights (and a failure prints a short diff). */
+type Weights = Map<string, string>;
+const weightsOf = (file: string): Weights => new Map([...readSafetensorsFile(file).tensors].map(([k, t]) => [k, createHash('sha256').update(t.data).digest('hex')]));
 const epochDir = (runDir: string, epoch: number) => path.join(runDir, 'checkpoints', `epoch-${String(epoch).padStart(4, '0')}`);
 const latest = (runDir: string) => fs.readFileSync(path.join(runDir, 'checkpoints', 'LATEST'), 'utf8').trim();
 const stateOf = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { epochs: { epoch: number; best_epoch: number }[] };
