@@ -14,7 +14,6 @@ export * from './run/default-registry';
 export * from './run/execute-run';
 /** The epoch-level operators a run is composed of: runEpochs(…, pipe(trainEpoch(run), evaluateEvery(run), …)). */
 export * from './run/epoch';
-export * from './cli/run-config';
 /** Sweeps: `sweep.runSweep(file, {...})`, executors, manifests. */
 export * as sweep from './sweep';
 export * from './data';
@@ -34,8 +33,9 @@ export * from './algorithms/optim/sgd';
 export * from './algorithms/schedules';
 export * from './analysis/best-epoch';
 /** The run folder's Parquet logs: `executeRun(run, { …, sinks: () => [parquetRunSink()] })`; ParquetRunWriter / parquetSink in a pipeline built by hand. */
-export { parquetRunSink, runSinkNames, BUILTIN_SINKS, type SinkOptions } from './logs/sinks';
-export type { RunSink } from './core/run-sink';
+export { parquetRunSink, runSinkNames, sinksByName, checkSinkNames, BUILTIN_SINKS, type SinkOptions } from './logs/sinks';
+/** A sink as an RxJS operator: `events$.pipe(sinkOperator(() => mySink))` (how parquetSink, arrowSink, summarySink, progressSink are made). */
+export { sinkOperator, type RunSink, type RunSinkWithResult } from './core/run-sink';
 /** summary.json as a sink, and report.html from finished run folders (what `atflow run` adds to a run). */
 export { SummaryWriter } from './logs/summary';
 export { writeReport } from './report/report';

@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { EpochRecord } from '../core/records';
-import { selectBestEpoch } from '../analysis/best-epoch';
+import { bestEpochOf } from '../analysis/best-epoch';
 import { readParquetTable } from '../logs/parquet-writer';
-import { evalShare } from '../logs/summary';
+import { describeStop, evalShare, type RunStop } from '../logs/summary';
 import { describeEvalProtocol, type EvalProtocol } from '../core/eval-protocol';
 
 /** spec.json's `evaluation` (the per-epoch evaluation protocol), null when absent. */
@@ -30,21 +30,33 @@ export function readEpochRecords(runDir: string): EpochRecord[] {
 
 const pct = (v: number) => (Number.isFinite(v) ? (100 * v).toFixed(1).padStart(6) : '     -');
 
+/** summary.json's `stopped` (where the run stopped short of its planned epochs), null when absent. */
+export function readRunStop(runDir: string): RunStop | null {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(runDir, 'summary.json'), 'utf8')) as { stopped?: RunStop | null }).stopped ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /**
  * The end-of-run table: per run, train and test, clean and robust accuracy at the best and the final
  * epoch and best − final (train accuracies are against the labels trained on), then each run's share of
- * epoch time spent evaluating.
+ * epoch time spent evaluating. The best epoch is the run's own decision (its last record's best_epoch,
+ * made by the one best-epoch rule on eval.selectOn), as in summary.json. A run `stopped` short of its
+ * epochs says so: an interrupted run's last row is labelled "stopped", not "final".
  */
-export function renderSummaryTable(runs: readonly { name: string; epochs: readonly EpochRecord[]; evaluation?: EvalProtocol | null }[]): string {
+export function renderSummaryTable(runs: readonly { name: string; epochs: readonly EpochRecord[]; evaluation?: EvalProtocol | null; stopped?: RunStop | null }[]): string {
   const lines: string[] = [];
   const head = ['run'.padEnd(24), 'epoch', '  train clean', ' train robust', '   test clean', '  test robust'].join(' ');
   lines.push(head, '-'.repeat(head.length));
   for (const r of runs) {
     const evaluated = r.epochs.filter((e) => Number.isFinite(e.test_robust_acc));
     if (evaluated.length === 0) continue;
-    const bf = selectBestEpoch(evaluated.map((e) => ({ epoch: e.epoch, robustAcc: e.test_robust_acc, cleanAcc: e.test_clean_acc })));
-    const best = evaluated.find((e) => e.epoch === bf.best.epoch)!;
+    const decided = r.epochs[r.epochs.length - 1].best_epoch;
+    const best = evaluated.find((e) => e.epoch === decided) ?? evaluated.find((e) => e.epoch === bestEpochOf(evaluated))!;
     const final = evaluated[evaluated.length - 1];
+    const interrupted = r.stopped && r.stopped.reason !== 'early';
     const row = (label: string, e: EpochRecord | null, diff?: [EpochRecord, EpochRecord]) => {
       const v = (k: keyof EpochRecord) => (diff ? (diff[0][k] as number) - (diff[1][k] as number) : (e![k] as number));
       return [
@@ -56,8 +68,10 @@ export function renderSummaryTable(runs: readonly { name: string; epochs: readon
         `${pct(v('test_robust_acc'))} %`.padStart(13),
       ].join(' ');
     };
-    lines.push(row(`${r.name} best`, best), row(`${r.name} final`, final), row(`${r.name} best-final`, null, [best, final]));
+    const last = interrupted ? 'stopped' : 'final';
+    lines.push(row(`${r.name} best`, best), row(`${r.name} ${last}`, final), row(`${r.name} best-${last}`, null, [best, final]));
   }
+  for (const r of runs) if (r.stopped) lines.push(`${r.name} ${describeStop(r.stopped)}${r.stopped.reason === 'interrupted' ? ' (interrupted; --resume continues it)' : ''}`);
   const shares = runs.map((r) => [r.name, evalShare(r.epochs)] as const).filter(([, v]) => v !== null);
   if (shares.length) lines.push(`evaluation share of epoch time: ${shares.map(([name, v]) => `${name} ${(100 * v!).toFixed(0)} %`).join(', ')}`);
   // robust accuracies mean nothing without their attack: one line per distinct protocol

@@ -1,8 +1,9 @@
 import * as fs from 'fs';
 import * as arrow from 'apache-arrow';
 import * as path from 'path';
-import { Observable, OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import type { RunEvent, RunEventOf } from '../core/run-event';
+import { sinkOperator, type RunSinkWithResult } from '../core/run-sink';
 import { AtflowError } from '../core/errors';
 import type { ColumnDef } from './columns';
 import { fsyncDir, ParquetStreamWriter, readParquetTable, writeFileAtomic, DEFAULT_ROW_GROUP_SIZE } from './parquet-writer';
@@ -92,7 +93,7 @@ export function writeSpecJson(start: RunEventOf<'run-start'>): string {
  * complexity/labels.parquet (closed at run-end), spec.json, and _SUCCESS last. Every file appears atomically
  * (temp + fsync + rename); the examples parts' temp files are kept in the run folder, outside examples/.
  */
-export class ParquetRunWriter {
+export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
   readonly name = 'parquet';
   private start: RunEventOf<'run-start'> | null = null;
   private meta: Record<string, string> = {};
@@ -365,37 +366,5 @@ const SEGMENTS_DIR = '_segments';
  * upstream aborts the open files (their temp files are removed; files already renamed stay).
  */
 export function parquetSink(options: ParquetSinkOptions = {}): OperatorFunction<RunEvent, ParquetSinkResult> {
-  return (source) =>
-    new Observable<ParquetSinkResult>((subscriber) => {
-      const writer = new ParquetRunWriter(options);
-      let chain: Promise<void> = Promise.resolve();
-      let failed = false;
-      const fail = (e: unknown) => {
-        if (failed) return;
-        failed = true;
-        void writer.abort().finally(() => subscriber.error(e));
-      };
-      const sub = source.subscribe({
-        next: (ev) => {
-          chain = chain.then(() => (failed ? undefined : writer.handle(ev))).catch((e) => {
-            fail(e);
-            sub?.unsubscribe();
-          });
-        },
-        error: (e) => {
-          chain = chain.then(() => fail(e));
-        },
-        complete: () => {
-          chain = chain
-            .then(() => (failed ? undefined : writer.closeAll()))
-            .then(() => {
-              if (failed) return;
-              subscriber.next(writer.result());
-              subscriber.complete();
-            })
-            .catch(fail);
-        },
-      });
-      return () => sub.unsubscribe();
-    });
+  return sinkOperator(() => new ParquetRunWriter(options));
 }

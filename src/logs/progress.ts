@@ -1,6 +1,7 @@
 import * as cliProgress from 'cli-progress';
-import { Observable, OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import type { RunEvent } from '../core/run-event';
+import { sinkOperator, type RunSink } from '../core/run-sink';
 
 export interface ProgressOptions {
   /** Where to draw (default process.stderr, so stdout stays clean for --json output). */
@@ -20,7 +21,7 @@ const num = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : '–');
  * rows), left on screen when the epoch ends with the test accuracies; elsewhere (CI logs, files) one
  * plain line per epoch; nothing when quiet.
  */
-export class ProgressDisplay {
+export class ProgressDisplay implements RunSink {
   readonly name = 'progress';
   private readonly stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   private readonly useBars: boolean;
@@ -132,23 +133,5 @@ export class ProgressDisplay {
 
 /** `events$.pipe(progressSink())`: draws while the run goes; completes with the stream. */
 export function progressSink(options: ProgressOptions = {}): OperatorFunction<RunEvent, never> {
-  return (source) =>
-    new Observable<never>((subscriber) => {
-      const d = new ProgressDisplay(options);
-      const sub = source.subscribe({
-        next: (ev) => d.handle(ev),
-        error: (e) => {
-          d.close();
-          subscriber.error(e);
-        },
-        complete: () => {
-          d.close();
-          subscriber.complete();
-        },
-      });
-      return () => {
-        d.close();
-        sub.unsubscribe();
-      };
-    });
+  return sinkOperator(() => new ProgressDisplay(options));
 }

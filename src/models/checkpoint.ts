@@ -63,19 +63,33 @@ function toBytes(e: StateDictEntry): Uint8Array {
   return new Uint8Array(wide.buffer);
 }
 
+/** A model's weights as the tensors and metadata of its safetensors file, held in host memory (a copy). */
+export interface WeightsSnapshot {
+  readonly tensors: readonly SafetensorsTensor[];
+  readonly metadata: Readonly<Record<string, string>>;
+}
+
 /**
- * Saves every parameter and buffer to one safetensors file, atomically. Metadata records format "pt"
- * (as safetensors.torch does) and the model's name, classes and input shape; `extra` adds string pairs.
+ * Every parameter and buffer as safetensors tensors (PyTorch layout). Metadata records format "pt" (as
+ * safetensors.torch does) and the model's name, classes and input shape; `extra` adds string pairs.
  */
+export function weightsSnapshot(model: Model, extra: Readonly<Record<string, string>> = {}): WeightsSnapshot {
+  return {
+    tensors: stateDictOf(model).map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, data: toBytes(e) })),
+    metadata: {
+      format: 'pt',
+      'atflow.model': model.name,
+      'atflow.num_classes': String(model.numClasses),
+      'atflow.input_shape': model.inputShape.join(','),
+      ...extra,
+    },
+  };
+}
+
+/** Saves every parameter and buffer to one safetensors file, atomically (weightsSnapshot's tensors and metadata). */
 export function saveWeights(model: Model, file: string, extra: Readonly<Record<string, string>> = {}): void {
-  const tensors: SafetensorsTensor[] = stateDictOf(model).map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, data: toBytes(e) }));
-  writeSafetensorsFile(file, tensors, {
-    format: 'pt',
-    'atflow.model': model.name,
-    'atflow.num_classes': String(model.numClasses),
-    'atflow.input_shape': model.inputShape.join(','),
-    ...extra,
-  });
+  const s = weightsSnapshot(model, extra);
+  writeSafetensorsFile(file, s.tensors, s.metadata);
 }
 
 function listNames(names: readonly string[]): string {

@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import type { Model } from '../core/model';
 import { deriveSeed } from '../core/rng';
@@ -9,14 +8,16 @@ import { evaluateAutoAttack, type AutoAttackSummary } from './evaluate-autoattac
 /**
  * `eval.final.strong: "autoattack"`: the standard AutoAttack suite on the final and the best checkpoint
  * at the run's ε and norm, each written to <runDir>/eval/<final|best>-standard-<norm>-test/ as
- * `atflow eval` writes it; the summaries go into final_eval.json. Leaves the model at the best weights
- * when a best file exists (as the PGD-based strong evaluation does).
+ * `atflow eval` writes it; the summaries go into final_eval.json. `best`: the checkpoint's best weights
+ * (CheckpointStore.bestWeightsFile, checked against the records), null when no epoch was evaluated.
+ * Leaves the model at the best weights when they differ from the final ones (as the PGD-based strong
+ * evaluation does).
  */
 export async function finalAutoAttack(
   model: Model,
   data: { readonly x: Float32Array; readonly labels: Int32Array },
-  options: { runDir: string; checkpointsDir: string; eps: number; norm: ApgdNorm; seed: number; batchSize: number; lastEpoch: number; bestEpoch: number },
-): Promise<{ final: AutoAttackSummary; best: AutoAttackSummary }> {
+  options: { runDir: string; best: { readonly file: string; readonly epoch: number } | null; eps: number; norm: ApgdNorm; seed: number; batchSize: number; lastEpoch: number },
+): Promise<{ final: AutoAttackSummary; best: AutoAttackSummary | null }> {
   const index = Int32Array.from({ length: data.labels.length }, (_, i) => i);
   const run = (tag: string, label: string) =>
     evaluateAutoAttack(model, { ...data, index }, path.join(options.runDir, 'eval', `${tag}-standard-${options.norm}-test`), {
@@ -30,10 +31,11 @@ export async function finalAutoAttack(
       resume: true,
     });
   const final = await run('final', `final (epoch ${options.lastEpoch})`);
-  const bestFile = path.join(options.checkpointsDir, 'best.safetensors');
-  if (options.bestEpoch > 0 && options.bestEpoch !== options.lastEpoch && fs.existsSync(bestFile)) {
-    loadWeights(model, bestFile);
-    return { final, best: await run('best', `best (epoch ${options.bestEpoch})`) };
+  const best = options.best;
+  if (best === null) return { final, best: null };
+  if (best.epoch !== options.lastEpoch) {
+    loadWeights(model, best.file);
+    return { final, best: await run('best', `best (epoch ${best.epoch})`) };
   }
-  return { final, best: { ...final, checkpoint: `best (epoch ${options.bestEpoch})` } };
+  return { final, best: { ...final, checkpoint: `best (epoch ${best.epoch})` } };
 }

@@ -90,3 +90,19 @@ export function createRunFolder(runDir: string): void {
     throw new AtflowError('IO', `cannot create the run folder ${runDir}: ${whyNotWritable(runDir) ?? (e as Error).message}`, { path: runDir });
   }
 }
+
+/**
+ * Removes a run folder (`--rerun`): renamed aside first, so that the folder is either there as it was
+ * or gone, never half-deleted under its own name (a crash leaves `.<name>.removing-<pid>`, which no run reads).
+ */
+export function removeRunFolder(runDir: string): void {
+  if (!fs.existsSync(runDir)) return;
+  const aside = path.join(path.dirname(runDir), `.${path.basename(runDir)}.removing-${process.pid}`);
+  try {
+    fs.rmSync(aside, { recursive: true, force: true });
+    fs.renameSync(runDir, aside);
+  } catch (e) {
+    throw new AtflowError('IO', `cannot remove the run folder ${runDir} to run it again: ${(e as Error).message}`, { path: runDir });
+  }
+  fs.rmSync(aside, { recursive: true, force: true });
+}

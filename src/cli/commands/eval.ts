@@ -11,6 +11,7 @@ import { buildRun } from '../../config/build-run';
 import { registryWithPlugins } from '../../run/default-registry';
 import { evaluateAutoAttack, type AutoAttackEvalData, type AutoAttackSummary } from '../../run/evaluate-autoattack';
 import { validateSpec } from '../../config/spec';
+import { CheckpointStore } from '../../store/checkpoint-store';
 import { createSource } from '../../data';
 
 /**
@@ -79,13 +80,10 @@ function take(source: ReturnType<typeof createSource>, split: 'test' | 'train', 
 function checkpointFile(runDir: string, which: string): { file: string; label: string } {
   const dir = path.join(runDir, 'checkpoints');
   if (which === 'best') {
-    const file = path.join(dir, 'best.safetensors');
-    if (fs.existsSync(file)) {
-      const epoch = readSafetensorsHeader(file).metadata?.epoch;
-      return { file, label: `best${epoch ? ` (epoch ${epoch})` : ''}` };
-    }
-    // no best file: the best epoch was the last one (best.safetensors is only written when it differs)
-    which = 'final';
+    // the latest checkpoint's best weights, checked to hold the epoch its records name; a missing file is an error
+    const best = new CheckpointStore(runDir).bestWeightsFile();
+    if (!best) throw new AtflowError('DATA_FILE', `${runDir}: no best checkpoint: no epoch has been evaluated yet (use --checkpoint final)`, { runDir });
+    return { file: best.file, label: `best (epoch ${best.epoch})` };
   }
   if (which === 'final') {
     const latest = path.join(dir, 'LATEST');

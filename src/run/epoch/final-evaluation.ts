@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed } from '../../core/rng';
@@ -8,6 +7,7 @@ import { loadWeights } from '../../models/checkpoint';
 import { writeFileAtomic } from '../../logs/parquet-writer';
 import type { RunParts } from '../../config/build-run';
 import { finalAutoAttack } from '../final-autoattack';
+import type { EpochRecord } from '../../core/records';
 import type { RunContext } from './run-context';
 
 /** The first `n` test examples as host arrays (floats in [0, 1]) with their labels. */
@@ -23,9 +23,10 @@ function testExamples(parts: RunParts, n: number): { x: Float32Array; labels: In
 /**
  * After the last epoch: gradient-masking sanity checks on one test batch (warnings, never errors) and,
  * when asked, the strong evaluation of the best and final checkpoints. Written to final_eval.json.
+ * `epochs`: the run's records (the stream's history); the model holds the last one's weights.
  */
-export async function finalEvaluation(run: RunContext): Promise<void> {
-  const { spec, parts, store, runDir, epochs } = run;
+export async function finalEvaluation(run: RunContext, epochs: readonly EpochRecord[]): Promise<void> {
+  const { spec, parts, store, runDir } = run;
   const { model } = parts;
   const last = epochs[epochs.length - 1];
   const data = testExamples(parts, spec.eval.final.examples);
@@ -45,9 +46,9 @@ export async function finalEvaluation(run: RunContext): Promise<void> {
   for (const message of sanity.warnings) await run.emit({ type: 'warning', epoch: last.epoch, message });
   const result: Record<string, unknown> = { epoch: last.epoch, norm, eps, sanity };
   if (spec.eval.final.strong === 'autoattack') {
-    const aa = await finalAutoAttack(model, data, { runDir, checkpointsDir: store.dir, eps, norm: spec.attack.norm, seed: spec.seed, batchSize: spec.data.testBatchSize, lastEpoch: last.epoch, bestEpoch: last.best_epoch });
+    const aa = await finalAutoAttack(model, data, { runDir, best: store.bestWeightsFile(), eps, norm: spec.attack.norm, seed: spec.seed, batchSize: spec.data.testBatchSize, lastEpoch: last.epoch });
     result.autoattack = aa;
-    for (const s of [aa.final, aa.best]) for (const message of s.warnings) await run.emit({ type: 'warning', epoch: last.epoch, message: `AutoAttack (${s.checkpoint}): ${message}` });
+    for (const s of [aa.final, aa.best]) if (s) for (const message of s.warnings) await run.emit({ type: 'warning', epoch: last.epoch, message: `AutoAttack (${s.checkpoint}): ${message}` });
   } else if (spec.eval.final.strong) {
     const attacks = defaultStrongAttacks(eps, model.numClasses, spec.eval.final.restarts, norm);
     result.attacks = attacks.map((a) => ({ name: a.name, ...a.settings }));
@@ -56,14 +57,15 @@ export async function finalEvaluation(run: RunContext): Promise<void> {
       return { checkpoint: label, n: e.n, clean_acc: e.cleanAcc, per_attack: e.perAttack, worst_case_acc: e.worstCaseAcc };
     };
     const finalEval = strong(`final (epoch ${last.epoch})`);
-    const bestEpoch = last.best_epoch;
-    const bestFile = path.join(store.dir, 'best.safetensors');
+    // the checkpoint's best weights, checked to hold the epoch the records name (a missing file is an error)
+    const best = store.bestWeightsFile();
     let bestEval: ReturnType<typeof strong> | null = null;
-    if (bestEpoch > 0 && bestEpoch !== last.epoch && fs.existsSync(bestFile)) {
-      loadWeights(model, bestFile);
-      bestEval = strong(`best (epoch ${bestEpoch})`);
+    if (best && best.epoch !== last.epoch) {
+      loadWeights(model, best.file);
+      bestEval = strong(`best (epoch ${best.epoch})`);
     }
-    result.strong = { final: finalEval, best: bestEval ?? { ...finalEval, checkpoint: `best (epoch ${bestEpoch})` } };
+    // best = final epoch: the same weights, so the same numbers; no evaluated epoch: no best
+    result.strong = { final: finalEval, best: best === null ? null : bestEval ?? { ...finalEval, checkpoint: `best (epoch ${best.epoch})` } };
   }
   writeFileAtomic(path.join(runDir, 'final_eval.json'), JSON.stringify(result, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
 }

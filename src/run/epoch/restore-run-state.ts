@@ -32,14 +32,20 @@ function detectors(saved: { train?: EventDetectorState; eval?: EventDetectorStat
 
 /** A fresh run's initial state: epoch 1, no history, detectors that have seen nothing. */
 export function freshRunState(): RunState {
-  return { firstEpoch: 1, epochs: [], detectors: detectors({}), priorWallMs: 0 };
+  return { firstEpoch: 1, history: [], best: null, detectors: detectors({}), priorWallMs: 0, trainedOn: [] };
+}
+
+/** The backends a checkpoint's run trained on (state.json `trained_on`; [] for checkpoints before it was kept). */
+export function checkpointTrainedOn(json: Record<string, unknown> | null): string[] {
+  const v = json?.trained_on;
+  return Array.isArray(v) ? v.filter((b): b is string => typeof b === 'string') : [];
 }
 
 /**
  * The stream's initial state from the run folder's last checkpoint (or a fresh one when there is
  * none): loads the weights into the model, the momentum into the optimizer and the TE buffer into TE,
- * restores both event detectors and the epoch records, and drops example partitions of later epochs
- * (the resumed stream writes them again).
+ * restores both event detectors, the epoch records and the best epoch's weights (checked against the
+ * records), and drops example partitions of later epochs (the resumed stream writes them again).
  */
 export function restoreRunState(store: CheckpointStore, parts: RunParts): RunState {
   const ckpt = store.load(parts.model);
@@ -62,9 +68,11 @@ export function restoreRunState(store: CheckpointStore, parts: RunParts): RunSta
   if (legacy) saved[legacy.phase] = legacy;
   return {
     firstEpoch: ckpt.epoch + 1,
-    epochs: checkpointEpochs(ckpt.json),
+    history: checkpointEpochs(ckpt.json),
+    best: ckpt.best ?? null,
     detectors: detectors(saved),
     priorWallMs: Number(ckpt.json.wallMs ?? 0),
     checkpointWorkers: Number(ckpt.json.workers ?? 1),
+    trainedOn: checkpointTrainedOn(ckpt.json),
   };
 }
