@@ -10,6 +10,9 @@ export * from './core/eval-protocol';
 export * from './config/spec';
 export * from './config/registry';
 export * from './config/builtins';
+/** Checking a config's choices against the entries they name (each entry's options schema). */
+export { configureRun, configureOptions, type ConfiguredRun, type OptionsPlace } from './config/kinds';
+export type { NamedPart } from './core/named-part';
 export * from './run/default-registry';
 export * from './run/execute-run';
 /** The epoch-level operators a run is composed of: runEpochs(…, pipe(trainEpoch(run), evaluateEvery(run), …)). */

@@ -3,17 +3,17 @@ import * as os from 'os';
 import * as path from 'path';
 import { describeBackend, type BackendName } from '../backend/select';
 import { coresPerProcess } from '../run/data-parallel/choose-workers';
-import { AtflowError, unknownName } from '../core/errors';
+import { AtflowError } from '../core/errors';
 import type { EpochRecord } from '../core/records';
 import { defaultRegistry } from '../run/default-registry';
 import { executeRun, type RunOutcome } from '../run/execute-run';
-import { loadRuns, type ResolvedRun, type RunSpec } from '../config/spec';
+import { loadRunsWithPlugins, type ResolvedRun, type RunSpec } from '../config/spec';
 import { runSinkNames, type SinkOptions } from '../logs/sinks';
 import { readRunSummary, writeMultiRunSummary, type RunSummary } from '../logs/summary';
 import { writeReport } from '../report/report';
 import * as fs from 'fs';
 import { readEpochRecords, readEvalProtocol, renderSummaryTable } from './summary-table';
-import { parsePluginRef, type PluginRef, type Registry } from '../config/registry';
+import type { Registry } from '../config/registry';
 import type { RunSink } from '../core/run-sink';
 import type { Observable } from 'rxjs';
 import type { RunEvent } from '../core/run-event';
@@ -58,12 +58,7 @@ function runSinks(options: RunConfigOptions, registry: Registry): (runDir: strin
 /** Every sink name a run will build is registered: checked before any run starts, naming the field. */
 function checkSinkNames(runs: readonly ResolvedRun[], options: RunConfigOptions, registry: Registry): void {
   for (const run of runs) {
-    for (const name of runSinkNames(run.spec, options.sinkNames)) {
-      if (registry.has('sink', name)) continue;
-      const e = unknownName('sink', name, registry.list('sink'));
-      const field = (run.spec.logging.sinks ?? []).includes(name) ? 'logging.sinks' : '--sink';
-      throw new AtflowError(e.code, `${field}: ${e.message}`, { ...e.details, field });
-    }
+    for (const name of runSinkNames(run.spec, options.sinkNames)) registry.factory('sink', name, (run.spec.logging.sinks ?? []).includes(name) ? 'logging.sinks' : '--sink');
   }
 }
 
@@ -81,14 +76,12 @@ function installSignalHandlers(log: (l: string) => void): void {
   process.on('SIGTERM', () => onSignal('SIGTERM'));
 }
 
-function usePlugin(registry: Registry, ref: PluginRef): void {
-  registry.use(ref.module, ref.export);
-}
-
 /** Runs the variants of a config; returns the process exit code. */
 export async function runConfig(configFile: string, options: RunConfigOptions): Promise<number> {
   const log = options.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  let runs = loadRuns(configFile, [...(options.sets ?? [])]);
+  const registry = options.registry ?? defaultRegistry();
+  // the config checked, then its plugins loaded, then every run's parts checked: before anything is written
+  let runs = loadRunsWithPlugins(configFile, registry, { sets: options.sets, plugins: options.plugins, log: options.quiet ? undefined : log });
   if (options.only) {
     const only = runs.filter((r) => r.variant === options.only);
     if (only.length === 0) {
@@ -101,10 +94,6 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
     throw new AtflowError('ARGUMENT', `--workers ${String(requested)}: expected the number of variant processes, an integer ≥ 0 (0 = one per core)`, { field: '--workers', value: requested });
   }
   const processes = requested === 0 ? os.availableParallelism() : requested;
-  const registry = options.registry ?? defaultRegistry();
-  for (const p of options.plugins ?? []) usePlugin(registry, parsePluginRef(p));
-  // a config's plugins, relative to the config file
-  for (const run of runs) for (const p of run.spec.plugins ?? []) usePlugin(registry, parsePluginRef(p, path.dirname(path.resolve(configFile))));
   checkSinkNames(runs, options, registry);
   installSignalHandlers(log);
   const outcomes: { run: ResolvedRun; ok: boolean }[] = [];

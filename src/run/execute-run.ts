@@ -52,7 +52,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
   const runDir = path.join(options.outDir, run.runId);
   const folder = runFolderState(runDir);
   if (folder === 'finished') return { runId: run.runId, runDir, status: 'skipped', epochs: [], backend: null };
-  const stored = storedSpec(run);
+  const stored = storedSpec(run, options.registry.plugins);
   if (folder === 'unfinished') checkUnfinishedFolder(runDir, stored, options.resume === true);
   const backend = await initBackend(options.backend);
   const opened = await openRun(run, runDir, options.registry, backend);

@@ -4,6 +4,9 @@ import { deriveSeed, Rng } from '../../core/rng';
 import { crossEntropyPerExample } from '../objectives/ce';
 import { checkDlrClasses, dlrLossPerExample } from '../objectives/dlr';
 import { checkAttackInputs, checkInteger, checkNonNegative } from './validate';
+import type { NamedPart } from '../../core/named-part';
+import { attackSettingsSchema, type AttackSettings } from './settings';
+import type { Attack, AttackOptions } from './types';
 
 /**
  * APGD (Croce & Hein, ICML 2020, "Reliable evaluation of adversarial robustness with an ensemble of
@@ -341,3 +344,7 @@ export function apgdDlr(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: numb
   return apgd(model, x, y, seed, { ...options, loss: 'dlr' });
 }
 apgdDlr.fixedObjective = 'dlr';
+
+/** The registry's 'apgd-ce' and 'apgd-dlr': the settings' eps, steps, restarts and norm (APGD chooses its own steps and start). */
+export const apgdCeEntry: NamedPart<Attack<AttackOptions>, AttackSettings> = { name: 'apgd-ce', options: attackSettingsSchema, create: () => apgdCe };
+export const apgdDlrEntry: NamedPart<Attack<AttackOptions>, AttackSettings> = { name: 'apgd-dlr', options: attackSettingsSchema, create: () => apgdDlr };
