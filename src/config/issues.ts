@@ -22,27 +22,36 @@ export function valueAt(obj: unknown, p: readonly (string | number)[]): unknown 
   return cur;
 }
 
-function unwrap(s: z.ZodTypeAny): z.ZodTypeAny {
+/**
+ * Schemas are told apart by their zod type name, not `instanceof`: a plugin's schema may come from its
+ * own copy of zod (v3).
+ */
+type AnySchema = { _def: { typeName?: string; innerType?: AnySchema; schema?: AnySchema; options?: AnySchema[]; valueType?: AnySchema; type?: AnySchema }; shape?: Record<string, AnySchema> };
+const kindOf = (s: AnySchema | undefined) => s?._def?.typeName;
+
+function unwrap(s: AnySchema): AnySchema {
   for (;;) {
-    if (s instanceof z.ZodDefault || s instanceof z.ZodOptional || s instanceof z.ZodNullable) s = s._def.innerType;
-    else if (s instanceof z.ZodEffects) s = s._def.schema;
-    else if (s instanceof z.ZodUnion) s = (s.options as z.ZodTypeAny[]).find((o) => unwrap(o) instanceof z.ZodObject) ?? s._def.options[0];
+    const t = kindOf(s);
+    if ((t === 'ZodDefault' || t === 'ZodOptional' || t === 'ZodNullable') && s._def.innerType) s = s._def.innerType;
+    else if (t === 'ZodEffects' && s._def.schema) s = s._def.schema;
+    else if (t === 'ZodUnion' && s._def.options) s = s._def.options.find((o) => kindOf(unwrap(o)) === 'ZodObject') ?? s._def.options[0];
     else return s;
   }
 }
 
 /** The keys an object schema declares at `p` (for "allowed: ..." and "did you mean"); [] where there is no object. */
 export function schemaKeysAt(schema: z.ZodTypeAny, p: readonly (string | number)[]): string[] {
-  let s: z.ZodTypeAny | undefined = unwrap(schema);
+  let s: AnySchema | undefined = unwrap(schema as unknown as AnySchema);
   for (const k of p) {
-    if (s instanceof z.ZodObject) s = (s.shape as Record<string, z.ZodTypeAny>)[k as string];
-    else if (s instanceof z.ZodRecord) s = s._def.valueType;
-    else if (s instanceof z.ZodArray) s = s._def.type;
+    const t = kindOf(s);
+    if (t === 'ZodObject') s = s!.shape?.[k as string];
+    else if (t === 'ZodRecord') s = s!._def.valueType;
+    else if (t === 'ZodArray') s = s!._def.type;
     else return [];
     if (!s) return [];
     s = unwrap(s);
   }
-  return s instanceof z.ZodObject ? Object.keys(s.shape) : [];
+  return kindOf(s) === 'ZodObject' && s!.shape ? Object.keys(s!.shape) : [];
 }
 
 /** How a zod issue is told: `at` prefixes its path (the config field of the block it was found in). */

@@ -214,6 +214,13 @@ function kindIssues(spec: RunSpec, registry: Registry, tolerant: boolean): { iss
   return { issues, configured };
 }
 
+/** The names `spec` gives that `registry` does not hold, each with the config field that gives it. */
+export function unregisteredNames(spec: RunSpec, registry: Registry): { kind: Kind; name: string; field: string }[] {
+  return choices(spec, registry)
+    .filter((c) => (c.kind === 'model' && ensureWrn(registry, c.name), !registry.has(c.kind, c.name)))
+    .map((c) => ({ kind: c.kind, name: c.name, field: c.place.nameField }));
+}
+
 /** For validateSpec: problems of the fields of the entries `registry` holds, not counting fields another entry reads. */
 export function kindFieldProblems(spec: RunSpec, registry: Registry): string[] {
   return kindIssues(spec, registry, true).issues.map((i) => i.message);

@@ -1,8 +1,8 @@
 import * as fs from 'fs';
-import { AtflowError } from '../core/errors';
+import { AtflowError, unknownName } from '../core/errors';
 import { parsePluginRef, Registry, type PluginRef } from '../config/registry';
 import { registerBuiltins } from '../config/builtins';
-import { configureRun } from '../config/kinds';
+import { configureRun, unregisteredNames } from '../config/kinds';
 import type { RunSpec } from '../config/spec';
 import { BUILTIN_SINKS } from '../logs/sinks';
 
@@ -42,14 +42,12 @@ export function registryForRun(specFile: string, stored: Record<string, unknown>
     }
     registry.use(p.module, p.export);
   }
-  try {
-    configureRun(spec, registry);
-  } catch (e) {
-    if (e instanceof AtflowError && e.code === 'UNKNOWN_NAME' && recorded.length === 0 && plugins.length === 0) {
-      // a run folder from before runs recorded their plugins
-      throw new AtflowError(e.code, `${specFile}: ${e.message}; if the run used a plugin, load it with --plugin <module>[#export]`, e.details);
-    }
-    throw e;
+  const missing = unregisteredNames(spec, registry);
+  if (missing.length && recorded.length === 0 && plugins.length === 0) {
+    // a run folder from before runs recorded their plugins
+    const names = missing.map((m) => unknownName(m.kind, m.name, registry.list(m.kind), m.field).message);
+    throw new AtflowError('UNKNOWN_NAME', `${specFile}: ${names.join('; ')}; if the run used a plugin, load it with --plugin <module>[#export]`, { file: specFile, missing });
   }
+  configureRun(spec, registry);
   return registry;
 }
