@@ -7,7 +7,7 @@ import { AtflowError } from '../core/errors';
 import type { EpochRecord } from '../core/records';
 import { defaultRegistry } from '../run/default-registry';
 import { executeRun, type RunOutcome } from '../run/execute-run';
-import { loadRunsWithPlugins, type ResolvedRun, type RunSpec } from '../config/spec';
+import { checkRuns, loadRunsWithPlugins, type ResolvedRun, type RunSpec } from '../config/spec';
 import { runSinkNames, type SinkOptions } from '../logs/sinks';
 import { readRunSummary, writeMultiRunSummary, type RunSummary } from '../logs/summary';
 import { writeReport } from '../report/report';
@@ -80,8 +80,8 @@ function installSignalHandlers(log: (l: string) => void): void {
 export async function runConfig(configFile: string, options: RunConfigOptions): Promise<number> {
   const log = options.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const registry = options.registry ?? defaultRegistry();
-  // the config checked, then its plugins loaded, then every run's parts checked: before anything is written
-  let runs = loadRunsWithPlugins(configFile, registry, { sets: options.sets, plugins: options.plugins, log: options.quiet ? undefined : log });
+  // the config checked, then its plugins loaded; each run's parts are checked below, before anything is written
+  let runs = loadRunsWithPlugins(configFile, registry, { sets: options.sets, plugins: options.plugins, log: options.quiet ? undefined : log, check: false });
   if (options.only) {
     const only = runs.filter((r) => r.variant === options.only);
     if (only.length === 0) {
@@ -94,6 +94,8 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
     throw new AtflowError('ARGUMENT', `--workers ${String(requested)}: expected the number of variant processes, an integer ≥ 0 (0 = one per core)`, { field: '--workers', value: requested });
   }
   const processes = requested === 0 ? os.availableParallelism() : requested;
+  // variant processes check their own run (--only) before they write anything
+  if (!(processes > 1 && runs.length > 1)) checkRuns(configFile, runs, registry);
   checkSinkNames(runs, options, registry);
   installSignalHandlers(log);
   const outcomes: { run: ResolvedRun; ok: boolean }[] = [];

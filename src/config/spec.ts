@@ -311,6 +311,11 @@ export interface LoadRunsOptions {
   readonly plugins?: readonly string[];
   /** Told which plugin module is about to be loaded, before its code runs. */
   readonly log?: (line: string) => void;
+  /**
+   * Check every run's parts against the registry (default true). `atflow run --workers n` leaves it to
+   * the variant processes, which check their own before they write anything.
+   */
+  readonly check?: boolean;
 }
 
 /**
@@ -331,6 +336,12 @@ export function loadRunsWithPlugins(file: string, registry: Registry, options: L
     options.log?.(`atflow: loading plugin ${ref.module}#${ref.export} (plugins are code: it runs with your permissions)`);
     registry.use(ref.module, ref.export);
   }
+  if (options.check !== false) checkRuns(file, runs, registry);
+  return runs;
+}
+
+/** Every run's parts checked against the entries it names (configureRun); the error names the file and variant. */
+export function checkRuns(file: string, runs: readonly ResolvedRun[], registry: Registry): void {
   for (const run of runs) {
     try {
       configureRun(run.spec, registry);
@@ -340,7 +351,6 @@ export function loadRunsWithPlugins(file: string, registry: Registry, options: L
       throw new AtflowError('CONFIG', invalidConfig(where, e.message.split('\n')), { ...e.details, file });
     }
   }
-  return runs;
 }
 
 /**

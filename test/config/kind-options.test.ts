@@ -4,6 +4,8 @@ import { initBackend } from '../../src/backend/select';
 import { AtflowError } from '../../src/core/errors';
 import { quadrantData, trainedQuadrantMlp } from '../algorithms/attacks/tiny-model';
 import { apgdCe } from '../../src/algorithms/attacks/apgd';
+import { DEFAULT_ATTACK_SETTINGS } from '../../src/algorithms/attacks/settings';
+import { pgdAtTrainer } from '../../src/algorithms/trainers';
 import { buildRun } from '../../src/config/build-run';
 import { validateSpec } from '../../src/config/spec';
 import { defaultRegistry } from '../../src/run/default-registry';
@@ -65,6 +67,18 @@ describe("each entry's options come from the config, checked by its own schema",
     model.dispose();
     parts.model.dispose();
     parts.optimizer.dispose?.();
+  });
+
+  it('the training attack reaches the trainer as the config wrote it (its name included), and its settings have one default', () => {
+    const parts = build({ attack: { eps: 0.1 } });
+    expect(parts.trainerOptions.attack).toEqual(validateSpec(tinySpec('k', { attack: { eps: 0.1 } })).attack);
+    expect(parts.trainerOptions.attack).toMatchObject({ name: 'pgd', eps: 0.1 });
+    const { name, ...configDefaults } = validateSpec({ epochs: 1, model: { name: 'mlp' } }).attack;
+    expect(name).toBe('pgd');
+    const { randomStart, ...trainerDefaults } = pgdAtTrainer().attackSettings!;
+    expect(randomStart).toBe('uniform-clamped');
+    expect(configDefaults).toEqual(DEFAULT_ATTACK_SETTINGS);
+    expect(trainerDefaults).toEqual(DEFAULT_ATTACK_SETTINGS);
   });
 
   it("a misspelt option gets a did-you-mean from the entry's schema; one that only other entries read names them", () => {

@@ -22,19 +22,19 @@ const fs = require('fs');
 const { z } = require(${JSON.stringify(require.resolve('zod'))});
 const { isMainThread } = require('worker_threads');
 const LOG = ${JSON.stringify(log)};
-const note = (what) => fs.appendFileSync(LOG, [what, isMainThread ? 'main' : 'worker', process.pid].join(' ') + '\\n');
+const note = (what, value) => fs.appendFileSync(LOG, [what, isMainThread ? 'main' : 'worker', process.pid, value].join(' ') + '\\n');
 const settings = {
   norm: z.enum(['linf', 'l2']).optional(), eps: z.number().optional(), alpha: z.number().optional(),
   steps: z.number().optional(), restarts: z.number().optional(), randomStart: z.string().optional(),
 };
 exports.register = function (registry) {
   registry.register('attack', 'shrunk-pgd', (o, r) => {
-    note('attack shrink=' + o.shrink);
+    note('attack', 'shrink=' + o.shrink);
     const pgd = r.create('attack', 'pgd', {});
     return (model, x, y, seed, options) => pgd(model, x, y, seed, { ...options, eps: options.eps * o.shrink });
   }, { options: z.object({ ...settings, shrink: z.number().gt(0).max(1) }).strict() });
   registry.register('trainer', 'scaled-at', (o, r) => {
-    note('trainer lossScale=' + o.lossScale);
+    note('trainer', 'lossScale=' + o.lossScale);
     const inner = r.create('trainer', 'pgd-at', o);
     return { ...inner, name: 'scaled-at', loss: (input) => { const out = inner.loss(input); return { ...out, loss: out.loss.mul(o.lossScale) }; } };
   }, { options: z.object({ lossScale: z.number().positive(), te: z.object({}).strict().optional() }).strict() });
