@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { AtflowError, didYouMean } from '../core/errors';
+import { AtflowError, didYouMean, unknownName } from '../core/errors';
 import { createModel, type CreateModelOptions } from '../models';
 import { pgdEntry } from '../algorithms/attacks/pgd';
 import { temporalEnsembleEntry } from '../algorithms/trainers/te';
@@ -180,13 +180,8 @@ function unknownNameIssue(registry: Registry, c: Choice): KindIssue | null {
     });
     return { message: lines[0], details: { field: c.place.nameField, value: c.name, allowed: names } };
   }
-  try {
-    registry.factory(c.kind, c.name, c.place.nameField);
-    return null;
-  } catch (e) {
-    const err = e as AtflowError;
-    return { message: err.message, details: err.details, code: err.code as KindIssue['code'] };
-  }
+  const e = unknownName(c.kind, c.name, registry.list(c.kind), c.place.nameField);
+  return { message: e.message, details: e.details, code: 'UNKNOWN_NAME' };
 }
 
 /** Any wrn-D-K (D = 6n + 4) is a built-in model by name: registered in `registry` when a config names one. */
