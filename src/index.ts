@@ -10,6 +10,11 @@ export * from './core/eval-protocol';
 export * from './config/spec';
 export * from './config/registry';
 export * from './config/builtins';
+/** Checking a config's choices against the entries they name (each entry's options schema). */
+export { configureRun, configureOptions, type ConfiguredRun, type OptionsPlace } from './config/kinds';
+export type { NamedPart } from './core/named-part';
+/** zod, for a plugin's options schema (`registry.register(kind, name, factory, { options: z.object({...}) })`). */
+export { z } from 'zod';
 export * from './run/default-registry';
 export * from './run/execute-run';
 /** The epoch-level operators a run is composed of: runEpochs(…, pipe(trainEpoch(run), evaluateEvery(run), …)). */

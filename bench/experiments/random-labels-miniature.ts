@@ -15,7 +15,7 @@
 import { describeBackend, initBackend } from '../../src/backend/select';
 import { createModel } from '../../src/models';
 import { makeLrSchedule } from '../../src/algorithms/schedules/lr-schedule';
-import { createTrainer } from '../../src/algorithms/trainers';
+import { createTrainer } from '../../src/config/builtins';
 import { assignLabels } from '../../src/data/label-noise';
 import { createMnistSource } from '../../src/data/mnist';
 import { formatRow, runLoop } from './train-loop';

@@ -10,8 +10,8 @@ import type { RunEvent } from '../core/run-event';
 import type { RunSink } from '../core/run-sink';
 import { defaultRegistry } from '../run/default-registry';
 import { executeRun, readTrainedOn } from '../run/execute-run';
-import { loadRuns, type ResolvedRun, type RunSpec } from '../config/spec';
-import { parsePluginRef, type PluginRef, type Registry } from '../config/registry';
+import { checkRuns, loadRunsWithPlugins, type ResolvedRun, type RunSpec } from '../config/spec';
+import type { Registry } from '../config/registry';
 import { runFolderState } from '../store/run-folder';
 import { checkSinkNames, sinksByName } from '../logs/sinks';
 import { readRunSummary, writeMultiRunSummary, type RunSummary } from '../logs/summary';
@@ -86,7 +86,9 @@ export function skippedLine(runId: string, runDir: string): string {
 /** Runs the variants of a config; returns the process exit code. */
 export async function runConfig(configFile: string, options: RunConfigOptions): Promise<number> {
   const log = options.log ?? ((l: string) => process.stderr.write(l + '\n'));
-  let runs = loadRuns(configFile, [...(options.sets ?? [])]);
+  const registry = options.registry ?? defaultRegistry();
+  // the config checked, then its plugins loaded; each run's parts are checked below, before anything is written
+  let runs = loadRunsWithPlugins(configFile, registry, { sets: options.sets, plugins: options.plugins, log: options.quiet ? undefined : log, check: false });
   if (options.only) {
     const only = runs.filter((r) => r.variant === options.only);
     if (only.length === 0) {
@@ -99,11 +101,8 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
     throw new AtflowError('ARGUMENT', `--workers ${String(requested)}: expected the number of variant processes, an integer ≥ 0 (0 = one per core)`, { field: '--workers', value: requested });
   }
   const processes = requested === 0 ? os.availableParallelism() : requested;
-  const registry = options.registry ?? defaultRegistry();
-  const use = (ref: PluginRef) => registry.use(ref.module, ref.export);
-  for (const p of options.plugins ?? []) use(parsePluginRef(p));
-  // a config's plugins, relative to the config file
-  for (const run of runs) for (const p of run.spec.plugins ?? []) use(parsePluginRef(p, path.dirname(path.resolve(configFile))));
+  // variant processes check their own run (--only) before they write anything
+  if (!(processes > 1 && runs.length > 1)) checkRuns(configFile, runs, registry);
   checkSinkNames(runs, registry, options.sinkNames);
   const signals = stopOnSignals(log);
   const outcomes: { run: ResolvedRun; ok: boolean }[] = [];

@@ -5,7 +5,6 @@ import { SummaryWriter } from './summary';
 import type { RunSink } from '../core/run-sink';
 import type { ResolvedRun, RunSpec } from '../config/spec';
 import type { Registry } from '../config/registry';
-import { AtflowError, unknownName } from '../core/errors';
 
 /**
  * The Parquet run-folder writer as an awaited sink. _SUCCESS is written by the runner once every sink
@@ -51,11 +50,6 @@ export function sinksByName(registry: Registry, options: { readonly extra?: read
 /** Every sink name the runs will build is registered: checked before any run starts, naming the field (logging.sinks or --sink). */
 export function checkSinkNames(runs: readonly ResolvedRun[], registry: Registry, extra: readonly string[] = []): void {
   for (const run of runs) {
-    for (const name of runSinkNames(run.spec, extra)) {
-      if (registry.has('sink', name)) continue;
-      const e = unknownName('sink', name, registry.list('sink'));
-      const field = (run.spec.logging.sinks ?? []).includes(name) ? 'logging.sinks' : '--sink';
-      throw new AtflowError(e.code, `${field}: ${e.message}`, { ...e.details, field });
-    }
+    for (const name of runSinkNames(run.spec, extra)) registry.factory('sink', name, (run.spec.logging.sinks ?? []).includes(name) ? 'logging.sinks' : '--sink');
   }
 }

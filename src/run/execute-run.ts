@@ -114,7 +114,7 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
     removeRunFolder(runDir);
     folder = 'absent';
   }
-  const stored = storedSpec(run);
+  const stored = storedSpec(run, options.registry.plugins);
   if (folder === 'unfinished') checkUnfinishedFolder(runDir, stored, options.resume === true);
   const backend = await initBackend(options.backend);
   const resources = new RunResources();

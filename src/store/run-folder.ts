@@ -2,6 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
 import { canonicalJson, type ResolvedRun } from '../config/spec';
+import type { PluginRef } from '../config/registry';
+import { isPlainObject } from '../config/dotted-path';
 
 /** Reads an existing run folder's state: finished, unfinished (resumable) or absent. */
 export function runFolderState(runDir: string): 'absent' | 'finished' | 'unfinished' {
@@ -10,8 +12,11 @@ export function runFolderState(runDir: string): 'absent' | 'finished' | 'unfinis
   return 'unfinished';
 }
 
-/** The spec as stored in the run folder, with the metadata the summary and report read. */
-export function storedSpec(run: ResolvedRun): Record<string, unknown> {
+/**
+ * The spec as stored in the run folder, with the metadata the summary and report read, and the plugins
+ * the run was built with (absolute module paths: `atflow eval`, `probe` load them from here).
+ */
+export function storedSpec(run: ResolvedRun, plugins: readonly PluginRef[] = []): Record<string, unknown> {
   const s = run.spec;
   return {
     ...s,
@@ -20,14 +25,14 @@ export function storedSpec(run: ResolvedRun): Record<string, unknown> {
       trainer: s.trainer.te ? `${s.trainer.name}+te` : s.trainer.name,
       label_noise: { kind: s.labelNoise.kind, rate: s.labelNoise.rate },
       attack: { norm: s.attack.norm, eps: s.attack.eps, alpha: s.attack.alpha, steps: s.attack.steps },
+      ...(plugins.length ? { plugins: plugins.map((p) => ({ module: p.module, export: p.export })) } : {}),
     },
   };
 }
 
 /** Dotted paths where two specs differ (for the resume-mismatch message). */
 export function specDifferences(a: unknown, b: unknown, at = ''): string[] {
-  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-  if (isObj(a) && isObj(b)) {
+  if (isPlainObject(a) && isPlainObject(b)) {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
     return keys.flatMap((k) => specDifferences(a[k], b[k], at ? `${at}.${k}` : k));
   }
@@ -47,11 +52,13 @@ export function checkUnfinishedFolder(runDir: string, stored: Record<string, unk
     } catch (e) {
       throw new AtflowError('RESUME', `${specFile}: unreadable (${(e as Error).message}); the run folder is damaged: use another --out or remove the folder`, { file: specFile });
     }
-    // what the run computes must match; its description (not in the run id either) may change
+    // what the run computes must match; its description (not in the run id either) and where its plugins' files are may change
     const withoutDescription = (v: unknown) => {
       if (!v || typeof v !== 'object') return v;
-      const { description: _d, ...rest } = v as Record<string, unknown>;
-      return rest;
+      const { description: _d, meta, ...rest } = v as Record<string, unknown>;
+      if (!meta || typeof meta !== 'object') return meta === undefined ? rest : { ...rest, meta };
+      const { plugins: _p, ...metaRest } = meta as Record<string, unknown>;
+      return { ...rest, meta: metaRest };
     };
     const now = withoutDescription(JSON.parse(JSON.stringify(stored)));
     const before = withoutDescription(previous?.spec);

@@ -7,7 +7,7 @@ import { initBackend } from '../../src/backend/select';
 import { AtflowError } from '../../src/core/errors';
 import { createModel, loadWeights } from '../../src/models';
 import { readParquetTable } from '../../src/logs/parquet-writer';
-import { createSource } from '../../src/data';
+import { createSource } from '../../src/config/builtins';
 import { pythonWith } from '../python-venv';
 
 /**

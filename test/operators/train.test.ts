@@ -11,7 +11,7 @@ import { Sgd } from '../../src/algorithms/optim/sgd';
 import { randomizeLabels } from '../../src/operators/randomize-labels';
 import { makeLrSchedule } from '../../src/algorithms/schedules/lr-schedule';
 import { train } from '../../src/operators/train';
-import { createTrainer } from '../../src/algorithms/trainers';
+import { createTrainer } from '../../src/config/builtins';
 import { pgdAtTrainer } from '../../src/algorithms/trainers/pgd-at';
 import { TemporalEnsemble } from '../../src/algorithms/trainers/te';
 import { BatchPlanner } from '../../src/data/batch-plans';

@@ -1,9 +1,13 @@
 import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
 import type { Model } from '../../core/model';
 import { deriveSeed, Rng } from '../../core/rng';
 import { crossEntropyPerExample } from '../objectives/ce';
 import { checkDlrClasses, dlrLossPerExample } from '../objectives/dlr';
 import { checkAttackInputs, checkInteger, checkNonNegative } from './validate';
+import type { NamedPart } from '../../core/named-part';
+import { attackSettingsSchema, type AttackSettings } from './settings';
+import type { Attack, AttackOptions } from './types';
 
 /**
  * APGD (Croce & Hein, ICML 2020, "Reliable evaluation of adversarial robustness with an ensemble of
@@ -341,3 +345,16 @@ export function apgdDlr(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: numb
   return apgd(model, x, y, seed, { ...options, loss: 'dlr' });
 }
 apgdDlr.fixedObjective = 'dlr';
+
+/** APGD's options in a config: the attack settings, and ρ, the threshold of its step-size condition (1) (AutoAttack's 0.75). */
+const apgdOptionsSchema = attackSettingsSchema.extend({ rho: z.number().gt(0).lt(1).default(0.75) }).strict();
+type ApgdSettings = AttackSettings & { readonly rho: number };
+
+/** An APGD variant with the config's ρ (the other settings come with each call). */
+function withRho(attack: typeof apgdCe, rho: number): Attack<AttackOptions> {
+  return Object.assign((model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: AttackOptions) => attack(model, x, y, seed, { ...options, rho }), { fixedObjective: attack.fixedObjective });
+}
+
+/** The registry's 'apgd-ce' and 'apgd-dlr': the settings' eps, steps, restarts and norm (APGD chooses its own steps and start), and ρ. */
+export const apgdCeEntry: NamedPart<Attack<AttackOptions>, ApgdSettings> = { name: 'apgd-ce', options: apgdOptionsSchema, create: (o) => withRho(apgdCe, o.rho) };
+export const apgdDlrEntry: NamedPart<Attack<AttackOptions>, ApgdSettings> = { name: 'apgd-dlr', options: apgdOptionsSchema, create: (o) => withRho(apgdDlr, o.rho) };

@@ -8,11 +8,12 @@ import { checkKeyMap, createModel, loadWeights, type KeyMap } from '../../models
 import { readSafetensorsHeader } from '../../models/safetensors';
 import { checkEps } from '../../evaluation/autoattack';
 import { buildRun } from '../../config/build-run';
-import { registryWithPlugins } from '../../run/default-registry';
+import { registryForRun } from '../../run/default-registry';
 import { evaluateAutoAttack, type AutoAttackEvalData, type AutoAttackSummary } from '../../run/evaluate-autoattack';
 import { validateSpec } from '../../config/spec';
 import { CheckpointStore } from '../../store/checkpoint-store';
-import { createSource } from '../../data';
+import { createSource } from '../../config/builtins';
+import { parseNumberText } from '../../config/dotted-path';
 
 /**
  * `atflow eval <runDir | weights.safetensors>`: AutoAttack (standard by default) on a checkpoint,
@@ -54,8 +55,7 @@ interface Target {
 }
 
 function parseEps(text: string): number {
-  const m = /^\s*([0-9.eE+-]+)\s*(?:\/\s*([0-9.eE+-]+))?\s*$/.exec(text);
-  const v = m ? Number(m[1]) / (m[2] !== undefined ? Number(m[2]) : 1) : NaN;
+  const v = parseNumberText(text) ?? NaN;
   if (!Number.isFinite(v)) throw new AtflowError('ARGUMENT', `--eps: '${text}' is not a number or a fraction such as 8/255`, { eps: text });
   return v;
 }
@@ -129,7 +129,8 @@ function fromRunDir(runDir: string, o: EvalOptions, n: number): Target {
   const doc = JSON.parse(fs.readFileSync(specFile, 'utf8')) as { spec?: Record<string, unknown> };
   const { variant: _v, meta: _m, ...raw } = doc.spec ?? {};
   const spec = validateSpec(raw, specFile);
-  const parts = buildRun(spec, registryWithPlugins(o.plugin));
+  // the plugins the run recorded in spec.json, and any --plugin
+  const parts = buildRun(spec, registryForRun(specFile, doc.spec ?? {}, spec, o.plugin));
   const { file, label } = checkpointFile(runDir, o.checkpoint);
   loadWeights(parts.model, file);
   const split = o.split as 'test' | 'train';

@@ -9,7 +9,7 @@ import { DEFAULT_ALPHAS, gradientProbe, trainerObjective, type GradientProbeRow,
 import { writeGradientProbe } from '../../report/gradient-probe-files';
 import { loadWeights } from '../../models/checkpoint';
 import { buildRun } from '../../config/build-run';
-import { registryWithPlugins } from '../../run/default-registry';
+import { registryForRun } from '../../run/default-registry';
 import { validateSpec } from '../../config/spec';
 
 export interface ProbeGradientOptions {
@@ -57,7 +57,8 @@ export async function probeGradient(runDir: string, o: ProbeGradientOptions): Pr
     throw new AtflowError('RESUME', `no checkpoint for epoch ${o.epoch} in ${runDir} (checkpoints kept: ${have.length ? have.join(', ') : 'none'})`, { path: ckpt });
   }
   await initBackend(o.backend);
-  const parts = buildRun(spec, registryWithPlugins(o.plugins));
+  // the plugins the run recorded in spec.json, and any --plugin
+  const parts = buildRun(spec, registryForRun(specFile, doc.spec, spec, o.plugins));
   // epoch 0: no checkpoint, the model as built from spec.seed is the run's initialisation
   if (o.epoch !== 0) loadWeights(parts.model, ckpt);
   const seed = o.seed ?? spec.seed;

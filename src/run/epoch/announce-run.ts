@@ -34,5 +34,5 @@ export async function announceRun(run: RunContext, start: RunState, stored: Reco
   });
   const { labels } = parts;
   await run.emit({ type: 'labels', example: iota(labels.labelsUsed.length), label_true: labels.labelsTrue, label_used: labels.labelsUsed, input_corrupted: corruptionMask(parts), noiseRate: labels.noiseRate });
-  for (const message of specWarnings(spec)) await run.emit({ type: 'warning', epoch: 0, message });
+  for (const message of [...specWarnings(spec), ...(run.training.warning ? [run.training.warning] : [])]) await run.emit({ type: 'warning', epoch: 0, message });
 }

@@ -1,5 +1,5 @@
 import type { BackendInfo } from '../../core/backend-info';
-import { AtflowError, unknownName } from '../../core/errors';
+import { AtflowError } from '../../core/errors';
 import { describeBackend } from '../../backend/select';
 import { startRunTraining } from '../data-parallel/run-training';
 import { buildRun } from '../../config/build-run';
@@ -30,13 +30,8 @@ export async function openRun(run: ResolvedRun, runDir: string, registry: Regist
   const parts = buildRun(spec, registry);
   resources.adoptParts(parts);
   const { model, optimizer } = parts;
-  const evaluatorName = spec.eval.evaluator ?? DEFAULT_EVALUATOR;
-  if (!registry.has('evaluator', evaluatorName)) {
-    const e = unknownName('evaluator', evaluatorName, registry.list('evaluator'));
-    throw new AtflowError(e.code, `eval.evaluator: ${e.message}`, { ...e.details, field: 'eval.evaluator' });
-  }
   const evaluatorOptions: EvaluatorOptions = { model, attack: parts.evalAttack, seed: spec.seed };
-  const evaluator = registry.create<Evaluator, EvaluatorOptions>('evaluator', evaluatorName, evaluatorOptions);
+  const evaluator = registry.create<Evaluator, EvaluatorOptions>('evaluator', spec.eval.evaluator ?? DEFAULT_EVALUATOR, evaluatorOptions, 'eval.evaluator');
   createRunFolder(runDir);
   const store = new CheckpointStore(runDir);
   store.cleanTemp();
