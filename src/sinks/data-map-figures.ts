@@ -74,9 +74,9 @@ function mapSpec(runs: readonly ReportRun[], categories: readonly string[], cell
       row: { field: 'rowKey', type: 'nominal', sort: 'ascending', title: null, header: { labelExpr: label, labelFontSize: 12, labelAngle: 0, labelAlign: 'left', labelLimit: 0 } },
     },
     spec: {
-      // 20 bins: 5.5 px or more per bin on the smallest panels
-      width: wide ? (multi ? 140 : 150) : multi ? 190 : 220,
-      height: wide ? (multi ? 110 : 130) : multi ? 130 : 170,
+      // 20 bins: 6.5 px or more per bin; 130 px is the least height the y title fits in without reaching the next row's
+      width: wide ? 150 : multi ? 190 : 220,
+      height: wide ? 130 : multi ? 150 : 170,
       mark: { type: 'rect' },
       encoding: {
         x: { field: 'v0', type: 'quantitative', title: 'variability (std of p(label))', scale: { domain: [0, VARIABILITY_MAX], nice: false } },
