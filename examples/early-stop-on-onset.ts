@@ -8,7 +8,7 @@
  */
 import * as path from 'path';
 import { pipe, type MonoTypeOperatorFunction } from 'rxjs';
-import { resolveRuns, executeRun, defaultRegistry, parquetRunSink, SummaryWriter, standardEpoch, stopWhen, type EndedEpoch, type RunOutcome } from '../src';
+import { resolveRuns, executeRun, defaultRegistry, parquetRunSink, SummaryWriter, standardEpoch, stopWhen, type BackendName, type EndedEpoch, type RunOutcome } from '../src';
 
 /**
  * Stops after the first evaluated epoch whose test robust accuracy is more than `points` points below
@@ -33,7 +33,8 @@ export interface EarlyStopOptions {
   readonly epochs: number;
   readonly trainSize: number;
   readonly testSize: number;
-  readonly backend?: 'cpu' | 'wasm';
+  /** Default: the automatic choice (ATFLOW_BACKEND, else tensorflow where it is built, else wasm). */
+  readonly backend?: BackendName | 'auto';
 }
 
 /** PGD-AT on MNIST digits with 40% label noise (which it memorizes, and so overfits), stopped at the onset. */
@@ -55,7 +56,7 @@ export async function runWithEarlyStop(o: EarlyStopOptions): Promise<RunOutcome>
   return executeRun(run, {
     outDir: o.outDir,
     registry: defaultRegistry(),
-    backend: o.backend ?? 'wasm',
+    ...(o.backend ? { backend: o.backend } : {}),
     sinks: () => [parquetRunSink(), new SummaryWriter()],
     epoch: (r) => pipe(standardEpoch(r), stopAtRobustOverfitting(o.points)),
   });

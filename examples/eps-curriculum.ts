@@ -76,7 +76,6 @@ export async function runWithCurriculum(o: CurriculumOptions): Promise<{ outcome
   const outcome = await executeRun(run, {
     outDir: o.outDir,
     registry,
-    backend: 'wasm',
     sinks: () => [parquetRunSink()],
     epoch: (r) => pipe(epsCurriculum(r, registry, linearRamp(o.eps, o.epochs), measure), standardEpoch(r)),
   });

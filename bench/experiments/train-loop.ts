@@ -1,6 +1,6 @@
 /**
  * A compact epoch loop over atflow's operators for the experiment scripts in this folder
- * (the full runner with logging, checkpoints and resume is src/pipelines; this one only prints curves):
+ * (the full runner with logging, checkpoints and resume is src/run; this one only prints curves):
  *   per epoch: plans → loadBatches → randomizeLabels → [augment] → attack → train,
  *   then evaluate (eval mode, clean + PGD) on the training set against the labels trained on and on the test set.
  */
