@@ -187,6 +187,7 @@ describe('atflow eval on a run folder', () => {
     expect(validateSpec({ ...spec, eval: { final: { strong: 'autoattack' } } }).eval.final.strong).toBe('autoattack');
     expect(() => validateSpec({ ...spec, eval: { final: { strong: 'autoatack' } } })).toThrow(/strong/);
     const { resolveAutoAttack } = await import('../../src/evaluation/autoattack');
-    expect(() => resolveAutoAttack({ eps: 0.1, norm: 'linf' }, 3)).toThrow(/'apgd-t' needs at least 4 classes/);
+    const { threatModel } = await import('../../src/evaluation/threat-model');
+    expect(() => resolveAutoAttack({ threat: threatModel({ eps: 0.1, norm: 'linf' }) }, 3)).toThrow(/'apgd-t' needs at least 4 classes/);
   });
 });

@@ -32,7 +32,7 @@ export async function openRun(run: ResolvedRun, runDir: string, registry: Regist
       const e = unknownName('evaluator', evaluatorName, registry.list('evaluator'));
       throw new AtflowError(e.code, `eval.evaluator: ${e.message}`, { ...e.details, field: 'eval.evaluator' });
     }
-    const evaluatorOptions: EvaluatorOptions = { model, attack: parts.evalAttack, seed: spec.seed };
+    const evaluatorOptions: EvaluatorOptions = { model, attack: parts.threat, seed: spec.seed };
     const evaluator = registry.create<Evaluator, EvaluatorOptions>('evaluator', evaluatorName, evaluatorOptions);
     createRunFolder(runDir);
     const store = new CheckpointStore(runDir);
