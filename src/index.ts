@@ -30,6 +30,8 @@ export * from './operators/attack';
 export * from './operators/train';
 export { attackHalf, gradientHalf, applyUpdate, stepRecords, teUpdate, type AttackHalf, type AttackHalfInput, type GradientHalf, type UpdateInput, type StepRecordsInput } from './algorithms/train-step';
 export * from './evaluation/evaluate';
+/** The threat model every evaluation attacks in: threatModel({ norm, eps, … }) builds and checks it once. */
+export * from './evaluation/threat-model';
 export * from './operators/detect-events';
 export * as attacks from './algorithms/attacks';
 export * as objectives from './algorithms/objectives';

@@ -7,7 +7,8 @@
 import { lastValueFrom, reduce } from 'rxjs';
 import type { Model } from '../../src/core/model';
 import { attack } from '../../src/operators/attack';
-import { evaluatePass, type EvalAttackSettings, type EvalSummary } from '../../src/evaluation/evaluate';
+import { evaluatePass, type EvalSummary } from '../../src/evaluation/evaluate';
+import type { ThreatModel } from '../../src/evaluation/threat-model';
 import { loadBatches } from '../../src/operators/load-batches';
 import { Sgd } from '../../src/algorithms/optim/sgd';
 import { randomizeLabels } from '../../src/operators/randomize-labels';
@@ -31,7 +32,7 @@ export interface LoopOptions {
   readonly momentum: number;
   readonly weightDecay: number;
   readonly seed: number;
-  readonly evalAttack: Partial<EvalAttackSettings>;
+  readonly evalAttack: ThreatModel;
   readonly evalTrain: boolean;
   /** Evaluate every k epochs (and at the last). Default 1. */
   readonly evalEvery?: number;

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend/select';
 import { createModel, loadWeights } from '../../src/models';
 import { autoAttackBatch } from '../../src/evaluation/autoattack';
+import { threatModel } from '../../src/evaluation/threat-model';
 
 interface Reference {
   model: { name: string; inputShape: [number, number, number]; numClasses: number };
@@ -31,7 +32,7 @@ async function main(): Promise<void> {
     const t0 = Date.now();
     const times: Record<string, number> = {};
     let last = t0;
-    const r = autoAttackBatch(model, x, y, 0, { eps: e.eps, norm: e.norm, attacks: 'standard', budget: { apgdSteps: e.budget.apgd_steps, targets: e.budget.targets, fabSteps: e.budget.fab_steps, squareQueries: e.budget.square_queries } }, (stage) => {
+    const r = autoAttackBatch(model, x, y, 0, { threat: threatModel({ eps: e.eps, norm: e.norm }), attacks: 'standard', budget: { apgdSteps: e.budget.apgd_steps, targets: e.budget.targets, fabSteps: e.budget.fab_steps, squareQueries: e.budget.square_queries } }, (stage) => {
       times[stage] = (Date.now() - last) / 1000;
       last = Date.now();
     });

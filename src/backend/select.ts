@@ -173,6 +173,17 @@ export function currentBackend(): BackendInfo | null {
 export async function initBackend(requested?: BackendName | 'auto'): Promise<BackendInfo> {
   const want = (requested ?? (process.env.ATFLOW_BACKEND as BackendName | 'auto' | undefined) ?? 'auto') || 'auto';
   if (want !== 'auto' && !BACKEND_NAMES.includes(want as BackendName)) {
+    // the GPU is not a backend of its own: it is `tensorflow` built against TensorFlow's CUDA wheel
+    if (/^(gpu|cuda|tensorflow-gpu|tfjs-node-gpu)$/i.test(want)) {
+      throw new AtflowError(
+        'BACKEND',
+        `unknown backend '${want}' (ATFLOW_BACKEND / --backend): the GPU is used through the 'tensorflow' backend built for CUDA. ` +
+          'Run `npm run setup:tensorflow -- --gpu` once (it builds @tensorflow/tfjs-node-gpu against the pip wheel tensorflow==2.21.0; ' +
+          "it needs python3 with pip, a C++ toolchain for node-gyp, an NVIDIA GPU with its driver, and the CUDA libraries: `pip install 'tensorflow[and-cuda]'` brings them), " +
+          `then pass --backend tensorflow (or nothing: it is picked first when built). Expected one of auto, ${BACKEND_NAMES.join(', ')}`,
+        { value: want },
+      );
+    }
     throw new AtflowError('BACKEND', `unknown backend '${want}' (ATFLOW_BACKEND / --backend): expected one of auto, ${BACKEND_NAMES.join(', ')}`, { value: want });
   }
   // ReLU's gradient as one kernel on every backend (see relu-grad.ts)

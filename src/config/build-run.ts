@@ -10,12 +10,13 @@ import { corruptInputs } from '../data/input-corruption';
 import { assignLabels, type LabelAssignment } from '../data/label-noise';
 import type { BatchPlanner, PlannerOptions } from '../data/batch-plans';
 import type { Augmentation, AugmentationContext } from '../operators/augment';
-import type { Trainer, TrainerAttackSettings, TrainerOptions } from '../algorithms/trainers/types';
+import type { Trainer, TrainerOptions } from '../algorithms/trainers/types';
 import type { EnsembleOptions, TeOptions, TemporalEnsemble } from '../algorithms/trainers/te';
 import type { OptimizerOptions, Sgd } from '../algorithms/optim/sgd';
 import { configureRun } from './kinds';
 import type { LrSchedule } from '../algorithms/schedules/lr-schedule';
 import type { EvalProtocol } from '../core/eval-protocol';
+import { evalProtocolOf, threatModel, type ThreatModel } from '../evaluation/threat-model';
 
 /** Everything a run is made of, built from a spec by name through the registry. */
 export interface RunParts {
@@ -35,8 +36,8 @@ export interface RunParts {
   readonly lr: LrSchedule;
   /** How data-parallel workers rebuild `model` and `trainer`: the registry's plugins (startRunTraining's `replica`). */
   readonly replica: ReplicaRecipe;
-  /** The per-epoch evaluation attack (evalAttackOf). */
-  readonly evalAttack: TrainerAttackSettings;
+  /** The run's threat model (threatModelOf), built once: every evaluation of the run attacks in it. */
+  readonly threat: ThreatModel;
   /** What the per-epoch evaluation does, for spec.json, summary.json, the summary table and the report. */
   readonly evalProtocol: EvalProtocol;
 }
@@ -65,6 +66,8 @@ export function buildRun(spec: RunSpec, registry: Registry): RunParts {
   const seed = spec.seed;
   const chosen = configureRun(spec, registry);
   checkEvalAttackName(spec.eval.attack === 'inherit' ? undefined : spec.eval.attack.name, registry);
+  // built and checked before any data is read
+  const threat = threatModelOf(spec);
   const sourceChoice = chosen.get('source');
   let source = registry.create<Source, Record<string, unknown>>('source', sourceChoice.name, {
     ...sourceChoice.options,
@@ -106,22 +109,14 @@ export function buildRun(spec: RunSpec, registry: Registry): RunParts {
   const optimizer = registry.create<Sgd, OptimizerOptions>('optimizer', optimizerChoice.name, { ...optimizerChoice.options, parameters: model.parameters });
   const scheduleChoice = chosen.get<Record<string, unknown>>('schedule');
   const lr = registry.create<LrSchedule, unknown>('schedule', scheduleChoice.name, { ...scheduleChoice.options, lr: spec.optimizer.lr, tMax: spec.epochs });
-  const evalAttack = evalAttackOf(spec);
   const trainSize = info.sizes.train ?? 0;
-  const evalProtocol: EvalProtocol = {
-    attack: 'pgd',
+  const evalProtocol = evalProtocolOf(threat, {
     inherited: spec.eval.attack === 'inherit',
-    norm: evalAttack.norm,
-    eps: evalAttack.eps,
-    alpha: evalAttack.alpha,
-    steps: evalAttack.steps,
-    restarts: evalAttack.restarts,
-    random_start: evalAttack.randomStart ?? 'uniform',
     every: spec.eval.every,
     n_test: info.sizes.test ?? 0,
     n_val: info.sizes.val ?? 0,
     n_train: spec.eval.train ? Math.min(trainSize, spec.eval.trainSubset ?? trainSize) : 0,
-  };
+  });
   const objectives = spec.attack.objective !== undefined ? [spec.attack.objective] : ['ce', 'trades-kl'];
   const replica = replicaRecipe(registry, [
     ['model', spec.model.name],
@@ -129,27 +124,15 @@ export function buildRun(spec: RunSpec, registry: Registry): RunParts {
     ['attack', spec.attack.name],
     ...objectives.map((o) => ['objective', o] as [Kind, string]),
   ]);
-  return { source, corrupted, labels, planner, augment, model, trainer, trainerOptions, te, optimizer, lr, replica, evalAttack, evalProtocol };
+  return { source, corrupted, labels, planner, augment, model, trainer, trainerOptions, te, optimizer, lr, replica, threat, evalProtocol };
 }
 
 /**
- * The per-epoch evaluation attack. By default the papers' protocol, not the training attack: PGD-10 at
- * the training norm and ε, α = ε/4 (2/255 at 8/255), one restart, start uniform (ℓ∞) or 0.001·N(0, I)
- * (ℓ2), unclamped; `eval.attack` fields override it. `eval.attack: "inherit"` takes the training
- * attack's norm, ε, α, steps and restarts (the start stays the evaluation's).
+ * The run's threat model, from the config: `eval.attack` over the training attack (threatModel says
+ * how: by default PGD-10 at the training norm and ε, α = ε/4, one restart, start uniform (ℓ∞) or
+ * 0.001·N(0, I) (ℓ2), unclamped; `"inherit"` takes the training attack's norm, ε, α, steps and restarts).
  */
-export function evalAttackOf(spec: RunSpec): TrainerAttackSettings {
+export function threatModelOf(spec: RunSpec): ThreatModel {
   const t = spec.attack;
-  const e = spec.eval.attack === 'inherit' ? { eps: t.eps, alpha: t.alpha, steps: t.steps, norm: t.norm, restarts: t.restarts } : spec.eval.attack;
-  const norm = e.norm ?? t.norm;
-  const eps = e.eps ?? t.eps;
-  const randomStart = spec.eval.attack === 'inherit' ? undefined : spec.eval.attack.randomStart;
-  return {
-    eps,
-    alpha: e.alpha ?? eps / 4,
-    steps: e.steps ?? 10,
-    norm,
-    restarts: e.restarts ?? 1,
-    randomStart: randomStart ?? (norm === 'l2' ? 'normal' : 'uniform'),
-  };
+  return threatModel(spec.eval.attack, { base: { norm: t.norm, eps: t.eps, alpha: t.alpha, steps: t.steps, restarts: t.restarts }, origin: 'config' });
 }

@@ -139,16 +139,19 @@ const specSchema = z
         /** Evaluate every k epochs (the final epoch always). */
         every: z.number().int().min(1).default(1),
         /**
-         * The per-epoch evaluation attack. Default PGD-10 at the training norm and ε with α = ε/4, one
-         * restart, uniform (ℓ2: 0.001·N) start; fields given here override that. "inherit" reuses the
-         * training attack's norm, ε, α, steps and restarts (e.g. to evaluate FGSM training with FGSM).
+         * The run's threat model (src/evaluation/threat-model.ts builds and checks it): the ball every
+         * evaluation attacks in (per-epoch PGD, sanity checks, eval.final's strong suite and AutoAttack,
+         * `atflow eval`'s default) and the per-epoch PGD. Default PGD-10 at the training norm and ε with
+         * α = ε/4, one restart, uniform (ℓ2: 0.001·N) start; fields given here override that (a norm other
+         * than the training one needs its own eps). "inherit" reuses the training attack's norm, ε, α,
+         * steps and restarts (e.g. to evaluate FGSM training with FGSM).
          */
         attack: z.union([z.literal('inherit'), z.object({ name: z.string() }).merge(attackSettingsSchema).partial().strict()]).default({}),
         /** Also evaluate the (noisy-labelled) training set, clean and robust: the 'eval' phase of the examples table. */
         train: z.boolean().default(true),
         /** Evaluate this many seeded training examples instead of all. */
         trainSubset: z.number().int().min(1).optional(),
-        /** Pick the best epoch on the validation split when there is one. */
+        /** Pick the best epoch on the test or the validation split ('val' needs data.valSize > 0: checked by resolveRuns). */
         selectOn: z.enum(['test', 'val']).default('test'),
         /** The registered 'evaluator' that runs each evaluation pass (absent: the built-in 'pgd', clean + PGD). */
         evaluator: z.string().optional(),
@@ -290,9 +293,26 @@ export function loadRuns(file: string, sets: readonly string[] = [], registry?: 
   return resolveRuns(raw, file, registry);
 }
 
+/**
+ * Fields valid alone that contradict each other in a config about to run (a stored spec.json is only
+ * validated, so older run folders stay readable): `eval.selectOn: "val"` without a validation split
+ * would silently pick the best epoch on the test set.
+ */
+function checkRunnable(spec: RunSpec, file: string): void {
+  const carved = spec.data.valSize > 0 || Number(spec.data.options.valSize) > 0;
+  if (spec.eval.selectOn === 'val' && !carved) {
+    throw new AtflowError(
+      'CONFIG',
+      `${file}: invalid config\n  eval.selectOn: "val" needs a validation split, but data.valSize is 0; set data.valSize (e.g. 1000 examples carved from train) or eval.selectOn: "test"`,
+      { file, field: 'eval.selectOn' },
+    );
+  }
+}
+
 export function resolveRuns(raw: Record<string, unknown>, file = '<config>', registry?: Registry): ResolvedRun[] {
   const base = validateSpec(raw, file, registry);
   if (!base.variants || Object.keys(base.variants).length === 0) {
+    checkRunnable(base, file);
     return [{ spec: base, variant: null, runId: runIdOf(base, null) }];
   }
   const { variants, ...rawRest } = raw as Record<string, unknown> & { variants: Record<string, unknown> };
@@ -300,6 +320,7 @@ export function resolveRuns(raw: Record<string, unknown>, file = '<config>', reg
     if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new AtflowError('CONFIG', `${file}: variants.${name}: variant names use letters, digits, dot, dash and underscore only`);
     const merged = deepMerge(rawRest, over);
     const spec = validateSpec(merged, `${file} (variant '${name}')`, registry);
+    checkRunnable(spec, `${file} (variant '${name}')`);
     return { spec, variant: name, runId: runIdOf(spec, name) };
   });
 }

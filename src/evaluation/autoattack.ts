@@ -2,10 +2,11 @@ import * as tf from '@tensorflow/tfjs';
 import { AtflowError, unknownName } from '../core/errors';
 import type { Model } from '../core/model';
 import { deriveSeed } from '../core/rng';
-import { apgd, type ApgdNorm } from '../algorithms/attacks/apgd';
+import { apgd } from '../algorithms/attacks/apgd';
 import { apgdTargeted, targetCount } from '../algorithms/attacks/apgd-targeted';
 import { fabTargeted } from '../algorithms/attacks/fab';
 import { square } from '../algorithms/attacks/square';
+import type { ThreatModel } from './threat-model';
 
 /**
  * AutoAttack (Croce & Hein, ICML 2020) as an ensemble: each stage attacks only the examples every
@@ -41,8 +42,8 @@ export const STANDARD_BUDGET: AutoAttackBudget = { apgdSteps: 100, targets: 9, f
 export const RAND_BUDGET: AutoAttackBudget = { ...STANDARD_BUDGET, eotIter: 20 };
 
 export interface AutoAttackOptions {
-  readonly eps: number;
-  readonly norm: ApgdNorm;
+  /** The ball AutoAttack attacks in (its norm and ε; threatModel builds and checks it). */
+  readonly threat: ThreatModel;
   /** 'standard', 'rand', or a list of stage names; default 'standard'. */
   readonly attacks?: 'standard' | 'rand' | readonly string[];
   readonly budget?: Partial<AutoAttackBudget>;
@@ -54,7 +55,7 @@ export function resolveAutoAttack(options: AutoAttackOptions, numClasses: number
   const base = attacks === 'rand' ? RAND_BUDGET : STANDARD_BUDGET;
   const budget = { ...base, ...options.budget };
   const stages = attacks === 'standard' ? [...STANDARD_STAGES] : attacks === 'rand' ? [...RAND_STAGES] : attacks.map((a) => checkStageName(a));
-  checkEps(options.eps, options.norm);
+  if (!(options.threat.eps > 0)) throw new AtflowError('ARGUMENT', `autoattack: ε must be > 0, got ${options.threat.eps}`, { eps: options.threat.eps });
   for (const s of stages) {
     if ((s === 'apgd-dlr' && numClasses < 3) || ((s === 'apgd-t' || s === 'fab-t') && numClasses < (s === 'apgd-t' ? 4 : 2))) {
       throw new AtflowError(
@@ -76,23 +77,10 @@ export function checkStageName(name: string): AutoAttackStage {
   return name as AutoAttackStage;
 }
 
-/** ε must be on the [0, 1] pixel scale: "8" instead of "8/255" is the classic slip. */
-export function checkEps(eps: number, norm: ApgdNorm): void {
-  if (!Number.isFinite(eps) || eps <= 0) {
-    throw new AtflowError('ARGUMENT', `autoattack: eps must be a finite number > 0, got ${eps}`, { eps });
-  }
-  if (norm === 'linf' && eps > 1) {
-    throw new AtflowError(
-      'ARGUMENT',
-      `autoattack: eps = ${eps} is larger than 1, but inputs are in [0, 1]; write ${eps}/255 = ${(eps / 255).toFixed(5)} for an ε of ${eps} on the 0–255 scale`,
-      { eps },
-    );
-  }
-}
-
 /** One stage on the examples it is given; returns the adversarial points (the caller disposes). */
-function runStage(stage: AutoAttackStage, model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, eps: number, norm: ApgdNorm, b: AutoAttackBudget): tf.Tensor4D {
+function runStage(stage: AutoAttackStage, model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, threat: ThreatModel, b: AutoAttackBudget): tf.Tensor4D {
   const s = deriveSeed(seed, stage);
+  const { eps, norm } = threat;
   switch (stage) {
     case 'apgd-ce':
       return apgd(model, x, y, s, { eps, norm, steps: b.apgdSteps, restarts: 1, loss: 'ce', eotIter: b.eotIter });
@@ -173,7 +161,7 @@ export function autoAttackBatch(
       const idxT = tf.tensor1d(idx, 'int32');
       const xs = tf.gather(x, idxT) as tf.Tensor4D;
       const ys = tf.gather(y, idxT) as tf.Tensor1D;
-      const adv = runStage(stage, model, xs, ys, seed, options.eps, options.norm, budget);
+      const adv = runStage(stage, model, xs, ys, seed, options.threat, budget);
       const at = predictWithMargin(model, adv, ys);
       idx.forEach((i, a) => {
         predicted[i] = at.predicted[a];

@@ -8,6 +8,7 @@ import { pgdLinf } from '../algorithms/attacks/pgd-linf';
 import { pgdL2 } from '../algorithms/attacks/pgd-l2';
 import type { Norm } from '../algorithms/attacks/types';
 import { cwObjective } from '../algorithms/objectives/cw-margin';
+import type { ThreatModel } from './threat-model';
 
 /** One attack of a final evaluation. */
 export interface StrongAttack {
@@ -18,13 +19,15 @@ export interface StrongAttack {
 }
 
 /**
- * The default final-evaluation suite at ε in the run's norm.
+ * The default final-evaluation suite in the threat model's ball (its norm and ε; the suite's own steps,
+ * α = ε/4).
  * ℓ∞: PGD-20, PGD-50 with `restarts` restarts, CW∞-30, APGD-CE-100 and (K ≥ 3 only: DLR divides by
  * z_π1 − z_π3) APGD-DLR-100; α = ε/4 for PGD/CW (2/255 at 8/255).
  * ℓ2: PGD-ℓ2-20, PGD-ℓ2-50 with `restarts` restarts and CW-ℓ2-30 (PGD-ℓ2 on the CW margin), α = ε/4,
  * 0.001·N(0, I) start; APGD here is ℓ∞-only, so it is not part of the ℓ2 suite.
  */
-export function defaultStrongAttacks(eps: number, numClasses: number, restarts = 5, norm: Norm = 'linf'): StrongAttack[] {
+export function defaultStrongAttacks(threat: ThreatModel, numClasses: number, restarts = 5): StrongAttack[] {
+  const { eps, norm } = threat;
   const alpha = eps / 4;
   if (norm === 'l2') {
     return [
@@ -33,7 +36,6 @@ export function defaultStrongAttacks(eps: number, numClasses: number, restarts =
       { name: 'cw-l2-30', settings: { norm, eps, alpha, steps: 30, loss: 'cw-margin' }, run: (m, x, y, s) => pgdL2(m, x, y, s, { eps, alpha, steps: 30, objective: cwObjective() }) },
     ];
   }
-  if (norm !== 'linf') throw new AtflowError('ARGUMENT', `defaultStrongAttacks: norm must be 'linf' or 'l2', got '${String(norm)}'`);
   const list: StrongAttack[] = [
     { name: 'pgd-20', settings: { norm, eps, alpha, steps: 20, loss: 'ce' }, run: (m, x, y, s) => pgdLinf(m, x, y, s, { eps, alpha, steps: 20, randomStart: 'uniform' }) },
     { name: `pgd-50x${restarts}`, settings: { norm, eps, alpha, steps: 50, restarts, loss: 'ce' }, run: (m, x, y, s) => pgdLinf(m, x, y, s, { eps, alpha, steps: 50, restarts, randomStart: 'uniform' }) },
@@ -69,12 +71,12 @@ function correctOf(model: Model, x: tf.Tensor4D, y: tf.Tensor1D): Uint8Array {
 export function evaluateStrong(
   model: Model,
   data: { readonly x: Float32Array; readonly labels: Int32Array },
-  options: { readonly eps: number; readonly seed: number; readonly batchSize?: number; readonly attacks?: StrongAttack[] },
+  options: { readonly threat: ThreatModel; readonly seed: number; readonly batchSize?: number; readonly attacks?: StrongAttack[] },
 ): StrongEvaluation {
   const [H, W, C] = model.inputShape;
   const n = data.labels.length;
   if (data.x.length !== n * H * W * C) throw new AtflowError('SHAPE', `evaluateStrong: x has ${data.x.length} values, expected ${n}×${H}×${W}×${C}`);
-  const attacks = options.attacks ?? defaultStrongAttacks(options.eps, model.numClasses);
+  const attacks = options.attacks ?? defaultStrongAttacks(options.threat, model.numClasses);
   const bs = options.batchSize ?? 200;
   const robust = new Uint8Array(n);
   const clean = new Uint8Array(n);

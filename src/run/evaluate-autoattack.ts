@@ -5,6 +5,7 @@ import { AtflowError } from '../core/errors';
 import type { Model } from '../core/model';
 import { deriveSeed } from '../core/rng';
 import type { ApgdNorm } from '../algorithms/attacks/apgd';
+import type { ThreatModel } from '../evaluation/threat-model';
 import { autoAttackBatch, resolveAutoAttack, type AutoAttackBudget, type AutoAttackStage, type StageOutcome } from '../evaluation/autoattack';
 import type { ColumnDef, ColumnValues } from '../logs/columns';
 import { ParquetStreamWriter, writeFileAtomic } from '../logs/parquet-writer';
@@ -21,8 +22,8 @@ import { autoAttackChecks } from '../evaluation/autoattack-checks';
  * writes the same table as an uninterrupted one.
  */
 export interface AutoAttackEvalOptions {
-  readonly eps: number;
-  readonly norm: ApgdNorm;
+  /** The ball (norm, ε): the run's threat model, or the one `atflow eval` built from its flags. */
+  readonly threat: ThreatModel;
   readonly attacks: 'standard' | 'rand' | readonly string[];
   readonly budget?: Partial<AutoAttackBudget>;
   readonly batchSize: number;
@@ -75,6 +76,24 @@ function appendLine(fd: number, line: string): void {
   fs.fsyncSync(fd);
 }
 
+/** What an evaluation's state.jsonl starts with: every setting its results depend on. */
+export function autoAttackHeader(options: AutoAttackEvalOptions, numClasses: number, n: number): Record<string, unknown> {
+  const { stages, budget } = resolveAutoAttack({ threat: options.threat, attacks: options.attacks, budget: options.budget }, numClasses);
+  const { eps, norm } = options.threat;
+  return { eps, norm, attacks: stages, budget, n, batchSize: Math.max(1, options.batchSize), seed: options.seed, checkpoint: options.checkpoint, split: options.split };
+}
+
+/** The header of an evaluation folder's state.jsonl; undefined without one, null when unreadable. */
+export function readStateHeader(outDir: string): Record<string, unknown> | null | undefined {
+  const file = path.join(outDir, 'state.jsonl');
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8').split('\n')[0]) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
+}
+
 /** Reads a state file; returns the finished batches if its header matches `header`, else throws. */
 function readState(file: string, header: Record<string, unknown>): BatchLine[] {
   const lines = fs.readFileSync(file, 'utf8').split('\n');
@@ -105,7 +124,8 @@ function readState(file: string, header: Record<string, unknown>): BatchLine[] {
 
 export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData, outDir: string, options: AutoAttackEvalOptions): Promise<AutoAttackSummary> {
   const t0 = Date.now();
-  const { stages, budget } = resolveAutoAttack({ eps: options.eps, norm: options.norm, attacks: options.attacks, budget: options.budget }, model.numClasses);
+  const { stages, budget } = resolveAutoAttack({ threat: options.threat, attacks: options.attacks, budget: options.budget }, model.numClasses);
+  const { eps, norm } = options.threat;
   const [H, W, C] = model.inputShape;
   const size = H * W * C;
   const n = data.labels.length;
@@ -113,7 +133,7 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
   const bs = Math.max(1, options.batchSize);
   fs.mkdirSync(outDir, { recursive: true });
   const stateFile = path.join(outDir, 'state.jsonl');
-  const header = { eps: options.eps, norm: options.norm, attacks: stages, budget, n, batchSize: bs, seed: options.seed, checkpoint: options.checkpoint, split: options.split };
+  const header = autoAttackHeader(options, model.numClasses, n);
   const done: BatchLine[] = options.resume && fs.existsSync(stateFile) ? readState(stateFile, header) : [];
   if (done.length === 0) writeFileAtomic(stateFile, JSON.stringify(header) + '\n');
   else {
@@ -135,7 +155,7 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
       const x = tf.tensor4d(data.x.subarray(start * size, end * size), [end - start, H, W, C]);
       const y = tf.tensor1d(data.labels.subarray(start, end), 'int32');
       try {
-        const r = autoAttackBatch(model, x, y, deriveSeed(options.seed, 'autoattack', start), { eps: options.eps, norm: options.norm, attacks: stages, budget }, (stage, si) =>
+        const r = autoAttackBatch(model, x, y, deriveSeed(options.seed, 'autoattack', start), { threat: options.threat, attacks: stages, budget }, (stage, si) =>
           options.onProgress?.({ stage, stageIndex: si, stages: stages.length, batch: b, batches, done: end, n }),
         );
         const line: BatchLine = {
@@ -198,7 +218,7 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
   }
   const metadata = { 'atflow.autoattack': JSON.stringify(header) };
   const writer = await ParquetStreamWriter.open(path.join(outDir, 'robustness.parquet'), defs, { metadata });
-  await writer.append({ ...cols, eps: options.eps, norm: options.norm, checkpoint: options.checkpoint, split: options.split }, n);
+  await writer.append({ ...cols, eps, norm, checkpoint: options.checkpoint, split: options.split }, n);
   await writer.close();
 
   const mean = (a: Uint8Array) => (n === 0 ? 0 : a.reduce((s, v) => s + v, 0) / n);
@@ -217,8 +237,8 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
     checkpoint: options.checkpoint,
     split: options.split,
     n,
-    eps: options.eps,
-    norm: options.norm,
+    eps,
+    norm,
     attacks: stages,
     budget,
     clean_acc: mean(cols.clean_correct as Uint8Array),

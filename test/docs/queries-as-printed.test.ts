@@ -27,7 +27,7 @@ beforeAll(async () => {
   ws = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-docq-'));
   const cfg = tinyConfig(path.join(ws, 'configs'), 'ro', 'robust-overfitting-cpu.json', tinyOverrides({ epochs: 6, trainSize: 96 }));
   const [runDir] = await runTiny(cfg, path.join(ws, 'out'), 'pgd-at');
-  await evalTiny(runDir, ['--checkpoint', 'final', '--split', 'train', '--n', '32']);
+  await evalTiny(runDir, ['--checkpoint', 'final', '--split', 'train', '--n', '32', '--name', 'final-train']);
   // the run folder under the very name the docs print
   fs.mkdirSync(path.join(ws, 'runs'));
   fs.symlinkSync(runDir, path.join(ws, 'runs', '<run_id>'));

@@ -62,13 +62,13 @@ beforeAll(async () => {
   const [run] = resolveRuns(spec);
   const outcome = await executeRun(run, { outDir: root, registry: defaultRegistry(), backend, sinks: () => [parquetRunSink()] });
   runDir = outcome.runDir;
-  await cli('eval', runDir, '--checkpoint', 'final', '--split', 'train', '--n', '60', '--backend', backend, ...BUDGET);
+  await cli('eval', runDir, '--checkpoint', 'final', '--split', 'train', '--n', '60', '--name', 'final-train', '--backend', backend, ...BUDGET);
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 describe('atflow eval on a run folder', () => {
   it('writes one row per example, stage flags that only go down, and a summary that matches the table', async () => {
-    const dir = path.join(runDir, 'eval', 'final-standard-linf-train');
+    const dir = path.join(runDir, 'eval', 'final-train');
     const rows = await table(dir);
     expect(rows.length).toBe(60);
     const labels = await duck(`SELECT example, label_used FROM read_parquet(${lit(path.join(runDir, 'labels.parquet'))}) ORDER BY example`);
@@ -101,7 +101,7 @@ describe('atflow eval on a run folder', () => {
     expect(Object.keys(q).sort()).toEqual(['aa_by_first_learned', 'aa_late_forgotten', 'aa_memorized_noisy']);
     const sql = (name: string) =>
       duck(q[name].replaceAll('runs/<run_id>', runDir));
-    const rows = await table(path.join(runDir, 'eval', 'final-standard-linf-train'));
+    const rows = await table(path.join(runDir, 'eval', 'final-train'));
     const ex = await duck(`SELECT example, epoch, is_noisy, correct_clean FROM read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) WHERE phase = 'eval' AND split = 'train' ORDER BY example, epoch`);
     const ev = await duck(`SELECT example, epoch, event FROM read_parquet(${lit(path.join(runDir, 'events.parquet'))}) WHERE phase = 'eval'`);
     const robust = new Map(rows.map((r) => [r.example as number, r.robust ? 1 : 0]));
@@ -167,9 +167,9 @@ describe('atflow eval on a run folder', () => {
     const file = path.join(root, 'final.safetensors');
     fs.copyFileSync(path.join(runDir, 'checkpoints', latest, 'model.safetensors'), file);
     await cli('eval', file, '--dataset', 'mnist', '--eps', '0.1', '--n', '20', '--backend', backend, ...BUDGET);
-    const bare = await table(path.join(root, 'eval', 'final-standard-linf-test'));
+    const bare = await table(path.join(root, 'eval', 'final-standard-linf-eps0.1-test-n20'));
     await cli('eval', runDir, '--checkpoint', 'final', '--n', '20', '--backend', backend, ...BUDGET);
-    const fromRun = await table(path.join(runDir, 'eval', 'final-standard-linf-test'));
+    const fromRun = await table(path.join(runDir, 'eval', 'final-standard-linf-eps0.1-test-n20'));
     expect(bare.length).toBe(20);
     // the run's test split is the dataset's (first 20); same weights, same seeds: the same table up to the checkpoint label
     expect(bare.map(({ checkpoint: _c, ...r }) => JSON.stringify(r))).toEqual(fromRun.map(({ checkpoint: _c, ...r }) => JSON.stringify(r)));
@@ -187,6 +187,7 @@ describe('atflow eval on a run folder', () => {
     expect(validateSpec({ ...spec, eval: { final: { strong: 'autoattack' } } }).eval.final.strong).toBe('autoattack');
     expect(() => validateSpec({ ...spec, eval: { final: { strong: 'autoatack' } } })).toThrow(/strong/);
     const { resolveAutoAttack } = await import('../../src/evaluation/autoattack');
-    expect(() => resolveAutoAttack({ eps: 0.1, norm: 'linf' }, 3)).toThrow(/'apgd-t' needs at least 4 classes/);
+    const { threatModel } = await import('../../src/evaluation/threat-model');
+    expect(() => resolveAutoAttack({ threat: threatModel({ eps: 0.1, norm: 'linf' }) }, 3)).toThrow(/'apgd-t' needs at least 4 classes/);
   });
 });

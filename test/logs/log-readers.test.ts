@@ -16,7 +16,7 @@ import { evalTiny, runTiny, tinyConfig, tinyOverrides } from './tiny-runs';
  */
 const EPOCHS = 6;
 const TRAIN = 64;
-const EVAL = 'final-standard-linf-train';
+const EVAL = 'final-train';
 const { python, why } = readersPython();
 const readersTest = python ? test : test.skip;
 if (!python) console.warn(`log-readers.test: skipped, no Python readers: ${why} (npm run setup:log-readers)`);
@@ -30,7 +30,7 @@ beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-readers-'));
   const cfg = tinyConfig(path.join(dir, 'configs'), 'ro', 'robust-overfitting-cpu.json', { ...tinyOverrides({ epochs: EPOCHS, trainSize: TRAIN }), logging: { arrow: true, complexityEvery: 3 } });
   [runDir] = await runTiny(cfg, path.join(dir, 'runs'), 'pgd-at');
-  await evalTiny(runDir, ['--checkpoint', 'final', '--split', 'train', '--n', '32']);
+  await evalTiny(runDir, ['--checkpoint', 'final', '--split', 'train', '--n', '32', '--name', EVAL]);
   const tables: TableToRead[] = [
     { name: 'examples', kind: 'dataset', path: path.join(runDir, 'examples') },
     ...['labels', 'events', 'epochs', 'steps', 'complexity'].map((t) => ({ name: t, kind: 'file' as const, path: path.join(runDir, `${t}.parquet`) })),

@@ -65,7 +65,8 @@ describe.each(['preact-resnet18', 'wrn-28-10'] as const)('%s saved by PyTorch fr
     );
     expect(r.stderr).toContain(`stripped the prefix 'module.' (DataParallel / DistributedDataParallel / AveragedModel) from ${ref[model].tensors} tensor name(s)`);
     expect(r.status).toBe(0);
-    const evalDir = path.join(out, 'eval', `${model}.module-apgd-ce-linf-test`);
+    const evalDir = path.join(out, 'eval', `${model}.module-apgd-ce-linf-eps0.03137-test-n${n}`);
+    expect(r.stdout.trim().split('\n').pop()).toBe(evalDir);
     const summary = JSON.parse(fs.readFileSync(path.join(evalDir, 'summary.json'), 'utf8')) as { clean_acc: number; n: number };
     const rows = readParquetTable(path.join(evalDir, 'robustness.parquet'), ['example', 'label', 'clean_pred', 'clean_margin']);
     const labels = Array.from(rows.getChild('label')!.toArray() as Int32Array);

@@ -6,6 +6,7 @@ import { createModel } from '../../src/models';
 import { attack } from '../../src/operators/attack';
 import { augment } from '../../src/operators/augment';
 import { evaluate, summarizeEvaluation } from '../../src/evaluation/evaluate';
+import { threatModel } from '../../src/evaluation/threat-model';
 import { loadBatches } from '../../src/operators/load-batches';
 import { Sgd } from '../../src/algorithms/optim/sgd';
 import { randomizeLabels } from '../../src/operators/randomize-labels';
@@ -152,7 +153,7 @@ describe.each(['cpu', 'wasm'] as const)('train operator on %s', (backend) => {
       expect(steps.every((s) => Number.isFinite(s.record.loss))).toBe(true);
       expect(steps.filter((s) => s.epoch >= 2).every((s) => Number.isFinite(s.columns.te_penalty[0]))).toBe(true);
       const summary = await lastValueFrom(
-        planner.plans$('test', 3).pipe(loadBatches(source), evaluate({ model, seed: 4, attack: { eps: 0.1, alpha: 0.05, steps: 2 } }), summarizeEvaluation()),
+        planner.plans$('test', 3).pipe(loadBatches(source), evaluate({ model, seed: 4, attack: threatModel({ eps: 0.1, alpha: 0.05, steps: 2 }) }), summarizeEvaluation()),
       );
       expect(summary.n).toBe(12);
       optimizer.dispose();

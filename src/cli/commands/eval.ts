@@ -6,10 +6,11 @@ import { AtflowError } from '../../core/errors';
 import type { Model } from '../../core/model';
 import { checkKeyMap, createModel, loadWeights, type KeyMap } from '../../models';
 import { readSafetensorsHeader } from '../../models/safetensors';
-import { checkEps } from '../../evaluation/autoattack';
-import { buildRun } from '../../config/build-run';
+import { threatModel, type ThreatModel } from '../../evaluation/threat-model';
+import { buildRun, threatModelOf } from '../../config/build-run';
 import { registryForRun } from '../../run/default-registry';
-import { evaluateAutoAttack, type AutoAttackEvalData, type AutoAttackSummary } from '../../run/evaluate-autoattack';
+import { autoAttackHeader, evaluateAutoAttack, type AutoAttackEvalData, type AutoAttackEvalOptions, type AutoAttackSummary } from '../../run/evaluate-autoattack';
+import { EVAL_FOLDER_PATTERN, checkEvalName, evalFolder } from '../../run/eval-folder';
 import { validateSpec } from '../../config/spec';
 import { CheckpointStore } from '../../store/checkpoint-store';
 import { createSource } from '../../config/builtins';
@@ -48,8 +49,7 @@ interface EvalOptions {
 interface Target {
   model: Model;
   data: AutoAttackEvalData;
-  eps: number;
-  norm: 'linf' | 'l2';
+  threat: ThreatModel;
   checkpoint: string;
   outRoot: string;
 }
@@ -64,6 +64,21 @@ function positiveInt(flag: string, text: string): number {
   const v = Number(text);
   if (!Number.isInteger(v) || v < 1) throw new AtflowError('ARGUMENT', `${flag} must be an integer ≥ 1, got '${text}'`, { flag, value: text });
   return v;
+}
+
+function nonNegativeInt(flag: string, text: string): number {
+  const v = Number(text);
+  if (text.trim() === '' || !Number.isInteger(v) || v < 0) throw new AtflowError('ARGUMENT', `${flag} must be an integer ≥ 0, got '${text}'`, { flag, value: text });
+  return v;
+}
+
+/**
+ * `--eps` / `--norm` over `base` (a run's own threat model), or alone for a bare weights file: one
+ * threat model, built and checked by threatModel (a norm changed without --eps is refused, naming both).
+ */
+function flagsThreat(o: EvalOptions, base?: ThreatModel): ThreatModel {
+  if (base && o.eps === undefined && o.norm === undefined) return base;
+  return threatModel({ ...(o.norm !== undefined ? { norm: o.norm as 'linf' | 'l2' } : {}), ...(o.eps !== undefined ? { eps: parseEps(o.eps) } : {}) }, { base, origin: 'flags' });
 }
 
 function take(source: ReturnType<typeof createSource>, split: 'test' | 'train', n: number, labelsUsed?: Int32Array): AutoAttackEvalData {
@@ -129,16 +144,20 @@ function fromRunDir(runDir: string, o: EvalOptions, n: number): Target {
   const doc = JSON.parse(fs.readFileSync(specFile, 'utf8')) as { spec?: Record<string, unknown> };
   const { variant: _v, meta: _m, ...raw } = doc.spec ?? {};
   const spec = validateSpec(raw, specFile);
+  // the run's threat model (its evaluation's norm and ε), with --eps / --norm over it: checked before anything loads
+  const threat = flagsThreat(o, threatModelOf(spec));
   // the plugins the run recorded in spec.json, and any --plugin
   const parts = buildRun(spec, registryForRun(specFile, doc.spec ?? {}, spec, o.plugin));
   const { file, label } = checkpointFile(runDir, o.checkpoint);
   loadWeights(parts.model, file);
   const split = o.split as 'test' | 'train';
   const data = take(parts.source, split, n, split === 'train' ? parts.labels.labelsUsed : undefined);
-  return { model: parts.model, data, eps: o.eps !== undefined ? parseEps(o.eps) : spec.attack.eps, norm: (o.norm as 'linf' | 'l2' | undefined) ?? spec.attack.norm, checkpoint: label, outRoot: runDir };
+  return { model: parts.model, data, threat, checkpoint: label, outRoot: runDir };
 }
 
 function fromWeights(file: string, o: EvalOptions, n: number, keyMap: KeyMap | undefined): Target {
+  if (o.eps === undefined) throw new AtflowError('ARGUMENT', `evaluating a bare weights file needs --eps (e.g. 8/255 or 0.3)`, { file });
+  const threat = flagsThreat(o);
   const meta = readSafetensorsHeader(file).metadata ?? {};
   const modelName = o.model ?? meta['atflow.model'];
   if (!modelName) throw new AtflowError('ARGUMENT', `${file} does not say which model it holds (no atflow.model metadata): pass --model (e.g. cnn-small)`, { file });
@@ -151,9 +170,8 @@ function fromWeights(file: string, o: EvalOptions, n: number, keyMap: KeyMap | u
   }
   const model = createModel(modelName, { numClasses: classes, inputShape: source.info.imageShape as [number, number, number], seed: 0 });
   for (const note of loadWeights(model, file, { keyMap }).notes) process.stderr.write(`note: ${note}\n`);
-  if (o.eps === undefined) throw new AtflowError('ARGUMENT', `evaluating a bare weights file needs --eps (e.g. 8/255 or 0.3)`, { file });
   const data = take(source, o.split as 'test' | 'train', n);
-  return { model, data, eps: parseEps(o.eps), norm: (o.norm as 'linf' | 'l2' | undefined) ?? 'linf', checkpoint: path.basename(file), outRoot: o.out ?? path.dirname(file) };
+  return { model, data, threat, checkpoint: path.basename(file), outRoot: o.out ?? path.dirname(file) };
 }
 
 function formatSeconds(s: number): string {
@@ -170,14 +188,14 @@ export function register(program: Command): void {
     .option('--plugin <module[#export]>', "a plugin module the run's operators came from (repeatable)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--attacks <list>', "standard | rand | a comma-separated list of apgd-ce, apgd-dlr, apgd-t, fab-t, square", 'standard')
     .option('--n <count>', 'examples (the first n of the split)', '10000')
-    .option('--eps <eps>', "ε on the [0, 1] scale, e.g. 8/255 (default: the run's training ε)")
-    .option('--norm <norm>', "linf | l2 (default: the run's)")
+    .option('--eps <eps>', "ε on the [0, 1] scale, e.g. 8/255 (default: the run's threat model, i.e. its evaluation's ε)")
+    .option('--norm <norm>', "linf | l2 (default: the run's threat model; another norm needs --eps)")
     .option('--split <split>', 'test | train (train: against the labels the run trained on)', 'test')
     .option('--resume', 'continue an interrupted evaluation from eval/<name>/state.jsonl')
-    .option('--name <name>', 'folder name under eval/ (default: <checkpoint>-<attacks>-<norm>)')
+    .option('--name <name>', `folder name under eval/ (default: ${EVAL_FOLDER_PATTERN}, plus -<hash> when that folder holds another budget, seed or batch size)`)
     .option('--out <dir>', 'where eval/ goes for a weights file (default: next to it)')
     .option('--batch-size <n>', 'examples attacked together', '500')
-    .option('--seed <n>', 'seed of the attacks', '0')
+    .option('--seed <n>', 'seed of the attacks (an integer ≥ 0)', '0')
     .option('--quiet', 'no progress line')
     .option('--backend <name>', 'tensorflow | wasm | cpu (default: the fastest available)')
     .option('--model <name>', 'model of a weights file without atflow metadata')
@@ -189,14 +207,19 @@ export function register(program: Command): void {
     .option('--fab-steps <n>', 'FAB-T iterations (default 100)')
     .option('--square-queries <n>', 'Square queries (default 5000)')
     .action(async (target: string, o: EvalOptions) => {
-      const keyMap = o.keyMap !== undefined ? parseKeyMap(o.keyMap) : undefined; // before the backend starts
-      await initBackend(o.backend as Parameters<typeof initBackend>[0]);
+      // the flags are checked before the backend starts
+      const keyMap = o.keyMap !== undefined ? parseKeyMap(o.keyMap) : undefined;
       if (o.norm !== undefined && o.norm !== 'linf' && o.norm !== 'l2') throw new AtflowError('ARGUMENT', `--norm must be linf or l2, got '${o.norm}'`, { norm: o.norm });
       if (o.split !== 'test' && o.split !== 'train') throw new AtflowError('ARGUMENT', `--split must be test or train, got '${o.split}'`, { split: o.split });
       const n = positiveInt('--n', o.n);
-      if (o.eps !== undefined) checkEps(parseEps(o.eps), (o.norm as 'linf' | 'l2' | undefined) ?? 'linf');
+      const seed = nonNegativeInt('--seed', o.seed);
+      const batchSize = positiveInt('--batch-size', o.batchSize);
+      if (o.name !== undefined) checkEvalName(o.name);
+      if (o.eps !== undefined) parseEps(o.eps);
+      await initBackend(o.backend as Parameters<typeof initBackend>[0]);
       if (!fs.existsSync(target)) throw new AtflowError('DATA_FILE', `${target} does not exist`, { target });
-      const t = fs.statSync(target).isDirectory() ? fromRunDir(target, o, n) : fromWeights(target, o, n, keyMap);
+      const isRun = fs.statSync(target).isDirectory();
+      const t = isRun ? fromRunDir(target, o, n) : fromWeights(target, o, n, keyMap);
       const attacks = o.attacks === 'standard' || o.attacks === 'rand' ? o.attacks : o.attacks.split(',').map((s) => s.trim()).filter(Boolean);
       const budget = {
         ...(o.apgdSteps ? { apgdSteps: positiveInt('--apgd-steps', o.apgdSteps) } : {}),
@@ -204,22 +227,20 @@ export function register(program: Command): void {
         ...(o.fabSteps ? { fabSteps: positiveInt('--fab-steps', o.fabSteps) } : {}),
         ...(o.squareQueries ? { squareQueries: positiveInt('--square-queries', o.squareQueries) } : {}),
       };
-      const checkpointTag = o.checkpoint.replace(/[^A-Za-z0-9-]/g, '');
-      const name = o.name ?? `${fs.statSync(target).isDirectory() ? checkpointTag : path.basename(target, '.safetensors')}-${typeof attacks === 'string' ? attacks : attacks.join('+')}-${t.norm}-${o.split}`;
-      const outDir = path.join(t.outRoot, 'eval', name);
+      const split = o.split as 'test' | 'train';
+      const settings: AutoAttackEvalOptions = { threat: t.threat, attacks, budget, batchSize, seed, checkpoint: t.checkpoint, split, resume: !!o.resume };
+      const evaluated = t.data.labels.length;
+      const outDir = evalFolder(t.outRoot, {
+        name: o.name,
+        key: { checkpoint: isRun ? o.checkpoint : path.basename(target, '.safetensors'), attacks, threat: t.threat, split, n: evaluated },
+        header: autoAttackHeader(settings, t.model.numClasses, evaluated),
+        resume: !!o.resume,
+      });
       const started = Date.now();
       const stageStart = new Map<string, number>();
       const tty = process.stderr.isTTY;
       const summary: AutoAttackSummary = await evaluateAutoAttack(t.model, t.data, outDir, {
-        eps: t.eps,
-        norm: t.norm,
-        attacks,
-        budget,
-        batchSize: positiveInt('--batch-size', o.batchSize),
-        seed: Number(o.seed),
-        checkpoint: t.checkpoint,
-        split: o.split as 'test' | 'train',
-        resume: !!o.resume,
+        ...settings,
         onProgress: o.quiet ? undefined : (p) => {
           const now = Date.now();
           const key = `${p.batch}`;

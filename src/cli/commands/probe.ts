@@ -54,7 +54,8 @@ export async function probeGradient(runDir: string, o: ProbeGradientOptions): Pr
   const ckpt = path.join(runDir, 'checkpoints', `epoch-${String(o.epoch).padStart(4, '0')}`, 'model.safetensors');
   if (o.epoch !== 0 && !fs.existsSync(ckpt)) {
     const have = checkpointEpochs(runDir);
-    throw new AtflowError('RESUME', `no checkpoint for epoch ${o.epoch} in ${runDir} (checkpoints kept: ${have.length ? have.join(', ') : 'none'})`, { path: ckpt });
+    const why = spec.checkpoint.keep === 'all' ? '' : '; the run kept only its newest checkpoint (checkpoint.keep: "last"): train with checkpoint.keep: "all" to keep every epoch\'s';
+    throw new AtflowError('RESUME', `no checkpoint for epoch ${o.epoch} in ${runDir} (checkpoints kept: ${have.length ? have.join(', ') : 'none'}${why})`, { path: ckpt });
   }
   await initBackend(o.backend);
   // the plugins the run recorded in spec.json, and any --plugin

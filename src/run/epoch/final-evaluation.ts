@@ -30,15 +30,16 @@ export async function finalEvaluation(run: RunContext, epochs: readonly EpochRec
   const { model } = parts;
   const last = epochs[epochs.length - 1];
   const data = testExamples(parts, spec.eval.final.examples);
-  // the run's threat model: an ℓ2 run is checked and attacked in the ℓ2 ball
-  const { eps, norm } = parts.evalAttack;
+  // the run's one threat model: the sanity checks, the strong suite and AutoAttack all attack in its ball
+  const { threat } = parts;
+  const { eps, norm } = threat;
   const bs = Math.min(data.labels.length, spec.data.testBatchSize);
   const [H, W, C] = model.inputShape;
   const x = tf.tensor4d(data.x.subarray(0, bs * H * W * C), [bs, H, W, C]);
   const y = tf.tensor1d(data.labels.subarray(0, bs), 'int32');
   let sanity: SanityReport;
   try {
-    sanity = gradientMaskingChecks(model, x, y, { eps, norm, alpha: parts.evalAttack.alpha, steps: parts.evalAttack.steps, seed: deriveSeed(spec.seed, 'sanity') });
+    sanity = gradientMaskingChecks(model, x, y, { threat, seed: deriveSeed(spec.seed, 'sanity') });
   } finally {
     x.dispose();
     y.dispose();
@@ -46,14 +47,14 @@ export async function finalEvaluation(run: RunContext, epochs: readonly EpochRec
   for (const message of sanity.warnings) await run.emit({ type: 'warning', epoch: last.epoch, message });
   const result: Record<string, unknown> = { epoch: last.epoch, norm, eps, sanity };
   if (spec.eval.final.strong === 'autoattack') {
-    const aa = await finalAutoAttack(model, data, { runDir, best: store.bestWeightsFile(), eps, norm: spec.attack.norm, seed: spec.seed, batchSize: spec.data.testBatchSize, lastEpoch: last.epoch });
+    const aa = await finalAutoAttack(model, data, { runDir, best: store.bestWeightsFile(), threat, seed: spec.seed, batchSize: spec.data.testBatchSize, lastEpoch: last.epoch });
     result.autoattack = aa;
     for (const s of [aa.final, aa.best]) if (s) for (const message of s.warnings) await run.emit({ type: 'warning', epoch: last.epoch, message: `AutoAttack (${s.checkpoint}): ${message}` });
   } else if (spec.eval.final.strong) {
-    const attacks = defaultStrongAttacks(eps, model.numClasses, spec.eval.final.restarts, norm);
+    const attacks = defaultStrongAttacks(threat, model.numClasses, spec.eval.final.restarts);
     result.attacks = attacks.map((a) => ({ name: a.name, ...a.settings }));
     const strong = (label: string) => {
-      const e = evaluateStrong(model, data, { eps, seed: deriveSeed(spec.seed, 'final-eval'), batchSize: spec.data.testBatchSize, attacks });
+      const e = evaluateStrong(model, data, { threat, seed: deriveSeed(spec.seed, 'final-eval'), batchSize: spec.data.testBatchSize, attacks });
       return { checkpoint: label, n: e.n, clean_acc: e.cleanAcc, per_attack: e.perAttack, worst_case_acc: e.worstCaseAcc };
     };
     const finalEval = strong(`final (epoch ${last.epoch})`);

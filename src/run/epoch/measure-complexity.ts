@@ -31,7 +31,7 @@ export async function robustLossOnFixedBatch(model: Model, spec: RunSpec, parts:
   const loaded = parts.source.load({ split: 'train', epoch: 0, step: 0, indices });
   const y = tf.tensor1d(Int32Array.from(indices, (i) => parts.labels.labelsUsed[i]), 'int32');
   try {
-    const xAdv = pgd(model, loaded.x, y, deriveSeed(spec.seed, 'sharpness-attack'), parts.evalAttack);
+    const xAdv = pgd(model, loaded.x, y, deriveSeed(spec.seed, 'sharpness-attack'), parts.threat);
     const loss = tf.tidy(() => crossEntropy(model.apply(xAdv, 'eval'), y).dataSync()[0]);
     xAdv.dispose();
     return loss;

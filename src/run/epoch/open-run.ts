@@ -30,7 +30,7 @@ export async function openRun(run: ResolvedRun, runDir: string, registry: Regist
   const parts = buildRun(spec, registry);
   resources.adoptParts(parts);
   const { model, optimizer } = parts;
-  const evaluatorOptions: EvaluatorOptions = { model, attack: parts.evalAttack, seed: spec.seed };
+  const evaluatorOptions: EvaluatorOptions = { model, attack: parts.threat, seed: spec.seed };
   const evaluator = registry.create<Evaluator, EvaluatorOptions>('evaluator', spec.eval.evaluator ?? DEFAULT_EVALUATOR, evaluatorOptions, 'eval.evaluator');
   createRunFolder(runDir);
   const store = new CheckpointStore(runDir);
