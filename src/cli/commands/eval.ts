@@ -11,6 +11,7 @@ import { buildRun } from '../../pipelines/build-run';
 import { registryWithPlugins } from '../../pipelines/default-registry';
 import { evaluateAutoAttack, type AutoAttackEvalData, type AutoAttackSummary } from '../../pipelines/evaluate-autoattack';
 import { validateSpec } from '../../pipelines/spec';
+import { formatEvalProgress, formatSeconds } from '../../sinks/progress';
 import { createSource } from '../../sources';
 
 /**
@@ -134,11 +135,6 @@ function fromWeights(file: string, o: EvalOptions, n: number): Target {
   return { model, data, eps: parseEps(o.eps), norm: (o.norm as 'linf' | 'l2' | undefined) ?? 'linf', checkpoint: path.basename(file), outRoot: o.out ?? path.dirname(file) };
 }
 
-function formatSeconds(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  return s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
-}
-
 export function register(program: Command): void {
   program
     .command('eval')
@@ -183,8 +179,6 @@ export function register(program: Command): void {
       const checkpointTag = o.checkpoint.replace(/[^A-Za-z0-9-]/g, '');
       const name = o.name ?? `${fs.statSync(target).isDirectory() ? checkpointTag : path.basename(target, '.safetensors')}-${typeof attacks === 'string' ? attacks : attacks.join('+')}-${t.norm}-${o.split}`;
       const outDir = path.join(t.outRoot, 'eval', name);
-      const started = Date.now();
-      const stageStart = new Map<string, number>();
       const tty = process.stderr.isTTY;
       const summary: AutoAttackSummary = await evaluateAutoAttack(t.model, t.data, outDir, {
         eps: t.eps,
@@ -196,23 +190,23 @@ export function register(program: Command): void {
         checkpoint: t.checkpoint,
         split: o.split as 'test' | 'train',
         resume: !!o.resume,
-        onProgress: o.quiet ? undefined : (p) => {
-          const now = Date.now();
-          const key = `${p.batch}`;
-          if (!stageStart.has(key)) stageStart.set(key, started);
-          const elapsed = (now - started) / 1000;
-          const fraction = (p.batch + (p.stageIndex + 1) / p.stages) / p.batches;
-          const eta = fraction > 0 ? elapsed / fraction - elapsed : NaN;
-          const line = `autoattack [${'#'.repeat(Math.round(fraction * 20)).padEnd(20, '.')}] batch ${p.batch + 1}/${p.batches} ${p.stage} (${p.stageIndex + 1}/${p.stages}) ${formatSeconds(elapsed)} elapsed, ETA ${formatSeconds(eta)}`;
-          process.stderr.write(tty ? `\r${line}` : `${line}\n`);
-        },
+        onProgress: o.quiet
+          ? undefined
+          : (p) => {
+              // a TTY rewrites one line (clearing what a longer line left); elsewhere a line per event
+              const line = formatEvalProgress(p);
+              process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
+            },
       });
       if (tty && !o.quiet) process.stderr.write('\n');
       t.model.dispose();
       for (const w of summary.warnings) process.stderr.write(`warning: ${w}\n`);
       const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
       process.stdout.write(`${summary.checkpoint}, ${summary.split} n=${summary.n}, ${summary.norm} ε=${summary.eps}: clean ${pct(summary.clean_acc)}\n`);
-      for (const [stage, acc] of Object.entries(summary.robust_acc_after)) process.stdout.write(`  after ${stage.padEnd(8)} ${pct(acc)}\n`);
-      process.stdout.write(`  AutoAttack (${summary.attacks.join(' → ')}): ${pct(summary.robust_acc)}\n${outDir}\n`);
+      for (const [stage, acc] of Object.entries(summary.robust_acc_after)) {
+        const time = summary.stage_time[stage];
+        process.stdout.write(`  after ${stage.padEnd(8)} ${pct(acc).padStart(7)}  (${time.attacked} attacked, ${formatSeconds(time.seconds)})\n`);
+      }
+      process.stdout.write(`  AutoAttack (${summary.attacks.join(' → ')}): ${pct(summary.robust_acc)} in ${formatSeconds(summary.seconds)}\n${outDir}\n`);
     });
 }

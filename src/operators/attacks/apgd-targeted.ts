@@ -2,7 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { Model } from '../../core/model';
 import { deriveSeed } from '../../core/rng';
 import { checkTargetedDlrClasses, dlrTargetedLossPerExample } from '../objectives/dlr-targeted';
-import { apgdSingleRun, apgdStart, attackStillRobust, type ApgdNorm } from './apgd';
+import { apgdSingleRun, apgdStart, attackStillRobust, type ApgdNorm, type ApgdRunOptions } from './apgd';
+import type { AttackReport } from './types';
 import { checkAttackInputs, checkInteger, checkNonNegative } from './validate';
 
 /**
@@ -14,7 +15,8 @@ import { checkAttackInputs, checkInteger, checkNonNegative } from './validate';
  *    −(z_y − z_t)/(z_π1 − (z_π3 + z_π4)/2), success still meaning argmax ≠ y;
  *  - n_targets = min(9, K − 1): AutoAttack's standard version uses 9 and warns when K − 1 is smaller
  *    (checks.check_n_classes); here the targets simply stop at the last class.
- * Returns x for examples never fooled (as AutoAttack) and the first misclassified iterate otherwise.
+ * Returns x for examples never fooled (as AutoAttack) and the last misclassified iterate of the run that
+ * fooled them otherwise.
  * Target run j draws its start from deriveSeed(seed, 'attack-start', j).
  */
 export interface ApgdTargetedOptions {
@@ -42,6 +44,14 @@ export function classAtRank(logits: tf.Tensor2D, r: number): tf.Tensor1D {
 }
 
 export function apgdTargeted(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: ApgdTargetedOptions): tf.Tensor4D {
+  return apgdTargetedReport(model, x, y, seed, options).adv;
+}
+
+/**
+ * APGD-T with its per-row report (AutoAttack's APGD-T stage). The targets come from the clean logits
+ * computed once for all targets (AutoAttack runs a forward pass per target for the same values).
+ */
+export function apgdTargetedReport(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: ApgdTargetedOptions, run: ApgdRunOptions = {}): AttackReport {
   const name = 'apgd-t';
   checkAttackInputs(name, model, x, y);
   checkTargetedDlrClasses(name, model.numClasses);
@@ -50,11 +60,13 @@ export function apgdTargeted(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed:
   const nTargets = targetCount(checkInteger(name, 'targets', options.targets ?? 9, 1), model.numClasses);
   const rho = checkNonNegative(name, 'rho', options.rho ?? 0.75);
   const norm = options.norm ?? 'linf';
-  return attackStillRobust(model, x, y, nTargets, false, (xs, ys, j) => {
-    const yTarget = tf.tidy(() => classAtRank(model.apply(xs, 'eval'), j + 2));
+  return attackStillRobust(model, x, y, nTargets, false, (xs, ys, j, cleanLogits) => {
+    const yTarget = classAtRank(cleanLogits, j + 2);
     const start = apgdStart(xs, eps, norm, deriveSeed(seed, 'attack-start', j));
-    const run = apgdSingleRun(model, xs, ys, start, eps, nIter, rho, (logits, labels) => dlrTargetedLossPerExample(logits, labels, yTarget), norm);
+    const result = apgdSingleRun(model, xs, ys, start, eps, nIter, rho, targetedLoss, norm, 1, { ...run, target: yTarget });
     tf.dispose([yTarget, start]);
-    return run;
+    return result;
   });
 }
+
+const targetedLoss = (logits: tf.Tensor2D, labels: tf.Tensor1D, target?: tf.Tensor1D): tf.Tensor1D => dlrTargetedLossPerExample(logits, labels, target!);
