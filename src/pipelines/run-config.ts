@@ -12,7 +12,7 @@ import { runSinkNames, type SinkOptions } from './sinks';
 import { readRunSummary, writeMultiRunSummary, type RunSummary } from '../sinks/summary';
 import { writeReport } from '../sinks/report';
 import * as fs from 'fs';
-import { readEpochRecords, readEvalProtocol, renderSummaryTable } from './summary-table';
+import { readEpochRecords, readEvalProtocol, readFinalEval, renderSummaryTable } from './summary-table';
 import { parsePluginRef, type PluginRef, type Registry } from './registry';
 import type { RunSink } from './run-sinks';
 import type { Observable } from 'rxjs';
@@ -152,11 +152,11 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
   for (const d of finishedDirs) reportFile = await writeReport([d]);
   if (finishedDirs.length > 1) reportFile = await writeReport(finishedDirs, path.join(options.outDir, `${runs[0].spec.name}-report.html`));
   if (!options.quiet) {
-    const rows: { name: string; epochs: EpochRecord[]; evaluation: ReturnType<typeof readEvalProtocol> }[] = [];
+    const rows: { name: string; epochs: EpochRecord[]; evaluation: ReturnType<typeof readEvalProtocol>; finalEval: ReturnType<typeof readFinalEval> }[] = [];
     for (const { run } of outcomes) {
       const dir = path.join(options.outDir, run.runId);
       const epochs = readEpochRecords(dir);
-      if (epochs.length) rows.push({ name: run.variant ?? run.runId, epochs, evaluation: readEvalProtocol(dir) });
+      if (epochs.length) rows.push({ name: run.variant ?? run.runId, epochs, evaluation: readEvalProtocol(dir), finalEval: readFinalEval(dir) });
     }
     if (rows.length) process.stdout.write(renderSummaryTable(rows) + '\n');
     if (reportFile) process.stdout.write(`report: ${path.resolve(reportFile)}\n`);

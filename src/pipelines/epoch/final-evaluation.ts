@@ -3,7 +3,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed } from '../../core/rng';
 import { gradientMaskingChecks, type SanityReport } from '../../operators/sanity-checks';
-import { defaultStrongAttacks, evaluateStrong } from '../../operators/evaluate-strong';
+import { defaultStrongAttacks, evaluateStrongSteps } from '../../operators/evaluate-strong';
 import { loadWeights } from '../../models/checkpoint';
 import { writeFileAtomic } from '../../sinks/parquet-writer';
 import type { RunParts } from '../build-run';
@@ -45,23 +45,41 @@ export async function finalEvaluation(run: RunContext): Promise<void> {
   for (const message of sanity.warnings) await run.emit({ type: 'warning', epoch: last.epoch, message });
   const result: Record<string, unknown> = { epoch: last.epoch, norm, eps, sanity };
   if (spec.eval.final.strong === 'autoattack') {
-    const aa = await finalAutoAttack(model, data, { runDir, checkpointsDir: store.dir, eps, norm: spec.attack.norm, seed: spec.seed, batchSize: spec.data.testBatchSize, lastEpoch: last.epoch, bestEpoch: last.best_epoch });
+    const aa = await finalAutoAttack(model, data, {
+      runDir,
+      checkpointsDir: store.dir,
+      eps,
+      norm: spec.attack.norm,
+      seed: spec.seed,
+      batchSize: spec.data.testBatchSize,
+      lastEpoch: last.epoch,
+      bestEpoch: last.best_epoch,
+      onProgress: (progress) => run.emit({ type: 'eval-progress', epoch: last.epoch, progress }),
+    });
     result.autoattack = aa;
     for (const s of [aa.final, aa.best]) for (const message of s.warnings) await run.emit({ type: 'warning', epoch: last.epoch, message: `AutoAttack (${s.checkpoint}): ${message}` });
   } else if (spec.eval.final.strong) {
     const attacks = defaultStrongAttacks(eps, model.numClasses, spec.eval.final.restarts, norm);
     result.attacks = attacks.map((a) => ({ name: a.name, ...a.settings }));
-    const strong = (label: string) => {
-      const e = evaluateStrong(model, data, { eps, seed: deriveSeed(spec.seed, 'final-eval'), batchSize: spec.data.testBatchSize, attacks });
+    const strong = async (label: string) => {
+      const t0 = performance.now();
+      const steps = evaluateStrongSteps(model, data, { eps, seed: deriveSeed(spec.seed, 'final-eval'), batchSize: spec.data.testBatchSize, attacks });
+      let step = steps.next();
+      for (; !step.done; step = steps.next()) {
+        const p = step.value;
+        const progress = { what: `strong ${label}`, step: p.attack, stepIndex: p.index, steps: p.attacks, batch: p.batch, batches: p.batches, phase: p.phase, attacked: p.attacked, stepSeconds: p.seconds, elapsed: (performance.now() - t0) / 1000, robustAcc: p.robustSoFar };
+        await run.emit({ type: 'eval-progress', epoch: last.epoch, progress });
+      }
+      const e = step.value;
       return { checkpoint: label, n: e.n, clean_acc: e.cleanAcc, per_attack: e.perAttack, worst_case_acc: e.worstCaseAcc };
     };
-    const finalEval = strong(`final (epoch ${last.epoch})`);
+    const finalEval = await strong(`final (epoch ${last.epoch})`);
     const bestEpoch = last.best_epoch;
     const bestFile = path.join(store.dir, 'best.safetensors');
-    let bestEval: ReturnType<typeof strong> | null = null;
+    let bestEval: Awaited<ReturnType<typeof strong>> | null = null;
     if (bestEpoch > 0 && bestEpoch !== last.epoch && fs.existsSync(bestFile)) {
       loadWeights(model, bestFile);
-      bestEval = strong(`best (epoch ${bestEpoch})`);
+      bestEval = await strong(`best (epoch ${bestEpoch})`);
     }
     result.strong = { final: finalEval, best: bestEval ?? { ...finalEval, checkpoint: `best (epoch ${bestEpoch})` } };
   }
