@@ -78,6 +78,12 @@ export interface ApgdRunOptions {
   readonly stopWhenFooled?: boolean;
   /** The target class per row, passed to the loss as its third argument (APGD-T). */
   readonly target?: tf.Tensor1D;
+  /**
+   * With stopWhenFooled: rows that attack the same point towards different targets (APGD-T's targets
+   * run together), `group` the point and `order` the target's rank. When a row is fooled, its group's
+   * rows of higher order leave the run too: the point's outcome is that of its first fooled target.
+   */
+  readonly groups?: { readonly group: Int32Array; readonly order: Int32Array };
 }
 
 const MOMENTUM = 0.75;
@@ -298,11 +304,16 @@ export function apgdSingleRun(
     return fooledNow;
   };
 
-  /** stopWhenFooled: the rows misclassified now leave the run with their current iterate. */
+  /** stopWhenFooled: the rows misclassified now leave the run with their current iterate (and the rows they make moot). */
+  const groups = options.groups;
   const dropFooled = () => {
     const keep: number[] = [];
     const gone: number[] = [];
-    active.forEach((r, a) => (acc[r] ? keep : gone).push(a));
+    // per group, the lowest order fooled so far: rows above it no longer matter
+    const firstFooled = new Map<number, number>();
+    if (groups) for (let r = 0; r < n; r++) if (!acc[r]) firstFooled.set(groups.group[r], Math.min(firstFooled.get(groups.group[r]) ?? Infinity, groups.order[r]));
+    const moot = (r: number) => groups !== undefined && groups.order[r] > (firstFooled.get(groups.group[r]) ?? Infinity);
+    active.forEach((r, a) => (acc[r] && !moot(r) ? keep : gone).push(a));
     if (gone.length === 0) return;
     const goneIdx = tf.tensor1d(gone, 'int32');
     left.push({ rows: Int32Array.from(gone, (a) => active[a]), adv: tf.gather(t().xAdv, goneIdx) as tf.Tensor4D });

@@ -2,7 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Model } from '../../core/model';
 import { marginAndClass, type ApgdNorm } from './apgd';
 import type { AttackReport } from './types';
-import { classAtRank, targetCount } from './apgd-targeted';
+import { rankedClasses, TARGET_ROWS, targetCount } from './apgd-targeted';
 import { checkAttackInputs, checkInteger, checkNonNegative } from './validate';
 
 /**
@@ -293,8 +293,12 @@ export function fabTargeted(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: 
 }
 
 /**
- * FAB-T with its per-row report (AutoAttack's FAB-T stage): with `stopWhenFooled` a row leaves a run
- * once it has an adversarial point within ε. The targets come from the clean logits, computed once.
+ * FAB-T with its per-row report (AutoAttack's FAB-T stage). The targets come from the clean logits,
+ * computed once. With `stopWhenFooled` a row leaves a run once it has an adversarial point within ε, and
+ * the targets run together as rows (target, point) of batches of at most TARGET_ROWS rows: FAB is
+ * deterministic and each row's run is its own, so a point's outcome (its first target, in rank order,
+ * that fools it) is the one the targets run one after the other give, with each op dispatched once per
+ * batch instead of once per target.
  */
 export function fabTargetedReport(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: FabOptions, run: { stopWhenFooled?: boolean } = {}): AttackReport {
   void seed; // FAB-T without restarts draws no random numbers (AutoAttack's standard setting)
@@ -312,8 +316,7 @@ export function fabTargetedReport(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, 
   const size = h * w * c;
   const xs = x.dataSync() as Float32Array;
   const labels = y.dataSync() as Int32Array;
-  const cleanLogits = tf.tidy(() => model.apply(x, 'eval'));
-  const z = cleanLogits.dataSync();
+  const z = tf.tidy(() => model.apply(x, 'eval').dataSync());
   const robust = new Uint8Array(B);
   const margin = new Float32Array(B);
   const predicted = new Int32Array(B);
@@ -323,40 +326,46 @@ export function fabTargetedReport(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, 
     predicted[b] = mc.predicted;
     robust[b] = mc.predicted === labels[b] ? 1 : 0;
   }
+  const order = Array.from({ length: B }, (_, b) => rankedClasses(z, b, K));
   const out = Float32Array.from(xs);
-  try {
-    for (let j = 0; j < nTargets; j++) {
-      const idx: number[] = [];
-      for (let b = 0; b < B; b++) if (robust[b]) idx.push(b);
-      if (idx.length === 0) break;
-      const sub = new Float32Array(idx.length * size);
-      idx.forEach((b, a) => sub.set(xs.subarray(b * size, (b + 1) * size), a * size));
-      const shape: [number, number, number, number] = [idx.length, h, w, c];
-      const ys = tf.tensor1d(idx.map((b) => labels[b]), 'int32');
-      const target = tf.tidy(() => classAtRank(tf.gather(cleanLogits, tf.tensor1d(idx, 'int32')) as tf.Tensor2D, j + 2));
-      try {
-        const r = fabSingleRun(model, sub, ys, target, shape, steps, norm, eta, beta, alphaMax, { eps, stopWhenFooled: run.stopWhenFooled });
-        // the reference's check of each run's points (AutoAttack: acc_curr)
-        const logits = logitsAt(model, r.adv, shape);
-        idx.forEach((b, a) => {
-          const at = marginAndClass(logits, a, K, labels[b]);
-          for (const [mg, pr] of [[r.marginBest[a], r.predictedBest[a]], r.dist[a] <= eps ? [at.margin, at.predicted] : [Infinity, 0]]) {
-            if (mg < margin[b]) {
-              margin[b] = mg;
-              predicted[b] = pr;
-            }
+  for (let j0 = 0; j0 < nTargets; ) {
+    const idx: number[] = [];
+    for (let b = 0; b < B; b++) if (robust[b]) idx.push(b);
+    if (idx.length === 0) break;
+    const perPass = run.stopWhenFooled ? Math.max(1, Math.floor(TARGET_ROWS / idx.length)) : 1;
+    const js = Array.from({ length: Math.min(perPass, nTargets - j0) }, (_, i) => j0 + i);
+    j0 += js.length;
+    const rowPoint = js.flatMap(() => idx);
+    const rowOrder = js.flatMap((j) => idx.map(() => j));
+    const rows = rowPoint.length;
+    const sub = new Float32Array(rows * size);
+    rowPoint.forEach((b, r) => sub.set(xs.subarray(b * size, (b + 1) * size), r * size));
+    const shape: [number, number, number, number] = [rows, h, w, c];
+    const ys = tf.tensor1d(rowPoint.map((b) => labels[b]), 'int32');
+    const target = tf.tensor1d(rowPoint.map((b, r) => order[b][rowOrder[r] + 1]), 'int32');
+    try {
+      const r = fabSingleRun(model, sub, ys, target, shape, steps, norm, eta, beta, alphaMax, { eps, stopWhenFooled: run.stopWhenFooled });
+      // the reference's check of each run's points (AutoAttack: acc_curr)
+      const logits = logitsAt(model, r.adv, shape);
+      const first = new Map<number, number>();
+      for (let row = 0; row < rows; row++) {
+        const b = rowPoint[row];
+        const at = marginAndClass(logits, row, K, labels[b]);
+        for (const [mg, pr] of [[r.marginBest[row], r.predictedBest[row]], r.dist[row] <= eps ? [at.margin, at.predicted] : [Infinity, 0]]) {
+          if (mg < margin[b]) {
+            margin[b] = mg;
+            predicted[b] = pr;
           }
-          if (at.predicted !== labels[b] && r.dist[a] <= eps) {
-            robust[b] = 0;
-            out.set(r.adv.subarray(a * size, (a + 1) * size), b * size);
-          }
-        });
-      } finally {
-        tf.dispose([ys, target]);
+        }
+        if (at.predicted !== labels[b] && r.dist[row] <= eps && !first.has(b)) first.set(b, row);
       }
+      for (const [b, row] of first) {
+        robust[b] = 0;
+        out.set(r.adv.subarray(row * size, (row + 1) * size), b * size);
+      }
+    } finally {
+      tf.dispose([ys, target]);
     }
-  } finally {
-    cleanLogits.dispose();
   }
   return { adv: tf.tensor4d(out, x.shape), fooled: Uint8Array.from(robust, (v) => 1 - v), margin, predicted };
 }
