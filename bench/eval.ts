@@ -49,6 +49,7 @@ import { makeLrSchedule } from '../src/operators/schedules/lr-schedule';
 import { train } from '../src/operators/train';
 import { createTrainer } from '../src/operators/trainers';
 import { evaluateAutoAttack } from '../src/pipelines/evaluate-autoattack';
+import { formatEvalProgress } from '../src/sinks/progress';
 import { BatchPlanner } from '../src/sources/batch-plans';
 import { createMnistSource } from '../src/sources/mnist';
 import type { Source } from '../src/sources/source';
@@ -188,6 +189,10 @@ async function atflowAutoAttack(model: Model, inputs: Inputs, eps: number, dir: 
     checkpoint: 'bench',
     split: 'test',
     resume: false,
+    // one line per stage end on stderr (a ResNet stage takes minutes)
+    onProgress: (p) => {
+      if (p.phase === 'end') note(`  ${formatEvalProgress(p)}`);
+    },
   });
   const seconds: Record<string, number> = {};
   const attacked: Record<string, number> = {};

@@ -37,7 +37,7 @@ describe('AutoAttack stage margins', () => {
     const r = autoAttackBatch(model, x, y, 0, { eps, norm, attacks: 'standard', budget: { apgdSteps: 20, targets: 3, fabSteps: 20, squareQueries: 300 } });
     // the clean margins, computed independently of the ensemble
     const clean = predictWithMargin(model, x, y);
-    let before = Uint8Array.from(clean.predicted, (p, i) => (p === fixture.y[i] ? 1 : 0));
+    let before: Uint8Array = Uint8Array.from(clean.predicted, (p, i) => (p === fixture.y[i] ? 1 : 0));
     for (const s of r.stages) {
       let closer = 0;
       let survivors = 0;
