@@ -29,12 +29,9 @@ async function main(): Promise<void> {
   for (const e of ref.ensemble) {
     const x = tf.tensor4d(Float32Array.from(ref.x_bytes, (b) => b / 255), [n, H, W, C]);
     const y = tf.tensor1d(ref.y, 'int32');
-    const t0 = Date.now();
     const times: Record<string, number> = {};
-    let last = t0;
-    const r = autoAttackBatch(model, x, y, 0, { threat: threatModel({ eps: e.eps, norm: e.norm }), attacks: 'standard', budget: { apgdSteps: e.budget.apgd_steps, targets: e.budget.targets, fabSteps: e.budget.fab_steps, squareQueries: e.budget.square_queries } }, (stage) => {
-      times[stage] = (Date.now() - last) / 1000;
-      last = Date.now();
+    const r = autoAttackBatch(model, x, y, 0, { threat: threatModel({ eps: e.eps, norm: e.norm }), attacks: 'standard', budget: { apgdSteps: e.budget.apgd_steps, targets: e.budget.targets, fabSteps: e.budget.fab_steps, squareQueries: e.budget.square_queries } }, (e) => {
+      if (e.phase === 'end') times[e.stage] = e.seconds;
     });
     const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0) / n;
     const ours: Record<string, number> = { clean: mean(Array.from(r.cleanPredicted, (p, i) => (p === ref.y[i] ? 1 : 0))) };

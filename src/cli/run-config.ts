@@ -18,7 +18,7 @@ import { readRunSummary, writeMultiRunSummary, type RunSummary } from '../logs/s
 import { writeReport } from '../report/report';
 import { atflowRunCommand, spawnRun } from '../sweep/runner';
 import { oversubscription } from '../run/data-parallel/worker-counts';
-import { readEpochRecords, readEvalProtocol, readRunStop, renderSummaryTable } from './summary-table';
+import { readEpochRecords, readEvalProtocol, readFinalEval, readRunStop, renderSummaryTable } from './summary-table';
 
 /**
  * `atflow run`'s driver: the CLI's side of running a config (signals, variant processes, the summary
@@ -161,11 +161,11 @@ async function reportRuns(configFile: string, runs: readonly ResolvedRun[], outc
   for (const d of finishedDirs) reportFile = await writeReport([d]);
   if (finishedDirs.length > 1) reportFile = await writeReport(finishedDirs, path.join(options.outDir, `${runs[0].spec.name}-report.html`));
   if (options.quiet) return;
-  const rows: { name: string; epochs: EpochRecord[]; evaluation: ReturnType<typeof readEvalProtocol>; stopped: ReturnType<typeof readRunStop> }[] = [];
+  const rows: { name: string; epochs: EpochRecord[]; evaluation: ReturnType<typeof readEvalProtocol>; stopped: ReturnType<typeof readRunStop>; finalEval: ReturnType<typeof readFinalEval> }[] = [];
   for (const { run } of outcomes) {
     const dir = path.join(options.outDir, run.runId);
     const epochs = readEpochRecords(dir);
-    if (epochs.length) rows.push({ name: run.variant ?? run.runId, epochs, evaluation: readEvalProtocol(dir), stopped: readRunStop(dir) });
+    if (epochs.length) rows.push({ name: run.variant ?? run.runId, epochs, evaluation: readEvalProtocol(dir), stopped: readRunStop(dir), finalEval: readFinalEval(dir) });
   }
   if (rows.length) process.stdout.write(renderSummaryTable(rows) + '\n');
   if (reportFile) process.stdout.write(`report: ${path.resolve(reportFile)}\n`);

@@ -6,7 +6,8 @@ import type { Model } from '../core/model';
 import { deriveSeed } from '../core/rng';
 import type { ApgdNorm } from '../algorithms/attacks/apgd';
 import type { ThreatModel } from '../evaluation/threat-model';
-import { autoAttackBatch, resolveAutoAttack, type AutoAttackBudget, type AutoAttackStage, type StageOutcome } from '../evaluation/autoattack';
+import { autoAttackSteps, resolveAutoAttack, type AutoAttackBudget, type AutoAttackStage, type StageOutcome } from '../evaluation/autoattack';
+import type { EvalProgress } from '../core/run-event';
 import type { ColumnDef, ColumnValues } from '../logs/columns';
 import { ParquetStreamWriter, writeFileAtomic } from '../logs/parquet-writer';
 import { autoAttackChecks } from '../evaluation/autoattack-checks';
@@ -33,8 +34,16 @@ export interface AutoAttackEvalOptions {
   readonly split: 'test' | 'train';
   /** Continue from state.jsonl if it exists (else start over). */
   readonly resume: boolean;
-  /** Called after each stage of each batch (progress display). */
-  readonly onProgress?: (p: { stage: AutoAttackStage; stageIndex: number; stages: number; batch: number; batches: number; done: number; n: number }) => void;
+  /** Called when each stage of each batch starts and ends (progress display); a promise is awaited before the stage runs on. */
+  readonly onProgress?: (p: EvalProgress) => void | Promise<void>;
+  /** `what` of the progress events (default 'autoattack'). */
+  readonly progressLabel?: string;
+}
+
+/** Seconds and points attacked by one stage, over all batches. */
+export interface StageTime {
+  readonly seconds: number;
+  readonly attacked: number;
 }
 
 export interface AutoAttackEvalData {
@@ -58,7 +67,15 @@ export interface AutoAttackSummary {
   readonly robust_acc_after: Record<string, number>;
   readonly robust_acc: number;
   readonly warnings: string[];
+  /** Wall time of the evaluation (with --resume: this session plus the finished batches' recorded times). */
   readonly seconds: number;
+  /** Per stage: its seconds and the points it attacked, summed over batches. */
+  readonly stage_time: Record<string, StageTime>;
+  /**
+   * The rest of `seconds`: the clean forward passes, AutoAttack's checks on the first batch, and
+   * bookkeeping (data to tensors, state file, table, summary). Σ stage_time[·].seconds + Σ other_time = seconds.
+   */
+  readonly other_time: { readonly clean: number; readonly checks: number; readonly bookkeeping: number };
 }
 
 interface BatchLine {
@@ -66,7 +83,9 @@ interface BatchLine {
   end: number;
   clean_pred: number[];
   clean_margin: (number | null)[];
-  stages: Record<string, { robust: number[]; predicted: number[]; margin: (number | null)[] }>;
+  stages: Record<string, { robust: number[]; predicted: number[]; margin: (number | null)[]; seconds?: number; attacked?: number }>;
+  /** Seconds of the clean pass (absent in files written before per-stage timing). */
+  clean_seconds?: number;
 }
 
 const nullIfNaN = (v: number) => (Number.isFinite(v) ? v : null);
@@ -123,7 +142,7 @@ function readState(file: string, header: Record<string, unknown>): BatchLine[] {
 }
 
 export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData, outDir: string, options: AutoAttackEvalOptions): Promise<AutoAttackSummary> {
-  const t0 = Date.now();
+  const t0 = performance.now();
   const { stages, budget } = resolveAutoAttack({ threat: options.threat, attacks: options.attacks, budget: options.budget }, model.numClasses);
   const { eps, norm } = options.threat;
   const [H, W, C] = model.inputShape;
@@ -135,6 +154,8 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
   const stateFile = path.join(outDir, 'state.jsonl');
   const header = autoAttackHeader(options, model.numClasses, n);
   const done: BatchLine[] = options.resume && fs.existsSync(stateFile) ? readState(stateFile, header) : [];
+  // the batches an earlier session finished count with their recorded times
+  const resumedSeconds = done.reduce((a, l) => a + (l.clean_seconds ?? 0) + Object.values(l.stages).reduce((p, st) => p + (st.seconds ?? 0), 0), 0);
   if (done.length === 0) writeFileAtomic(stateFile, JSON.stringify(header) + '\n');
   else {
     // drop a partial last line so that appends start on a fresh line
@@ -144,9 +165,13 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
 
   // AutoAttack's own checks on the first batch (warnings, never errors)
   const firstEnd = Math.min(n, bs);
+  const tChecks = performance.now();
   const warnings = tf.tidy(() => autoAttackChecks(model, tf.tensor4d(data.x.subarray(0, firstEnd * size), [firstEnd, H, W, C]), tf.tensor1d(data.labels.subarray(0, firstEnd), 'int32'), options.attacks === 'rand'));
+  const checksSeconds = (performance.now() - tChecks) / 1000;
 
   const batches = Math.ceil(n / bs);
+  // robust counts after each stage over the finished batches, for the progress display
+  const robustSoFar = new Map<string, number>(stages.map((s) => [s, done.reduce((a, l) => a + l.stages[s].robust.reduce((p, v) => p + v, 0), 0)]));
   const fd = fs.openSync(stateFile, 'a');
   try {
     for (let b = done.length; b < batches; b++) {
@@ -155,15 +180,35 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
       const x = tf.tensor4d(data.x.subarray(start * size, end * size), [end - start, H, W, C]);
       const y = tf.tensor1d(data.labels.subarray(start, end), 'int32');
       try {
-        const r = autoAttackBatch(model, x, y, deriveSeed(options.seed, 'autoattack', start), { threat: options.threat, attacks: stages, budget }, (stage, si) =>
-          options.onProgress?.({ stage, stageIndex: si, stages: stages.length, batch: b, batches, done: end, n }),
-        );
+        const steps = autoAttackSteps(model, x, y, deriveSeed(options.seed, 'autoattack', start), { threat: options.threat, attacks: stages, budget });
+        let step = steps.next();
+        for (; !step.done; step = steps.next()) {
+          const e = step.value;
+          await options.onProgress?.({
+            what: options.progressLabel ?? 'autoattack',
+            step: e.stage,
+            stepIndex: e.index,
+            steps: stages.length,
+            batch: b,
+            batches,
+            phase: e.phase,
+            attacked: e.attacked,
+            stepSeconds: e.seconds,
+            elapsed: (performance.now() - t0) / 1000,
+            robustAcc: e.phase === 'end' ? ((robustSoFar.get(e.stage) ?? 0) + e.robust) / end : NaN,
+          });
+        }
+        const r = step.value;
+        for (const o of r.stages) robustSoFar.set(o.stage, (robustSoFar.get(o.stage) ?? 0) + o.robust.reduce((p, v) => p + v, 0));
         const line: BatchLine = {
           start,
           end,
           clean_pred: Array.from(r.cleanPredicted),
           clean_margin: Array.from(r.cleanMargin, nullIfNaN),
-          stages: Object.fromEntries(r.stages.map((s: StageOutcome) => [s.stage, { robust: Array.from(s.robust), predicted: Array.from(s.predicted), margin: Array.from(s.margin, nullIfNaN) }])),
+          stages: Object.fromEntries(
+            r.stages.map((s: StageOutcome) => [s.stage, { robust: Array.from(s.robust), predicted: Array.from(s.predicted), margin: Array.from(s.margin, nullIfNaN), seconds: s.seconds, attacked: s.attacked }]),
+          ),
+          clean_seconds: r.cleanSeconds,
         };
         appendLine(fd, JSON.stringify(line));
         done.push(line);
@@ -233,6 +278,16 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
       );
     }
   }
+  const stageTime: Record<string, StageTime> = {};
+  for (const st of stages) {
+    stageTime[st] = {
+      seconds: done.reduce((a, l) => a + (l.stages[st].seconds ?? 0), 0),
+      attacked: done.reduce((a, l) => a + (l.stages[st].attacked ?? l.stages[st].predicted.filter((p) => p >= 0).length), 0),
+    };
+  }
+  const seconds = resumedSeconds + (performance.now() - t0) / 1000;
+  const clean = done.reduce((a, l) => a + (l.clean_seconds ?? 0), 0);
+  const staged = Object.values(stageTime).reduce((a, t) => a + t.seconds, 0);
   const summary: AutoAttackSummary = {
     checkpoint: options.checkpoint,
     split: options.split,
@@ -245,7 +300,9 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
     robust_acc_after: after,
     robust_acc: mean(cols.robust as Uint8Array),
     warnings,
-    seconds: (Date.now() - t0) / 1000,
+    seconds,
+    stage_time: stageTime,
+    other_time: { clean, checks: checksSeconds, bookkeeping: seconds - staged - clean - checksSeconds },
   };
   writeFileAtomic(path.join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
   return summary;

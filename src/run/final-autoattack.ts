@@ -1,5 +1,6 @@
 import * as path from 'path';
 import type { Model } from '../core/model';
+import type { EvalProgress } from '../core/run-event';
 import { deriveSeed } from '../core/rng';
 import { loadWeights } from '../models/checkpoint';
 import type { ThreatModel } from '../evaluation/threat-model';
@@ -16,12 +17,22 @@ export type FinalAutoAttackSummary = AutoAttackSummary & { readonly folder: stri
  * (eval-folder.ts); the summaries, with their folders, go into final_eval.json. `best`: the checkpoint's
  * best weights (CheckpointStore.bestWeightsFile, checked against the records), null when no epoch was
  * evaluated. Leaves the model at the best weights when they differ from the final ones (as the PGD-based
- * strong evaluation does).
+ * strong evaluation does); when the best epoch is the last one the weights are the same: they are
+ * evaluated once, and `best` repeats the final summary.
  */
 export async function finalAutoAttack(
   model: Model,
   data: { readonly x: Float32Array; readonly labels: Int32Array },
-  options: { runDir: string; best: { readonly file: string; readonly epoch: number } | null; threat: ThreatModel; seed: number; batchSize: number; lastEpoch: number },
+  options: {
+    runDir: string;
+    best: { readonly file: string; readonly epoch: number } | null;
+    threat: ThreatModel;
+    seed: number;
+    batchSize: number;
+    lastEpoch: number;
+    /** Progress of each stage of each batch (the run's progress display); awaited. */
+    onProgress?: (p: EvalProgress) => void | Promise<void>;
+  },
 ): Promise<{ final: FinalAutoAttackSummary; best: FinalAutoAttackSummary | null }> {
   const n = data.labels.length;
   const index = Int32Array.from({ length: n }, (_, i) => i);
@@ -34,6 +45,8 @@ export async function finalAutoAttack(
       checkpoint: label,
       split: 'test',
       resume: true,
+      onProgress: options.onProgress,
+      progressLabel: `autoattack ${label}`,
     };
     const dir = evalFolder(options.runDir, { key: { checkpoint: tag, attacks: 'standard', threat: options.threat, split: 'test', n }, header: autoAttackHeader(o, model.numClasses, n), resume: true });
     const summary = await evaluateAutoAttack(model, { ...data, index }, dir, o);

@@ -96,6 +96,25 @@ describe('atflow eval on a run folder', () => {
     expect(summary.robust_acc_after.square).toBeCloseTo(summary.robust_acc, 12);
   });
 
+  it('summary.json gives each stage its seconds and the points it attacked; stages and the rest add up to the total', async () => {
+    const dir = path.join(runDir, 'eval', 'final-train');
+    const rows = await table(dir);
+    const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    expect(Object.keys(summary.stage_time)).toEqual(summary.attacks);
+    // a stage attacks exactly the examples every earlier stage left robust (the table's flags)
+    let before = rows.map((r) => r.clean_correct as boolean);
+    for (const stage of summary.attacks as string[]) {
+      const t = summary.stage_time[stage];
+      expect({ stage, attacked: t.attacked }).toEqual({ stage, attacked: before.filter(Boolean).length });
+      expect(t.seconds).toBeGreaterThan(0);
+      before = rows.map((r) => r[`${stage.replace(/-/g, '_')}_robust`] as boolean);
+    }
+    const { clean, checks, bookkeeping } = summary.other_time;
+    for (const v of [clean, checks, bookkeeping]) expect(v).toBeGreaterThanOrEqual(0);
+    const parts = Object.values(summary.stage_time as Record<string, { seconds: number }>).reduce((a, t) => a + t.seconds, 0) + clean + checks + bookkeeping;
+    expect(parts).toBeCloseTo(summary.seconds, 9);
+  });
+
   it('docs/queries.md AutoAttack joins = the same statistics computed in TypeScript', async () => {
     const q = docQueries('aa-query');
     expect(Object.keys(q).sort()).toEqual(['aa_by_first_learned', 'aa_late_forgotten', 'aa_memorized_noisy']);
@@ -189,5 +208,8 @@ describe('atflow eval on a run folder', () => {
     const { resolveAutoAttack } = await import('../../src/evaluation/autoattack');
     const { threatModel } = await import('../../src/evaluation/threat-model');
     expect(() => resolveAutoAttack({ threat: threatModel({ eps: 0.1, norm: 'linf' }) }, 3)).toThrow(/'apgd-t' needs at least 4 classes/);
+    // FAB-T needs a target class besides the label: 2 classes, as checked (the message said 3)
+    expect(() => resolveAutoAttack({ threat: threatModel({ eps: 0.1, norm: 'linf' }), attacks: ['fab-t'] }, 1)).toThrow(/'fab-t' needs at least 2 classes \(a target class other than the label\), but the model has 1/);
+    expect(resolveAutoAttack({ threat: threatModel({ eps: 0.1, norm: 'linf' }), attacks: ['fab-t'] }, 2).stages).toEqual(['fab-t']);
   });
 });

@@ -116,11 +116,15 @@ describe.each(['cpu', 'wasm'] as const)('evaluation on %s', (backend) => {
     const base = tf.memory().numTensors;
     const eps = 0.3;
     const attacks = defaultStrongAttacks(threatModel({ eps, norm: 'l2' }), 3, 2);
+    // APGD runs in the ℓ2 ball too (apgd.ts supports it), so the ℓ2 suite is as strong as the ℓ∞ one
     expect(attacks.map((a) => [a.name, a.settings?.norm])).toEqual([
       ['pgd-l2-20', 'l2'],
       ['pgd-l2-50x2', 'l2'],
       ['cw-l2-30', 'l2'],
+      ['apgd-ce-l2', 'l2'],
+      ['apgd-dlr-l2', 'l2'],
     ]);
+    expect(defaultStrongAttacks(threatModel({ eps, norm: 'l2' }), 2, 2).map((a) => a.name)).not.toContain('apgd-dlr-l2');
     for (const a of attacks) {
       const xAdv = a.run(model, x, y, 4);
       const norms = tf.tidy(() => tf.sqrt(tf.sum(tf.square(tf.sub(xAdv, x)), [1, 2, 3])).dataSync());

@@ -44,7 +44,7 @@ export { pgdL2Entry } from './pgd-l2';
 export { tradesKlEntry } from './trades-kl';
 
 // AutoAttack's other attacks (own option types; composed by src/evaluation/autoattack.ts)
-export { apgdTargeted, classAtRank, targetCount, type ApgdTargetedOptions } from './apgd-targeted';
-export { fabTargeted, projectOntoHyperplaneInBox, type FabOptions } from './fab';
-export { square, squareP, type SquareOptions } from './square';
-export { apgdSingleRun, apgdStart, type ApgdNorm, type PerExampleLoss } from './apgd';
+export { apgdTargeted, apgdTargetedReport, classAtRank, targetCount, type ApgdTargetedOptions } from './apgd-targeted';
+export { fabTargeted, fabTargetedReport, projectOntoHyperplaneInBox, type FabOptions, type FabRunOptions } from './fab';
+export { square, squareP, squareReport, type SquareOptions } from './square';
+export { apgdReport, apgdSingleRun, apgdStart, type ApgdNorm, type ApgdRunOptions, type PerExampleLoss } from './apgd';

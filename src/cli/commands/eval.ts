@@ -15,6 +15,7 @@ import { validateSpec } from '../../config/spec';
 import { CheckpointStore } from '../../store/checkpoint-store';
 import { createSource } from '../../config/builtins';
 import { parseNumberText } from '../../config/dotted-path';
+import { formatEvalProgress, formatSeconds } from '../../logs/progress';
 
 /**
  * `atflow eval <runDir | weights.safetensors>`: AutoAttack (standard by default) on a checkpoint,
@@ -174,11 +175,6 @@ function fromWeights(file: string, o: EvalOptions, n: number, keyMap: KeyMap | u
   return { model, data, threat, checkpoint: path.basename(file), outRoot: o.out ?? path.dirname(file) };
 }
 
-function formatSeconds(s: number): string {
-  if (!Number.isFinite(s)) return '?';
-  return s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : `${Math.round(s)}s`;
-}
-
 export function register(program: Command): void {
   program
     .command('eval')
@@ -236,28 +232,26 @@ export function register(program: Command): void {
         header: autoAttackHeader(settings, t.model.numClasses, evaluated),
         resume: !!o.resume,
       });
-      const started = Date.now();
-      const stageStart = new Map<string, number>();
       const tty = process.stderr.isTTY;
       const summary: AutoAttackSummary = await evaluateAutoAttack(t.model, t.data, outDir, {
         ...settings,
-        onProgress: o.quiet ? undefined : (p) => {
-          const now = Date.now();
-          const key = `${p.batch}`;
-          if (!stageStart.has(key)) stageStart.set(key, started);
-          const elapsed = (now - started) / 1000;
-          const fraction = (p.batch + (p.stageIndex + 1) / p.stages) / p.batches;
-          const eta = fraction > 0 ? elapsed / fraction - elapsed : NaN;
-          const line = `autoattack [${'#'.repeat(Math.round(fraction * 20)).padEnd(20, '.')}] batch ${p.batch + 1}/${p.batches} ${p.stage} (${p.stageIndex + 1}/${p.stages}) ${formatSeconds(elapsed)} elapsed, ETA ${formatSeconds(eta)}`;
-          process.stderr.write(tty ? `\r${line}` : `${line}\n`);
-        },
+        onProgress: o.quiet
+          ? undefined
+          : (p) => {
+              // a TTY rewrites one line (clearing what a longer line left); elsewhere a line per event
+              const line = formatEvalProgress(p);
+              process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
+            },
       });
       if (tty && !o.quiet) process.stderr.write('\n');
       t.model.dispose();
       for (const w of summary.warnings) process.stderr.write(`warning: ${w}\n`);
       const pct = (v: number) => `${(100 * v).toFixed(2)}%`;
       process.stdout.write(`${summary.checkpoint}, ${summary.split} n=${summary.n}, ${summary.norm} ε=${summary.eps}: clean ${pct(summary.clean_acc)}\n`);
-      for (const [stage, acc] of Object.entries(summary.robust_acc_after)) process.stdout.write(`  after ${stage.padEnd(8)} ${pct(acc)}\n`);
-      process.stdout.write(`  AutoAttack (${summary.attacks.join(' → ')}): ${pct(summary.robust_acc)}\n${outDir}\n`);
+      for (const [stage, acc] of Object.entries(summary.robust_acc_after)) {
+        const time = summary.stage_time[stage];
+        process.stdout.write(`  after ${stage.padEnd(8)} ${pct(acc).padStart(7)}  (${time.attacked} attacked, ${formatSeconds(time.seconds)})\n`);
+      }
+      process.stdout.write(`  AutoAttack (${summary.attacks.join(' → ')}): ${pct(summary.robust_acc)} in ${formatSeconds(summary.seconds)}\n${outDir}\n`);
     });
 }

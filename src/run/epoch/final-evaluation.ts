@@ -2,7 +2,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed } from '../../core/rng';
 import { gradientMaskingChecks, type SanityReport } from '../../evaluation/sanity-checks';
-import { defaultStrongAttacks, evaluateStrong } from '../../evaluation/evaluate-strong';
+import { defaultStrongAttacks, evaluateStrongSteps } from '../../evaluation/evaluate-strong';
 import { loadWeights } from '../../models/checkpoint';
 import { writeFileAtomic } from '../../logs/parquet-writer';
 import type { RunParts } from '../../config/build-run';
@@ -47,23 +47,39 @@ export async function finalEvaluation(run: RunContext, epochs: readonly EpochRec
   for (const message of sanity.warnings) await run.emit({ type: 'warning', epoch: last.epoch, message });
   const result: Record<string, unknown> = { epoch: last.epoch, norm, eps, sanity };
   if (spec.eval.final.strong === 'autoattack') {
-    const aa = await finalAutoAttack(model, data, { runDir, best: store.bestWeightsFile(), threat, seed: spec.seed, batchSize: spec.data.testBatchSize, lastEpoch: last.epoch });
+    const aa = await finalAutoAttack(model, data, {
+      runDir,
+      best: store.bestWeightsFile(),
+      threat,
+      seed: spec.seed,
+      batchSize: spec.data.testBatchSize,
+      lastEpoch: last.epoch,
+      onProgress: (progress) => run.emit({ type: 'eval-progress', epoch: last.epoch, progress }),
+    });
     result.autoattack = aa;
     for (const s of [aa.final, aa.best]) if (s) for (const message of s.warnings) await run.emit({ type: 'warning', epoch: last.epoch, message: `AutoAttack (${s.checkpoint}): ${message}` });
   } else if (spec.eval.final.strong) {
     const attacks = defaultStrongAttacks(threat, model.numClasses, spec.eval.final.restarts);
     result.attacks = attacks.map((a) => ({ name: a.name, ...a.settings }));
-    const strong = (label: string) => {
-      const e = evaluateStrong(model, data, { threat, seed: deriveSeed(spec.seed, 'final-eval'), batchSize: spec.data.testBatchSize, attacks });
+    const strong = async (label: string) => {
+      const t0 = performance.now();
+      const steps = evaluateStrongSteps(model, data, { threat, seed: deriveSeed(spec.seed, 'final-eval'), batchSize: spec.data.testBatchSize, attacks });
+      let step = steps.next();
+      for (; !step.done; step = steps.next()) {
+        const p = step.value;
+        const progress = { what: `strong ${label}`, step: p.attack, stepIndex: p.index, steps: p.attacks, batch: p.batch, batches: p.batches, phase: p.phase, attacked: p.attacked, stepSeconds: p.seconds, elapsed: (performance.now() - t0) / 1000, robustAcc: p.robustSoFar };
+        await run.emit({ type: 'eval-progress', epoch: last.epoch, progress });
+      }
+      const e = step.value;
       return { checkpoint: label, n: e.n, clean_acc: e.cleanAcc, per_attack: e.perAttack, worst_case_acc: e.worstCaseAcc };
     };
-    const finalEval = strong(`final (epoch ${last.epoch})`);
+    const finalEval = await strong(`final (epoch ${last.epoch})`);
     // the checkpoint's best weights, checked to hold the epoch the records name (a missing file is an error)
     const best = store.bestWeightsFile();
-    let bestEval: ReturnType<typeof strong> | null = null;
+    let bestEval: Awaited<ReturnType<typeof strong>> | null = null;
     if (best && best.epoch !== last.epoch) {
       loadWeights(model, best.file);
-      bestEval = strong(`best (epoch ${best.epoch})`);
+      bestEval = await strong(`best (epoch ${best.epoch})`);
     }
     // best = final epoch: the same weights, so the same numbers; no evaluated epoch: no best
     result.strong = { final: finalEval, best: best === null ? null : bestEval ?? { ...finalEval, checkpoint: `best (epoch ${best.epoch})` } };
