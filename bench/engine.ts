@@ -223,11 +223,11 @@ export interface PeerResult {
   readonly torch: string;
 }
 
-/** Where `npm run bench:peer-setup` puts the PyTorch peer's venv (relative to the package root). */
-export const PEER_VENV = path.join('.cache', 'bench-venv');
-const PEER_SETUP_HINT = `run \`npm run bench:peer-setup\` (a venv with torch at ${PEER_VENV}), or set ATFLOW_PYTHON to a python that has torch`;
+/** Where `npm run setup:python` puts the venv with the PyTorch peer (relative to the package root). */
+export const PEER_VENV = path.join('.cache', 'python-venv');
+const PEER_SETUP_HINT = `run \`npm run setup:python\` (a venv with torch at ${PEER_VENV}), or set ATFLOW_PYTHON to a python that has torch`;
 
-/** The python that runs the peer: ATFLOW_PYTHON, else the bench venv when it exists, else python3 on PATH. */
+/** The python that runs the peer: ATFLOW_PYTHON, else the setup:python venv when it exists, else python3 on PATH. */
 export function peerPython(root: string = path.join(__dirname, '..')): string {
   if (process.env.ATFLOW_PYTHON) return process.env.ATFLOW_PYTHON;
   const venv = path.join(root, PEER_VENV, process.platform === 'win32' ? path.join('Scripts', 'python.exe') : path.join('bin', 'python'));

@@ -90,7 +90,7 @@ function runPeer(script: string, args: string[]): Array<Record<string, unknown>>
   const python = peerPython(ROOT);
   const r = spawnSync(python, [path.join(__dirname, 'peers', script), ...args], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] });
   if (r.error) {
-    note(`PyTorch peer not run: ${python} is not available (${r.error.message}); run \`npm run bench:peer-setup\`; peer_ms is null`);
+    note(`PyTorch peer not run: ${python} is not available (${r.error.message}); run \`npm run setup:python\`; peer_ms is null`);
     return null;
   }
   const lines = r.stdout.split('\n').filter((l) => l.trim().startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);

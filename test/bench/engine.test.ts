@@ -98,10 +98,10 @@ describe('atflow bench --json (tiny run on cpu)', () => {
       else process.env.ATFLOW_PYTHON = saved;
     }
     // the note says exactly what to run
-    expect(notes.join('\n')).toMatch(/PyTorch peer not run: .*no-such-python is not available.*npm run bench:peer-setup/);
+    expect(notes.join('\n')).toMatch(/PyTorch peer not run: .*no-such-python is not available.*npm run setup:python/);
   });
 
-  it('finds the peer in the bench venv (.cache/bench-venv) when ATFLOW_PYTHON is not set, else python3', () => {
+  it('finds the peer in the setup:python venv (.cache/python-venv) when ATFLOW_PYTHON is not set, else python3', () => {
     const saved = process.env.ATFLOW_PYTHON;
     delete process.env.ATFLOW_PYTHON;
     try {

@@ -19,7 +19,7 @@ const TRAIN = 64;
 const EVAL = 'final-train';
 const { python, why } = readersPython();
 const readersTest = python ? test : test.skip;
-if (!python) console.warn(`log-readers.test: skipped, no Python readers: ${why} (npm run setup:log-readers)`);
+if (!python) console.warn(`log-readers.test: skipped, no Python readers: ${why} (npm run setup:python)`);
 
 let dir: string;
 let runDir: string;

@@ -41,7 +41,7 @@ let python: string;
 let ref: Reference;
 
 beforeAll(async () => {
-  python = pythonWith(['torch', 'safetensors', 'numpy']);
+  python = pythonWith(['torch', 'safetensors.torch', 'numpy']);
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-torchckpt-'));
   const r = spawnSync(python, [GENERATOR, 'wrapped', dir, String(N)], { encoding: 'utf8', timeout: 10 * 60_000 });
   if (r.status !== 0) throw new Error(`${GENERATOR} wrapped failed: ${r.stderr}`);

@@ -4,13 +4,13 @@ import * as path from 'path';
 
 /**
  * pandas, pyarrow, polars and DuckDB reading the logs with their obvious calls (read_logs.py), in the venv that
- * scripts/log-readers-setup.sh makes from the machine's package index. CI's .ci/run makes it first; a test
+ * scripts/python-setup.sh makes from the machine's package index (the one venv of the checks). CI's .ci/run makes it first; a test
  * run without it makes it here (~1 min, once). Where it cannot be made, CI fails with the reason; elsewhere
  * the tests that need it are skipped with a warning saying how to get it.
  */
 const REPO = path.join(__dirname, '..', '..', '..');
-const SETUP = path.join(REPO, 'scripts', 'log-readers-setup.sh');
-const VENV_PYTHON = path.join(REPO, '.cache', 'log-readers-venv', 'bin', 'python');
+const SETUP = path.join(REPO, 'scripts', 'python-setup.sh');
+const VENV_PYTHON = path.join(REPO, '.cache', 'python-venv', 'bin', 'python');
 
 export interface ReaderResult {
   readonly rows: number;
@@ -42,7 +42,7 @@ export function readersPython(): { python: string | null; why: string } {
   if (own) return (cached = { python: own, why: '' });
   const made = spawnSync('bash', [SETUP], { encoding: 'utf8', timeout: 600_000 });
   if (made.status === 0 && fs.existsSync(VENV_PYTHON)) return (cached = { python: VENV_PYTHON, why: '' });
-  const why = `scripts/log-readers-setup.sh failed (exit ${made.status}): ${(made.stderr || made.stdout || String(made.error ?? '')).trim().split('\n').slice(-3).join(' | ')}`;
+  const why = `scripts/python-setup.sh failed (exit ${made.status}): ${(made.stderr || made.stdout || String(made.error ?? '')).trim().split('\n').slice(-3).join(' | ')}`;
   if (process.env.CI) throw new Error(`the log-reader tests need pandas, pyarrow, polars and duckdb: ${why}`);
   return (cached = { python: null, why });
 }

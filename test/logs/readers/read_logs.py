@@ -1,6 +1,6 @@
 """Reads atflow's log tables with each reader's obvious call and prints what every reader got, as JSON.
 
-Used by test/logs/log-readers.test.ts (in the venv of scripts/log-readers-setup.sh). argv[1] is a JSON list
+Used by test/logs/log-readers.test.ts (in the venv of scripts/python-setup.sh). argv[1] is a JSON list
 of {"name", "kind", "path"}: kind "dataset" is the examples folder, "file" a .parquet file, "stream" an
 Arrow IPC stream (.arrows). The calls are the ones a user types first:
 
