@@ -48,6 +48,16 @@ function readersOf(registry: Registry, kind: Kind, except: string, p: readonly (
     .map((e) => e.name);
 }
 
+/**
+ * How to drop a field a config (or its variant) sets, from the command line: a --set of the name alone keeps
+ * the object's other fields, so say that setting the whole object replaces them.
+ */
+function replaceWhole(nameField: string, name: string): string {
+  if (!nameField.endsWith('.name')) return '';
+  const object = nameField.slice(0, -'.name'.length);
+  return ` (on the command line, --set '${object}={"name":"${name}"}' replaces the whole ${object} object)`;
+}
+
 function quotedList(names: readonly string[]): string {
   const q = names.map((n) => `'${n}'`);
   return q.length > 1 ? `${q.slice(0, -1).join(', ')} and ${q[q.length - 1]}` : q[0];
@@ -70,7 +80,7 @@ function optionIssues(registry: Registry, kind: Kind, name: string, raw: unknown
         if (readers.length) {
           issues.push({
             ignored: true,
-            message: `${field}: ${kind} '${name}' ignores ${key} (got ${shownValue(value)}); only ${quotedList(readers)} ${readers.length > 1 ? 'read' : 'reads'} it: remove the field or change ${place.nameField}`,
+            message: `${field}: ${kind} '${name}' ignores ${key} (got ${shownValue(value)}); only ${quotedList(readers)} ${readers.length > 1 ? 'read' : 'reads'} it: remove the field or change ${place.nameField}${replaceWhole(place.nameField, name)}`,
             details: { field, value, [kind]: name, acceptedBy: readers },
           });
           continue;

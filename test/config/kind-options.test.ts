@@ -84,7 +84,7 @@ describe("each entry's options come from the config, checked by its own schema",
   it("a misspelt option gets a did-you-mean from the entry's schema; one that only other entries read names them", () => {
     expect(errorOf(() => build({ attack: { name: 'apgd-ce', rhoo: 0.3 } })).message).toContain("attack.rhoo: unknown field (did you mean 'attack.rho'?); allowed: name, norm, eps, alpha, steps, restarts, randomStart, rho, objective");
     const e = errorOf(() => build({ attack: { name: 'pgd', rho: 0.3 } }));
-    expect(e.message).toBe("attack.rho: attack 'pgd' ignores rho (got 0.3); only 'apgd-ce' and 'apgd-dlr' read it: remove the field or change attack.name");
+    expect(e.message).toBe("attack.rho: attack 'pgd' ignores rho (got 0.3); only 'apgd-ce' and 'apgd-dlr' read it: remove the field or change attack.name (on the command line, --set 'attack={\"name\":\"pgd\"}' replaces the whole attack object)");
     expect(e.details).toMatchObject({ field: 'attack.rho', attack: 'pgd', acceptedBy: ['apgd-ce', 'apgd-dlr'] });
     // the optimiser's and TE's own
     expect(errorOf(() => build({ optimizer: { lr: 0.1, nesterov: 'yes' } })).message).toMatch(/optimizer\.nesterov: Expected boolean, received string/);

@@ -4,7 +4,7 @@ import { initBackend } from '../../src/backend/select';
 import { AtflowError } from '../../src/core/errors';
 import { buildRun } from '../../src/config/build-run';
 import { defaultRegistry } from '../../src/run/default-registry';
-import { loadRuns, validateSpec } from '../../src/config/spec';
+import { loadRuns, loadRunsWithPlugins, validateSpec } from '../../src/config/spec';
 import { expandSweep, loadSweepSpec } from '../../src/sweep';
 import { tinySpec } from '../reliability/helpers';
 
@@ -37,9 +37,19 @@ describe('trainer settings a trainer ignores', () => {
   it("beta on 'pgd-at' names the field, the trainer and the trainers that read it", () => {
     const e = buildError({ trainer: { name: 'pgd-at', beta: 6 } });
     expect(e.code).toBe('CONFIG');
-    expect(e.message).toBe("trainer.beta: trainer 'pgd-at' ignores beta (got 6); only 'trades' and 'mart' read it: remove the field or change trainer.name");
+    expect(e.message).toBe(
+      "trainer.beta: trainer 'pgd-at' ignores beta (got 6); only 'trades' and 'mart' read it: remove the field or change trainer.name" +
+        ` (on the command line, --set 'trainer={"name":"pgd-at"}' replaces the whole trainer object)`,
+    );
     expect(e.details).toMatchObject({ field: 'trainer.beta', trainer: 'pgd-at', acceptedBy: ['trades', 'mart'] });
     expect(buildError({ trainer: { name: 'standard', beta: 1 } }).message).toMatch(/^trainer\.beta: trainer 'standard' ignores beta/);
+  });
+
+  it("the quickstart's trades variant switched to PGD-AT from the command line: the name alone is refused, the suggested --set works", () => {
+    const config = path.join(__dirname, '..', '..', 'config', 'quickstart.json');
+    expect(() => loadRunsWithPlugins(config, defaultRegistry(), { sets: ['trainer.name=pgd-at'] })).toThrow(/--set 'trainer=\{"name":"pgd-at"\}' replaces the whole trainer object/);
+    const runs = loadRunsWithPlugins(config, defaultRegistry(), { sets: ['trainer={"name":"pgd-at"}'] });
+    expect(runs.map((r) => [r.variant, r.spec.trainer.name, 'beta' in r.spec.trainer])).toEqual(runs.map((r) => [r.variant, 'pgd-at', false]));
   });
 
   it('te.penaltyOn on PGD-AT or standard training is an error too', () => {
