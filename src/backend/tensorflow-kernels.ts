@@ -167,8 +167,46 @@ function conv2dBackpropInput(backend: NodeBackend, dy: tf.TensorInfo, filter: tf
   }
 }
 
+/** x[:, ::sh, ::sw, :] over the rows and columns a strided 1×1 convolution reads (TensorFlow's StridedSlice). */
+function subsampleSpatial(backend: NodeBackend, x: tf.TensorInfo, outH: number, outW: number, sh: number, sw: number): tf.Tensor {
+  const b = backend.binding;
+  const [n, , , c] = x.shape;
+  const attrs = [
+    { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
+    { name: 'Index', type: b.TF_ATTR_TYPE, value: b.TF_INT32 },
+    ...['begin_mask', 'end_mask', 'ellipsis_mask', 'new_axis_mask', 'shrink_axis_mask'].map((name) => ({ name, type: b.TF_ATTR_INT, value: 0 })),
+  ];
+  return withInt32([[0, 0, 0, 0], [n, (outH - 1) * sh + 1, (outW - 1) * sw + 1, c], [1, sh, sw, 1]], [[4], [4], [4]], (t) => backend.executeSingleOutput('StridedSlice', attrs, [x, ...t]));
+}
+
+/**
+ * TensorFlow 2.21's oneDNN Conv2DBackpropFilter corrupts the heap (glibc's "corrupted size vs. prev_size",
+ * or a silent SIGSEGV later) for a 1×1 filter at stride 2 with few channels (seen: 3→8, 8→16 on 12×12 and
+ * 32×32, 1→8 on 28×28; not 64→128; AMD EPYC, TF_ENABLE_ONEDNN_OPTS=0 hides it). A strided 1×1
+ * convolution only reads x[:, ::s, ::s, :], so its filter gradient is the stride-1 one of that subsample,
+ * a path that is right.
+ */
+function strided1x1BackpropFilter(backend: NodeBackend, x: tf.TensorInfo, dy: tf.TensorInfo, info: ConvInfo): tf.Tensor {
+  const xs = subsampleSpatial(backend, x, info.outHeight, info.outWidth, info.strideHeight, info.strideWidth);
+  const unit = { ...info, strideHeight: 1, strideWidth: 1 };
+  try {
+    return withInt32([info.filterShape], [[4]], ([sizes]) => backend.executeSingleOutput(tf.Conv2DBackpropFilter, convAttrs(backend, unit, 'VALID'), [xs, sizes, dy]));
+  } finally {
+    xs.dispose();
+  }
+}
+
 function conv2dBackpropFilter(backend: NodeBackend, x: tf.TensorInfo, dy: tf.TensorInfo, info: ConvInfo): tf.Tensor {
   const plan = convPlan(info);
+  if (info.filterHeight === 1 && info.filterWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1 && (info.strideHeight > 1 || info.strideWidth > 1)) {
+    if (plan.kind !== 'PAD') return strided1x1BackpropFilter(backend, x, dy, info);
+    const xp = padSpatial(backend, x, plan.pads);
+    try {
+      return strided1x1BackpropFilter(backend, xp, dy, info);
+    } finally {
+      xp.dispose();
+    }
+  }
   if (!fastPaths || plan.kind !== 'PAD') {
     const padding = fastPaths ? (plan.kind as 'SAME' | 'VALID') : 'EXPLICIT';
     return withInt32([info.filterShape], [[4]], ([sizes]) => backend.executeSingleOutput(tf.Conv2DBackpropFilter, convAttrs(backend, info, padding), [x, sizes, dy]));
@@ -228,7 +266,10 @@ export function registerTensorflowPaddingKernels(): void {
     kernelFunc: (args) => {
       const { x, dy } = args.inputs as { x: tf.TensorInfo; dy: tf.TensorInfo };
       const a = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
-      if (!wantsNumericPad(a as unknown as Record<string, unknown>, x.dtype)) return fallback(tf.Conv2DBackpropFilter)(args);
+      const nhwcFloat = (a.dataFormat ?? 'NHWC') === 'NHWC' && x.dtype === 'float32';
+      // a strided 1×1 filter takes the subsample path whatever its pad (strided1x1BackpropFilter says why)
+      const strided1x1 = nhwcFloat && a.filterShape[0] === 1 && a.filterShape[1] === 1 && (typeof a.strides === 'number' ? a.strides > 1 : a.strides.some((v) => v > 1));
+      if (!strided1x1 && !wantsNumericPad(a as unknown as Record<string, unknown>, x.dtype)) return fallback(tf.Conv2DBackpropFilter)(args);
       const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], a.filterShape, a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
       return conv2dBackpropFilter(args.backend as unknown as NodeBackend, x, dy, info) as unknown as tf.TensorInfo;
     },

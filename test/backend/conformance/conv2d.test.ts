@@ -99,3 +99,36 @@ describe.each(BACKENDS_UNDER_TEST)('conv2d input gradient with a [k, k, 1, 1] fi
     expect(error).toBeLessThanOrEqual(TOLERANCE);
   });
 });
+
+/**
+ * A strided 1×1 filter with few channels: TensorFlow 2.21's oneDNN Conv2DBackpropFilter corrupts the heap
+ * there (glibc aborts with "corrupted size vs. prev_size", or the process dies later with SIGSEGV: a CI
+ * run lost its jest worker this way). backend/tensorflow-kernels.ts takes the gradient of the subsample
+ * instead. Each case calls it 25 times: the corruption showed within a few hundred calls, every time.
+ */
+const STRIDED_1X1 = [
+  { x: [4, 12, 12, 3], out: 8 },
+  { x: [4, 12, 12, 8], out: 16 },
+  { x: [2, 28, 28, 1], out: 8 },
+  { x: [2, 13, 11, 8], out: 16 },
+].flatMap((s) => [2, 3].flatMap((stride) => (['valid', 'same', 0] as const).map((pad) => ({ ...s, stride, pad }))));
+
+describe.each(BACKENDS_UNDER_TEST)('conv2d filter gradient of a strided 1×1 filter with few channels on %s matches cpu', (backend) => {
+  test.each(STRIDED_1X1)('x $x -> $out, stride $stride pad $pad', async (c) => {
+    const xShape = c.x as [number, number, number, number];
+    const wShape: [number, number, number, number] = [1, 1, xShape[3], c.out];
+    const xs = randomValues(xShape, 4, `xs${JSON.stringify(c)}`);
+    const ws = randomValues(wShape, 5, `ws${JSON.stringify(c)}`);
+    const run = () => {
+      const x = tf.tensor4d(xs, xShape);
+      const w = tf.tensor4d(ws, wShape);
+      const y = tf.conv2d(x, w, c.stride, c.pad);
+      const r = tf.tensor(randomValues(y.shape, 6, `rs${JSON.stringify(c)}`), y.shape);
+      const dw = () => tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(x, a as tf.Tensor4D, c.stride, c.pad), r)))(w);
+      const grads = Array.from({ length: 25 }, dw);
+      return [y, ...grads];
+    };
+    const { error } = await compareWithCpu(backend, `conv2d strided 1x1 ${JSON.stringify(c)}`, run);
+    expect(error).toBeLessThanOrEqual(TOLERANCE);
+  });
+});
