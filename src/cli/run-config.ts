@@ -18,6 +18,7 @@ import type { RunSink } from '../core/run-sink';
 import type { Observable } from 'rxjs';
 import type { RunEvent } from '../core/run-event';
 import { oversubscription } from '../run/data-parallel/worker-counts';
+import { RunFolder } from '../store/run-folder';
 
 export interface RunConfigOptions {
   readonly sets?: readonly string[];
@@ -107,7 +108,8 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
   for (const run of runs) for (const p of run.spec.plugins ?? []) usePlugin(registry, parsePluginRef(p, path.dirname(path.resolve(configFile))));
   checkSinkNames(runs, options, registry);
   installSignalHandlers(log);
-  const outcomes: { run: ResolvedRun; ok: boolean }[] = [];
+  /** `ran`: this invocation wrote into the run folder (a finished run that is skipped writes nothing). */
+  const outcomes: { run: ResolvedRun; ok: boolean; ran: boolean }[] = [];
   if (processes > 1 && runs.length > 1) {
     const over = oversubscription(Math.min(processes, runs.length), process.env, os.availableParallelism());
     if (over) log(`atflow: warning: ${over}`);
@@ -120,7 +122,8 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
       );
     }
     await runInWorkers(configFile, runs, processes, { ...options, plugins: registry.plugins.map((p) => `${p.module}#${p.export}`) }, log);
-    for (const run of runs) outcomes.push({ run, ok: true });
+    // each variant process wrote its own run's summary and report; here only the overlay, when a run is newer
+    for (const run of runs) outcomes.push({ run, ok: true, ran: false });
   } else {
     for (const run of runs) {
       if (stopRequested) break;
@@ -137,20 +140,24 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
         const what = outcome.status === 'skipped' ? 'already finished (skipped)' : outcome.status;
         log(`${run.runId}: ${what}${outcome.backend ? ` on ${describeBackend(outcome.backend)}` : ''} → ${outcome.runDir}`);
       }
-      outcomes.push({ run, ok: outcome.status !== 'interrupted' });
+      outcomes.push({ run, ok: outcome.status !== 'interrupted', ran: outcome.status !== 'skipped' });
     }
   }
+  const folders = outcomes.map(({ run }) => RunFolder.of(options.outDir, run.runId));
   const summaries: RunSummary[] = [];
-  for (const { run } of outcomes) {
-    const dir = path.join(options.outDir, run.runId);
-    if (fs.existsSync(path.join(dir, 'summary.json'))) summaries.push(readRunSummary(dir));
-  }
-  if (summaries.length > 1) writeMultiRunSummary(path.join(options.outDir, 'summary.json'), summaries, { config: path.resolve(configFile) });
-  // report.html in each run folder, and one overlaying the variants of a multi-run config
-  const finishedDirs = outcomes.map(({ run }) => path.join(options.outDir, run.runId)).filter((d) => fs.existsSync(path.join(d, 'epochs.parquet')));
+  for (const f of folders) if (fs.existsSync(f.file('summary'))) summaries.push(readRunSummary(f.dir));
+  // the files over several runs are rewritten only when a run of this invocation changed (a re-run of
+  // finished runs writes nothing: it works on a read-only disk), or when they are older than a run's summary
+  const multiSummary = path.join(options.outDir, 'summary.json');
+  const overlay = path.join(options.outDir, `${runs[0].spec.name}-report.html`);
+  const changed = (file: string) => outcomes.some((o) => o.ran) || olderThan(file, folders.map((f) => f.file('summary')));
+  if (summaries.length > 1 && changed(multiSummary)) writeMultiRunSummary(multiSummary, summaries, { config: path.resolve(configFile) });
+  // report.html in each run folder this invocation ran, and one overlaying the variants of a multi-run config
+  const finishedDirs = folders.filter((f) => fs.existsSync(f.tableFile('epochs'))).map((f) => f.dir);
   let reportFile: string | null = null;
-  for (const d of finishedDirs) reportFile = await writeReport([d]);
-  if (finishedDirs.length > 1) reportFile = await writeReport(finishedDirs, path.join(options.outDir, `${runs[0].spec.name}-report.html`));
+  for (const [i, o] of outcomes.entries()) if (o.ran && fs.existsSync(folders[i].tableFile('epochs'))) reportFile = await writeReport([folders[i].dir]);
+  if (finishedDirs.length === 1 && !reportFile && fs.existsSync(new RunFolder(finishedDirs[0]).file('report'))) reportFile = new RunFolder(finishedDirs[0]).file('report');
+  if (finishedDirs.length > 1) reportFile = changed(overlay) ? await writeReport(finishedDirs, overlay) : overlay;
   if (!options.quiet) {
     const rows: { name: string; epochs: EpochRecord[]; evaluation: ReturnType<typeof readEvalProtocol> }[] = [];
     for (const { run } of outcomes) {
@@ -162,6 +169,13 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
     if (reportFile) process.stdout.write(`report: ${path.resolve(reportFile)}\n`);
   }
   return stopRequested ? 130 : outcomes.every((o) => o.ok) ? 0 : 1;
+}
+
+/** Whether `file` is missing or older than any of `inputs` (that exist). */
+function olderThan(file: string, inputs: readonly string[]): boolean {
+  if (!fs.existsSync(file)) return true;
+  const t = fs.statSync(file).mtimeMs;
+  return inputs.some((f) => fs.existsSync(f) && fs.statSync(f).mtimeMs > t);
 }
 
 /** One child process per variant, at most `workers` at a time; their lines are prefixed with the variant. */

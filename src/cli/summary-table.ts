@@ -5,11 +5,12 @@ import { selectBestEpoch } from '../analysis/best-epoch';
 import { readParquetTable } from '../logs/parquet-writer';
 import { evalShare } from '../logs/summary';
 import { describeEvalProtocol, type EvalProtocol } from '../core/eval-protocol';
+import { RunFolder } from '../store/run-folder';
 
 /** spec.json's `evaluation` (the per-epoch evaluation protocol), null when absent. */
 export function readEvalProtocol(runDir: string): EvalProtocol | null {
   try {
-    return (JSON.parse(fs.readFileSync(path.join(runDir, 'spec.json'), 'utf8')) as { evaluation?: EvalProtocol }).evaluation ?? null;
+    return (new RunFolder(runDir).readSpec() as { evaluation?: EvalProtocol }).evaluation ?? null;
   } catch {
     return null;
   }
@@ -17,7 +18,7 @@ export function readEvalProtocol(runDir: string): EvalProtocol | null {
 
 /** The epochs table of a run folder as records (empty when it has none yet). */
 export function readEpochRecords(runDir: string): EpochRecord[] {
-  const file = path.join(runDir, 'epochs.parquet');
+  const file = new RunFolder(runDir).tableFile('epochs');
   if (!fs.existsSync(file)) return [];
   const t = readParquetTable(file);
   const out: EpochRecord[] = [];

@@ -136,7 +136,3 @@ export function labelsRow(runId: string, example: Int32Array, labelTrue: Int32Ar
   return { run_id: runId, example, label_true: labelTrue, label_used: labelUsed, is_noisy: noisy, input_corrupted: inputCorrupted ?? 0 };
 }
 
-/** `examples/epoch=0007` (zero-padded to 4 digits so folders sort by epoch). */
-export function epochPartition(epoch: number): string {
-  return `epoch=${String(epoch).padStart(4, '0')}`;
-}

@@ -64,18 +64,28 @@ function toBytes(e: StateDictEntry): Uint8Array {
 }
 
 /**
- * Saves every parameter and buffer to one safetensors file, atomically. Metadata records format "pt"
- * (as safetensors.torch does) and the model's name, classes and input shape; `extra` adds string pairs.
+ * The model's weights as safetensors tensors plus the metadata saveWeights writes: format "pt" (as
+ * safetensors.torch does) and the model's name, classes and input shape; `extra` adds string pairs.
+ * A host copy: the model may change afterwards (the checkpoint store holds the best epoch's so).
  */
-export function saveWeights(model: Model, file: string, extra: Readonly<Record<string, string>> = {}): void {
+export function weightsTensors(model: Model, extra: Readonly<Record<string, string>> = {}): { tensors: SafetensorsTensor[]; metadata: Record<string, string> } {
   const tensors: SafetensorsTensor[] = stateDictOf(model).map((e) => ({ name: e.name, dtype: e.dtype, shape: e.shape, data: toBytes(e) }));
-  writeSafetensorsFile(file, tensors, {
-    format: 'pt',
-    'atflow.model': model.name,
-    'atflow.num_classes': String(model.numClasses),
-    'atflow.input_shape': model.inputShape.join(','),
-    ...extra,
-  });
+  return {
+    tensors,
+    metadata: {
+      format: 'pt',
+      'atflow.model': model.name,
+      'atflow.num_classes': String(model.numClasses),
+      'atflow.input_shape': model.inputShape.join(','),
+      ...extra,
+    },
+  };
+}
+
+/** Saves every parameter and buffer to one safetensors file, durably and atomically (weightsTensors). */
+export function saveWeights(model: Model, file: string, extra: Readonly<Record<string, string>> = {}): void {
+  const { tensors, metadata } = weightsTensors(model, extra);
+  writeSafetensorsFile(file, tensors, metadata);
 }
 
 function listNames(names: readonly string[]): string {

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { readParquetTable } from '../logs/parquet-writer';
+import { RunFolder } from '../store/run-folder';
 
 /**
  * Adversarial data maps (Swayamdipta et al. 2020, on adversarial examples) and forgetting counts
@@ -89,15 +90,8 @@ const COLUMNS = ['epoch', 'example', 'is_noisy', 'p_label_adv', 'p_label_clean',
 
 /** The example files of one phase, in epoch order (examples/epoch=NNNN/part-<phase>[-k].parquet). */
 export function exampleFiles(runDir: string, phase: 'eval' | 'train'): string[] {
-  const root = path.join(runDir, 'examples');
-  if (!fs.existsSync(root)) return [];
-  const out: string[] = [];
-  for (const part of fs.readdirSync(root).filter((d) => /^epoch=\d+$/.test(d)).sort()) {
-    const files = fs.readdirSync(path.join(root, part)).filter((f) => new RegExp(`^part-${phase}(-\\d+)?\\.parquet$`).test(f));
-    files.sort((a, b) => (a.length - b.length) || a.localeCompare(b));
-    out.push(...files.map((f) => path.join(root, part, f)));
-  }
-  return out;
+  const folder = new RunFolder(runDir);
+  return folder.exampleEpochs().flatMap((e) => folder.exampleParts(e, phase));
 }
 
 interface Acc {

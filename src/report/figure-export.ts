@@ -3,10 +3,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
-import { writeFileAtomic } from '../logs/parquet-writer';
 import { fullSpec, renderPage } from './report';
 import type { Figure } from './report-figures';
 import { renderSvg } from './vega-runtime';
+import { writeFileDurable } from '../core/durable-file';
 
 /**
  * `atflow report --format svg|png|html`: one file per figure, for a paper. SVG comes from vega's
@@ -46,7 +46,7 @@ export function svgToPng(chromium: string, svg: string, outFile: string): void {
     const shot = path.join(tmp, 'shot.png');
     const r = spawnSync(chromium, [...chromiumFlags(path.join(tmp, 'profile')), '--force-device-scale-factor=2', `--window-size=${width},${height}`, `--screenshot=${shot}`, `file://${page}`], { timeout: 60000, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
     if (r.status !== 0 || !fs.existsSync(shot)) throw new AtflowError('IO', `Chromium (${chromium}) could not rasterize the figure: ${(r.stderr ?? '').trim().split('\n').slice(-2).join(' ') || `exit ${r.status}`}`);
-    writeFileAtomic(outFile, fs.readFileSync(shot));
+    writeFileDurable(outFile, fs.readFileSync(shot), { mkdir: true });
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
   }
@@ -69,7 +69,7 @@ export async function exportFigures(figures: readonly Figure[], format: FigureFo
   for (const f of chosen) {
     if (format === 'html') {
       const file = path.join(outDir, `${f.id}.html`);
-      writeFileAtomic(file, await renderPage({ title: f.title, header: '', figures: [f] }));
+      writeFileDurable(file, await renderPage({ title: f.title, header: '', figures: [f] }), { mkdir: true });
       files.push(file);
       continue;
     }
@@ -80,7 +80,7 @@ export async function exportFigures(figures: readonly Figure[], format: FigureFo
       files.push(file);
     } else {
       const file = path.join(outDir, `${f.id}.svg`);
-      writeFileAtomic(file, svg);
+      writeFileDurable(file, svg, { mkdir: true });
       files.push(file);
     }
   }

@@ -7,8 +7,9 @@ import { deriveSeed } from '../core/rng';
 import type { ApgdNorm } from '../algorithms/attacks/apgd';
 import { autoAttackBatch, resolveAutoAttack, type AutoAttackBudget, type AutoAttackStage, type StageOutcome } from '../evaluation/autoattack';
 import type { ColumnDef, ColumnValues } from '../logs/columns';
-import { ParquetStreamWriter, writeFileAtomic } from '../logs/parquet-writer';
+import { ParquetStreamWriter } from '../logs/parquet-writer';
 import { autoAttackChecks } from '../evaluation/autoattack-checks';
+import { writeFileDurable } from '../core/durable-file';
 
 /**
  * A resumable AutoAttack evaluation of one checkpoint, written to a folder (eval/<name>/):
@@ -115,11 +116,11 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
   const stateFile = path.join(outDir, 'state.jsonl');
   const header = { eps: options.eps, norm: options.norm, attacks: stages, budget, n, batchSize: bs, seed: options.seed, checkpoint: options.checkpoint, split: options.split };
   const done: BatchLine[] = options.resume && fs.existsSync(stateFile) ? readState(stateFile, header) : [];
-  if (done.length === 0) writeFileAtomic(stateFile, JSON.stringify(header) + '\n');
+  if (done.length === 0) writeFileDurable(stateFile, JSON.stringify(header) + '\n', { mkdir: true });
   else {
     // drop a partial last line so that appends start on a fresh line
     const keep = [JSON.stringify(header), ...done.map((d) => JSON.stringify(d))].join('\n') + '\n';
-    writeFileAtomic(stateFile, keep);
+    writeFileDurable(stateFile, keep, { mkdir: true });
   }
 
   // AutoAttack's own checks on the first batch (warnings, never errors)
@@ -227,6 +228,6 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
     warnings,
     seconds: (Date.now() - t0) / 1000,
   };
-  writeFileAtomic(path.join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  writeFileDurable(path.join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n', { mkdir: true });
   return summary;
 }

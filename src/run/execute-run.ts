@@ -3,12 +3,12 @@ import { lastValueFrom, pipe, type Observable, type OperatorFunction } from 'rxj
 import { initBackend, type BackendInfo, type BackendName } from '../backend/select';
 import type { EpochRecord } from '../core/records';
 import type { RunEvent } from '../core/run-event';
-import { writeFileAtomic } from '../logs/parquet-writer';
+import { RunFolder } from '../store/run-folder';
 import type { Registry } from '../config/registry';
 import type { RunSink } from '../core/run-sink';
 import { RunEventHub } from './event-hub';
 import type { ResolvedRun, RunSpec } from '../config/spec';
-import { announceRun, checkpointEvery, checkUnfinishedFolder, endEpoch, evaluateEvery, finalEvaluation, measureComplexity, openRun, recordEpoch, releaseRun, runEpochs, runFolderState, runWallMs, stopWhen, storedSpec, trackBest, trainEpoch, type EpochState, type RunContext } from './epoch';
+import { announceRun, checkpointEvery, checkUnfinishedFolder, endEpoch, evaluateEvery, finalEvaluation, measureComplexity, openRun, recordEpoch, releaseRun, runEpochs, runWallMs, stopWhen, storedSpec, trackBest, trainEpoch, type EpochState, type RunContext } from './epoch';
 
 export interface ExecuteRunOptions {
   /** Parent folder; the run writes to <outDir>/<runId>/. */
@@ -50,18 +50,24 @@ export function standardEpoch(run: RunContext): OperatorFunction<EpochState, Epo
 export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): Promise<RunOutcome> {
   const spec = run.spec;
   const runDir = path.join(options.outDir, run.runId);
-  const folder = runFolderState(runDir);
-  if (folder === 'finished') return { runId: run.runId, runDir, status: 'skipped', epochs: [], backend: null };
+  // read-only checks first: a finished run is skipped without writing anything (a read-only disk too),
+  // and a folder another process writes, of another config or damaged is refused before the run is built
+  const folder = new RunFolder(runDir);
+  const state = folder.state();
+  if (state === 'finished') return { runId: run.runId, runDir, status: 'skipped', epochs: [], backend: null };
   const stored = storedSpec(run);
-  if (folder === 'unfinished') checkUnfinishedFolder(runDir, stored, options.resume === true);
+  if (state === 'unfinished') checkUnfinishedFolder(folder, stored, options.resume === true);
   const backend = await initBackend(options.backend);
-  const opened = await openRun(run, runDir, options.registry, backend);
+  // openRun takes the folder's lock; it is released last of all, after _SUCCESS
+  const opened = await openRun(run, runDir, options.registry, backend, { resume: options.resume === true });
   const { training, parts } = opened;
+  const unlock = () => opened.store.folder.unlock();
   let hub: RunEventHub;
   try {
     hub = new RunEventHub(options.sinks ? options.sinks(runDir, spec) : []);
   } catch (e) {
     await releaseRun(training, null, parts.model, parts.optimizer, true);
+    unlock();
     throw e;
   }
   const ctx: RunContext = { ...opened, emit: (ev) => hub.emit(ev), shouldStop: options.shouldStop ?? (() => false) };
@@ -71,6 +77,8 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
     // a throwing observer (here, or in its handlers later) fails the run cleanly: run-end, sinks closed
     options.observe?.(hub.events$);
     await announceRun(ctx, stored, backend);
+    const tookOver = opened.store.folder.heldLock?.tookOver;
+    if (tookOver) await hub.emit({ type: 'warning', epoch: 0, message: `took over the run folder's lock: ${tookOver}` });
     const last = await lastValueFrom(runEpochs({ from: ctx.firstEpoch, to: spec.epochs }, (options.epoch ?? standardEpoch)(ctx)), { defaultValue: null });
     // completed: the last epoch done (also when a resumed run had none left), or an early stop
     if (last?.stop === 'early' || (last?.epoch ?? ctx.firstEpoch - 1) === spec.epochs) status = 'completed';
@@ -81,9 +89,13 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
     await hub.deliver({ type: 'run-end', status: 'failed', wallMs: runWallMs(ctx), error: (e as Error).message }).catch(() => undefined);
     throw e;
   } finally {
-    await releaseRun(training, hub, parts.model, parts.optimizer, failed);
+    try {
+      await releaseRun(training, hub, parts.model, parts.optimizer, failed);
+      // last of all: the marker that the run folder is complete (sweeps and --resume skip it)
+      if (status === 'completed' && !failed) opened.store.folder.markSuccess();
+    } finally {
+      unlock();
+    }
   }
-  // last of all: the marker that the run folder is complete (sweeps and --resume skip it)
-  if (status === 'completed') writeFileAtomic(path.join(runDir, '_SUCCESS'), '');
   return { runId: run.runId, runDir, status, epochs: ctx.epochs, backend };
 }

@@ -1,6 +1,5 @@
-import * as fs from 'fs';
-import * as path from 'path';
 import { loadRuns } from '../config/spec';
+import { RunFolder } from '../store/run-folder';
 
 /**
  * A sweep point is done when every run its config defines has `_SUCCESS` in the output root. Checked
@@ -9,7 +8,7 @@ import { loadRuns } from '../config/spec';
  */
 export function runsFinished(configPath: string, outDir: string): boolean {
   try {
-    return loadRuns(configPath).every((r) => fs.existsSync(path.join(outDir, r.runId, '_SUCCESS')));
+    return loadRuns(configPath).every((r) => RunFolder.of(outDir, r.runId).state() === 'finished');
   } catch {
     return false;
   }

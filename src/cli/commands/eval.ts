@@ -6,6 +6,9 @@ import { AtflowError } from '../../core/errors';
 import type { Model } from '../../core/model';
 import { createModel, loadWeights } from '../../models';
 import { readSafetensorsFile } from '../../models/safetensors';
+import { checkName, createFolder, RunFolder } from '../../store/run-folder';
+import { CheckpointStore } from '../../store/checkpoint-store';
+import { acquireLock } from '../../store/run-lock';
 import { checkEps } from '../../evaluation/autoattack';
 import { buildRun } from '../../config/build-run';
 import { registryWithPlugins } from '../../run/default-registry';
@@ -75,45 +78,24 @@ function take(source: ReturnType<typeof createSource>, split: 'test' | 'train', 
   return { x, labels, index: indices };
 }
 
-function checkpointFile(runDir: string, which: string): { file: string; label: string } {
-  const dir = path.join(runDir, 'checkpoints');
-  if (which === 'best') {
-    const file = path.join(dir, 'best.safetensors');
-    if (fs.existsSync(file)) {
-      const epoch = readSafetensorsFile(file).metadata?.epoch;
-      return { file, label: `best${epoch ? ` (epoch ${epoch})` : ''}` };
-    }
-    // no best file: the best epoch was the last one (best.safetensors is only written when it differs)
-    which = 'final';
-  }
-  if (which === 'final') {
-    const latest = path.join(dir, 'LATEST');
-    if (!fs.existsSync(latest)) throw new AtflowError('DATA_FILE', `${runDir}: no checkpoint (checkpoints/LATEST is missing); was the run started with checkpoints disabled?`, { runDir });
-    const name = fs.readFileSync(latest, 'utf8').trim();
-    return { file: path.join(dir, name, 'model.safetensors'), label: `final (epoch ${Number(name.replace('epoch-', ''))})` };
-  }
+/** best | final | epoch-N of a run folder, through its checkpoint store (which checks what it hands out). */
+function checkpointFile(store: CheckpointStore, which: string): { file: string; label: string } {
+  if (which === 'best' || which === 'final') return store.weightsFile(which);
   const m = /^epoch-(\d+)$/.exec(which);
   if (!m) throw new AtflowError('ARGUMENT', `--checkpoint must be best, final or epoch-N, got '${which}'`, { checkpoint: which });
-  const file = path.join(dir, `epoch-${m[1].padStart(4, '0')}`, 'model.safetensors');
-  if (!fs.existsSync(file)) {
-    const kept = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.startsWith('epoch-')) : [];
-    throw new AtflowError('DATA_FILE', `${file} does not exist; kept checkpoints: ${kept.join(', ') || 'none'} (checkpoint.keep = 'all' keeps every epoch)`, { file });
-  }
-  return { file, label: `epoch ${Number(m[1])}` };
+  return store.weightsFile(Number(m[1]));
 }
 
 function fromRunDir(runDir: string, o: EvalOptions, n: number): Target {
-  const specFile = path.join(runDir, 'spec.json');
-  if (!fs.existsSync(specFile)) throw new AtflowError('DATA_FILE', `${runDir}: not a run folder (no spec.json)`, { runDir });
-  const doc = JSON.parse(fs.readFileSync(specFile, 'utf8')) as { spec?: Record<string, unknown> };
-  const { variant: _v, meta: _m, ...raw } = doc.spec ?? {};
-  const spec = validateSpec(raw, specFile);
+  const folder = new RunFolder(runDir);
+  folder.checkShape();
+  const spec = validateSpec(folder.readConfig(), folder.specFile);
+  const { file, label } = checkpointFile(new CheckpointStore(folder), o.checkpoint);
   const parts = buildRun(spec, registryWithPlugins(o.plugin));
-  const { file, label } = checkpointFile(runDir, o.checkpoint);
   loadWeights(parts.model, file);
   const split = o.split as 'test' | 'train';
   const data = take(parts.source, split, n, split === 'train' ? parts.labels.labelsUsed : undefined);
-  return { model: parts.model, data, eps: o.eps !== undefined ? parseEps(o.eps) : spec.attack.eps, norm: (o.norm as 'linf' | 'l2' | undefined) ?? spec.attack.norm, checkpoint: label, outRoot: runDir };
+  return { model: parts.model, data, eps: o.eps !== undefined ? parseEps(o.eps) : spec.attack.eps, norm: (o.norm as 'linf' | 'l2' | undefined) ?? spec.attack.norm, checkpoint: label, outRoot: o.out ?? runDir };
 }
 
 function fromWeights(file: string, o: EvalOptions, n: number): Target {
@@ -153,7 +135,7 @@ export function register(program: Command): void {
     .option('--split <split>', 'test | train (train: against the labels the run trained on)', 'test')
     .option('--resume', 'continue an interrupted evaluation from eval/<name>/state.jsonl')
     .option('--name <name>', 'folder name under eval/ (default: <checkpoint>-<attacks>-<norm>)')
-    .option('--out <dir>', 'where eval/ goes for a weights file (default: next to it)')
+    .option('--out <dir>', 'where eval/ goes (default: the run folder, or next to a weights file)')
     .option('--batch-size <n>', 'examples attacked together', '500')
     .option('--seed <n>', 'seed of the attacks', '0')
     .option('--quiet', 'no progress line')
@@ -170,6 +152,7 @@ export function register(program: Command): void {
       if (o.norm !== undefined && o.norm !== 'linf' && o.norm !== 'l2') throw new AtflowError('ARGUMENT', `--norm must be linf or l2, got '${o.norm}'`, { norm: o.norm });
       if (o.split !== 'test' && o.split !== 'train') throw new AtflowError('ARGUMENT', `--split must be test or train, got '${o.split}'`, { split: o.split });
       const n = positiveInt('--n', o.n);
+      if (o.name !== undefined) checkName(o.name, '--name');
       if (o.eps !== undefined) checkEps(parseEps(o.eps), (o.norm as 'linf' | 'l2' | undefined) ?? 'linf');
       if (!fs.existsSync(target)) throw new AtflowError('DATA_FILE', `${target} does not exist`, { target });
       const t = fs.statSync(target).isDirectory() ? fromRunDir(target, o, n) : fromWeights(target, o, n);
@@ -182,31 +165,44 @@ export function register(program: Command): void {
       };
       const checkpointTag = o.checkpoint.replace(/[^A-Za-z0-9-]/g, '');
       const name = o.name ?? `${fs.statSync(target).isDirectory() ? checkpointTag : path.basename(target, '.safetensors')}-${typeof attacks === 'string' ? attacks : attacks.join('+')}-${t.norm}-${o.split}`;
-      const outDir = path.join(t.outRoot, 'eval', name);
+      // names are names: the folder stays under <out>/eval/
+      const outDir = new RunFolder(t.outRoot).evalDir(name);
+      try {
+        createFolder(outDir, 'the evaluation folder');
+      } catch (e) {
+        if (e instanceof AtflowError && o.out === undefined) throw new AtflowError(e.code, `${e.message}; --out <dir> writes the evaluation elsewhere`, e.details);
+        throw e;
+      }
+      const lock = acquireLock(outDir, { command: 'atflow eval' });
       const started = Date.now();
       const stageStart = new Map<string, number>();
       const tty = process.stderr.isTTY;
-      const summary: AutoAttackSummary = await evaluateAutoAttack(t.model, t.data, outDir, {
-        eps: t.eps,
-        norm: t.norm,
-        attacks,
-        budget,
-        batchSize: positiveInt('--batch-size', o.batchSize),
-        seed: Number(o.seed),
-        checkpoint: t.checkpoint,
-        split: o.split as 'test' | 'train',
-        resume: !!o.resume,
-        onProgress: o.quiet ? undefined : (p) => {
-          const now = Date.now();
-          const key = `${p.batch}`;
-          if (!stageStart.has(key)) stageStart.set(key, started);
-          const elapsed = (now - started) / 1000;
-          const fraction = (p.batch + (p.stageIndex + 1) / p.stages) / p.batches;
-          const eta = fraction > 0 ? elapsed / fraction - elapsed : NaN;
-          const line = `autoattack [${'#'.repeat(Math.round(fraction * 20)).padEnd(20, '.')}] batch ${p.batch + 1}/${p.batches} ${p.stage} (${p.stageIndex + 1}/${p.stages}) ${formatSeconds(elapsed)} elapsed, ETA ${formatSeconds(eta)}`;
-          process.stderr.write(tty ? `\r${line}` : `${line}\n`);
-        },
-      });
+      let summary: AutoAttackSummary;
+      try {
+        summary = await evaluateAutoAttack(t.model, t.data, outDir, {
+          eps: t.eps,
+          norm: t.norm,
+          attacks,
+          budget,
+          batchSize: positiveInt('--batch-size', o.batchSize),
+          seed: Number(o.seed),
+          checkpoint: t.checkpoint,
+          split: o.split as 'test' | 'train',
+          resume: !!o.resume,
+          onProgress: o.quiet ? undefined : (p) => {
+            const now = Date.now();
+            const key = `${p.batch}`;
+            if (!stageStart.has(key)) stageStart.set(key, started);
+            const elapsed = (now - started) / 1000;
+            const fraction = (p.batch + (p.stageIndex + 1) / p.stages) / p.batches;
+            const eta = fraction > 0 ? elapsed / fraction - elapsed : NaN;
+            const line = `autoattack [${'#'.repeat(Math.round(fraction * 20)).padEnd(20, '.')}] batch ${p.batch + 1}/${p.batches} ${p.stage} (${p.stageIndex + 1}/${p.stages}) ${formatSeconds(elapsed)} elapsed, ETA ${formatSeconds(eta)}`;
+            process.stderr.write(tty ? `\r${line}` : `${line}\n`);
+          },
+        });
+      } finally {
+        lock.release();
+      }
       if (tty && !o.quiet) process.stderr.write('\n');
       t.model.dispose();
       for (const w of summary.warnings) process.stderr.write(`warning: ${w}\n`);

@@ -1,14 +1,12 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed } from '../../core/rng';
 import { gradientMaskingChecks, type SanityReport } from '../../evaluation/sanity-checks';
 import { defaultStrongAttacks, evaluateStrong } from '../../evaluation/evaluate-strong';
-import { loadWeights } from '../../models/checkpoint';
-import { writeFileAtomic } from '../../logs/parquet-writer';
 import type { RunParts } from '../../config/build-run';
 import { finalAutoAttack } from '../final-autoattack';
 import type { RunContext } from './run-context';
+import { writeFileDurable } from '../../core/durable-file';
 
 /** The first `n` test examples as host arrays (floats in [0, 1]) with their labels. */
 function testExamples(parts: RunParts, n: number): { x: Float32Array; labels: Int32Array } {
@@ -45,7 +43,7 @@ export async function finalEvaluation(run: RunContext): Promise<void> {
   for (const message of sanity.warnings) await run.emit({ type: 'warning', epoch: last.epoch, message });
   const result: Record<string, unknown> = { epoch: last.epoch, norm, eps, sanity };
   if (spec.eval.final.strong === 'autoattack') {
-    const aa = await finalAutoAttack(model, data, { runDir, checkpointsDir: store.dir, eps, norm: spec.attack.norm, seed: spec.seed, batchSize: spec.data.testBatchSize, lastEpoch: last.epoch, bestEpoch: last.best_epoch });
+    const aa = await finalAutoAttack(model, data, { store, eps, norm: spec.attack.norm, seed: spec.seed, batchSize: spec.data.testBatchSize, lastEpoch: last.epoch, bestEpoch: last.best_epoch });
     result.autoattack = aa;
     for (const s of [aa.final, aa.best]) for (const message of s.warnings) await run.emit({ type: 'warning', epoch: last.epoch, message: `AutoAttack (${s.checkpoint}): ${message}` });
   } else if (spec.eval.final.strong) {
@@ -57,13 +55,13 @@ export async function finalEvaluation(run: RunContext): Promise<void> {
     };
     const finalEval = strong(`final (epoch ${last.epoch})`);
     const bestEpoch = last.best_epoch;
-    const bestFile = path.join(store.dir, 'best.safetensors');
     let bestEval: ReturnType<typeof strong> | null = null;
-    if (bestEpoch > 0 && bestEpoch !== last.epoch && fs.existsSync(bestFile)) {
-      loadWeights(model, bestFile);
+    if (bestEpoch > 0 && bestEpoch !== last.epoch) {
+      // the best epoch's weights, checked to be that epoch's (a missing or other epoch's file is an error)
+      store.loadBest(model, bestEpoch);
       bestEval = strong(`best (epoch ${bestEpoch})`);
     }
     result.strong = { final: finalEval, best: bestEval ?? { ...finalEval, checkpoint: `best (epoch ${bestEpoch})` } };
   }
-  writeFileAtomic(path.join(runDir, 'final_eval.json'), JSON.stringify(result, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
+  writeFileDurable(store.folder.file('finalEval'), JSON.stringify(result, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n', { mkdir: true });
 }

@@ -8,7 +8,7 @@ import type { ResolvedRun } from '../../config/spec';
 import { DEFAULT_EVALUATOR, type Evaluator, type EvaluatorOptions } from '../../evaluation/evaluator';
 import { corruptionMarker } from './mark-corrupted';
 import { releaseRun } from './release-run';
-import { createRunFolder } from '../../store/run-folder';
+import { openRunFolder, storedSpec, type RunFolder } from '../../store/run-folder';
 import { restoreRunState } from './restore-run-state';
 import type { RunContext } from './run-context';
 
@@ -21,11 +21,12 @@ export type OpenedRun = Omit<RunContext, 'emit' | 'shouldStop'>;
  * last checkpoint, or fresh) and the training chain. A failure here frees the model, the optimizer and
  * the workers before it propagates.
  */
-export async function openRun(run: ResolvedRun, runDir: string, registry: Registry, backend: BackendInfo): Promise<OpenedRun> {
+export async function openRun(run: ResolvedRun, runDir: string, registry: Registry, backend: BackendInfo, options: { resume?: boolean } = {}): Promise<OpenedRun> {
   const spec = run.spec;
   const parts = buildRun(spec, registry);
   const { model, optimizer } = parts;
   let training: RunTraining | undefined;
+  let folder: RunFolder | undefined;
   try {
     const evaluatorName = spec.eval.evaluator ?? DEFAULT_EVALUATOR;
     if (!registry.has('evaluator', evaluatorName)) {
@@ -34,9 +35,10 @@ export async function openRun(run: ResolvedRun, runDir: string, registry: Regist
     }
     const evaluatorOptions: EvaluatorOptions = { model, attack: parts.evalAttack, seed: spec.seed };
     const evaluator = registry.create<Evaluator, EvaluatorOptions>('evaluator', evaluatorName, evaluatorOptions);
-    createRunFolder(runDir);
-    const store = new CheckpointStore(runDir);
-    store.cleanTemp();
+    // the folder is created only now, once the whole config is known to be good; its lock makes this
+    // process its only writer (a second `atflow run` / sweep task is refused, naming this one)
+    folder = openRunFolder(runDir, storedSpec(run), options.resume === true);
+    const store = new CheckpointStore(folder);
     const startWall = Date.now();
     const state = restoreRunState(store, parts);
     // attack → train in this thread, or data-parallel over worker threads (ATFLOW_WORKERS, wasm)
@@ -51,6 +53,7 @@ export async function openRun(run: ResolvedRun, runDir: string, registry: Regist
     return { ...state, runId: run.runId, runDir, spec, parts, training, store, evaluator, markCorrupted: corruptionMarker(parts), startWall };
   } catch (e) {
     await releaseRun(training, null, model, optimizer, true);
+    folder?.unlock();
     throw e;
   }
 }

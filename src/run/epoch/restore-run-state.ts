@@ -1,4 +1,3 @@
-import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../../core/errors';
 import type { SafetensorsTensor } from '../../models/safetensors';
@@ -10,16 +9,6 @@ import type { RunState } from './run-context';
 function readF32(t: SafetensorsTensor | undefined, name: string): Float32Array {
   if (!t) throw new AtflowError('RESUME', `checkpoint has no '${name}' array`);
   return new Float32Array(t.data.slice().buffer);
-}
-
-/** Example partitions of epochs after the resumed checkpoint are re-written by the resumed run. */
-function discardEpochsAfter(runDir: string, epoch: number): void {
-  const dir = path.join(runDir, 'examples');
-  if (!fs.existsSync(dir)) return;
-  for (const f of fs.readdirSync(dir)) {
-    const m = /^epoch=(\d+)$/.exec(f);
-    if (m && Number(m[1]) > epoch) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
-  }
 }
 
 function detectors(saved: { train?: EventDetectorState; eval?: EventDetectorState }): RunState['detectors'] {
@@ -43,7 +32,8 @@ export function freshRunState(): RunState {
 export function restoreRunState(store: CheckpointStore, parts: RunParts): RunState {
   const ckpt = store.load(parts.model);
   if (!ckpt) return freshRunState();
-  discardEpochsAfter(store.runDir, ckpt.epoch);
+  // example partitions of later epochs are re-written by the resumed run
+  store.folder.removeExampleEpochsAfter(ckpt.epoch);
   const arrays = new Map(ckpt.arrays.map((a) => [a.name, a]));
   const sgd = ckpt.json.sgd as { steps: number; names: string[]; shapes: number[][] } | undefined;
   if (!sgd || !Array.isArray(sgd.names) || !Array.isArray(sgd.shapes)) {

@@ -17,8 +17,8 @@ function score(e: Scored, selectOn: 'test' | 'val'): EpochScore {
 
 /**
  * The best epoch so far (selectBestEpoch over every evaluated epoch, on `selectOn`) into the record's
- * `best_epoch`; the record joins the run's history, and when this epoch is the best its weights are
- * saved as checkpoints/best.safetensors.
+ * `best_epoch`; the record joins the run's history, and when this epoch is the best the checkpoint store
+ * holds its weights, to be saved with the next checkpoint (store/checkpoint-store.ts).
  */
 export function trackBest(run: RunContext, selectOn: 'test' | 'val' = run.spec.eval.selectOn): MonoTypeOperatorFunction<EpochState> {
   return map((s) => {
@@ -29,7 +29,7 @@ export function trackBest(run: RunContext, selectOn: 'test' | 'val' = run.spec.e
     const best = scores.length ? selectBestEpoch(scores).best.epoch : 0;
     const withBest = { ...record, best_epoch: best };
     run.epochs.push(withBest);
-    if (best === s.epoch) run.store.saveWeightsAs(run.parts.model, 'best', s.epoch);
+    if (best === s.epoch) run.store.holdBest(run.parts.model, s.epoch);
     return { ...s, record: withBest };
   });
 }
