@@ -8,7 +8,7 @@ import { AtflowError } from '../core/errors';
 import { readRunMeta, RunMeta } from './run-meta';
 import type { EvalProtocol } from '../core/eval-protocol';
 import { writeFileDurable } from '../core/durable-file';
-import { EXAMPLES_GLOB, RunFolder } from '../store/run-folder';
+import { EXAMPLES_GLOB, RUN_FILES, RunFolder } from '../store/run-folder';
 
 /** Accuracies of one epoch, fractions in [0, 1]; train accuracies are against the labels trained on. */
 export interface EpochAccuracies {
@@ -197,8 +197,9 @@ export class SummaryWriter {
     const dir = this.builder.runDir;
     if (!dir) return null;
     const first = this.builder.build(runPaths(dir));
-    writeRunSummary(dir, { ...first, paths: { ...first.paths, summary: 'summary.json' } });
-    this.written = { ...first, paths: { ...first.paths, summary: 'summary.json' } };
+    const summary = { ...first, paths: { ...first.paths, summary: RUN_FILES.summary } };
+    writeRunSummary(dir, summary);
+    this.written = summary;
     return this.written;
   }
 

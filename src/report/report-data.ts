@@ -6,7 +6,7 @@ import type { EvalProtocol } from '../core/eval-protocol';
 import { computeDataMap, DataMap } from './data-map';
 import { readParquetTable } from '../logs/parquet-writer';
 import { readRunMeta, RunMeta } from '../logs/run-meta';
-import { RunFolder, type RunTable } from '../store/run-folder';
+import { EVAL_FILES, RunFolder, type RunTable } from '../store/run-folder';
 
 /** What the report reads from one run folder (Parquet via parquet-wasm; spec.json; _SUCCESS). */
 export interface ReportRun {
@@ -47,7 +47,7 @@ export function robustnessEvals(dir: string): ReportRun['evals'] {
   const folder = new RunFolder(dir);
   const out: ReportRun['evals'] = [];
   for (const name of folder.evalNames()) {
-    const file = path.join(folder.evalDir(name), 'summary.json');
+    const file = path.join(folder.evalDir(name), EVAL_FILES.summary);
     if (!fs.existsSync(file)) continue;
     let raw: unknown;
     try {

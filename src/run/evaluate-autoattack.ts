@@ -10,6 +10,7 @@ import type { ColumnDef, ColumnValues } from '../logs/columns';
 import { ParquetStreamWriter } from '../logs/parquet-writer';
 import { autoAttackChecks } from '../evaluation/autoattack-checks';
 import { writeFileDurable } from '../core/durable-file';
+import { EVAL_FILES } from '../store/run-folder';
 
 /**
  * A resumable AutoAttack evaluation of one checkpoint, written to a folder (eval/<name>/):
@@ -113,7 +114,7 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
   if (data.x.length !== n * size) throw new AtflowError('SHAPE', `evaluateAutoAttack: x has ${data.x.length} values, expected ${n}×${H}×${W}×${C}`);
   const bs = Math.max(1, options.batchSize);
   fs.mkdirSync(outDir, { recursive: true });
-  const stateFile = path.join(outDir, 'state.jsonl');
+  const stateFile = path.join(outDir, EVAL_FILES.state);
   const header = { eps: options.eps, norm: options.norm, attacks: stages, budget, n, batchSize: bs, seed: options.seed, checkpoint: options.checkpoint, split: options.split };
   const done: BatchLine[] = options.resume && fs.existsSync(stateFile) ? readState(stateFile, header) : [];
   if (done.length === 0) writeFileDurable(stateFile, JSON.stringify(header) + '\n', { mkdir: true });
@@ -198,7 +199,7 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
     }
   }
   const metadata = { 'atflow.autoattack': JSON.stringify(header) };
-  const writer = await ParquetStreamWriter.open(path.join(outDir, 'robustness.parquet'), defs, { metadata });
+  const writer = await ParquetStreamWriter.open(path.join(outDir, EVAL_FILES.robustness), defs, { metadata });
   await writer.append({ ...cols, eps: options.eps, norm: options.norm, checkpoint: options.checkpoint, split: options.split }, n);
   await writer.close();
 
@@ -228,6 +229,6 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
     warnings,
     seconds: (Date.now() - t0) / 1000,
   };
-  writeFileDurable(path.join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n', { mkdir: true });
+  writeFileDurable(path.join(outDir, EVAL_FILES.summary), JSON.stringify(summary, null, 2) + '\n', { mkdir: true });
   return summary;
 }

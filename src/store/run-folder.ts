@@ -37,6 +37,14 @@ export const RUN_FILES = {
   gradientProbeSvg: 'gradient_probe.svg',
 } as const;
 
+/** The files of an evaluation folder (`eval/<name>/`, or `<out>/eval/<name>/` of a weights file). */
+export const EVAL_FILES = {
+  summary: 'summary.json',
+  robustness: 'robustness.parquet',
+  /** A header line, then one line per finished batch: what `atflow eval --resume` reads. */
+  state: 'state.jsonl',
+} as const;
+
 export const RUN_DIRS = {
   checkpoints: 'checkpoints',
   examples: 'examples',
