@@ -33,6 +33,10 @@ function packedBin(prefix: string): string {
 
 async function main(): Promise<void> {
   const t0 = Date.now();
+  // the tarball and `npm link` both run dist/: build it first when src/ is newer (as jest's global setup does)
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  const build = require(path.join(ROOT, 'scripts', 'build.js')) as { isFresh: () => boolean; build: () => number };
+  if (!build.isFresh() && build.build() === 1) throw new Error('npm run build failed');
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-faults-long-'));
   const log = (l: string) => process.stdout.write(`${l}\n`);
   let bin: string;

@@ -248,10 +248,19 @@ export class RunFolder {
   }
 
   // ---- state and markers ----
+  /** Whether the folder exists (it may itself be a link, e.g. to a scratch disk: only its entries may not). */
   exists(): boolean {
     const st = lstatOrNull(this.dir);
-    if (st && !st.isDirectory() && !(st.isSymbolicLink() && fs.statSync(this.dir).isDirectory())) throw damaged(this.dir, 'a file', 'a run folder');
-    return st !== null;
+    if (!st) return false;
+    const target = st.isSymbolicLink() ? (() => {
+      try {
+        return fs.statSync(this.dir);
+      } catch {
+        throw new AtflowError('DATA_FILE', `${this.dir} is a symbolic link to nothing (${fs.readlinkSync(this.dir)}): remove it or make it point at a folder`, { path: this.dir });
+      }
+    })() : st;
+    if (!target.isDirectory()) throw damaged(this.dir, 'a file', 'a run folder');
+    return true;
   }
   /** absent, finished (`_SUCCESS`), or unfinished (resumable). Reads only. */
   state(): 'absent' | 'finished' | 'unfinished' {
