@@ -38,7 +38,11 @@ export interface TempFile {
 
 function ioError(what: string, file: string, e: unknown): AtflowError {
   if (e instanceof AtflowError) return e;
-  return new AtflowError('IO', `cannot write ${file}: ${(e as Error).message}`, { path: file, what, code: (e as NodeJS.ErrnoException).code });
+  return new AtflowError(
+    'IO',
+    `cannot write ${file}: ${(e as Error).message}`,
+    { path: file, what, code: (e as NodeJS.ErrnoException).code },
+  );
 }
 
 /** Creates `.<name>.<pid>.<n>.tmp` next to `target` exclusively (the folder must exist). */

@@ -1,4 +1,3 @@
-import * as path from 'path';
 import { lastValueFrom, pipe, type Observable, type OperatorFunction } from 'rxjs';
 import { initBackend, type BackendInfo, type BackendName } from '../backend/select';
 import type { EpochRecord } from '../core/records';
@@ -49,10 +48,10 @@ export function standardEpoch(run: RunContext): OperatorFunction<EpochState, Epo
  */
 export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): Promise<RunOutcome> {
   const spec = run.spec;
-  const runDir = path.join(options.outDir, run.runId);
   // read-only checks first: a finished run is skipped without writing anything (a read-only disk too),
   // and a folder another process writes, of another config or damaged is refused before the run is built
-  const folder = new RunFolder(runDir);
+  const folder = RunFolder.of(options.outDir, run.runId);
+  const runDir = folder.dir;
   const state = folder.state();
   if (state === 'finished') return { runId: run.runId, runDir, status: 'skipped', epochs: [], backend: null };
   const stored = storedSpec(run);

@@ -144,12 +144,20 @@ export class CheckpointStore {
       return null;
     }
     if (!st.isFile()) {
-      throw new AtflowError('RESUME', `${latest} is ${st.isDirectory() ? 'a folder' : 'not a regular file'}, expected a file naming the last checkpoint (e.g. epoch-0002): the run folder is damaged`, { file: latest });
+      throw new AtflowError(
+        'RESUME',
+        `${latest} is ${st.isDirectory() ? 'a folder' : 'not a regular file'}, expected a file naming the last checkpoint (e.g. epoch-0002): the run folder is damaged`,
+        { file: latest },
+      );
     }
     const name = fs.readFileSync(latest, 'utf8').trim();
     const m = /^epoch-(\d+)$/.exec(name);
     if (!m || !fs.existsSync(path.join(this.dir, name, FILES.json))) {
-      throw new AtflowError('RESUME', `${latest}: points at '${name.slice(0, 80)}', which is not a complete checkpoint folder`, { file: latest });
+      throw new AtflowError(
+        'RESUME',
+        `${latest}: points at '${name.slice(0, 80)}', which is not a complete checkpoint folder`,
+        { file: latest },
+      );
     }
     return Number(m[1]);
   }
@@ -208,7 +216,11 @@ export class CheckpointStore {
     // an earlier checkpoint's (or, in run folders of older versions, checkpoints/best.safetensors)
     const candidates = [...(previous !== null ? [path.join(this.checkpointDir(previous), FILES.best)] : []), path.join(this.dir, FILES.best)];
     for (const c of candidates) if (fs.existsSync(c) && epochOfFile(c) === bestEpoch) return linkOrCopy(c, file);
-    throw new AtflowError('RESUME', `the weights of the best epoch ${bestEpoch} are neither held nor in the previous checkpoint (${candidates.join(', ') || 'none'}); the run folder is damaged`, { bestEpoch });
+    throw new AtflowError(
+      'RESUME',
+      `the weights of the best epoch ${bestEpoch} are neither held nor in the previous checkpoint (${candidates.join(', ') || 'none'}); the run folder is damaged`,
+      { bestEpoch },
+    );
   }
 
   private latestEpochOrNull(): number | null {
@@ -228,7 +240,11 @@ export class CheckpointStore {
     } catch (e) {
       throw new AtflowError('RESUME', `${file}: unreadable checkpoint state (${(e as Error).message})`, { file });
     }
-    if (!json || typeof json !== 'object' || Array.isArray(json)) throw new AtflowError('RESUME', `${file}: unreadable checkpoint state (not a JSON object)`, { file });
+    if (!json || typeof json !== 'object' || Array.isArray(json)) throw new AtflowError(
+      'RESUME',
+      `${file}: unreadable checkpoint state (not a JSON object)`,
+      { file },
+    );
     const sgd = json.sgd as { names?: unknown; shapes?: unknown } | undefined;
     if (!sgd || !Array.isArray(sgd.names) || !Array.isArray(sgd.shapes)) {
       throw new AtflowError('RESUME', `${file}: no optimizer state ('sgd'); the checkpoint is damaged`, { file });
@@ -236,9 +252,17 @@ export class CheckpointStore {
     const parsed = STATE_SCHEMA.safeParse(json);
     if (!parsed.success) {
       const issues = parsed.error.issues.slice(0, 4).map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`);
-      throw new AtflowError('RESUME', `${file}: damaged checkpoint state: ${issues.join('; ')}${parsed.error.issues.length > 4 ? '; ...' : ''}`, { file, issues: parsed.error.issues });
+      throw new AtflowError(
+        'RESUME',
+        `${file}: damaged checkpoint state: ${issues.join('; ')}${parsed.error.issues.length > 4 ? '; ...' : ''}`,
+        { file, issues: parsed.error.issues },
+      );
     }
-    if (parsed.data.epoch !== epoch) throw new AtflowError('RESUME', `${file}: holds epoch ${parsed.data.epoch}, but its folder is ${epochDirName(epoch)}; the checkpoint is damaged`, { file });
+    if (parsed.data.epoch !== epoch) throw new AtflowError(
+      'RESUME',
+      `${file}: holds epoch ${parsed.data.epoch}, but its folder is ${epochDirName(epoch)}; the checkpoint is damaged`,
+      { file },
+    );
     return parsed.data;
   }
 
@@ -266,16 +290,28 @@ export class CheckpointStore {
   weightsFile(which: 'final' | 'best' | number): { file: string; epoch: number; label: string } {
     if (which === 'final' || which === 'best') {
       const latest = this.latestEpoch();
-      if (latest === null) throw new AtflowError('DATA_FILE', `${this.runDir}: no checkpoint (checkpoints/LATEST is missing); the run has not finished an epoch yet`, { runDir: this.runDir });
+      if (latest === null) throw new AtflowError(
+        'DATA_FILE',
+        `${this.runDir}: no checkpoint (checkpoints/LATEST is missing); the run has not finished an epoch yet`,
+        { runDir: this.runDir },
+      );
       if (which === 'final') return { file: path.join(this.checkpointDir(latest), FILES.model), epoch: latest, label: `final (epoch ${latest})` };
       const best = bestEpochOf(this.readState(latest));
-      if (best === 0) throw new AtflowError('DATA_FILE', `${this.runDir}: no epoch was evaluated, so there is no best checkpoint; use --checkpoint final`, { runDir: this.runDir });
+      if (best === 0) throw new AtflowError(
+        'DATA_FILE',
+        `${this.runDir}: no epoch was evaluated, so there is no best checkpoint; use --checkpoint final`,
+        { runDir: this.runDir },
+      );
       return { file: this.checkedBestFile(latest, best), epoch: best, label: `best (epoch ${best})` };
     }
     const file = path.join(this.checkpointDir(which), FILES.model);
     if (!fs.existsSync(file)) {
       const kept = this.keptEpochs();
-      throw new AtflowError('DATA_FILE', `${file} does not exist; kept checkpoints: ${kept.map(epochDirName).join(', ') || 'none'} (checkpoint.keep = 'all' keeps every epoch)`, { file });
+      throw new AtflowError(
+        'DATA_FILE',
+        `${file} does not exist; kept checkpoints: ${kept.map(epochDirName).join(', ') || 'none'} (checkpoint.keep = 'all' keeps every epoch)`,
+        { file },
+      );
     }
     return { file, epoch: which, label: `epoch ${which}` };
   }
@@ -285,10 +321,18 @@ export class CheckpointStore {
     const inCheckpoint = path.join(this.checkpointDir(latest), FILES.best);
     const legacy = path.join(this.dir, FILES.best); // run folders of earlier versions
     const file = fs.existsSync(inCheckpoint) ? inCheckpoint : fs.existsSync(legacy) ? legacy : null;
-    if (file === null) throw new AtflowError('DATA_FILE', `${inCheckpoint} is missing, but the records name epoch ${bestEpoch} as the best: the checkpoint is damaged`, { file: inCheckpoint });
+    if (file === null) throw new AtflowError(
+      'DATA_FILE',
+      `${inCheckpoint} is missing, but the records name epoch ${bestEpoch} as the best: the checkpoint is damaged`,
+      { file: inCheckpoint },
+    );
     const held = epochOfFile(file);
     if (held !== bestEpoch) {
-      throw new AtflowError('DATA_FILE', `${file} holds the weights of ${held === null ? 'an unknown epoch (no epoch metadata)' : `epoch ${held}`}, but the records name epoch ${bestEpoch} as the best; refusing to label them best`, { file, held, bestEpoch });
+      throw new AtflowError(
+        'DATA_FILE',
+        `${file} holds the weights of ${held === null ? 'an unknown epoch (no epoch metadata)' : `epoch ${held}`}, but the records name epoch ${bestEpoch} as the best; refusing to label them best`,
+        { file, held, bestEpoch },
+      );
     }
     return file;
   }
@@ -299,19 +343,31 @@ export class CheckpointStore {
    * another epoch's weights is an error, never "final reported as best".
    */
   loadBest(model: Model, bestEpoch: number): void {
-    if (!(bestEpoch > 0)) throw new AtflowError('DATA_FILE', `${this.runDir}: no epoch was evaluated, so there are no best weights`, { runDir: this.runDir });
+    if (!(bestEpoch > 0)) throw new AtflowError(
+      'DATA_FILE',
+      `${this.runDir}: no epoch was evaluated, so there are no best weights`,
+      { runDir: this.runDir },
+    );
     if (this.best?.epoch === bestEpoch) {
       loadStateDict(model, new Map(this.best.tensors.map((t) => [t.name, t])), `the best weights (epoch ${bestEpoch})`);
       return;
     }
     const latest = this.latestEpoch();
-    if (latest === null) throw new AtflowError('DATA_FILE', `${this.runDir}: no checkpoint holds the best epoch's (${bestEpoch}) weights`, { runDir: this.runDir });
+    if (latest === null) throw new AtflowError(
+      'DATA_FILE',
+      `${this.runDir}: no checkpoint holds the best epoch's (${bestEpoch}) weights`,
+      { runDir: this.runDir },
+    );
     loadWeights(model, this.checkedBestFile(latest, bestEpoch));
   }
 
   /** Saves weights alone under checkpoints/<name>.safetensors (durably), e.g. for a user's own analysis. */
   saveWeightsAs(model: Model, name: string, epoch: number): string {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new AtflowError('ARGUMENT', `checkpoint name '${name}' is not a plain name`, { name });
+    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new AtflowError(
+      'ARGUMENT',
+      `checkpoint name '${name}' is not a plain name`,
+      { name },
+    );
     fs.mkdirSync(this.dir, { recursive: true });
     const file = path.join(this.dir, `${name}.safetensors`);
     saveWeights(model, file, { epoch: String(epoch) });

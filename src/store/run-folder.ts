@@ -61,7 +61,11 @@ const TABLES: readonly RunTable[] = ['events', 'epochs', 'steps', 'complexity', 
  */
 export function checkName(name: string, what: string): string {
   if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._+=-]{0,199}$/.test(name)) {
-    throw new AtflowError('ARGUMENT', `${what} '${name}' is not a plain name: use letters, digits and . _ + = - (no '/', no '..', not starting with a dot)`, { name });
+    throw new AtflowError(
+      'ARGUMENT',
+      `${what} '${name}' is not a plain name: use letters, digits and . _ + = - (no '/', no '..', not starting with a dot)`,
+      { name },
+    );
   }
   return name;
 }
@@ -84,7 +88,11 @@ function lstatOrNull(p: string): fs.Stats | null {
 }
 
 function damaged(p: string, what: string, expected: string): AtflowError {
-  return new AtflowError('DATA_FILE', `${p} is ${what}, expected ${expected}: the run folder is damaged (restore it, or remove the folder to start the run over)`, { path: p });
+  return new AtflowError(
+    'DATA_FILE',
+    `${p} is ${what}, expected ${expected}: the run folder is damaged (restore it, or remove the folder to start the run over)`,
+    { path: p },
+  );
 }
 
 function linkError(p: string): AtflowError {
@@ -256,7 +264,11 @@ export class RunFolder {
       try {
         return fs.statSync(this.dir);
       } catch {
-        throw new AtflowError('DATA_FILE', `${this.dir} is a symbolic link to nothing (${fs.readlinkSync(this.dir)}): remove it or make it point at a folder`, { path: this.dir });
+        throw new AtflowError(
+          'DATA_FILE',
+          `${this.dir} is a symbolic link to nothing (${fs.readlinkSync(this.dir)}): remove it or make it point at a folder`,
+          { path: this.dir },
+        );
       }
     })() : st;
     if (!target.isDirectory()) throw damaged(this.dir, 'a file', 'a run folder');
@@ -308,21 +320,33 @@ export class RunFolder {
   /** spec.json as written at run-start, or an AtflowError that says the folder is not a (readable) run folder. */
   readSpec(): { run_id?: string; spec?: Record<string, unknown>; [k: string]: unknown } {
     const file = this.specFile;
-    if (!expectKind(file, 'file')) throw new AtflowError('DATA_FILE', `${this.dir} is not a run folder: spec.json is missing`, { path: file });
+    if (!expectKind(file, 'file')) throw new AtflowError(
+      'DATA_FILE',
+      `${this.dir} is not a run folder: spec.json is missing`,
+      { path: file },
+    );
     let doc: unknown;
     try {
       doc = JSON.parse(fs.readFileSync(file, 'utf8'));
     } catch (e) {
       throw new AtflowError('DATA_FILE', `${file}: unreadable (${(e as Error).message}); the run folder is damaged`, { path: file });
     }
-    if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new AtflowError('DATA_FILE', `${file}: not a JSON object; the run folder is damaged`, { path: file });
+    if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new AtflowError(
+      'DATA_FILE',
+      `${file}: not a JSON object; the run folder is damaged`,
+      { path: file },
+    );
     return doc as Record<string, unknown>;
   }
 
   /** The config a run folder was made from (spec.json's `spec`, without the folder's own annotations). */
   readConfig(): Record<string, unknown> {
     const doc = this.readSpec();
-    if (!doc.spec || typeof doc.spec !== 'object') throw new AtflowError('DATA_FILE', `${this.specFile} has no 'spec' field; the run folder is damaged`, { path: this.specFile });
+    if (!doc.spec || typeof doc.spec !== 'object') throw new AtflowError(
+      'DATA_FILE',
+      `${this.specFile} has no 'spec' field; the run folder is damaged`,
+      { path: this.specFile },
+    );
     const { variant: _v, meta: _m, ...raw } = doc.spec;
     return raw;
   }
@@ -416,14 +440,22 @@ export function checkUnfinishedFolder(folder: RunFolder, stored: Record<string, 
   folder.checkShape();
   const lock = folder.heldLock ? null : folder.lockState();
   if (lock?.alive) {
-    throw new AtflowError('RESUME', `${runDir}: another atflow process is writing this folder: ${lock.why}; two writers would corrupt it. Wait for it to end, stop it, or use another --out`, { runDir, holder: lock.holder });
+    throw new AtflowError(
+      'RESUME',
+      `${runDir}: another atflow process is writing this folder: ${lock.why}; two writers would corrupt it. Wait for it to end, stop it, or use another --out`,
+      { runDir, holder: lock.holder },
+    );
   }
   if (fs.existsSync(folder.specFile)) {
     let previous: { spec?: unknown };
     try {
       previous = folder.readSpec();
     } catch (e) {
-      throw new AtflowError('RESUME', `${folder.specFile}: unreadable (${(e as Error).message.replace(/^.*unreadable \((.*)\); the run folder is damaged$/, '$1')}); the run folder is damaged: use another --out or remove the folder`, { file: folder.specFile });
+      throw new AtflowError(
+        'RESUME',
+        `${folder.specFile}: unreadable (${(e as Error).message.replace(/^.*unreadable \((.*)\); the run folder is damaged$/, '$1')}); the run folder is damaged: use another --out or remove the folder`,
+        { file: folder.specFile },
+      );
     }
     // what the run computes must match; its description (not in the run id either) may change
     const withoutDescription = (v: unknown) => {
@@ -443,7 +475,11 @@ export function checkUnfinishedFolder(folder: RunFolder, stored: Record<string, 
     }
   }
   if (!resume && folder.hasContent()) {
-    throw new AtflowError('RESUME', `${runDir}: an unfinished run is already there; continue it with --resume, or remove the folder`, { runDir });
+    throw new AtflowError(
+      'RESUME',
+      `${runDir}: an unfinished run is already there; continue it with --resume, or remove the folder`,
+      { runDir },
+    );
   }
 }
 
@@ -458,7 +494,11 @@ export function openRunFolder(runDir: string, stored: Record<string, unknown>, r
   folder.lock('atflow run');
   try {
     const state = folder.state();
-    if (state === 'finished') throw new AtflowError('RESUME', `${runDir}: finished by another process while this one was starting; nothing was written`, { runDir });
+    if (state === 'finished') throw new AtflowError(
+      'RESUME',
+      `${runDir}: finished by another process while this one was starting; nothing was written`,
+      { runDir },
+    );
     checkUnfinishedFolder(folder, stored, resume);
     folder.removeTemp();
     return folder;

@@ -146,7 +146,11 @@ export function inspectLock(dir: string, options: Pick<LockOptions, 'staleMs'> =
   try {
     st = fs.lstatSync(file);
     if (!st.isFile()) {
-      throw new AtflowError('DATA_FILE', `${file} is not a file (${st.isSymbolicLink() ? 'a symbolic link' : 'a folder'}); remove it: it should be atflow's lock file`, { path: file });
+      throw new AtflowError(
+        'DATA_FILE',
+        `${file} is not a file (${st.isSymbolicLink() ? 'a symbolic link' : 'a folder'}); remove it: it should be atflow's lock file`,
+        { path: file },
+      );
     }
     text = fs.readFileSync(file, 'utf8');
   } catch (e) {
@@ -226,7 +230,11 @@ function takeOver(file: string, dead: LockState, holder: LockHolder): number | n
   try {
     g = fs.openSync(guard, 'wx');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new AtflowError('IO', `cannot create ${guard}: ${(e as Error).message}`, { path: guard });
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new AtflowError(
+      'IO',
+      `cannot create ${guard}: ${(e as Error).message}`,
+      { path: guard },
+    );
     // a takeover takes milliseconds: a guard older than a minute belongs to a process that died in it
     const st = readOr(() => fs.statSync(guard), null);
     if (st && ageMs(guard, st.mtimeMs) > 60_000) fs.rmSync(guard, { force: true });

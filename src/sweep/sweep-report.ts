@@ -7,6 +7,7 @@ import { Figure, WIDTH } from '../report/report-figures';
 import { loadRuns } from '../config/spec';
 import { readManifest } from './manifest';
 import { writeFileDurable } from '../core/durable-file';
+import { RunFolder } from '../store/run-folder';
 
 /**
  * `atflow report <sweepDir>`: one page comparing every run of a sweep — a sortable best / final / gap
@@ -57,7 +58,7 @@ function loadSweepRuns(dir: string): LoadedSweep {
     for (const entry of m.runs) {
       const values = Object.fromEntries(Object.entries(entry.values).map(([k, v]) => [k, show(v)]));
       for (const r of loadRuns(entry.configPath)) {
-        const runDir = path.join(m.outDir, r.runId);
+        const runDir = RunFolder.of(m.outDir, r.runId).dir;
         if (!isRunDir(runDir)) {
           missing.push(r.runId);
           continue;
