@@ -22,6 +22,7 @@ function arg(name: string, fallback: string): string {
 
 /** `npm pack`, then the tarball installed globally into a throw-away prefix (offline: the npm cache has every dependency). */
 function packedBin(prefix: string): string {
+  fs.mkdirSync(prefix, { recursive: true });
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
   const packed = spawnSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', prefix], { cwd: ROOT, env, encoding: 'utf8' });
   if (packed.status !== 0) throw new Error(`npm pack failed: ${packed.stderr}`);
