@@ -22,9 +22,13 @@ export function tempPathFor(file: string): string {
   return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${++tempCounter}.tmp`);
 }
 
-/** Whether a folder entry is an atflow temp file or temp checkpoint folder (a writer's, maybe a dead one's). */
+/**
+ * Whether a folder entry is an atflow temp file or temp checkpoint folder (a writer's, maybe a dead
+ * one's): `.<name>.<pid>.<n>.tmp`, `.tmp-epoch-NNNN-<pid>`, and the names earlier versions used
+ * (`.<name>.<pid>.tmp`, `.<name>.tmp-<pid>-<ms>`, `LATEST.tmp-<pid>`). A user's `my.tmp-notes.txt` is not.
+ */
 export function isTempName(name: string): boolean {
-  return /^\..+\.\d+\.\d+\.tmp$/.test(name) || /^\.tmp-epoch-\d+-\d+$/.test(name);
+  return /^\..+\.\d+(\.\d+)?\.tmp$/.test(name) || /^\.tmp-epoch-\d+-\d+$/.test(name) || /^\..+\.tmp-\d+-\d+$/.test(name) || /^LATEST\.tmp-\d+$/.test(name);
 }
 
 /** An open temp file that becomes `target` on commit(). */

@@ -101,9 +101,9 @@ describe('links inside a run folder are refused before anything goes through the
 });
 
 describe('cleaning removes atflow temp files only', () => {
-  it('dead writers\' temp files and folders go; a user\'s files with "tmp" in the name stay', () => {
+  it('dead writers\' temp files and folders go (names of earlier versions too); a user\'s files with "tmp" in the name stay', () => {
     const f = folder();
-    const ours = ['.spec.json.4242.1.tmp', 'checkpoints/.tmp-epoch-0003-4242', 'checkpoints/.LATEST.4242.7.tmp', '_segments/steps/.seg-000001.parquet.4242.3.tmp', 'examples/epoch=0002/.part-train.parquet.4242.2.tmp', 'arrow/.steps.arrows.4242.5.tmp'];
+    const ours = ['.spec.json.4242.1.tmp', 'checkpoints/.tmp-epoch-0003-4242', 'checkpoints/.LATEST.4242.7.tmp', '_segments/steps/.seg-000001.parquet.4242.3.tmp', 'examples/epoch=0002/.part-train.parquet.4242.2.tmp', 'arrow/.steps.arrows.4242.5.tmp', 'arrow/.examples.arrows.4242.tmp', 'checkpoints/LATEST.tmp-4242', 'checkpoints/.best.safetensors.tmp-4242-1700000000000'];
     const theirs = ['my.tmp-notes.txt', 'checkpoints/my.tmp-notes.txt', 'checkpoints/.notes.tmp', 'examples/epoch=0002/notes.tmp', 'eval/best-standard-linf-test/.summary.json.4242.1.tmp'];
     for (const p of [...ours, ...theirs]) {
       if (p.includes('.tmp-epoch-')) fs.mkdirSync(path.join(f.dir, p));
