@@ -19,7 +19,7 @@ import { createModel, defaultInputShape } from '../src/models';
 import { attack } from '../src/operators/attack';
 import { Sgd } from '../src/algorithms/optim/sgd';
 import { train } from '../src/operators/train';
-import { createTrainer } from '../src/algorithms/trainers';
+import { createTrainer } from '../src/config/builtins';
 
 function arg(name: string, def: string): string {
   const i = process.argv.indexOf(`--${name}`);

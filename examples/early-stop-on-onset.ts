@@ -8,16 +8,17 @@
  */
 import * as path from 'path';
 import { pipe, type MonoTypeOperatorFunction } from 'rxjs';
-import { resolveRuns, executeRun, defaultRegistry, parquetRunSink, SummaryWriter, standardEpoch, stopWhen, type EpochState, type RunContext, type RunOutcome } from '../src';
+import { resolveRuns, executeRun, defaultRegistry, parquetRunSink, SummaryWriter, standardEpoch, stopWhen, type BackendName, type EndedEpoch, type RunOutcome } from '../src';
 
 /**
  * Stops after the first evaluated epoch whose test robust accuracy is more than `points` points below
- * the best of the epochs evaluated so far. Reads the run's records (restored ones included), so a
- * resumed run stops where an uninterrupted one would. Put it after trackBest (which records the epoch).
+ * the best of the epochs evaluated so far. Reads the run's records as the stream carries them
+ * (`history`, restored ones included), so a resumed run stops where an uninterrupted one would. Works on
+ * ended epochs (after endEpoch, which adds the epoch's record to the history).
  */
-export function stopAtRobustOverfitting(run: RunContext, points: number): MonoTypeOperatorFunction<EpochState> {
+export function stopAtRobustOverfitting(points: number): MonoTypeOperatorFunction<EndedEpoch> {
   return stopWhen((s) => {
-    const evaluated = run.epochs.filter((e) => Number.isFinite(e.test_robust_acc));
+    const evaluated = s.history.filter((e) => Number.isFinite(e.test_robust_acc));
     const last = evaluated[evaluated.length - 1];
     if (!last || last.epoch !== s.epoch) return false;
     const best = Math.max(...evaluated.map((e) => e.test_robust_acc));
@@ -32,7 +33,8 @@ export interface EarlyStopOptions {
   readonly epochs: number;
   readonly trainSize: number;
   readonly testSize: number;
-  readonly backend?: 'cpu' | 'wasm';
+  /** Default: the automatic choice (ATFLOW_BACKEND, else tensorflow where it is built, else wasm). */
+  readonly backend?: BackendName | 'auto';
 }
 
 /** PGD-AT on MNIST digits with 40% label noise (which it memorizes, and so overfits), stopped at the onset. */
@@ -54,9 +56,9 @@ export async function runWithEarlyStop(o: EarlyStopOptions): Promise<RunOutcome>
   return executeRun(run, {
     outDir: o.outDir,
     registry: defaultRegistry(),
-    backend: o.backend ?? 'wasm',
+    ...(o.backend ? { backend: o.backend } : {}),
     sinks: () => [parquetRunSink(), new SummaryWriter()],
-    epoch: (r) => pipe(standardEpoch(r), stopAtRobustOverfitting(r, o.points)),
+    epoch: (r) => pipe(standardEpoch(r), stopAtRobustOverfitting(o.points)),
   });
 }
 

@@ -20,7 +20,7 @@ import {
   attack,
   train,
   type AttackedBatch,
-  type EpochState,
+  type NewEpoch,
   type Registry,
   type RunContext,
   type RunOutcome,
@@ -32,7 +32,7 @@ import {
  * Sets each epoch's batch chain to the run's trainer rebuilt with ε = `eps(epoch)` (α scaled by the
  * same factor). `onBatch` sees each attacked batch (e.g. to measure the perturbation actually used).
  */
-export function epsCurriculum(run: RunContext, registry: Registry, eps: (epoch: number) => number, onBatch?: (b: AttackedBatch) => void): MonoTypeOperatorFunction<EpochState> {
+export function epsCurriculum(run: RunContext, registry: Registry, eps: (epoch: number) => number, onBatch?: (b: AttackedBatch) => void): MonoTypeOperatorFunction<NewEpoch> {
   const { model, te, optimizer, lr, trainerOptions } = run.parts;
   const base = run.spec.attack;
   return map((s) => {
@@ -76,7 +76,6 @@ export async function runWithCurriculum(o: CurriculumOptions): Promise<{ outcome
   const outcome = await executeRun(run, {
     outDir: o.outDir,
     registry,
-    backend: 'wasm',
     sinks: () => [parquetRunSink()],
     epoch: (r) => pipe(epsCurriculum(r, registry, linearRamp(o.eps, o.epochs), measure), standardEpoch(r)),
   });

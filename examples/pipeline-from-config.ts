@@ -13,7 +13,7 @@ import { parquetRunSink } from '../src/logs/sinks';
 export async function runFromConfig(outDir: string, sets: string[]): Promise<string> {
   const config = path.join(__dirname, '..', 'config', 'quickstart.json');
   const [run] = loadRuns(config, ['variants=null', 'trainer.name=trades', 'trainer.beta=6', ...sets]);
-  const outcome = await executeRun(run, { outDir, registry: defaultRegistry(), backend: 'wasm', sinks: () => [parquetRunSink()] });
+  const outcome = await executeRun(run, { outDir, registry: defaultRegistry(), sinks: () => [parquetRunSink()] });
   return outcome.runDir;
 }
 

@@ -66,7 +66,6 @@ export async function runInCode(o: InCodeOptions): Promise<string> {
   const outcome = await executeRun(run, {
     outDir: o.outDir,
     registry: defaultRegistry(),
-    backend: 'wasm',
     resume: true, // an unfinished folder continues from its last checkpoint
     sinks: () => [parquetRunSink(), new SummaryWriter()],
     epoch: (r) =>

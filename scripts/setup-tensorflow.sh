@@ -3,9 +3,18 @@
 # that ships inside a pip TensorFlow wheel. For machines where tfjs-node's own libtensorflow download
 # (2.9.1, CUDA 11.2) cannot run: air-gapped clusters, pip mirrors, GPU boxes with a newer CUDA.
 #
-#   npm run setup:tensorflow                 # tensorflow-cpu wheel -> @tensorflow/tfjs-node
-#   npm run setup:tensorflow -- --gpu        # tensorflow (CUDA) wheel -> @tensorflow/tfjs-node-gpu
-#   bash scripts/setup-tensorflow.sh --check # exit 0 only if setup can run here (tools + wheel reachable)
+#   npx atflow setup-tensorflow              # tensorflow-cpu wheel -> @tensorflow/tfjs-node
+#   npx atflow setup-tensorflow --gpu        # tensorflow (CUDA) wheel -> @tensorflow/tfjs-node-gpu
+#   npx atflow setup-tensorflow --check      # exit 0 only if setup can run here (tools + wheel reachable)
+#   bash scripts/setup-tensorflow.sh [--project DIR] [--gpu] [--check] [--force]   # what the CLI runs
+# (in a clone also `npm run setup:tensorflow [-- --gpu]`, which is the CLI command)
+#
+# The package goes into DIR/node_modules, DIR being the project whose node_modules holds the
+# @tensorflow/tfjs atflow loads (the CLI passes it; default: this clone): a project that depends on atflow,
+# or this clone. There it shares that one tfjs, npm counts it as atflow's optional dependency (so the
+# project's next `npm install` keeps it), and none of atflow's dev dependencies are installed. `npm ci`
+# deletes it; the CLI records each build in the cache (tensorflow/projects/), so that atflow then says at
+# start-up that it is gone and how to rebuild it.
 #
 # Steps: (1) pip downloads the wheel (--no-deps --retries 0); (2) the C libraries (stripped) and the C API
 # headers are extracted into a cache; (3) the tfjs-node package is installed without its install script
@@ -13,7 +22,8 @@
 # (4) the libraries are placed in the package's deps/ under the names tfjs-node expects, with a
 # custom-binary.json so that its install script builds the addon from source instead of downloading;
 # (5) tfjs-node's own scripts/install.js runs node-pre-gyp/node-gyp; (6) the result is loaded once and
-# its TensorFlow version printed. Idempotent: a second run finds everything in place and only re-checks.
+# its TensorFlow version printed, and a copy of it kept in the cache for the next project or the next
+# `npm ci`. Idempotent: a second run finds everything in place and only re-checks.
 #
 # Environment:
 #   TF_PIP_SPEC         pip requirement of the wheel (default tensorflow-cpu==2.21.0; with --gpu tensorflow==2.21.0)
@@ -23,22 +33,37 @@
 #   PIP                 pip command (default: python3 -m pip)
 set -euo pipefail
 
-usage() { sed -n '2,24p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,33p' "$0" | sed 's/^# \{0,1\}//'; }
 
 MODE=setup
 FORCE=0
 GPU=0
-for arg in "$@"; do
-  case "$arg" in
+PROJECT=""
+while [ $# -gt 0 ]; do
+  case "$1" in
     --check) MODE=check ;;
     --force) FORCE=1 ;;
     --gpu) GPU=1 ;;
+    --project)
+      [ $# -ge 2 ] || { echo "setup-tensorflow: --project needs a directory" >&2; exit 64; }
+      PROJECT="$2"; shift ;;
     -h | --help) usage; exit 0 ;;
-    *) echo "setup-tensorflow: unknown option '$arg' (expected --check, --gpu, --force, --help)" >&2; exit 64 ;;
+    *) echo "setup-tensorflow: unknown option '$1' (expected --check, --gpu, --force, --project DIR, --help)" >&2; exit 64 ;;
   esac
+  shift
 done
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+if [ -z "$PROJECT" ]; then
+  # Run by hand from an installed copy (node_modules/atflow/scripts/...): building here would install
+  # atflow's dev dependencies and a second tfjs inside node_modules/atflow. The CLI knows the project.
+  case "$ROOT" in
+    */node_modules/*) echo "setup-tensorflow: run \`npx atflow setup-tensorflow\` in your project instead (it builds the backend next to the project's @tensorflow/tfjs)" >&2; exit 64 ;;
+  esac
+  PROJECT="$ROOT"
+fi
+[ -d "$PROJECT" ] || { echo "setup-tensorflow: --project $PROJECT is not a directory" >&2; exit 64; }
+PROJECT="$(cd "$PROJECT" && pwd -P)"
 PKG="${TFJS_NODE_PACKAGE:-}"
 if [ -z "$PKG" ]; then
   if [ "$GPU" = 1 ]; then PKG=@tensorflow/tfjs-node-gpu; else PKG=@tensorflow/tfjs-node; fi
@@ -52,7 +77,7 @@ if [ "$LIBTYPE" = gpu ]; then DEFAULT_SPEC='tensorflow==2.21.0'; else DEFAULT_SP
 SPEC="${TF_PIP_SPEC:-$DEFAULT_SPEC}"
 CACHE="${ATFLOW_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/atflow}/tensorflow"
 PIP_TIMEOUT="${ATFLOW_PIP_TIMEOUT:-15}"
-PKG_DIR="$ROOT/node_modules/$PKG"
+PKG_DIR="$PROJECT/node_modules/$PKG"
 SPEC_KEY="$(printf '%s' "$SPEC" | tr -c 'A-Za-z0-9._=-' '_')"
 
 log() { echo "setup-tensorflow: $*" >&2; }
@@ -74,7 +99,7 @@ find_pip() {
 # Every tool the build needs, each with what to do about it. Prints one line per missing tool.
 missing_tools() {
   local out=0
-  have node || { echo "node is missing (Node >= 20: https://nodejs.org)"; out=1; }
+  have node || { echo "node is missing (Node >= 20.19: https://nodejs.org)"; out=1; }
   have npm || { echo "npm is missing (it comes with Node)"; out=1; }
   have python3 || { echo "python3 is missing (node-gyp and pip need Python 3: apt-get install python3)"; out=1; }
   have g++ || have c++ || { echo "g++ is missing (the addon is C++: apt-get install g++ make, or dnf install gcc-c++ make)"; out=1; }
@@ -121,7 +146,7 @@ if ! problems="$(missing_tools)"; then
   printf '%s\n' "$problems" | while read -r line; do log "$line"; done
   die "missing prerequisites (above); nothing was changed"
 fi
-[ -f "$ROOT/package.json" ] || die "no package.json in $ROOT"
+[ -f "$PROJECT/package.json" ] && [ -d "$PROJECT/node_modules" ] || die "$PROJECT has no package.json and node_modules: run \`npm install\` there first"
 mkdir -p "$CACHE/staged" "$CACHE/specs"
 
 # One setup at a time per cache (CI and a developer shell may overlap).
@@ -176,35 +201,46 @@ STAGE_ID="$(basename "$STAGED")"
 # (3) The npm package. `npm ci` removes it (its install script fails where libtensorflow cannot be
 # downloaded), so fetch it again without running that script.
 T="$(now)"
-if [ ! -f "$PKG_DIR/package.json" ] || [ ! -d "$ROOT/node_modules/@mapbox/node-pre-gyp" ]; then
+if [ ! -f "$PKG_DIR/package.json" ] || [ ! -d "$PROJECT/node_modules/@mapbox/node-pre-gyp" ]; then
   VERSION_RANGE="$(node -e '
     const p = require(process.argv[1]); const n = process.argv[2];
     const v = (p.optionalDependencies || {})[n] || (p.dependencies || {})[n] || "4.22.0";
     process.stdout.write(v.replace(/^[\^~=]/, ""));' "$ROOT/package.json" "$PKG")"
   log "installing $PKG@$VERSION_RANGE without its install script ..."
-  (cd "$ROOT" && bounded 600 npm install --no-save --ignore-scripts --no-audit --no-fund "$PKG@$VERSION_RANGE" >&2) ||
+  (cd "$PROJECT" && bounded 600 npm install --no-save --ignore-scripts --no-audit --no-fund "$PKG@$VERSION_RANGE" >&2) ||
     die "npm could not install $PKG@$VERSION_RANGE (is the npm registry or a mirror reachable?)"
   log "installed $PKG in $(since "$T")"
 fi
 [ -f "$PKG_DIR/scripts/install.js" ] || die "$PKG_DIR/scripts/install.js is missing: unexpected $PKG layout"
 # An installed but unbuilt twin package would register its kernels and then fail when atflow tries it
 # first; leave it only if it has a built addon.
-OTHER_DIR="$ROOT/node_modules/$OTHER_PKG"
+OTHER_DIR="$PROJECT/node_modules/$OTHER_PKG"
 if [ -d "$OTHER_DIR" ] && ! compgen -G "$OTHER_DIR/lib/napi-v*/tfjs_binding.node" >/dev/null; then
   rm -rf "$OTHER_DIR"
 fi
 
 smoke_test() {
   # Loads the addon and prints the TensorFlow C library version it runs on.
-  (cd "$ROOT" && TF_CPP_MIN_LOG_LEVEL=2 node -e '
+  (cd "$PROJECT" && TF_CPP_MIN_LOG_LEVEL=2 node -e '
     const tf = require(process.argv[1]);
     const y = tf.tidy(() => tf.conv2d(tf.ones([1, 4, 4, 1]), tf.ones([3, 3, 1, 1]), 1, "same").sum().dataSync()[0]);
     if (y !== 100) { console.error("conv2d smoke test gave " + y + ", expected 100 (4 corners x 4 + 8 edges x 6 + 4 inner x 9)"); process.exit(1); }
     process.stdout.write(String(tf.backend().binding.TF_Version));' "$PKG" 2>"$CACHE/smoke.log")
 }
 
+# Where a compiled addon is kept for reuse (step 5).
+PKG_VERSION="$(node -p 'require(process.argv[1]).version' "$PKG_DIR/package.json")"
+ADDON_CACHE="$CACHE/addons/$STAGE_ID/$(basename "$PKG")-$PKG_VERSION-$(uname -m)"
+keep_addon() {
+  [ -f "$ADDON_CACHE/.complete" ] && return 0
+  rm -rf "$ADDON_CACHE.tmp.$$" && mkdir -p "$ADDON_CACHE.tmp.$$" && cp -a "$PKG_DIR/lib" "$ADDON_CACHE.tmp.$$/lib" &&
+    touch "$ADDON_CACHE.tmp.$$/.complete" && rm -rf "$ADDON_CACHE" && mv "$ADDON_CACHE.tmp.$$" "$ADDON_CACHE" ||
+    log "note: could not keep a copy of the addon in $ADDON_CACHE (the next setup compiles again)"
+}
+
 if [ "$FORCE" = 0 ] && [ "$(cat "$PKG_DIR/deps/.atflow-staged" 2>/dev/null || true)" = "$STAGE_ID" ] &&
   compgen -G "$PKG_DIR/lib/napi-v*/tfjs_binding.node" >/dev/null && LOADED="$(smoke_test)"; then
+  keep_addon
   log "already set up: $PKG runs on TensorFlow $LOADED (from $STAGE_ID); --force rebuilds"
   exit 0
 fi
@@ -227,7 +263,20 @@ done
 printf '{\n  "tf-lib": "pip wheel %s (%s), staged by atflow scripts/setup-tensorflow.sh"\n}\n' "$STAGE_ID" "$SPEC" \
   >"$PKG_DIR/scripts/custom-binary.json"
 
-# (5) Compile with tfjs-node's own install script (node-pre-gyp install --build-from-source).
+# (5) Compile with tfjs-node's own install script (node-pre-gyp install --build-from-source), unless this
+# package version was compiled against this wheel before: the addon is a Node-API module (no Node ABI in
+# it) that finds libtensorflow through RUNPATH $ORIGIN/../../deps/lib, so the copy kept in the cache works
+# in any project, and rebuilding after `npm ci` takes seconds. A copy that fails the smoke test is compiled anew.
+if [ "$FORCE" = 0 ] && [ -f "$ADDON_CACHE/.complete" ]; then
+  cp -a "$ADDON_CACHE/lib" "$PKG_DIR/lib"
+  if LOADED="$(smoke_test)"; then
+    echo "$STAGE_ID" >"$PKG_DIR/deps/.atflow-staged"
+    log "done: $PKG runs on TensorFlow $LOADED (the addon compiled earlier, from $ADDON_CACHE) in $(since "$T0")"
+    exit 0
+  fi
+  log "the addon in $ADDON_CACHE does not load here; compiling it again"
+  rm -rf "$PKG_DIR/lib" "$ADDON_CACHE"
+fi
 NODEDIR="${npm_config_nodedir:-$(npm config get nodedir 2>/dev/null || true)}"
 case "$NODEDIR" in undefined | null) NODEDIR="" ;; esac
 if [ -z "$NODEDIR" ]; then
@@ -237,7 +286,7 @@ if [ -z "$NODEDIR" ]; then
 fi
 log "compiling the $PKG addon against TensorFlow $TF_VERSION ..."
 BUILD_LOG="$CACHE/build-$LIBTYPE.log"
-BUILD_ENV=("PATH=$ROOT/node_modules/.bin:$PATH")
+BUILD_ENV=("PATH=$PROJECT/node_modules/.bin:$PATH")
 [ -n "$NODEDIR" ] && BUILD_ENV+=("npm_config_nodedir=$NODEDIR")
 if ! (cd "$PKG_DIR" && bounded 1200 env "${BUILD_ENV[@]}" node scripts/install.js "$LIBTYPE") >"$BUILD_LOG" 2>&1 ||
   ! compgen -G "$PKG_DIR/lib/napi-v*/tfjs_binding.node" >/dev/null; then
@@ -252,5 +301,7 @@ if ! LOADED="$(smoke_test)"; then
   die "the built addon does not load (log above)"
 fi
 echo "$STAGE_ID" >"$PKG_DIR/deps/.atflow-staged"
+rm -rf "$ADDON_CACHE"
+keep_addon
 log "done: $PKG runs on TensorFlow $LOADED ($(du -sh "$PKG_DIR/deps/lib" | cut -f1) of libraries, hard-linked from the cache) in $(since "$T0")"
 log "use it: ATFLOW_BACKEND=tensorflow (atflow picks it first anyway when it is built)"

@@ -7,8 +7,9 @@
 import { initBackend, describeBackend } from '../../src/backend/select';
 import { createModel } from '../../src/models';
 import { makeLrSchedule } from '../../src/algorithms/schedules/lr-schedule';
-import { createTrainer } from '../../src/algorithms/trainers';
+import { createTrainer } from '../../src/config/builtins';
 import { createMnistSource } from '../../src/data/mnist';
+import { threatModel } from '../../src/evaluation/threat-model';
 import { formatRow, runLoop } from './train-loop';
 
 async function main(): Promise<void> {
@@ -35,7 +36,7 @@ async function main(): Promise<void> {
       momentum: 0.9,
       weightDecay: 0,
       seed,
-      evalAttack: { eps: 0.3, alpha: 0.03, steps: 20 },
+      evalAttack: threatModel({ eps: 0.3, alpha: 0.03, steps: 20 }),
       evalTrain: false,
       evalTest: true,
     },

@@ -15,9 +15,10 @@
 import { describeBackend, initBackend } from '../../src/backend/select';
 import { createModel } from '../../src/models';
 import { makeLrSchedule } from '../../src/algorithms/schedules/lr-schedule';
-import { createTrainer } from '../../src/algorithms/trainers';
+import { createTrainer } from '../../src/config/builtins';
 import { assignLabels } from '../../src/data/label-noise';
 import { createMnistSource } from '../../src/data/mnist';
+import { threatModel } from '../../src/evaluation/threat-model';
 import { formatRow, runLoop } from './train-loop';
 
 async function main(): Promise<void> {
@@ -59,7 +60,7 @@ async function main(): Promise<void> {
         momentum: 0.9,
         weightDecay: 0,
         seed,
-        evalAttack: { eps: 0.1, alpha: 0.02, steps: 10 },
+        evalAttack: threatModel({ eps: 0.1, alpha: 0.02, steps: 10 }),
         evalTrain: true,
         evalEvery,
         evalTest: env.EVAL_TEST === '1',

@@ -1,13 +1,14 @@
 /**
  * A compact epoch loop over atflow's operators for the experiment scripts in this folder
- * (the full runner with logging, checkpoints and resume is src/pipelines; this one only prints curves):
+ * (the full runner with logging, checkpoints and resume is src/run; this one only prints curves):
  *   per epoch: plans → loadBatches → randomizeLabels → [augment] → attack → train,
  *   then evaluate (eval mode, clean + PGD) on the training set against the labels trained on and on the test set.
  */
 import { lastValueFrom, reduce } from 'rxjs';
 import type { Model } from '../../src/core/model';
 import { attack } from '../../src/operators/attack';
-import { evaluatePass, type EvalAttackSettings, type EvalSummary } from '../../src/evaluation/evaluate';
+import { evaluatePass, type EvalSummary } from '../../src/evaluation/evaluate';
+import type { ThreatModel } from '../../src/evaluation/threat-model';
 import { loadBatches } from '../../src/operators/load-batches';
 import { Sgd } from '../../src/algorithms/optim/sgd';
 import { randomizeLabels } from '../../src/operators/randomize-labels';
@@ -31,7 +32,7 @@ export interface LoopOptions {
   readonly momentum: number;
   readonly weightDecay: number;
   readonly seed: number;
-  readonly evalAttack: Partial<EvalAttackSettings>;
+  readonly evalAttack: ThreatModel;
   readonly evalTrain: boolean;
   /** Evaluate every k epochs (and at the last). Default 1. */
   readonly evalEvery?: number;

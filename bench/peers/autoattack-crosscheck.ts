@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend/select';
 import { createModel, loadWeights } from '../../src/models';
 import { autoAttackBatch } from '../../src/evaluation/autoattack';
+import { threatModel } from '../../src/evaluation/threat-model';
 
 interface Reference {
   model: { name: string; inputShape: [number, number, number]; numClasses: number };
@@ -22,18 +23,15 @@ async function main(): Promise<void> {
   const ref = JSON.parse(fs.readFileSync(process.argv[2], 'utf8')) as Reference;
   const backend = await initBackend((process.argv[3] as 'tensorflow' | 'wasm' | 'cpu' | undefined) ?? 'auto');
   const model = createModel(ref.model.name, { numClasses: ref.model.numClasses, inputShape: ref.model.inputShape, seed: 0 });
-  loadWeights(model, path.join(__dirname, '..', '..', 'test', 'operators', 'attacks', 'fixtures', 'autoattack-ci.safetensors'));
+  loadWeights(model, path.join(__dirname, '..', '..', 'test', 'algorithms', 'attacks', 'fixtures', 'autoattack-ci.safetensors'));
   const [H, W, C] = ref.model.inputShape;
   const n = ref.y.length;
   for (const e of ref.ensemble) {
     const x = tf.tensor4d(Float32Array.from(ref.x_bytes, (b) => b / 255), [n, H, W, C]);
     const y = tf.tensor1d(ref.y, 'int32');
-    const t0 = Date.now();
     const times: Record<string, number> = {};
-    let last = t0;
-    const r = autoAttackBatch(model, x, y, 0, { eps: e.eps, norm: e.norm, attacks: 'standard', budget: { apgdSteps: e.budget.apgd_steps, targets: e.budget.targets, fabSteps: e.budget.fab_steps, squareQueries: e.budget.square_queries } }, (stage) => {
-      times[stage] = (Date.now() - last) / 1000;
-      last = Date.now();
+    const r = autoAttackBatch(model, x, y, 0, { threat: threatModel({ eps: e.eps, norm: e.norm }), attacks: 'standard', budget: { apgdSteps: e.budget.apgd_steps, targets: e.budget.targets, fabSteps: e.budget.fab_steps, squareQueries: e.budget.square_queries } }, (e) => {
+      if (e.phase === 'end') times[e.stage] = e.seconds;
     });
     const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0) / n;
     const ours: Record<string, number> = { clean: mean(Array.from(r.cleanPredicted, (p, i) => (p === ref.y[i] ? 1 : 0))) };

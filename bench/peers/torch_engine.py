@@ -87,16 +87,16 @@ class PreActResNet18(nn.Module):
 MODELS = {"mnist": (CnnSmall, (1, 28, 28)), "resnet": (PreActResNet18, (3, 32, 32))}
 
 
-def pgd_linf(model, x, y):
+def pgd_linf(model, x, y, eps=EPS, alpha=ALPHA, steps=PGD_STEPS):
     """docs/algorithms.md §4.1 (train.py pgd_loss): clamped uniform start, 10 sign steps, projection, [0,1] clamp."""
     model.eval()
-    x_adv = (x + torch.empty_like(x).uniform_(-EPS, EPS)).clamp(0, 1)
-    for _ in range(PGD_STEPS):
+    x_adv = (x + torch.empty_like(x).uniform_(-eps, eps)).clamp(0, 1)
+    for _ in range(steps):
         x_adv.requires_grad_(True)
         loss = F.cross_entropy(model(x_adv), y)
         (grad,) = torch.autograd.grad(loss, [x_adv])
-        x_adv = x_adv.detach() + ALPHA * grad.sign()
-        x_adv = torch.min(torch.max(x_adv, x - EPS), x + EPS).clamp(0, 1)
+        x_adv = x_adv.detach() + alpha * grad.sign()
+        x_adv = torch.min(torch.max(x_adv, x - eps), x + eps).clamp(0, 1)
     return x_adv.detach()
 
 
@@ -130,6 +130,66 @@ def measures(model, opt, x, y):
     }
 
 
+def load_safetensors(path):
+    """The tensors of a safetensors file (what atflow's bench writes: F32 / I32 / I64)."""
+    import struct
+    dtypes = {"F32": torch.float32, "I32": torch.int32, "I64": torch.int64}
+    with open(path, "rb") as f:
+        raw = f.read()
+    n = struct.unpack("<Q", raw[:8])[0]
+    header = json.loads(raw[8 : 8 + n])
+    out = {}
+    for name, h in header.items():
+        if name == "__metadata__":
+            continue
+        a, b = h["data_offsets"]
+        out[name] = torch.frombuffer(bytearray(raw[8 + n + a : 8 + n + b]), dtype=dtypes[h["dtype"]]).view(h["shape"]).clone()
+    return out
+
+
+def epoch_bench(args):
+    """`atflow bench --suite eval`'s epoch part: the per-epoch evaluation as the authors' code does it (eval mode,
+    per batch a clean forward, PGD, a forward at the adversarial point; on the test set and a training subset),
+    then one PGD-AT epoch (PGD + train step per batch), on atflow's weights and data. One JSON line."""
+    data = load_safetensors(args.epoch)
+    nchw = lambda t: t.permute(0, 3, 1, 2).contiguous()
+    x_train, y_train = nchw(data["x_train"]), data["y_train"].long()
+    x_test, y_test = nchw(data["x_test"]), data["y_test"].long()
+    model = CnnSmall()
+    model.load_state_dict(load_safetensors(args.weights))
+    torch.manual_seed(args.seed)
+
+    def evaluate(x, y):
+        model.eval()
+        for i in range(0, x.shape[0], args.eval_batch):
+            xb, yb = x[i : i + args.eval_batch], y[i : i + args.eval_batch]
+            with torch.no_grad():
+                clean = model(xb)
+                F.cross_entropy(clean, yb, reduction="none").tolist()
+            x_adv = pgd_linf(model, xb, yb, args.eps, args.eval_alpha, args.steps)
+            with torch.no_grad():
+                adv = model(x_adv)
+                F.cross_entropy(adv, yb, reduction="none").tolist()
+
+    def eval_once():
+        t = time.perf_counter()
+        evaluate(x_test, y_test)
+        evaluate(x_train[: args.subset], y_train[: args.subset])
+        return (time.perf_counter() - t) * 1000
+
+    eval_once()  # warm-up
+    eval_ms = statistics.median([eval_once() for _ in range(args.reps)])
+    opt = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9, weight_decay=5e-4)
+    t = time.perf_counter()
+    perm = torch.randperm(x_train.shape[0])
+    for i in range(0, x_train.shape[0], args.batch):
+        idx = perm[i : i + args.batch]
+        xb, yb = x_train[idx], y_train[idx]
+        train_step(model, opt, pgd_linf(model, xb, yb, args.eps, args.alpha, args.steps), yb)
+    train_ms = (time.perf_counter() - t) * 1000
+    print(json.dumps({"eval_ms": eval_ms, "train_ms": train_ms, "threads": torch.get_num_threads(), "torch": torch.__version__}), flush=True)
+
+
 def peak_matmul(n, reps):
     """Median GFLOP/s (2 n^3 flops) of an n x n by n x n float32 matmul: the peak probe."""
     g = torch.Generator().manual_seed(0)
@@ -156,9 +216,22 @@ def main():
     ap.add_argument("--measures", default="forward,grad_x,train_step,pgd10_at_step")
     ap.add_argument("--onednn", choices=["both", "on", "off"], default="both")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--epoch", help="instead of a model: the per-epoch evaluation and a PGD-AT epoch on this safetensors data file (atflow bench --suite eval)")
+    ap.add_argument("--weights", help="--epoch: atflow's cnn-small weights")
+    ap.add_argument("--subset", type=int, default=500, help="--epoch: training digits evaluated")
+    ap.add_argument("--eval-batch", type=int, default=200)
+    ap.add_argument("--eps", type=float, default=EPS)
+    ap.add_argument("--alpha", type=float, default=ALPHA)
+    ap.add_argument("--eval-alpha", type=float, default=ALPHA)
+    ap.add_argument("--steps", type=int, default=PGD_STEPS)
     args = ap.parse_args()
 
     torch.set_num_threads(args.threads)
+    if args.epoch:
+        if args.batch is None:
+            args.batch = 128
+        epoch_bench(args)
+        return
     if args.peak:
         peak_matmul(args.peak, args.reps)
         return

@@ -62,3 +62,35 @@ export function selectBestEpoch(scores: readonly EpochScore[]): BestFinal {
   for (const s of [...scores].sort((a, b) => a.epoch - b.epoch)) t.update(s);
   return { best: t.best!, final: t.final!, gap: t.gap!, rule: BEST_EPOCH_RULE };
 }
+
+/** Which split the best epoch is picked on (`eval.selectOn`). */
+export type SelectOn = 'test' | 'val';
+
+/** The accuracies of an epoch record the rule reads (EpochRecord, plus the validation split's when evaluated). */
+export interface ScoredEpoch {
+  readonly epoch: number;
+  readonly test_robust_acc: number;
+  readonly test_clean_acc: number;
+  readonly val_robust_acc?: number;
+  readonly val_clean_acc?: number;
+}
+
+/** An epoch's score on the selection split: validation when asked for and evaluated, else test. */
+export function epochScore(e: ScoredEpoch, selectOn: SelectOn): EpochScore {
+  const useVal = selectOn === 'val';
+  return {
+    epoch: e.epoch,
+    robustAcc: useVal && Number.isFinite(e.val_robust_acc) ? e.val_robust_acc! : e.test_robust_acc,
+    cleanAcc: useVal && Number.isFinite(e.val_clean_acc) ? e.val_clean_acc! : e.test_clean_acc,
+  };
+}
+
+/**
+ * The one best-epoch rule over a run's records (trackBest decides with it, summary.json and the summary
+ * table fall back on it): the evaluated epochs (finite test robust accuracy) scored on `selectOn`, then
+ * selectBestEpoch. 0 when no epoch was evaluated.
+ */
+export function bestEpochOf(records: readonly ScoredEpoch[], selectOn: SelectOn = 'test'): number {
+  const scores = records.filter((e) => Number.isFinite(e.test_robust_acc)).map((e) => epochScore(e, selectOn));
+  return scores.length ? selectBestEpoch(scores).best.epoch : 0;
+}

@@ -6,6 +6,7 @@ import { AtflowError } from '../core/errors';
 import { registerFusedBatchNorm } from './batch-norm-train';
 import { registerReluGrad } from './relu-grad';
 import { registerTensorflowPaddingKernels } from './tensorflow-kernels';
+import { hasBuiltAddon, lostTensorflowSetup } from './tensorflow-setup';
 
 /**
  * Backend choice: `tensorflow` (tfjs-node-gpu, then tfjs-node: libtensorflow, its own thread pools),
@@ -20,7 +21,7 @@ const TF_NODE_PACKAGES = ['@tensorflow/tfjs-node-gpu', '@tensorflow/tfjs-node'] 
 
 const HOW_TO_GET_TENSORFLOW =
   'install it with `npm install @tensorflow/tfjs-node` (or `-node-gpu`) where the libtensorflow download works, ' +
-  'or build it from a pip TensorFlow wheel with `npm run setup:tensorflow` (see README, "Backends")';
+  'or build it from a pip TensorFlow wheel with `npx atflow setup-tensorflow` (see README, "Backends")';
 
 let loadedTfNode: { pkg: string; mod: any } | null | undefined;
 /** Why each tfjs-node package could not be loaded, for the error message. */
@@ -37,13 +38,6 @@ function packageDir(pkg: string): string | null {
   } catch {
     return null;
   }
-}
-
-/** True when the package's native addon (lib/napi-v*\/tfjs_binding.node) has been built or downloaded. */
-function hasBuiltAddon(dir: string): boolean {
-  const lib = path.join(dir, 'lib');
-  if (!fs.existsSync(lib)) return false;
-  return fs.readdirSync(lib).some((d) => d.startsWith('napi-v') && fs.existsSync(path.join(lib, d, 'tfjs_binding.node')));
 }
 
 /**
@@ -101,7 +95,8 @@ async function initTensorflow(): Promise<BackendInfo> {
   const binding = loadTensorflowBinding();
   if (!binding) {
     const why = tfNodeProblems.length ? ` (${tfNodeProblems.join('; ')})` : '';
-    throw new AtflowError('BACKEND', `backend 'tensorflow' is not available${why}: ${HOW_TO_GET_TENSORFLOW}`, { problems: [...tfNodeProblems] });
+    const lost = lostTensorflowSetup();
+    throw new AtflowError('BACKEND', `backend 'tensorflow' is not available${why}: ${lost ?? HOW_TO_GET_TENSORFLOW}`, { problems: [...tfNodeProblems] });
   }
   // tfjs-node registers its backend on the tfjs-core instance it depends on; it is the same instance
   // as ours when versions match (they are pinned together in package.json).
@@ -178,6 +173,17 @@ export function currentBackend(): BackendInfo | null {
 export async function initBackend(requested?: BackendName | 'auto'): Promise<BackendInfo> {
   const want = (requested ?? (process.env.ATFLOW_BACKEND as BackendName | 'auto' | undefined) ?? 'auto') || 'auto';
   if (want !== 'auto' && !BACKEND_NAMES.includes(want as BackendName)) {
+    // the GPU is not a backend of its own: it is `tensorflow` built against TensorFlow's CUDA wheel
+    if (/^(gpu|cuda|tensorflow-gpu|tfjs-node-gpu)$/i.test(want)) {
+      throw new AtflowError(
+        'BACKEND',
+        `unknown backend '${want}' (ATFLOW_BACKEND / --backend): the GPU is used through the 'tensorflow' backend built for CUDA. ` +
+          'Run `npm run setup:tensorflow -- --gpu` once (it builds @tensorflow/tfjs-node-gpu against the pip wheel tensorflow==2.21.0; ' +
+          "it needs python3 with pip, a C++ toolchain for node-gyp, an NVIDIA GPU with its driver, and the CUDA libraries: `pip install 'tensorflow[and-cuda]'` brings them), " +
+          `then pass --backend tensorflow (or nothing: it is picked first when built). Expected one of auto, ${BACKEND_NAMES.join(', ')}`,
+        { value: want },
+      );
+    }
     throw new AtflowError('BACKEND', `unknown backend '${want}' (ATFLOW_BACKEND / --backend): expected one of auto, ${BACKEND_NAMES.join(', ')}`, { value: want });
   }
   // ReLU's gradient as one kernel on every backend (see relu-grad.ts)
@@ -187,6 +193,7 @@ export async function initBackend(requested?: BackendName | 'auto'): Promise<Bac
   else if (want === 'cpu') current = await initCpu();
   else if (tensorflowAvailable()) current = await initTensorflow();
   else {
+    noticeLostTensorflow();
     try {
       current = await initWasm();
     } catch {
@@ -194,6 +201,15 @@ export async function initBackend(requested?: BackendName | 'auto'): Promise<Bac
     }
   }
   return current;
+}
+
+let lostNoticeShown = false;
+/** The automatic choice falls back to wasm: say so once per process if a tensorflow build was lost (see tensorflow-setup.ts). */
+function noticeLostTensorflow(): void {
+  if (lostNoticeShown) return;
+  lostNoticeShown = true;
+  const lost = lostTensorflowSetup();
+  if (lost) process.stderr.write(`atflow: ${lost}. Running on wasm (ATFLOW_BACKEND=wasm chooses it and silences this).\n`);
 }
 
 /** Backends that can be initialised in this process (for conformance suites). */

@@ -93,12 +93,36 @@ function withInt32<T>(values: number[][], shapes: number[][], f: (ts: tf.Tensor[
   }
 }
 
-/** x zero-padded on H and W by [top, bottom, left, right] (TensorFlow's Pad). */
-function padSpatial(backend: NodeBackend, x: tf.TensorInfo, [t, bo, l, r]: readonly number[]): tf.Tensor {
+/** A 4-d x zero-padded by [before, after] on each axis, in axis order (TensorFlow's Pad). */
+function pad4(backend: NodeBackend, x: tf.TensorInfo, paddings: readonly number[]): tf.Tensor {
   const b = backend.binding;
-  return withInt32([[0, 0, t, bo, l, r, 0, 0]], [[4, 2]], ([paddings]) =>
-    backend.executeSingleOutput('Pad', [{ name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT }, { name: 'Tpaddings', type: b.TF_ATTR_TYPE, value: b.TF_INT32 }], [x, paddings]),
+  return withInt32([[...paddings]], [[4, 2]], ([p]) =>
+    backend.executeSingleOutput('Pad', [{ name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT }, { name: 'Tpaddings', type: b.TF_ATTR_TYPE, value: b.TF_INT32 }], [x, p]),
   );
+}
+
+/** x zero-padded on H and W by [top, bottom, left, right]. */
+function padSpatial(backend: NodeBackend, x: tf.TensorInfo, [t, bo, l, r]: readonly number[]): tf.Tensor {
+  return pad4(backend, x, [0, 0, t, bo, l, r, 0, 0]);
+}
+
+/**
+ * TensorFlow 2.21's oneDNN Conv2DBackpropInput returns wrong values (zeros in place of gradients, not
+ * the same ones from call to call) when the filter has one input and one output channel, [k, k, 1, 1],
+ * for every k > 1, stride and padding (seen on AMD EPYC; TF_ENABLE_ONEDNN_OPTS=0 hides it). With a second,
+ * all-zero output channel (dy and the filter padded on their last axis) it takes a path that is right,
+ * and the extra channel adds nothing to dx.
+ */
+function withSecondOutputChannel(backend: NodeBackend, dy: tf.TensorInfo, filter: tf.TensorInfo, f: (dy: tf.TensorInfo, filter: tf.TensorInfo) => tf.TensorInfo): tf.TensorInfo {
+  if (filter.shape[2] !== 1 || filter.shape[3] !== 1) return f(dy, filter);
+  const dy2 = pad4(backend, dy, [0, 0, 0, 0, 0, 0, 0, 1]);
+  const filter2 = pad4(backend, filter, [0, 0, 0, 0, 0, 0, 0, 1]);
+  try {
+    return f(dy2, filter2);
+  } finally {
+    dy2.dispose();
+    filter2.dispose();
+  }
 }
 
 function sliceSpatial(backend: NodeBackend, x: tf.TensorInfo, begin: number[], size: number[]): tf.Tensor {
@@ -189,9 +213,12 @@ export function registerTensorflowPaddingKernels(): void {
     kernelFunc: (args) => {
       const { dy, filter } = args.inputs as { dy: tf.TensorInfo; filter: tf.TensorInfo };
       const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
-      if (!wantsNumericPad(a as unknown as Record<string, unknown>, dy.dtype)) return fallback(tf.Conv2DBackpropInput)(args);
-      const info = tf.backend_util.computeConv2DInfo(a.inputShape, filter.shape as [number, number, number, number], a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
-      return conv2dBackpropInput(args.backend as unknown as NodeBackend, dy, filter, info) as unknown as tf.TensorInfo;
+      const backend = args.backend as unknown as NodeBackend;
+      return withSecondOutputChannel(backend, dy, filter, (dy, filter) => {
+        if (!wantsNumericPad(a as unknown as Record<string, unknown>, dy.dtype)) return fallback(tf.Conv2DBackpropInput)({ ...args, inputs: { dy, filter } }) as tf.TensorInfo;
+        const info = tf.backend_util.computeConv2DInfo(a.inputShape, filter.shape as [number, number, number, number], a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
+        return conv2dBackpropInput(backend, dy, filter, info) as unknown as tf.TensorInfo;
+      });
     },
   });
 

@@ -1,7 +1,7 @@
 import type { Model } from '../core/model';
 import type { Trainer, TrainerOptions } from '../algorithms/trainers/types';
-import { createModel } from '../models';
 import { registerBuiltins } from './builtins';
+import { ensureWrn } from './kinds';
 import { Registry, type Kind } from './registry';
 
 
@@ -13,10 +13,10 @@ export interface ModuleExport {
 
 /**
  * How a worker rebuilds the run's model and trainer: `builder` is called with the ReplicaSpec and
- * returns them; `plugins` are the registry's plugin modules, which the builder registers first. The
- * built-in builder (builtin-replica.ts) knows only the built-in tables; the run's (pipelines/replica.ts)
- * rebuilds the run's registry. `unportable` names what the run uses that no module can rebuild
- * (registered in code): more than one worker is then refused with it.
+ * returns them; `plugins` are the registry's plugin modules, which the builder registers first (this
+ * file's registryReplica, REGISTRY_REPLICA, rebuilds the run's registry; a pool made without a recipe
+ * uses it with no plugins: the built-ins). `unportable` names what the run uses that no module can
+ * rebuild (registered in code): more than one worker is then refused with it.
  */
 export interface ReplicaRecipe {
   readonly builder: ModuleExport;
@@ -52,6 +52,9 @@ export function registryReplica(spec: ReplicaSpec): { model: Model; trainer: Tra
   return { model, trainer };
 }
 
+/** This file's `registryReplica` as a module reference (this file without extension: .ts under ts-jest, .js in dist/). */
+export const REGISTRY_REPLICA: ModuleExport = { module: __filename.replace(/\.(ts|js)$/, ''), export: 'registryReplica' };
+
 /**
  * How workers rebuild what a run built from `registry`: this file's `registryReplica` with the registry's
  * plugins. `uses` are the names the replica resolves (model, trainer, inner attack and objective); one
@@ -60,13 +63,14 @@ export function registryReplica(spec: ReplicaSpec): { model: Model; trainer: Tra
 export function replicaRecipe(registry: Registry, uses: readonly [Kind, string][]): ReplicaRecipe {
   const inCode = uses.filter(([kind, name]) => registry.originOf(kind, name) === 'code').map(([kind, name]) => `${kind} '${name}'`);
   return {
-    builder: { module: __filename.replace(/\.(ts|js)$/, ''), export: 'registryReplica' },
+    builder: REGISTRY_REPLICA,
     plugins: registry.plugins,
     unportable: inCode.length ? `${inCode.join(', ')} ${inCode.length > 1 ? 'were' : 'was'} registered in code (registry.register), which worker threads cannot repeat` : null,
   };
 }
 
-/** A model by name through the registry; any wrn-D-K works by name too (createModel parses it). */
+/** A model by name through the registry; any wrn-D-K is a built-in name too (registered when named). */
 export function createModelByName(registry: Registry, name: string, options: { numClasses: number; inputShape: [number, number, number]; seed: number }): Model {
-  return !registry.has('model', name) && /^wrn-\d+-\d+$/.test(name) ? createModel(name, options) : registry.create<Model, typeof options>('model', name, options);
+  ensureWrn(registry, name);
+  return registry.create<Model, typeof options>('model', name, options, 'model.name');
 }

@@ -17,9 +17,12 @@ import { faultPoint } from './fault-injection';
 
 let tempCounter = 0;
 
-/** `.<name>.<pid>.<n>.tmp` next to `file`: the name every temp file of atflow has (and cleanTemp removes). */
-export function tempPathFor(file: string): string {
-  return path.join(path.dirname(file), `.${path.basename(file)}.${process.pid}.${++tempCounter}.tmp`);
+/**
+ * `.<name>.<pid>.<n>.tmp` next to `file` (or in `dir`, which must be on the same file system): the name
+ * every temp file of atflow has (and RunFolder.removeTemp removes).
+ */
+export function tempPathFor(file: string, dir: string = path.dirname(file)): string {
+  return path.join(dir, `.${path.basename(file)}.${process.pid}.${++tempCounter}.tmp`);
 }
 
 /**
@@ -49,9 +52,12 @@ function ioError(what: string, file: string, e: unknown): AtflowError {
   );
 }
 
-/** Creates `.<name>.<pid>.<n>.tmp` next to `target` exclusively (the folder must exist). */
-export function openTemp(target: string): TempFile {
-  const temp = tempPathFor(target);
+/**
+ * Creates `.<name>.<pid>.<n>.tmp` next to `target` exclusively (the folder must exist), or in `tempDir`
+ * (same file system; e.g. the run folder, so that no temp file sits in a dataset folder a reader lists).
+ */
+export function openTemp(target: string, tempDir?: string): TempFile {
+  const temp = tempPathFor(target, tempDir);
   try {
     return { target, temp, fd: fs.openSync(temp, 'wx'), closed: false };
   } catch (e) {

@@ -49,12 +49,15 @@ export function didYouMean(name: string, candidates: readonly string[]): string 
   return best !== undefined && bestD <= Math.max(2, Math.floor(name.length / 3)) ? best : undefined;
 }
 
-/** "unknown attack 'pgdd' (did you mean 'pgd'?); registered: fgsm, pgd, ..." */
-export function unknownName(kind: string, name: string, known: readonly string[]): AtflowError {
+/**
+ * "unknown attack 'pgdd' (did you mean 'pgd'?); registered attacks: fgsm, pgd, ...". With `field`, the
+ * config field that named it leads ("attack.name: unknown attack ..."): the one place that message is made.
+ */
+export function unknownName(kind: string, name: string, known: readonly string[], field?: string): AtflowError {
   const hint = didYouMean(name, known);
   return new AtflowError(
     'UNKNOWN_NAME',
-    `unknown ${kind} '${name}'${hint ? ` (did you mean '${hint}'?)` : ''}; registered ${kind}s: ${[...known].sort().join(', ')}`,
-    { kind, name, known: [...known] },
+    `${field ? `${field}: ` : ''}unknown ${kind} '${name}'${hint ? ` (did you mean '${hint}'?)` : ''}; registered ${kind}s: ${[...known].sort().join(', ')}`,
+    { kind, name, known: [...known], ...(field ? { field } : {}) },
   );
 }

@@ -3,6 +3,30 @@ import type { EpochRecord, EventColumns, ExampleColumns, StepRecord } from './re
 import type { EvalProtocol } from './eval-protocol';
 
 /**
+ * One step of a long evaluation (an AutoAttack stage, an attack of the strong suite) on one batch,
+ * starting or finished: what progress displays show.
+ */
+export interface EvalProgress {
+  /** What is evaluated, e.g. 'autoattack final (epoch 80)'. */
+  readonly what: string;
+  /** The stage or attack, e.g. 'apgd-t'. */
+  readonly step: string;
+  readonly stepIndex: number;
+  readonly steps: number;
+  readonly batch: number;
+  readonly batches: number;
+  readonly phase: 'start' | 'end';
+  /** Points the step attacks in this batch. */
+  readonly attacked: number;
+  /** The step's own wall time on this batch, seconds (0 at 'start'). */
+  readonly stepSeconds: number;
+  /** Seconds since the evaluation started. */
+  readonly elapsed: number;
+  /** Robust accuracy after this step over the examples done so far ('end'; NaN when not known). */
+  readonly robustAcc: number;
+}
+
+/**
  * The one stream a run emits (multicast). Every sink (Parquet, Arrow, progress bar, checkpoint,
  * summary, report) subscribes to it; adding a sink never touches the operators.
  */
@@ -48,6 +72,8 @@ export type RunEvent =
   | { readonly type: 'epoch-end'; readonly record: EpochRecord }
   | { readonly type: 'complexity'; readonly epoch: number; readonly measures: Readonly<Record<string, number>> }
   | { readonly type: 'checkpoint'; readonly epoch: number; readonly path: string }
+  /** The end-of-training evaluation at work (eval.final.strong): one per stage / attack and batch, start and end. */
+  | { readonly type: 'eval-progress'; readonly epoch: number; readonly progress: EvalProgress }
   /** Something the user should know (a setting that does nothing, a sanity check that failed); epoch 0 = before training. */
   | { readonly type: 'warning'; readonly epoch: number; readonly message: string }
   | {

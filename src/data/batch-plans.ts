@@ -2,6 +2,7 @@ import { defer, from, type Observable } from 'rxjs';
 import type { BatchPlan, DatasetInfo, Split } from '../core/batch';
 import { AtflowError } from '../core/errors';
 import { deriveSeed, Rng } from '../core/rng';
+import type { NamedPart } from '../core/named-part';
 
 /**
  * Lazy batch plans (indices only, no tensors) for one pass over a split. The training split is
@@ -106,3 +107,14 @@ export class BatchPlanner {
     return defer(() => from(this.iterate(split, epoch, pass)));
   }
 }
+
+/** What the registry's 'planner' factories get: the split sizes and the data section's batch sizes. */
+export interface PlannerOptions extends BatchPlanOptions {
+  readonly sizes: DatasetInfo['sizes'];
+}
+
+/** BatchPlanner as the registry's 'epoch-shuffle' (kind 'planner', config `data.planner`): another is a class with its methods. */
+export const epochShufflePlannerEntry: NamedPart<BatchPlanner, PlannerOptions> = {
+  name: 'epoch-shuffle',
+  create: ({ sizes, ...options }) => new BatchPlanner(sizes, options),
+};

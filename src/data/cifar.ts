@@ -3,6 +3,9 @@ import { AtflowError } from '../core/errors';
 import { dataFileError, dataRoot, locateFiles, readDataFile } from './data-files';
 import { MemorySource, type Source, type SplitStorage, iota } from './source';
 import { deriveSplits, type SplitOptions } from './splits';
+import type { NamedPart } from '../core/named-part';
+import { z } from 'zod';
+import { splitOptionsSchema } from './splits';
 
 /**
  * CIFAR-10 / CIFAR-100 "binary version" (https://www.cs.toronto.edu/~kriz/cifar.html).
@@ -138,3 +141,16 @@ export function createCifar100Source(options: Cifar100SourceOptions = {}): Sourc
     deriveSplits('cifar100', { train, test }, PIXEL_BYTES, options),
   );
 }
+
+/** The registry's 'cifar10' and 'cifar100' sources. */
+export const cifar10SourceEntry: NamedPart<Source, CifarSourceOptions> = {
+  name: 'cifar10',
+  options: splitOptionsSchema.extend({ dir: z.string().optional() }).strict(),
+  create: (o) => createCifar10Source(o),
+};
+export const cifar100SourceEntry: NamedPart<Source, Cifar100SourceOptions> = {
+  name: 'cifar100',
+  // the value of `labels` is checked by createCifar100Source, which says what it takes
+  options: splitOptionsSchema.extend({ dir: z.string().optional(), labels: z.string().optional() }).strict(),
+  create: (o) => createCifar100Source(o),
+};

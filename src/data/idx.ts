@@ -3,6 +3,9 @@ import { AtflowError } from '../core/errors';
 import { dataFileError, dataRoot, locateFiles, readDataFile } from './data-files';
 import { MemorySource, type Source, type SplitStorage, iota } from './source';
 import { deriveSplits, type SplitOptions } from './splits';
+import type { NamedPart } from '../core/named-part';
+import { z } from 'zod';
+import { splitOptionsSchema } from './splits';
 
 /**
  * MNIST-format IDX files (LeCun's format; Fashion-MNIST uses it too), gzipped or not.
@@ -145,3 +148,25 @@ export function createFashionMnistSource(options: Omit<IdxSourceOptions, 'name' 
     throw e;
   }
 }
+
+const idxFilesSchema = splitOptionsSchema.extend({
+  dir: z.string().optional(),
+  trainImages: z.string().optional(),
+  trainLabels: z.string().optional(),
+  testImages: z.string().optional(),
+  testLabels: z.string().optional(),
+});
+
+/** The registry's 'idx' source: any dataset in LeCun's IDX files. */
+export const idxSourceEntry: NamedPart<Source, IdxSourceOptions> = {
+  name: 'idx',
+  options: idxFilesSchema.extend({ name: z.string().optional(), numClasses: z.number().optional(), classNames: z.array(z.string()).optional() }).strict(),
+  create: (o) => createIdxSource(o),
+};
+
+/** The registry's 'fashion-mnist' source. */
+export const fashionMnistSourceEntry: NamedPart<Source, Omit<IdxSourceOptions, 'name' | 'numClasses' | 'classNames'>> = {
+  name: 'fashion-mnist',
+  options: idxFilesSchema.strict(),
+  create: (o) => createFashionMnistSource(o),
+};

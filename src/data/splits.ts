@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import type { Split } from '../core/batch';
 import { AtflowError } from '../core/errors';
 import { deriveSeed, Rng } from '../core/rng';
@@ -21,7 +22,20 @@ export interface SplitOptions {
   readonly seed?: number;
 }
 
-export const SPLIT_OPTION_KEYS = ['valSize', 'trainSize', 'testSize', 'subset', 'seed'] as const;
+/**
+ * The schema of SplitOptions, which every file source's options schema extends (the values' ranges are
+ * checked where the splits are carved, deriveSplits). Also the keys a source reads: anything else (a typo
+ * such as "dri") is refused, never silently ignored.
+ */
+export const splitOptionsSchema = z
+  .object({
+    valSize: z.number().optional(),
+    trainSize: z.number().optional(),
+    testSize: z.number().optional(),
+    subset: z.enum(['first', 'seeded']).optional(),
+    seed: z.number().optional(),
+  })
+  .strict();
 
 /** The rows `rows` of a split, copied (in the given order). */
 export function selectRows(s: SplitStorage, rows: Int32Array, bytesPerExample: number): SplitStorage {

@@ -3,6 +3,9 @@ import { dataFileError, dataRoot, locateFiles, readDataFile } from './data-files
 import { readMatV5 } from './mat-v5';
 import { MemorySource, type Source, type SplitStorage, iota } from './source';
 import { deriveSplits, type SplitOptions } from './splits';
+import type { NamedPart } from '../core/named-part';
+import { z } from 'zod';
+import { splitOptionsSchema } from './splits';
 
 /**
  * SVHN "format 2" (cropped digits, http://ufldl.stanford.edu/housenumbers/): train_32x32.mat (73,257)
@@ -71,3 +74,10 @@ export function createSvhnSource(options: SvhnSourceOptions = {}): Source {
     deriveSplits('svhn', { train, test }, PER, options),
   );
 }
+
+/** The registry's 'svhn' source. */
+export const svhnSourceEntry: NamedPart<Source, SvhnSourceOptions> = {
+  name: 'svhn',
+  options: splitOptionsSchema.extend({ dir: z.string().optional() }).strict(),
+  create: (o) => createSvhnSource(o),
+};

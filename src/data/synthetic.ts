@@ -2,6 +2,8 @@ import { AtflowError } from '../core/errors';
 import { deriveSeed, Rng } from '../core/rng';
 import { MemorySource, type Source, type SplitStorage, iota } from './source';
 import { deriveSplits } from './splits';
+import type { NamedPart } from '../core/named-part';
+import { z } from 'zod';
 
 /**
  * Class-conditional Gaussian images of any shape, for tests and benchmarks: class c has a mean image
@@ -82,3 +84,21 @@ export function createSyntheticSource(options: SyntheticSourceOptions = {}): Sou
     deriveSplits('synthetic', { train: generate(0, trainSize + valSize), test: generate(1, testSize) }, per, { valSize, seed }),
   );
 }
+
+/** The registry's 'synthetic' source (ranges are checked by createSyntheticSource, naming the option). */
+export const syntheticSourceEntry: NamedPart<Source, SyntheticSourceOptions> = {
+  name: 'synthetic',
+  options: z
+    .object({
+      numClasses: z.number().optional(),
+      imageShape: z.tuple([z.number(), z.number(), z.number()]).optional(),
+      trainSize: z.number().optional(),
+      testSize: z.number().optional(),
+      valSize: z.number().optional(),
+      noise: z.number().optional(),
+      separation: z.number().optional(),
+      seed: z.number().optional(),
+    })
+    .strict(),
+  create: (o) => createSyntheticSource(o),
+};

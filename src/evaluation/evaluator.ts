@@ -2,7 +2,8 @@ import type { Observable } from 'rxjs';
 import type { LabeledBatch } from '../core/batch';
 import type { Model } from '../core/model';
 import type { ExampleColumns } from '../core/records';
-import { evaluatePass, type EvalAttackSettings, type EvalSummary } from './evaluate';
+import { evaluatePass, type EvalSummary } from './evaluate';
+import type { ThreatModel } from './threat-model';
 
 /** The per-epoch evaluation: one pass over a split's batches, with per-example rows. */
 export interface Evaluator {
@@ -13,8 +14,8 @@ export interface Evaluator {
 /** What the registry's 'evaluator' factories receive. */
 export interface EvaluatorOptions {
   readonly model: Model;
-  /** The run's per-epoch evaluation attack (evalAttackOf). */
-  readonly attack: Partial<EvalAttackSettings>;
+  /** The run's threat model (RunParts.threat): the ball and the PGD attack of the per-epoch evaluation. */
+  readonly attack: ThreatModel;
   readonly seed: number;
 }
 

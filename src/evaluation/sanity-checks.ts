@@ -3,14 +3,11 @@ import type { Model } from '../core/model';
 import { deriveSeed, Rng } from '../core/rng';
 import { crossEntropy } from '../algorithms/objectives/ce';
 import { pgd } from '../algorithms/attacks/pgd';
-import type { Norm } from '../algorithms/attacks/types';
+import type { ThreatModel } from './threat-model';
 
 export interface SanityCheckOptions {
-  readonly eps: number;
-  /** The threat model (default 'linf'): PGD and the random noise live in this ε-ball. */
-  readonly norm?: Norm;
-  readonly alpha?: number;
-  readonly steps?: number;
+  /** The run's threat model: its PGD attacks, and the random noise is drawn, in its ball. */
+  readonly threat: ThreatModel;
   readonly seed: number;
   /** Uniform-noise draws per example for the random-noise check. Default 10. */
   readonly noiseDraws?: number;
@@ -41,24 +38,22 @@ function accuracy(model: Model, x: tf.Tensor4D, y: tf.Tensor1D): { acc: number; 
  *  - robust accuracy above clean accuracy;
  *  - exactly zero input gradients of CE for many examples (shattered / saturated gradients);
  *  - uniform noise in the ε-ball fooling examples that PGD did not (random search beating PGD).
- * The ball is the run's: ℓ∞ (PGD-ℓ∞, uniform start; noise U(−ε, ε) per pixel) or ℓ2 (PGD-ℓ2, 0.001·N
- * start; noise uniform in the ℓ2 ball: a Gaussian direction scaled to radius ε·u^(1/d), u ~ U(0, 1)).
+ * PGD is the threat model's own (its norm, ε, α, steps, restarts and start); the noise is in its ball:
+ * ℓ∞ U(−ε, ε) per pixel, or ℓ2 uniform in the ball (a Gaussian direction scaled to radius ε·u^(1/d), u ~ U(0, 1)).
  * Returns the numbers and the warnings; never throws for a failed check.
  */
 export function gradientMaskingChecks(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, options: SanityCheckOptions): SanityReport {
-  const eps = options.eps;
-  const norm = options.norm ?? 'linf';
-  const alpha = options.alpha ?? eps / 4;
-  const steps = options.steps ?? 10;
+  const { threat } = options;
+  const { eps, norm } = threat;
   const warnings: string[] = [];
   const clean = accuracy(model, x, y);
 
-  const x0 = pgd(model, x, y, deriveSeed(options.seed, 'sanity-eps0'), { norm, eps: 0, alpha, steps });
+  const x0 = pgd(model, x, y, deriveSeed(options.seed, 'sanity-eps0'), { ...threat, eps: 0 });
   const eps0 = accuracy(model, x0, y);
   x0.dispose();
   if (eps0.acc !== clean.acc) warnings.push(`PGD with ε = 0 gives accuracy ${eps0.acc.toFixed(4)}, clean accuracy is ${clean.acc.toFixed(4)}: the attack or the model's eval mode is inconsistent`);
 
-  const xAdv = pgd(model, x, y, deriveSeed(options.seed, 'sanity-pgd'), { norm, eps, alpha, steps });
+  const xAdv = pgd(model, x, y, deriveSeed(options.seed, 'sanity-pgd'), threat);
   const pgdRes = accuracy(model, xAdv, y);
   xAdv.dispose();
   if (pgdRes.acc > clean.acc) warnings.push(`robust accuracy ${pgdRes.acc.toFixed(4)} is above clean accuracy ${clean.acc.toFixed(4)}: possible gradient masking or a broken attack`);

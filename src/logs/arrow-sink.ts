@@ -1,8 +1,9 @@
 import * as arrow from 'apache-arrow';
 import * as fs from 'fs';
 import * as path from 'path';
-import { Observable, OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import type { RunEvent, RunEventOf } from '../core/run-event';
+import { sinkOperator, type RunSinkWithResult } from '../core/run-sink';
 import { AtflowError } from '../core/errors';
 import { faultArmed, faultPoint } from '../core/fault-injection';
 import { arrowSchema, ColumnDef, ColumnValues, makeRecordBatch } from './columns';
@@ -146,7 +147,7 @@ export interface ArrowSinkResult {
  * stream per table under `<runDir>/arrow/`, same columns as the Parquet tables (examples in one
  * stream across epochs). Synchronous writes: it never lags the run.
  */
-export class ArrowRunWriter {
+export class ArrowRunWriter implements RunSinkWithResult<ArrowSinkResult> {
   readonly name = 'arrow';
   private readonly writers = new Map<TableName, ArrowStreamFileWriter>();
   private readonly rows: Partial<Record<TableName, number>> = {};
@@ -241,28 +242,5 @@ export class ArrowRunWriter {
  * stream format) and emits an ArrowSinkResult when the stream completes.
  */
 export function arrowSink(options: ArrowSinkOptions = {}): OperatorFunction<RunEvent, ArrowSinkResult> {
-  return (source) =>
-    new Observable<ArrowSinkResult>((subscriber) => {
-      const w = new ArrowRunWriter(options);
-      const sub = source.subscribe({
-        next: (ev) => {
-          try {
-            w.handle(ev);
-          } catch (e) {
-            w.close();
-            subscriber.error(e);
-          }
-        },
-        error: (e) => {
-          w.close();
-          subscriber.error(e);
-        },
-        complete: () => {
-          w.close();
-          subscriber.next(w.result());
-          subscriber.complete();
-        },
-      });
-      return () => sub.unsubscribe();
-    });
+  return sinkOperator(() => new ArrowRunWriter(options));
 }

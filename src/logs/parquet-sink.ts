@@ -1,12 +1,14 @@
 import * as fs from 'fs';
 import * as arrow from 'apache-arrow';
 import * as path from 'path';
-import { Observable, OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
 import type { RunEvent, RunEventOf } from '../core/run-event';
+import { sinkOperator, type RunSinkWithResult } from '../core/run-sink';
 import { AtflowError } from '../core/errors';
 import type { ColumnDef } from './columns';
 import { ParquetStreamWriter, readParquetTable, DEFAULT_ROW_GROUP_SIZE } from './parquet-writer';
-import { removeEntry, RunFolder, type RunTable } from '../store/run-folder';
+import { exampleEpochName, removeEntry, RunFolder, type RunTable } from '../store/run-folder';
+import { fsyncDir } from '../core/durable-file';
 import { checkRunTables } from './table-check';
 import {
   COMPLEXITY_COLUMNS,
@@ -85,11 +87,12 @@ export function writeSpecJson(start: RunEventOf<'run-start'>): string {
 
 /**
  * The run folder writer behind `parquetSink`. Handles one event at a time (the sink serialises them).
- * Layout: examples/epoch=NNNN/part-<phase>[-<split>].parquet (one file per epoch, phase and split, closed at that
- * epoch's epoch-end), events/epochs/steps/complexity/labels.parquet (closed at run-end), spec.json,
- * and _SUCCESS last. Every file appears atomically (temp + fsync + rename).
+ * Layout: examples/epoch-NNNN/part-<phase>[-<split>].parquet (one file per epoch, phase and split, closed at that
+ * epoch's epoch-end; plain folder names, not Hive's key=value: see exampleEpochName), events/epochs/steps/
+ * complexity/labels.parquet (closed at run-end), spec.json, and _SUCCESS last. Every file appears atomically
+ * (temp + fsync + rename); the examples parts' temp files are kept in the run folder, outside examples/.
  */
-export class ParquetRunWriter {
+export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
   readonly name = 'parquet';
   private start: RunEventOf<'run-start'> | null = null;
   private folder: RunFolder | null = null;
@@ -127,6 +130,7 @@ export class ParquetRunWriter {
         this.folder.clearSuccess();
         if (this.options.writeSpec ?? true) this.record('spec', writeSpecJson(ev), 0);
         this.folder.removeTemp();
+        renameLegacyPartitions(this.folder);
         await this.consolidateSegments(ev.firstEpoch);
         return;
       }
@@ -238,7 +242,10 @@ export class ParquetRunWriter {
       }
       for (const f of others) removeEntry(f);
       if (fs.existsSync(carry)) {
-        if (firstEpoch > 1) fs.renameSync(carry, this.runFolder.segmentFile(name, 0));
+        if (firstEpoch > 1) {
+          fs.renameSync(carry, this.runFolder.segmentFile(name, 0));
+          fsyncDir(this.runFolder.segmentsDir(name));
+        }
         else removeEntry(carry);
       }
     }
@@ -303,7 +310,7 @@ export class ParquetRunWriter {
     const k = this.partCount.get(key) ?? 0;
     this.partCount.set(key, k + 1);
     const file = this.runFolder.examplePartFile(epoch, name, k);
-    const writer = await ParquetStreamWriter.open(file, EXAMPLES_COLUMNS, { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
+    const writer = await ParquetStreamWriter.open(file, EXAMPLES_COLUMNS, { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE, tempDir: this.runFolder.dir });
     this.parts.set(key, { epoch, writer });
     return writer;
   }
@@ -333,42 +340,28 @@ function keepEpochsBefore(t: arrow.Table, firstEpoch: number): arrow.Table {
 }
 
 /**
+ * A run folder written by an earlier version names its examples folders Hive-style (`epoch=NNNN`); resuming
+ * it renames them to `epoch-NNNN`, so that the finished folder has one layout that every reader opens.
+ */
+function renameLegacyPartitions(folder: RunFolder): void {
+  let renamed = false;
+  for (const { epoch, dir } of folder.exampleFolders()) {
+    if (path.basename(dir) === exampleEpochName(epoch)) continue;
+    const to = folder.exampleEpochDir(epoch);
+    if (fs.existsSync(to)) {
+      throw new AtflowError('RESUME', `${folder.examplesDir} holds both ${path.basename(dir)} and ${exampleEpochName(epoch)}: remove the one that is not this run's epoch ${epoch}`, { path: folder.examplesDir });
+    }
+    fs.renameSync(dir, to);
+    renamed = true;
+  }
+  if (renamed) fsyncDir(folder.examplesDir);
+}
+
+/**
  * The Parquet sink: `events$.pipe(parquetSink())` writes the run folder of DESIGN.md and emits one
  * ParquetSinkResult when the event stream completes. Events are handled strictly in order; an error
  * upstream aborts the open files (their temp files are removed; files already renamed stay).
  */
 export function parquetSink(options: ParquetSinkOptions = {}): OperatorFunction<RunEvent, ParquetSinkResult> {
-  return (source) =>
-    new Observable<ParquetSinkResult>((subscriber) => {
-      const writer = new ParquetRunWriter(options);
-      let chain: Promise<void> = Promise.resolve();
-      let failed = false;
-      const fail = (e: unknown) => {
-        if (failed) return;
-        failed = true;
-        void writer.abort().finally(() => subscriber.error(e));
-      };
-      const sub = source.subscribe({
-        next: (ev) => {
-          chain = chain.then(() => (failed ? undefined : writer.handle(ev))).catch((e) => {
-            fail(e);
-            sub?.unsubscribe();
-          });
-        },
-        error: (e) => {
-          chain = chain.then(() => fail(e));
-        },
-        complete: () => {
-          chain = chain
-            .then(() => (failed ? undefined : writer.closeAll()))
-            .then(() => {
-              if (failed) return;
-              subscriber.next(writer.result());
-              subscriber.complete();
-            })
-            .catch(fail);
-        },
-      });
-      return () => sub.unsubscribe();
-    });
+  return sinkOperator(() => new ParquetRunWriter(options));
 }

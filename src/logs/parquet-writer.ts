@@ -17,6 +17,12 @@ export interface ParquetWriterOptions {
   readonly metadata?: Readonly<Record<string, string>>;
   /** Rows per row group (default 65,536). */
   readonly rowGroupSize?: number;
+  /**
+   * Folder of the temp file (default: the target's). Must be on the same file system. The examples parts
+   * use the run folder, so that no half-written file ever sits in the dataset folder a reader lists
+   * (polars' `read_parquet(dir)` refuses a folder holding a file of another extension).
+   */
+  readonly tempDir?: string;
 }
 
 /** Feeds wasm RecordBatches to parquet-wasm's stream transformer one at a time (pull-driven). */
@@ -99,7 +105,8 @@ export class ParquetStreamWriter {
     let temp: TempFile;
     try {
       fs.mkdirSync(path.dirname(filePath), { recursive: true });
-      temp = openTemp(filePath);
+      if (options.tempDir) fs.mkdirSync(options.tempDir, { recursive: true });
+      temp = openTemp(filePath, options.tempDir);
     } catch (e) {
       throw e instanceof AtflowError ? e : new AtflowError('IO', `cannot create ${filePath}: ${(e as Error).message}`, { path: filePath });
     }
@@ -263,6 +270,38 @@ export function readParquetTable(filePath: string, columns?: string[]): arrow.Ta
   }
   const ipc = wasmTable.intoIPCStream(); // consumes (frees) the wasm table
   return arrow.tableFromIPC(ipc);
+}
+
+/**
+ * The file's Arrow schema, from its footer alone (a folder of large parts is checked without reading them):
+ * the footer is handed to parquet-wasm framed as a file that holds nothing else.
+ */
+export function readParquetSchema(filePath: string): arrow.Schema {
+  let bytes: Uint8Array;
+  try {
+    const fd = fs.openSync(filePath, 'r');
+    try {
+      const size = fs.fstatSync(fd).size;
+      const tail = Buffer.alloc(8);
+      if (size < 12 || fs.readSync(fd, tail, 0, 8, size - 8) !== 8 || tail.toString('latin1', 4) !== 'PAR1') throw new Error('no Parquet footer');
+      const len = tail.readUInt32LE(0);
+      if (len + 12 > size) throw new Error(`footer length ${len} exceeds the file`);
+      bytes = Buffer.alloc(len + 12);
+      bytes.set(Buffer.from('PAR1', 'latin1'), 0);
+      fs.readSync(fd, bytes, 4, len + 8, size - 8 - len);
+    } finally {
+      fs.closeSync(fd);
+    }
+  } catch (e) {
+    throw new AtflowError('DATA_FILE', `${filePath} is not a readable Parquet file: ${(e as Error).message}`, { path: filePath });
+  }
+  let schema;
+  try {
+    schema = pw.readSchema(bytes);
+  } catch (e) {
+    throw new AtflowError('DATA_FILE', `${filePath} is not a readable Parquet file: ${(e as Error)?.message ?? e}`, { path: filePath });
+  }
+  return arrow.tableFromIPC(schema.intoIPCStream()).schema; // intoIPCStream consumes (frees) it
 }
 
 /** The file's key-value metadata (our run config, seed, versions, backend), without the embedded Arrow schema. */

@@ -1,6 +1,7 @@
 import * as cliProgress from 'cli-progress';
-import { Observable, OperatorFunction } from 'rxjs';
-import type { RunEvent } from '../core/run-event';
+import type { OperatorFunction } from 'rxjs';
+import type { EvalProgress, RunEvent } from '../core/run-event';
+import { sinkOperator, type RunSink } from '../core/run-sink';
 
 export interface ProgressOptions {
   /** Where to draw (default process.stderr, so stdout stays clean for --json output). */
@@ -12,6 +13,28 @@ export interface ProgressOptions {
 }
 
 const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '–');
+
+/** 75s → '1m15s'; '?' when unknown. */
+export function formatSeconds(s: number): string {
+  if (!Number.isFinite(s)) return '?';
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : s >= 10 ? `${Math.round(s)}s` : `${s.toFixed(1)}s`;
+}
+
+/**
+ * The progress line of a long evaluation (`atflow eval`, the end-of-training AutoAttack): the bar over
+ * the batches' steps, the step and the points it attacks, its own time once it ended, the robust
+ * accuracy so far, total elapsed and ETA.
+ */
+export function formatEvalProgress(p: EvalProgress): string {
+  const fraction = (p.batch + (p.stepIndex + (p.phase === 'end' ? 1 : 0)) / p.steps) / p.batches;
+  const eta = fraction > 0 ? p.elapsed / fraction - p.elapsed : NaN;
+  const bar = `[${'#'.repeat(Math.round(fraction * 20)).padEnd(20, '.')}]`;
+  const head = `${p.what} ${bar} batch ${p.batch + 1}/${p.batches} ${p.step} (${p.stepIndex + 1}/${p.steps})`;
+  const points = `${p.attacked} point${p.attacked === 1 ? '' : 's'}`;
+  return p.phase === 'start'
+    ? `${head}: ${points}…, ${formatSeconds(p.elapsed)} elapsed`
+    : `${head}: ${points} in ${formatSeconds(p.stepSeconds)}${Number.isFinite(p.robustAcc) ? `, robust ${pct(p.robustAcc)}` : ''}, ${formatSeconds(p.elapsed)} elapsed, ETA ${formatSeconds(eta)}`;
+}
 const num = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : '–');
 
 /**
@@ -20,7 +43,7 @@ const num = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : '–');
  * rows), left on screen when the epoch ends with the test accuracies; elsewhere (CI logs, files) one
  * plain line per epoch; nothing when quiet.
  */
-export class ProgressDisplay {
+export class ProgressDisplay implements RunSink {
   readonly name = 'progress';
   private readonly stream: NodeJS.WritableStream & { isTTY?: boolean; columns?: number };
   private readonly useBars: boolean;
@@ -112,6 +135,10 @@ export class ProgressDisplay {
         }
         return;
       }
+      case 'eval-progress':
+        // one line per step start and end (a step can take minutes: the line says what runs meanwhile)
+        this.write(formatEvalProgress(ev.progress));
+        return;
       case 'warning':
         this.write(`warning${ev.epoch > 0 ? ` (epoch ${ev.epoch})` : ''}: ${ev.message}`);
         return;
@@ -132,23 +159,5 @@ export class ProgressDisplay {
 
 /** `events$.pipe(progressSink())`: draws while the run goes; completes with the stream. */
 export function progressSink(options: ProgressOptions = {}): OperatorFunction<RunEvent, never> {
-  return (source) =>
-    new Observable<never>((subscriber) => {
-      const d = new ProgressDisplay(options);
-      const sub = source.subscribe({
-        next: (ev) => d.handle(ev),
-        error: (e) => {
-          d.close();
-          subscriber.error(e);
-        },
-        complete: () => {
-          d.close();
-          subscriber.complete();
-        },
-      });
-      return () => {
-        d.close();
-        sub.unsubscribe();
-      };
-    });
+  return sinkOperator(() => new ProgressDisplay(options));
 }

@@ -3,24 +3,15 @@ import { ArrowRunWriter } from './arrow-sink';
 import { ProgressDisplay } from './progress';
 import { SummaryWriter } from './summary';
 import type { RunSink } from '../core/run-sink';
-import type { RunSpec } from '../config/spec';
+import type { ResolvedRun, RunSpec } from '../config/spec';
+import type { Registry } from '../config/registry';
 
-/** The Parquet run-folder writer as an awaited sink. */
+/**
+ * The Parquet run-folder writer as an awaited sink. _SUCCESS is written by the runner once every sink
+ * is closed (summary.json included); a run that threw before run-end keeps what it wrote (close).
+ */
 export function parquetRunSink(): RunSink {
-  // _SUCCESS is written by the runner once every sink is closed (summary.json included)
-  const writer = new ParquetRunWriter({ successMarker: false });
-  let ended = false;
-  return {
-    name: 'parquet',
-    async handle(ev) {
-      if (ev.type === 'run-end') ended = true;
-      await writer.handle(ev);
-    },
-    async close() {
-      // a run that threw before run-end keeps what it wrote, without _SUCCESS
-      if (!ended) await writer.closeAll();
-    },
-  };
+  return new ParquetRunWriter({ successMarker: false });
 }
 
 /** What a sink factory registered under kind 'sink' is given, per run. */
@@ -47,3 +38,18 @@ export const BUILTIN_SINKS: Readonly<Record<string, (o: SinkOptions) => RunSink>
   summary: () => new SummaryWriter(),
   progress: (o) => new ProgressDisplay({ quiet: o.quiet && process.env.ATFLOW_PROGRESS_LINES !== '1', tty: process.env.ATFLOW_PROGRESS_LINES === '1' ? false : undefined }),
 };
+
+/**
+ * A run's sinks built by name through the registry: runSinkNames (the built-ins, logging.sinks, then
+ * `extra`), each given { runDir, spec, quiet }. What `atflow run` gives every run.
+ */
+export function sinksByName(registry: Registry, options: { readonly extra?: readonly string[]; readonly quiet?: boolean } = {}): (runDir: string, spec: RunSpec) => RunSink[] {
+  return (runDir, spec) => runSinkNames(spec, options.extra).map((name) => registry.create<RunSink, SinkOptions>('sink', name, { runDir, spec, quiet: !!options.quiet }));
+}
+
+/** Every sink name the runs will build is registered: checked before any run starts, naming the field (logging.sinks or --sink). */
+export function checkSinkNames(runs: readonly ResolvedRun[], registry: Registry, extra: readonly string[] = []): void {
+  for (const run of runs) {
+    for (const name of runSinkNames(run.spec, extra)) registry.factory('sink', name, (run.spec.logging.sinks ?? []).includes(name) ? 'logging.sinks' : '--sink');
+  }
+}

@@ -1,6 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
-import { Observable, OperatorFunction } from 'rxjs';
+import type { OperatorFunction } from 'rxjs';
+import { sinkOperator, type RunSinkWithResult } from '../core/run-sink';
 import type { EpochRecord } from '../core/records';
 import type { RunEvent, RunEventOf } from '../core/run-event';
 import type { BackendInfo } from '../core/backend-info';
@@ -8,7 +9,8 @@ import { AtflowError } from '../core/errors';
 import { readRunMeta, RunMeta } from './run-meta';
 import type { EvalProtocol } from '../core/eval-protocol';
 import { writeFileDurable } from '../core/durable-file';
-import { EXAMPLES_GLOB, RUN_FILES, RunFolder } from '../store/run-folder';
+import { RUN_FILES, RunFolder } from '../store/run-folder';
+import { bestEpochOf, type SelectOn } from '../analysis/best-epoch';
 
 /** Accuracies of one epoch, fractions in [0, 1]; train accuracies are against the labels trained on. */
 export interface EpochAccuracies {
@@ -37,6 +39,12 @@ export interface RunSummary {
   readonly best: EpochAccuracies | null;
   readonly best_rule: string | null;
   readonly final: EpochAccuracies | null;
+  /**
+   * Set when the run's last epoch is not its last planned one: "stopped at epoch 65 of 80". `reason`
+   * 'interrupted' (Ctrl-C: `final` is where it stopped, not a final epoch; --resume continues it),
+   * 'early' (an early-stopping rule completed it there), or the status of a run that failed or never ended.
+   */
+  readonly stopped: RunStop | null;
   /** best.test_robust_acc − final.test_robust_acc: how much robust overfitting cost. */
   readonly robust_gap: number | null;
   readonly backend: BackendInfo | null;
@@ -55,6 +63,24 @@ export interface RunSummary {
   readonly error?: string;
 }
 
+/** Where a run stopped short of its planned epochs, and why. */
+export interface RunStop {
+  readonly epoch: number;
+  readonly of: number;
+  readonly reason: 'early' | 'interrupted' | 'failed' | 'incomplete';
+}
+
+/** "stopped at epoch 65 of 80" / "stopped early at epoch 7 of 12" (the table, the report). */
+export function describeStop(s: RunStop): string {
+  return `stopped ${s.reason === 'early' ? 'early ' : ''}at epoch ${s.epoch} of ${s.of}${s.reason === 'early' || s.reason === 'interrupted' ? '' : ` (${s.reason})`}`;
+}
+
+/** The eval.selectOn a run-start's spec names ('test' when it names none). */
+function selectOnOf(spec: unknown): SelectOn {
+  const v = (spec as { eval?: { selectOn?: unknown } } | null)?.eval?.selectOn;
+  return v === 'val' ? 'val' : 'test';
+}
+
 const accuracies = (r: EpochRecord): EpochAccuracies => ({
   epoch: r.epoch,
   test_clean_acc: r.test_clean_acc,
@@ -70,7 +96,8 @@ export function runPaths(runDir: string): Record<string, string> {
   const rel = (p: string) => path.relative(runDir, p).split(path.sep).join('/');
   for (const t of ['labels', 'events', 'epochs', 'steps', 'complexity'] as const) if (fs.existsSync(folder.tableFile(t))) out[t] = rel(folder.tableFile(t));
   if (fs.existsSync(folder.file('gradientProbe'))) out.gradient_probe = rel(folder.file('gradientProbe'));
-  if (fs.existsSync(folder.examplesDir)) out.examples = EXAMPLES_GLOB;
+  // the folder: pandas', pyarrow's and polars' read_parquet(dir) read it as one table (docs/queries.md)
+  if (fs.existsSync(folder.examplesDir)) out.examples = `${rel(folder.examplesDir)}/`;
   for (const f of ['spec', 'report', 'success'] as const) if (fs.existsSync(folder.file(f))) out[f === 'success' ? '_SUCCESS' : f] = rel(folder.file(f));
   if (fs.existsSync(folder.checkpointsDir)) out.checkpoints = `${rel(folder.checkpointsDir)}/`;
   if (fs.existsSync(folder.arrowDir())) for (const f of fs.readdirSync(folder.arrowDir())) if (f.endsWith('.arrows')) out[`arrow_${f.replace('.arrows', '')}`] = rel(path.join(folder.arrowDir(), f));
@@ -104,12 +131,16 @@ export class RunSummaryBuilder {
   build(paths: Record<string, string> = {}): RunSummary {
     const meta = readRunMeta(this.start?.spec);
     const last = this.records.length ? this.records[this.records.length - 1] : null;
-    const bestRec = last ? this.records.find((r) => r.epoch === last.best_epoch) ?? pickBest(this.records) : null;
+    // the run's own decision (trackBest's best_epoch), else the same rule on the run's selection split
+    const bestRec = last ? this.records.find((r) => r.epoch === last.best_epoch) ?? pickBest(this.records, selectOnOf(this.start?.spec)) : null;
     const best = bestRec ? accuracies(bestRec) : null;
     const final = last ? accuracies(last) : null;
+    const status = this.end?.status ?? 'incomplete';
+    const planned = this.start?.epochs ?? 0;
+    const stopped: RunStop | null = last && last.epoch < planned ? { epoch: last.epoch, of: planned, reason: status === 'completed' ? 'early' : status } : null;
     return {
       run_id: this.start?.runId ?? '',
-      status: this.end?.status ?? 'incomplete',
+      status,
       trainer: meta.trainer,
       te: meta.te,
       label_noise: meta.label_noise,
@@ -121,6 +152,7 @@ export class RunSummaryBuilder {
       best,
       best_rule: last ? last.best_rule : null,
       final,
+      stopped,
       robust_gap: best && final ? best.test_robust_acc - final.test_robust_acc : null,
       backend: this.start?.backend ?? null,
       started_at: this.start?.startedAt ?? null,
@@ -145,13 +177,10 @@ export function evalShare(records: readonly EpochRecord[]): number | null {
   return wallMs > 0 ? evalMs / wallMs : null;
 }
 
-/** Highest test robust accuracy, ties broken by test clean accuracy (docs/algorithms.md §10.1), then earliest. */
-export function pickBest(records: readonly EpochRecord[]): EpochRecord | null {
-  let best: EpochRecord | null = null;
-  for (const r of records) {
-    if (!best || r.test_robust_acc > best.test_robust_acc || (r.test_robust_acc === best.test_robust_acc && r.test_clean_acc > best.test_clean_acc)) best = r;
-  }
-  return best;
+/** The best epoch's record by the one best-epoch rule (analysis/best-epoch.ts) on `selectOn`; null when none was evaluated. */
+export function pickBest(records: readonly EpochRecord[], selectOn: SelectOn = 'test'): EpochRecord | null {
+  const epoch = bestEpochOf(records, selectOn);
+  return records.find((r) => r.epoch === epoch) ?? null;
 }
 
 /** Writes `<runDir>/summary.json` atomically; returns its path. */
@@ -182,7 +211,7 @@ export function writeMultiRunSummary(file: string, runs: readonly RunSummary[], 
 }
 
 /** The summary as an awaited sink object ({ name, handle, close }): writes summary.json at run-end. */
-export class SummaryWriter {
+export class SummaryWriter implements RunSinkWithResult<RunSummary> {
   readonly name = 'summary';
   private readonly builder = new RunSummaryBuilder();
   private written: RunSummary | null = null;
@@ -210,32 +239,13 @@ export class SummaryWriter {
   get summary(): RunSummary | null {
     return this.written;
   }
+
+  result(): RunSummary | null {
+    return this.written;
+  }
 }
 
 /** `events$.pipe(summarySink())`: writes summary.json at run-end and emits the summary on completion. */
 export function summarySink(): OperatorFunction<RunEvent, RunSummary> {
-  return (source) =>
-    new Observable<RunSummary>((subscriber) => {
-      const w = new SummaryWriter();
-      const sub = source.subscribe({
-        next: (ev) => {
-          try {
-            w.handle(ev);
-          } catch (e) {
-            subscriber.error(e);
-          }
-        },
-        error: (e) => subscriber.error(e),
-        complete: () => {
-          try {
-            w.close();
-            if (w.summary) subscriber.next(w.summary);
-            subscriber.complete();
-          } catch (e) {
-            subscriber.error(e);
-          }
-        },
-      });
-      return () => sub.unsubscribe();
-    });
+  return sinkOperator(() => new SummaryWriter());
 }

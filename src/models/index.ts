@@ -11,8 +11,8 @@ import { slotSize } from './layers/slot';
 
 export { Network } from './network';
 export type { Architecture, ArchitectureOptions } from './architecture';
-export { saveWeights, loadWeights, stateDictOf, loadStateDict } from './checkpoint';
-export type { StateDictEntry } from './checkpoint';
+export { saveWeights, loadWeights, stateDictOf, loadStateDict, checkKeyMap } from './checkpoint';
+export type { StateDictEntry, KeyMap, LoadOptions, LoadReport } from './checkpoint';
 
 /** The registered names. Any `wrn-D-K` (D = 6n+4) is accepted as well; these two are the paper's. */
 export const MODEL_NAMES = ['mlp', 'cnn-small', 'resnet18', 'preact-resnet18', 'wrn-34-10', 'wrn-28-10', 'vgg16'] as const;

@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { map, type OperatorFunction } from 'rxjs';
 import type { AugmentedBatch, LabeledBatch } from '../core/batch';
+import { z } from 'zod';
 import { AtflowError } from '../core/errors';
+import type { NamedPart } from '../core/named-part';
 import { deriveSeed, Rng } from '../core/rng';
 import type { SourceInfo } from '../data/source';
 
@@ -89,13 +91,53 @@ export function augmentBatch(batch: LabeledBatch, options: AugmentOptions): Augm
   return { ...batch, stage: 'augmented', x };
 }
 
-/** RxJS operator of augmentBatch. With crop 0 and flip false it only re-brands the batch. */
-export function augment(options: AugmentOptions): OperatorFunction<LabeledBatch, AugmentedBatch> {
-  checkOptions(options);
-  return map((batch) => augmentBatch(batch, options));
+/** An augmentation as the registry's 'augmentation' entries make it: one batch in, its augmented batch out (disposing what it replaces). */
+export type Augmentation = (batch: LabeledBatch) => AugmentedBatch;
+
+/**
+ * RxJS operator of an augmentation: the crop/flip options (augmentBatch; crop 0 and flip false only
+ * re-brand the batch), or an Augmentation made by the registry (a run's `parts.augment`).
+ */
+export function augment(how: AugmentOptions | Augmentation): OperatorFunction<LabeledBatch, AugmentedBatch> {
+  if (typeof how === 'function') return map(how);
+  checkOptions(how);
+  return map((batch) => augmentBatch(batch, how));
 }
 
 /** The dataset's default: crop 4 + flip for CIFAR, nothing for SVHN and MNIST (docs/algorithms.md §2). */
 export function defaultAugmentOptions(info: Pick<SourceInfo, 'defaultAugment'>, seed: number): Required<AugmentOptions> {
   return info.defaultAugment ? { crop: 4, flip: true, seed } : { crop: 0, flip: false, seed };
 }
+
+/** What the registry's 'augmentation' factories get beside their configured options. */
+export interface AugmentationContext {
+  /** The run's augmentation seed (deriveSeed(seed, 'augment')). */
+  readonly seed: number;
+  /** Whether the dataset's own default is crop + flip (SourceInfo.defaultAugment). */
+  readonly datasetDefault: boolean;
+}
+
+const cropFlip = (crop: number, flip: boolean, seed: number): Augmentation => {
+  const options = checkOptions({ crop, flip, seed });
+  return (batch) => augmentBatch(batch, options);
+};
+
+/**
+ * The built-in augmentations (kind 'augmentation', config `data.augment`: a name, or an object with
+ * `name` and the entry's options; an object without a name is 'crop-flip''s options).
+ */
+export const cropFlipAugmentationEntry: NamedPart<Augmentation, { crop: number; flip: boolean } & AugmentationContext> = {
+  name: 'crop-flip',
+  options: z.object({ crop: z.number().int().min(0).default(4), flip: z.boolean().default(true) }).strict(),
+  create: (o) => cropFlip(o.crop, o.flip, o.seed),
+};
+export const noAugmentationEntry: NamedPart<Augmentation, AugmentationContext> = { name: 'none', options: z.object({}).strict(), create: (o) => cropFlip(0, false, o.seed) };
+/** The dataset's own: crop 4 + flip for CIFAR, nothing for MNIST and SVHN (docs/algorithms.md §2). */
+export const defaultAugmentationEntry: NamedPart<Augmentation, AugmentationContext> = {
+  name: 'default',
+  options: z.object({}).strict(),
+  create: (o) => {
+    const d = defaultAugmentOptions({ defaultAugment: o.datasetDefault }, o.seed);
+    return cropFlip(d.crop, d.flip, o.seed);
+  },
+};

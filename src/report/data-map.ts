@@ -88,7 +88,10 @@ export interface DataMap {
 
 const COLUMNS = ['epoch', 'example', 'is_noisy', 'p_label_adv', 'p_label_clean', 'correct_clean', 'correct_adv'];
 
-/** The example files of one phase, in epoch order (examples/epoch=NNNN/part-<phase>[-k].parquet). */
+/**
+ * The example files of one phase, in epoch order (examples/epoch-NNNN/part-<phase>[-k].parquet; the
+ * `epoch=NNNN` folders of run folders written by earlier versions too).
+ */
 export function exampleFiles(runDir: string, phase: 'eval' | 'train'): string[] {
   const folder = new RunFolder(runDir);
   return folder.exampleEpochs().flatMap((e) => folder.exampleParts(e, phase));

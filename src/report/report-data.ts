@@ -22,7 +22,11 @@ export interface ReportRun {
   /** `_SUCCESS` is present: the run ended normally. */
   readonly finished: boolean;
   readonly epochs: Array<Record<string, number | string>>;
-  /** epoch → "event|noisy" → count */
+  /**
+   * epoch → "event|noisy" → count, for every epoch whose observation could show a transition (an empty
+   * map: none happened, zero events): each epoch after the first in phase 'train', each evaluated epoch
+   * of the training set after the first in phase 'eval'.
+   */
   readonly events: Map<number, Map<string, number>>;
   /** Which events `events` counts: the eval pass's (between evaluations) or the training rows' (between presentations). */
   readonly eventsPhase: 'train' | 'eval' | null;
@@ -101,6 +105,13 @@ export function loadReportRun(dir: string): ReportRun {
   // has them, else 'train' (between presentations); logs from before the phase column count as one
   const eventRows = optionalTable(dir, 'events', ['epoch', 'event', 'is_noisy', 'phase']);
   const eventsPhase: 'train' | 'eval' | null = eventRows.some((r) => r.phase === 'eval') ? 'eval' : eventRows.some((r) => r.phase === 'train') ? 'train' : null;
+  if (eventsPhase !== null) {
+    // the detector compares each observation with the previous one in its phase: train rows come every
+    // epoch, eval rows of the training set at the epochs that evaluated it (train_*_acc logged); an
+    // epoch without a transition is zero events, not a gap the figure's line would cross
+    const observed = epochs.filter((e) => eventsPhase === 'train' || Number.isFinite(e.train_clean_acc ?? NaN) || Number.isFinite(e.train_robust_acc ?? NaN));
+    for (const e of observed.slice(1)) events.set(Number(e.epoch), new Map());
+  }
   for (const r of eventRows.filter((x) => eventsPhase === null || x.phase === eventsPhase)) {
     const m = events.get(r.epoch) ?? new Map<string, number>();
     const k = `${r.event}|${r.is_noisy ? 'noisy' : 'clean'}`;

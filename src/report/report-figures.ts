@@ -29,8 +29,40 @@ export function runColor(runs: readonly ReportRun[]): VegaLiteSpec {
   return { field: 'run', type: 'nominal', title: 'run', sort: runs.map((r) => r.label), legend: { labelLimit: 0, orient: 'bottom', direction: 'vertical' } };
 }
 
-// padding: the best / final symbols at the first or last epoch stay whole
-const epochX = { field: 'epoch', type: 'quantitative', title: 'epoch', scale: { padding: 8 }, axis: { tickMinStep: 1, format: 'd' } };
+/**
+ * The epoch axis of the per-epoch figures: every figure of a report spans the runs' logged epochs (the
+ * first to the last, whichever figure starts later), padded so the best / final symbols at either end stay
+ * whole (zoom clips marks to the plot), never niced (a padded, niced domain rounds past the run: an
+ * 80-epoch run's axis ran to 90, a 200-epoch run's from −20 to 220). A tick that falls in the padding
+ * (80 for a 79-epoch run) is hidden: the axis shows no epoch the runs do not have.
+ */
+export function epochX(runs: readonly ReportRun[]): Record<string, unknown> {
+  const epochs = runs.flatMap((r) => r.epochs.map((e) => Number(e.epoch))).filter(Number.isFinite);
+  const lo = epochs.length ? Math.min(...epochs) : 0;
+  const hi = epochs.length ? Math.max(...epochs) : 1;
+  const outside = { condition: { test: `datum.value < ${lo} || datum.value > ${hi}`, value: 0 }, value: 1 };
+  return {
+    field: 'epoch',
+    type: 'quantitative',
+    title: 'epoch',
+    scale: { domain: hi > lo ? [lo, hi] : [lo - 0.5, lo + 0.5], padding: 8, nice: false },
+    // labelOverlap would reset every label's opacity to 1 before hiding overlaps: off (epoch labels are short, ticks ≥ 40 px apart)
+    axis: { tickMinStep: 1, format: 'd', labelOverlap: false, labelOpacity: outside, tickOpacity: outside, gridOpacity: outside },
+  };
+}
+
+/**
+ * A percentage axis whose label precision follows the tick step (d3's '%' with no precision: 0.0%,
+ * 0.5%, 1.0% over a 1.5-point range, 0%, 10%, … over 60 points; '.0%' printed 0%, 0%, 1%, 1%), also
+ * while zooming. A domain that is a single value (every drop 0) gets a one-point range, else the tick
+ * step is 0 and '%' prints 0.000000%.
+ */
+export function percentAxis(values: readonly number[]): { axis: { format: string }; scale?: { domain: [number, number] } } {
+  const finite = values.filter(Number.isFinite);
+  const lo = Math.min(0, ...finite);
+  const hi = Math.max(0, ...finite);
+  return hi - lo > 1e-12 ? { axis: { format: '%' } } : { axis: { format: '%' }, scale: { domain: [lo, lo + 0.01] } };
+}
 const zoom = (name: string) => ({ name, select: 'interval', bind: 'scales' });
 const pointsFor = (runs: readonly ReportRun[]) => Math.max(0, ...runs.map((r) => r.epochs.length)) <= 60;
 
@@ -66,8 +98,8 @@ export function accuracyFigure(runs: readonly ReportRun[]): Figure {
         params: [zoom(`zoom_${metric}`)],
         mark: { type: 'line', point: pointsFor(runs) ? { size: 14 } : false, strokeWidth: 1.6 },
         encoding: {
-          x: epochX,
-          y: { field: 'accuracy', type: 'quantitative', title: 'accuracy', axis: { format: '.0%' } },
+          x: epochX(runs),
+          y: { field: 'accuracy', type: 'quantitative', title: 'accuracy', ...percentAxis(values.filter((v) => v.metric === metric).map((v) => v.accuracy as number)) },
           color: multi ? { ...runColor(runs) } : { field: 'split', type: 'nominal', title: 'split', sort: ['train', 'test'], legend: { orient: 'bottom' } },
           strokeDash: { field: 'split', type: 'nominal', title: 'split', sort: ['test', 'train'], legend: { orient: 'bottom', symbolType: 'stroke', encode: { symbols: { update: { stroke: { value: '#444' } } } } } },
           tooltip: [{ field: 'run' }, { field: 'split' }, { field: 'epoch', type: 'quantitative' }, { field: 'accuracy', type: 'quantitative', format: '.2%' }],
@@ -78,7 +110,7 @@ export function accuracyFigure(runs: readonly ReportRun[]): Figure {
         transform: [{ filter: `datum.metric == '${metric}' && isValid(datum.marker)` }],
         mark: { type: 'point', filled: true, size: 110, stroke: 'black', strokeWidth: 0.8 },
         encoding: {
-          x: epochX,
+          x: epochX(runs),
           y: { field: 'accuracy', type: 'quantitative' },
           shape: { field: 'marker', type: 'nominal', title: 'test robust', scale: { domain: ['best', 'final'], range: ['diamond', 'square'] }, legend: { orient: 'bottom' } },
           color: multi ? runColor(runs) : { value: '#222' },
@@ -118,8 +150,8 @@ export function bestMinusCurrentFigure(runs: readonly ReportRun[]): Figure {
       params: [zoom('zoom_drop')],
       mark: { type: 'line', point: pointsFor(runs) ? { size: 14 } : false },
       encoding: {
-        x: epochX,
-        y: { field: 'drop', type: 'quantitative', title: 'accuracy below best', axis: { format: '.0%' } },
+        x: epochX(runs),
+        y: { field: 'drop', type: 'quantitative', title: 'accuracy below best', ...percentAxis(values.map((v) => v.drop as number)) },
         color: runColor(runs),
         tooltip: [{ field: 'run' }, { field: 'epoch', type: 'quantitative' }, { field: 'drop', type: 'quantitative', format: '.2%', title: 'below best' }],
       },
@@ -157,7 +189,7 @@ export function eventsFigure(runs: readonly ReportRun[]): Figure | null {
         height: multi ? 110 : 160,
         mark: { type: 'line', point: pointsFor(runs) ? { size: 12 } : false },
         encoding: {
-          x: epochX,
+          x: epochX(runs),
           y: { field: 'examples', type: 'quantitative', title: 'examples' },
           color: { field: 'label', type: 'nominal', title: 'label', sort: ['noisy', 'clean'], scale: { range: ['#d62728', '#1f77b4'] }, legend: { orient: 'bottom' } },
           tooltip: [{ field: 'run' }, { field: 'event' }, { field: 'label' }, { field: 'epoch', type: 'quantitative' }, { field: 'examples', type: 'quantitative' }],
@@ -183,7 +215,7 @@ export function teWeightFigure(runs: readonly ReportRun[]): Figure | null {
       params: [zoom('zoom_te')],
       mark: { type: 'line', point: pointsFor(te) ? { size: 14 } : false, interpolate: 'step-after' },
       encoding: {
-        x: epochX,
+        x: epochX(runs),
         y: { field: 'w', type: 'quantitative', title: 'w(t)' },
         color: runColor(te),
         tooltip: [{ field: 'run' }, { field: 'epoch', type: 'quantitative' }, { field: 'w', type: 'quantitative', title: 'w(t)' }],
@@ -192,16 +224,20 @@ export function teWeightFigure(runs: readonly ReportRun[]): Figure | null {
   };
 }
 
+export const GRADIENT_NORM_TITLE = 'squared gradient norm ‖∇θ‖²';
+
 /** Squared gradient norm: epoch mean (line) and the per-step min–max range of the epoch (band). */
 export function gradientNormFigure(runs: readonly ReportRun[]): Figure | null {
   const mean = runs.flatMap((r) => r.epochs.filter((e) => (num(e.grad_norm_sq_mean) ?? 0) > 0).map((e) => ({ run: r.label, epoch: Number(e.epoch), mean: num(e.grad_norm_sq_mean) })));
   const band = runs.flatMap((r) => r.gradNormRange.map((g) => ({ run: r.label, epoch: g.epoch, min: g.min, max: g.max })));
   if (mean.length === 0 && band.length === 0) return null;
-  const y = { type: 'quantitative', scale: { type: 'log' }, title: 'Σ‖∇W‖²_F' };
+  // plain Unicode: an axis title is SVG text, where TeX-like `_F` stays literal (the sum of every weight's
+  // squared Frobenius norm is the squared norm of the whole gradient θ, algorithms.md §8.2)
+  const y = { type: 'quantitative', scale: { type: 'log' }, title: GRADIENT_NORM_TITLE };
   return {
     id: 'gradient-norm',
     title: 'Squared gradient norm',
-    note: 'Line: the epoch mean of the per-step squared gradient norm (before weight decay); band: its smallest and largest step of the epoch.',
+    note: 'Line: the epoch mean of the per-step squared gradient norm ‖∇θ‖² (the sum over every parameter tensor of its squared Frobenius norm, before weight decay); band: its smallest and largest step of the epoch.',
     spec: {
       width: WIDTH * 2 + 40,
       height: HEIGHT - 20,
@@ -209,13 +245,13 @@ export function gradientNormFigure(runs: readonly ReportRun[]): Figure | null {
         {
           data: { values: band },
           mark: { type: 'area', opacity: 0.18 },
-          encoding: { x: epochX, y: { field: 'min', ...y }, y2: { field: 'max' }, color: runColor(runs), tooltip: [{ field: 'run' }, { field: 'epoch', type: 'quantitative' }, { field: 'min', type: 'quantitative', format: '.3g' }, { field: 'max', type: 'quantitative', format: '.3g' }] },
+          encoding: { x: epochX(runs), y: { field: 'min', ...y }, y2: { field: 'max' }, color: runColor(runs), tooltip: [{ field: 'run' }, { field: 'epoch', type: 'quantitative' }, { field: 'min', type: 'quantitative', format: '.3g' }, { field: 'max', type: 'quantitative', format: '.3g' }] },
         },
         {
           data: { values: mean },
           params: [zoom('zoom_grad')],
           mark: { type: 'line', point: pointsFor(runs) ? { size: 12 } : false },
-          encoding: { x: epochX, y: { field: 'mean', ...y }, color: runColor(runs), tooltip: [{ field: 'run' }, { field: 'epoch', type: 'quantitative' }, { field: 'mean', type: 'quantitative', format: '.3g' }] },
+          encoding: { x: epochX(runs), y: { field: 'mean', ...y }, color: runColor(runs), tooltip: [{ field: 'run' }, { field: 'epoch', type: 'quantitative' }, { field: 'mean', type: 'quantitative', format: '.3g' }] },
         },
       ],
     },
@@ -251,7 +287,7 @@ export function complexityFigure(runs: readonly ReportRun[]): Figure | null {
         height: 170,
         mark: { type: 'line', point: true },
         encoding: {
-          x: { field: 'gap', type: 'quantitative', title: 'robust gap', axis: { format: '.0%' } },
+          x: { field: 'gap', type: 'quantitative', title: 'robust gap', ...percentAxis(values.map((v) => v.gap as number)) },
           y: { field: 'value', type: 'quantitative', title: 'value', scale: { zero: false } },
           order: { field: 'epoch', type: 'quantitative' },
           color: runColor(runs),

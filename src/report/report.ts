@@ -2,6 +2,7 @@ import * as path from 'path';
 import { AtflowError } from '../core/errors';
 import { describeEvalProtocol } from '../core/eval-protocol';
 import { dataMapFigures } from './data-map-figures';
+import { describeStop } from '../logs/summary';
 import { loadReportRun, ReportRun, withUniqueLabels } from './report-data';
 import { Figure, runFigures } from './report-figures';
 import { browserBundles, renderSvg, vegaVersions } from './vega-runtime';
@@ -104,9 +105,12 @@ export function bestAndFinal(r: ReportRun): { bestEpoch: number | null; best: nu
   return { bestEpoch: Number(best.epoch), best: n(best.test_robust_acc), final: n(last.test_robust_acc) };
 }
 
+/** finished, "finished, stopped early at epoch 7 of 12", "stopped at epoch 65 of 80" (its last row is not a final epoch), or unfinished. */
 export function statusOf(r: ReportRun): string {
   const last = r.epochs[r.epochs.length - 1];
-  if (r.finished) return 'finished';
+  const short = last && r.plannedEpochs && Number(last.epoch) < r.plannedEpochs ? { epoch: Number(last.epoch), of: r.plannedEpochs } : null;
+  if (r.finished) return short ? `finished, ${describeStop({ ...short, reason: 'early' })}` : 'finished';
+  if (short) return describeStop({ ...short, reason: 'interrupted' });
   return `unfinished (${last ? `epoch ${last.epoch}` : 'no epoch'}${r.plannedEpochs ? ` of ${r.plannedEpochs}` : ''})`;
 }
 

@@ -5,7 +5,9 @@ import { AtflowError } from '../core/errors';
 import type { Model } from '../core/model';
 import { deriveSeed } from '../core/rng';
 import type { ApgdNorm } from '../algorithms/attacks/apgd';
-import { autoAttackBatch, resolveAutoAttack, type AutoAttackBudget, type AutoAttackStage, type StageOutcome } from '../evaluation/autoattack';
+import type { ThreatModel } from '../evaluation/threat-model';
+import { autoAttackSteps, resolveAutoAttack, type AutoAttackBudget, type AutoAttackStage, type StageOutcome } from '../evaluation/autoattack';
+import type { EvalProgress } from '../core/run-event';
 import type { ColumnDef, ColumnValues } from '../logs/columns';
 import { ParquetStreamWriter } from '../logs/parquet-writer';
 import { autoAttackChecks } from '../evaluation/autoattack-checks';
@@ -23,8 +25,8 @@ import { EVAL_FILES } from '../store/run-folder';
  * writes the same table as an uninterrupted one.
  */
 export interface AutoAttackEvalOptions {
-  readonly eps: number;
-  readonly norm: ApgdNorm;
+  /** The ball (norm, ε): the run's threat model, or the one `atflow eval` built from its flags. */
+  readonly threat: ThreatModel;
   readonly attacks: 'standard' | 'rand' | readonly string[];
   readonly budget?: Partial<AutoAttackBudget>;
   readonly batchSize: number;
@@ -34,8 +36,16 @@ export interface AutoAttackEvalOptions {
   readonly split: 'test' | 'train';
   /** Continue from state.jsonl if it exists (else start over). */
   readonly resume: boolean;
-  /** Called after each stage of each batch (progress display). */
-  readonly onProgress?: (p: { stage: AutoAttackStage; stageIndex: number; stages: number; batch: number; batches: number; done: number; n: number }) => void;
+  /** Called when each stage of each batch starts and ends (progress display); a promise is awaited before the stage runs on. */
+  readonly onProgress?: (p: EvalProgress) => void | Promise<void>;
+  /** `what` of the progress events (default 'autoattack'). */
+  readonly progressLabel?: string;
+}
+
+/** Seconds and points attacked by one stage, over all batches. */
+export interface StageTime {
+  readonly seconds: number;
+  readonly attacked: number;
 }
 
 export interface AutoAttackEvalData {
@@ -59,7 +69,15 @@ export interface AutoAttackSummary {
   readonly robust_acc_after: Record<string, number>;
   readonly robust_acc: number;
   readonly warnings: string[];
+  /** Wall time of the evaluation (with --resume: this session plus the finished batches' recorded times). */
   readonly seconds: number;
+  /** Per stage: its seconds and the points it attacked, summed over batches. */
+  readonly stage_time: Record<string, StageTime>;
+  /**
+   * The rest of `seconds`: the clean forward passes, AutoAttack's checks on the first batch, and
+   * bookkeeping (data to tensors, state file, table, summary). Σ stage_time[·].seconds + Σ other_time = seconds.
+   */
+  readonly other_time: { readonly clean: number; readonly checks: number; readonly bookkeeping: number };
 }
 
 interface BatchLine {
@@ -67,7 +85,9 @@ interface BatchLine {
   end: number;
   clean_pred: number[];
   clean_margin: (number | null)[];
-  stages: Record<string, { robust: number[]; predicted: number[]; margin: (number | null)[] }>;
+  stages: Record<string, { robust: number[]; predicted: number[]; margin: (number | null)[]; seconds?: number; attacked?: number }>;
+  /** Seconds of the clean pass (absent in files written before per-stage timing). */
+  clean_seconds?: number;
 }
 
 const nullIfNaN = (v: number) => (Number.isFinite(v) ? v : null);
@@ -75,6 +95,24 @@ const nullIfNaN = (v: number) => (Number.isFinite(v) ? v : null);
 function appendLine(fd: number, line: string): void {
   fs.writeSync(fd, line + '\n');
   fs.fsyncSync(fd);
+}
+
+/** What an evaluation's state.jsonl starts with: every setting its results depend on. */
+export function autoAttackHeader(options: AutoAttackEvalOptions, numClasses: number, n: number): Record<string, unknown> {
+  const { stages, budget } = resolveAutoAttack({ threat: options.threat, attacks: options.attacks, budget: options.budget }, numClasses);
+  const { eps, norm } = options.threat;
+  return { eps, norm, attacks: stages, budget, n, batchSize: Math.max(1, options.batchSize), seed: options.seed, checkpoint: options.checkpoint, split: options.split };
+}
+
+/** The header of an evaluation folder's state.jsonl; undefined without one, null when unreadable. */
+export function readStateHeader(outDir: string): Record<string, unknown> | null | undefined {
+  const file = path.join(outDir, EVAL_FILES.state);
+  if (!fs.existsSync(file)) return undefined;
+  try {
+    return JSON.parse(fs.readFileSync(file, 'utf8').split('\n')[0]) as Record<string, unknown>;
+  } catch {
+    return null;
+  }
 }
 
 /** Reads a state file; returns the finished batches if its header matches `header`, else throws. */
@@ -106,8 +144,9 @@ function readState(file: string, header: Record<string, unknown>): BatchLine[] {
 }
 
 export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData, outDir: string, options: AutoAttackEvalOptions): Promise<AutoAttackSummary> {
-  const t0 = Date.now();
-  const { stages, budget } = resolveAutoAttack({ eps: options.eps, norm: options.norm, attacks: options.attacks, budget: options.budget }, model.numClasses);
+  const t0 = performance.now();
+  const { stages, budget } = resolveAutoAttack({ threat: options.threat, attacks: options.attacks, budget: options.budget }, model.numClasses);
+  const { eps, norm } = options.threat;
   const [H, W, C] = model.inputShape;
   const size = H * W * C;
   const n = data.labels.length;
@@ -115,8 +154,10 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
   const bs = Math.max(1, options.batchSize);
   fs.mkdirSync(outDir, { recursive: true });
   const stateFile = path.join(outDir, EVAL_FILES.state);
-  const header = { eps: options.eps, norm: options.norm, attacks: stages, budget, n, batchSize: bs, seed: options.seed, checkpoint: options.checkpoint, split: options.split };
+  const header = autoAttackHeader(options, model.numClasses, n);
   const done: BatchLine[] = options.resume && fs.existsSync(stateFile) ? readState(stateFile, header) : [];
+  // the batches an earlier session finished count with their recorded times
+  const resumedSeconds = done.reduce((a, l) => a + (l.clean_seconds ?? 0) + Object.values(l.stages).reduce((p, st) => p + (st.seconds ?? 0), 0), 0);
   if (done.length === 0) writeFileDurable(stateFile, JSON.stringify(header) + '\n', { mkdir: true });
   else {
     // drop a partial last line so that appends start on a fresh line
@@ -126,9 +167,13 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
 
   // AutoAttack's own checks on the first batch (warnings, never errors)
   const firstEnd = Math.min(n, bs);
+  const tChecks = performance.now();
   const warnings = tf.tidy(() => autoAttackChecks(model, tf.tensor4d(data.x.subarray(0, firstEnd * size), [firstEnd, H, W, C]), tf.tensor1d(data.labels.subarray(0, firstEnd), 'int32'), options.attacks === 'rand'));
+  const checksSeconds = (performance.now() - tChecks) / 1000;
 
   const batches = Math.ceil(n / bs);
+  // robust counts after each stage over the finished batches, for the progress display
+  const robustSoFar = new Map<string, number>(stages.map((s) => [s, done.reduce((a, l) => a + l.stages[s].robust.reduce((p, v) => p + v, 0), 0)]));
   const fd = fs.openSync(stateFile, 'a');
   try {
     for (let b = done.length; b < batches; b++) {
@@ -137,15 +182,35 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
       const x = tf.tensor4d(data.x.subarray(start * size, end * size), [end - start, H, W, C]);
       const y = tf.tensor1d(data.labels.subarray(start, end), 'int32');
       try {
-        const r = autoAttackBatch(model, x, y, deriveSeed(options.seed, 'autoattack', start), { eps: options.eps, norm: options.norm, attacks: stages, budget }, (stage, si) =>
-          options.onProgress?.({ stage, stageIndex: si, stages: stages.length, batch: b, batches, done: end, n }),
-        );
+        const steps = autoAttackSteps(model, x, y, deriveSeed(options.seed, 'autoattack', start), { threat: options.threat, attacks: stages, budget });
+        let step = steps.next();
+        for (; !step.done; step = steps.next()) {
+          const e = step.value;
+          await options.onProgress?.({
+            what: options.progressLabel ?? 'autoattack',
+            step: e.stage,
+            stepIndex: e.index,
+            steps: stages.length,
+            batch: b,
+            batches,
+            phase: e.phase,
+            attacked: e.attacked,
+            stepSeconds: e.seconds,
+            elapsed: (performance.now() - t0) / 1000,
+            robustAcc: e.phase === 'end' ? ((robustSoFar.get(e.stage) ?? 0) + e.robust) / end : NaN,
+          });
+        }
+        const r = step.value;
+        for (const o of r.stages) robustSoFar.set(o.stage, (robustSoFar.get(o.stage) ?? 0) + o.robust.reduce((p, v) => p + v, 0));
         const line: BatchLine = {
           start,
           end,
           clean_pred: Array.from(r.cleanPredicted),
           clean_margin: Array.from(r.cleanMargin, nullIfNaN),
-          stages: Object.fromEntries(r.stages.map((s: StageOutcome) => [s.stage, { robust: Array.from(s.robust), predicted: Array.from(s.predicted), margin: Array.from(s.margin, nullIfNaN) }])),
+          stages: Object.fromEntries(
+            r.stages.map((s: StageOutcome) => [s.stage, { robust: Array.from(s.robust), predicted: Array.from(s.predicted), margin: Array.from(s.margin, nullIfNaN), seconds: s.seconds, attacked: s.attacked }]),
+          ),
+          clean_seconds: r.cleanSeconds,
         };
         appendLine(fd, JSON.stringify(line));
         done.push(line);
@@ -200,7 +265,7 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
   }
   const metadata = { 'atflow.autoattack': JSON.stringify(header) };
   const writer = await ParquetStreamWriter.open(path.join(outDir, EVAL_FILES.robustness), defs, { metadata });
-  await writer.append({ ...cols, eps: options.eps, norm: options.norm, checkpoint: options.checkpoint, split: options.split }, n);
+  await writer.append({ ...cols, eps, norm, checkpoint: options.checkpoint, split: options.split }, n);
   await writer.close();
 
   const mean = (a: Uint8Array) => (n === 0 ? 0 : a.reduce((s, v) => s + v, 0) / n);
@@ -215,19 +280,31 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
       );
     }
   }
+  const stageTime: Record<string, StageTime> = {};
+  for (const st of stages) {
+    stageTime[st] = {
+      seconds: done.reduce((a, l) => a + (l.stages[st].seconds ?? 0), 0),
+      attacked: done.reduce((a, l) => a + (l.stages[st].attacked ?? l.stages[st].predicted.filter((p) => p >= 0).length), 0),
+    };
+  }
+  const seconds = resumedSeconds + (performance.now() - t0) / 1000;
+  const clean = done.reduce((a, l) => a + (l.clean_seconds ?? 0), 0);
+  const staged = Object.values(stageTime).reduce((a, t) => a + t.seconds, 0);
   const summary: AutoAttackSummary = {
     checkpoint: options.checkpoint,
     split: options.split,
     n,
-    eps: options.eps,
-    norm: options.norm,
+    eps,
+    norm,
     attacks: stages,
     budget,
     clean_acc: mean(cols.clean_correct as Uint8Array),
     robust_acc_after: after,
     robust_acc: mean(cols.robust as Uint8Array),
     warnings,
-    seconds: (Date.now() - t0) / 1000,
+    seconds,
+    stage_time: stageTime,
+    other_time: { clean, checks: checksSeconds, bookkeeping: seconds - staged - clean - checksSeconds },
   };
   writeFileDurable(path.join(outDir, EVAL_FILES.summary), JSON.stringify(summary, null, 2) + '\n', { mkdir: true });
   return summary;

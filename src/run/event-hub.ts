@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'async_hooks';
 import { config as rxjsConfig, Subject, type Observable } from 'rxjs';
 import type { RunEvent } from '../core/run-event';
 import type { RunSink } from '../core/run-sink';
@@ -5,28 +6,37 @@ import type { RunSink } from '../core/run-sink';
 /**
  * RxJS reports an error thrown inside a subscriber's handler (or an error notification nobody handles)
  * on a later timer, by throwing it there: an uncaught exception that kills the process mid-run, with no
- * run-end and no sink closed. While hubs are open, those reports go to them instead and fail the run
- * cleanly; with no hub open the previous handler (by default: the throw) applies unchanged.
+ * run-end and no sink closed. Those reports go to the run whose observer caused them, and only those:
+ * the hub hands each event to its observers inside `deliveringFor.run(hub, …)`, and RxJS schedules its
+ * report from inside that call, so the report's timer carries the hub (AsyncLocalStorage follows timers).
+ * A report that carries no hub — rxjs code outside any run — goes to the handler that was set before
+ * (by default: the throw), as if no run were open. The dispatcher is set while a hub is open and the
+ * previous handler put back when the last one closes.
  */
+const deliveringFor = new AsyncLocalStorage<RunEventHub>();
 const openHubs = new Set<RunEventHub>();
 let previousHandler: ((err: unknown) => void) | null = null;
+
+function dispatchUnhandledError(err: unknown): void {
+  const hub = deliveringFor.getStore();
+  if (hub && openHubs.has(hub)) {
+    hub.observerFailed(err);
+    return;
+  }
+  if (previousHandler) previousHandler(err);
+  else throw err;
+}
 
 function routeUnhandledErrors(hub: RunEventHub, open: boolean): void {
   if (open) {
     if (openHubs.size === 0) {
       previousHandler = rxjsConfig.onUnhandledError;
-      rxjsConfig.onUnhandledError = (err: unknown) => {
-        if (openHubs.size === 0) {
-          if (previousHandler) previousHandler(err);
-          else throw err;
-          return;
-        }
-        for (const h of openHubs) h.observerFailed(err);
-      };
+      rxjsConfig.onUnhandledError = dispatchUnhandledError;
     }
     openHubs.add(hub);
   } else if (openHubs.delete(hub) && openHubs.size === 0) {
-    rxjsConfig.onUnhandledError = previousHandler;
+    // a handler someone set while the run went is theirs to keep
+    if (rxjsConfig.onUnhandledError === dispatchUnhandledError) rxjsConfig.onUnhandledError = previousHandler;
     previousHandler = null;
   }
 }
@@ -49,6 +59,14 @@ export class RunEventHub {
     routeUnhandledErrors(this, true);
   }
 
+  /**
+   * Runs `attach` (which subscribes observers to `events$`) as this run's: errors RxJS reports from
+   * what it sets up, timers included, fail this run.
+   */
+  observe(attach: (events$: Observable<RunEvent>) => void): void {
+    deliveringFor.run(this, () => attach(this.events$));
+  }
+
   /** Called with an error an observer of `events$` threw; the first one fails the run. */
   observerFailed(error: unknown): void {
     this.observerError ??= { error };
@@ -69,7 +87,7 @@ export class RunEventHub {
   /** Delivers an event whatever happened before (the runner's `run-end` of a failed run). */
   async deliver(ev: RunEvent): Promise<void> {
     for (const s of this.sinks) await s.handle(ev);
-    this.subject.next(ev);
+    deliveringFor.run(this, () => this.subject.next(ev));
   }
 
   /**
@@ -87,7 +105,7 @@ export class RunEventHub {
         first ??= { error: e };
       }
     }
-    this.subject.complete();
+    deliveringFor.run(this, () => this.subject.complete());
     await nextMacrotask();
     routeUnhandledErrors(this, false);
     first ??= this.observerError;

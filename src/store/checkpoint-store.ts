@@ -3,25 +3,23 @@ import * as path from 'path';
 import { z } from 'zod';
 import { AtflowError } from '../core/errors';
 import { faultPoint } from '../core/fault-injection';
-import { fsyncDir, isTempName, writeFileDurable } from '../core/durable-file';
+import { fsyncDir, writeFileDurable } from '../core/durable-file';
 import type { Model } from '../core/model';
 import type { EpochRecord } from '../core/records';
-import { loadStateDict, loadWeights, saveWeights, weightsTensors } from '../models/checkpoint';
+import { saveWeights, loadWeights, type WeightsSnapshot } from '../models/checkpoint';
 import { readSafetensorsFile, writeSafetensorsFile, type SafetensorsTensor } from '../models/safetensors';
-import { removeEntry, RunFolder } from './run-folder';
+import { CHECKPOINT_FILES, checkpointDirName, removeEntry, RunFolder } from './run-folder';
 
 /**
  * Crash-safe checkpoints. One checkpoint = one folder `checkpoints/epoch-NNNN/` holding
  *   model.safetensors   weights and BatchNorm buffers (PyTorch state_dict names, see docs/models.md)
  *   state.safetensors   optimizer momentum buffers, the TE buffer
  *   state.json          epoch, step counters, every epoch record, scalar state (schema: STATE_SCHEMA)
- *   best.safetensors    the best epoch's weights (metadata `epoch`: which epoch they are), when an
- *                       epoch has been evaluated: saved WITH the checkpoint, so the file and the records
- *                       that name the best epoch can never disagree (a hard link to model.safetensors
- *                       when the checkpoint's epoch is the best)
+ *   best.safetensors    the best epoch's weights (state.json `best_epoch`; absent while no epoch was evaluated)
  * Every file is written durably (core/durable-file.ts) into a temp folder, which is fsynced and renamed
  * into place; only then does `LATEST` (written the same way) name it, and only then is the previous
  * checkpoint removed. A crash or a power loss at any point leaves LATEST naming a complete checkpoint.
+ * Paths and file names come from the run folder (store/run-folder.ts).
  */
 export interface CheckpointState {
   /** Last completed epoch. */
@@ -32,19 +30,23 @@ export interface CheckpointState {
   readonly json: Record<string, unknown>;
   /** Named float/int arrays (optimizer slots, TE buffer, detector state). */
   readonly arrays: readonly SafetensorsTensor[];
+  /**
+   * The best epoch so far and its weights, saved with the checkpoint (never apart from it: the file
+   * and the records that name its epoch are one commit). null: no epoch evaluated yet.
+   */
+  readonly best?: BestWeights | null;
 }
 
-/** A host copy of the best epoch's weights, held between its epoch and the next checkpoint. */
-interface HeldBest {
+/** The best epoch's weights, kept in host memory from that epoch until a checkpoint writes them. */
+export interface BestWeights {
   readonly epoch: number;
-  readonly tensors: SafetensorsTensor[];
-  readonly metadata: Record<string, string>;
+  readonly weights: WeightsSnapshot;
 }
 
-const FILES = { model: 'model.safetensors', state: 'state.safetensors', json: 'state.json', best: 'best.safetensors', latest: 'LATEST' } as const;
-
-function epochDirName(epoch: number): string {
-  return `epoch-${String(epoch).padStart(4, '0')}`;
+/** The epoch a weights file says it holds (its `epoch` metadata), NaN when it says none. */
+function fileEpoch(metadata: Readonly<Record<string, string>> | undefined): number {
+  const v = metadata?.epoch;
+  return v === undefined ? NaN : Number(v);
 }
 
 /** An epoch record as state.json holds it: NaN fields (not evaluated) are null there. */
@@ -65,9 +67,12 @@ export const STATE_SCHEMA = z
     workers: z.number().int().min(1).optional(),
     epochs: z.array(RECORD_SCHEMA),
     wallMs: z.number().min(0).optional(),
+    trained_on: z.array(z.string()).optional(),
     sgd: z.object({ steps: z.number().int().min(0), names: z.array(z.string()), shapes: z.array(z.array(z.number().int().min(0))) }),
     te: z.record(z.unknown()).nullable().optional(),
     detectors: z.object({ train: z.record(z.unknown()).optional(), eval: z.record(z.unknown()).optional() }).optional(),
+    /** The epoch best.safetensors holds (0: none evaluated); absent in checkpoints that kept the best weights apart. */
+    best_epoch: z.number().int().min(0).optional(),
   })
   .passthrough()
   .superRefine((s, ctx) => {
@@ -79,35 +84,14 @@ export const STATE_SCHEMA = z
     s.epochs.forEach((r, i) => {
       if (r.best_epoch > r.epoch) ctx.addIssue({ code: 'custom', path: ['epochs', i, 'best_epoch'], message: `best_epoch ${r.best_epoch} is after the record's epoch ${r.epoch}` });
     });
+    if (s.best_epoch !== undefined && s.best_epoch > s.epoch) ctx.addIssue({ code: 'custom', path: ['best_epoch'], message: `best_epoch ${s.best_epoch} is after the checkpoint's epoch ${s.epoch}` });
   });
 
 export type CheckpointJson = z.infer<typeof STATE_SCHEMA>;
 
-/** The best epoch the records name (the last record's best_epoch; 0: none evaluated yet). */
-function bestEpochOf(json: Record<string, unknown>): number {
-  const epochs = Array.isArray(json.epochs) ? (json.epochs as { best_epoch?: unknown }[]) : [];
-  const last = epochs[epochs.length - 1];
-  return last && Number.isInteger(last.best_epoch) ? (last.best_epoch as number) : 0;
-}
-
-function epochOfFile(file: string): number | null {
-  const e = readSafetensorsFile(file).metadata?.epoch;
-  return e !== undefined && /^\d+$/.test(e) ? Number(e) : null;
-}
-
-/** A hard link (no copy; durable with its folder's fsync); a durable copy where links are not supported. */
-function linkOrCopy(from: string, to: string): void {
-  try {
-    fs.linkSync(from, to);
-  } catch {
-    writeFileDurable(to, fs.readFileSync(from));
-  }
-}
-
 export class CheckpointStore {
   readonly folder: RunFolder;
   readonly dir: string;
-  private best: HeldBest | null = null;
 
   constructor(folder: RunFolder | string) {
     this.folder = typeof folder === 'string' ? new RunFolder(folder) : folder;
@@ -120,7 +104,7 @@ export class CheckpointStore {
 
   /** `checkpoints/epoch-NNNN/`. */
   checkpointDir(epoch: number): string {
-    return path.join(this.dir, epochDirName(epoch));
+    return this.folder.checkpointDir(epoch);
   }
 
   /** The epochs whose checkpoint folder is kept (checkpoint.keep = 'all' keeps every one), ascending. */
@@ -129,14 +113,14 @@ export class CheckpointStore {
     return fs
       .readdirSync(this.dir)
       .map((f) => /^epoch-(\d+)$/.exec(f))
-      .filter((m): m is RegExpExecArray => !!m && fs.existsSync(path.join(this.dir, m[0], FILES.model)))
+      .filter((m): m is RegExpExecArray => !!m && fs.existsSync(path.join(this.dir, m[0], CHECKPOINT_FILES.model)))
       .map((m) => Number(m[1]))
       .sort((a, b) => a - b);
   }
 
   /** The epoch of the last complete checkpoint, or null. LATEST holds a name, never a path. */
   latestEpoch(): number | null {
-    const latest = path.join(this.dir, FILES.latest);
+    const latest = this.folder.latestFile;
     let st: fs.Stats;
     try {
       st = fs.lstatSync(latest);
@@ -152,7 +136,7 @@ export class CheckpointStore {
     }
     const name = fs.readFileSync(latest, 'utf8').trim();
     const m = /^epoch-(\d+)$/.exec(name);
-    if (!m || !fs.existsSync(path.join(this.dir, name, FILES.json))) {
+    if (!m || !fs.existsSync(path.join(this.dir, name, CHECKPOINT_FILES.json))) {
       throw new AtflowError(
         'RESUME',
         `${latest}: points at '${name.slice(0, 80)}', which is not a complete checkpoint folder`,
@@ -162,30 +146,23 @@ export class CheckpointStore {
     return Number(m[1]);
   }
 
-  /**
-   * Holds a host copy of the model's weights as the best epoch's until the next save() writes them
-   * with the checkpoint (trackBest calls it at every new best). Nothing is written here: a run killed
-   * before the next checkpoint loses this epoch's records too, and the resumed run finds it again.
-   */
-  holdBest(model: Model, epoch: number): void {
-    const { tensors, metadata } = weightsTensors(model, { epoch: String(epoch) });
-    this.best = { epoch, tensors, metadata };
-  }
-
   /** `keepPrevious`: leave the earlier checkpoint folders in place (checkpoint.keep = 'all'). */
   save(model: Model, state: CheckpointState, keepPrevious = false): string {
     const previous = this.latestEpochOrNull();
     const final = this.checkpointDir(state.epoch);
-    const tmp = path.join(this.dir, `.tmp-${epochDirName(state.epoch)}-${process.pid}`);
-    const bestEpoch = bestEpochOf(state.json);
+    const tmp = path.join(this.dir, `.tmp-${checkpointDirName(state.epoch)}-${process.pid}`);
+    const best = state.best ?? null;
     try {
       fs.mkdirSync(this.dir, { recursive: true });
       removeEntry(tmp);
       fs.mkdirSync(tmp);
-      saveWeights(model, path.join(tmp, FILES.model), { epoch: String(state.epoch) });
-      writeSafetensorsFile(path.join(tmp, FILES.state), state.arrays, { epoch: String(state.epoch) });
-      writeFileDurable(path.join(tmp, FILES.json), JSON.stringify({ epoch: state.epoch, steps: state.steps, ...state.json }, null, 1) + '\n');
-      if (bestEpoch > 0) this.writeBest(path.join(tmp, FILES.best), bestEpoch, state.epoch, previous);
+      saveWeights(model, path.join(tmp, CHECKPOINT_FILES.model), { epoch: String(state.epoch) });
+      writeSafetensorsFile(path.join(tmp, CHECKPOINT_FILES.state), state.arrays, { epoch: String(state.epoch) });
+      if (best) writeSafetensorsFile(path.join(tmp, CHECKPOINT_FILES.best), best.weights.tensors, { ...best.weights.metadata, epoch: String(best.epoch) });
+      writeFileDurable(
+        path.join(tmp, CHECKPOINT_FILES.json),
+        JSON.stringify({ epoch: state.epoch, steps: state.steps, ...state.json, best_epoch: best?.epoch ?? 0 }, null, 1) + '\n',
+      );
       fsyncDir(tmp);
     } catch (e) {
       // disk full, read-only folder: the previous checkpoint and LATEST are untouched
@@ -194,7 +171,7 @@ export class CheckpointStore {
       } catch {
         // a temp folder left behind is removed at the next start
       }
-      const kept = previous === null ? 'no earlier checkpoint exists' : `the previous checkpoint ${epochDirName(previous)} is kept`;
+      const kept = previous === null ? 'no earlier checkpoint exists' : `the previous checkpoint ${checkpointDirName(previous)} is kept`;
       throw new AtflowError('IO', `cannot write checkpoint ${final}: ${(e as Error).message}; ${kept}`, { path: final });
     }
     faultPoint('checkpoint-write');
@@ -202,25 +179,9 @@ export class CheckpointStore {
     removeEntry(final);
     fs.renameSync(tmp, final);
     fsyncDir(this.dir);
-    writeFileDurable(path.join(this.dir, FILES.latest), epochDirName(state.epoch) + '\n');
+    writeFileDurable(this.folder.latestFile, checkpointDirName(state.epoch) + '\n');
     if (!keepPrevious && previous !== null && previous !== state.epoch) removeEntry(this.checkpointDir(previous));
-    if (this.best && this.best.epoch <= state.epoch) this.best = null;
     return final;
-  }
-
-  /** best.safetensors of a checkpoint in the making: the weights of `bestEpoch`, from wherever they are. */
-  private writeBest(file: string, bestEpoch: number, epoch: number, previous: number | null): void {
-    const dir = path.dirname(file);
-    if (bestEpoch === epoch) return linkOrCopy(path.join(dir, FILES.model), file);
-    if (this.best?.epoch === bestEpoch) return writeSafetensorsFile(file, this.best.tensors, this.best.metadata);
-    // an earlier checkpoint's (or, in run folders of older versions, checkpoints/best.safetensors)
-    const candidates = [...(previous !== null ? [path.join(this.checkpointDir(previous), FILES.best)] : []), path.join(this.dir, FILES.best)];
-    for (const c of candidates) if (fs.existsSync(c) && epochOfFile(c) === bestEpoch) return linkOrCopy(c, file);
-    throw new AtflowError(
-      'RESUME',
-      `the weights of the best epoch ${bestEpoch} are neither held nor in the previous checkpoint (${candidates.join(', ') || 'none'}); the run folder is damaged`,
-      { bestEpoch },
-    );
   }
 
   private latestEpochOrNull(): number | null {
@@ -231,9 +192,74 @@ export class CheckpointStore {
     }
   }
 
+  /** Loads the latest checkpoint into `model` and returns its state (checked: see readState), the best epoch's weights included. */
+  load(model: Model): CheckpointState | null {
+    const epoch = this.latestEpoch();
+    if (epoch === null) return null;
+    const json = this.readState(epoch);
+    const bestFile = this.bestFileOf(epoch, json);
+    const dir = this.checkpointDir(epoch);
+    loadWeights(model, path.join(dir, CHECKPOINT_FILES.model));
+    const arrays = [...readSafetensorsFile(path.join(dir, CHECKPOINT_FILES.state)).tensors.values()];
+    let best: BestWeights | null = null;
+    if (bestFile) {
+      const f = readSafetensorsFile(bestFile.file);
+      best = { epoch: bestFile.epoch, weights: { tensors: [...f.tensors.values()], metadata: f.metadata ?? {} } };
+    }
+    return { epoch, steps: json.steps, json, arrays, best };
+  }
+
+  /** The latest checkpoint's state.json (checked), without loading anything (null when there is no checkpoint). */
+  latestState(): CheckpointJson | null {
+    const epoch = this.latestEpoch();
+    return epoch === null ? null : this.readState(epoch);
+  }
+
+  /**
+   * The best epoch's weights file of the latest checkpoint and the epoch it holds, checked against the
+   * epoch its records name; null when no epoch was evaluated (best_epoch 0). A missing file, or one that
+   * holds another epoch, is an error: never another checkpoint's weights under the label "best".
+   */
+  bestWeightsFile(): { readonly file: string; readonly epoch: number } | null {
+    const epoch = this.latestEpoch();
+    if (epoch === null) throw new AtflowError('DATA_FILE', `${this.runDir}: no checkpoint (checkpoints/LATEST is missing), so no best epoch's weights`, { runDir: this.runDir });
+    return this.bestFileOf(epoch, this.readState(epoch));
+  }
+
+  /**
+   * The weights file of a checkpoint: 'final' (LATEST's model), 'best' (bestWeightsFile) or an epoch
+   * number. Errors name what is missing and what is kept.
+   */
+  weightsFile(which: 'final' | 'best' | number): { file: string; epoch: number; label: string } {
+    if (which === 'best') {
+      const best = this.bestWeightsFile();
+      if (!best) throw new AtflowError('DATA_FILE', `${this.runDir}: no best checkpoint: no epoch has been evaluated yet (use --checkpoint final)`, { runDir: this.runDir });
+      return { ...best, label: `best (epoch ${best.epoch})` };
+    }
+    if (which === 'final') {
+      const latest = this.latestEpoch();
+      if (latest === null) throw new AtflowError(
+        'DATA_FILE',
+        `${this.runDir}: no checkpoint (checkpoints/LATEST is missing); was the run started with checkpoints disabled?`,
+        { runDir: this.runDir },
+      );
+      return { file: path.join(this.checkpointDir(latest), CHECKPOINT_FILES.model), epoch: latest, label: `final (epoch ${latest})` };
+    }
+    const file = path.join(this.checkpointDir(which), CHECKPOINT_FILES.model);
+    if (!fs.existsSync(file)) {
+      const kept = this.keptEpochs();
+      throw new AtflowError(
+        'DATA_FILE',
+        `${file} does not exist; kept checkpoints: ${kept.map(checkpointDirName).join(', ') || 'none'} (checkpoint.keep = 'all' keeps every epoch)`,
+        { file },
+      );
+    }
+    return { file, epoch: which, label: `epoch ${which}` };
+  }
+
   /** state.json of the checkpoint of `epoch`, checked against STATE_SCHEMA; errors name the file and the field. */
   readState(epoch: number): CheckpointJson {
-    const file = path.join(this.checkpointDir(epoch), FILES.json);
+    const file = path.join(this.checkpointDir(epoch), CHECKPOINT_FILES.json);
     let json: Record<string, unknown>;
     try {
       json = JSON.parse(fs.readFileSync(file, 'utf8'));
@@ -260,124 +286,51 @@ export class CheckpointStore {
     }
     if (parsed.data.epoch !== epoch) throw new AtflowError(
       'RESUME',
-      `${file}: holds epoch ${parsed.data.epoch}, but its folder is ${epochDirName(epoch)}; the checkpoint is damaged`,
+      `${file}: holds epoch ${parsed.data.epoch}, but its folder is ${checkpointDirName(epoch)}; the checkpoint is damaged`,
       { file },
     );
     return parsed.data;
   }
 
-  /** Loads the latest checkpoint into `model` and returns its state (checked: see readState). */
-  load(model: Model): CheckpointState | null {
-    const epoch = this.latestEpoch();
-    if (epoch === null) return null;
-    const json = this.readState(epoch);
-    const dir = this.checkpointDir(epoch);
-    loadWeights(model, path.join(dir, FILES.model));
-    const arrays = [...readSafetensorsFile(path.join(dir, FILES.state)).tensors.values()];
-    return { epoch, steps: json.steps, json, arrays };
-  }
-
-  /** The best epoch the latest checkpoint's records name (0: no epoch evaluated), or null without a checkpoint. */
-  latestBestEpoch(): number | null {
-    const epoch = this.latestEpoch();
-    return epoch === null ? null : bestEpochOf(this.readState(epoch));
-  }
-
   /**
-   * The weights file of a checkpoint: 'final' (LATEST's model), 'best' (LATEST's best, checked against
-   * the best epoch its records name) or an epoch number. Errors name what is missing and what is kept.
+   * Where checkpoint `epoch` keeps its best weights: best.safetensors in its folder (state.json
+   * `best_epoch`), or, in run folders written before the best weights moved into the checkpoint,
+   * checkpoints/best.safetensors, named by the records' last `best_epoch`.
    */
-  weightsFile(which: 'final' | 'best' | number): { file: string; epoch: number; label: string } {
-    if (which === 'final' || which === 'best') {
-      const latest = this.latestEpoch();
-      if (latest === null) throw new AtflowError(
-        'DATA_FILE',
-        `${this.runDir}: no checkpoint (checkpoints/LATEST is missing); the run has not finished an epoch yet`,
-        { runDir: this.runDir },
-      );
-      if (which === 'final') return { file: path.join(this.checkpointDir(latest), FILES.model), epoch: latest, label: `final (epoch ${latest})` };
-      const best = bestEpochOf(this.readState(latest));
-      if (best === 0) throw new AtflowError(
-        'DATA_FILE',
-        `${this.runDir}: no epoch was evaluated, so there is no best checkpoint; use --checkpoint final`,
-        { runDir: this.runDir },
-      );
-      return { file: this.checkedBestFile(latest, best), epoch: best, label: `best (epoch ${best})` };
+  private bestFileOf(epoch: number, json: CheckpointJson): { file: string; epoch: number } | null {
+    const stateFile = path.join(this.checkpointDir(epoch), CHECKPOINT_FILES.json);
+    const legacy = json.best_epoch === undefined;
+    const records = json.epochs;
+    const bestEpoch = legacy ? (records.length ? records[records.length - 1].best_epoch : 0) : (json.best_epoch as number);
+    if (!(bestEpoch > 0)) return null;
+    const file = legacy ? path.join(this.dir, CHECKPOINT_FILES.best) : path.join(this.checkpointDir(epoch), CHECKPOINT_FILES.best);
+    let st: fs.Stats | null = null;
+    try {
+      st = fs.lstatSync(file);
+    } catch {
+      st = null;
     }
-    const file = path.join(this.checkpointDir(which), FILES.model);
-    if (!fs.existsSync(file)) {
-      const kept = this.keptEpochs();
+    if (!st) {
+      throw new AtflowError('DATA_FILE', `${file} is missing: ${stateFile} names epoch ${bestEpoch} as the best, and its weights are kept nowhere else`, { file, bestEpoch });
+    }
+    if (!st.isFile()) {
       throw new AtflowError(
         'DATA_FILE',
-        `${file} does not exist; kept checkpoints: ${kept.map(epochDirName).join(', ') || 'none'} (checkpoint.keep = 'all' keeps every epoch)`,
+        `${file} is ${st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a folder' : 'not a regular file'}, expected the best epoch's weights file: the checkpoint is damaged`,
         { file },
       );
     }
-    return { file, epoch: which, label: `epoch ${which}` };
-  }
-
-  /** The checkpoint's best.safetensors, when it holds `bestEpoch`; else an error that says what it holds. */
-  private checkedBestFile(latest: number, bestEpoch: number): string {
-    const inCheckpoint = path.join(this.checkpointDir(latest), FILES.best);
-    const legacy = path.join(this.dir, FILES.best); // run folders of earlier versions
-    const file = fs.existsSync(inCheckpoint) ? inCheckpoint : fs.existsSync(legacy) ? legacy : null;
-    if (file === null) throw new AtflowError(
-      'DATA_FILE',
-      `${inCheckpoint} is missing, but the records name epoch ${bestEpoch} as the best: the checkpoint is damaged`,
-      { file: inCheckpoint },
-    );
-    const held = epochOfFile(file);
-    if (held !== bestEpoch) {
+    const holds = fileEpoch(readSafetensorsFile(file).metadata ?? undefined);
+    if (holds !== bestEpoch) {
+      // an older atflow wrote the best weights apart from the checkpoint, so a stop could leave them ahead of it
+      const why = legacy ? '; this run folder is from an atflow that saved the best weights apart from its checkpoints, and they are lost: --rerun trains it again' : '';
       throw new AtflowError(
         'DATA_FILE',
-        `${file} holds the weights of ${held === null ? 'an unknown epoch (no epoch metadata)' : `epoch ${held}`}, but the records name epoch ${bestEpoch} as the best; refusing to label them best`,
-        { file, held, bestEpoch },
+        `${file} holds the weights of epoch ${Number.isNaN(holds) ? '(none stated)' : holds}, but ${stateFile} names epoch ${bestEpoch} as the best: the file does not belong to these records${why}`,
+        { file, bestEpoch, fileEpoch: holds },
       );
     }
-    return file;
-  }
-
-  /**
-   * Loads the best epoch's weights into `model`: the ones held since that epoch (not yet checkpointed),
-   * else the latest checkpoint's best.safetensors, whose `epoch` must be `bestEpoch`. A missing file or
-   * another epoch's weights is an error, never "final reported as best".
-   */
-  loadBest(model: Model, bestEpoch: number): void {
-    if (!(bestEpoch > 0)) throw new AtflowError(
-      'DATA_FILE',
-      `${this.runDir}: no epoch was evaluated, so there are no best weights`,
-      { runDir: this.runDir },
-    );
-    if (this.best?.epoch === bestEpoch) {
-      loadStateDict(model, new Map(this.best.tensors.map((t) => [t.name, t])), `the best weights (epoch ${bestEpoch})`);
-      return;
-    }
-    const latest = this.latestEpoch();
-    if (latest === null) throw new AtflowError(
-      'DATA_FILE',
-      `${this.runDir}: no checkpoint holds the best epoch's (${bestEpoch}) weights`,
-      { runDir: this.runDir },
-    );
-    loadWeights(model, this.checkedBestFile(latest, bestEpoch));
-  }
-
-  /** Saves weights alone under checkpoints/<name>.safetensors (durably), e.g. for a user's own analysis. */
-  saveWeightsAs(model: Model, name: string, epoch: number): string {
-    if (!/^[A-Za-z0-9][A-Za-z0-9._-]*$/.test(name)) throw new AtflowError(
-      'ARGUMENT',
-      `checkpoint name '${name}' is not a plain name`,
-      { name },
-    );
-    fs.mkdirSync(this.dir, { recursive: true });
-    const file = path.join(this.dir, `${name}.safetensors`);
-    saveWeights(model, file, { epoch: String(epoch) });
-    return file;
-  }
-
-  /** Removes stale temp folders a killed writer left behind (only atflow's temp names; links are not followed). */
-  cleanTemp(): void {
-    if (!fs.existsSync(this.dir)) return;
-    for (const f of fs.readdirSync(this.dir)) if (isTempName(f)) removeEntry(path.join(this.dir, f));
+    return { file, epoch: bestEpoch };
   }
 }
 

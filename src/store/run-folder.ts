@@ -1,8 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
-import { isTempName, tempPathFor, writeFileDurable, writeJsonDurable } from '../core/durable-file';
+import { fsyncDir, isTempName, tempPathFor, writeFileDurable, writeJsonDurable } from '../core/durable-file';
 import { canonicalJson, type ResolvedRun } from '../config/spec';
+import type { PluginRef } from '../config/registry';
+import { isPlainObject } from '../config/dotted-path';
 import { acquireLock, inspectLock, LOCK_FILE, type FolderLock, type LockState } from './run-lock';
 
 /**
@@ -13,7 +15,7 @@ import { acquireLock, inspectLock, LOCK_FILE, type FolderLock, type LockState } 
  *
  *   <runDir>/ spec.json  summary.json  final_eval.json  report.html  _SUCCESS  .atflow.lock
  *             labels.parquet  events.parquet  epochs.parquet  steps.parquet  complexity.parquet
- *             examples/epoch=NNNN/part-<phase>[-<split>][-k].parquet
+ *             examples/epoch-NNNN/part-<phase>[-<split>][-k].parquet   (epoch=NNNN in folders of earlier versions)
  *             _segments/<table>/seg-NNNNNN.parquet (carry.parquet)      while a run is going
  *             arrow/<table>.arrows                                       logging.arrow
  *             checkpoints/LATEST  checkpoints/epoch-NNNN/{model,state,best}.safetensors, state.json
@@ -55,12 +57,15 @@ export const RUN_DIRS = {
 
 const TABLES: readonly RunTable[] = ['events', 'epochs', 'steps', 'complexity', 'labels'];
 
+/** Letters, digits and `._+=-`, not starting with a dot, at most 200 characters (checkName). */
+export const PLAIN_NAME = /^[A-Za-z0-9][A-Za-z0-9._+=-]{0,199}$/;
+
 /**
  * A name atflow puts into a path (an eval name, a table, a checkpoint): letters, digits and `._+=-`,
  * not starting with a dot. Names are names: `../x`, `a/b` and absolute paths are refused.
  */
 export function checkName(name: string, what: string): string {
-  if (typeof name !== 'string' || !/^[A-Za-z0-9][A-Za-z0-9._+=-]{0,199}$/.test(name)) {
+  if (typeof name !== 'string' || !PLAIN_NAME.test(name)) {
     throw new AtflowError(
       'ARGUMENT',
       `${what} '${name}' is not a plain name: use letters, digits and . _ + = - (no '/', no '..', not starting with a dot)`,
@@ -70,13 +75,39 @@ export function checkName(name: string, what: string): string {
   return name;
 }
 
-/** Every example file of a run, as a glob relative to the run folder (summary.json's `paths.examples`, docs/queries.md). */
-export const EXAMPLES_GLOB = 'examples/epoch=*/part-*.parquet';
-
-/** `epoch=0007`: the examples partition of an epoch (zero-padded to 4 digits so folders sort by epoch). */
+/**
+ * `epoch-0007`: the examples folder of an epoch (zero-padded to 4 digits so folders sort by epoch). Not
+ * Hive's `epoch=0007`: every file carries the `epoch` column itself, and a `key=value` folder makes pyarrow
+ * and pandas add a second, dictionary-typed `epoch` that clashes with it (`pandas.read_parquet('examples')`
+ * failed) and DuckDB a text one ('0007'). With plain folder names each reader's default call returns the
+ * files' int32 `epoch`.
+ */
 export function exampleEpochName(epoch: number): string {
-  return `epoch=${String(epoch).padStart(4, '0')}`;
+  return `epoch-${String(epoch).padStart(4, '0')}`;
 }
+
+/**
+ * The epoch an examples folder holds: `epoch-NNNN`, or the Hive-style `epoch=NNNN` of run folders written by
+ * earlier versions (the report still reads them; resuming such a run renames them); null for anything else.
+ */
+export function exampleEpochOf(folder: string): number | null {
+  const m = /^epoch[-=](\d+)$/.exec(folder);
+  return m ? Number(m[1]) : null;
+}
+
+/** `epoch-0007`: a checkpoint's folder under checkpoints/. */
+export function checkpointDirName(epoch: number): string {
+  return `epoch-${String(epoch).padStart(4, '0')}`;
+}
+
+/** The files of a checkpoint folder, and the file naming the last one (store/checkpoint-store.ts). */
+export const CHECKPOINT_FILES = {
+  model: 'model.safetensors',
+  state: 'state.safetensors',
+  json: 'state.json',
+  best: 'best.safetensors',
+  latest: 'LATEST',
+} as const;
 
 function lstatOrNull(p: string): fs.Stats | null {
   try {
@@ -183,6 +214,14 @@ export class RunFolder {
   get checkpointsDir(): string {
     return path.join(this.dir, RUN_DIRS.checkpoints);
   }
+  /** `checkpoints/epoch-NNNN/`. */
+  checkpointDir(epoch: number): string {
+    return path.join(this.checkpointsDir, checkpointDirName(epoch));
+  }
+  /** `checkpoints/LATEST`: the name of the last complete checkpoint. */
+  get latestFile(): string {
+    return path.join(this.checkpointsDir, CHECKPOINT_FILES.latest);
+  }
   /** `<table>.parquet` (labels, and the merged events / epochs / steps / complexity). */
   tableFile(table: RunTable): string {
     return path.join(this.dir, `${table}.parquet`);
@@ -208,7 +247,7 @@ export class RunFolder {
   get examplesDir(): string {
     return path.join(this.dir, RUN_DIRS.examples);
   }
-  /** `examples/epoch=NNNN/`: the one place that says where an epoch's example rows go. */
+  /** `examples/epoch-NNNN/`: the one place that says where an epoch's example rows go. */
   exampleEpochDir(epoch: number): string {
     return path.join(this.examplesDir, exampleEpochName(epoch));
   }
@@ -216,21 +255,29 @@ export class RunFolder {
   examplePartFile(epoch: number, name: string, k = 0): string {
     return path.join(this.exampleEpochDir(epoch), k === 0 ? `part-${name}.parquet` : `part-${name}-${k}.parquet`);
   }
-  /** The epochs that have an examples partition, ascending (each checked to be a real folder). */
-  exampleEpochs(): number[] {
+  /**
+   * The examples folders, by epoch ascending (each checked to be a real folder): `epoch-NNNN`, and the
+   * `epoch=NNNN` of earlier versions (the Parquet sink renames those when it resumes such a run).
+   */
+  exampleFolders(): { readonly epoch: number; readonly dir: string }[] {
     if (!expectKind(this.examplesDir, 'folder')) return [];
-    const out: number[] = [];
+    const out: { epoch: number; dir: string }[] = [];
     for (const f of entries(this.examplesDir)) {
-      const m = /^epoch=(\d+)$/.exec(f);
-      if (!m) continue;
-      expectKind(path.join(this.examplesDir, f), 'folder', "an epoch's example files");
-      out.push(Number(m[1]));
+      const epoch = exampleEpochOf(f);
+      if (epoch === null) continue;
+      const dir = path.join(this.examplesDir, f);
+      expectKind(dir, 'folder', "an epoch's example files");
+      out.push({ epoch, dir });
     }
-    return out.sort((a, b) => a - b);
+    return out.sort((a, b) => a.epoch - b.epoch || a.dir.localeCompare(b.dir));
   }
-  /** The part files of one epoch, `prefix` e.g. 'part-eval' (k-th files after the first, in order). */
+  /** The epochs that have an examples folder, ascending. */
+  exampleEpochs(): number[] {
+    return [...new Set(this.exampleFolders().map((f) => f.epoch))];
+  }
+  /** The part files of one epoch, `name` e.g. 'eval' (k-th files after the first, in order). */
   exampleParts(epoch: number, name?: string): string[] {
-    const dir = this.exampleEpochDir(epoch);
+    const dir = this.exampleFolders().find((f) => f.epoch === epoch)?.dir ?? this.exampleEpochDir(epoch);
     const re = name ? new RegExp(`^part-${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}(-\\d+)?\\.parquet$`) : /^part-.*\.parquet$/;
     return entries(dir)
       .filter((f) => re.test(f))
@@ -303,7 +350,7 @@ export class RunFolder {
     for (const f of Object.values(RUN_FILES)) expectKind(path.join(this.dir, f), 'file');
     for (const t of TABLES) expectKind(this.tableFile(t), 'file');
     if (expectKind(this.checkpointsDir, 'folder', 'the checkpoints')) {
-      expectKind(path.join(this.checkpointsDir, 'LATEST'), 'file', 'a file naming the last checkpoint, e.g. epoch-0002');
+      expectKind(this.latestFile, 'file', 'a file naming the last checkpoint, e.g. epoch-0002');
       for (const f of entries(this.checkpointsDir)) {
         if (/^epoch-\d+$/.test(f)) expectKind(path.join(this.checkpointsDir, f), 'folder', 'a checkpoint');
         else if (f.endsWith('.safetensors')) expectKind(path.join(this.checkpointsDir, f), 'file');
@@ -382,7 +429,7 @@ export class RunFolder {
    * (not eval/, where an `atflow eval` of its own may be going). Only atflow's own temp names match.
    */
   removeTemp(): void {
-    const dirs = [this.dir, this.checkpointsDir, this.arrowDir(), ...TABLES.map((t) => this.segmentsDir(t)), ...this.exampleEpochs().map((e) => this.exampleEpochDir(e))];
+    const dirs = [this.dir, this.checkpointsDir, this.arrowDir(), ...TABLES.map((t) => this.segmentsDir(t)), ...this.exampleFolders().map((f) => f.dir)];
     for (const d of dirs) {
       if (!lstatOrNull(d)?.isDirectory()) continue;
       for (const f of entries(d)) if (isTempName(f) && f !== LOCK_FILE) removeEntry(path.join(d, f));
@@ -390,7 +437,7 @@ export class RunFolder {
   }
   /** Drops the examples partitions of epochs after `epoch` (a resumed run writes them again). */
   removeExampleEpochsAfter(epoch: number): void {
-    for (const e of this.exampleEpochs()) if (e > epoch) removeEntry(this.exampleEpochDir(e));
+    for (const f of this.exampleFolders()) if (f.epoch > epoch) removeEntry(f.dir);
   }
 }
 
@@ -406,8 +453,11 @@ export function removeEntry(p: string): void {
   }
 }
 
-/** The spec as stored in the run folder, with the metadata the summary and report read. */
-export function storedSpec(run: ResolvedRun): Record<string, unknown> {
+/**
+ * The spec as stored in the run folder, with the metadata the summary and report read, and the plugins
+ * the run was built with (absolute module paths: `atflow eval`, `probe` load them from here).
+ */
+export function storedSpec(run: ResolvedRun, plugins: readonly PluginRef[] = []): Record<string, unknown> {
   const s = run.spec;
   return {
     ...s,
@@ -416,14 +466,14 @@ export function storedSpec(run: ResolvedRun): Record<string, unknown> {
       trainer: s.trainer.te ? `${s.trainer.name}+te` : s.trainer.name,
       label_noise: { kind: s.labelNoise.kind, rate: s.labelNoise.rate },
       attack: { norm: s.attack.norm, eps: s.attack.eps, alpha: s.attack.alpha, steps: s.attack.steps },
+      ...(plugins.length ? { plugins: plugins.map((p) => ({ module: p.module, export: p.export })) } : {}),
     },
   };
 }
 
 /** Dotted paths where two specs differ (for the resume-mismatch message). */
 export function specDifferences(a: unknown, b: unknown, at = ''): string[] {
-  const isObj = (v: unknown): v is Record<string, unknown> => v !== null && typeof v === 'object' && !Array.isArray(v);
-  if (isObj(a) && isObj(b)) {
+  if (isPlainObject(a) && isPlainObject(b)) {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
     return keys.flatMap((k) => specDifferences(a[k], b[k], at ? `${at}.${k}` : k));
   }
@@ -457,11 +507,13 @@ export function checkUnfinishedFolder(folder: RunFolder, stored: Record<string, 
         { file: folder.specFile },
       );
     }
-    // what the run computes must match; its description (not in the run id either) may change
+    // what the run computes must match; its description (not in the run id either) and where its plugins' files are may change
     const withoutDescription = (v: unknown) => {
       if (!v || typeof v !== 'object') return v;
-      const { description: _d, ...rest } = v as Record<string, unknown>;
-      return rest;
+      const { description: _d, meta, ...rest } = v as Record<string, unknown>;
+      if (!meta || typeof meta !== 'object') return meta === undefined ? rest : { ...rest, meta };
+      const { plugins: _p, ...metaRest } = meta as Record<string, unknown>;
+      return { ...rest, meta: metaRest };
     };
     const now = withoutDescription(JSON.parse(JSON.stringify(stored)));
     const before = withoutDescription(previous?.spec);
@@ -505,5 +557,39 @@ export function openRunFolder(runDir: string, stored: Record<string, unknown>, r
   } catch (e) {
     folder.unlock();
     throw e;
+  }
+}
+
+/**
+ * Removes a run folder (`--rerun`): renamed aside first, so that the folder is either there as it was
+ * or gone, never half-deleted under its own name (a crash leaves `.<name>.removing-<pid>`, which no run
+ * reads). Refused while another process writes it (its lock names the holder). A run folder that is a
+ * link (to a scratch disk) keeps its link: what it points at is emptied instead. Nothing is removed
+ * through a link inside it (removeEntry).
+ */
+export function removeRunFolder(runDir: string): void {
+  const folder = new RunFolder(runDir);
+  if (!folder.exists()) return;
+  const lock = folder.lockState();
+  if (lock?.alive) {
+    throw new AtflowError(
+      'RESUME',
+      `${runDir}: another atflow process is writing this folder: ${lock.why}; --rerun removes it only once that process has ended`,
+      { runDir, holder: lock.holder },
+    );
+  }
+  try {
+    if (fs.lstatSync(runDir).isSymbolicLink()) {
+      for (const f of entries(runDir)) removeEntry(path.join(runDir, f));
+      return;
+    }
+    const aside = path.join(path.dirname(runDir), `.${path.basename(runDir)}.removing-${process.pid}`);
+    removeEntry(aside);
+    fs.renameSync(runDir, aside);
+    fsyncDir(path.dirname(path.resolve(runDir)));
+    removeEntry(aside);
+  } catch (e) {
+    if (e instanceof AtflowError) throw e;
+    throw new AtflowError('IO', `cannot remove the run folder ${runDir} to run it again: ${(e as Error).message}`, { path: runDir });
   }
 }

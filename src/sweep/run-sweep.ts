@@ -4,7 +4,7 @@ import { materialiseSweep, MaterialisedSweep } from './expand';
 import { runLocal, LocalSweepResult } from './local-executor';
 import { atflowRunCommand, RunnerCommand } from './runner';
 import { runsFinished } from './runs-finished';
-import { EXECUTOR_KINDS, loadSweepSpec, parseExecutor, SweepSpec } from './sweep-spec';
+import { EXECUTOR_KINDS, loadSweepSpec, parseExecutor, withSets, SweepSpec } from './sweep-spec';
 
 /**
  * `atflow sweep` as one function: load the sweep file, write every point's config and the manifest, then
@@ -20,6 +20,8 @@ export interface SweepOptions {
   workers?: number;
   /** Write configs and manifest only. */
   dryRun?: boolean;
+  /** `--set path=value` overrides of the base config (as `atflow run --set`); a path an axis sets is refused. */
+  sets?: readonly string[];
   /** Local executor: `atflow run --backend` for every run. */
   backend?: string;
   /** Local executor: command that executes one config (tests); default `atflow run ... --quiet`. */
@@ -47,7 +49,7 @@ export async function runSweep(sweep: string | SweepSpec, opts: SweepOptions = {
   if (opts.executor !== undefined && !(EXECUTOR_KINDS as readonly string[]).includes(opts.executor)) {
     throw new AtflowError('ARGUMENT', `--executor '${opts.executor}': expected one of ${EXECUTOR_KINDS.join(', ')}`);
   }
-  const loaded = typeof sweep === 'string' ? loadSweepSpec(sweep) : sweep;
+  const loaded = withSets(typeof sweep === 'string' ? loadSweepSpec(sweep) : sweep, opts.sets ?? []);
   const executor =
     opts.executor !== undefined && opts.executor !== loaded.executor.kind ? parseExecutor({ kind: opts.executor }, '--executor') : loaded.executor;
   const spec: SweepSpec = { ...loaded, executor, out: opts.out ?? loaded.out };

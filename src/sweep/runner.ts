@@ -22,9 +22,11 @@ export interface AtflowRunOptions {
    * a sweep is resumed by launching it again. Fresh runs are unaffected.
    */
   resume?: boolean;
+  /** More `atflow run` arguments, after the others (the CLI's variant processes: --only, --set, --plugin, ...). */
+  args?: readonly string[];
 }
 
-/** `node <repo>/bin/atflow.js run <config> --out <out> --resume --quiet [--backend b]` */
+/** `node <repo>/bin/atflow.js run <config> --out <out> --resume --quiet [--backend b] [args...]` */
 export function atflowRunCommand(opts: AtflowRunOptions = {}): RunnerCommand {
   const bin = opts.binPath ?? findAtflowBin();
   return (configPath, outDir) => ({
@@ -38,6 +40,7 @@ export function atflowRunCommand(opts: AtflowRunOptions = {}): RunnerCommand {
       ...(opts.resume === false ? [] : ['--resume']),
       ...(opts.verbose ? [] : ['--quiet']),
       ...(opts.backend ? ['--backend', opts.backend] : []),
+      ...(opts.args ?? []),
     ],
   });
 }
@@ -67,6 +70,21 @@ export interface SpawnRunOptions {
   signal?: AbortSignal;
   /** Pass the child's stderr on to ours and keep its tail (`stderrTail`): why a run failed. Ignored with logFile. */
   captureStderr?: boolean;
+  /** Each line the child writes (stdout and stderr), instead of sharing our stdio. Ignored with logFile. */
+  onLine?: (line: string) => void;
+}
+
+/** Calls `onLine` per complete line of a stream, and once more for an unterminated last line at its end. */
+function splitLines(stream: NodeJS.ReadableStream, onLine: (line: string) => void): void {
+  let rest = '';
+  stream.on('data', (chunk: Buffer) => {
+    const lines = (rest + chunk.toString('utf8')).split('\n');
+    rest = lines.pop()!;
+    for (const l of lines) onLine(l);
+  });
+  stream.on('end', () => {
+    if (rest) onLine(rest);
+  });
 }
 
 const STDERR_TAIL_BYTES = 8192;
@@ -83,13 +101,15 @@ export function spawnRun(runner: RunnerCommand, configPath: string, outDir: stri
   }
   return new Promise<ChildRunResult>((resolve) => {
     const seconds = () => Number(process.hrtime.bigint() - started) / 1e9;
-    const capture = opts.captureStderr === true && logFd === undefined;
+    const lines = opts.onLine !== undefined && logFd === undefined;
+    const capture = opts.captureStderr === true && logFd === undefined && !lines;
     const child = spawn(command, args, {
       env: opts.env ?? process.env,
-      stdio: logFd !== undefined ? ['ignore', logFd, logFd] : capture ? ['inherit', 'inherit', 'pipe'] : 'inherit',
+      stdio: logFd !== undefined ? ['ignore', logFd, logFd] : lines ? ['ignore', 'pipe', 'pipe'] : capture ? ['inherit', 'inherit', 'pipe'] : 'inherit',
     });
+    if (lines) for (const stream of [child.stdout!, child.stderr!]) splitLines(stream, opts.onLine!);
     let tail = '';
-    child.stderr?.on('data', (chunk: Buffer) => {
+    if (capture) child.stderr?.on('data', (chunk: Buffer) => {
       process.stderr.write(chunk);
       tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
     });

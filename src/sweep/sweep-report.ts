@@ -3,7 +3,7 @@ import * as path from 'path';
 import { AtflowError } from '../core/errors';
 import { isRunDir, loadReportRun, ReportRun, withUniqueLabels } from '../report/report-data';
 import { bestAndFinal, escapeHtml, renderPage, runTable } from '../report/report';
-import { Figure, WIDTH } from '../report/report-figures';
+import { epochX, Figure, percentAxis, WIDTH } from '../report/report-figures';
 import { loadRuns } from '../config/spec';
 import { readManifest } from './manifest';
 import { writeFileDurable } from '../core/durable-file';
@@ -136,8 +136,8 @@ export function smallMultiplesFigure(runs: readonly ReportRun[]): Figure {
         height: 120,
         mark: { type: 'line' },
         encoding: {
-          x: { field: 'epoch', type: 'quantitative', title: 'epoch', axis: { tickMinStep: 1, format: 'd' } },
-          y: { field: 'accuracy', type: 'quantitative', title: 'robust accuracy', axis: { format: '.0%' } },
+          x: epochX(runs),
+          y: { field: 'accuracy', type: 'quantitative', title: 'robust accuracy', ...percentAxis(values.map((v) => v.accuracy as number)) },
           strokeDash: { field: 'split', type: 'nominal', sort: ['test', 'train'], legend: { orient: 'bottom', symbolType: 'stroke', encode: { symbols: { update: { stroke: { value: '#444' } } } } } },
           color: { value: '#1f77b4' },
           tooltip: [{ field: 'run' }, { field: 'split' }, { field: 'epoch', type: 'quantitative' }, { field: 'accuracy', type: 'quantitative', format: '.2%' }],
@@ -175,7 +175,7 @@ export function bestFinalFigure(s: LoadedSweep, runs: readonly ReportRun[]): Fig
       height: 240,
       encoding: {
         x: { field: 'x', type: numeric ? 'quantitative' : 'ordinal', title: rowKey, axis: numeric ? {} : { labelAngle: 0 } },
-        y: { field: 'accuracy', type: 'quantitative', title: 'test robust accuracy', axis: { format: '.0%' } },
+        y: { field: 'accuracy', type: 'quantitative', title: 'test robust accuracy', ...percentAxis(values.map((v) => v.accuracy as number)) },
         color: { field: 'method', type: 'nominal', title: others.join(' · ') || 'method', legend: { labelLimit: 0, orient: 'bottom', direction: 'vertical' } },
         tooltip: [{ field: 'run' }, { field: 'method' }, { field: 'which' }, { field: 'accuracy', type: 'quantitative', format: '.2%' }],
       },

@@ -2,7 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AtflowError, didYouMean } from '../core/errors';
-import { describeValue, isPlainObject, parseDottedPath, setDottedPath } from '../config/dotted-path';
+import { applySets, describeValue, isPlainObject, parseDottedPath, parseSetArg, setDottedPath } from '../config/dotted-path';
 import { canonicalJson } from '../config/canonical-json';
 
 /**
@@ -220,6 +220,25 @@ function parseArray(raw: Record<string, unknown>, where: string): ArrayExecutorS
   };
 }
 
+/**
+ * `atflow sweep --set path=value`: overrides of the base config, with `atflow run --set`'s semantics (the
+ * last word, variants included); a path an axis also sets (or one above or below it) is refused, since
+ * one of the two would silently lose.
+ */
+export function withSets(spec: SweepSpec, sets: readonly string[]): SweepSpec {
+  if (sets.length === 0) return spec;
+  for (const s of sets) {
+    const [p] = parseSetArg(s);
+    const axis = spec.axes.find((a) => a.path === p || a.path.startsWith(`${p}.`) || p.startsWith(`${a.path}.`));
+    if (axis) {
+      throw new AtflowError('CONFIG', `--set ${p}: the sweep's axis '${axis.path}' sets it too, point by point; change the axis in ${spec.file} or drop the --set`, { field: '--set', path: p, axis: axis.path });
+    }
+  }
+  const base = structuredClone(spec.base);
+  applySets(base, sets);
+  return { ...spec, base };
+}
+
 /** Workers when the spec leaves them open: one per GPU if pinning to GPUs, else one per core. */
 export function defaultWorkers(gpuCount: number): number {
   return gpuCount > 0 ? gpuCount : os.availableParallelism();
@@ -234,7 +253,8 @@ function readJsonObject(file: string, what: string): Record<string, unknown> {
   }
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    // a UTF-8 byte order mark is not part of the JSON
+    value = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (e) {
     throw new AtflowError('CONFIG', `${file}: not valid JSON: ${(e as Error).message}`, { file });
   }

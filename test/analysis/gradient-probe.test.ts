@@ -7,7 +7,7 @@ import { deriveSeed, Rng } from '../../src/core/rng';
 import { gradientProbe, logGrid, trainerObjective } from '../../src/analysis/gradient-probe';
 import { writeGradientProbe } from '../../src/report/gradient-probe-files';
 import { createModel } from '../../src/models';
-import { createTrainer } from '../../src/algorithms/trainers';
+import { createTrainer } from '../../src/config/builtins';
 import { duck, lit } from '../logs/duck';
 
 beforeAll(async () => {

@@ -64,7 +64,7 @@ test('epoch 0 is the initialisation rebuilt from the run seed; fixed and recompu
   ]);
 });
 
-test('atflow probe gradient: a missing checkpoint epoch is a named error listing the kept ones', () => {
+test('atflow probe gradient: a missing checkpoint epoch is a named error listing the kept ones and how to keep every epoch', () => {
   const bin = path.join(__dirname, '..', '..', 'bin', 'atflow.js');
   let err = '';
   try {
@@ -74,4 +74,6 @@ test('atflow probe gradient: a missing checkpoint epoch is a named error listing
   }
   expect(err).toContain('no checkpoint for epoch 1');
   expect(err).toContain('checkpoints kept: 2');
+  // and why only those: the run kept its newest (issue 25), as `atflow eval --checkpoint epoch-N` says
+  expect(err).toContain('checkpoint.keep: "all"');
 });

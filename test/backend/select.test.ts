@@ -22,7 +22,7 @@ describe('backend selection', () => {
       expect((await initBackend('tensorflow')).name).toBe('tensorflow');
     } else {
       await expect(initBackend('tensorflow')).rejects.toThrow(AtflowError);
-      await expect(initBackend('tensorflow')).rejects.toThrow(/setup:tensorflow/);
+      await expect(initBackend('tensorflow')).rejects.toThrow(/npx atflow setup-tensorflow/);
     }
   });
 });

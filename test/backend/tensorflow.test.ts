@@ -11,7 +11,7 @@ import { avgPool2d, flattenLikeTorch } from '../../src/models/layers/pooling';
 import { crossEntropy } from '../../src/algorithms/objectives/ce';
 
 /**
- * The `tensorflow` backend (tfjs-node built by `npm run setup:tensorflow`, or installed the usual way)
+ * The `tensorflow` backend (tfjs-node built by `npx atflow setup-tensorflow`, or installed the usual way)
  * against `cpu`, the pure-JS reference. Where it is not built, the test asserts instead that asking for
  * it fails with the message that says how to get it.
  */
@@ -146,7 +146,7 @@ if (TENSORFLOW) {
       expect(err).toBeInstanceOf(AtflowError);
       expect((err as AtflowError).code).toBe('BACKEND');
       expect((err as Error).message).toMatch(/@tensorflow\/tfjs-node/);
-      expect((err as Error).message).toMatch(/npm run setup:tensorflow/);
+      expect((err as Error).message).toMatch(/npx atflow setup-tensorflow/);
     });
   });
 }

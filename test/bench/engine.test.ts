@@ -119,3 +119,35 @@ describe('atflow bench --json (tiny run on cpu)', () => {
     }
   });
 });
+
+describe('atflow bench --suite eval (bench/eval.ts)', () => {
+  jest.setTimeout(300_000);
+
+  it('prints one row per AutoAttack stage and the total, {model, n, stage, backend, ms, peer_ms, ratio}, the stages adding up, and says how to get the reference', () => {
+    const fs = require('fs') as typeof import('fs');
+    const os = require('os') as typeof import('os');
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-bench-eval-test-'));
+    try {
+      // an untrained cnn-small: APGD-CE fools every point it attacks quickly, so the run is short
+      const weights = path.join(dir, 'w.safetensors');
+      const made = spawnSync(process.execPath, [require.resolve('tsx/cli'), '-e', `require('./src/backend/select').initBackend('cpu').then(() => { const m = require('./src/models'); m.saveWeights(m.createModel('cnn-small', { numClasses: 10, inputShape: [28, 28, 1], seed: 4 }), ${JSON.stringify(weights)}); })`], { cwd: ROOT, encoding: 'utf8' });
+      expect(made.status).toBe(0);
+      const env = { ...process.env };
+      delete env.ATFLOW_AUTOATTACK;
+      const r = spawnSync(process.execPath, [require.resolve('tsx/cli'), path.join(ROOT, 'bench', 'eval.ts'), '--parts', 'autoattack', '--models', 'mnist', '--n-mnist', '12', '--mnist-weights', weights], { cwd: ROOT, encoding: 'utf8', env });
+      expect(r.status).toBe(0);
+      const rows = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      expect(rows.map((x) => x.stage)).toEqual(['apgd-ce', 'apgd-t', 'fab-t', 'square', 'total']);
+      for (const x of rows) {
+        expect(x).toMatchObject({ model: 'mnist-cnn', n: 12, peer_ms: null, ratio: null });
+        expect(x.ms).toBeGreaterThanOrEqual(0);
+      }
+      expect(rows[4].ms).toBeCloseTo(rows.slice(0, 4).reduce((a, x) => a + x.ms, 0), 6);
+      expect(rows[0].attacked).toBeLessThanOrEqual(12);
+      expect(r.stderr).toMatch(/the reference AutoAttack is not run: pass --aa DIR or set ATFLOW_AUTOATTACK to a checkout of fra31\/auto-attack/);
+      expect(r.stderr).toMatch(/ratio = PyTorch ms \/ atflow ms/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});

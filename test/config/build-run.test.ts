@@ -1,5 +1,5 @@
 import { initBackend } from '../../src/backend/select';
-import { buildRun, evalAttackOf, type RunParts } from '../../src/config/build-run';
+import { buildRun, threatModelOf, type RunParts } from '../../src/config/build-run';
 import { describeEvalProtocol } from '../../src/core/eval-protocol';
 import { defaultRegistry } from '../../src/run/default-registry';
 import { resolveRuns, type RunSpecInput } from '../../src/config/spec';
@@ -61,7 +61,7 @@ describe('the per-epoch evaluation attack', () => {
   const fgsm = { norm: 'linf', eps: 0.1, alpha: 0.1, steps: 1, randomStart: 'none' } as const;
   const evalOf = (evalAttack?: unknown, attack: Record<string, unknown> = fgsm) => {
     const [run] = resolveRuns({ ...base, attack, ...(evalAttack !== undefined ? { eval: { attack: evalAttack } } : {}) } as Record<string, unknown>);
-    return evalAttackOf(run.spec);
+    return threatModelOf(run.spec);
   };
 
   it('defaults to PGD-10 at the training ε with α = ε/4, not the training attack (FGSM here)', () => {

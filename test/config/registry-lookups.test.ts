@@ -2,7 +2,7 @@ import * as path from 'path';
 import { AtflowError } from '../../src/core/errors';
 import type { RunEvent } from '../../src/core/run-event';
 import type { AttackObjective } from '../../src/algorithms/attacks/types';
-import { OBJECTIVES, type ObjectiveOptions } from '../../src/algorithms/objectives/by-name';
+import type { ObjectiveOptions } from '../../src/algorithms/objectives/by-name';
 import { defaultRegistry } from '../../src/run/default-registry';
 import { runConfig } from '../../src/cli/run-config';
 import type { RunSink } from '../../src/core/run-sink';
@@ -22,10 +22,11 @@ describe('objectives and sinks are looked up in the registry on the run path', (
     registry.register('sink', 'event-types', (): RunSink => ({ name: 'event-types', handle: (ev: RunEvent) => void seen.push(ev.type) }));
     registry.register('sink', 'progress', (): RunSink => ({ name: 'silent', handle: () => void (progressReplaced += 1) }));
     // the objective PGD-AT's inner attack maximises: the registry's 'ce', wrapped to count its uses
+    const builtin = defaultRegistry();
     let ceCalls = 0;
     registry.register('objective', 'ce', (o: ObjectiveOptions): AttackObjective => {
       ceCalls += 1;
-      return OBJECTIVES.ce(o);
+      return builtin.create<AttackObjective, ObjectiveOptions>('objective', 'ce', o);
     });
     const config = writeJson(path.join(root, 'sinks.json'), tinySpec('sinks', { epochs: 1, logging: { sinks: ['event-types'] } }));
     expect(await runConfig(config, { outDir: path.join(root, 'out'), registry, ...quiet })).toBe(0);

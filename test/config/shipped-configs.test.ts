@@ -8,8 +8,11 @@ import { parquetRunSink } from '../../src/logs/sinks';
 import { loadSweepSpec, expandSweep } from '../../src/sweep';
 import { initBackend } from '../../src/backend/select';
 import { MODEL_NAMES } from '../../src/models';
-import { SOURCE_NAMES } from '../../src/data';
-import { createTrainer, TRAINERS } from '../../src/algorithms/trainers';
+import { createTrainer } from '../../src/config/builtins';
+
+/** The registered names, as the registry holds them (the built-ins). */
+const SOURCE_NAMES = defaultRegistry().list('source');
+const TRAINERS = Object.fromEntries(defaultRegistry().list('trainer').map((name) => [name, name]));
 
 const CONFIG_DIR = path.join(__dirname, '..', '..', 'config');
 const configs = fs.readdirSync(CONFIG_DIR).filter((f) => f.endsWith('.json'));

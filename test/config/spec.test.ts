@@ -65,6 +65,16 @@ describe('RunSpec validation', () => {
     expect(msg(() => loadRuns(path.join(dir, 'bad.json')))).toMatch(/bad\.json: not valid JSON/);
     expect(msg(() => loadRuns(path.join(dir, 'missing.json')))).toMatch(/missing\.json: cannot read config \(ENOENT\)/);
   });
+
+  it('eval.selectOn "val" without a validation split is refused naming data.valSize (it would select on the test set)', () => {
+    expect(msg(() => resolveRuns({ ...minimal, eval: { selectOn: 'val' } }, 'c.json'))).toMatch(/c\.json: invalid config\n {2}eval\.selectOn: "val" needs a validation split, but data\.valSize is 0; set data\.valSize/);
+    // in a variant, the message names the variant
+    expect(msg(() => resolveRuns({ ...minimal, data: { valSize: 10 }, variants: { a: {}, b: { data: { valSize: 0 }, eval: { selectOn: 'val' } } } }, 'c.json'))).toMatch(/c\.json \(variant 'b'\).*\n.*eval\.selectOn/);
+    expect(resolveRuns({ ...minimal, data: { valSize: 10 }, eval: { selectOn: 'val' } })[0].spec.eval.selectOn).toBe('val');
+    expect(resolveRuns({ ...minimal, data: { options: { valSize: 10 } }, eval: { selectOn: 'val' } })[0].spec.eval.selectOn).toBe('val');
+    // a stored spec.json stays readable (atflow eval / probe on an older run folder)
+    expect(validateSpec({ ...minimal, eval: { selectOn: 'val' } }).eval.selectOn).toBe('val');
+  });
 });
 
 describe('registry', () => {

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../../src/core/errors';
-import { createSource } from '../../src/data';
+import { createSource } from '../../src/config/builtins';
 import { cifarFile, patternMismatch, tempDir } from './helpers/official-files';
 
 const PER_BATCH = 4;

@@ -1,6 +1,6 @@
 import * as fs from 'fs';
 import { AtflowError } from '../../src/core/errors';
-import { createSource } from '../../src/data';
+import { createSource } from '../../src/config/builtins';
 import { DEBIAN_FASHION_MNIST_DIR } from '../../src/data/idx';
 
 /**

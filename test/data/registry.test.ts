@@ -1,5 +1,9 @@
 import { AtflowError } from '../../src/core/errors';
-import { createSource, SOURCE_NAMES } from '../../src/data';
+import { createSource } from '../../src/config/builtins';
+import { defaultRegistry } from '../../src/run/default-registry';
+
+/** Sources are registry entries: the names are the registry's, and createSource looks them up there. */
+const SOURCE_NAMES = defaultRegistry().list('source');
 
 describe('source registry', () => {
   it('lists every dataset', () => {
@@ -7,6 +11,6 @@ describe('source registry', () => {
   });
   it('rejects an unknown name with a suggestion', () => {
     expect(() => createSource('cifar1O')).toThrow(AtflowError);
-    expect(() => createSource('cifar1O')).toThrow(/unknown dataset 'cifar1O' \(did you mean 'cifar10'\?\)/);
+    expect(() => createSource('cifar1O')).toThrow(/unknown source 'cifar1O' \(did you mean 'cifar10'\?\); registered sources: cifar10, cifar100, fashion-mnist, idx, mnist, svhn, synthetic/);
   });
 });

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../../src/core/errors';
-import { createSource } from '../../src/data';
+import { createSource } from '../../src/config/builtins';
 import { readMatV5 } from '../../src/data/mat-v5';
 import { readSvhnMat } from '../../src/data/svhn';
 import { matFile, patternMismatch, svhnVars, tempDir } from './helpers/official-files';

@@ -1,4 +1,4 @@
-import { createSource } from '../../src/data';
+import { createSource } from '../../src/config/builtins';
 import { createSyntheticSource } from '../../src/data/synthetic';
 
 describe('synthetic source', () => {

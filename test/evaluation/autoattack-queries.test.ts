@@ -62,13 +62,13 @@ beforeAll(async () => {
   const [run] = resolveRuns(spec);
   const outcome = await executeRun(run, { outDir: root, registry: defaultRegistry(), backend, sinks: () => [parquetRunSink()] });
   runDir = outcome.runDir;
-  await cli('eval', runDir, '--checkpoint', 'final', '--split', 'train', '--n', '60', '--backend', backend, ...BUDGET);
+  await cli('eval', runDir, '--checkpoint', 'final', '--split', 'train', '--n', '60', '--name', 'final-train', '--backend', backend, ...BUDGET);
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
 describe('atflow eval on a run folder', () => {
   it('writes one row per example, stage flags that only go down, and a summary that matches the table', async () => {
-    const dir = path.join(runDir, 'eval', 'final-standard-linf-train');
+    const dir = path.join(runDir, 'eval', 'final-train');
     const rows = await table(dir);
     expect(rows.length).toBe(60);
     const labels = await duck(`SELECT example, label_used FROM read_parquet(${lit(path.join(runDir, 'labels.parquet'))}) ORDER BY example`);
@@ -96,12 +96,31 @@ describe('atflow eval on a run folder', () => {
     expect(summary.robust_acc_after.square).toBeCloseTo(summary.robust_acc, 12);
   });
 
+  it('summary.json gives each stage its seconds and the points it attacked; stages and the rest add up to the total', async () => {
+    const dir = path.join(runDir, 'eval', 'final-train');
+    const rows = await table(dir);
+    const summary = JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8'));
+    expect(Object.keys(summary.stage_time)).toEqual(summary.attacks);
+    // a stage attacks exactly the examples every earlier stage left robust (the table's flags)
+    let before = rows.map((r) => r.clean_correct as boolean);
+    for (const stage of summary.attacks as string[]) {
+      const t = summary.stage_time[stage];
+      expect({ stage, attacked: t.attacked }).toEqual({ stage, attacked: before.filter(Boolean).length });
+      expect(t.seconds).toBeGreaterThan(0);
+      before = rows.map((r) => r[`${stage.replace(/-/g, '_')}_robust`] as boolean);
+    }
+    const { clean, checks, bookkeeping } = summary.other_time;
+    for (const v of [clean, checks, bookkeeping]) expect(v).toBeGreaterThanOrEqual(0);
+    const parts = Object.values(summary.stage_time as Record<string, { seconds: number }>).reduce((a, t) => a + t.seconds, 0) + clean + checks + bookkeeping;
+    expect(parts).toBeCloseTo(summary.seconds, 9);
+  });
+
   it('docs/queries.md AutoAttack joins = the same statistics computed in TypeScript', async () => {
     const q = docQueries('aa-query');
     expect(Object.keys(q).sort()).toEqual(['aa_by_first_learned', 'aa_late_forgotten', 'aa_memorized_noisy']);
     const sql = (name: string) =>
-      duck(q[name].replaceAll('runs/<run_id>', runDir).replaceAll('<eval>', 'final-standard-linf-train'));
-    const rows = await table(path.join(runDir, 'eval', 'final-standard-linf-train'));
+      duck(q[name].replaceAll('runs/<run_id>', runDir));
+    const rows = await table(path.join(runDir, 'eval', 'final-train'));
     const ex = await duck(`SELECT example, epoch, is_noisy, correct_clean FROM read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) WHERE phase = 'eval' AND split = 'train' ORDER BY example, epoch`);
     const ev = await duck(`SELECT example, epoch, event FROM read_parquet(${lit(path.join(runDir, 'events.parquet'))}) WHERE phase = 'eval'`);
     const robust = new Map(rows.map((r) => [r.example as number, r.robust ? 1 : 0]));
@@ -167,9 +186,9 @@ describe('atflow eval on a run folder', () => {
     const file = path.join(root, 'final.safetensors');
     fs.copyFileSync(path.join(runDir, 'checkpoints', latest, 'model.safetensors'), file);
     await cli('eval', file, '--dataset', 'mnist', '--eps', '0.1', '--n', '20', '--backend', backend, ...BUDGET);
-    const bare = await table(path.join(root, 'eval', 'final-standard-linf-test'));
+    const bare = await table(path.join(root, 'eval', 'final-standard-linf-eps0.1-test-n20'));
     await cli('eval', runDir, '--checkpoint', 'final', '--n', '20', '--backend', backend, ...BUDGET);
-    const fromRun = await table(path.join(runDir, 'eval', 'final-standard-linf-test'));
+    const fromRun = await table(path.join(runDir, 'eval', 'final-standard-linf-eps0.1-test-n20'));
     expect(bare.length).toBe(20);
     // the run's test split is the dataset's (first 20); same weights, same seeds: the same table up to the checkpoint label
     expect(bare.map(({ checkpoint: _c, ...r }) => JSON.stringify(r))).toEqual(fromRun.map(({ checkpoint: _c, ...r }) => JSON.stringify(r)));
@@ -187,6 +206,10 @@ describe('atflow eval on a run folder', () => {
     expect(validateSpec({ ...spec, eval: { final: { strong: 'autoattack' } } }).eval.final.strong).toBe('autoattack');
     expect(() => validateSpec({ ...spec, eval: { final: { strong: 'autoatack' } } })).toThrow(/strong/);
     const { resolveAutoAttack } = await import('../../src/evaluation/autoattack');
-    expect(() => resolveAutoAttack({ eps: 0.1, norm: 'linf' }, 3)).toThrow(/'apgd-t' needs at least 4 classes/);
+    const { threatModel } = await import('../../src/evaluation/threat-model');
+    expect(() => resolveAutoAttack({ threat: threatModel({ eps: 0.1, norm: 'linf' }) }, 3)).toThrow(/'apgd-t' needs at least 4 classes/);
+    // FAB-T needs a target class besides the label: 2 classes, as checked (the message said 3)
+    expect(() => resolveAutoAttack({ threat: threatModel({ eps: 0.1, norm: 'linf' }), attacks: ['fab-t'] }, 1)).toThrow(/'fab-t' needs at least 2 classes \(a target class other than the label\), but the model has 1/);
+    expect(resolveAutoAttack({ threat: threatModel({ eps: 0.1, norm: 'linf' }), attacks: ['fab-t'] }, 2).stages).toEqual(['fab-t']);
   });
 });

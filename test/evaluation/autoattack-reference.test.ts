@@ -10,6 +10,7 @@ import { fabSingleRun } from '../../src/algorithms/attacks/fab';
 import { square } from '../../src/algorithms/attacks/square';
 import { dlrTargetedLossPerExample } from '../../src/algorithms/objectives/dlr-targeted';
 import { autoAttackBatch } from '../../src/evaluation/autoattack';
+import { threatModel } from '../../src/evaluation/threat-model';
 
 /**
  * atflow's AutoAttack against the reference implementation (fra31/auto-attack), through the fixture
@@ -18,7 +19,7 @@ import { autoAttackBatch } from '../../src/evaluation/autoattack';
  * digits as bytes, the reference's APGD-T iterates from a recorded start (ℓ∞ and ℓ2), and the reference's
  * per-stage robust flags for a reduced-budget standard ensemble.
  */
-const FIXTURES = path.join(__dirname, 'attacks', 'fixtures');
+const FIXTURES = path.join(__dirname, '..', 'algorithms', 'attacks', 'fixtures');
 
 interface Trace {
   norm: 'linf' | 'l2';
@@ -173,8 +174,7 @@ describe('AutoAttack cross-check against fra31/auto-attack (committed fixture)',
     const x = images(n);
     const y = tf.tensor1d(fixture.y, 'int32');
     const result = autoAttackBatch(model, x, y, 0, {
-      eps: ref.eps,
-      norm: ref.norm,
+      threat: threatModel({ eps: ref.eps, norm: ref.norm }),
       attacks: 'standard',
       budget: { apgdSteps: ref.budget.apgd_steps, targets: ref.budget.targets, fabSteps: ref.budget.fab_steps, squareQueries: ref.budget.square_queries },
     });

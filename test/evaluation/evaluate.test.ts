@@ -3,7 +3,8 @@ import { lastValueFrom, of, toArray } from 'rxjs';
 import { initBackend } from '../../src/backend/select';
 import type { LoadedBatch } from '../../src/core/batch';
 import type { Mode, Model } from '../../src/core/model';
-import { DEFAULT_EVAL_ATTACK, evaluate, evaluatePass, summarizeEvaluation } from '../../src/evaluation/evaluate';
+import { evaluate, evaluatePass, summarizeEvaluation } from '../../src/evaluation/evaluate';
+import { DEFAULT_EVAL_ATTACK, threatModel } from '../../src/evaluation/threat-model';
 import { defaultStrongAttacks, evaluateStrong } from '../../src/evaluation/evaluate-strong';
 import { gradientMaskingChecks } from '../../src/evaluation/sanity-checks';
 import { pgdLinf } from '../../src/algorithms/attacks/pgd-linf';
@@ -52,7 +53,7 @@ describe.each(['cpu', 'wasm'] as const)('evaluation on %s', (backend) => {
     const base = tf.memory().numTensors;
     const batches = [loaded(0, [0, 1]), loaded(1, [2, 3])];
     const attackSettings = { eps: 0.2, alpha: 0.05, steps: 5 };
-    const out = await lastValueFrom(of(...batches).pipe(evaluate({ model, seed: 9, attack: attackSettings }), toArray()));
+    const out = await lastValueFrom(of(...batches).pipe(evaluate({ model, seed: 9, attack: threatModel(attackSettings) }), toArray()));
     expect(tf.memory().numTensors).toBe(base);
     const z = naiveForward(W, X).logits;
     const lossOf = (r: number[], y: number) => Math.log(r.reduce((s, v) => s + Math.exp(v), 0)) - r[y];
@@ -81,7 +82,7 @@ describe.each(['cpu', 'wasm'] as const)('evaluation on %s', (backend) => {
 
   it('ε = 0 PGD evaluates to the clean numbers; attack: null skips the attack', async () => {
     const model = tinyMlp(W, SHAPE);
-    const s0 = await evaluatePass(of(loaded(0, [0, 1, 2, 3])), { model, seed: 1, attack: { eps: 0 } });
+    const s0 = await evaluatePass(of(loaded(0, [0, 1, 2, 3])), { model, seed: 1, attack: threatModel({ eps: 0 }) });
     expect(s0.robustAcc).toBe(s0.cleanAcc);
     expect(s0.robustLoss).toBeCloseTo(s0.cleanLoss, 6);
     model.calls.length = 0;
@@ -95,10 +96,10 @@ describe.each(['cpu', 'wasm'] as const)('evaluation on %s', (backend) => {
     const model = tinyMlp(W, SHAPE);
     const base = tf.memory().numTensors;
     const eps = 0.15;
-    const all = defaultStrongAttacks(eps, 3, 2);
+    const all = defaultStrongAttacks(threatModel({ eps }), 3, 2);
     expect(all.map((a) => a.name)).toEqual(['pgd-20', 'pgd-50x2', 'cw-30', 'apgd-ce', 'apgd-dlr']);
-    expect(defaultStrongAttacks(eps, 2).map((a) => a.name)).not.toContain('apgd-dlr');
-    const r = evaluateStrong(model, { x: Float32Array.from(X.flat()), labels: Int32Array.from(Y) }, { eps, seed: 3, batchSize: 3, attacks: [all[0], all[2]] });
+    expect(defaultStrongAttacks(threatModel({ eps }), 2).map((a) => a.name)).not.toContain('apgd-dlr');
+    const r = evaluateStrong(model, { x: Float32Array.from(X.flat()), labels: Int32Array.from(Y) }, { threat: threatModel({ eps }), seed: 3, batchSize: 3, attacks: [all[0], all[2]] });
     expect(tf.memory().numTensors).toBe(base);
     for (const v of Object.values(r.perAttack)) {
       expect(v).toBeLessThanOrEqual(r.cleanAcc);
@@ -114,12 +115,16 @@ describe.each(['cpu', 'wasm'] as const)('evaluation on %s', (backend) => {
     const y = tf.tensor1d(Y, 'int32');
     const base = tf.memory().numTensors;
     const eps = 0.3;
-    const attacks = defaultStrongAttacks(eps, 3, 2, 'l2');
+    const attacks = defaultStrongAttacks(threatModel({ eps, norm: 'l2' }), 3, 2);
+    // APGD runs in the ℓ2 ball too (apgd.ts supports it), so the ℓ2 suite is as strong as the ℓ∞ one
     expect(attacks.map((a) => [a.name, a.settings?.norm])).toEqual([
       ['pgd-l2-20', 'l2'],
       ['pgd-l2-50x2', 'l2'],
       ['cw-l2-30', 'l2'],
+      ['apgd-ce-l2', 'l2'],
+      ['apgd-dlr-l2', 'l2'],
     ]);
+    expect(defaultStrongAttacks(threatModel({ eps, norm: 'l2' }), 2, 2).map((a) => a.name)).not.toContain('apgd-dlr-l2');
     for (const a of attacks) {
       const xAdv = a.run(model, x, y, 4);
       const norms = tf.tidy(() => tf.sqrt(tf.sum(tf.square(tf.sub(xAdv, x)), [1, 2, 3])).dataSync());
@@ -129,7 +134,7 @@ describe.each(['cpu', 'wasm'] as const)('evaluation on %s', (backend) => {
       xAdv.dispose();
     }
     // the sanity PGD is PGD-ℓ2 (same seed derivation as documented), not PGD-ℓ∞ at the ℓ2 radius
-    const r = gradientMaskingChecks(model, x, y, { eps, norm: 'l2', seed: 1 });
+    const r = gradientMaskingChecks(model, x, y, { threat: threatModel({ eps, norm: 'l2' }), seed: 1 });
     const { deriveSeed } = await import('../../src/core/rng');
     const ref = pgdL2(model, x, y, deriveSeed(1, 'sanity-pgd'), { eps, alpha: eps / 4, steps: 10 });
     const acc = tf.tidy(() => tf.mean(tf.equal(tf.argMax(model.apply(ref, 'eval'), 1), y).cast('float32')).dataSync()[0]);
@@ -146,12 +151,12 @@ describe.each(['cpu', 'wasm'] as const)('evaluation on %s', (backend) => {
     const x = tf.tensor4d(X.flat(), [4, ...SHAPE]);
     const y = tf.tensor1d(Y, 'int32');
     const base = tf.memory().numTensors;
-    const ok = gradientMaskingChecks(model, x, y, { eps: 0.1, seed: 1 });
+    const ok = gradientMaskingChecks(model, x, y, { threat: threatModel({ eps: 0.1 }), seed: 1 });
     expect(ok.eps0Acc).toBe(ok.cleanAcc);
     expect(ok.pgdAcc).toBeLessThanOrEqual(ok.cleanAcc);
     expect(ok.zeroGradFraction).toBe(0);
     expect(ok.warnings).toEqual([]);
-    const bad = gradientMaskingChecks(masked(model), x, y, { eps: 0.1, seed: 1 });
+    const bad = gradientMaskingChecks(masked(model), x, y, { threat: threatModel({ eps: 0.1 }), seed: 1 });
     expect(bad.zeroGradFraction).toBe(1);
     expect(bad.warnings.some((w) => /zero input gradient/.test(w))).toBe(true);
     expect(tf.memory().numTensors).toBe(base);

@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { runWithEarlyStop } from '../../examples/early-stop-on-onset';
 import { duck, lit } from '../logs/duck';
+import { ranOnAutomaticBackend } from './automatic-backend';
 
 describe('examples/early-stop-on-onset.ts: an epoch operator that stops at robust-overfitting onset', () => {
   jest.setTimeout(300_000);
@@ -26,5 +27,8 @@ describe('examples/early-stop-on-onset.ts: an epoch operator that stops at robus
     expect(outcome.status).toBe('completed');
     expect(fs.existsSync(path.join(outcome.runDir, '_SUCCESS'))).toBe(true);
     expect(JSON.parse(fs.readFileSync(path.join(outcome.runDir, 'final_eval.json'), 'utf8')).epoch).toBe(onset);
+    // on the backend atflow chooses (tensorflow where it is built), not a hard-coded wasm
+    const b = await ranOnAutomaticBackend(outcome.runDir);
+    expect(b.ran).toBe(b.automatic);
   });
 });

@@ -4,6 +4,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { runWithCurriculum } from '../../examples/eps-curriculum';
 import { duck, lit } from '../logs/duck';
+import { ranOnAutomaticBackend } from './automatic-backend';
 
 describe('examples/eps-curriculum.ts: an epoch operator that changes the training attack per epoch', () => {
   jest.setTimeout(300_000);
@@ -23,5 +24,7 @@ describe('examples/eps-curriculum.ts: an epoch operator that changes the trainin
     // and every epoch trained in full (two steps of 32), logged as usual
     const steps = await duck(`SELECT epoch, count(*) AS n FROM read_parquet(${lit(path.join(outcome.runDir, 'steps.parquet'))}) GROUP BY epoch ORDER BY epoch`);
     expect(steps).toEqual(schedule.map((_, i) => ({ epoch: i + 1, n: 2 })));
+    const b = await ranOnAutomaticBackend(outcome.runDir);
+    expect(b.ran).toBe(b.automatic);
   });
 });

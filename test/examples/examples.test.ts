@@ -4,6 +4,7 @@ import * as path from 'path';
 import { runInCode } from '../../examples/pipeline-in-code';
 import { runFromConfig } from '../../examples/pipeline-from-config';
 import { duck, lit } from '../logs/duck';
+import { ranOnAutomaticBackend } from './automatic-backend';
 
 async function rows(runDir: string, table: string, order: string): Promise<Record<string, unknown>[]> {
   const src = table === 'examples' ? `read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)` : `read_parquet(${lit(path.join(runDir, table + '.parquet'))})`;
@@ -18,6 +19,11 @@ describe('examples/: the same run in code and from a config', () => {
     const codeDir = await runInCode({ outDir: out, runId: 'in-code', ...sizes });
     const configDir = await runFromConfig(out, [`epochs=${sizes.epochs}`, `data.trainSize=${sizes.trainSize}`, `data.testSize=${sizes.testSize}`, `attack.steps=${sizes.steps}`, 'eval.every=1']);
     expect(configDir).not.toBe(codeDir);
+    // both on the backend atflow chooses by itself (tensorflow where it is built), the same one
+    for (const d of [codeDir, configDir]) {
+      const b = await ranOnAutomaticBackend(d);
+      expect(b.ran).toBe(b.automatic);
+    }
     const ex = await rows(codeDir, 'examples', 'epoch, phase, split, example');
     // per epoch: the training set in the train and eval phases, the test split in the eval phase
     expect(ex).toHaveLength(2 * (2 * 40 + 16));

@@ -3,7 +3,10 @@ import * as os from 'os';
 import * as path from 'path';
 import type { ExampleColumns, EventColumns, StepRecord, EpochRecord } from '../../src/core/records';
 import type { RunEvent, RunEventOf } from '../../src/core/run-event';
+import { computeDataMap } from '../../src/report/data-map';
+import { loadReportRun } from '../../src/report/report-data';
 import { EXAMPLES_COLUMNS } from '../../src/logs/tables';
+import { exampleEpochName, exampleEpochOf } from '../../src/store/run-folder';
 import { syntheticRun } from './synthetic-run';
 import { writeRun } from './run-sink';
 import { duck, lit } from './duck';
@@ -24,14 +27,15 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const run = () => path.join(dir, 'run1');
 const examplesGlob = () => lit(path.join(run(), 'examples', '*', '*.parquet'));
 const readExamples = (sel: string, rest = '') =>
-  duck(`select ${sel} from read_parquet(${examplesGlob()}, hive_partitioning = true, hive_types = {'epoch': INTEGER}) ${rest}`);
+  duck(`select ${sel} from read_parquet(${examplesGlob()}) ${rest}`);
 
 describe('parquet sink: run folder layout', () => {
   test('every table, spec.json and _SUCCESS exist; one part per epoch and phase; no temp files', () => {
     const files = fs.readdirSync(run()).sort();
     expect(files).toEqual(['_SUCCESS', 'complexity.parquet', 'epochs.parquet', 'events.parquet', 'examples', 'labels.parquet', 'spec.json', 'steps.parquet']);
     const parts = fs.readdirSync(path.join(run(), 'examples')).sort();
-    expect(parts).toEqual(['epoch=0001', 'epoch=0002', 'epoch=0003', 'epoch=0004']);
+    // plain folder names, not Hive's epoch=0001: the files carry `epoch` (see log-readers.test.ts)
+    expect(parts).toEqual(['epoch-0001', 'epoch-0002', 'epoch-0003', 'epoch-0004']);
     for (const p of parts) expect(fs.readdirSync(path.join(run(), 'examples', p)).sort()).toEqual(['part-eval.parquet', 'part-train.parquet']);
     const spec = JSON.parse(fs.readFileSync(path.join(run(), 'spec.json'), 'utf8'));
     expect(spec.run_id).toBe('run1');
@@ -46,7 +50,7 @@ describe('parquet sink: DuckDB reads back exact values', () => {
   test('examples has exactly N × epochs × phases rows and the columns of DESIGN.md in order', async () => {
     const [{ n }] = await readExamples('count(*) as n');
     expect(n).toBe(N * EPOCHS * 2);
-    const cols = await duck(`describe select * from read_parquet(${lit(path.join(run(), 'examples', 'epoch=0001', 'part-train.parquet'))})`);
+    const cols = await duck(`describe select * from read_parquet(${lit(path.join(run(), 'examples', 'epoch-0001', 'part-train.parquet'))})`);
     expect(cols.map((c) => c.column_name)).toEqual(EXAMPLES_COLUMNS.map((c) => c.name));
     const types = Object.fromEntries(cols.map((c) => [c.column_name, c.column_type]));
     expect(types).toMatchObject({ example: 'INTEGER', is_noisy: 'BOOLEAN', correct_clean: 'BOOLEAN', loss_clean: 'FLOAT', phase: 'VARCHAR', te_penalty: 'FLOAT' });
@@ -121,7 +125,7 @@ describe('parquet sink: DuckDB reads back exact values', () => {
 
   test('run metadata is in every file\'s key-value metadata; ZSTD compression', async () => {
     const kv = await duck(
-      `select decode(key) as k, decode(value) as v from parquet_kv_metadata(${lit(path.join(run(), 'examples', 'epoch=0002', 'part-eval.parquet'))})`,
+      `select decode(key) as k, decode(value) as v from parquet_kv_metadata(${lit(path.join(run(), 'examples', 'epoch-0002', 'part-eval.parquet'))})`,
     );
     const m = Object.fromEntries(kv.map((r) => [r.k, r.v]));
     expect(m['atflow.run_id']).toBe('run1');
@@ -160,5 +164,45 @@ describe('parquet sink: runs that do not complete', () => {
     const steps = await duck(`select epoch, count(*) as n from read_parquet(${lit(path.join(d, 'steps.parquet'))}) group by epoch order by epoch`);
     expect(steps).toEqual([1, 2, 3].map((e) => ({ epoch: e, n: 3 })));
     expect(fs.existsSync(path.join(d, '_SUCCESS'))).toBe(true);
+  });
+});
+
+describe('a run folder of the earlier layout (Hive-style examples/epoch=NNNN/)', () => {
+  /** Writes epochs 1-2 of a run, then names its example folders as earlier versions did (the files are the same). */
+  async function legacyRun(d: string, epochs: number): Promise<RunEvent[]> {
+    const all = syntheticRun({ runDir: d, n: 40, epochs, batch: 16 });
+    const cut = all.findIndex((e) => e.type === 'epoch-start' && e.epoch === 3);
+    await writeRun(cut < 0 ? all : all.slice(0, cut));
+    const root = path.join(d, 'examples');
+    for (const f of fs.readdirSync(root)) fs.renameSync(path.join(root, f), path.join(root, f.replace('epoch-', 'epoch=')));
+    return all;
+  }
+
+  test('the report still reads it: the same data map as the new layout gives', async () => {
+    const now = path.join(dir, 'layout-now');
+    await writeRun(syntheticRun({ runDir: now, n: 40, epochs: 2, batch: 16 }));
+    const legacy = path.join(dir, 'layout-legacy');
+    await legacyRun(legacy, 2);
+    expect(fs.readdirSync(path.join(legacy, 'examples')).sort()).toEqual(['epoch=0001', 'epoch=0002']);
+    const dm = computeDataMap(now);
+    expect(dm).not.toBeNull();
+    expect(computeDataMap(legacy)).toEqual(dm);
+    expect(loadReportRun(legacy).dataMap).toEqual(dm);
+  });
+
+  test('resuming it renames its folders: one layout, which DuckDB reads with an INTEGER epoch', async () => {
+    const d = path.join(dir, 'legacy-resumed');
+    const all = await legacyRun(d, 3);
+    const start = all[0] as RunEventOf<'run-start'>;
+    const from3 = all.findIndex((e) => e.type === 'epoch-start' && e.epoch === 3);
+    await writeRun([{ ...start, firstEpoch: 3 }, ...all.slice(from3)]);
+    expect(fs.readdirSync(path.join(d, 'examples')).sort()).toEqual(['epoch-0001', 'epoch-0002', 'epoch-0003']);
+    const rows = await duck(`select typeof(epoch) as t, epoch, count(*) as n from read_parquet(${lit(path.join(d, 'examples', '*', '*.parquet'))}) group by all order by epoch`);
+    expect(rows).toEqual([1, 2, 3].map((epoch) => ({ t: 'INTEGER', epoch, n: 40 * 2 })));
+  });
+
+  test('exampleEpochOf reads both folder names, and nothing else', () => {
+    expect([exampleEpochOf('epoch-0012'), exampleEpochOf('epoch=0012'), exampleEpochOf(exampleEpochName(7))]).toEqual([12, 12, 7]);
+    expect([exampleEpochOf('epoch_0012'), exampleEpochOf('.epoch-0012'), exampleEpochOf('epoch-')]).toEqual([null, null, null]);
   });
 });

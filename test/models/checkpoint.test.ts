@@ -4,8 +4,8 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend/select';
 import { AtflowError } from '../../src/core/errors';
-import { createModel, loadWeights, saveWeights, stateDictOf } from '../../src/models';
-import { readSafetensorsFile, writeSafetensorsFile } from '../../src/models/safetensors';
+import { checkKeyMap, createModel, loadStateDict, loadWeights, saveWeights, stateDictOf } from '../../src/models';
+import { readSafetensorsFile, writeSafetensorsFile, type SafetensorsTensor } from '../../src/models/safetensors';
 import { firstDifference, unitValues } from './helpers';
 
 const FIXTURES = path.join(__dirname, 'fixtures');
@@ -139,7 +139,7 @@ describe('checkpoints: mismatches are named errors and leave the model unchanged
     );
     expectError(
       () => loadWeights(target, variant('dtype.st', tensors.map((t) => (t.name === 'fc2.bias' ? { ...t, dtype: 'I32' as const } : t)))),
-      /dtype\.st: tensor 'fc2.bias' is I32, model 'cnn-small' expects F32/,
+      /dtype\.st: tensor 'fc2.bias' is I32, model 'cnn-small' expects a float \(F32, F16, BF16, F64\)/,
     );
     const bytes = fs.readFileSync(file);
     const cut = path.join(dir, 'cut.st');
@@ -152,5 +152,105 @@ describe('checkpoints: mismatches are named errors and leave the model unchanged
     const after = stateDictOf(target);
     snapshot.forEach((e, i) => expect([e.name, firstDifference(after[i].values, e.values)]).toEqual([e.name, -1]));
     [m, target, other].forEach((x) => x.dispose());
+  });
+});
+
+describe("checkpoints: other people's names and dtypes", () => {
+  const torchFile = path.join(FIXTURES, 'cnn-small-10x10x1-k2.torch.safetensors');
+  const torchTensors = () => [...readSafetensorsFile(torchFile).tensors.values()];
+  /** The fixture written again with every name passed through `rename` (and `convert` applied to each tensor). */
+  const variant = (name: string, rename: (n: string) => string, convert: (t: SafetensorsTensor) => SafetensorsTensor = (t) => t) => {
+    const f = path.join(dir, name);
+    writeSafetensorsFile(f, torchTensors().map((t) => ({ ...convert(t), name: rename(t.name) })));
+    return f;
+  };
+  /** PyTorch's logits for the fixture's inputs, and the model's after loading `file`. */
+  const logitsAfterLoading = (file: string, options = {}) => {
+    const m = createModel('cnn-small', { numClasses: 2, inputShape: [10, 10, 1], seed: 0 });
+    const report = loadWeights(m, file, options);
+    const io = readSafetensorsFile(path.join(FIXTURES, 'cnn-small-10x10x1-k2.io.safetensors')).tensors;
+    const x = tf.tensor4d(floats(io.get('x_nhwc')!.data), [3, 10, 10, 1]);
+    const ours = Array.from(tf.tidy(() => m.apply(x, 'eval').dataSync()));
+    x.dispose();
+    m.dispose();
+    return { ours, theirs: Array.from(floats(io.get('logits')!.data)), notes: report.notes };
+  };
+  const close = (a: number[], b: number[]) => a.forEach((v, i) => expect(Math.abs(v - b[i])).toBeLessThan(1e-5));
+
+  it.each([
+    ['module.', 'DataParallel / DistributedDataParallel / AveragedModel'],
+    ['_orig_mod.', 'torch.compile'],
+    ['model.', 'a wrapper module named model'],
+  ])("strips the wrapper prefix '%s' and says so", (prefix, why) => {
+    const { ours, theirs, notes } = logitsAfterLoading(variant(`wrapped-${prefix}st`, (n) => prefix + n));
+    close(ours, theirs);
+    expect(notes).toEqual([expect.stringMatching(new RegExp(`stripped the prefix '${prefix.replace('.', '\\.')}' \\(${why.replace(/[/()]/g, '.')}\\) from 8 tensor name\\(s\\)`))]);
+  });
+
+  it('strips nested wrappers (torch.compile of a DDP model: _orig_mod.module.)', () => {
+    const { ours, theirs, notes } = logitsAfterLoading(variant('nested.st', (n) => `_orig_mod.module.${n}`));
+    close(ours, theirs);
+    expect(notes.join('\n')).toMatch(/'_orig_mod\.'.*\n.*'module\.'/);
+  });
+
+  it('refuses two tensors that load into the same variable', () => {
+    const f = path.join(dir, 'twice.st');
+    const t = torchTensors();
+    writeSafetensorsFile(f, [...t, { ...t[0], name: `module.${t[0].name}` }]);
+    const m = createModel('cnn-small', { numClasses: 2, inputShape: [10, 10, 1], seed: 0 });
+    expect(() => loadWeights(m, f)).toThrow(/tensors '(conv1\.\w+)' and 'module\.\1' both load into '\1' of model 'cnn-small'/);
+    m.dispose();
+  });
+
+  it('converts F64 to F32 (exact for values that were F32) and says so', () => {
+    const toF64 = (t: SafetensorsTensor) => ({ ...t, dtype: 'F64' as const, data: new Uint8Array(Float64Array.from(floats(t.data)).buffer) });
+    const { ours, theirs, notes } = logitsAfterLoading(variant('f64.st', (n) => n, toF64));
+    const reference = logitsAfterLoading(torchFile).ours;
+    expect(ours).toEqual(reference);
+    close(ours, theirs);
+    expect(notes).toEqual([expect.stringContaining('converted 8 tensor(s) from F64 to F32 on load (rounded to nearest, as PyTorch .float())')]);
+  });
+
+  it('a key map renames (exact names, prefixes) and drops; without it the error lists both sides', () => {
+    const f = variant('renamed.st', (n) => (n.startsWith('fc2.') ? n.replace('fc2', 'head') : `features.${n}`));
+    const withN = path.join(dir, 'renamed-n.st');
+    writeSafetensorsFile(withN, [...readSafetensorsFile(f).tensors.values(), { name: 'n_averaged', dtype: 'I64', shape: [], data: new Uint8Array(8) }]);
+    const m = createModel('cnn-small', { numClasses: 2, inputShape: [10, 10, 1], seed: 0 });
+    let message = '';
+    try {
+      loadWeights(m, withN);
+    } catch (e) {
+      expect(e).toBeInstanceOf(AtflowError);
+      message = (e as Error).message;
+    }
+    expect(message).toMatch(/missing tensor\(s\) 'conv1\.weight', 'conv1\.bias', 'conv2\.weight', 'conv2\.bias', 'fc1\.weight' and 3 more/);
+    expect(message).toMatch(/\n {2}conv1\.weight \[32, 1, 3, 3\]\s+features\.conv1\.weight \[32, 1, 3, 3\]\n/);
+    expect(message).toMatch(/\n {2}fc2\.weight \[2, 128\]\s+-\n/);
+    expect(message).toMatch(/\n {2}-\s+head\.weight \[2, 128\]\n/);
+    expect(message).toMatch(/\n {2}-\s+n_averaged \[\]\n/);
+    m.dispose();
+    const keyMap = { 'features.*': '*', 'head.*': 'fc2.*', n_averaged: null, 'features.fc3.weight': 'x' };
+    const { ours, theirs, notes } = logitsAfterLoading(withN, { keyMap });
+    close(ours, theirs);
+    expect(notes).toEqual([expect.stringContaining('the key map renamed 8 tensor(s) and dropped 1'), expect.stringContaining("key map entries that matched no tensor: 'features.fc3.weight'")]);
+    delete (keyMap as Record<string, unknown>)['features.fc3.weight'];
+    // loadStateDict takes the same options
+    const m2 = createModel('cnn-small', { numClasses: 2, inputShape: [10, 10, 1], seed: 0 });
+    expect(loadStateDict(m2, readSafetensorsFile(withN).tensors, 'mine', { keyMap }).notes).toEqual(['mine: the key map renamed 8 tensor(s) and dropped 1']);
+    m2.dispose();
+  });
+
+  it('suggests the key map when one prefix explains every name', () => {
+    const m = createModel('cnn-small', { numClasses: 2, inputShape: [10, 10, 1], seed: 0 });
+    expect(() => loadWeights(m, variant('backbone.st', (n) => `backbone.${n}`))).toThrow(/every unmatched name in the file is the model's name after 'backbone\.': try the key map \{"backbone\.\*": "\*"\}/);
+    m.dispose();
+  });
+
+  it('checks a key map: values are names or null, a * only ends a prefix', () => {
+    expect(checkKeyMap({ 'a.*': 'b.*', c: 'd', e: null })).toEqual({ 'a.*': 'b.*', c: 'd', e: null });
+    expect(() => checkKeyMap({ a: 3 })).toThrow(/key map: "a": 3 must map to a name or null/);
+    expect(() => checkKeyMap({ '*': 'x' })).toThrow(/has a '\*' that is not the end of a prefix/);
+    expect(() => checkKeyMap({ 'a.*.b': 'x' })).toThrow(/has a '\*' that is not the end of a prefix/);
+    expect(() => checkKeyMap({ a: 'b*' })).toThrow(/has a '\*' in the new name/);
   });
 });

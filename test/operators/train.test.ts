@@ -6,12 +6,13 @@ import { createModel } from '../../src/models';
 import { attack } from '../../src/operators/attack';
 import { augment } from '../../src/operators/augment';
 import { evaluate, summarizeEvaluation } from '../../src/evaluation/evaluate';
+import { threatModel } from '../../src/evaluation/threat-model';
 import { loadBatches } from '../../src/operators/load-batches';
 import { Sgd } from '../../src/algorithms/optim/sgd';
 import { randomizeLabels } from '../../src/operators/randomize-labels';
 import { makeLrSchedule } from '../../src/algorithms/schedules/lr-schedule';
 import { train } from '../../src/operators/train';
-import { createTrainer } from '../../src/algorithms/trainers';
+import { createTrainer } from '../../src/config/builtins';
 import { pgdAtTrainer } from '../../src/algorithms/trainers/pgd-at';
 import { TemporalEnsemble } from '../../src/algorithms/trainers/te';
 import { BatchPlanner } from '../../src/data/batch-plans';
@@ -152,7 +153,7 @@ describe.each(['cpu', 'wasm'] as const)('train operator on %s', (backend) => {
       expect(steps.every((s) => Number.isFinite(s.record.loss))).toBe(true);
       expect(steps.filter((s) => s.epoch >= 2).every((s) => Number.isFinite(s.columns.te_penalty[0]))).toBe(true);
       const summary = await lastValueFrom(
-        planner.plans$('test', 3).pipe(loadBatches(source), evaluate({ model, seed: 4, attack: { eps: 0.1, alpha: 0.05, steps: 2 } }), summarizeEvaluation()),
+        planner.plans$('test', 3).pipe(loadBatches(source), evaluate({ model, seed: 4, attack: threatModel({ eps: 0.1, alpha: 0.05, steps: 2 }) }), summarizeEvaluation()),
       );
       expect(summary.n).toBe(12);
       optimizer.dispose();

@@ -10,7 +10,8 @@ import type { RunSink } from '../../src/core/run-sink';
 import { parquetRunSink } from '../../src/logs/sinks';
 import { resolveRuns } from '../../src/config/spec';
 import { createModel } from '../../src/models';
-import { createSource, type Source } from '../../src/data';
+import { type Source } from '../../src/data';
+import { createSource } from '../../src/config/builtins';
 import { tableRows, tempRoot, tinySpec } from './helpers';
 
 /**

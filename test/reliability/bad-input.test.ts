@@ -521,7 +521,7 @@ const CASES: BadInput[] = [
       expect(fs.existsSync(path.join(runDir, '_SUCCESS'))).toBe(false);
       expectCheckpointLoads(runDir, 1);
       // epoch 1 is exactly the guard run's epoch 1
-      expect(tableRows(path.join(runDir, 'examples', 'epoch=0001'))).toEqual(tableRows(path.join(guardDir, 'examples', 'epoch=0001')));
+      expect(tableRows(path.join(runDir, 'examples', 'epoch-0001'))).toEqual(tableRows(path.join(guardDir, 'examples', 'epoch-0001')));
     },
   },
   {

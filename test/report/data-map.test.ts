@@ -14,10 +14,7 @@ import { docQueries } from '../logs/doc-queries';
 let dir: string;
 let runDir: string;
 let q: Record<string, string>;
-const sql = (name: string) => {
-  const dataMap = q.data_map.trim().replace(/;$/, '').replace(/ORDER BY example$/, '');
-  return duck(q[name].replace('<data_map>', dataMap).replaceAll('runs/<run_id>', runDir));
-};
+const sql = (name: string) => duck(q[name].replaceAll('runs/<run_id>', runDir));
 
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-datamap-'));

@@ -3,6 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import { buildProgram } from '../../src/cli/main';
 import { AtflowError } from '../../src/core/errors';
+import { findChromium } from '../../src/report/figure-export';
 import { syntheticRun } from '../logs/synthetic-run';
 import { writeRun } from '../logs/run-sink';
 
@@ -44,7 +45,20 @@ test('--format svg --figure writes the chosen figures; bad --format / --figure /
   const one = path.join(dir, 'runs', 'pgd');
   const res = await atflow(['report', one, '--format', 'svg', '--figure', 'accuracy', 'data-map', '-o', path.join(dir, 'figs')]);
   expect(res.out.trim().split('\n')).toEqual([path.join(dir, 'figs', 'accuracy.svg'), path.join(dir, 'figs', 'data-map.svg')]);
-  await expect(atflow(['report', one, '--format', 'jpeg'])).rejects.toThrow(new AtflowError('ARGUMENT', "--format 'jpeg': expected one of html, svg, png"));
+  await expect(atflow(['report', one, '--format', 'jpeg'])).rejects.toThrow(new AtflowError('ARGUMENT', "--format 'jpeg': expected one of html, svg, png, pdf"));
   await expect(atflow(['report', one, '--format', 'svg', '--figure', 'nope'])).rejects.toThrow(/--figure nope: no such figure here/);
   await expect(atflow(['report', path.join(dir, 'nothing')])).rejects.toThrow(/is neither a sweep folder .* nor a folder of run folders|is not a run folder/);
+});
+
+test('--format pdf writes one PDF per figure through headless Chromium, or SVG with a message where there is none', async () => {
+  const one = path.join(dir, 'runs', 'trades');
+  const res = await atflow(['report', one, '--format', 'pdf', '--figure', 'best-minus-current', '-o', path.join(dir, 'pdfs')]);
+  if (findChromium()) {
+    expect(res.out.trim()).toBe(path.join(dir, 'pdfs', 'best-minus-current.pdf'));
+    expect(fs.readFileSync(res.out.trim()).subarray(0, 5).toString()).toBe('%PDF-');
+    expect(res.err).toBe('');
+  } else {
+    expect(res.out.trim()).toBe(path.join(dir, 'pdfs', 'best-minus-current.svg'));
+    expect(res.err).toMatch(/PDF needs headless Chromium/);
+  }
 });

@@ -3,9 +3,10 @@ import * as os from 'os';
 import * as path from 'path';
 import { runSweep } from '../../src/sweep/run-sweep';
 import { loadSweep, writeSweepReport } from '../../src/sweep/sweep-report';
-import { chromiumFlags, exportFigures, findChromium } from '../../src/report/figure-export';
+import { exportFigures, findChromium } from '../../src/report/figure-export';
 import { reportFigures } from '../../src/report/report';
-import { loadReportRun } from '../../src/report/report-data';
+import { loadReportRun, ReportRun, withUniqueLabels } from '../../src/report/report-data';
+import { browserTest, chromium, expectDensityVisible, expectEpochAxesWithin, expectPlainAxisTitles, openReport, readFigures, withBrowser } from './report-browser';
 import { REPO, runTiny, tinyConfig, tinyOverrides } from '../logs/tiny-runs';
 
 /**
@@ -173,32 +174,17 @@ const INSPECT = `(() => {
   }
   return { figures, overlaps, staticLeft: document.querySelectorAll('.vega-static').length };
 })()`;
-const ALL_LIVE = "document.querySelectorAll('.vega-static').length === 0";
 
-const chromium = findChromium();
-const browserTest = chromium ? test : test.skip;
 if (!chromium) console.warn('report.test: no Chromium on PATH (apt-get install chromium): the browser checks are skipped');
 
-browserTest('headless Chromium: every page loads without console errors, figures have marks, no labels overlap', async () => {
-  const { chromium: pw } = await import('playwright-core');
+browserTest('headless Chromium: every page loads without console errors, figures have marks, no labels overlap, tick labels fit their axes, data maps show density', async () => {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
-  const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-chromium-'));
-  const flags = chromiumFlags(profile).filter((f) => !/^--(headless|user-data-dir)/.test(f));
-  const browser = await pw.launchPersistentContext(profile, { executablePath: chromium!, headless: true, args: flags, viewport: { width: 1280, height: 900 } });
-  try {
+  // the runs behind each page, for their epoch range and data maps
+  const runsOf: Record<string, ReportRun[]> = { quickstart: quickstart.map(loadReportRun), 'robust-overfitting': ro.map(loadReportRun), sweep: loadSweep(sweepDir).runs.map((r) => r.run) };
+  await withBrowser(async (browser) => {
     for (const [name, file] of Object.entries(pages)) {
       for (const scripts of [true, false]) {
-        const page = await browser.newPage();
-        const problems: string[] = [];
-        page.on('console', (m) => (m.type() === 'error' || m.type() === 'warning') && problems.push(`${m.type()}: ${m.text()}`));
-        page.on('pageerror', (e) => problems.push(`pageerror: ${e.message}`));
-        if (!scripts) {
-          // the static page: no script runs at all
-          const cdp = await browser.newCDPSession(page);
-          await cdp.send('Emulation.setScriptExecutionDisabled', { value: true });
-        }
-        await page.goto(`file://${file}`);
-        if (scripts) await page.waitForFunction(ALL_LIVE, null, { timeout: 30000 });
+        const { page, problems } = await openReport(browser, file, scripts);
         const check = (await page.evaluate(INSPECT)) as PageCheck;
         expect({ name, scripts, problems }).toEqual({ name, scripts, problems: [] });
         expect(check.figures.map((f) => f.id)).toEqual(EXPECTED[name]);
@@ -207,14 +193,21 @@ browserTest('headless Chromium: every page loads without console errors, figures
         }
         expect(check.staticLeft).toBe(scripts ? 0 : EXPECTED[name].length);
         expect({ name, scripts, overlaps: check.overlaps }).toEqual({ name, scripts, overlaps: [] });
+        // every axis of every figure: no tick label printed twice (0%, 0%, 1%, 1%)
+        const figs = await readFigures(page);
+        const repeated = figs.flatMap((f) => f.axes.filter((a) => new Set(a.labels.map((l) => l.text)).size !== a.labels.length).map((a) => `${f.id}: ${a.aria}: ${a.labels.map((l) => l.text).join(' ')}`));
+        expect({ name, scripts, repeated }).toEqual({ name, scripts, repeated: [] });
+        const epochs = runsOf[name].flatMap((r) => r.epochs.map((e) => Number(e.epoch)));
+        expectEpochAxesWithin(figs, Math.min(...epochs), Math.max(...epochs), `${name}, scripts ${scripts}`);
+        expectPlainAxisTitles(figs);
+        if (name !== 'sweep') expectDensityVisible(figs, withUniqueLabels(runsOf[name]));
         await page.screenshot({ path: path.join(ARTIFACTS, `${name}${scripts ? '' : '-static'}.png`), fullPage: true });
         // the first screen (table and accuracy curves): the README's picture
         if (scripts) await page.screenshot({ path: path.join(ARTIFACTS, `${name}-top.png`), clip: { x: 0, y: 0, width: 1000, height: 760 } });
+        // each figure on its own, to look at
+        if (scripts) for (const fig of await page.$$('figure.figure')) await fig.screenshot({ path: path.join(ARTIFACTS, `${name}-${await fig.getAttribute('data-figure')}.png`) });
         await page.close();
       }
     }
-  } finally {
-    await browser.close();
-    fs.rmSync(profile, { recursive: true, force: true });
-  }
-}, 180000);
+  });
+}, 240000);

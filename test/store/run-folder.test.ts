@@ -19,8 +19,8 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 /** A run folder with the usual entries (as a run leaves it mid-way). */
 function folder(): RunFolder {
   const dir = path.join(root, `run-${n++}`);
-  for (const d of ['checkpoints/epoch-0002', 'examples/epoch=0001', 'examples/epoch=0002', '_segments/steps', 'arrow', 'eval/best-standard-linf-test']) fs.mkdirSync(path.join(dir, d), { recursive: true });
-  for (const f of ['spec.json', 'checkpoints/LATEST', 'checkpoints/epoch-0002/state.json', 'examples/epoch=0001/part-train.parquet', '_segments/steps/seg-000000.parquet', 'arrow/steps.arrows']) {
+  for (const d of ['checkpoints/epoch-0002', 'examples/epoch-0001', 'examples/epoch-0002', '_segments/steps', 'arrow', 'eval/best-standard-linf-test']) fs.mkdirSync(path.join(dir, d), { recursive: true });
+  for (const f of ['spec.json', 'checkpoints/LATEST', 'checkpoints/epoch-0002/state.json', 'examples/epoch-0001/part-train.parquet', '_segments/steps/seg-000000.parquet', 'arrow/steps.arrows']) {
     fs.writeFileSync(path.join(dir, f), f === 'checkpoints/LATEST' ? 'epoch-0002\n' : '{}');
   }
   return new RunFolder(dir);
@@ -53,7 +53,8 @@ describe('a damaged folder is a named error (checkShape)', () => {
     ['LATEST is a folder', (d) => (fs.rmSync(path.join(d, 'checkpoints/LATEST')), fs.mkdirSync(path.join(d, 'checkpoints/LATEST'))), /checkpoints\/LATEST is a folder, expected a file/],
     ['checkpoints is a file', (d) => (fs.rmSync(path.join(d, 'checkpoints'), { recursive: true }), fs.writeFileSync(path.join(d, 'checkpoints'), '')), /\/checkpoints is a file, expected a folder/],
     ['_segments/events is a file', (d) => fs.writeFileSync(path.join(d, '_segments/events'), ''), /_segments\/events is a file, expected a folder/],
-    ['examples/epoch=0002 is a file', (d) => (fs.rmSync(path.join(d, 'examples/epoch=0002'), { recursive: true }), fs.writeFileSync(path.join(d, 'examples/epoch=0002'), '')), /examples\/epoch=0002 is a file, expected a folder/],
+    ['examples/epoch-0002 is a file', (d) => (fs.rmSync(path.join(d, 'examples/epoch-0002'), { recursive: true }), fs.writeFileSync(path.join(d, 'examples/epoch-0002'), '')), /examples\/epoch-0002 is a file, expected a folder/],
+    ["an earlier version's examples/epoch=0003 is a file", (d) => fs.writeFileSync(path.join(d, 'examples/epoch=0003'), ''), /examples\/epoch=0003 is a file, expected a folder/],
     ['spec.json is a folder', (d) => (fs.rmSync(path.join(d, 'spec.json')), fs.mkdirSync(path.join(d, 'spec.json'))), /spec\.json is a folder, expected a file/],
     ['a checkpoint is a file', (d) => fs.writeFileSync(path.join(d, 'checkpoints/epoch-0001'), ''), /checkpoints\/epoch-0001 is a file, expected a folder/],
   ];
@@ -69,7 +70,7 @@ describe('links inside a run folder are refused before anything goes through the
   const linked: [string, string][] = [
     ['examples', 'examples'],
     ['checkpoints', 'checkpoints'],
-    ['an epoch partition', 'examples/epoch=0002'],
+    ['an epoch partition', 'examples/epoch-0002'],
     ['a table segment folder', '_segments/steps'],
     ['the Arrow folder', 'arrow'],
     ['an eval folder', 'eval/best-standard-linf-test'],
@@ -93,7 +94,7 @@ describe('links inside a run folder are refused before anything goes through the
     const elsewhere = path.join(root, `elsewhere-${n++}`);
     fs.mkdirSync(elsewhere);
     fs.writeFileSync(path.join(elsewhere, 'mydata.txt'), 'mine');
-    fs.symlinkSync(elsewhere, path.join(f.dir, 'examples/epoch=0001/link'));
+    fs.symlinkSync(elsewhere, path.join(f.dir, 'examples/epoch-0001/link'));
     removeEntry(path.join(f.dir, 'examples'));
     expect(fs.existsSync(path.join(f.dir, 'examples'))).toBe(false);
     expect(fs.readFileSync(path.join(elsewhere, 'mydata.txt'), 'utf8')).toBe('mine');
@@ -103,8 +104,8 @@ describe('links inside a run folder are refused before anything goes through the
 describe('cleaning removes atflow temp files only', () => {
   it('dead writers\' temp files and folders go (names of earlier versions too); a user\'s files with "tmp" in the name stay', () => {
     const f = folder();
-    const ours = ['.spec.json.4242.1.tmp', 'checkpoints/.tmp-epoch-0003-4242', 'checkpoints/.LATEST.4242.7.tmp', '_segments/steps/.seg-000001.parquet.4242.3.tmp', 'examples/epoch=0002/.part-train.parquet.4242.2.tmp', 'arrow/.steps.arrows.4242.5.tmp', 'arrow/.examples.arrows.4242.tmp', 'checkpoints/LATEST.tmp-4242', 'checkpoints/.best.safetensors.tmp-4242-1700000000000'];
-    const theirs = ['my.tmp-notes.txt', 'checkpoints/my.tmp-notes.txt', 'checkpoints/.notes.tmp', 'examples/epoch=0002/notes.tmp', 'eval/best-standard-linf-test/.summary.json.4242.1.tmp'];
+    const ours = ['.spec.json.4242.1.tmp', 'checkpoints/.tmp-epoch-0003-4242', 'checkpoints/.LATEST.4242.7.tmp', '_segments/steps/.seg-000001.parquet.4242.3.tmp', 'examples/epoch-0002/.part-train.parquet.4242.2.tmp', '.part-eval.parquet.4242.8.tmp', 'arrow/.steps.arrows.4242.5.tmp', 'arrow/.examples.arrows.4242.tmp', 'checkpoints/LATEST.tmp-4242', 'checkpoints/.best.safetensors.tmp-4242-1700000000000'];
+    const theirs = ['my.tmp-notes.txt', 'checkpoints/my.tmp-notes.txt', 'checkpoints/.notes.tmp', 'examples/epoch-0002/notes.tmp', 'eval/best-standard-linf-test/.summary.json.4242.1.tmp'];
     for (const p of [...ours, ...theirs]) {
       if (p.includes('.tmp-epoch-')) fs.mkdirSync(path.join(f.dir, p));
       else fs.writeFileSync(path.join(f.dir, p), '');
@@ -118,12 +119,26 @@ describe('cleaning removes atflow temp files only', () => {
 describe('paths come from one place', () => {
   it('the layout of docs/schema.md', () => {
     const f = new RunFolder('/r');
-    expect(f.examplePartFile(7, 'eval-test')).toBe('/r/examples/epoch=0007/part-eval-test.parquet');
-    expect(f.examplePartFile(7, 'train', 2)).toBe('/r/examples/epoch=0007/part-train-2.parquet');
+    expect(f.examplePartFile(7, 'eval-test')).toBe('/r/examples/epoch-0007/part-eval-test.parquet');
+    expect(f.examplePartFile(7, 'train', 2)).toBe('/r/examples/epoch-0007/part-train-2.parquet');
     expect(f.segmentFile('steps', 3)).toBe('/r/_segments/steps/seg-000003.parquet');
     expect(f.tableFile('epochs')).toBe('/r/epochs.parquet');
     expect(f.file('success')).toBe('/r/_SUCCESS');
     expect(f.arrowFile('examples')).toBe('/r/arrow/examples.arrows');
     expect(f.checkpointsDir).toBe('/r/checkpoints');
+    expect(f.checkpointDir(12)).toBe('/r/checkpoints/epoch-0012');
+    expect(f.latestFile).toBe('/r/checkpoints/LATEST');
+    expect(f.evalDir('final-standard-linf-eps0.3-test-n8')).toBe('/r/eval/final-standard-linf-eps0.3-test-n8');
+  });
+
+  it("examples folders of an earlier version (epoch=NNNN) are listed with today's (epoch-NNNN)", () => {
+    const f = folder();
+    fs.mkdirSync(path.join(f.dir, 'examples/epoch=0003'));
+    fs.writeFileSync(path.join(f.dir, 'examples/epoch=0003/part-eval.parquet'), '');
+    fs.mkdirSync(path.join(f.dir, 'examples/epoch_0004'));
+    expect(f.exampleEpochs()).toEqual([1, 2, 3]);
+    expect(f.exampleParts(3, 'eval')).toEqual([path.join(f.dir, 'examples/epoch=0003/part-eval.parquet')]);
+    f.removeExampleEpochsAfter(1);
+    expect(fs.readdirSync(path.join(f.dir, 'examples')).sort()).toEqual(['epoch-0001', 'epoch_0004']);
   });
 });

@@ -3,6 +3,9 @@ import type { Model } from '../../core/model';
 import { cwObjective } from '../objectives/cw-margin';
 import { pgdLinf } from './pgd-linf';
 import type { RandomStart } from './types';
+import type { NamedPart } from '../../core/named-part';
+import { attackSettingsSchema, type AttackSettings } from './settings';
+import type { Attack, AttackOptions } from './types';
 
 export interface CwLinfOptions {
   readonly eps: number;
@@ -27,3 +30,6 @@ export function cwLinf(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: numbe
   });
 }
 cwLinf.fixedObjective = 'cw-margin';
+
+/** The registry's 'cw': CW-ℓ∞, which always maximises the CW margin. */
+export const cwEntry: NamedPart<Attack<AttackOptions>, AttackSettings> = { name: 'cw', options: attackSettingsSchema, create: () => cwLinf };

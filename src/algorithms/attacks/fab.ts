@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Model } from '../../core/model';
-import type { ApgdNorm } from './apgd';
-import { classAtRank, targetCount } from './apgd-targeted';
+import { marginAndClass, type ApgdNorm } from './apgd';
+import type { AttackReport } from './types';
+import { rankedClasses, TARGET_ROWS, targetCount } from './apgd-targeted';
 import { checkAttackInputs, checkInteger, checkNonNegative } from './validate';
 
 /**
@@ -35,66 +36,101 @@ export interface FabOptions {
   readonly alphaMax?: number;
 }
 
+/** Scratch arrays of the projection, grown on demand (FAB projects two points per row per iteration). */
+let scratch = { brk: new Float64Array(0), sat: new Float64Array(0), slope: new Float64Array(0), dir: new Float64Array(0), room: new Float64Array(0), idx: new Int32Array(0) };
+
 /**
  * The minimal-‖d‖ step from t onto {z : w·z = b} with t + d in [0, 1] (per coordinate i where w_i ≠ 0).
  * Both norms reduce to a one-parameter family d_i(λ) moving each coordinate towards the side that
  * crosses the plane, saturating at the box: ℓ∞ d_i = ±min(λ, room_i), ℓ2 d_i = clamp(−λ·w_i, box);
- * w·d(λ) is piecewise linear and monotone in λ, so sorting the saturation points gives λ exactly.
+ * w·d(λ) is piecewise linear and monotone in λ, with a breakpoint where each coordinate saturates.
  * If even the whole box cannot reach the plane, the corner (every coordinate saturated) is returned.
  */
-export function projectOntoHyperplaneInBox(t: Float64Array, w: Float64Array, b: number, norm: ApgdNorm): Float64Array {
-  const n = t.length;
+export function projectOntoHyperplaneInBox(t: ArrayLike<number>, w: ArrayLike<number>, b: number, norm: ApgdNorm): Float64Array {
+  const d = new Float64Array(t.length);
+  projectInto(d, t, 0, w, 0, t.length, b, norm);
+  return d;
+}
+
+/**
+ * projectOntoHyperplaneInBox into `d` for the rows t[tOff, tOff + n) and w[wOff, wOff + n). The segment of
+ * w·d(λ) that reaches the plane is found by selection (partitioning the breakpoints around pivots, O(n)
+ * expected) instead of a full sort: the same λ = (c − Σ_{saturated} |w_i|·room_i) / Σ_{free} slope_i.
+ */
+function projectInto(d: Float64Array, t: ArrayLike<number>, tOff: number, w: ArrayLike<number>, wOff: number, n: number, b: number, norm: ApgdNorm): void {
+  if (scratch.brk.length < n) scratch = { brk: new Float64Array(n), sat: new Float64Array(n), slope: new Float64Array(n), dir: new Float64Array(n), room: new Float64Array(n), idx: new Int32Array(n) };
+  const { brk, sat, slope, dir, room, idx } = scratch;
   let wt = 0;
-  for (let i = 0; i < n; i++) wt += w[i] * t[i];
+  for (let i = 0; i < n; i++) wt += w[wOff + i] * t[tOff + i];
   // orient the plane so that t lies on its positive side: we must decrease w·z by c = w·t − b ≥ 0
   const sgn = wt - b >= 0 ? 1 : -1;
   const c = sgn * (wt - b);
-  const d = new Float64Array(n);
+  d.fill(0, 0, n);
   // per coordinate: direction dir_i ∈ {−1, +1} that decreases w·z, room_i to the box, rate |w_i|
   // (ℓ∞: d_i = dir_i·min(λ, room_i), so w·d decreases by |w_i|·min(λ, room_i);
   //  ℓ2: d_i = dir_i·min(λ|w_i|, room_i), decreasing w·z by |w_i|·min(λ|w_i|, room_i))
-  const idx: number[] = [];
-  const brk = new Float64Array(n); // λ at which coordinate i saturates
-  const slope = new Float64Array(n); // d(decrease)/dλ before saturation
-  const dir = new Float64Array(n);
-  const room = new Float64Array(n);
+  let m = 0;
   let total = 0;
   for (let i = 0; i < n; i++) {
-    const wi = sgn * w[i];
+    const wi = sgn * w[wOff + i];
     if (wi === 0 || (norm === 'l2' && Math.abs(wi) < 1e-8)) continue;
+    const ti = t[tOff + i];
     dir[i] = wi > 0 ? -1 : 1;
-    room[i] = wi > 0 ? t[i] : 1 - t[i];
+    room[i] = wi > 0 ? ti : 1 - ti;
     const a = Math.abs(wi);
     slope[i] = norm === 'l2' ? a * a : a;
     brk[i] = norm === 'l2' ? room[i] / a : room[i];
-    total += a * room[i];
-    idx.push(i);
+    sat[i] = a * room[i];
+    total += sat[i];
+    idx[m++] = i;
   }
   if (c >= total) {
-    for (const i of idx) d[i] = dir[i] * room[i];
-    return d;
+    for (let q = 0; q < m; q++) d[idx[q]] = dir[idx[q]] * room[idx[q]];
+    return;
   }
-  idx.sort((p, q) => brk[p] - brk[q]);
-  // walk the breakpoints: decrease(λ) = Σ_saturated |w_i|·room_i + λ·Σ_free slope_i
-  let saturated = 0;
-  let freeSlope = 0;
-  for (const i of idx) freeSlope += slope[i];
-  let lambda = 0;
-  let k = 0;
-  for (; k < idx.length; k++) {
-    const i = idx[k];
-    const atBreak = saturated + freeSlope * brk[i];
-    if (atBreak >= c) break;
-    saturated += Math.abs(sgn * w[i]) * room[i];
-    freeSlope -= slope[i];
+  // the smallest breakpoint p with decrease(p) = Σ_{brk < p} sat + p·Σ_{brk ≥ p} slope ≥ c
+  let lo = 0;
+  let hi = m;
+  let satAcc = 0; // Σ sat over coordinates saturated before the answer
+  let slopeAcc = 0; // Σ slope over coordinates still free at the answer
+  while (hi > lo) {
+    const p = brk[idx[(lo + hi) >> 1]];
+    let k = lo;
+    let satBelow = 0;
+    let slopeAtOrAbove = 0;
+    for (let q = lo; q < hi; q++) {
+      const e = idx[q];
+      if (brk[e] < p) {
+        idx[q] = idx[k];
+        idx[k++] = e;
+        satBelow += sat[e];
+      } else slopeAtOrAbove += slope[e];
+    }
+    if (satAcc + satBelow + (slopeAcc + slopeAtOrAbove) * p >= c) {
+      slopeAcc += slopeAtOrAbove;
+      hi = k;
+    } else {
+      // the answer lies above p: the coordinates at p saturate too
+      let e0 = k;
+      let satAt = 0;
+      for (let q = k; q < hi; q++) {
+        const e = idx[q];
+        if (brk[e] === p) {
+          idx[q] = idx[e0];
+          idx[e0++] = e;
+          satAt += sat[e];
+        }
+      }
+      satAcc += satBelow + satAt;
+      lo = e0;
+    }
   }
-  lambda = freeSlope > 0 ? (c - saturated) / freeSlope : 0;
-  for (const i of idx) {
-    const a = Math.abs(sgn * w[i]);
-    const move = norm === 'l2' ? Math.min(lambda * a, room[i]) : Math.min(lambda, room[i]);
+  const lambda = slopeAcc > 0 ? (c - satAcc) / slopeAcc : 0;
+  for (let q = 0; q < m; q++) {
+    const i = idx[q];
+    const move = norm === 'l2' ? Math.min(lambda * Math.abs(w[wOff + i]), room[i]) : Math.min(lambda, room[i]);
     d[i] = dir[i] * move;
   }
-  return d;
 }
 
 function normOf(v: ArrayLike<number>, off: number, len: number, norm: ApgdNorm): number {
@@ -103,14 +139,28 @@ function normOf(v: ArrayLike<number>, off: number, len: number, norm: ApgdNorm):
   return norm === 'l2' ? Math.sqrt(s) : s;
 }
 
-/** z_t − z_y per example and its input gradient at x (eval mode). */
-function targetedDiffAndGrad(model: Model, x: Float32Array, shape: [number, number, number, number], y: tf.Tensor1D, t: tf.Tensor1D): { f: Float32Array; g: Float32Array } {
-  const k = model.numClasses;
+/** ‖a_row − b_row‖ of row r (both [n, size], row-major). */
+function rowDistance(a: Float32Array, b: Float32Array, r: number, size: number, norm: ApgdNorm): number {
+  let s = 0;
+  for (let i = r * size; i < (r + 1) * size; i++) {
+    const v = a[i] - b[i];
+    s = norm === 'l2' ? s + v * v : Math.max(s, Math.abs(v));
+  }
+  return norm === 'l2' ? Math.sqrt(s) : s;
+}
+
+/** e_t − e_y per row, [m, K]: what picks z_t − z_y out of the logits. */
+function targetMinusLabel(y: tf.Tensor1D, t: tf.Tensor1D, k: number): tf.Tensor2D {
+  return tf.tidy(() => tf.sub(tf.oneHot(t, k).toFloat(), tf.oneHot(y, k).toFloat()) as tf.Tensor2D);
+}
+
+/** z_t − z_y per example and its input gradient at x (eval mode); `pickDiff` = targetMinusLabel(y, t). */
+function targetedDiffAndGrad(model: Model, x: Float32Array, shape: [number, number, number, number], pickDiff: tf.Tensor2D): { f: Float32Array; g: Float32Array } {
   let fT: tf.Tensor | undefined;
   const g = tf.tidy(() =>
     tf.grad((xx: tf.Tensor) => {
       const logits = model.apply(xx as tf.Tensor4D, 'eval');
-      const diff = tf.sum(tf.mul(logits, tf.sub(tf.oneHot(t, k).toFloat(), tf.oneHot(y, k).toFloat())), 1);
+      const diff = tf.sum(tf.mul(logits, pickDiff), 1);
       fT = tf.keep(diff);
       return tf.sum(diff);
     })(tf.tensor4d(x, shape)),
@@ -120,64 +170,137 @@ function targetedDiffAndGrad(model: Model, x: Float32Array, shape: [number, numb
   return out;
 }
 
-function predict(model: Model, x: Float32Array, shape: [number, number, number, number]): Int32Array {
-  return tf.tidy(() => tf.argMax(model.apply(tf.tensor4d(x, shape), 'eval'), 1).dataSync() as Int32Array);
+/** The logits at x (eval mode), read back. */
+function logitsAt(model: Model, x: Float32Array, shape: [number, number, number, number]): Float32Array {
+  return tf.tidy(() => model.apply(tf.tensor4d(x, shape), 'eval').dataSync() as Float32Array);
+}
+
+/** How one FAB run is carried out (AutoAttack's ensemble); the defaults are the plain attack. */
+export interface FabRunOptions {
+  /**
+   * The threat model's radius: the run reports, per row, the lowest margin among the points it checks
+   * (after each step) within this distance of x, and the class there.
+   */
+  readonly eps?: number;
+  /**
+   * With `eps`: a row leaves the run once it has an adversarial point within eps (all AutoAttack asks
+   * of FAB-T); the others run unchanged. The reference keeps refining such points towards x.
+   */
+  readonly stopWhenFooled?: boolean;
+}
+
+export interface FabRunResult {
+  /** The closest adversarial point per row (x where none was found). */
+  readonly adv: Float32Array;
+  readonly dist: Float64Array;
+  /** See FabRunOptions.eps: +∞ / 0 where no checked point was within eps (or without eps). */
+  readonly marginBest: Float32Array;
+  readonly predictedBest: Int32Array;
 }
 
 /** One targeted FAB run (exported for the reference cross-check); returns the closest adversarial point per example (x where none was found) and its distance. */
-export function fabSingleRun(model: Model, x: Float32Array, y: tf.Tensor1D, target: tf.Tensor1D, shape: [number, number, number, number], steps: number, norm: ApgdNorm, eta: number, beta: number, alphaMax: number): { adv: Float32Array; dist: Float64Array } {
-  const [n, , , ] = shape;
+export function fabSingleRun(
+  model: Model,
+  x: Float32Array,
+  y: tf.Tensor1D,
+  target: tf.Tensor1D,
+  shape: [number, number, number, number],
+  steps: number,
+  norm: ApgdNorm,
+  eta: number,
+  beta: number,
+  alphaMax: number,
+  options: FabRunOptions = {},
+): FabRunResult {
+  const [n, h, w, c] = shape;
   const size = x.length / n;
-  const labels = y.dataSync();
+  const k = model.numClasses;
+  const labels = y.dataSync() as Int32Array;
+  const targets = target.dataSync() as Int32Array;
+  const eps = options.eps ?? -1;
+  const track = options.eps !== undefined;
+  const stop = track && (options.stopWhenFooled ?? false);
   const x1 = Float32Array.from(x);
   const adv = Float32Array.from(x);
   const dist = new Float64Array(n).fill(1e10);
-  const tRow = new Float64Array(size);
-  const wRow = new Float64Array(size);
-  for (let it = 0; it < steps; it++) {
-    const { f, g } = targetedDiffAndGrad(model, x1, shape, y, target);
-    for (let e = 0; e < n; e++) {
-      const o = e * size;
-      let wx = 0;
-      for (let i = 0; i < size; i++) {
-        wRow[i] = g[o + i];
-        tRow[i] = x1[o + i];
-        wx += wRow[i] * tRow[i];
+  const marginBest = new Float32Array(n).fill(Infinity);
+  const predictedBest = new Int32Array(n);
+  const d1 = new Float64Array(size);
+  const d2 = new Float64Array(size);
+  // the rows still iterated on; their x1 rows packed into `packed` when not all rows are
+  let active = Int32Array.from({ length: n }, (_, i) => i);
+  const packed = new Float32Array(n * size);
+  let pickDiff = targetMinusLabel(y, target, k);
+  const input = (): Float32Array => {
+    if (active.length === n) return x1;
+    active.forEach((r, a) => packed.set(x1.subarray(r * size, (r + 1) * size), a * size));
+    return packed.subarray(0, active.length * size);
+  };
+  try {
+    for (let it = 0; it < steps && active.length > 0; it++) {
+      const m = active.length;
+      const sub: [number, number, number, number] = [m, h, w, c];
+      const { f, g } = targetedDiffAndGrad(model, input(), sub, pickDiff);
+      for (let a = 0; a < m; a++) {
+        const o = active[a] * size;
+        let wx = 0;
+        for (let i = 0; i < size; i++) wx += g[a * size + i] * x1[o + i];
+        // the plane where the linearised z_t − z_y vanishes: w·z = w·x₁ − f(x₁)
+        const b = wx - f[a];
+        projectInto(d1, x1, o, g, a * size, size, b, norm);
+        projectInto(d2, x, o, g, a * size, size, b, norm);
+        const a1 = Math.max(normOf(d1, 0, size, norm), 1e-8);
+        const a2 = Math.max(normOf(d2, 0, size, norm), 1e-8);
+        const alpha = Math.min(Math.max(a1 / (a1 + a2), 0), alphaMax);
+        for (let i = 0; i < size; i++) {
+          const v = (x1[o + i] + eta * d1[i]) * (1 - alpha) + (x[o + i] + d2[i] * eta) * alpha;
+          x1[o + i] = v < 0 ? 0 : v > 1 ? 1 : v;
+        }
       }
-      // the plane where the linearised z_t − z_y vanishes: w·z = w·x₁ − f(x₁)
-      const b = wx - f[e];
-      const d1 = projectOntoHyperplaneInBox(tRow, wRow, b, norm);
-      for (let i = 0; i < size; i++) tRow[i] = x[o + i];
-      const d2 = projectOntoHyperplaneInBox(tRow, wRow, b, norm);
-      const a1 = Math.max(normOf(d1, 0, size, norm), 1e-8);
-      const a2 = Math.max(normOf(d2, 0, size, norm), 1e-8);
-      const alpha = Math.min(Math.max(a1 / (a1 + a2), 0), alphaMax);
-      for (let i = 0; i < size; i++) {
-        const v = (x1[o + i] + eta * d1[i]) * (1 - alpha) + (x[o + i] + d2[i] * eta) * alpha;
-        x1[o + i] = v < 0 ? 0 : v > 1 ? 1 : v;
+      const logits = logitsAt(model, input(), sub);
+      let left = 0;
+      for (let a = 0; a < m; a++) {
+        const r = active[a];
+        const o = r * size;
+        const { margin, predicted } = marginAndClass(logits, a, k, labels[r]);
+        const dd = predicted !== labels[r] || track ? rowDistance(x1, x, r, size, norm) : 0;
+        if (track && dd <= eps && margin < marginBest[r]) {
+          marginBest[r] = margin;
+          predictedBest[r] = predicted;
+        }
+        if (predicted === labels[r]) continue;
+        if (dd < dist[r]) {
+          dist[r] = dd;
+          adv.set(x1.subarray(o, o + size), o);
+        }
+        for (let i = 0; i < size; i++) x1[o + i] = x[o + i] + (x1[o + i] - x[o + i]) * beta;
+        if (stop && dist[r] <= eps) left++;
+      }
+      if (left > 0) {
+        active = active.filter((r) => dist[r] > eps);
+        pickDiff.dispose();
+        pickDiff = tf.tidy(() => targetMinusLabel(tf.tensor1d(Int32Array.from(active, (r) => labels[r]), 'int32'), tf.tensor1d(Int32Array.from(active, (r) => targets[r]), 'int32'), k));
       }
     }
-    const pred = predict(model, x1, shape);
-    for (let e = 0; e < n; e++) {
-      if (pred[e] === labels[e]) continue;
-      const o = e * size;
-      let s = 0;
-      for (let i = 0; i < size; i++) {
-        const v = x1[o + i] - x[o + i];
-        s = norm === 'l2' ? s + v * v : Math.max(s, Math.abs(v));
-      }
-      const dd = norm === 'l2' ? Math.sqrt(s) : s;
-      if (dd < dist[e]) {
-        dist[e] = dd;
-        adv.set(x1.subarray(o, o + size), o);
-      }
-      for (let i = 0; i < size; i++) x1[o + i] = x[o + i] + (x1[o + i] - x[o + i]) * beta;
-    }
+  } finally {
+    pickDiff.dispose();
   }
-  return { adv, dist };
+  return { adv, dist, marginBest, predictedBest };
 }
 
 export function fabTargeted(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: FabOptions): tf.Tensor4D {
+  return fabTargetedReport(model, x, y, seed, options).adv;
+}
+
+/**
+ * FAB-T with its per-row report (AutoAttack's FAB-T stage). The targets come from the clean logits,
+ * computed once. With `stopWhenFooled` a row leaves a run once it has an adversarial point within ε, and
+ * the targets run together as rows (target, point) of batches of at most TARGET_ROWS rows: FAB is
+ * deterministic and each row's run is its own, so a point's outcome (its first target, in rank order,
+ * that fools it) is the one the targets run one after the other give, with each op dispatched once per
+ * batch instead of once per target.
+ */
+export function fabTargetedReport(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: FabOptions, run: { stopWhenFooled?: boolean } = {}): AttackReport {
   void seed; // FAB-T without restarts draws no random numbers (AutoAttack's standard setting)
   const name = 'fab-t';
   checkAttackInputs(name, model, x, y);
@@ -189,29 +312,60 @@ export function fabTargeted(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: 
   const beta = checkNonNegative(name, 'beta', options.beta ?? 0.9);
   const alphaMax = checkNonNegative(name, 'alphaMax', options.alphaMax ?? 0.1);
   const [B, h, w, c] = x.shape;
+  const K = model.numClasses;
   const size = h * w * c;
   const xs = x.dataSync() as Float32Array;
   const labels = y.dataSync() as Int32Array;
-  const robust = tf.tidy(() => Uint8Array.from(tf.equal(tf.argMax(model.apply(x, 'eval'), 1), y).dataSync()));
+  const z = tf.tidy(() => model.apply(x, 'eval').dataSync());
+  const robust = new Uint8Array(B);
+  const margin = new Float32Array(B);
+  const predicted = new Int32Array(B);
+  for (let b = 0; b < B; b++) {
+    const mc = marginAndClass(z, b, K, labels[b]);
+    margin[b] = mc.margin;
+    predicted[b] = mc.predicted;
+    robust[b] = mc.predicted === labels[b] ? 1 : 0;
+  }
+  const order = Array.from({ length: B }, (_, b) => rankedClasses(z, b, K));
   const out = Float32Array.from(xs);
-  for (let j = 0; j < nTargets; j++) {
+  for (let j0 = 0; j0 < nTargets; ) {
     const idx: number[] = [];
     for (let b = 0; b < B; b++) if (robust[b]) idx.push(b);
     if (idx.length === 0) break;
-    const sub = new Float32Array(idx.length * size);
-    idx.forEach((b, a) => sub.set(xs.subarray(b * size, (b + 1) * size), a * size));
-    const shape: [number, number, number, number] = [idx.length, h, w, c];
-    const ys = tf.tensor1d(idx.map((b) => labels[b]), 'int32');
-    const target = tf.tidy(() => classAtRank(model.apply(tf.tensor4d(sub, shape), 'eval'), j + 2));
-    const run = fabSingleRun(model, sub, ys, target, shape, steps, norm, eta, beta, alphaMax);
-    const pred = predict(model, run.adv, shape);
-    idx.forEach((b, a) => {
-      if (pred[a] !== labels[b] && run.dist[a] <= eps) {
-        robust[b] = 0;
-        out.set(run.adv.subarray(a * size, (a + 1) * size), b * size);
+    const perPass = run.stopWhenFooled ? Math.max(1, Math.floor(TARGET_ROWS / idx.length)) : 1;
+    const js = Array.from({ length: Math.min(perPass, nTargets - j0) }, (_, i) => j0 + i);
+    j0 += js.length;
+    const rowPoint = js.flatMap(() => idx);
+    const rowOrder = js.flatMap((j) => idx.map(() => j));
+    const rows = rowPoint.length;
+    const sub = new Float32Array(rows * size);
+    rowPoint.forEach((b, r) => sub.set(xs.subarray(b * size, (b + 1) * size), r * size));
+    const shape: [number, number, number, number] = [rows, h, w, c];
+    const ys = tf.tensor1d(rowPoint.map((b) => labels[b]), 'int32');
+    const target = tf.tensor1d(rowPoint.map((b, r) => order[b][rowOrder[r] + 1]), 'int32');
+    try {
+      const r = fabSingleRun(model, sub, ys, target, shape, steps, norm, eta, beta, alphaMax, { eps, stopWhenFooled: run.stopWhenFooled });
+      // the reference's check of each run's points (AutoAttack: acc_curr)
+      const logits = logitsAt(model, r.adv, shape);
+      const first = new Map<number, number>();
+      for (let row = 0; row < rows; row++) {
+        const b = rowPoint[row];
+        const at = marginAndClass(logits, row, K, labels[b]);
+        for (const [mg, pr] of [[r.marginBest[row], r.predictedBest[row]], r.dist[row] <= eps ? [at.margin, at.predicted] : [Infinity, 0]]) {
+          if (mg < margin[b]) {
+            margin[b] = mg;
+            predicted[b] = pr;
+          }
+        }
+        if (at.predicted !== labels[b] && r.dist[row] <= eps && !first.has(b)) first.set(b, row);
       }
-    });
-    tf.dispose([ys, target]);
+      for (const [b, row] of first) {
+        robust[b] = 0;
+        out.set(r.adv.subarray(row * size, (row + 1) * size), b * size);
+      }
+    } finally {
+      tf.dispose([ys, target]);
+    }
   }
-  return tf.tensor4d(out, x.shape);
+  return { adv: tf.tensor4d(out, x.shape), fooled: Uint8Array.from(robust, (v) => 1 - v), margin, predicted };
 }

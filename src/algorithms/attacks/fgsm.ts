@@ -6,6 +6,9 @@ import { pgdLinfSteps } from './pgd-linf';
 import { startPoint } from './start-point';
 import type { AttackObjective, RandomStart } from './types';
 import { checkAttackInputs, checkNonNegative, checkRandomStart } from './validate';
+import type { NamedPart } from '../../core/named-part';
+import { attackSettingsSchema, type AttackSettings } from './settings';
+import type { Attack, AttackOptions } from './types';
 
 export interface FgsmOptions {
   readonly eps: number;
@@ -33,3 +36,6 @@ export function fgsm(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number,
     start.dispose();
   }
 }
+
+/** The registry's 'fgsm' (steps is unused; FGSM-RS is `alpha` 1.25·ε with a uniform start). */
+export const fgsmEntry: NamedPart<Attack<AttackOptions>, AttackSettings> = { name: 'fgsm', options: attackSettingsSchema, create: () => fgsm };

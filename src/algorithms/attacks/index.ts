@@ -1,4 +1,3 @@
-import { unknownName } from '../../core/errors';
 import { apgd, apgdCe, apgdCheckpoints, apgdDlr, type ApgdLoss, type ApgdOptions } from './apgd';
 import { cwLinf, type CwLinfOptions } from './cw-linf';
 import { fgsm, type FgsmOptions } from './fgsm';
@@ -7,7 +6,6 @@ import { pgdL2, pgdL2Steps, renormL2, type PgdL2Options } from './pgd-l2';
 import { pgdLinf, pgdLinfSteps, projectLinf, type PgdLinfOptions } from './pgd-linf';
 import { startPoint, NORMAL_START_STD } from './start-point';
 import { tradesKlAttack, type TradesKlAttackOptions } from './trades-kl';
-import type { Attack, AttackOptions } from './types';
 
 export * from './types';
 export {
@@ -36,32 +34,17 @@ export {
   type TradesKlAttackOptions,
 };
 
-export type AttackName = 'fgsm' | 'pgd' | 'pgd-l2' | 'trades-kl' | 'cw' | 'apgd-ce' | 'apgd-dlr';
-
-/**
- * Attacks by config name. Every entry accepts AttackOptions (each reads the fields it needs; alpha is
- * unused by APGD, steps by FGSM). 'trades-kl' needs no labels-based objective: it builds KL(p(x)‖p(x')).
- */
-export const ATTACKS: Readonly<Record<AttackName, Attack<AttackOptions>>> = {
-  fgsm,
-  pgd,
-  'pgd-l2': pgdL2,
-  'trades-kl': tradesKlAttack,
-  cw: cwLinf,
-  'apgd-ce': apgdCe,
-  'apgd-dlr': apgdDlr,
-};
-
-export const ATTACK_NAMES = Object.keys(ATTACKS) as AttackName[];
-
-/** The attack registered under `name`; an AtflowError with a did-you-mean hint otherwise. */
-export function getAttack(name: string): Attack<AttackOptions> {
-  if (!(name in ATTACKS)) throw unknownName('attack', name, ATTACK_NAMES);
-  return ATTACKS[name as AttackName];
-}
+export { attackSettingsSchema, DEFAULT_ATTACK_SETTINGS, type AttackSettings, type ResolvedAttackSettings } from './settings';
+/** The registry entries of the built-in attacks (config/builtins.ts registers them; look attacks up in a registry). */
+export { apgdCeEntry, apgdDlrEntry } from './apgd';
+export { cwEntry } from './cw-linf';
+export { fgsmEntry } from './fgsm';
+export { pgdEntry } from './pgd';
+export { pgdL2Entry } from './pgd-l2';
+export { tradesKlEntry } from './trades-kl';
 
 // AutoAttack's other attacks (own option types; composed by src/evaluation/autoattack.ts)
-export { apgdTargeted, classAtRank, targetCount, type ApgdTargetedOptions } from './apgd-targeted';
-export { fabTargeted, projectOntoHyperplaneInBox, type FabOptions } from './fab';
-export { square, squareP, type SquareOptions } from './square';
-export { apgdSingleRun, apgdStart, type ApgdNorm, type PerExampleLoss } from './apgd';
+export { apgdTargeted, apgdTargetedReport, classAtRank, targetCount, type ApgdTargetedOptions } from './apgd-targeted';
+export { fabTargeted, fabTargetedReport, projectOntoHyperplaneInBox, type FabOptions, type FabRunOptions } from './fab';
+export { square, squareP, squareReport, type SquareOptions } from './square';
+export { apgdReport, apgdSingleRun, apgdStart, type ApgdNorm, type ApgdRunOptions, type PerExampleLoss } from './apgd';

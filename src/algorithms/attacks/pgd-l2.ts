@@ -2,6 +2,9 @@ import * as tf from '@tensorflow/tfjs';
 import type { Model } from '../../core/model';
 import { iteratePgd, runPgd } from './pgd-loop';
 import type { AttackObjective, RandomStart } from './types';
+import type { NamedPart } from '../../core/named-part';
+import { attackSettingsSchema, type AttackSettings } from './settings';
+import type { Attack, AttackOptions } from './types';
 
 export interface PgdL2Options {
   readonly eps: number;
@@ -59,3 +62,6 @@ export function pgdL2Steps(
 export function pgdL2(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: PgdL2Options): tf.Tensor4D {
   return runPgd('pgd-l2', model, x, y, seed, options, 'normal', (start, o) => pgdL2Steps(model, x, y, start, o));
 }
+
+/** The registry's 'pgd-l2': PGD in the ℓ2 ball whatever `norm` says. */
+export const pgdL2Entry: NamedPart<Attack<AttackOptions>, AttackSettings> = { name: 'pgd-l2', options: attackSettingsSchema, create: () => pgdL2 };

@@ -3,7 +3,9 @@ import { AtflowError } from '../../core/errors';
 import type { Model } from '../../core/model';
 import { pgdL2 } from './pgd-l2';
 import { pgdLinf } from './pgd-linf';
-import type { AttackOptions } from './types';
+import type { NamedPart } from '../../core/named-part';
+import { attackSettingsSchema, type AttackSettings } from './settings';
+import type { Attack, AttackOptions } from './types';
 
 /**
  * PGD by norm: 'linf' (default; uniform start unless options.randomStart says otherwise) or 'l2'
@@ -15,3 +17,6 @@ export function pgd(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, 
   if (norm === 'l2') return pgdL2(model, x, y, seed, options);
   throw new AtflowError('ARGUMENT', `pgd: options.norm must be 'linf' or 'l2', got '${String(norm)}'`, { value: norm });
 }
+
+/** The registry's 'pgd': its options are the AttackSettings, which the trainer passes with every call. */
+export const pgdEntry: NamedPart<Attack<AttackOptions>, AttackSettings> = { name: 'pgd', options: attackSettingsSchema, create: () => pgd };

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Model } from '../../core/model';
 import { deriveSeed, Rng } from '../../core/rng';
-import type { ApgdNorm } from './apgd';
+import { marginAndClass, type ApgdNorm } from './apgd';
+import type { AttackReport } from './types';
 import { checkAttackInputs, checkInteger, checkNonNegative } from './validate';
 
 /**
@@ -45,18 +46,18 @@ interface Dims {
   size: number;
 }
 
-/** Margins z_y − max_{j≠y} z_j of `count` images stored back to back in `images`. */
-function margins(model: Model, images: Float32Array, labels: Int32Array, count: number, d: Dims): Float32Array {
+/** Margins z_y − max_{j≠y} z_j of `count` images stored back to back in `images`, and the classes predicted. */
+function margins(model: Model, images: Float32Array, labels: Int32Array, count: number, d: Dims): { margin: Float32Array; predicted: Int32Array } {
   const logits = tf.tidy(() => model.apply(tf.tensor4d(images.subarray(0, count * d.size), [count, d.h, d.w, d.c]), 'eval').dataSync());
   const k = logits.length / count;
-  const out = new Float32Array(count);
+  const margin = new Float32Array(count);
+  const predicted = new Int32Array(count);
   for (let i = 0; i < count; i++) {
-    const y = labels[i];
-    let other = -Infinity;
-    for (let j = 0; j < k; j++) if (j !== y && logits[i * k + j] > other) other = logits[i * k + j];
-    out[i] = logits[i * k + y] - other;
+    const m = marginAndClass(logits, i, k, labels[i]);
+    margin[i] = m.margin;
+    predicted[i] = m.predicted;
   }
-  return out;
+  return { margin, predicted };
 }
 
 /** square.py eta_rectangles: an rows×cols block of nested rectangles weighted 1/(r+1)², unit ℓ2 norm. */
@@ -109,7 +110,12 @@ function l2Of(a: Float32Array, i: number, size: number): number {
   return Math.sqrt(n);
 }
 
-function squareSingleRun(model: Model, x: Float32Array, y: Int32Array, n: number, d: Dims, eps: number, queries: number, pInit: number, norm: ApgdNorm, rng: Rng): Float32Array {
+/**
+ * One Square run on n images; returns the best point per image (the first misclassifying one, else the
+ * lowest-margin one), its margin (the lowest margin Square evaluated: a query is kept iff it lowers it or
+ * misclassifies) and the class predicted there.
+ */
+function squareSingleRun(model: Model, x: Float32Array, y: Int32Array, n: number, d: Dims, eps: number, queries: number, pInit: number, norm: ApgdNorm, rng: Rng): { xBest: Float32Array; lossMin: Float32Array; predicted: Int32Array } {
   const { h, w, c, size } = d;
   const xBest = new Float32Array(n * size);
   if (norm === 'linf') {
@@ -141,8 +147,10 @@ function squareSingleRun(model: Model, x: Float32Array, y: Int32Array, n: number
       for (let k = b * size; k < (b + 1) * size; k++) xBest[k] = clamp01(x[k] + (delta[k] / nb) * eps);
     }
   }
-  const marginMin = margins(model, xBest, y, n, d);
+  const startAt = margins(model, xBest, y, n, d);
+  const marginMin = startAt.margin;
   const lossMin = marginMin.slice();
+  const predicted = startAt.predicted;
   const nFeatures = h * w * c;
   const active = new Int32Array(n);
   const xNew = new Float32Array(n * size);
@@ -211,11 +219,14 @@ function squareSingleRun(model: Model, x: Float32Array, y: Int32Array, n: number
         for (let k = 0; k < size; k++) xNew[a * size + k] = clamp01(x[b * size + k] + (delta[k] / nd) * eps);
       }
     }
-    const margin = margins(model, xNew, yActive, m, d);
+    const { margin, predicted: predictedNew } = margins(model, xNew, yActive, m, d);
     for (let a = 0; a < m; a++) {
       const b = active[a];
       let improved = margin[a] < lossMin[b];
-      if (improved) lossMin[b] = margin[a];
+      if (improved) {
+        lossMin[b] = margin[a];
+        predicted[b] = predictedNew[a];
+      }
       improved = improved || margin[a] <= 0;
       if (improved) {
         marginMin[b] = margin[a];
@@ -223,10 +234,15 @@ function squareSingleRun(model: Model, x: Float32Array, y: Int32Array, n: number
       }
     }
   }
-  return xBest;
+  return { xBest, lossMin, predicted };
 }
 
 export function square(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: SquareOptions): tf.Tensor4D {
+  return squareReport(model, x, y, seed, options).adv;
+}
+
+/** Square with its per-row report (AutoAttack's Square stage); the adversarial points are the same. */
+export function squareReport(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: SquareOptions): AttackReport {
   const name = 'square';
   checkAttackInputs(name, model, x, y);
   const eps = checkNonNegative(name, 'eps', options.eps);
@@ -237,9 +253,12 @@ export function square(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: numbe
   const d: Dims = { h, w, c, size: h * w * c };
   const xs = x.dataSync() as Float32Array;
   const ys = y.dataSync() as Int32Array;
-  const robust = tf.tidy(() => tf.equal(tf.argMax(model.apply(x, 'eval'), 1), y).dataSync());
+  const clean = margins(model, xs, ys, B, d);
+  const margin = clean.margin;
+  const predicted = clean.predicted;
+  const fooled = Uint8Array.from(predicted, (p, b) => (p === ys[b] ? 0 : 1));
   const idx: number[] = [];
-  for (let b = 0; b < B; b++) if (robust[b]) idx.push(b);
+  for (let b = 0; b < B; b++) if (!fooled[b]) idx.push(b);
   const adv = Float32Array.from(xs);
   if (idx.length > 0) {
     const xSub = new Float32Array(idx.length * d.size);
@@ -248,11 +267,20 @@ export function square(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: numbe
       xSub.set(xs.subarray(b * d.size, (b + 1) * d.size), a * d.size);
       ySub[a] = ys[b];
     });
-    const best = squareSingleRun(model, xSub, ySub, idx.length, d, eps, queries, pInit, norm, new Rng(deriveSeed(seed, 'square')));
-    const m = margins(model, best, ySub, idx.length, d);
+    const run = squareSingleRun(model, xSub, ySub, idx.length, d, eps, queries, pInit, norm, new Rng(deriveSeed(seed, 'square')));
+    const m = margins(model, run.xBest, ySub, idx.length, d);
     idx.forEach((b, a) => {
-      if (m[a] <= 0) adv.set(best.subarray(a * d.size, (a + 1) * d.size), b * d.size);
+      for (const [mg, pr] of [[run.lossMin[a], run.predicted[a]], [m.margin[a], m.predicted[a]]]) {
+        if (mg < margin[b]) {
+          margin[b] = mg;
+          predicted[b] = pr;
+        }
+      }
+      if (m.margin[a] <= 0) {
+        fooled[b] = 1;
+        adv.set(run.xBest.subarray(a * d.size, (a + 1) * d.size), b * d.size);
+      }
     });
   }
-  return tf.tensor4d(adv, x.shape);
+  return { adv: tf.tensor4d(adv, x.shape), fooled, margin, predicted };
 }

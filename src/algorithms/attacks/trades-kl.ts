@@ -5,6 +5,9 @@ import { pgdL2 } from './pgd-l2';
 import { pgdLinf } from './pgd-linf';
 import type { AttackObjective, Norm, RandomStart } from './types';
 import { checkAttackInputs } from './validate';
+import type { NamedPart } from '../../core/named-part';
+import { attackSettingsSchema, type AttackSettings } from './settings';
+import type { Attack, AttackOptions } from './types';
 
 export interface TradesKlAttackOptions {
   readonly eps: number;
@@ -51,3 +54,6 @@ export function tradesKlAttack(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, see
     if (ownLogits) logitsNat?.dispose();
   }
 }
+
+/** The registry's 'trades-kl': TRADES' attack, KL(p(x) ‖ p(x′)) with its own 0.001·N start. */
+export const tradesKlEntry: NamedPart<Attack<AttackOptions>, AttackSettings> = { name: 'trades-kl', options: attackSettingsSchema, create: () => tradesKlAttack };

@@ -64,3 +64,16 @@ export interface Attack<O extends Partial<AttackOptions> = AttackOptions> {
    */
   readonly fixedObjective?: string;
 }
+
+/**
+ * What an attack reports per row besides its adversarial points, for AutoAttack's robustness table:
+ * whether it fooled the row, and its best attempt: the point of lowest margin z_y − max_{j≠y} z_j among
+ * those it evaluated the model at inside the threat model (x included), with the class predicted there.
+ */
+export interface AttackReport {
+  readonly adv: tf.Tensor4D;
+  /** 1 = the attack found a misclassified point in the threat model (x misclassified included). */
+  readonly fooled: Uint8Array;
+  readonly margin: Float32Array;
+  readonly predicted: Int32Array;
+}

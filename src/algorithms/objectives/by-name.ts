@@ -1,4 +1,5 @@
 import type * as tf from '@tensorflow/tfjs';
+import type { NamedPart } from '../../core/named-part';
 import type { AttackObjective } from '../attacks/types';
 import { ceObjective } from './ce';
 import { cwObjective } from './cw-margin';
@@ -16,13 +17,14 @@ export interface ObjectiveOptions {
 export type ObjectiveFactory = (options: ObjectiveOptions) => AttackObjective;
 
 /**
- * Attack objectives by registry name (kind 'objective'): what a trainer's inner attack maximises.
+ * Attack objectives as registry entries (kind 'objective'): what a trainer's inner attack maximises.
  * `attack.objective` in a config picks one; each trainer has its own default ('ce' for PGD-AT and MART,
- * 'trades-kl' for TRADES), and TE composes onto whichever is picked.
+ * 'trades-kl' for TRADES), and TE composes onto whichever is picked. config/builtins.ts registers these.
  */
-export const OBJECTIVES: Readonly<Record<string, ObjectiveFactory>> = {
-  ce: () => ceObjective(),
-  'trades-kl': (o) => tradesKlObjective(o.logitsNat, o.scale === undefined ? {} : { scale: o.scale }),
-  'cw-margin': () => cwObjective(),
-  dlr: () => dlrObjective(),
+export const ceObjectiveEntry: NamedPart<AttackObjective, ObjectiveOptions> = { name: 'ce', create: () => ceObjective() };
+export const tradesKlObjectiveEntry: NamedPart<AttackObjective, ObjectiveOptions> = {
+  name: 'trades-kl',
+  create: (o) => tradesKlObjective(o.logitsNat, o.scale === undefined ? {} : { scale: o.scale }),
 };
+export const cwMarginObjectiveEntry: NamedPart<AttackObjective, ObjectiveOptions> = { name: 'cw-margin', create: () => cwObjective() };
+export const dlrObjectiveEntry: NamedPart<AttackObjective, ObjectiveOptions> = { name: 'dlr', create: () => dlrObjective() };

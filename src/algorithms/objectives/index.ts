@@ -6,4 +6,4 @@ export { martLoss, martLossPerExample } from './mart';
 export { cwMargin, cwMarginPerExample, cwObjective } from './cw-margin';
 export { dlrLoss, dlrLossPerExample, dlrObjective, checkDlrClasses } from './dlr';
 export { dlrTargetedLossPerExample, checkTargetedDlrClasses } from './dlr-targeted';
-export { OBJECTIVES, type ObjectiveFactory, type ObjectiveOptions } from './by-name';
+export { ceObjectiveEntry, tradesKlObjectiveEntry, cwMarginObjectiveEntry, dlrObjectiveEntry, type ObjectiveFactory, type ObjectiveOptions } from './by-name';

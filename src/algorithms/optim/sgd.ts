@@ -1,5 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
+import { z } from 'zod';
 import { AtflowError } from '../../core/errors';
+import type { NamedPart } from '../../core/named-part';
 import type { NamedVariable } from '../../core/model';
 
 export interface SgdOptions {
@@ -122,3 +124,28 @@ export class Sgd {
     this.disposeBuffers();
   }
 }
+
+/**
+ * What a config's `optimizer` block gives SGD (beside `name` and `lr`, which is the schedule's): the
+ * authors' momentum 0.9 and weight decay 5·10⁻⁴ (docs/algorithms.md §1).
+ */
+export const sgdOptionsSchema = z
+  .object({
+    momentum: z.number().min(0).max(1).default(0.9),
+    weightDecay: z.number().min(0).default(5e-4),
+    dampening: z.number().min(0).optional(),
+    nesterov: z.boolean().optional(),
+  })
+  .strict();
+
+/** What the registry's 'optimizer' factories get: the configured options and the model's parameters. */
+export interface OptimizerOptions extends SgdOptions {
+  readonly parameters: readonly NamedVariable[];
+}
+
+/** Sgd as the registry's 'sgd' (kind 'optimizer'); another optimiser is a class with Sgd's methods (subclass it in TypeScript). */
+export const sgdEntry: NamedPart<Sgd, OptimizerOptions> = {
+  name: 'sgd',
+  options: sgdOptionsSchema,
+  create: ({ parameters, ...options }) => new Sgd(parameters, options),
+};

@@ -1,3 +1,13 @@
-export { makeLrSchedule, type LrSchedule, type LrScheduleSpec } from './lr-schedule';
+export {
+  makeLrSchedule,
+  scheduleOptionsSchema,
+  multistepScheduleEntry,
+  stepScheduleEntry,
+  cosineScheduleEntry,
+  constantScheduleEntry,
+  type LrSchedule,
+  type LrScheduleSpec,
+  type ScheduleOptions,
+} from './lr-schedule';
 export { teWeight, validateTeRamp, type TeRampSpec } from './te-weight';
 export { epochSettings, type EpochSettings } from './epoch-schedule';

@@ -1,4 +1,6 @@
+import { z } from 'zod';
 import { AtflowError } from '../../core/errors';
+import type { NamedPart } from '../../core/named-part';
 
 /**
  * Learning rate per 1-based epoch. The authors step the torch scheduler once per epoch, after the
@@ -62,3 +64,45 @@ export function makeLrSchedule(spec: LrScheduleSpec): LrSchedule {
     }
   }
 }
+
+/**
+ * What a config's `schedule` block gives a schedule (beside `name`), shared by the built-in ones; a
+ * schedule with options of its own extends it. The authors' MultiStepLR milestones [100, 150], γ = 0.1.
+ */
+export const scheduleOptionsSchema = z
+  .object({
+    milestones: z.array(z.number().int().min(1)).default([100, 150]),
+    stepSize: z.number().int().min(1).optional(),
+    gamma: z.number().positive().default(0.1),
+  })
+  .strict();
+
+/** What the registry's 'schedule' factories get: the configured options, the base rate (optimizer.lr) and the run's epochs. */
+export interface ScheduleOptions extends z.output<typeof scheduleOptionsSchema> {
+  readonly lr: number;
+  /** The run's epochs (cosine's T_max). */
+  readonly tMax: number;
+}
+
+/** The built-in schedules as registry entries (kind 'schedule'), in the order a config lists them. */
+export const multistepScheduleEntry: NamedPart<LrSchedule, ScheduleOptions> = {
+  name: 'multistep',
+  options: scheduleOptionsSchema,
+  create: (o) => makeLrSchedule({ type: 'multistep', lr: o.lr, milestones: o.milestones, gamma: o.gamma }),
+};
+export const stepScheduleEntry: NamedPart<LrSchedule, ScheduleOptions> = {
+  name: 'step',
+  options: scheduleOptionsSchema,
+  // torch StepLR needs a step size; 100 is the authors' first milestone
+  create: (o) => makeLrSchedule({ type: 'step', lr: o.lr, stepSize: o.stepSize ?? 100, gamma: o.gamma }),
+};
+export const cosineScheduleEntry: NamedPart<LrSchedule, ScheduleOptions> = {
+  name: 'cosine',
+  options: scheduleOptionsSchema,
+  create: (o) => makeLrSchedule({ type: 'cosine', lr: o.lr, tMax: o.tMax }),
+};
+export const constantScheduleEntry: NamedPart<LrSchedule, ScheduleOptions> = {
+  name: 'constant',
+  options: scheduleOptionsSchema,
+  create: (o) => makeLrSchedule({ type: 'constant', lr: o.lr }),
+};

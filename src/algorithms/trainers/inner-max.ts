@@ -1,26 +1,11 @@
 import type * as tf from '@tensorflow/tfjs';
-import { AtflowError, unknownName } from '../../core/errors';
-import { ATTACKS } from '../attacks';
+import { AtflowError } from '../../core/errors';
+import type { NamedPart } from '../../core/named-part';
+import { pgdEntry } from '../attacks/pgd';
+import { DEFAULT_ATTACK_SETTINGS } from '../attacks/settings';
 import type { Attack, AttackObjective, AttackOptions, RandomStart } from '../attacks/types';
-import { OBJECTIVES, type ObjectiveFactory } from '../objectives/by-name';
+import type { ObjectiveFactory, ObjectiveOptions } from '../objectives/by-name';
 import type { OperatorLookup, TrainerAttackInput, TrainerAttackSettings, TrainerOptions } from './types';
-
-/** PGD defaults of the authors' training attacks (docs/algorithms.md §4.1, §4.3, §6). */
-export const DEFAULT_TRAIN_ATTACK = { eps: 8 / 255, alpha: 2 / 255, steps: 10, norm: 'linf', restarts: 1 } as const;
-
-/** The built-in attacks and objectives: what a trainer created outside a registry resolves names with. */
-export const BUILTIN_LOOKUP: OperatorLookup = {
-  attack(name) {
-    const a = (ATTACKS as Readonly<Record<string, Attack<AttackOptions>>>)[name];
-    if (!a) throw unknownName('attack', name, Object.keys(ATTACKS));
-    return a;
-  },
-  objective(name) {
-    const o = OBJECTIVES[name];
-    if (!o) throw unknownName('objective', name, Object.keys(OBJECTIVES));
-    return o;
-  },
-};
 
 /** A trainer's inner maximisation, resolved by name: the attack, the objective it maximises, and the settings. */
 export interface InnerMax {
@@ -33,41 +18,38 @@ export interface InnerMax {
   readonly objective: ObjectiveFactory;
 }
 
-/** An unknown name as a CONFIG-path error: `attack.name: unknown attack 'x' ...`. */
-function resolve<T>(field: string, find: () => T): T {
-  try {
-    return find();
-  } catch (e) {
-    if (e instanceof AtflowError && e.code === 'UNKNOWN_NAME') throw new AtflowError(e.code, `${field}: ${e.message}`, { ...e.details, field });
-    throw e;
-  }
-}
-
 /**
- * Fills the trainer's attack settings (the user's, else the authors' defaults with `randomStart` given by
- * the trainer) and resolves the inner attack (`attack.name`, default 'pgd') and its objective
- * (`attack.objective`, default `defaultObjective`) through `lookup`. An attack with a fixed objective
- * (APGD-CE: 'ce', APGD-DLR: 'dlr', CW: 'cw-margin') is refused unless that is the objective the trainer
- * maximises and no TE penalty is composed onto it: it would silently maximise something else.
+ * Fills the trainer's attack settings (the user's, else the one default, DEFAULT_ATTACK_SETTINGS, with
+ * `randomStart` given by the trainer) and resolves the inner attack (`attack.name`, default 'pgd') and its
+ * objective (`attack.objective`, default the trainer's) through `lookup`, the run's registry (its errors
+ * name the config field). Without a lookup (a trainer made directly, not through a registry) the trainer
+ * runs its own defaults, PGD and its objective, and another name is refused: names live in a registry.
+ * An attack with a fixed objective (APGD-CE: 'ce', APGD-DLR: 'dlr', CW: 'cw-margin') is refused unless
+ * that is the objective the trainer maximises and no TE penalty is composed onto it: it would silently
+ * maximise something else.
  */
-export function innerMaxOf(trainer: string, options: TrainerOptions, randomStart: RandomStart, defaultObjective: string, lookup: OperatorLookup = BUILTIN_LOOKUP): InnerMax {
-  const a = options.attack ?? {};
-  const name = a.name ?? 'pgd';
-  const objectiveName = a.objective ?? defaultObjective;
+export function innerMaxOf(trainer: string, options: TrainerOptions, randomStart: RandomStart, defaultObjective: NamedPart<AttackObjective, ObjectiveOptions>, lookup?: OperatorLookup): InnerMax {
+  const { name = pgdEntry.name, objective: objectiveChoice, ...attackOptions } = options.attack ?? {};
+  const objectiveName = objectiveChoice ?? defaultObjective.name;
+  const d = DEFAULT_ATTACK_SETTINGS;
   const settings: TrainerAttackSettings = {
-    eps: a.eps ?? DEFAULT_TRAIN_ATTACK.eps,
-    alpha: a.alpha ?? DEFAULT_TRAIN_ATTACK.alpha,
-    steps: a.steps ?? DEFAULT_TRAIN_ATTACK.steps,
-    norm: a.norm ?? DEFAULT_TRAIN_ATTACK.norm,
-    restarts: a.restarts ?? DEFAULT_TRAIN_ATTACK.restarts,
+    eps: attackOptions.eps ?? d.eps,
+    alpha: attackOptions.alpha ?? d.alpha,
+    steps: attackOptions.steps ?? d.steps,
+    norm: attackOptions.norm ?? d.norm,
+    restarts: attackOptions.restarts ?? d.restarts,
     // ℓ2 always starts at x + 0.001·N(0, I) in the authors' code (docs/algorithms.md §4.2)
-    randomStart: a.randomStart ?? ((a.norm ?? 'linf') === 'l2' ? 'normal' : randomStart),
+    randomStart: attackOptions.randomStart ?? ((attackOptions.norm ?? d.norm) === 'l2' ? 'normal' : randomStart),
   };
   if (settings.norm !== 'linf' && settings.norm !== 'l2') {
     throw new AtflowError('CONFIG', `trainer '${trainer}': attack.norm must be 'linf' or 'l2', got '${String(settings.norm)}'`, { field: 'attack.norm', value: settings.norm });
   }
-  const attack = resolve('attack.name', () => lookup.attack(name));
-  const objective = resolve('attack.objective', () => lookup.objective(objectiveName));
+  const attack = lookup ? lookup.attack(name, attackOptions) : name === pgdEntry.name ? pgdEntry.create(d, undefined) : needsRegistry(trainer, 'attack.name', name);
+  const objective: ObjectiveFactory = lookup
+    ? lookup.objective(objectiveName)
+    : objectiveName === defaultObjective.name
+      ? (o) => defaultObjective.create(o, undefined)
+      : needsRegistry(trainer, 'attack.objective', objectiveName);
   const fixed = attack.fixedObjective;
   if (fixed !== undefined && (fixed !== objectiveName || options.te)) {
     const wanted = `'${objectiveName}'${options.te ? ' + the TE penalty' : ''}`;
@@ -78,6 +60,14 @@ export function innerMaxOf(trainer: string, options: TrainerOptions, randomStart
     );
   }
   return { settings, name, objectiveName, attack, objective };
+}
+
+function needsRegistry(trainer: string, field: string, name: string): never {
+  throw new AtflowError(
+    'CONFIG',
+    `${field}: trainer '${trainer}' was made without a registry, so it knows only its own defaults, not '${name}'; make it through one: registry.create('trainer', '${trainer}', options) (or createTrainer)`,
+    { field, value: name, trainer },
+  );
 }
 
 /** Runs the trainer's inner attack with its objective (eval mode, inside the attack's own scopes). */

@@ -2,6 +2,9 @@ import { martLoss } from '../objectives/mart';
 import { addTePenalty, withTePenalty } from '../objectives/te-penalty';
 import { checkBeta, innerMax, innerMaxOf } from './inner-max';
 import type { OperatorLookup, Trainer, TrainerOptions } from './types';
+import type { NamedPart } from '../../core/named-part';
+import { ceObjectiveEntry } from '../objectives/by-name';
+import { betaTrainerOptionsSchema } from './options';
 
 /** MART's β in the reference code (YisenWang/MART train_wideresnet.py). */
 export const MART_DEFAULT_BETA = 6;
@@ -15,7 +18,7 @@ export const MART_DEFAULT_BETA = 6;
 export function martTrainer(options: TrainerOptions = {}, lookup?: OperatorLookup): Trainer {
   const beta = checkBeta('mart', options.beta ?? MART_DEFAULT_BETA);
   const penaltyOn = options.te?.penaltyOn ?? 'adversarial';
-  const inner = innerMaxOf('mart', options, 'normal', 'ce', lookup);
+  const inner = innerMaxOf('mart', options, 'normal', ceObjectiveEntry, lookup);
   return {
     name: 'mart',
     attackSettings: inner.settings,
@@ -32,3 +35,6 @@ export function martTrainer(options: TrainerOptions = {}, lookup?: OperatorLooku
     },
   };
 }
+
+/** MART as the registry's 'mart' (config/builtins.ts registers it; its inner attack and objective resolve through the lookup). */
+export const martEntry: NamedPart<Trainer, TrainerOptions, OperatorLookup> = { name: 'mart', options: betaTrainerOptionsSchema, create: martTrainer };

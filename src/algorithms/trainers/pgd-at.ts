@@ -2,6 +2,9 @@ import { crossEntropy } from '../objectives/ce';
 import { addTePenalty, withTePenalty } from '../objectives/te-penalty';
 import { innerMax, innerMaxOf } from './inner-max';
 import type { OperatorLookup, Trainer, TrainerOptions } from './types';
+import type { NamedPart } from '../../core/named-part';
+import { ceObjectiveEntry } from '../objectives/by-name';
+import { trainerOptionsSchema } from './options';
 
 /**
  * PGD-AT (Madry et al.; docs/algorithms.md §5.1, with TE §5.3):
@@ -12,7 +15,7 @@ import type { OperatorLookup, Trainer, TrainerOptions } from './types';
  * registry name: 'apgd-ce', 'fgsm' for FGSM-RS, ...) and `attack.objective` what it maximises.
  */
 export function pgdAtTrainer(options: TrainerOptions = {}, lookup?: OperatorLookup): Trainer {
-  const inner = innerMaxOf('pgd-at', options, options.te ? 'uniform' : 'uniform-clamped', 'ce', lookup);
+  const inner = innerMaxOf('pgd-at', options, options.te ? 'uniform' : 'uniform-clamped', ceObjectiveEntry, lookup);
   return {
     name: 'pgd-at',
     attackSettings: inner.settings,
@@ -27,3 +30,6 @@ export function pgdAtTrainer(options: TrainerOptions = {}, lookup?: OperatorLook
     },
   };
 }
+
+/** PGD-AT as the registry's 'pgd-at' (config/builtins.ts registers it; its inner attack and objective resolve through the lookup). */
+export const pgdAtEntry: NamedPart<Trainer, TrainerOptions, OperatorLookup> = { name: 'pgd-at', options: trainerOptionsSchema, create: pgdAtTrainer };

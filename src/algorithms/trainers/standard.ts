@@ -1,7 +1,9 @@
 import * as tf from '@tensorflow/tfjs';
 import { crossEntropy } from '../objectives/ce';
 import { addTePenalty } from '../objectives/te-penalty';
-import type { Trainer, TrainerOptions } from './types';
+import type { OperatorLookup, Trainer, TrainerOptions } from './types';
+import type { NamedPart } from '../../core/named-part';
+import { trainerOptionsSchema } from './options';
 
 /**
  * Clean (standard) training: no attack (x′ = x), one train-mode forward, L = CE_mean(f(x), y)
@@ -19,3 +21,6 @@ export function standardTrainer(_options: TrainerOptions = {}): Trainer {
     },
   };
 }
+
+/** Clean training as the registry's 'standard' (config/builtins.ts registers it; its inner attack and objective resolve through the lookup). */
+export const standardEntry: NamedPart<Trainer, TrainerOptions, OperatorLookup> = { name: 'standard', options: trainerOptionsSchema, create: standardTrainer };

@@ -1,4 +1,6 @@
+import { z } from 'zod';
 import { AtflowError } from '../../core/errors';
+import type { NamedPart } from '../../core/named-part';
 import { teWeight, validateTeRamp, type TeRampSpec } from '../schedules/te-weight';
 
 export interface TeOptions {
@@ -17,8 +19,21 @@ export interface TeOptions {
   readonly penaltyOn?: 'natural' | 'adversarial';
 }
 
-/** The authors' defaults (docs/algorithms.md §5.3). */
-export const TE_DEFAULTS = { momentum: 0.9, start: 90, end: 150, weight: 300 } as const;
+/**
+ * TE's own settings (config `trainer.te`, beside `name` and the trainers' `penaltyOn`), with the authors'
+ * defaults (docs/algorithms.md §5.3). η < 1: with η = 1 the ensemble never moves off its zero start.
+ */
+export const teOptionsSchema = z
+  .object({
+    momentum: z.number().min(0).lt(1, 'must be in [0, 1): with momentum 1 the ensemble never moves off its zero start, so TE would never see a prediction').default(0.9),
+    start: z.number().int().min(1).default(90),
+    end: z.number().int().min(1).default(150),
+    weight: z.number().min(0).default(300),
+  })
+  .strict();
+
+/** The authors' defaults (docs/algorithms.md §5.3): teOptionsSchema's. */
+export const TE_DEFAULTS: Required<Omit<TeOptions, 'penaltyOn'>> = teOptionsSchema.parse({});
 
 /** TE's soft targets for one batch, as the attack and the training loss both see them. */
 export interface TeBatchTarget {
@@ -141,3 +156,16 @@ export function rowEntropy(target: Float32Array, numClasses: number): Float32Arr
   }
   return out;
 }
+
+/** What the registry's 'ensemble' factories get: TE's settings and the run's training-set shape. */
+export interface EnsembleOptions extends TeOptions {
+  readonly numExamples: number;
+  readonly numClasses: number;
+}
+
+/** TemporalEnsemble as the registry's 'temporal-ensemble' (kind 'ensemble'), built when `trainer.te` is set. */
+export const temporalEnsembleEntry: NamedPart<TemporalEnsemble, EnsembleOptions> = {
+  name: 'temporal-ensemble',
+  options: teOptionsSchema,
+  create: ({ numExamples, numClasses, ...te }) => new TemporalEnsemble(numExamples, numClasses, te),
+};

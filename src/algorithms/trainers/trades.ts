@@ -2,6 +2,9 @@ import { addTePenalty, withTePenalty } from '../objectives/te-penalty';
 import { tradesLoss } from '../objectives/trades-kl';
 import { checkBeta, innerMax, innerMaxOf } from './inner-max';
 import type { OperatorLookup, Trainer, TrainerOptions } from './types';
+import type { NamedPart } from '../../core/named-part';
+import { tradesKlObjectiveEntry } from '../objectives/by-name';
+import { betaTrainerOptionsSchema } from './options';
 
 /** The authors' β (train.py and train_te.py default, docs/algorithms.md §5.2). */
 export const TRADES_DEFAULT_BETA = 6;
@@ -17,7 +20,7 @@ export const TRADES_DEFAULT_BETA = 6;
 export function tradesTrainer(options: TrainerOptions = {}, lookup?: OperatorLookup): Trainer {
   const beta = checkBeta('trades', options.beta ?? TRADES_DEFAULT_BETA);
   const penaltyOn = options.te?.penaltyOn ?? 'natural';
-  const inner = innerMaxOf('trades', options, 'normal', 'trades-kl', lookup);
+  const inner = innerMaxOf('trades', options, 'normal', tradesKlObjectiveEntry, lookup);
   return {
     name: 'trades',
     attackSettings: inner.settings,
@@ -37,3 +40,6 @@ export function tradesTrainer(options: TrainerOptions = {}, lookup?: OperatorLoo
     },
   };
 }
+
+/** TRADES as the registry's 'trades' (config/builtins.ts registers it; its inner attack and objective resolve through the lookup). */
+export const tradesEntry: NamedPart<Trainer, TrainerOptions, OperatorLookup> = { name: 'trades', options: betaTrainerOptionsSchema, create: tradesTrainer };

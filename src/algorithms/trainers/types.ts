@@ -1,33 +1,31 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Model } from '../../core/model';
-import type { Attack, AttackOptions, Norm, RandomStart } from '../attacks/types';
+import type { Attack, AttackOptions } from '../attacks/types';
+import type { AttackSettings, ResolvedAttackSettings } from '../attacks/settings';
 import type { ObjectiveFactory } from '../objectives/by-name';
 import type { TeOptions } from './te';
 
-/** The inner maximisation a trainer runs (docs/algorithms.md §4); `randomStart` defaults to the trainer's own. */
-export interface TrainerAttackSettings {
-  readonly eps: number;
-  readonly alpha: number;
-  readonly steps: number;
-  readonly norm: Norm;
-  readonly restarts: number;
-  readonly randomStart: RandomStart;
-}
+/** The inner maximisation a trainer runs (docs/algorithms.md §4): the one AttackSettings, its start filled by the trainer. */
+export type TrainerAttackSettings = ResolvedAttackSettings;
 
-/** The config's training attack: its settings, plus the attack and its objective by registry name. */
-export interface TrainerAttackChoice extends Partial<TrainerAttackSettings> {
+/**
+ * The config's training attack (`attack`): its settings, the attack and its objective by registry name,
+ * and any options of the attack's own (a plugin's, or apgd-ce's `rho`), which its schema checks.
+ */
+export interface TrainerAttackChoice extends Partial<AttackSettings> {
   /** The inner attack (config `attack.name`); default 'pgd' (ℓ∞ or ℓ2 by `norm`). */
   readonly name?: string;
   /** The objective it maximises (config `attack.objective`); default the trainer's own. */
   readonly objective?: string;
+  readonly [option: string]: unknown;
 }
 
 /**
- * How a trainer resolves its inner attack and that attack's objective by name: the run's registry
- * (buildRun, data-parallel workers), or the built-in tables when a trainer is created directly.
+ * How a trainer resolves its inner attack (made with the attack's own options) and that attack's
+ * objective by name: the run's registry (buildRun, data-parallel workers; config/builtins.ts lookupIn).
  */
 export interface OperatorLookup {
-  attack(name: string): Attack<AttackOptions>;
+  attack(name: string, options: Omit<TrainerAttackChoice, 'name' | 'objective'>): Attack<AttackOptions>;
   objective(name: string): ObjectiveFactory;
 }
 
@@ -88,7 +86,10 @@ export interface Trainer {
   loss(input: TrainerLossInput): TrainerLossOutput;
 }
 
-/** Options every trainer factory takes (config `trainer` + `attack`). */
+/**
+ * Options every trainer factory takes: the config's `trainer` block (its schema's fields: `beta`, a
+ * plugin's own), the training `attack` and the `te` settings.
+ */
 export interface TrainerOptions {
   readonly attack?: TrainerAttackChoice;
   /** TRADES / MART β. */
@@ -99,4 +100,6 @@ export interface TrainerOptions {
    * TRADES' `penaltyOn`.
    */
   readonly te?: TeOptions | null;
+  /** A trainer's own options (a plugin's), checked by the schema it was registered with. */
+  readonly [option: string]: unknown;
 }

@@ -18,14 +18,17 @@ interface BenchCliOptions {
   resnetOnCpu?: boolean;
   peak?: boolean;
   suite?: string;
+  autoattack?: string;
 }
 
 /** The parts of the benchmark: the engine (in process) and the scripts beside it (each in its own process). */
-const SUITES = ['engine', 'sinks', 'logging'] as const;
+const SUITES = ['engine', 'sinks', 'logging', 'eval'] as const;
 type Suite = (typeof SUITES)[number];
 const SUITE_SCRIPTS: Record<Exclude<Suite, 'engine'>, { script: string; quickArgs: string[] }> = {
   sinks: { script: 'sinks.ts', quickArgs: ['--rows', '200000'] },
   logging: { script: 'logging-overhead.ts', quickArgs: ['--reps', '1', '--train', '500', '--epochs', '1'] },
+  // AutoAttack per stage and the per-epoch evaluation, beside the reference AutoAttack and PyTorch (bench/eval.ts)
+  eval: { script: 'eval.ts', quickArgs: ['--quick'] },
 };
 
 const MODEL_KEYS = ['mnist', 'resnet'] as const;
@@ -72,7 +75,7 @@ function positiveInt(field: string, value: string | undefined, fallback: number,
  * Runs bench/<script> in a child process (tsx, as the CLI runs its sources); its JSON objects become
  * JSON lines tagged {bench: suite} with --json, else are printed as they come. Returns the exit status.
  */
-function runScriptSuite(benchDir: string, suite: Exclude<Suite, 'engine'>, quick: boolean, json: boolean, note: (m: string) => void): number {
+function runScriptSuite(benchDir: string, suite: Exclude<Suite, 'engine'>, quick: boolean, json: boolean, note: (m: string) => void, env: NodeJS.ProcessEnv = process.env): number {
   const { script, quickArgs } = SUITE_SCRIPTS[suite];
   note(`${suite}: bench/${script}${quick ? ` ${quickArgs.join(' ')}` : ''} ...`);
   const tsxCli = require.resolve('tsx/cli');
@@ -80,6 +83,7 @@ function runScriptSuite(benchDir: string, suite: Exclude<Suite, 'engine'>, quick
     encoding: 'utf8',
     stdio: ['ignore', 'pipe', 'inherit'],
     maxBuffer: 1 << 26,
+    env,
   });
   if (r.error || r.status !== 0) {
     note(`${suite}: bench/${script} failed (${r.error?.message ?? `exit ${r.status}`})`);
@@ -108,7 +112,7 @@ function runScriptSuite(benchDir: string, suite: Exclude<Suite, 'engine'>, quick
 export function register(program: Command): void {
   program
     .command('bench')
-    .description('engine benchmark: forward, input gradient, train step and PGD-10 AT step on every backend, beside PyTorch CPU')
+    .description('benchmarks beside PyTorch CPU: the engine (forward, input gradient, train step, PGD-10 AT step on every backend), sinks, logging, evaluation (AutoAttack per stage beside the reference, the per-epoch evaluation)')
     .option('--json', 'one JSON object per line on stdout: {model, batch, measure, backend, threads, ms, examples_per_s, gflops, peer_ms, ratio}')
     .option('--suite <list>', `parts to run: ${SUITES.join(', ')} or all (default engine; \`npm run bench\` runs all)`)
     .option('--backends <list>', `comma-separated subset of ${BACKEND_NAMES.join(', ')} (default: tensorflow and wasm where present; the pure-JS cpu reference takes over 15 minutes, name it to run it)`)
@@ -121,6 +125,7 @@ export function register(program: Command): void {
     .option('--no-peer', 'do not run the PyTorch peer (peer_ms is then null)')
     .option('--resnet-on-cpu', 'also run PreAct-ResNet-18 on the cpu backend (minutes per measure)')
     .option('--no-peak', 'skip the peak probe (a large matmul per backend and in PyTorch; share_of_peak is then null)')
+    .option('--autoattack <dir>', 'eval suite: a checkout of fra31/auto-attack (the folder holding autoattack/) for the reference AutoAttack (default: ATFLOW_AUTOATTACK)')
     .action(async (opts: BenchCliOptions) => {
       // bench/ lives beside src/ in a clone (it is not in the npm package): TypeScript loaded at run time
       // through tsx, a devDependency, so that `atflow --help` does not pay for its imports and the
@@ -170,7 +175,8 @@ export function register(program: Command): void {
       if (suites.includes('engine')) await runEngine();
       let failed = 0;
       for (const suite of suites) {
-        if (suite !== 'engine') failed += runScriptSuite(benchDir, suite, Boolean(opts.quick), Boolean(opts.json), note) === 0 ? 0 : 1;
+        const env = opts.autoattack ? { ...process.env, ATFLOW_AUTOATTACK: path.resolve(opts.autoattack) } : process.env;
+        if (suite !== 'engine') failed += runScriptSuite(benchDir, suite, Boolean(opts.quick), Boolean(opts.json), note, env) === 0 ? 0 : 1;
       }
       if (failed > 0) process.exitCode = 1;
     });

@@ -8,9 +8,9 @@ import { DEFAULT_ALPHAS, gradientProbe, trainerObjective, type GradientProbeRow,
 import { writeGradientProbe } from '../../report/gradient-probe-files';
 import { loadWeights } from '../../models/checkpoint';
 import { buildRun } from '../../config/build-run';
-import { registryWithPlugins } from '../../run/default-registry';
+import { registryForRun } from '../../run/default-registry';
 import { validateSpec } from '../../config/spec';
-import { RunFolder } from '../../store/run-folder';
+import { CHECKPOINT_FILES, RunFolder } from '../../store/run-folder';
 import { CheckpointStore } from '../../store/checkpoint-store';
 
 export interface ProbeGradientOptions {
@@ -38,13 +38,15 @@ export async function probeGradient(runDir: string, o: ProbeGradientOptions): Pr
   const doc = folder.readSpec();
   const spec = validateSpec(folder.readConfig(), folder.specFile);
   const store = new CheckpointStore(folder);
-  const ckpt = path.join(store.checkpointDir(o.epoch), 'model.safetensors');
+  const ckpt = path.join(store.checkpointDir(o.epoch), CHECKPOINT_FILES.model);
   if (o.epoch !== 0 && !store.keptEpochs().includes(o.epoch)) {
     const have = store.keptEpochs();
-    throw new AtflowError('RESUME', `no checkpoint for epoch ${o.epoch} in ${runDir} (checkpoints kept: ${have.length ? have.join(', ') : 'none'})`, { path: ckpt });
+    const why = spec.checkpoint.keep === 'all' ? '' : '; the run kept only its newest checkpoint (checkpoint.keep: "last"): train with checkpoint.keep: "all" to keep every epoch\'s';
+    throw new AtflowError('RESUME', `no checkpoint for epoch ${o.epoch} in ${runDir} (checkpoints kept: ${have.length ? have.join(', ') : 'none'}${why})`, { path: ckpt });
   }
   await initBackend(o.backend);
-  const parts = buildRun(spec, registryWithPlugins(o.plugins));
+  // the plugins the run recorded in spec.json, and any --plugin
+  const parts = buildRun(spec, registryForRun(folder.specFile, doc.spec ?? {}, spec, o.plugins));
   // epoch 0: no checkpoint, the model as built from spec.seed is the run's initialisation
   if (o.epoch !== 0) loadWeights(parts.model, ckpt);
   const seed = o.seed ?? spec.seed;

@@ -16,6 +16,7 @@ interface SweepFlags {
   dryRun?: boolean;
   backend?: string;
   submit?: boolean;
+  set: string[];
 }
 
 /**
@@ -35,6 +36,7 @@ export function register(program: Command): void {
     .option('--executor <kind>', 'local | array (overrides the sweep file)')
     .option('--dry-run', 'only write <out>/sweeps/<name>/configs/*.json and manifest.json')
     .option('--backend <name>', 'local executor: backend for every run (atflow run --backend)')
+    .option('--set <path=value>', "override a field of the sweep's base config, as atflow run --set (repeatable; a path an axis sets is refused)", (v: string, acc: string[]) => [...acc, v], [] as string[])
     .option('--submit', 'array executor (implied): submit sweep.sbatch with sbatch and print the job id; run again to resume')
     .addHelpText('after', '\nSee docs/sweeps.md for the file format, the executors and the output layout.')
     .action(async (file: string, flags: SweepFlags) => {
@@ -52,6 +54,7 @@ export function register(program: Command): void {
           executor: flags.submit ? 'array' : flags.executor,
           dryRun: flags.dryRun,
           backend: flags.backend,
+          sets: flags.set,
           signal,
         });
         if (flags.submit && result.kind === 'array') {

@@ -6,6 +6,8 @@ export interface DataParallelChoice {
   /** 1 = the single-thread operator chain; > 1 = a DataParallelPool of this many workers. */
   readonly workers: number;
   readonly reason: string;
+  /** Set when the choice is allowed but slow: more workers than cores. */
+  readonly warning?: string;
 }
 
 /**
@@ -39,7 +41,12 @@ export function dataParallelWorkers(backend: BackendName, env: NodeJS.ProcessEnv
   if (n > 1 && backend === 'tensorflow') {
     throw new AtflowError('CONFIG', `ATFLOW_WORKERS=${n}: data-parallel workers run on wasm or cpu; the tensorflow backend already uses every core (unset ATFLOW_WORKERS)`, { field: 'ATFLOW_WORKERS', value: raw });
   }
-  return { workers: n, reason: `ATFLOW_WORKERS=${n}` };
+  // each worker is one tfjs instance on one core: more workers than cores share them and only add overhead
+  const warning =
+    n > cores
+      ? `ATFLOW_WORKERS=${n} on ${cores} core(s): ${n} data-parallel workers share ${cores} core(s), which is slower than ${cores} (each worker is one tfjs instance on one core); set ATFLOW_WORKERS=${cores} or unset it (the default is one per core)`
+      : undefined;
+  return { workers: n, reason: `ATFLOW_WORKERS=${n}`, ...(warning ? { warning } : {}) };
 }
 
 /** The cores this process may use: its parent's share (ATFLOW_CORES, an integer ≥ 1), else the machine's. */

@@ -5,5 +5,4 @@ export { splitShares, type Share } from './shares';
 export { coresPerProcess, dataParallelWorkers, type DataParallelChoice } from './choose-workers';
 export type { ShareResult } from './protocol';
 export type { ModuleExport, ReplicaRecipe, ReplicaSpec } from '../../config/replica';
-export { builtinReplica, BUILTIN_REPLICA } from './builtin-replica';
 export { startRunTraining, type RunTraining, type RunTrainingOptions } from './run-training';

@@ -5,8 +5,7 @@ import { Worker } from 'worker_threads';
 import type * as tf from '@tensorflow/tfjs';
 import { AtflowError, type ErrorCode } from '../../core/errors';
 import type { Model } from '../../core/model';
-import { BUILTIN_REPLICA } from './builtin-replica';
-import type { ReplicaRecipe, ReplicaSpec } from '../../config/replica';
+import { REGISTRY_REPLICA, type ReplicaRecipe, type ReplicaSpec } from '../../config/replica';
 import type { FromWorker, ShareResult, StepMessage } from './protocol';
 import { splitShares, type Share } from './shares';
 import { stateLayout, variablesByName, writeState, type StateLayout } from './state-layout';
@@ -21,7 +20,7 @@ export interface DataParallelPoolOptions {
   readonly trainerOptions?: ReplicaSpec['trainerOptions'];
   /** Backend of the workers; default 'wasm'. */
   readonly backend?: 'wasm' | 'cpu';
-  /** How workers rebuild the model and trainer; default the built-in tables (BUILTIN_REPLICA, no plugins). */
+  /** How workers rebuild the model and trainer; default the registry of built-ins (REGISTRY_REPLICA, no plugins). */
   readonly replica?: ReplicaRecipe;
 }
 
@@ -143,7 +142,7 @@ export class DataParallelPool {
       trainer: options.trainer,
       trainerOptions: options.trainerOptions ?? {},
       backend: options.backend ?? 'wasm',
-      builder: options.replica?.builder ?? BUILTIN_REPLICA,
+      builder: options.replica?.builder ?? REGISTRY_REPLICA,
       plugins: options.replica?.plugins ?? [],
     };
     const layout = stateLayout(model.parameters, model.buffers);

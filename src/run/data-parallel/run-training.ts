@@ -39,6 +39,8 @@ export interface RunTraining {
   readonly operator: OperatorFunction<LabeledBatch | AugmentedBatch, TrainedBatch>;
   readonly workers: number;
   readonly reason: string;
+  /** The worker choice's warning (more workers than cores), for the run's warning events. */
+  readonly warning?: string;
   /** Ends the workers (no-op for the single-thread chain). Call it in the run's `finally`. */
   close(): Promise<void>;
 }
@@ -54,6 +56,7 @@ export async function startRunTraining(o: RunTrainingOptions): Promise<RunTraini
       operator: pipe(attack({ model: o.model, trainer: o.trainer, te: o.te, seed: o.seed }), train({ model: o.model, trainer: o.trainer, optimizer: o.optimizer, lr: o.lr })),
       workers: 1,
       reason: choice.reason,
+      ...(choice.warning ? { warning: choice.warning } : {}),
       close: async () => undefined,
     };
   }
@@ -75,6 +78,7 @@ export async function startRunTraining(o: RunTrainingOptions): Promise<RunTraini
     operator: attackAndTrainParallel({ pool, model: o.model, optimizer: o.optimizer, lr: o.lr, te: o.te, seed: o.seed }),
     workers: choice.workers,
     reason: choice.reason,
+    ...(choice.warning ? { warning: choice.warning } : {}),
     close: async () => {
       await pool.close();
     },

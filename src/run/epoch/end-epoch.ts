@@ -1,10 +1,17 @@
-import { concatMap, type MonoTypeOperatorFunction } from 'rxjs';
-import { epochPart, type EpochState, type RunContext } from './run-context';
+import { concatMap, type OperatorFunction } from 'rxjs';
+import { weightsSnapshot } from '../../models/checkpoint';
+import type { EndedEpoch, RankedEpoch, RunContext } from './run-context';
 
-/** Emits the epoch's record (epoch-end): the sinks close the epoch's files, making its rows durable before the checkpoint. */
-export function endEpoch(run: RunContext): MonoTypeOperatorFunction<EpochState> {
-  return concatMap(async (s) => {
-    await run.emit({ type: 'epoch-end', record: epochPart(s, 'record', 'recordEpoch', 'endEpoch') });
-    return s;
+/**
+ * Ends the epoch: emits its record (epoch-end: the sinks close the epoch's files, making its rows
+ * durable before the checkpoint), appends the record to the stream's history and, when this epoch is
+ * the new best, keeps a host copy of its weights until the next checkpoint writes them with it.
+ */
+export function endEpoch(run: RunContext): OperatorFunction<RankedEpoch, EndedEpoch> {
+  return concatMap(async (s): Promise<EndedEpoch> => {
+    await run.emit({ type: 'epoch-end', record: s.record });
+    const isBest = s.record.best_epoch === s.epoch;
+    const best = isBest ? { epoch: s.epoch, weights: weightsSnapshot(run.parts.model, { epoch: String(s.epoch) }) } : s.best;
+    return { ...s, stage: 'ended', history: [...s.history, s.record], best };
   });
 }

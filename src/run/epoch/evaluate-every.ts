@@ -1,4 +1,4 @@
-import { from, type MonoTypeOperatorFunction, concatMap } from 'rxjs';
+import { from, type OperatorFunction, concatMap } from 'rxjs';
 import type { BatchPlan } from '../../core/batch';
 import type { ExampleColumns } from '../../core/records';
 import { deriveSeed, Rng } from '../../core/rng';
@@ -7,7 +7,7 @@ import { randomizeLabels } from '../../operators/randomize-labels';
 import type { EvalSummary } from '../../evaluation/evaluate';
 import type { RunParts } from '../../config/build-run';
 import type { RunSpec } from '../../config/spec';
-import type { EpochEvaluation, EpochState, RunContext } from './run-context';
+import type { EpochEvaluation, EvaluatedEpoch, RunContext, TrainedEpoch } from './run-context';
 
 /** Eval-mode pass over the training set (in index order, or a fixed seeded subset): the 'eval' phase. */
 export function trainEvalPlans(spec: RunSpec, parts: RunParts, epoch: number): Iterable<BatchPlan> {
@@ -26,7 +26,7 @@ export function trainEvalPlans(spec: RunSpec, parts: RunParts, epoch: number): I
  * against its used labels. Every evaluated split's rows are logged (eval phase, with their split); the
  * training set's also drive the eval-phase events and the margins of the complexity measures.
  */
-export function evaluateEvery(run: RunContext, every = run.spec.eval.every, last = run.spec.epochs): MonoTypeOperatorFunction<EpochState> {
+export function evaluateEvery(run: RunContext, every = run.spec.eval.every, last = run.spec.epochs): OperatorFunction<TrainedEpoch, EvaluatedEpoch> {
   const { spec, parts } = run;
   const { planner, source, labels } = parts;
   // one split's pass: its summary and, for the training set, its rows (the complexity measures' margins)
@@ -44,14 +44,14 @@ export function evaluateEvery(run: RunContext, every = run.spec.eval.every, last
     }
     return { summary, cols: split === 'train' ? cols : [] };
   };
-  return concatMap(async (s) => {
+  return concatMap(async (s): Promise<EvaluatedEpoch> => {
     const epoch = s.epoch;
     const t0 = Date.now();
-    if (epoch % every !== 0 && epoch !== last) return { ...s, evaluation: { test: null, val: null, train: null, trainColumns: [], ms: Date.now() - t0 } };
+    if (epoch % every !== 0 && epoch !== last) return { ...s, stage: 'evaluated', evaluation: { test: null, val: null, train: null, trainColumns: [], ms: Date.now() - t0 } };
     const test = await pass(planner.iterate('test', epoch), 'test', epoch);
     const val = source.splits.includes('val') ? await pass(planner.iterate('val', epoch), 'val', epoch) : null;
     const train = spec.eval.train ? await pass(trainEvalPlans(spec, parts, epoch), 'train', epoch) : null;
     const evaluation: EpochEvaluation = { test: test.summary, val: val?.summary ?? null, train: train?.summary ?? null, trainColumns: train?.cols ?? [], ms: Date.now() - t0 };
-    return { ...s, evaluation };
+    return { ...s, stage: 'evaluated', evaluation };
   });
 }

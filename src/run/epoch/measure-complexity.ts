@@ -8,7 +8,7 @@ import { pgd } from '../../algorithms/attacks/pgd';
 import { crossEntropy } from '../../algorithms/objectives/ce';
 import type { RunParts } from '../../config/build-run';
 import type { RunSpec } from '../../config/spec';
-import { epochPart, type EpochState, type RunContext } from './run-context';
+import type { RankedEpoch, RunContext } from './run-context';
 
 function concatMargins(cols: readonly ExampleColumns[]): Float32Array {
   const out = new Float32Array(cols.reduce((n, c) => n + c.margin_clean.length, 0));
@@ -31,7 +31,7 @@ export async function robustLossOnFixedBatch(model: Model, spec: RunSpec, parts:
   const loaded = parts.source.load({ split: 'train', epoch: 0, step: 0, indices });
   const y = tf.tensor1d(Int32Array.from(indices, (i) => parts.labels.labelsUsed[i]), 'int32');
   try {
-    const xAdv = pgd(model, loaded.x, y, deriveSeed(spec.seed, 'sharpness-attack'), parts.evalAttack);
+    const xAdv = pgd(model, loaded.x, y, deriveSeed(spec.seed, 'sharpness-attack'), parts.threat);
     const loss = tf.tidy(() => crossEntropy(model.apply(xAdv, 'eval'), y).dataSync()[0]);
     xAdv.dispose();
     return loss;
@@ -46,15 +46,15 @@ export async function robustLossOnFixedBatch(model: Model, spec: RunSpec, parts:
  * of the model (norms, margins of the eval-mode training rows, sharpness of the robust loss) as a
  * 'complexity' event.
  */
-export function measureComplexity(run: RunContext, every = run.spec.logging.complexityEvery, last = run.spec.epochs): MonoTypeOperatorFunction<EpochState> {
+export function measureComplexity(run: RunContext, every = run.spec.logging.complexityEvery, last = run.spec.epochs): MonoTypeOperatorFunction<RankedEpoch> {
   const { spec, parts } = run;
   return concatMap(async (s) => {
     if (every <= 0 || (s.epoch % every !== 0 && s.epoch !== last)) return s;
-    const margins = concatMargins(epochPart(s, 'evaluation', 'evaluateEvery', 'measureComplexity').trainColumns);
+    const margins = concatMargins(s.evaluation.trainColumns);
     const measures = await complexityMeasures(parts.model, {
       seed: spec.seed,
       epoch: s.epoch,
-      epochRecord: epochPart(s, 'record', 'trackBest', 'measureComplexity'),
+      epochRecord: s.record,
       ...(margins.length ? { margins } : {}),
       sharpness: { loss: (m) => robustLossOnFixedBatch(m, spec, parts) },
     });

@@ -1,21 +1,21 @@
-import { map, type MonoTypeOperatorFunction } from 'rxjs';
+import { map, type OperatorFunction } from 'rxjs';
 import type { EpochRecord } from '../../core/records';
 import { BEST_EPOCH_RULE } from '../../analysis/best-epoch';
-import { epochPart, type EpochState, type RunContext } from './run-context';
+import type { EvaluatedEpoch, RecordedEpoch, RunContext } from './run-context';
 
 /**
  * The epoch's row of epochs.parquet from what trainEpoch and evaluateEvery produced: the training
  * loss and squared gradient norm averaged over its steps, the evaluated accuracies and losses (NaN on
  * epochs not evaluated), times. `best_epoch` is left 0 for trackBest.
  */
-export function recordEpoch(run: RunContext): MonoTypeOperatorFunction<EpochState> {
+export function recordEpoch(run: RunContext): OperatorFunction<EvaluatedEpoch, RecordedEpoch> {
   return map((s) => {
-    const t = epochPart(s, 'train', 'trainEpoch', 'recordEpoch');
-    const e = epochPart(s, 'evaluation', 'evaluateEvery', 'recordEpoch');
+    const t = s.train;
+    const e = s.evaluation;
     const record: EpochRecord & { val_clean_acc: number; val_robust_acc: number } = {
       epoch: s.epoch,
-      lr: s.lr ?? NaN,
-      te_weight: s.teWeight ?? 0,
+      lr: s.lr,
+      te_weight: s.teWeight,
       train_loss: t.lossSum / Math.max(t.steps, 1),
       train_clean_acc: e.train?.cleanAcc ?? NaN,
       train_clean_loss: e.train?.cleanLoss ?? NaN,
@@ -28,11 +28,11 @@ export function recordEpoch(run: RunContext): MonoTypeOperatorFunction<EpochStat
       val_clean_acc: e.val?.cleanAcc ?? NaN,
       val_robust_acc: e.val?.robustAcc ?? NaN,
       grad_norm_sq_mean: t.gradSum / Math.max(t.steps, 1),
-      wall_ms: Date.now() - (s.startedAt ?? Date.now()),
+      wall_ms: Date.now() - s.startedAt,
       eval_ms: e.ms,
       best_epoch: 0,
       best_rule: BEST_EPOCH_RULE + (run.spec.eval.selectOn === 'val' && e.val ? ' (validation split)' : ' (test split)'),
     };
-    return { ...s, record };
+    return { ...s, stage: 'recorded', record };
   });
 }

@@ -1,4 +1,3 @@
-import * as path from 'path';
 import { AtflowError } from '../../core/errors';
 import type { SafetensorsTensor } from '../../models/safetensors';
 import { EventDetector, type EventDetectorState } from '../../operators/detect-events';
@@ -20,14 +19,20 @@ function detectors(saved: { train?: EventDetectorState; eval?: EventDetectorStat
 
 /** A fresh run's initial state: epoch 1, no history, detectors that have seen nothing. */
 export function freshRunState(): RunState {
-  return { firstEpoch: 1, epochs: [], detectors: detectors({}), priorWallMs: 0 };
+  return { firstEpoch: 1, history: [], best: null, detectors: detectors({}), priorWallMs: 0, trainedOn: [] };
+}
+
+/** The backends a checkpoint's run trained on (state.json `trained_on`; [] for checkpoints before it was kept). */
+export function checkpointTrainedOn(json: Record<string, unknown> | null): string[] {
+  const v = json?.trained_on;
+  return Array.isArray(v) ? v.filter((b): b is string => typeof b === 'string') : [];
 }
 
 /**
  * The stream's initial state from the run folder's last checkpoint (or a fresh one when there is
  * none): loads the weights into the model, the momentum into the optimizer and the TE buffer into TE,
- * restores both event detectors and the epoch records, and drops example partitions of later epochs
- * (the resumed stream writes them again).
+ * restores both event detectors, the epoch records and the best epoch's weights (checked against the
+ * records), and drops example partitions of later epochs (the resumed stream writes them again).
  */
 export function restoreRunState(store: CheckpointStore, parts: RunParts): RunState {
   const ckpt = store.load(parts.model);
@@ -35,11 +40,8 @@ export function restoreRunState(store: CheckpointStore, parts: RunParts): RunSta
   // example partitions of later epochs are re-written by the resumed run
   store.folder.removeExampleEpochsAfter(ckpt.epoch);
   const arrays = new Map(ckpt.arrays.map((a) => [a.name, a]));
-  const sgd = ckpt.json.sgd as { steps: number; names: string[]; shapes: number[][] } | undefined;
-  if (!sgd || !Array.isArray(sgd.names) || !Array.isArray(sgd.shapes)) {
-    const file = path.join(store.dir, `epoch-${String(ckpt.epoch).padStart(4, '0')}`, 'state.json');
-    throw new AtflowError('RESUME', `${file}: no optimizer state ('sgd'); the checkpoint is damaged`, { file });
-  }
+  // state.json was checked against its schema by load(): 'sgd' is there, its names and shapes agree
+  const sgd = ckpt.json.sgd as { steps: number; names: string[]; shapes: number[][] };
   parts.optimizer.importState({
     steps: sgd.steps,
     momentumBuffers: sgd.names.map((name, i) => ({ name, shape: sgd.shapes[i], values: readF32(arrays.get(`sgd/${name}`), `sgd/${name}`) })),
@@ -51,9 +53,11 @@ export function restoreRunState(store: CheckpointStore, parts: RunParts): RunSta
   if (legacy) saved[legacy.phase] = legacy;
   return {
     firstEpoch: ckpt.epoch + 1,
-    epochs: checkpointEpochs(ckpt.json),
+    history: checkpointEpochs(ckpt.json),
+    best: ckpt.best ?? null,
     detectors: detectors(saved),
     priorWallMs: Number(ckpt.json.wallMs ?? 0),
     checkpointWorkers: Number(ckpt.json.workers ?? 1),
+    trainedOn: checkpointTrainedOn(ckpt.json),
   };
 }

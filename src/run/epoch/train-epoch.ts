@@ -1,8 +1,8 @@
-import { concatMap, filter, from, lastValueFrom, takeWhile, type MonoTypeOperatorFunction } from 'rxjs';
+import { concatMap, filter, from, lastValueFrom, takeWhile, type OperatorFunction } from 'rxjs';
 import { loadBatches, onePlanAtATime } from '../../operators/load-batches';
 import { randomizeLabels } from '../../operators/randomize-labels';
 import { augment } from '../../operators/augment';
-import type { EpochState, RunContext } from './run-context';
+import type { NewEpoch, RunContext, TrainedEpoch } from './run-context';
 
 /**
  * One epoch of training: plans → load → randomizeLabels → augment → the epoch's chain (attack → train)
@@ -11,12 +11,12 @@ import type { EpochState, RunContext } from './run-context';
  * taken by the sinks. When `shouldStop` turns true between batches the epoch is left unfinished and
  * passes nothing on: runEpochs ends the run there (interrupted; its last checkpoint stays the resume point).
  */
-export function trainEpoch(run: RunContext): MonoTypeOperatorFunction<EpochState> {
+export function trainEpoch(run: RunContext): OperatorFunction<NewEpoch, TrainedEpoch> {
   const { parts, spec } = run;
   const { planner, source, labels } = parts;
   return (epochs$) =>
     epochs$.pipe(
-      concatMap(async (s): Promise<EpochState | null> => {
+      concatMap(async (s): Promise<TrainedEpoch | null> => {
         const startedAt = Date.now();
         const epoch = s.epoch;
         const lr = parts.lr(epoch);
@@ -51,8 +51,8 @@ export function trainEpoch(run: RunContext): MonoTypeOperatorFunction<EpochState
           ),
           { defaultValue: undefined },
         );
-        return seen < planner.size('train') ? null : { ...s, startedAt, lr, teWeight, train: sums };
+        return seen < planner.size('train') ? null : { ...s, stage: 'trained', startedAt, lr, teWeight, train: sums };
       }),
-      filter((s): s is EpochState => s !== null),
+      filter((s): s is TrainedEpoch => s !== null),
     );
 }

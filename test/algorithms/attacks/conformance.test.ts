@@ -2,8 +2,8 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../src/backend/select';
 import { AtflowError } from '../../../src/core/errors';
 import type { Model } from '../../../src/core/model';
-import { ATTACKS, apgdCe, apgdCheckpoints, apgdDlr, getAttack, pgdL2, pgdLinf, renormL2, startPoint, tradesKlAttack } from '../../../src/algorithms/attacks';
-import type { AttackName } from '../../../src/algorithms/attacks';
+import { apgdCe, apgdCheckpoints, apgdDlr, pgdL2, pgdLinf, renormL2, startPoint, tradesKlAttack, type Attack, type AttackOptions } from '../../../src/algorithms/attacks';
+import { defaultRegistry } from '../../../src/run/default-registry';
 import { crossEntropyPerExample } from '../../../src/algorithms/objectives';
 import { denseModel, quadrantData, trainedQuadrantMlp } from './tiny-model';
 
@@ -24,10 +24,14 @@ function ceOf(model: Model, x: tf.Tensor4D, y: tf.Tensor1D): Float32Array {
 function accuracy(model: Model, x: tf.Tensor4D, y: tf.Tensor1D): number {
   return tf.tidy(() => tf.mean(tf.cast(tf.equal(tf.argMax(model.apply(x, 'eval'), 1), y), 'float32')).dataSync()[0]);
 }
+/** Attacks are looked up in the registry (the built-ins). */
+const registry = defaultRegistry();
+const getAttack = (name: string) => registry.create<Attack<AttackOptions>, unknown>('attack', name, {});
+type AttackName = 'fgsm' | 'pgd' | 'pgd-l2' | 'trades-kl' | 'cw' | 'apgd-ce' | 'apgd-dlr';
 const mean = (a: ArrayLike<number>) => Array.from(a).reduce((s, v) => s + v, 0) / a.length;
 
 /** Every registered attack, with options that exercise it at ε = EPS. */
-const ALL: { name: AttackName; norm: 'linf' | 'l2'; options: Parameters<(typeof ATTACKS)['pgd']>[4] }[] = [
+const ALL: { name: AttackName; norm: 'linf' | 'l2'; options: AttackOptions }[] = [
   { name: 'fgsm', norm: 'linf', options: { eps: EPS, alpha: EPS, steps: 1 } },
   { name: 'pgd', norm: 'linf', options: { eps: EPS, alpha: 0.04, steps: 5, restarts: 2 } },
   { name: 'pgd', norm: 'linf', options: { eps: EPS, alpha: 0.04, steps: 5, randomStart: 'uniform-clamped' } },

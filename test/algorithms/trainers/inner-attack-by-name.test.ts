@@ -61,7 +61,7 @@ describe('a trainer resolves its inner attack and objective by name', () => {
 
   it("FGSM-RS (attack.name 'fgsm', α = 1.25ε, PGD-AT's uniform clamped start) is fgsm with CE on the same draws", async () => {
     const b = batch();
-    const trainer = pgdAtTrainer({ attack: { ...settings, name: 'fgsm', alpha: 0.125 } });
+    const trainer = pgdAtTrainer({ attack: { ...settings, name: 'fgsm', alpha: 0.125 } }, lookupIn(defaultRegistry()));
     const viaTrainer = trainer.attack(input(b));
     const direct = fgsm(model, b.x, b.y, b.seed, { eps: 0.1, alpha: 0.125, randomStart: 'uniform-clamped', objective: ceObjective(), rowKeys: b.rowKeys });
     expect(await equal(viaTrainer, direct)).toBe(true);

@@ -6,7 +6,7 @@ import { Rng } from '../../../src/core/rng';
 import { recordBatchStats, type BatchStats } from '../../../src/core/batch-stats';
 import { createModel } from '../../../src/models';
 import { Sgd } from '../../../src/algorithms/optim/sgd';
-import { createTrainer } from '../../../src/algorithms/trainers';
+import { createTrainer } from '../../../src/config/builtins';
 
 /**
  * BatchNorm under data parallelism (PyTorch DDP without SyncBatchNorm): each share normalises with its

@@ -2,7 +2,7 @@ import { coresPerProcess, dataParallelWorkers, startRunTraining } from '../../..
 import { initBackend } from '../../../src/backend/select';
 import { createModel } from '../../../src/models';
 import { Sgd } from '../../../src/algorithms/optim/sgd';
-import { createTrainer } from '../../../src/algorithms/trainers';
+import { createTrainer } from '../../../src/config/builtins';
 
 describe('dataParallelWorkers (ATFLOW_WORKERS)', () => {
   it('unset: one worker per core on wasm (the random starts no longer depend on the split), 1 elsewhere', () => {

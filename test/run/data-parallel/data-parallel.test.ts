@@ -10,7 +10,7 @@ import { attack } from '../../../src/operators/attack';
 import { rowStartSeed, startPoint } from '../../../src/algorithms/attacks/start-point';
 import { Sgd } from '../../../src/algorithms/optim/sgd';
 import { train } from '../../../src/operators/train';
-import { createTrainer } from '../../../src/algorithms/trainers';
+import { createTrainer } from '../../../src/config/builtins';
 import type { TrainerOptions } from '../../../src/algorithms/trainers/types';
 
 /**
