@@ -2,7 +2,8 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AtflowError } from '../../src/core/errors';
-import { checkName, removeEntry, RunFolder } from '../../src/store/run-folder';
+import { checkName, removeEntry, removeRunFolder, RunFolder } from '../../src/store/run-folder';
+import { acquireLock } from '../../src/store/run-lock';
 
 /**
  * The run folder as the one owner of its paths (issue 23) and its confinement (issue 24 item 3 and
@@ -140,5 +141,36 @@ describe('paths come from one place', () => {
     expect(f.exampleParts(3, 'eval')).toEqual([path.join(f.dir, 'examples/epoch=0003/part-eval.parquet')]);
     f.removeExampleEpochsAfter(1);
     expect(fs.readdirSync(path.join(f.dir, 'examples')).sort()).toEqual(['epoch-0001', 'epoch_0004']);
+  });
+});
+
+describe('--rerun removes a run folder (removeRunFolder)', () => {
+  it('not while another writer holds its lock: refused naming the holder, nothing removed', () => {
+    const f = folder();
+    const lock = acquireLock(f.dir, { command: 'atflow run' });
+    try {
+      expect(errorOf(() => removeRunFolder(f.dir))).toMatch(new RegExp(`another atflow process is writing this folder: process ${process.pid} on .* is running; --rerun removes it only once that process has ended`));
+      expect(fs.existsSync(path.join(f.dir, 'checkpoints/epoch-0002/state.json'))).toBe(true);
+    } finally {
+      lock.release();
+    }
+    removeRunFolder(f.dir);
+    expect(fs.existsSync(f.dir)).toBe(false);
+    expect(fs.readdirSync(path.dirname(f.dir)).filter((e) => e.includes('.removing-'))).toEqual([]);
+  });
+
+  it('a run folder that is a link keeps its link; what it points at is emptied, and nothing through a link inside it', () => {
+    const f = folder();
+    const scratch = path.join(root, `scratch-${n++}`);
+    fs.renameSync(f.dir, scratch);
+    fs.symlinkSync(scratch, f.dir);
+    const elsewhere = path.join(root, `elsewhere-${n++}`);
+    fs.mkdirSync(elsewhere);
+    fs.writeFileSync(path.join(elsewhere, 'mydata.txt'), 'mine');
+    fs.symlinkSync(elsewhere, path.join(scratch, 'examples/epoch-0001/link'));
+    removeRunFolder(f.dir);
+    expect(fs.lstatSync(f.dir).isSymbolicLink()).toBe(true);
+    expect(fs.readdirSync(scratch)).toEqual([]);
+    expect(fs.readFileSync(path.join(elsewhere, 'mydata.txt'), 'utf8')).toBe('mine');
   });
 });
