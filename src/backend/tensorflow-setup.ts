@@ -1,5 +1,6 @@
 import * as crypto from 'crypto';
 import * as fs from 'fs';
+import { writeJsonDurable } from '../core/durable-file';
 import * as os from 'os';
 import * as path from 'path';
 
@@ -63,10 +64,7 @@ export function writeSetupRecord(project: string, pkg: string, env: NodeJS.Proce
   }
   const record: TensorflowSetupRecord = { project: path.resolve(project), package: pkg, staged, builtAt: new Date().toISOString() };
   const file = recordFile(project, env);
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  const tmp = `${file}.${process.pid}.tmp`;
-  fs.writeFileSync(tmp, JSON.stringify(record, null, 2) + '\n');
-  fs.renameSync(tmp, file);
+  writeJsonDurable(file, record, { mkdir: true });
   return record;
 }
 

@@ -12,7 +12,7 @@ import { defaultRegistry } from '../run/default-registry';
 import { executeRun, readTrainedOn } from '../run/execute-run';
 import { checkRuns, loadRunsWithPlugins, type ResolvedRun, type RunSpec } from '../config/spec';
 import type { Registry } from '../config/registry';
-import { runFolderState } from '../store/run-folder';
+import { RunFolder } from '../store/run-folder';
 import { checkSinkNames, sinksByName } from '../logs/sinks';
 import { readRunSummary, writeMultiRunSummary, type RunSummary } from '../logs/summary';
 import { writeReport } from '../report/report';
@@ -105,7 +105,8 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
   if (!(processes > 1 && runs.length > 1)) checkRuns(configFile, runs, registry);
   checkSinkNames(runs, registry, options.sinkNames);
   const signals = stopOnSignals(log);
-  const outcomes: { run: ResolvedRun; ok: boolean }[] = [];
+  /** `ran`: this invocation wrote into the run folder (a finished run that is skipped writes nothing). */
+  const outcomes: { run: ResolvedRun; ok: boolean; ran: boolean }[] = [];
   try {
     if (processes > 1 && runs.length > 1) {
       const over = oversubscription(Math.min(processes, runs.length), process.env, os.availableParallelism());
@@ -119,7 +120,8 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
         );
       }
       await runInProcesses(configFile, runs, processes, { ...options, plugins: registry.plugins.map((p) => `${p.module}#${p.export}`) }, log);
-      for (const run of runs) outcomes.push({ run, ok: true });
+      // each variant process wrote its own run's summary and report; here only the overlay, when a run is newer
+      for (const run of runs) outcomes.push({ run, ok: true, ran: false });
     } else {
       const extra = sinksByName(registry, { extra: options.sinkNames, quiet: options.quiet });
       for (const run of runs) {
@@ -137,7 +139,7 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
         if (!options.quiet) {
           log(outcome.status === 'skipped' ? skippedLine(run.runId, outcome.runDir) : `${run.runId}: ${outcome.status}${outcome.backend ? ` on ${describeBackend(outcome.backend)}` : ''} → ${outcome.runDir}`);
         }
-        outcomes.push({ run, ok: outcome.status !== 'interrupted' });
+        outcomes.push({ run, ok: outcome.status !== 'interrupted', ran: outcome.status !== 'skipped' });
       }
     }
   } finally {
@@ -147,28 +149,42 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
   return signals.requested() ? 130 : outcomes.every((o) => o.ok) ? 0 : 1;
 }
 
-/** After the runs: the multi-run summary.json, report.html per run and one over the variants, the summary table. */
-async function reportRuns(configFile: string, runs: readonly ResolvedRun[], outcomes: readonly { run: ResolvedRun }[], options: RunConfigOptions): Promise<void> {
+/**
+ * After the runs: the multi-run summary.json, report.html per run this invocation ran and one over the
+ * variants, the summary table. The files over several runs are rewritten only when a run of this
+ * invocation changed (a re-run of finished runs writes nothing: it works on a read-only disk), or when
+ * they are older than a run's summary.
+ */
+async function reportRuns(configFile: string, runs: readonly ResolvedRun[], outcomes: readonly { run: ResolvedRun; ran: boolean }[], options: RunConfigOptions): Promise<void> {
+  const folders = outcomes.map(({ run }) => RunFolder.of(options.outDir, run.runId));
   const summaries: RunSummary[] = [];
-  for (const { run } of outcomes) {
-    const dir = path.join(options.outDir, run.runId);
-    if (fs.existsSync(path.join(dir, 'summary.json'))) summaries.push(readRunSummary(dir));
-  }
-  if (summaries.length > 1) writeMultiRunSummary(path.join(options.outDir, 'summary.json'), summaries, { config: path.resolve(configFile) });
-  // report.html in each run folder, and one overlaying the variants of a multi-run config
-  const finishedDirs = outcomes.map(({ run }) => path.join(options.outDir, run.runId)).filter((d) => fs.existsSync(path.join(d, 'epochs.parquet')));
+  for (const f of folders) if (fs.existsSync(f.file('summary'))) summaries.push(readRunSummary(f.dir));
+  const multiSummary = path.join(options.outDir, 'summary.json');
+  const overlay = path.join(options.outDir, `${runs[0].spec.name}-report.html`);
+  const changed = (file: string) => outcomes.some((o) => o.ran) || olderThan(file, folders.map((f) => f.file('summary')));
+  if (summaries.length > 1 && changed(multiSummary)) writeMultiRunSummary(multiSummary, summaries, { config: path.resolve(configFile) });
+  // report.html in each run folder this invocation ran, and one overlaying the variants of a multi-run config
+  const finishedDirs = folders.filter((f) => fs.existsSync(f.tableFile('epochs'))).map((f) => f.dir);
   let reportFile: string | null = null;
-  for (const d of finishedDirs) reportFile = await writeReport([d]);
-  if (finishedDirs.length > 1) reportFile = await writeReport(finishedDirs, path.join(options.outDir, `${runs[0].spec.name}-report.html`));
+  for (const [i, o] of outcomes.entries()) if (o.ran && fs.existsSync(folders[i].tableFile('epochs'))) reportFile = await writeReport([folders[i].dir]);
+  if (finishedDirs.length === 1 && !reportFile && fs.existsSync(new RunFolder(finishedDirs[0]).file('report'))) reportFile = new RunFolder(finishedDirs[0]).file('report');
+  if (finishedDirs.length > 1) reportFile = changed(overlay) ? await writeReport(finishedDirs, overlay) : overlay;
   if (options.quiet) return;
   const rows: { name: string; epochs: EpochRecord[]; evaluation: ReturnType<typeof readEvalProtocol>; stopped: ReturnType<typeof readRunStop>; finalEval: ReturnType<typeof readFinalEval> }[] = [];
-  for (const { run } of outcomes) {
-    const dir = path.join(options.outDir, run.runId);
+  for (const [i, { run }] of outcomes.entries()) {
+    const dir = folders[i].dir;
     const epochs = readEpochRecords(dir);
     if (epochs.length) rows.push({ name: run.variant ?? run.runId, epochs, evaluation: readEvalProtocol(dir), stopped: readRunStop(dir), finalEval: readFinalEval(dir) });
   }
   if (rows.length) process.stdout.write(renderSummaryTable(rows) + '\n');
   if (reportFile) process.stdout.write(`report: ${path.resolve(reportFile)}\n`);
+}
+
+/** Whether `file` is missing or older than any of `inputs` (that exist). */
+function olderThan(file: string, inputs: readonly string[]): boolean {
+  if (!fs.existsSync(file)) return true;
+  const t = fs.statSync(file).mtimeMs;
+  return inputs.some((f) => fs.existsSync(f) && fs.statSync(f).mtimeMs > t);
 }
 
 /**
@@ -178,9 +194,9 @@ async function reportRuns(configFile: string, runs: readonly ResolvedRun[], outc
  */
 async function runInProcesses(configFile: string, runs: readonly ResolvedRun[], processes: number, options: RunConfigOptions, log: (l: string) => void): Promise<void> {
   const queue = runs.filter((run) => {
-    const runDir = path.join(options.outDir, run.runId);
-    if (options.rerun || runFolderState(runDir) !== 'finished') return true;
-    if (!options.quiet) log(skippedLine(run.runId, runDir));
+    const folder = RunFolder.of(options.outDir, run.runId);
+    if (options.rerun || folder.state() !== 'finished') return true;
+    if (!options.quiet) log(skippedLine(run.runId, folder.dir));
     return false;
   });
   const failures: string[] = [];

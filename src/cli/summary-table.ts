@@ -5,11 +5,12 @@ import { bestEpochOf } from '../analysis/best-epoch';
 import { readParquetTable } from '../logs/parquet-writer';
 import { describeStop, evalShare, type RunStop } from '../logs/summary';
 import { describeEvalProtocol, type EvalProtocol } from '../core/eval-protocol';
+import { RunFolder } from '../store/run-folder';
 
 /** spec.json's `evaluation` (the per-epoch evaluation protocol), null when absent. */
 export function readEvalProtocol(runDir: string): EvalProtocol | null {
   try {
-    return (JSON.parse(fs.readFileSync(path.join(runDir, 'spec.json'), 'utf8')) as { evaluation?: EvalProtocol }).evaluation ?? null;
+    return (new RunFolder(runDir).readSpec() as { evaluation?: EvalProtocol }).evaluation ?? null;
   } catch {
     return null;
   }
@@ -17,7 +18,7 @@ export function readEvalProtocol(runDir: string): EvalProtocol | null {
 
 /** The epochs table of a run folder as records (empty when it has none yet). */
 export function readEpochRecords(runDir: string): EpochRecord[] {
-  const file = path.join(runDir, 'epochs.parquet');
+  const file = new RunFolder(runDir).tableFile('epochs');
   if (!fs.existsSync(file)) return [];
   const t = readParquetTable(file);
   const out: EpochRecord[] = [];
@@ -33,7 +34,7 @@ const pct = (v: number) => (Number.isFinite(v) ? (100 * v).toFixed(1).padStart(6
 /** summary.json's `stopped` (where the run stopped short of its planned epochs), null when absent. */
 export function readRunStop(runDir: string): RunStop | null {
   try {
-    return (JSON.parse(fs.readFileSync(path.join(runDir, 'summary.json'), 'utf8')) as { stopped?: RunStop | null }).stopped ?? null;
+    return (JSON.parse(fs.readFileSync(new RunFolder(runDir).file('summary'), 'utf8')) as { stopped?: RunStop | null }).stopped ?? null;
   } catch {
     return null;
   }
@@ -67,7 +68,7 @@ interface FinalStrong {
 /** final_eval.json of a run folder, null when the run has none (or it cannot be read). */
 export function readFinalEval(runDir: string): FinalEvalSummary | null {
   try {
-    return JSON.parse(fs.readFileSync(path.join(runDir, 'final_eval.json'), 'utf8')) as FinalEvalSummary;
+    return JSON.parse(fs.readFileSync(new RunFolder(runDir).file('finalEval'), 'utf8')) as FinalEvalSummary;
   } catch {
     return null;
   }

@@ -10,7 +10,8 @@ import { arrowSchema, ColumnDef, ColumnValues, makeRecordBatch } from './columns
 import { CarriedBatch, keptBatches } from './arrow-stream-prefix';
 import { complexityRows, epochRow, eventsRow, examplesRow, labelsRow, stepRow, TableName, TABLES } from './tables';
 import { runMetadata } from './parquet-sink';
-import { fsyncDir } from './parquet-writer';
+import { abortTemp, commitTemp, isTempName, openTemp } from '../core/durable-file';
+import { removeEntry, RunFolder } from '../store/run-folder';
 
 const EOS_BYTES = 8; // continuation marker 0xFFFFFFFF + zero length
 
@@ -50,20 +51,17 @@ export class ArrowStreamFileWriter {
     // the kept rows go to a temp file that replaces the old stream only once complete and durable, so a
     // kill while it is written leaves the old stream as it was; the descriptor follows the rename, and
     // this session's batches are appended after the kept ones
-    const tmp = path_.join(path_.dirname(this.path), `.${path_.basename(this.path)}.${process.pid}.tmp`);
-    this.fd = openForWriting(tmp);
+    const tmp = openTemp(this.path);
+    this.fd = tmp.fd;
     try {
       fs.writeSync(this.fd, this.header);
       for (const b of carry) {
         fs.writeSync(this.fd, b.message);
         this.rows += b.rows;
       }
-      fs.fsyncSync(this.fd);
-      fs.renameSync(tmp, this.path);
-      fsyncDir(path_.dirname(this.path));
+      commitTemp(tmp, { keepOpen: true });
     } catch (e) {
-      fs.closeSync(this.fd);
-      fs.rmSync(tmp, { force: true });
+      abortTemp(tmp);
       if (e instanceof AtflowError) throw e; // the old stream is unreadable as this table (its columns differ)
       throw new AtflowError('IO', `cannot rewrite ${this.path}: ${(e as Error).message}`, { path: this.path });
     }
@@ -162,7 +160,7 @@ export class ArrowRunWriter implements RunSinkWithResult<ArrowSinkResult> {
     if (!this.start) throw new AtflowError('ARGUMENT', `arrow sink: event before 'run-start'`);
     let w = this.writers.get(name);
     if (!w) {
-      w = new ArrowStreamFileWriter(path.join(this.start.runDir, this.options.subdir ?? 'arrow', `${name}.arrows`), TABLES[name], runMetadata(this.start));
+      w = new ArrowStreamFileWriter(new RunFolder(this.start.runDir).arrowFile(name, this.options.subdir), TABLES[name], runMetadata(this.start));
       this.writers.set(name, w);
       this.files[name] = w.path;
     }
@@ -208,11 +206,13 @@ export class ArrowRunWriter implements RunSinkWithResult<ArrowSinkResult> {
    * which run-start re-emits; everything on a fresh start) is removed, so no stale stream survives.
    */
   private resumeStreams(start: RunEventOf<'run-start'>): void {
-    const dir = path.join(start.runDir, this.options.subdir ?? 'arrow');
+    const folder = new RunFolder(start.runDir);
+    const dir = folder.arrowDir(this.options.subdir);
     if (!fs.existsSync(dir)) return;
-    for (const f of fs.readdirSync(dir)) if (/^\..*\.tmp$/.test(f)) fs.rmSync(path.join(dir, f), { force: true });
+    folder.checkShape();
+    for (const f of fs.readdirSync(dir)) if (isTempName(f)) removeEntry(path.join(dir, f));
     for (const name of Object.keys(TABLES) as TableName[]) {
-      const file = path.join(dir, `${name}.arrows`);
+      const file = folder.arrowFile(name, this.options.subdir);
       if (!fs.existsSync(file)) continue;
       const defs = TABLES[name];
       if (start.firstEpoch > 1 && defs.some((d) => d.name === 'epoch')) {
@@ -221,7 +221,7 @@ export class ArrowRunWriter implements RunSinkWithResult<ArrowSinkResult> {
         this.writers.set(name, w);
         this.files[name] = w.path;
       } else {
-        fs.rmSync(file, { force: true });
+        removeEntry(file);
       }
     }
   }

@@ -6,11 +6,13 @@ import type { RunEvent, RunEventOf } from '../core/run-event';
 import { sinkOperator, type RunSinkWithResult } from '../core/run-sink';
 import { AtflowError } from '../core/errors';
 import type { ColumnDef } from './columns';
-import { fsyncDir, ParquetStreamWriter, readParquetTable, writeFileAtomic, DEFAULT_ROW_GROUP_SIZE } from './parquet-writer';
+import { ParquetStreamWriter, readParquetTable, DEFAULT_ROW_GROUP_SIZE } from './parquet-writer';
+import { exampleEpochName, removeEntry, RunFolder, type RunTable } from '../store/run-folder';
+import { fsyncDir } from '../core/durable-file';
+import { checkRunTables } from './table-check';
 import {
   COMPLEXITY_COLUMNS,
   complexityRows,
-  epochPartition,
   epochRow,
   EPOCHS_COLUMNS,
   EVENTS_COLUMNS,
@@ -19,7 +21,6 @@ import {
   examplesRow,
   LABELS_COLUMNS,
   labelsRow,
-  partitionEpoch,
   STEPS_COLUMNS,
   stepRow,
 } from './tables';
@@ -68,7 +69,6 @@ export function runMetadata(start: RunEventOf<'run-start'>): Record<string, stri
 
 /** spec.json: the validated config plus versions, backend, seed and the run's shape. */
 export function writeSpecJson(start: RunEventOf<'run-start'>): string {
-  const file = path.join(start.runDir, 'spec.json');
   const doc = {
     run_id: start.runId,
     seed: start.seed,
@@ -82,20 +82,23 @@ export function writeSpecJson(start: RunEventOf<'run-start'>): string {
     versions: runVersions(),
     spec: start.spec ?? null,
   };
-  writeFileAtomic(file, JSON.stringify(doc, null, 2) + '\n');
-  return file;
+  return new RunFolder(start.runDir).writeSpec(doc);
 }
 
 /**
  * The run folder writer behind `parquetSink`. Handles one event at a time (the sink serialises them).
  * Layout: examples/epoch-NNNN/part-<phase>[-<split>].parquet (one file per epoch, phase and split, closed at that
- * epoch's epoch-end; plain folder names, not Hive's key=value: see epochPartition), events/epochs/steps/
+ * epoch's epoch-end; plain folder names, not Hive's key=value: see exampleEpochName), events/epochs/steps/
  * complexity/labels.parquet (closed at run-end), spec.json, and _SUCCESS last. Every file appears atomically
  * (temp + fsync + rename); the examples parts' temp files are kept in the run folder, outside examples/.
  */
 export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
   readonly name = 'parquet';
   private start: RunEventOf<'run-start'> | null = null;
+  private folder: RunFolder | null = null;
+  /** Training steps of the epochs this session ran (epoch-start), and the last epoch seen: for checkRunTables. */
+  private readonly stepsPerEpoch = new Map<number, number>();
+  private lastEpoch = 0;
   private meta: Record<string, string> = {};
   private readonly tables = new Map<SingleTable, ParquetStreamWriter>();
   private readonly parts = new Map<string, { epoch: number; writer: ParquetStreamWriter }>();
@@ -119,18 +122,21 @@ export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
     switch (ev.type) {
       case 'run-start': {
         this.start = ev;
+        this.folder = new RunFolder(ev.runDir);
         this.meta = runMetadata(ev);
+        this.lastEpoch = ev.priorEpochs.length ? ev.priorEpochs[ev.priorEpochs.length - 1].epoch : 0;
         fs.mkdirSync(ev.runDir, { recursive: true });
-        fs.rmSync(path.join(ev.runDir, '_SUCCESS'), { force: true });
+        this.folder.checkShape();
+        this.folder.clearSuccess();
         if (this.options.writeSpec ?? true) this.record('spec', writeSpecJson(ev), 0);
-        removeTempFiles(ev.runDir);
-        renameLegacyPartitions(ev.runDir);
+        this.folder.removeTemp();
+        renameLegacyPartitions(this.folder);
         await this.consolidateSegments(ev.firstEpoch);
         return;
       }
       case 'labels': {
         const s = this.requireStart(ev);
-        const w = await ParquetStreamWriter.open(path.join(s.runDir, 'labels.parquet'), LABELS_COLUMNS, { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
+        const w = await ParquetStreamWriter.open(this.runFolder.tableFile('labels'), LABELS_COLUMNS, { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
         await w.append(labelsRow(s.runId, ev.example, ev.label_true, ev.label_used, ev.input_corrupted), ev.example.length);
         this.record('labels', w.path, await w.close());
         return;
@@ -153,8 +159,12 @@ export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
         await (await this.table('steps')).append(stepRow(s.runId, ev.record, this.now), 1);
         return;
       }
+      case 'epoch-start':
+        this.stepsPerEpoch.set(ev.epoch, ev.steps);
+        return;
       case 'epoch-end': {
         const s = this.requireStart(ev);
+        this.lastEpoch = ev.record.epoch;
         await (await this.table('epochs')).append(epochRow(s.runId, ev.record, this.now), 1);
         await this.closeParts((e) => e <= ev.record.epoch);
         // every row of the epoch is durable once epoch-end is handled: the runner checkpoints after it
@@ -171,16 +181,19 @@ export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
         this.requireStart(ev);
         await this.closeAll();
         await this.mergeSegments();
-        if (ev.status === 'completed' && (this.options.successMarker ?? true)) {
-          const marker = path.join(this.start!.runDir, '_SUCCESS');
-          writeFileAtomic(marker, '');
-          this.record('_SUCCESS', marker, 0);
-          this.success = true;
+        if (ev.status === 'completed') {
+          // a finished run's tables must be whole and readable before anyone marks it finished
+          checkRunTables(this.runFolder, { lastEpoch: this.lastEpoch, stepsPerEpoch: this.stepsPerEpoch, trainSize: this.start!.trainSize });
+          if (this.options.successMarker ?? true) {
+            this.runFolder.markSuccess();
+            this.record('_SUCCESS', this.runFolder.file('success'), 0);
+            this.success = true;
+          }
         }
         return;
       }
       default:
-        return; // epoch-start, warning: nothing to store here
+        return; // warning, checkpoint: nothing to store here
     }
   }
 
@@ -197,18 +210,13 @@ export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
     }
   }
 
-  private segmentDir(name: SingleTable): string {
-    return path.join(this.start!.runDir, SEGMENTS_DIR, name);
+  private get runFolder(): RunFolder {
+    if (!this.folder) throw new AtflowError('ARGUMENT', "parquet sink: an event before 'run-start'");
+    return this.folder;
   }
 
   private segments(name: SingleTable): string[] {
-    const dir = this.segmentDir(name);
-    if (!fs.existsSync(dir)) return [];
-    return fs
-      .readdirSync(dir)
-      .filter((f) => /^seg-\d+\.parquet$/.test(f))
-      .sort()
-      .map((f) => path.join(dir, f));
+    return this.runFolder.segments(name as RunTable);
   }
 
   /**
@@ -221,9 +229,8 @@ export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
   private async consolidateSegments(firstEpoch: number): Promise<void> {
     for (const name of Object.keys(SINGLE_TABLES) as SingleTable[]) {
       if (name === 'labels') continue;
-      const dir = this.segmentDir(name);
-      const carry = path.join(dir, 'carry.parquet');
-      const merged = path.join(this.start!.runDir, `${name}.parquet`);
+      const carry = this.runFolder.carryFile(name);
+      const merged = this.runFolder.tableFile(name);
       const others = [...(fs.existsSync(merged) ? [merged] : []), ...this.segments(name)];
       const sources = fs.existsSync(carry) ? [carry] : others;
       if (sources.length === 0) continue;
@@ -233,10 +240,13 @@ export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
         for (const t of kept) await w.appendArrow(t);
         await w.close();
       }
-      for (const f of others) fs.rmSync(f, { force: true });
+      for (const f of others) removeEntry(f);
       if (fs.existsSync(carry)) {
-        if (firstEpoch > 1) fs.renameSync(carry, path.join(dir, 'seg-000000.parquet'));
-        else fs.rmSync(carry, { force: true });
+        if (firstEpoch > 1) {
+          fs.renameSync(carry, this.runFolder.segmentFile(name, 0));
+          fsyncDir(this.runFolder.segmentsDir(name));
+        }
+        else removeEntry(carry);
       }
     }
   }
@@ -247,14 +257,14 @@ export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
       if (name === 'labels') continue;
       const segs = this.segments(name);
       if (segs.length === 0) continue;
-      const file = path.join(this.start!.runDir, `${name}.parquet`);
+      const file = this.runFolder.tableFile(name);
       const w = await ParquetStreamWriter.open(file, SINGLE_TABLES[name], { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
       for (const f of segs) await w.appendArrow(readParquetTable(f));
       this.record(name, file, await w.close());
-      fs.rmSync(this.segmentDir(name), { recursive: true, force: true });
+      removeEntry(this.runFolder.segmentsDir(name));
     }
-    const dir = path.join(this.start!.runDir, SEGMENTS_DIR);
-    if (fs.existsSync(dir) && fs.readdirSync(dir).length === 0) fs.rmSync(dir, { recursive: true, force: true });
+    const dir = this.runFolder.segmentsDir();
+    if (fs.existsSync(dir) && fs.readdirSync(dir).length === 0) removeEntry(dir);
   }
 
   /** RunSink close: after the last event, whatever the outcome (a no-op after run-end). */
@@ -285,7 +295,7 @@ export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
     if (w) return w;
     const existing = this.segments(name);
     const next = existing.length ? Number(/seg-(\d+)/.exec(path.basename(existing[existing.length - 1]))![1]) + 1 : 0;
-    const file = path.join(this.segmentDir(name), `seg-${String(next).padStart(6, '0')}.parquet`);
+    const file = this.runFolder.segmentFile(name, next);
     w = await ParquetStreamWriter.open(file, SINGLE_TABLES[name], { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
     this.tables.set(name, w);
     return w;
@@ -299,8 +309,8 @@ export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
     if (open) return open.writer;
     const k = this.partCount.get(key) ?? 0;
     this.partCount.set(key, k + 1);
-    const file = path.join(this.start!.runDir, 'examples', epochPartition(epoch), k === 0 ? `part-${name}.parquet` : `part-${name}-${k}.parquet`);
-    const writer = await ParquetStreamWriter.open(file, EXAMPLES_COLUMNS, { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE, tempDir: this.start!.runDir });
+    const file = this.runFolder.examplePartFile(epoch, name, k);
+    const writer = await ParquetStreamWriter.open(file, EXAMPLES_COLUMNS, { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE, tempDir: this.runFolder.dir });
     this.parts.set(key, { epoch, writer });
     return writer;
   }
@@ -333,32 +343,19 @@ function keepEpochsBefore(t: arrow.Table, firstEpoch: number): arrow.Table {
  * A run folder written by an earlier version names its examples folders Hive-style (`epoch=NNNN`); resuming
  * it renames them to `epoch-NNNN`, so that the finished folder has one layout that every reader opens.
  */
-function renameLegacyPartitions(runDir: string): void {
-  const root = path.join(runDir, 'examples');
-  if (!fs.existsSync(root)) return;
-  for (const f of fs.readdirSync(root)) {
-    const epoch = partitionEpoch(f);
-    if (epoch === null || f === epochPartition(epoch)) continue;
-    const to = path.join(root, epochPartition(epoch));
+function renameLegacyPartitions(folder: RunFolder): void {
+  let renamed = false;
+  for (const { epoch, dir } of folder.exampleFolders()) {
+    if (path.basename(dir) === exampleEpochName(epoch)) continue;
+    const to = folder.exampleEpochDir(epoch);
     if (fs.existsSync(to)) {
-      throw new AtflowError('RESUME', `${root} holds both ${f} and ${epochPartition(epoch)}: remove the one that is not this run's epoch ${epoch}`, { path: root });
+      throw new AtflowError('RESUME', `${folder.examplesDir} holds both ${path.basename(dir)} and ${exampleEpochName(epoch)}: remove the one that is not this run's epoch ${epoch}`, { path: folder.examplesDir });
     }
-    fs.renameSync(path.join(root, f), to);
+    fs.renameSync(dir, to);
+    renamed = true;
   }
-  fsyncDir(root);
+  if (renamed) fsyncDir(folder.examplesDir);
 }
-
-/** Temp files of writers a killed process left behind (`.<name>.<pid>.<n>.tmp`). */
-function removeTempFiles(dir: string): void {
-  if (!fs.existsSync(dir)) return;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) removeTempFiles(p);
-    else if (/^\..*\.tmp$/.test(e.name)) fs.rmSync(p, { force: true });
-  }
-}
-
-const SEGMENTS_DIR = '_segments';
 
 /**
  * The Parquet sink: `events$.pipe(parquetSink())` writes the run folder of DESIGN.md and emits one

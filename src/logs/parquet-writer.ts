@@ -1,8 +1,8 @@
-import { faultPoint } from '../core/fault-injection';
 import * as arrow from 'apache-arrow';
 import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
+import { abortTemp, commitTemp, openTemp, type TempFile } from '../core/durable-file';
 import { arrowSchema, ColumnAccumulator, ColumnDef, ColumnValues, makeRecordBatch } from './columns';
 
 // parquet-wasm's package.json maps the bare specifier to its CommonJS node build under the "node"
@@ -68,8 +68,6 @@ class BatchQueue {
   }
 }
 
-let tempCounter = 0;
-
 /**
  * A streamed Parquet file writer: rows are gathered into row groups of `rowGroupSize`, each handed
  * to parquet-wasm's `transformParquetStream` (ZSTD) and its bytes written to a temp file in the
@@ -88,8 +86,7 @@ export class ParquetStreamWriter {
     readonly path: string,
     readonly defs: readonly ColumnDef[],
     private readonly schema: arrow.Schema,
-    private readonly tempPath: string,
-    private readonly fd: number,
+    private readonly temp: TempFile,
     private readonly queue: BatchQueue,
     output: Promise<ReadableStream<Uint8Array>>,
     rowGroupSize: number,
@@ -105,16 +102,13 @@ export class ParquetStreamWriter {
     if (!(Number.isInteger(rowGroupSize) && rowGroupSize > 0)) {
       throw new AtflowError('ARGUMENT', `rowGroupSize must be a positive integer, got ${rowGroupSize}`);
     }
-    const dir = path.dirname(filePath);
-    const tempDir = options.tempDir ?? dir;
-    const tempPath = path.join(tempDir, `.${path.basename(filePath)}.${process.pid}.${++tempCounter}.tmp`);
-    let fd: number;
+    let temp: TempFile;
     try {
-      fs.mkdirSync(dir, { recursive: true });
-      fs.mkdirSync(tempDir, { recursive: true });
-      fd = fs.openSync(tempPath, 'w');
+      fs.mkdirSync(path.dirname(filePath), { recursive: true });
+      if (options.tempDir) fs.mkdirSync(options.tempDir, { recursive: true });
+      temp = openTemp(filePath, options.tempDir);
     } catch (e) {
-      throw new AtflowError('IO', `cannot create ${tempPath}: ${(e as Error).message}`, { path: tempPath });
+      throw e instanceof AtflowError ? e : new AtflowError('IO', `cannot create ${filePath}: ${(e as Error).message}`, { path: filePath });
     }
     let builder = new pw.WriterPropertiesBuilder()
       .setCompression(pw.Compression.ZSTD)
@@ -130,7 +124,7 @@ export class ParquetStreamWriter {
     // transformParquetStream takes ownership of `props` and of every batch it pulls (frees them). It
     // resolves only after it has pulled the first batch (it needs the schema), so it is not awaited here.
     const output = pw.transformParquetStream(queue.stream, props) as Promise<ReadableStream<Uint8Array>>;
-    return new ParquetStreamWriter(filePath, defs, schema, tempPath, fd, queue, output, rowGroupSize);
+    return new ParquetStreamWriter(filePath, defs, schema, temp, queue, output, rowGroupSize);
   }
 
   private async drainTo(output: Promise<ReadableStream<Uint8Array>>): Promise<void> {
@@ -139,7 +133,7 @@ export class ParquetStreamWriter {
       const { done, value } = await reader.read();
       if (done) break;
       let off = 0;
-      while (off < value.length) off += fs.writeSync(this.fd, value, off, value.length - off);
+      while (off < value.length) off += fs.writeSync(this.temp.fd, value, off, value.length - off);
     }
   }
 
@@ -209,14 +203,10 @@ export class ParquetStreamWriter {
       this.queue.close();
       await this.pump;
       if (this.error) throw this.wrapError();
-      fs.fsyncSync(this.fd);
-      fs.closeSync(this.fd);
-      faultPoint('parquet-close');
-      fs.renameSync(this.tempPath, this.path);
-      fsyncDir(path.dirname(this.path));
+      commitTemp(this.temp, { fault: 'parquet-close' });
       return this.rows;
     } catch (e) {
-      this.removeTemp();
+      abortTemp(this.temp);
       throw e instanceof AtflowError ? e : new AtflowError('IO', `writing ${this.path} failed: ${(e as Error).message}`, { path: this.path });
     }
   }
@@ -228,16 +218,7 @@ export class ParquetStreamWriter {
     this.error ??= new Error('aborted');
     this.queue.close();
     await this.pump;
-    this.removeTemp();
-  }
-
-  private removeTemp(): void {
-    try {
-      fs.closeSync(this.fd);
-    } catch {
-      // already closed
-    }
-    fs.rmSync(this.tempPath, { force: true });
+    abortTemp(this.temp);
   }
 }
 
@@ -270,41 +251,6 @@ function fromArrowVector(d: ColumnDef, v: arrow.Vector): ColumnValues {
       }
       return out;
     }
-  }
-}
-
-/** Makes the rename durable (best effort: not every platform can fsync a directory). */
-export function fsyncDir(dir: string): void {
-  try {
-    const fd = fs.openSync(dir, 'r');
-    try {
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-  } catch {
-    // Windows and some file systems refuse; the rename itself is still atomic.
-  }
-}
-
-/** Writes a whole small file atomically (temp + fsync + rename): spec.json, summary.json, _SUCCESS. */
-export function writeFileAtomic(filePath: string, data: string | Uint8Array): void {
-  const dir = path.dirname(filePath);
-  const tmp = path.join(dir, `.${path.basename(filePath)}.${process.pid}.${++tempCounter}.tmp`);
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-    const fd = fs.openSync(tmp, 'w');
-    try {
-      fs.writeFileSync(fd, data);
-      fs.fsyncSync(fd);
-    } finally {
-      fs.closeSync(fd);
-    }
-    fs.renameSync(tmp, filePath);
-    fsyncDir(dir);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new AtflowError('IO', `cannot write ${filePath}: ${(e as Error).message}`, { path: filePath });
   }
 }
 

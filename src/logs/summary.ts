@@ -6,9 +6,10 @@ import type { EpochRecord } from '../core/records';
 import type { RunEvent, RunEventOf } from '../core/run-event';
 import type { BackendInfo } from '../core/backend-info';
 import { AtflowError } from '../core/errors';
-import { writeFileAtomic } from './parquet-writer';
 import { readRunMeta, RunMeta } from './run-meta';
 import type { EvalProtocol } from '../core/eval-protocol';
+import { writeFileDurable } from '../core/durable-file';
+import { RUN_FILES, RunFolder } from '../store/run-folder';
 import { bestEpochOf, type SelectOn } from '../analysis/best-epoch';
 
 /** Accuracies of one epoch, fractions in [0, 1]; train accuracies are against the labels trained on. */
@@ -90,13 +91,16 @@ const accuracies = (r: EpochRecord): EpochAccuracies => ({
 
 /** The run folder's files that exist, by name (tables, spec, checkpoints, arrow streams, report). */
 export function runPaths(runDir: string): Record<string, string> {
+  const folder = new RunFolder(runDir);
   const out: Record<string, string> = {};
-  const has = (p: string) => fs.existsSync(path.join(runDir, p));
-  for (const t of ['labels', 'events', 'epochs', 'steps', 'complexity', 'gradient_probe']) if (has(`${t}.parquet`)) out[t] = `${t}.parquet`;
-  if (has('examples')) out.examples = 'examples/';
-  for (const f of ['spec.json', 'report.html', '_SUCCESS']) if (has(f)) out[f.replace(/\.(json|html)$/, '')] = f;
-  if (has('checkpoints')) out.checkpoints = 'checkpoints/';
-  if (has('arrow')) for (const f of fs.readdirSync(path.join(runDir, 'arrow'))) if (f.endsWith('.arrows')) out[`arrow_${f.replace('.arrows', '')}`] = `arrow/${f}`;
+  const rel = (p: string) => path.relative(runDir, p).split(path.sep).join('/');
+  for (const t of ['labels', 'events', 'epochs', 'steps', 'complexity'] as const) if (fs.existsSync(folder.tableFile(t))) out[t] = rel(folder.tableFile(t));
+  if (fs.existsSync(folder.file('gradientProbe'))) out.gradient_probe = rel(folder.file('gradientProbe'));
+  // the folder: pandas', pyarrow's and polars' read_parquet(dir) read it as one table (docs/queries.md)
+  if (fs.existsSync(folder.examplesDir)) out.examples = `${rel(folder.examplesDir)}/`;
+  for (const f of ['spec', 'report', 'success'] as const) if (fs.existsSync(folder.file(f))) out[f === 'success' ? '_SUCCESS' : f] = rel(folder.file(f));
+  if (fs.existsSync(folder.checkpointsDir)) out.checkpoints = `${rel(folder.checkpointsDir)}/`;
+  if (fs.existsSync(folder.arrowDir())) for (const f of fs.readdirSync(folder.arrowDir())) if (f.endsWith('.arrows')) out[`arrow_${f.replace('.arrows', '')}`] = rel(path.join(folder.arrowDir(), f));
   return out;
 }
 
@@ -181,8 +185,8 @@ export function pickBest(records: readonly EpochRecord[], selectOn: SelectOn = '
 
 /** Writes `<runDir>/summary.json` atomically; returns its path. */
 export function writeRunSummary(runDir: string, summary: RunSummary): string {
-  const file = path.join(runDir, 'summary.json');
-  writeFileAtomic(file, JSON.stringify(summary, nullForNaN, 2) + '\n');
+  const file = new RunFolder(runDir).file('summary');
+  writeFileDurable(file, JSON.stringify(summary, nullForNaN, 2) + '\n', { mkdir: true });
   return file;
 }
 
@@ -192,7 +196,7 @@ function nullForNaN(_k: string, v: unknown): unknown {
 }
 
 export function readRunSummary(runDir: string): RunSummary {
-  const file = path.join(runDir, 'summary.json');
+  const file = new RunFolder(runDir).file('summary');
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8')) as RunSummary;
   } catch (e) {
@@ -202,7 +206,7 @@ export function readRunSummary(runDir: string): RunSummary {
 
 /** A multi-run command's summary: `{ created_at, runs: [...] }`, runs in the given order. */
 export function writeMultiRunSummary(file: string, runs: readonly RunSummary[], extra: Record<string, unknown> = {}): string {
-  writeFileAtomic(file, JSON.stringify({ created_at: new Date().toISOString(), ...extra, runs }, nullForNaN, 2) + '\n');
+  writeFileDurable(file, JSON.stringify({ created_at: new Date().toISOString(), ...extra, runs }, nullForNaN, 2) + '\n', { mkdir: true });
   return file;
 }
 
@@ -222,8 +226,9 @@ export class SummaryWriter implements RunSinkWithResult<RunSummary> {
     const dir = this.builder.runDir;
     if (!dir) return null;
     const first = this.builder.build(runPaths(dir));
-    writeRunSummary(dir, { ...first, paths: { ...first.paths, summary: 'summary.json' } });
-    this.written = { ...first, paths: { ...first.paths, summary: 'summary.json' } };
+    const summary = { ...first, paths: { ...first.paths, summary: RUN_FILES.summary } };
+    writeRunSummary(dir, summary);
+    this.written = summary;
     return this.written;
   }
 

@@ -136,21 +136,3 @@ export function labelsRow(runId: string, example: Int32Array, labelTrue: Int32Ar
   return { run_id: runId, example, label_true: labelTrue, label_used: labelUsed, is_noisy: noisy, input_corrupted: inputCorrupted ?? 0 };
 }
 
-/**
- * `examples/epoch-0007/` (zero-padded to 4 digits so folders sort by epoch). Not Hive's `epoch=0007`: every
- * file carries the `epoch` column itself, and a `key=value` folder makes pyarrow and pandas add a second,
- * dictionary-typed `epoch` that clashes with it (`pandas.read_parquet('examples')` failed) and DuckDB a text
- * one ('0007'). With plain folder names each reader's default call returns the files' int32 `epoch`.
- */
-export function epochPartition(epoch: number): string {
-  return `epoch-${String(epoch).padStart(4, '0')}`;
-}
-
-/**
- * The epoch an examples folder holds: `epoch-NNNN`, or the Hive-style `epoch=NNNN` of run folders written by
- * earlier versions (the report still reads them; resuming such a run renames them); null for anything else.
- */
-export function partitionEpoch(folder: string): number | null {
-  const m = /^epoch[-=](\d+)$/.exec(folder);
-  return m ? Number(m[1]) : null;
-}

@@ -86,7 +86,7 @@ export function weightsSnapshot(model: Model, extra: Readonly<Record<string, str
   };
 }
 
-/** Saves every parameter and buffer to one safetensors file, atomically (weightsSnapshot's tensors and metadata). */
+/** Saves every parameter and buffer to one safetensors file, durably and atomically (weightsSnapshot's tensors and metadata). */
 export function saveWeights(model: Model, file: string, extra: Readonly<Record<string, string>> = {}): void {
   const s = weightsSnapshot(model, extra);
   writeSafetensorsFile(file, s.tensors, s.metadata);

@@ -2,6 +2,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
+import { writeFileDurable } from '../core/durable-file';
 
 /**
  * The safetensors format (what PyTorch, JAX and NumPy users read):
@@ -267,19 +268,9 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): SafetensorsC
   return { tensors, metadata };
 }
 
-/** Writes atomically: a temp file in the same folder, then rename, so a reader never sees half a file. */
+/** Writes durably and atomically (core/durable-file.ts: temp file, fsync, rename, fsync of the folder). */
 export function writeSafetensorsFile(file: string, tensors: readonly SafetensorsTensor[], metadata?: Readonly<Record<string, string>>): void {
-  const bytes = encodeSafetensors(tensors, metadata);
-  const dir = path.dirname(path.resolve(file));
-  const tmp = path.join(dir, `.${path.basename(file)}.tmp-${process.pid}-${Date.now()}`);
-  try {
-    fs.mkdirSync(dir, { recursive: true });
-    fs.writeFileSync(tmp, bytes);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    fs.rmSync(tmp, { force: true });
-    throw new AtflowError('IO', `cannot write safetensors file ${file}: ${(e as Error).message}`, { file });
-  }
+  writeFileDurable(path.resolve(file), encodeSafetensors(tensors, metadata), { mkdir: true });
 }
 
 /** An open safetensors file whose header has been read and checked against the file's size; no tensor is read yet. */

@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { readParquetTable } from '../logs/parquet-writer';
-import { partitionEpoch } from '../logs/tables';
+import { RunFolder } from '../store/run-folder';
 
 /**
  * Adversarial data maps (Swayamdipta et al. 2020, on adversarial examples) and forgetting counts
@@ -93,16 +93,8 @@ const COLUMNS = ['epoch', 'example', 'is_noisy', 'p_label_adv', 'p_label_clean',
  * `epoch=NNNN` folders of run folders written by earlier versions too).
  */
 export function exampleFiles(runDir: string, phase: 'eval' | 'train'): string[] {
-  const root = path.join(runDir, 'examples');
-  if (!fs.existsSync(root)) return [];
-  const out: string[] = [];
-  const parts = fs.readdirSync(root).filter((d) => partitionEpoch(d) !== null);
-  for (const part of parts.sort((a, b) => partitionEpoch(a)! - partitionEpoch(b)!)) {
-    const files = fs.readdirSync(path.join(root, part)).filter((f) => new RegExp(`^part-${phase}(-\\d+)?\\.parquet$`).test(f));
-    files.sort((a, b) => (a.length - b.length) || a.localeCompare(b));
-    out.push(...files.map((f) => path.join(root, part, f)));
-  }
-  return out;
+  const folder = new RunFolder(runDir);
+  return folder.exampleEpochs().flatMap((e) => folder.exampleParts(e, phase));
 }
 
 interface Acc {

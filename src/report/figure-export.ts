@@ -3,10 +3,10 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
-import { writeFileAtomic } from '../logs/parquet-writer';
 import { escapeHtml, fullSpec, renderPage } from './report';
 import type { Figure } from './report-figures';
 import { renderSvg } from './vega-runtime';
+import { writeFileDurable } from '../core/durable-file';
 
 /**
  * `atflow report --format svg|png|pdf|html`: one file per figure, for a paper. SVG comes from vega's
@@ -63,7 +63,7 @@ function runChromium(chromium: string, args: string[], out: string, what: string
 export function svgToPng(chromium: string, svg: string, outFile: string, title = 'figure'): void {
   onPage(svg, title, (page, { width, height }, tmp) => {
     const shot = path.join(tmp, 'shot.png');
-    writeFileAtomic(outFile, runChromium(chromium, [...chromiumFlags(path.join(tmp, 'profile')), '--force-device-scale-factor=2', `--window-size=${width},${height}`, `--screenshot=${shot}`, `file://${page}`], shot, 'rasterize'));
+    writeFileDurable(outFile, runChromium(chromium, [...chromiumFlags(path.join(tmp, 'profile')), '--force-device-scale-factor=2', `--window-size=${width},${height}`, `--screenshot=${shot}`, `file://${page}`], shot, 'rasterize'), { mkdir: true });
   });
 }
 
@@ -76,7 +76,7 @@ export function svgToPdf(chromium: string, svg: string, outFile: string, title =
     const pdf = path.join(tmp, 'figure.pdf');
     // --no-pdf-header-footer (Chromium ≥ 111) and its older name: no date, title or URL printed on the page
     const args = [...chromiumFlags(path.join(tmp, 'profile')), '--no-pdf-header-footer', '--print-to-pdf-no-header', `--window-size=${width},${height}`, `--print-to-pdf=${pdf}`, `file://${page}`];
-    writeFileAtomic(outFile, runChromium(chromium, args, pdf, 'print'));
+    writeFileDurable(outFile, runChromium(chromium, args, pdf, 'print'), { mkdir: true });
   });
 }
 
@@ -98,7 +98,7 @@ export async function exportFigures(figures: readonly Figure[], format: FigureFo
   for (const f of chosen) {
     if (format === 'html') {
       const file = path.join(outDir, `${f.id}.html`);
-      writeFileAtomic(file, await renderPage({ title: f.title, header: '', figures: [f] }));
+      writeFileDurable(file, await renderPage({ title: f.title, header: '', figures: [f] }), { mkdir: true });
       files.push(file);
       continue;
     }
@@ -109,7 +109,7 @@ export async function exportFigures(figures: readonly Figure[], format: FigureFo
       files.push(file);
     } else {
       const file = path.join(outDir, `${f.id}.svg`);
-      writeFileAtomic(file, svg);
+      writeFileDurable(file, svg, { mkdir: true });
       files.push(file);
     }
   }

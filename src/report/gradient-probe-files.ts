@@ -1,8 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import type { GradientProbeRow, ProbeAdversarial } from '../analysis/gradient-probe';
-import { ParquetStreamWriter, readParquetTable, writeFileAtomic } from '../logs/parquet-writer';
+import { ParquetStreamWriter, readParquetTable } from '../logs/parquet-writer';
 import { renderSvg } from './vega-runtime';
+import { writeFileDurable } from '../core/durable-file';
+import { RunFolder } from '../store/run-folder';
 
 /** gradient_probe.parquet's columns (docs/schema.md). */
 const PROBE_COLUMNS = [
@@ -37,7 +39,7 @@ export interface ProbeRecord {
  * one line per epoch and mode).
  */
 export async function writeGradientProbe(runDir: string, rec: ProbeRecord): Promise<{ parquet: string; svg: string }> {
-  const file = path.join(runDir, 'gradient_probe.parquet');
+  const file = new RunFolder(runDir).file('gradientProbe');
   type Row = { epoch: number; trainer: string; alpha: number; delta: number; grad_norm: number; grad_norm_base: number; loss: number; loss_base: number; seed: number; batch_size: number; run_id: string; adversarial: string };
   const mode = rec.adversarial ?? 'recomputed';
   const keep: Row[] = [];
@@ -88,7 +90,7 @@ export async function writeGradientProbe(runDir: string, rec: ProbeRecord): Prom
       color: { field: 'epoch', type: 'nominal', title: null, legend: { labelLimit: 0 } },
     },
   });
-  const svgFile = path.join(runDir, 'gradient_probe.svg');
-  writeFileAtomic(svgFile, svg);
+  const svgFile = new RunFolder(runDir).file('gradientProbeSvg');
+  writeFileDurable(svgFile, svg, { mkdir: true });
   return { parquet: file, svg: svgFile };
 }

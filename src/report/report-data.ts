@@ -6,6 +6,7 @@ import type { EvalProtocol } from '../core/eval-protocol';
 import { computeDataMap, DataMap } from './data-map';
 import { readParquetTable } from '../logs/parquet-writer';
 import { readRunMeta, RunMeta } from '../logs/run-meta';
+import { EVAL_FILES, RunFolder, type RunTable } from '../store/run-folder';
 
 /** What the report reads from one run folder (Parquet via parquet-wasm; spec.json; _SUCCESS). */
 export interface ReportRun {
@@ -47,11 +48,10 @@ export interface ReportRun {
  * lists each summary's top-level scalar fields as they are, so its numbers are visible next to the run.
  */
 export function robustnessEvals(dir: string): ReportRun['evals'] {
-  const root = path.join(dir, 'eval');
-  if (!fs.existsSync(root)) return [];
+  const folder = new RunFolder(dir);
   const out: ReportRun['evals'] = [];
-  for (const name of fs.readdirSync(root).sort()) {
-    const file = path.join(root, name, 'summary.json');
+  for (const name of folder.evalNames()) {
+    const file = path.join(folder.evalDir(name), EVAL_FILES.summary);
     if (!fs.existsSync(file)) continue;
     let raw: unknown;
     try {
@@ -74,22 +74,28 @@ function rows(t: arrow.Table): Array<Record<string, any>> {
   return out;
 }
 
-function optionalTable(dir: string, name: string, columns?: string[]): Array<Record<string, any>> {
-  const file = path.join(dir, `${name}.parquet`);
+function optionalTable(dir: string, name: RunTable | 'gradient_probe', columns?: string[]): Array<Record<string, any>> {
+  const folder = new RunFolder(dir);
+  const file = name === 'gradient_probe' ? folder.file('gradientProbe') : folder.tableFile(name);
   return fs.existsSync(file) ? rows(readParquetTable(file, columns)) : [];
 }
 
 export function isRunDir(dir: string): boolean {
-  return fs.existsSync(path.join(dir, 'epochs.parquet'));
+  return fs.existsSync(new RunFolder(dir).tableFile('epochs'));
 }
 
 export function loadReportRun(dir: string): ReportRun {
+  const folder = new RunFolder(dir);
+  if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
+    throw new AtflowError('DATA_FILE', `${dir} is not a run folder${fs.existsSync(dir) ? ' (it is a file)' : ' (it does not exist)'}: give a run folder (runs/<run_id>) or a sweep folder`, { path: dir });
+  }
   if (!isRunDir(dir)) {
     throw new AtflowError('DATA_FILE', `${dir} is not a run folder with logs: epochs.parquet is missing (expected spec.json, epochs.parquet, ... as written by the Parquet sink)`, { path: dir });
   }
+  folder.checkShape();
   let spec: { run_id?: string; epochs?: number; spec?: { variant?: string; epochs?: number }; evaluation?: EvalProtocol } = {};
   try {
-    spec = JSON.parse(fs.readFileSync(path.join(dir, 'spec.json'), 'utf8'));
+    spec = folder.readSpec() as typeof spec;
   } catch {
     // spec.json is optional for the report
   }
@@ -139,7 +145,7 @@ export function loadReportRun(dir: string): ReportRun {
     meta: readRunMeta(spec.spec),
     evaluation: spec.evaluation ?? null,
     plannedEpochs: spec.epochs ?? spec.spec?.epochs ?? null,
-    finished: fs.existsSync(path.join(dir, '_SUCCESS')),
+    finished: folder.state() === 'finished',
     epochs,
     events,
     eventsPhase,

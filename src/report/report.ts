@@ -2,11 +2,12 @@ import * as path from 'path';
 import { AtflowError } from '../core/errors';
 import { describeEvalProtocol } from '../core/eval-protocol';
 import { dataMapFigures } from './data-map-figures';
-import { writeFileAtomic } from '../logs/parquet-writer';
 import { describeStop } from '../logs/summary';
 import { loadReportRun, ReportRun, withUniqueLabels } from './report-data';
 import { Figure, runFigures } from './report-figures';
 import { browserBundles, renderSvg, vegaVersions } from './vega-runtime';
+import { writeFileDurable } from '../core/durable-file';
+import { RunFolder } from '../store/run-folder';
 
 /**
  * report.html: one self-contained page (no external resource). Every figure is a Vega-Lite spec,
@@ -170,7 +171,7 @@ ${evalsTable(runs)}
 export async function writeReport(runDirs: readonly string[], outFile?: string): Promise<string> {
   if (runDirs.length === 0) throw new AtflowError('ARGUMENT', 'report: give at least one run folder');
   const runs = runDirs.map(loadReportRun);
-  const file = outFile ?? (runDirs.length === 1 ? path.join(runDirs[0], 'report.html') : path.resolve('report.html'));
-  writeFileAtomic(file, await renderReport(runs));
+  const file = outFile ?? (runDirs.length === 1 ? new RunFolder(runDirs[0]).file('report') : path.resolve('report.html'));
+  writeFileDurable(file, await renderReport(runs), { mkdir: true });
   return file;
 }

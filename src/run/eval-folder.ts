@@ -1,9 +1,9 @@
 import { createHash } from 'crypto';
-import * as path from 'path';
 import { AtflowError } from '../core/errors';
 import { canonicalJson } from '../config/canonical-json';
 import type { ThreatModel } from '../evaluation/threat-model';
 import { readStateHeader } from './evaluate-autoattack';
+import { PLAIN_NAME, RunFolder } from '../store/run-folder';
 
 /**
  * The folders under `<root>/eval/` that AutoAttack evaluations write (`atflow eval`, and the
@@ -24,8 +24,6 @@ export interface EvalFolderKey {
 /** What `--help` and the docs print for the default name. */
 export const EVAL_FOLDER_PATTERN = '<checkpoint>-<attacks>-<norm>-eps<ε>-<split>-n<n>';
 
-const SAFE_NAME = /^[A-Za-z0-9][A-Za-z0-9._+-]*$/;
-
 /** ε in a folder name: 4 significant digits (0.1, 0.5, 0.03137 for 8/255). */
 function epsTag(eps: number): string {
   return Number.isInteger(eps) ? String(eps) : eps.toPrecision(4).replace(/\.?0+$/, '');
@@ -40,8 +38,8 @@ export function evalFolderName(k: EvalFolderKey): string {
 
 /** A `--name`: one folder directly under eval/, never a path out of it. */
 export function checkEvalName(name: string): string {
-  if (!SAFE_NAME.test(name) || name.length > 200) {
-    throw new AtflowError('ARGUMENT', `--name '${name}': expected a folder name under eval/ (letters, digits, '.', '_', '+', '-', not starting with a dot), not a path`, { name });
+  if (!PLAIN_NAME.test(name)) {
+    throw new AtflowError('ARGUMENT', `--name '${name}': expected a folder name under eval/ (letters, digits, '.', '_', '+', '=', '-', not starting with a dot, at most 200 characters), not a path`, { name });
   }
   return name;
 }
@@ -56,9 +54,9 @@ const sameSettings = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJ
  * again and nothing written is overwritten.
  */
 export function evalFolder(root: string, o: { readonly name?: string; readonly key: EvalFolderKey; readonly header: Record<string, unknown>; readonly resume: boolean }): string {
-  const evalRoot = path.join(root, 'eval');
+  const folder = new RunFolder(root);
   if (o.name !== undefined) {
-    const dir = path.join(evalRoot, checkEvalName(o.name));
+    const dir = folder.evalDir(checkEvalName(o.name));
     const held = readStateHeader(dir);
     if (!o.resume && held !== undefined && !sameSettings(held, o.header)) {
       throw new AtflowError(
@@ -70,9 +68,9 @@ export function evalFolder(root: string, o: { readonly name?: string; readonly k
     return dir;
   }
   const base = evalFolderName(o.key);
-  const dir = path.join(evalRoot, base);
+  const dir = folder.evalDir(base);
   const held = readStateHeader(dir);
   if (held === undefined || (held !== null && sameSettings(held, o.header))) return dir;
   const hash = createHash('sha256').update(canonicalJson(o.header)).digest('hex').slice(0, 8);
-  return path.join(evalRoot, `${base}-${hash}`);
+  return folder.evalDir(`${base}-${hash}`);
 }

@@ -9,8 +9,10 @@ import type { ThreatModel } from '../evaluation/threat-model';
 import { autoAttackSteps, resolveAutoAttack, type AutoAttackBudget, type AutoAttackStage, type StageOutcome } from '../evaluation/autoattack';
 import type { EvalProgress } from '../core/run-event';
 import type { ColumnDef, ColumnValues } from '../logs/columns';
-import { ParquetStreamWriter, writeFileAtomic } from '../logs/parquet-writer';
+import { ParquetStreamWriter } from '../logs/parquet-writer';
 import { autoAttackChecks } from '../evaluation/autoattack-checks';
+import { writeFileDurable } from '../core/durable-file';
+import { EVAL_FILES } from '../store/run-folder';
 
 /**
  * A resumable AutoAttack evaluation of one checkpoint, written to a folder (eval/<name>/):
@@ -104,7 +106,7 @@ export function autoAttackHeader(options: AutoAttackEvalOptions, numClasses: num
 
 /** The header of an evaluation folder's state.jsonl; undefined without one, null when unreadable. */
 export function readStateHeader(outDir: string): Record<string, unknown> | null | undefined {
-  const file = path.join(outDir, 'state.jsonl');
+  const file = path.join(outDir, EVAL_FILES.state);
   if (!fs.existsSync(file)) return undefined;
   try {
     return JSON.parse(fs.readFileSync(file, 'utf8').split('\n')[0]) as Record<string, unknown>;
@@ -151,16 +153,16 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
   if (data.x.length !== n * size) throw new AtflowError('SHAPE', `evaluateAutoAttack: x has ${data.x.length} values, expected ${n}×${H}×${W}×${C}`);
   const bs = Math.max(1, options.batchSize);
   fs.mkdirSync(outDir, { recursive: true });
-  const stateFile = path.join(outDir, 'state.jsonl');
+  const stateFile = path.join(outDir, EVAL_FILES.state);
   const header = autoAttackHeader(options, model.numClasses, n);
   const done: BatchLine[] = options.resume && fs.existsSync(stateFile) ? readState(stateFile, header) : [];
   // the batches an earlier session finished count with their recorded times
   const resumedSeconds = done.reduce((a, l) => a + (l.clean_seconds ?? 0) + Object.values(l.stages).reduce((p, st) => p + (st.seconds ?? 0), 0), 0);
-  if (done.length === 0) writeFileAtomic(stateFile, JSON.stringify(header) + '\n');
+  if (done.length === 0) writeFileDurable(stateFile, JSON.stringify(header) + '\n', { mkdir: true });
   else {
     // drop a partial last line so that appends start on a fresh line
     const keep = [JSON.stringify(header), ...done.map((d) => JSON.stringify(d))].join('\n') + '\n';
-    writeFileAtomic(stateFile, keep);
+    writeFileDurable(stateFile, keep, { mkdir: true });
   }
 
   // AutoAttack's own checks on the first batch (warnings, never errors)
@@ -262,7 +264,7 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
     }
   }
   const metadata = { 'atflow.autoattack': JSON.stringify(header) };
-  const writer = await ParquetStreamWriter.open(path.join(outDir, 'robustness.parquet'), defs, { metadata });
+  const writer = await ParquetStreamWriter.open(path.join(outDir, EVAL_FILES.robustness), defs, { metadata });
   await writer.append({ ...cols, eps, norm, checkpoint: options.checkpoint, split: options.split }, n);
   await writer.close();
 
@@ -304,6 +306,6 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
     stage_time: stageTime,
     other_time: { clean, checks: checksSeconds, bookkeeping: seconds - staged - clean - checksSeconds },
   };
-  writeFileAtomic(path.join(outDir, 'summary.json'), JSON.stringify(summary, null, 2) + '\n');
+  writeFileDurable(path.join(outDir, EVAL_FILES.summary), JSON.stringify(summary, null, 2) + '\n', { mkdir: true });
   return summary;
 }

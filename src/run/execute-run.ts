@@ -1,16 +1,13 @@
-import { readFileSync } from 'fs';
-import * as path from 'path';
 import { lastValueFrom, pipe, type Observable, type OperatorFunction } from 'rxjs';
 import { describeBackend, initBackend, type BackendInfo, type BackendName } from '../backend/select';
 import type { EpochRecord } from '../core/records';
 import type { RunEvent } from '../core/run-event';
-import { writeFileAtomic } from '../logs/parquet-writer';
 import type { Registry } from '../config/registry';
 import type { RunSink } from '../core/run-sink';
 import { RunEventHub } from './event-hub';
 import type { ResolvedRun, RunSpec } from '../config/spec';
 import { CheckpointStore } from '../store/checkpoint-store';
-import { removeRunFolder } from '../store/run-folder';
+import { removeRunFolder, RunFolder } from '../store/run-folder';
 import {
   announceRun,
   checkpointEvery,
@@ -24,7 +21,6 @@ import {
   recordEpoch,
   RunResources,
   runEpochs,
-  runFolderState,
   runWallMs,
   saveCheckpoint,
   stopWhen,
@@ -84,14 +80,15 @@ export function standardEpoch(run: RunContext): OperatorFunction<NewEpoch, Ended
  * folders from before that was kept, spec.json's `backend` (the last session's).
  */
 export function readTrainedOn(runDir: string): string[] {
+  const folder = new RunFolder(runDir);
   try {
-    const fromCheckpoint = checkpointTrainedOn(new CheckpointStore(runDir).latestState());
+    const fromCheckpoint = checkpointTrainedOn(new CheckpointStore(folder).latestState());
     if (fromCheckpoint.length) return fromCheckpoint;
   } catch {
     /* no readable checkpoint: fall back on spec.json */
   }
   try {
-    const backend = (JSON.parse(readFileSync(path.join(runDir, 'spec.json'), 'utf8')) as { backend?: BackendInfo }).backend;
+    const backend = folder.readSpec().backend as BackendInfo | undefined;
     return backend?.name ? [describeBackend(backend)] : [];
   } catch {
     return [];
@@ -107,15 +104,18 @@ export function readTrainedOn(runDir: string): string[] {
  */
 export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): Promise<RunOutcome> {
   const spec = run.spec;
-  const runDir = path.join(options.outDir, run.runId);
-  let folder = runFolderState(runDir);
-  if (folder === 'finished' && !options.rerun) return { runId: run.runId, runDir, status: 'skipped', epochs: [], backend: null, trainedOn: readTrainedOn(runDir) };
-  if (folder !== 'absent' && options.rerun) {
+  // read-only checks first: a finished run is skipped without writing anything (a read-only disk too),
+  // and a folder another process writes, of another config or damaged is refused before the run is built
+  const folder = RunFolder.of(options.outDir, run.runId);
+  const runDir = folder.dir;
+  let state = folder.state();
+  if (state === 'finished' && !options.rerun) return { runId: run.runId, runDir, status: 'skipped', epochs: [], backend: null, trainedOn: readTrainedOn(runDir) };
+  if (state !== 'absent' && options.rerun) {
     removeRunFolder(runDir);
-    folder = 'absent';
+    state = 'absent';
   }
   const stored = storedSpec(run, options.registry.plugins);
-  if (folder === 'unfinished') checkUnfinishedFolder(runDir, stored, options.resume === true);
+  if (state === 'unfinished') checkUnfinishedFolder(folder, stored, options.resume === true);
   const backend = await initBackend(options.backend);
   const resources = new RunResources();
   let status: RunStatus = 'interrupted';
@@ -124,7 +124,8 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
   let epochs: readonly EpochRecord[] = [];
   let trainedOn: readonly string[] = [];
   try {
-    const { context, start } = await openRun(run, runDir, options.registry, backend, resources);
+    // openRun takes the folder's lock (RunResources gives it back, last of all)
+    const { context, start } = await openRun(run, runDir, options.registry, backend, resources, { resume: options.resume === true });
     epochs = start.history;
     trainedOn = context.trainedOn;
     const hub = resources.adoptHub(new RunEventHub(options.sinks ? options.sinks(runDir, spec) : []));
@@ -132,6 +133,8 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
     // a throwing observer (here, or in its handlers later) fails the run cleanly: run-end, sinks closed
     if (options.observe) hub.observe(options.observe);
     await announceRun(ctx, start, stored, backend);
+    const tookOver = resources.folder?.heldLock?.tookOver;
+    if (tookOver) await hub.emit({ type: 'warning', epoch: 0, message: `took over the run folder's lock: ${tookOver}` });
     const last = await lastValueFrom(runEpochs({ from: start.firstEpoch, to: spec.epochs, history: start.history, best: start.best }, (options.epoch ?? standardEpoch)(ctx)), { defaultValue: null });
     if (last) epochs = last.history;
     // the stream ended after `last` (not inside the next epoch, whose training has moved the weights on):
@@ -147,9 +150,10 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
     if (ctx) await resources.hub?.deliver({ type: 'run-end', status: 'failed', wallMs: runWallMs(ctx), error: (e as Error).message }).catch(() => undefined);
     throw e;
   } finally {
-    await resources.release(failed);
+    // the lock last of all, after the marker that the run folder is complete (sweeps and --resume skip it)
+    await resources.release(failed, (f) => {
+      if (status === 'completed') f.markSuccess();
+    });
   }
-  // last of all: the marker that the run folder is complete (sweeps and --resume skip it)
-  if (status === 'completed') writeFileAtomic(path.join(runDir, '_SUCCESS'), '');
   return { runId: run.runId, runDir, status, epochs, backend, trainedOn };
 }

@@ -1,28 +1,32 @@
 import * as fs from 'fs';
 import * as path from 'path';
+import { z } from 'zod';
 import { AtflowError } from '../core/errors';
 import { faultPoint } from '../core/fault-injection';
+import { fsyncDir, writeFileDurable } from '../core/durable-file';
 import type { Model } from '../core/model';
 import type { EpochRecord } from '../core/records';
 import { saveWeights, loadWeights, type WeightsSnapshot } from '../models/checkpoint';
 import { readSafetensorsFile, writeSafetensorsFile, type SafetensorsTensor } from '../models/safetensors';
+import { CHECKPOINT_FILES, checkpointDirName, removeEntry, RunFolder } from './run-folder';
 
 /**
  * Crash-safe checkpoints. One checkpoint = one folder `checkpoints/epoch-NNNN/` holding
  *   model.safetensors   weights and BatchNorm buffers (PyTorch state_dict names, see docs/models.md)
- *   state.safetensors   optimizer momentum buffers, the TE buffer, the event detector's arrays
- *   state.json          epoch, step counters, the best-so-far record, scalar state, table progress
+ *   state.safetensors   optimizer momentum buffers, the TE buffer
+ *   state.json          epoch, step counters, every epoch record, scalar state (schema: STATE_SCHEMA)
  *   best.safetensors    the best epoch's weights (state.json `best_epoch`; absent while no epoch was evaluated)
- * It is written into a temp folder, fsynced, renamed into place; only then does `LATEST` (written
- * atomically) point at it, and only then is the previous checkpoint removed. A crash at any point
- * leaves the last complete checkpoint readable.
+ * Every file is written durably (core/durable-file.ts) into a temp folder, which is fsynced and renamed
+ * into place; only then does `LATEST` (written the same way) name it, and only then is the previous
+ * checkpoint removed. A crash or a power loss at any point leaves LATEST naming a complete checkpoint.
+ * Paths and file names come from the run folder (store/run-folder.ts).
  */
 export interface CheckpointState {
   /** Last completed epoch. */
   readonly epoch: number;
   /** Optimizer steps taken so far. */
   readonly steps: number;
-  /** Anything JSON-serialisable: best record, detector phase, schedule, counters. */
+  /** Anything JSON-serialisable: the epoch records, detector phase, schedule, counters (see STATE_SCHEMA). */
   readonly json: Record<string, unknown>;
   /** Named float/int arrays (optimizer slots, TE buffer, detector state). */
   readonly arrays: readonly SafetensorsTensor[];
@@ -39,101 +43,144 @@ export interface BestWeights {
   readonly weights: WeightsSnapshot;
 }
 
-const BEST_FILE = 'best.safetensors';
-
 /** The epoch a weights file says it holds (its `epoch` metadata), NaN when it says none. */
 function fileEpoch(metadata: Readonly<Record<string, string>> | undefined): number {
   const v = metadata?.epoch;
   return v === undefined ? NaN : Number(v);
 }
 
-const CKPT_DIR = 'checkpoints';
+/** An epoch record as state.json holds it: NaN fields (not evaluated) are null there. */
+const RECORD_SCHEMA = z
+  .object({ epoch: z.number().int().min(1), best_epoch: z.number().int().min(0) })
+  .catchall(z.union([z.number(), z.null(), z.string(), z.boolean()]));
 
-function epochDirName(epoch: number): string {
-  return `epoch-${String(epoch).padStart(4, '0')}`;
-}
+/**
+ * What a checkpoint's state.json must hold to be resumed from. Extra keys are kept (a plugin's
+ * state); the ones the run reads are checked, so a damaged file is refused naming the field instead of
+ * resuming with wrong records.
+ */
+export const STATE_SCHEMA = z
+  .object({
+    epoch: z.number().int().min(1),
+    steps: z.number().int().min(0),
+    runId: z.string().optional(),
+    workers: z.number().int().min(1).optional(),
+    epochs: z.array(RECORD_SCHEMA),
+    wallMs: z.number().min(0).optional(),
+    trained_on: z.array(z.string()).optional(),
+    sgd: z.object({ steps: z.number().int().min(0), names: z.array(z.string()), shapes: z.array(z.array(z.number().int().min(0))) }),
+    te: z.record(z.unknown()).nullable().optional(),
+    detectors: z.object({ train: z.record(z.unknown()).optional(), eval: z.record(z.unknown()).optional() }).optional(),
+    /** The epoch best.safetensors holds (0: none evaluated); absent in checkpoints that kept the best weights apart. */
+    best_epoch: z.number().int().min(0).optional(),
+  })
+  .passthrough()
+  .superRefine((s, ctx) => {
+    if (s.sgd.names.length !== s.sgd.shapes.length) ctx.addIssue({ code: 'custom', path: ['sgd', 'shapes'], message: `${s.sgd.shapes.length} shapes for ${s.sgd.names.length} names` });
+    // every epoch 1 … epoch, in order: the history the best epoch and the summary are computed from
+    const wrong = s.epochs.findIndex((r, i) => r.epoch !== i + 1);
+    if (wrong >= 0) ctx.addIssue({ code: 'custom', path: ['epochs', wrong, 'epoch'], message: `record ${wrong} is epoch ${s.epochs[wrong].epoch}, expected ${wrong + 1}` });
+    else if (s.epochs.length !== s.epoch) ctx.addIssue({ code: 'custom', path: ['epochs'], message: `${s.epochs.length} records for a checkpoint of epoch ${s.epoch}` });
+    s.epochs.forEach((r, i) => {
+      if (r.best_epoch > r.epoch) ctx.addIssue({ code: 'custom', path: ['epochs', i, 'best_epoch'], message: `best_epoch ${r.best_epoch} is after the record's epoch ${r.epoch}` });
+    });
+    if (s.best_epoch !== undefined && s.best_epoch > s.epoch) ctx.addIssue({ code: 'custom', path: ['best_epoch'], message: `best_epoch ${s.best_epoch} is after the checkpoint's epoch ${s.epoch}` });
+  });
 
-function fsyncPath(p: string): void {
-  let fd: number | undefined;
-  try {
-    fd = fs.openSync(p, 'r');
-    fs.fsyncSync(fd);
-  } catch {
-    /* fsync of a directory is not supported everywhere; the rename is still atomic */
-  } finally {
-    if (fd !== undefined) fs.closeSync(fd);
-  }
-}
-
-/** Best effort: a temp left behind is removed by cleanTemp() at the next start. */
-function removeQuietly(p: string): void {
-  try {
-    fs.rmSync(p, { recursive: true, force: true });
-  } catch {
-    /* e.g. a read-only file system */
-  }
-}
-
-function writeAtomic(file: string, data: string): void {
-  const tmp = `${file}.tmp-${process.pid}`;
-  try {
-    fs.writeFileSync(tmp, data);
-    fsyncPath(tmp);
-    fs.renameSync(tmp, file);
-  } catch (e) {
-    removeQuietly(tmp);
-    throw new AtflowError('IO', `cannot write ${file}: ${(e as Error).message}`, { path: file });
-  }
-  fsyncPath(path.dirname(file));
-}
+export type CheckpointJson = z.infer<typeof STATE_SCHEMA>;
 
 export class CheckpointStore {
+  readonly folder: RunFolder;
   readonly dir: string;
 
-  constructor(readonly runDir: string) {
-    this.dir = path.join(runDir, CKPT_DIR);
+  constructor(folder: RunFolder | string) {
+    this.folder = typeof folder === 'string' ? new RunFolder(folder) : folder;
+    this.dir = this.folder.checkpointsDir;
   }
 
-  /** The epoch of the last complete checkpoint, or null. */
+  get runDir(): string {
+    return this.folder.dir;
+  }
+
+  /** `checkpoints/epoch-NNNN/`. */
+  checkpointDir(epoch: number): string {
+    return this.folder.checkpointDir(epoch);
+  }
+
+  /** The epochs whose checkpoint folder is kept (checkpoint.keep = 'all' keeps every one), ascending. */
+  keptEpochs(): number[] {
+    if (!fs.existsSync(this.dir)) return [];
+    return fs
+      .readdirSync(this.dir)
+      .map((f) => /^epoch-(\d+)$/.exec(f))
+      .filter((m): m is RegExpExecArray => !!m && fs.existsSync(path.join(this.dir, m[0], CHECKPOINT_FILES.model)))
+      .map((m) => Number(m[1]))
+      .sort((a, b) => a - b);
+  }
+
+  /** The epoch of the last complete checkpoint, or null. LATEST holds a name, never a path. */
   latestEpoch(): number | null {
-    const latest = path.join(this.dir, 'LATEST');
-    if (!fs.existsSync(latest)) return null;
+    const latest = this.folder.latestFile;
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(latest);
+    } catch {
+      return null;
+    }
+    if (!st.isFile()) {
+      throw new AtflowError(
+        'RESUME',
+        `${latest} is ${st.isDirectory() ? 'a folder' : 'not a regular file'}, expected a file naming the last checkpoint (e.g. epoch-0002): the run folder is damaged`,
+        { file: latest },
+      );
+    }
     const name = fs.readFileSync(latest, 'utf8').trim();
     const m = /^epoch-(\d+)$/.exec(name);
-    if (!m || !fs.existsSync(path.join(this.dir, name, 'state.json'))) {
-      throw new AtflowError('RESUME', `${latest}: points at '${name}', which is not a complete checkpoint folder`, { file: latest });
+    if (!m || !fs.existsSync(path.join(this.dir, name, CHECKPOINT_FILES.json))) {
+      throw new AtflowError(
+        'RESUME',
+        `${latest}: points at '${name.slice(0, 80)}', which is not a complete checkpoint folder`,
+        { file: latest },
+      );
     }
     return Number(m[1]);
   }
 
   /** `keepPrevious`: leave the earlier checkpoint folders in place (checkpoint.keep = 'all'). */
   save(model: Model, state: CheckpointState, keepPrevious = false): string {
-    fs.mkdirSync(this.dir, { recursive: true });
     const previous = this.latestEpochOrNull();
-    const final = path.join(this.dir, epochDirName(state.epoch));
-    const tmp = path.join(this.dir, `.tmp-${epochDirName(state.epoch)}-${process.pid}`);
+    const final = this.checkpointDir(state.epoch);
+    const tmp = path.join(this.dir, `.tmp-${checkpointDirName(state.epoch)}-${process.pid}`);
+    const best = state.best ?? null;
     try {
-      fs.rmSync(tmp, { recursive: true, force: true });
+      fs.mkdirSync(this.dir, { recursive: true });
+      removeEntry(tmp);
       fs.mkdirSync(tmp);
-      saveWeights(model, path.join(tmp, 'model.safetensors'), { epoch: String(state.epoch) });
-      writeSafetensorsFile(path.join(tmp, 'state.safetensors'), state.arrays, { epoch: String(state.epoch) });
-      const best = state.best ?? null;
-      if (best) writeSafetensorsFile(path.join(tmp, BEST_FILE), best.weights.tensors, { ...best.weights.metadata, epoch: String(best.epoch) });
-      fs.writeFileSync(path.join(tmp, 'state.json'), JSON.stringify({ epoch: state.epoch, steps: state.steps, ...state.json, best_epoch: best?.epoch ?? 0 }, null, 1) + '\n');
-      fsyncPath(path.join(tmp, 'state.json'));
-      fsyncPath(tmp);
+      saveWeights(model, path.join(tmp, CHECKPOINT_FILES.model), { epoch: String(state.epoch) });
+      writeSafetensorsFile(path.join(tmp, CHECKPOINT_FILES.state), state.arrays, { epoch: String(state.epoch) });
+      if (best) writeSafetensorsFile(path.join(tmp, CHECKPOINT_FILES.best), best.weights.tensors, { ...best.weights.metadata, epoch: String(best.epoch) });
+      writeFileDurable(
+        path.join(tmp, CHECKPOINT_FILES.json),
+        JSON.stringify({ epoch: state.epoch, steps: state.steps, ...state.json, best_epoch: best?.epoch ?? 0 }, null, 1) + '\n',
+      );
+      fsyncDir(tmp);
     } catch (e) {
       // disk full, read-only folder: the previous checkpoint and LATEST are untouched
-      removeQuietly(tmp);
-      const kept = previous === null ? 'no earlier checkpoint exists' : `the previous checkpoint ${epochDirName(previous)} is kept`;
+      try {
+        removeEntry(tmp);
+      } catch {
+        // a temp folder left behind is removed at the next start
+      }
+      const kept = previous === null ? 'no earlier checkpoint exists' : `the previous checkpoint ${checkpointDirName(previous)} is kept`;
       throw new AtflowError('IO', `cannot write checkpoint ${final}: ${(e as Error).message}; ${kept}`, { path: final });
     }
     faultPoint('checkpoint-write');
-    fs.rmSync(final, { recursive: true, force: true });
+    this.folder.heldLock?.assertHeld();
+    removeEntry(final);
     fs.renameSync(tmp, final);
-    fsyncPath(this.dir);
-    writeAtomic(path.join(this.dir, 'LATEST'), epochDirName(state.epoch) + '\n');
-    if (!keepPrevious && previous !== null && previous !== state.epoch) fs.rmSync(path.join(this.dir, epochDirName(previous)), { recursive: true, force: true });
+    fsyncDir(this.dir);
+    writeFileDurable(this.folder.latestFile, checkpointDirName(state.epoch) + '\n');
+    if (!keepPrevious && previous !== null && previous !== state.epoch) removeEntry(this.checkpointDir(previous));
     return final;
   }
 
@@ -145,25 +192,25 @@ export class CheckpointStore {
     }
   }
 
-  /** Loads the latest checkpoint into `model` and returns its state, the best epoch's weights included. */
+  /** Loads the latest checkpoint into `model` and returns its state (checked: see readState), the best epoch's weights included. */
   load(model: Model): CheckpointState | null {
     const epoch = this.latestEpoch();
     if (epoch === null) return null;
-    const dir = path.join(this.dir, epochDirName(epoch));
-    loadWeights(model, path.join(dir, 'model.safetensors'));
-    const arrays = [...readSafetensorsFile(path.join(dir, 'state.safetensors')).tensors.values()];
     const json = this.readState(epoch);
     const bestFile = this.bestFileOf(epoch, json);
+    const dir = this.checkpointDir(epoch);
+    loadWeights(model, path.join(dir, CHECKPOINT_FILES.model));
+    const arrays = [...readSafetensorsFile(path.join(dir, CHECKPOINT_FILES.state)).tensors.values()];
     let best: BestWeights | null = null;
     if (bestFile) {
       const f = readSafetensorsFile(bestFile.file);
       best = { epoch: bestFile.epoch, weights: { tensors: [...f.tensors.values()], metadata: f.metadata ?? {} } };
     }
-    return { epoch, steps: Number(json.steps ?? 0), json, arrays, best };
+    return { epoch, steps: json.steps, json, arrays, best };
   }
 
-  /** The latest checkpoint's state.json, without loading anything (null when there is no checkpoint). */
-  latestState(): Record<string, unknown> | null {
+  /** The latest checkpoint's state.json (checked), without loading anything (null when there is no checkpoint). */
+  latestState(): CheckpointJson | null {
     const epoch = this.latestEpoch();
     return epoch === null ? null : this.readState(epoch);
   }
@@ -179,13 +226,70 @@ export class CheckpointStore {
     return this.bestFileOf(epoch, this.readState(epoch));
   }
 
-  private readState(epoch: number): Record<string, unknown> {
-    const file = path.join(this.dir, epochDirName(epoch), 'state.json');
+  /**
+   * The weights file of a checkpoint: 'final' (LATEST's model), 'best' (bestWeightsFile) or an epoch
+   * number. Errors name what is missing and what is kept.
+   */
+  weightsFile(which: 'final' | 'best' | number): { file: string; epoch: number; label: string } {
+    if (which === 'best') {
+      const best = this.bestWeightsFile();
+      if (!best) throw new AtflowError('DATA_FILE', `${this.runDir}: no best checkpoint: no epoch has been evaluated yet (use --checkpoint final)`, { runDir: this.runDir });
+      return { ...best, label: `best (epoch ${best.epoch})` };
+    }
+    if (which === 'final') {
+      const latest = this.latestEpoch();
+      if (latest === null) throw new AtflowError(
+        'DATA_FILE',
+        `${this.runDir}: no checkpoint (checkpoints/LATEST is missing); was the run started with checkpoints disabled?`,
+        { runDir: this.runDir },
+      );
+      return { file: path.join(this.checkpointDir(latest), CHECKPOINT_FILES.model), epoch: latest, label: `final (epoch ${latest})` };
+    }
+    const file = path.join(this.checkpointDir(which), CHECKPOINT_FILES.model);
+    if (!fs.existsSync(file)) {
+      const kept = this.keptEpochs();
+      throw new AtflowError(
+        'DATA_FILE',
+        `${file} does not exist; kept checkpoints: ${kept.map(checkpointDirName).join(', ') || 'none'} (checkpoint.keep = 'all' keeps every epoch)`,
+        { file },
+      );
+    }
+    return { file, epoch: which, label: `epoch ${which}` };
+  }
+
+  /** state.json of the checkpoint of `epoch`, checked against STATE_SCHEMA; errors name the file and the field. */
+  readState(epoch: number): CheckpointJson {
+    const file = path.join(this.checkpointDir(epoch), CHECKPOINT_FILES.json);
+    let json: Record<string, unknown>;
     try {
-      return JSON.parse(fs.readFileSync(file, 'utf8'));
+      json = JSON.parse(fs.readFileSync(file, 'utf8'));
     } catch (e) {
       throw new AtflowError('RESUME', `${file}: unreadable checkpoint state (${(e as Error).message})`, { file });
     }
+    if (!json || typeof json !== 'object' || Array.isArray(json)) throw new AtflowError(
+      'RESUME',
+      `${file}: unreadable checkpoint state (not a JSON object)`,
+      { file },
+    );
+    const sgd = json.sgd as { names?: unknown; shapes?: unknown } | undefined;
+    if (!sgd || !Array.isArray(sgd.names) || !Array.isArray(sgd.shapes)) {
+      throw new AtflowError('RESUME', `${file}: no optimizer state ('sgd'); the checkpoint is damaged`, { file });
+    }
+    const parsed = STATE_SCHEMA.safeParse(json);
+    if (!parsed.success) {
+      const issues = parsed.error.issues.slice(0, 4).map((i) => `${i.path.join('.') || '(top level)'}: ${i.message}`);
+      throw new AtflowError(
+        'RESUME',
+        `${file}: damaged checkpoint state: ${issues.join('; ')}${parsed.error.issues.length > 4 ? '; ...' : ''}`,
+        { file, issues: parsed.error.issues },
+      );
+    }
+    if (parsed.data.epoch !== epoch) throw new AtflowError(
+      'RESUME',
+      `${file}: holds epoch ${parsed.data.epoch}, but its folder is ${checkpointDirName(epoch)}; the checkpoint is damaged`,
+      { file },
+    );
+    return parsed.data;
   }
 
   /**
@@ -193,15 +297,28 @@ export class CheckpointStore {
    * `best_epoch`), or, in run folders written before the best weights moved into the checkpoint,
    * checkpoints/best.safetensors, named by the records' last `best_epoch`.
    */
-  private bestFileOf(epoch: number, json: Record<string, unknown>): { file: string; epoch: number } | null {
-    const stateFile = path.join(this.dir, epochDirName(epoch), 'state.json');
+  private bestFileOf(epoch: number, json: CheckpointJson): { file: string; epoch: number } | null {
+    const stateFile = path.join(this.checkpointDir(epoch), CHECKPOINT_FILES.json);
     const legacy = json.best_epoch === undefined;
-    const records = checkpointEpochs(json);
-    const bestEpoch = legacy ? (records.length ? records[records.length - 1].best_epoch : 0) : Number(json.best_epoch);
+    const records = json.epochs;
+    const bestEpoch = legacy ? (records.length ? records[records.length - 1].best_epoch : 0) : (json.best_epoch as number);
     if (!(bestEpoch > 0)) return null;
-    const file = legacy ? path.join(this.dir, BEST_FILE) : path.join(this.dir, epochDirName(epoch), BEST_FILE);
-    if (!fs.existsSync(file)) {
+    const file = legacy ? path.join(this.dir, CHECKPOINT_FILES.best) : path.join(this.checkpointDir(epoch), CHECKPOINT_FILES.best);
+    let st: fs.Stats | null = null;
+    try {
+      st = fs.lstatSync(file);
+    } catch {
+      st = null;
+    }
+    if (!st) {
       throw new AtflowError('DATA_FILE', `${file} is missing: ${stateFile} names epoch ${bestEpoch} as the best, and its weights are kept nowhere else`, { file, bestEpoch });
+    }
+    if (!st.isFile()) {
+      throw new AtflowError(
+        'DATA_FILE',
+        `${file} is ${st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a folder' : 'not a regular file'}, expected the best epoch's weights file: the checkpoint is damaged`,
+        { file },
+      );
     }
     const holds = fileEpoch(readSafetensorsFile(file).metadata ?? undefined);
     if (holds !== bestEpoch) {
@@ -214,12 +331,6 @@ export class CheckpointStore {
       );
     }
     return { file, epoch: bestEpoch };
-  }
-
-  /** Removes stale temp folders a killed writer left behind. */
-  cleanTemp(): void {
-    if (!fs.existsSync(this.dir)) return;
-    for (const f of fs.readdirSync(this.dir)) if (f.startsWith('.tmp-') || f.includes('.tmp-')) fs.rmSync(path.join(this.dir, f), { recursive: true, force: true });
   }
 }
 

@@ -1,10 +1,10 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
-import { writeFileAtomic } from '../store/atomic-write';
 import { findAtflowBin } from './runner';
 import type { SweepManifest } from './manifest';
 import type { ArrayExecutorSpec } from './sweep-spec';
+import { writeFileDurable } from '../core/durable-file';
 
 /**
  * The `array` executor launches nothing: it writes a Kubernetes Indexed Job and a SLURM array script in
@@ -46,8 +46,8 @@ export function writeArrayJobs(manifest: SweepManifest, spec: ArrayExecutorSpec,
   };
   const kubernetesPath = path.join(dir, 'job.yaml');
   const slurmPath = path.join(dir, 'sweep.sbatch');
-  writeFileAtomic(kubernetesPath, kubernetesIndexedJob(params));
-  writeFileAtomic(slurmPath, slurmArrayScript(params));
+  writeFileDurable(kubernetesPath, kubernetesIndexedJob(params), { mkdir: true });
+  writeFileDurable(slurmPath, slurmArrayScript(params), { mkdir: true });
   fs.chmodSync(slurmPath, 0o755);
   return { kubernetesPath, slurmPath, manifestPath: manifest.file };
 }

@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { setDottedPath } from '../config/dotted-path';
-import { writeJsonAtomic } from '../store/atomic-write';
 import { writeManifest, SweepManifest } from './manifest';
 import type { SweepAxis, SweepSpec } from './sweep-spec';
+import { writeJsonDurable } from '../core/durable-file';
 
 /** One point of a sweep: its position, its axis values, and the full run config. */
 export interface SweepPoint {
@@ -60,7 +60,7 @@ export function materialiseSweep(spec: SweepSpec, outDir: string = spec.out): Ma
   const width = Math.max(4, String(points.length - 1).length);
   const runs = points.map((p) => {
     const configPath = path.join(configsDir, `${String(p.index).padStart(width, '0')}.json`);
-    writeJsonAtomic(configPath, rebaseExtends(p.config, spec.baseDir, configsDir));
+    writeJsonDurable(configPath, rebaseExtends(p.config, spec.baseDir, configsDir), { mkdir: true });
     return { index: p.index, configPath, values: p.values };
   });
   const keep = new Set(runs.map((r) => path.basename(r.configPath)));

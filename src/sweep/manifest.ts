@@ -2,8 +2,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
 import { isPlainObject } from '../config/dotted-path';
-import { writeJsonAtomic } from '../store/atomic-write';
 import type { SweepAxis } from './sweep-spec';
+import { writeJsonDurable } from '../core/durable-file';
 
 /**
  * `manifest.json`: the list of a sweep's points, the one file an executor or a cluster task needs. All
@@ -45,7 +45,7 @@ export function writeManifest(file: string, manifest: SweepManifest): void {
     axes: manifest.axes,
     runs: manifest.runs.map((r) => ({ index: r.index, config: toPortable(path.relative(dir, r.configPath)), values: r.values })),
   };
-  writeJsonAtomic(file, onDisk);
+  writeJsonDurable(file, onDisk, { mkdir: true });
 }
 
 export function readManifest(file: string): SweepManifest {

@@ -1,12 +1,13 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
-import { writeFileAtomic } from '../logs/parquet-writer';
 import { isRunDir, loadReportRun, ReportRun, withUniqueLabels } from '../report/report-data';
 import { bestAndFinal, escapeHtml, renderPage, runTable } from '../report/report';
 import { epochX, Figure, percentAxis, WIDTH } from '../report/report-figures';
 import { loadRuns } from '../config/spec';
 import { readManifest } from './manifest';
+import { writeFileDurable } from '../core/durable-file';
+import { RunFolder } from '../store/run-folder';
 
 /**
  * `atflow report <sweepDir>`: one page comparing every run of a sweep — a sortable best / final / gap
@@ -33,7 +34,7 @@ const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
 
 export function isSweepDir(dir: string): boolean {
   if (fs.existsSync(path.join(dir, 'manifest.json'))) return true;
-  return !isRunDir(dir) && fs.existsSync(dir) && fs.readdirSync(dir).some((d) => isRunDir(path.join(dir, d)));
+  return !isRunDir(dir) && fs.existsSync(dir) && fs.statSync(dir).isDirectory() && fs.readdirSync(dir).some((d) => isRunDir(path.join(dir, d)));
 }
 
 /** A run's name on a sweep page: its axis values ("rate=0.2 · trades"), the run id when they do not tell runs apart. */
@@ -57,7 +58,7 @@ function loadSweepRuns(dir: string): LoadedSweep {
     for (const entry of m.runs) {
       const values = Object.fromEntries(Object.entries(entry.values).map(([k, v]) => [k, show(v)]));
       for (const r of loadRuns(entry.configPath)) {
-        const runDir = path.join(m.outDir, r.runId);
+        const runDir = RunFolder.of(m.outDir, r.runId).dir;
         if (!isRunDir(runDir)) {
           missing.push(r.runId);
           continue;
@@ -208,6 +209,6 @@ export async function writeSweepReport(dir: string, outFile?: string): Promise<s
   const s = loadSweep(dir);
   if (s.runs.length === 0) throw new AtflowError('DATA_FILE', `${dir}: none of the sweep's ${s.missing.length} run(s) has logs yet (${s.missing.slice(0, 3).join(', ')}…)`, { path: dir });
   const file = outFile ?? path.join(dir, 'report.html');
-  writeFileAtomic(file, await renderSweepReport(s));
+  writeFileDurable(file, await renderSweepReport(s), { mkdir: true });
   return file;
 }

@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { writeJsonAtomic } from '../store/atomic-write';
 import type { SweepManifest } from './manifest';
 import { runsFinished } from './runs-finished';
+import { writeJsonDurable } from '../core/durable-file';
 
 /**
  * Per-task status of an array job: `<sweep folder>/status/NNNN.json`, written (atomically) only by the task
@@ -50,7 +50,7 @@ export function readTaskStatus(sweepDir: string, index: number): TaskStatus | un
 }
 
 export function writeTaskStatus(sweepDir: string, status: TaskStatus): void {
-  writeJsonAtomic(taskStatusPath(sweepDir, status.index), status);
+  writeJsonDurable(taskStatusPath(sweepDir, status.index), status, { mkdir: true });
 }
 
 /** The scheduler's view of this process, from the variables SLURM and Kubernetes set in a task. */

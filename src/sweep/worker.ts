@@ -2,7 +2,7 @@ import * as path from 'path';
 import { AtflowError } from '../core/errors';
 import { readManifest } from './manifest';
 import { atflowRunCommand, RunnerCommand, spawnRun } from './runner';
-import { runsFinished } from './runs-finished';
+import { runsBeingWritten, runsFinished } from './runs-finished';
 import { errorFromStderr, newTaskStatus, readTaskStatus, writeTaskStatus } from './task-status';
 
 /**
@@ -84,6 +84,12 @@ export async function runSweepWorker(manifestPath: string, opts: SweepWorkerOpti
     writeTaskStatus(sweepDir, { ...record, state: 'completed', skipped: true, endedAt: new Date().toISOString(), seconds: 0, exitCode: 0 });
     status(`sweep ${manifest.sweep}: run #${index} already finished (_SUCCESS), skipped`);
     return 0;
+  }
+  const writer = runsBeingWritten(run.configPath, manifest.outDir);
+  if (writer) {
+    // A double-submitted task: the point is running in another task, whose status this one leaves alone.
+    status(`sweep ${manifest.sweep}: run #${index} is being written by another task (${writer}); this duplicate stops without touching it`);
+    return 2;
   }
   writeTaskStatus(sweepDir, record);
   // Written at once: a scheduler kills the whole task (SIGKILL) soon after its SIGTERM, maybe before the run exits.

@@ -6,7 +6,7 @@ import { readManifest } from '../../src/sweep/manifest';
 import { findAtflowBin } from '../../src/sweep/runner';
 import { readTaskStatus } from '../../src/sweep/task-status';
 import { loadRuns } from '../../src/config/spec';
-import { epochPartition } from '../../src/logs/tables';
+import { exampleEpochName } from '../../src/store/run-folder';
 import { duck, lit } from '../logs/duck';
 import { activeTasks, completions, slurm, SlurmCluster, slurmUnavailable, startSlurm, waitForJob } from './slurm';
 
@@ -125,7 +125,7 @@ describeSlurm('sweeps as SLURM array jobs on a real cluster', () => {
     const resumeEpoch = Number(/(\d+)\s*$/.exec(fs.readFileSync(latest, 'utf8'))![1]);
     expect(resumeEpoch).toBeGreaterThanOrEqual(1);
     expect(resumeEpoch).toBeLessThan(base.epochs);
-    const kept = (epoch: number) => path.join(runDirs[victim], 'examples', epochPartition(epoch), 'part-train.parquet');
+    const kept = (epoch: number) => path.join(runDirs[victim], 'examples', exampleEpochName(epoch), 'part-train.parquet');
     const keptAt = Array.from({ length: resumeEpoch }, (_, e) => fs.statSync(kept(e + 1)).mtimeMs);
 
     expect(runDirs.map((d) => fs.existsSync(path.join(d, '_SUCCESS')))).toEqual([true, true, true, false]);

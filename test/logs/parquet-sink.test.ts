@@ -5,7 +5,8 @@ import type { ExampleColumns, EventColumns, StepRecord, EpochRecord } from '../.
 import type { RunEvent, RunEventOf } from '../../src/core/run-event';
 import { computeDataMap } from '../../src/report/data-map';
 import { loadReportRun } from '../../src/report/report-data';
-import { epochPartition, EXAMPLES_COLUMNS, partitionEpoch } from '../../src/logs/tables';
+import { EXAMPLES_COLUMNS } from '../../src/logs/tables';
+import { exampleEpochName, exampleEpochOf } from '../../src/store/run-folder';
 import { syntheticRun } from './synthetic-run';
 import { writeRun } from './run-sink';
 import { duck, lit } from './duck';
@@ -200,8 +201,8 @@ describe('a run folder of the earlier layout (Hive-style examples/epoch=NNNN/)',
     expect(rows).toEqual([1, 2, 3].map((epoch) => ({ t: 'INTEGER', epoch, n: 40 * 2 })));
   });
 
-  test('partitionEpoch reads both folder names, and nothing else', () => {
-    expect([partitionEpoch('epoch-0012'), partitionEpoch('epoch=0012'), partitionEpoch(epochPartition(7))]).toEqual([12, 12, 7]);
-    expect([partitionEpoch('epoch_0012'), partitionEpoch('.epoch-0012'), partitionEpoch('epoch-')]).toEqual([null, null, null]);
+  test('exampleEpochOf reads both folder names, and nothing else', () => {
+    expect([exampleEpochOf('epoch-0012'), exampleEpochOf('epoch=0012'), exampleEpochOf(exampleEpochName(7))]).toEqual([12, 12, 7]);
+    expect([exampleEpochOf('epoch_0012'), exampleEpochOf('.epoch-0012'), exampleEpochOf('epoch-')]).toEqual([null, null, null]);
   });
 });

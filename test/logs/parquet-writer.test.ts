@@ -1,7 +1,8 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { DEFAULT_ROW_GROUP_SIZE, ParquetStreamWriter, readParquetTable, readParquetMetadata, writeFileAtomic } from '../../src/logs/parquet-writer';
+import { DEFAULT_ROW_GROUP_SIZE, ParquetStreamWriter, readParquetTable, readParquetMetadata } from '../../src/logs/parquet-writer';
+import { writeFileDurable } from '../../src/core/durable-file';
 import { EXAMPLES_COLUMNS } from '../../src/logs/tables';
 import { AtflowError } from '../../src/core/errors';
 import { duck, lit } from './duck';
@@ -68,10 +69,10 @@ test('atomic: no file at the target while writing; a failed write leaves the pre
   const [{ n, lo, hi }] = await duck(`select count(*) as n, min(i) as lo, max(i) as hi from read_parquet(${lit(file)})`);
   expect([n, lo, hi]).toEqual([250, 0, 249]);
 
-  // the same through writeFileAtomic: an unwritable target leaves nothing behind
-  writeFileAtomic(path.join(dir, 'a.json'), '{"v":1}');
+  // the same through writeFileDurable: an unwritable target leaves nothing behind
+  writeFileDurable(path.join(dir, 'a.json'), '{"v":1}');
   fs.mkdirSync(path.join(dir, 'isdir.json'));
-  expect(() => writeFileAtomic(path.join(dir, 'isdir.json'), 'x')).toThrow(AtflowError);
+  expect(() => writeFileDurable(path.join(dir, 'isdir.json'), 'x')).toThrow(AtflowError);
   expect(fs.readdirSync(dir).filter((f) => f.includes('.tmp'))).toEqual([]);
   expect(fs.readFileSync(path.join(dir, 'a.json'), 'utf8')).toBe('{"v":1}');
 });

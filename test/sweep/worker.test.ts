@@ -7,6 +7,8 @@ import { resolveWorkerIndex, runSweepWorker } from '../../src/sweep/worker';
 import { errorFromStderr, readSweepStatus, readTaskStatus, taskStatusPath } from '../../src/sweep/task-status';
 import { readManifest } from '../../src/sweep/manifest';
 import { fakeRunner, readTrace, tempDir } from './helpers';
+import { loadRuns } from '../../src/config/spec';
+import { RunFolder } from '../../src/store/run-folder';
 
 describe('resolveWorkerIndex', () => {
   test('Kubernetes: JOB_COMPLETION_INDEX', () => {
@@ -59,6 +61,26 @@ describe('runSweepWorker', () => {
     // A retried task is harmless: the run contract skips the finished run.
     await runSweepWorker(manifest, { env: { JOB_COMPLETION_INDEX: '2' }, runner: fakeRunner, onStatus: () => undefined });
     expect(readTrace(path.join(dir, 'runs')).pop()).toMatchObject({ event: 'skip', config: '0002.json' });
+  });
+
+  test('a double-submitted task stops without running, and leaves the status of the task that runs the point alone', async () => {
+    const dir = tempDir();
+    const base = { name: 'dup', epochs: 1, data: { source: 'mnist', trainSize: 16, testSize: 8, batchSize: 8 }, model: { name: 'mlp' }, trainer: { name: 'pgd-at' } };
+    const spec = parseSweepSpec({ base, axes: { seed: [1, 2] } }, path.join(dir, 'dup.json'));
+    const manifest = materialiseSweep(spec, path.join(dir, 'runs')).manifestPath;
+    const m = readManifest(manifest);
+    // the first task of point 1 is running: its run folder is locked by a live process (this one)
+    const folder = RunFolder.of(m.outDir, loadRuns(m.runs[1].configPath)[0].runId);
+    folder.lock('atflow run');
+    try {
+      const lines: string[] = [];
+      expect(await runSweepWorker(manifest, { env: { SLURM_ARRAY_TASK_ID: '1' }, runner: fakeRunner, onStatus: (l) => lines.push(l) })).toBe(2);
+      expect(lines.join('\n')).toMatch(new RegExp(`run #1 is being written by another task \\(dup-[0-9a-f]{12}: process ${process.pid} on .* is running\\); this duplicate stops without touching it`));
+      expect(fs.existsSync(taskStatusPath(path.dirname(manifest), 1))).toBe(false);
+      expect(fs.existsSync(path.join(m.outDir, '_trace.jsonl'))).toBe(false); // no run was started
+    } finally {
+      folder.unlock();
+    }
   });
 
   test('a failing run makes the worker return its exit code', async () => {

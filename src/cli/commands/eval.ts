@@ -13,6 +13,8 @@ import { autoAttackHeader, evaluateAutoAttack, type AutoAttackEvalData, type Aut
 import { EVAL_FOLDER_PATTERN, checkEvalName, evalFolder } from '../../run/eval-folder';
 import { validateSpec } from '../../config/spec';
 import { CheckpointStore } from '../../store/checkpoint-store';
+import { createFolder, RunFolder } from '../../store/run-folder';
+import { acquireLock } from '../../store/run-lock';
 import { createSource } from '../../config/builtins';
 import { parseNumberText } from '../../config/dotted-path';
 import { formatEvalProgress, formatSeconds } from '../../logs/progress';
@@ -93,28 +95,12 @@ function take(source: ReturnType<typeof createSource>, split: 'test' | 'train', 
   return { x, labels, index: indices };
 }
 
-function checkpointFile(runDir: string, which: string): { file: string; label: string } {
-  const dir = path.join(runDir, 'checkpoints');
-  if (which === 'best') {
-    // the latest checkpoint's best weights, checked to hold the epoch its records name; a missing file is an error
-    const best = new CheckpointStore(runDir).bestWeightsFile();
-    if (!best) throw new AtflowError('DATA_FILE', `${runDir}: no best checkpoint: no epoch has been evaluated yet (use --checkpoint final)`, { runDir });
-    return { file: best.file, label: `best (epoch ${best.epoch})` };
-  }
-  if (which === 'final') {
-    const latest = path.join(dir, 'LATEST');
-    if (!fs.existsSync(latest)) throw new AtflowError('DATA_FILE', `${runDir}: no checkpoint (checkpoints/LATEST is missing); was the run started with checkpoints disabled?`, { runDir });
-    const name = fs.readFileSync(latest, 'utf8').trim();
-    return { file: path.join(dir, name, 'model.safetensors'), label: `final (epoch ${Number(name.replace('epoch-', ''))})` };
-  }
+/** best | final | epoch-N of a run folder, through its checkpoint store (which checks what it hands out). */
+function checkpointFile(store: CheckpointStore, which: string): { file: string; label: string } {
+  if (which === 'best' || which === 'final') return store.weightsFile(which);
   const m = /^epoch-(\d+)$/.exec(which);
   if (!m) throw new AtflowError('ARGUMENT', `--checkpoint must be best, final or epoch-N, got '${which}'`, { checkpoint: which });
-  const file = path.join(dir, `epoch-${m[1].padStart(4, '0')}`, 'model.safetensors');
-  if (!fs.existsSync(file)) {
-    const kept = fs.existsSync(dir) ? fs.readdirSync(dir).filter((f) => f.startsWith('epoch-')) : [];
-    throw new AtflowError('DATA_FILE', `${file} does not exist; kept checkpoints: ${kept.join(', ') || 'none'} (checkpoint.keep = 'all' keeps every epoch)`, { file });
-  }
-  return { file, label: `epoch ${Number(m[1])}` };
+  return store.weightsFile(Number(m[1]));
 }
 
 /** --key-map: inline JSON (`'{"backbone.*": "*"}'`) or a JSON file; renames from the file's names to the model's. */
@@ -140,20 +126,19 @@ function parseKeyMap(text: string): KeyMap {
 
 function fromRunDir(runDir: string, o: EvalOptions, n: number): Target {
   if (o.keyMap !== undefined) throw new AtflowError('ARGUMENT', `--key-map is for a weights file; ${runDir} is a run folder, whose checkpoints already use the model's names`, { runDir });
-  const specFile = path.join(runDir, 'spec.json');
-  if (!fs.existsSync(specFile)) throw new AtflowError('DATA_FILE', `${runDir}: not a run folder (no spec.json)`, { runDir });
-  const doc = JSON.parse(fs.readFileSync(specFile, 'utf8')) as { spec?: Record<string, unknown> };
-  const { variant: _v, meta: _m, ...raw } = doc.spec ?? {};
-  const spec = validateSpec(raw, specFile);
+  const folder = new RunFolder(runDir);
+  folder.checkShape();
+  const doc = folder.readSpec();
+  const spec = validateSpec(folder.readConfig(), folder.specFile);
   // the run's threat model (its evaluation's norm and ε), with --eps / --norm over it: checked before anything loads
   const threat = flagsThreat(o, threatModelOf(spec));
   // the plugins the run recorded in spec.json, and any --plugin
-  const parts = buildRun(spec, registryForRun(specFile, doc.spec ?? {}, spec, o.plugin));
-  const { file, label } = checkpointFile(runDir, o.checkpoint);
+  const parts = buildRun(spec, registryForRun(folder.specFile, doc.spec ?? {}, spec, o.plugin));
+  const { file, label } = checkpointFile(new CheckpointStore(folder), o.checkpoint);
   loadWeights(parts.model, file);
   const split = o.split as 'test' | 'train';
   const data = take(parts.source, split, n, split === 'train' ? parts.labels.labelsUsed : undefined);
-  return { model: parts.model, data, threat, checkpoint: label, outRoot: runDir };
+  return { model: parts.model, data, threat, checkpoint: label, outRoot: o.out ?? runDir };
 }
 
 function fromWeights(file: string, o: EvalOptions, n: number, keyMap: KeyMap | undefined): Target {
@@ -189,7 +174,7 @@ export function register(program: Command): void {
     .option('--split <split>', 'test | train (train: against the labels the run trained on)', 'test')
     .option('--resume', 'continue an interrupted evaluation from eval/<name>/state.jsonl')
     .option('--name <name>', `folder name under eval/ (default: ${EVAL_FOLDER_PATTERN}, plus -<hash> when that folder holds another budget, seed or batch size)`)
-    .option('--out <dir>', 'where eval/ goes for a weights file (default: next to it)')
+    .option('--out <dir>', 'where eval/ goes (default: the run folder, or next to a weights file)')
     .option('--batch-size <n>', 'examples attacked together', '500')
     .option('--seed <n>', 'seed of the attacks (an integer ≥ 0)', '0')
     .option('--quiet', 'no progress line')
@@ -232,17 +217,30 @@ export function register(program: Command): void {
         header: autoAttackHeader(settings, t.model.numClasses, evaluated),
         resume: !!o.resume,
       });
+      // one writer per evaluation folder: a second `atflow eval` into it is refused, naming this one
+      try {
+        createFolder(outDir, 'the evaluation folder');
+      } catch (e) {
+        if (e instanceof AtflowError && o.out === undefined) throw new AtflowError(e.code, `${e.message}; --out <dir> writes the evaluation elsewhere`, e.details);
+        throw e;
+      }
+      const lock = acquireLock(outDir, { command: 'atflow eval' });
       const tty = process.stderr.isTTY;
-      const summary: AutoAttackSummary = await evaluateAutoAttack(t.model, t.data, outDir, {
-        ...settings,
-        onProgress: o.quiet
-          ? undefined
-          : (p) => {
-              // a TTY rewrites one line (clearing what a longer line left); elsewhere a line per event
-              const line = formatEvalProgress(p);
-              process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
-            },
-      });
+      let summary: AutoAttackSummary;
+      try {
+        summary = await evaluateAutoAttack(t.model, t.data, outDir, {
+          ...settings,
+          onProgress: o.quiet
+            ? undefined
+            : (p) => {
+                // a TTY rewrites one line (clearing what a longer line left); elsewhere a line per event
+                const line = formatEvalProgress(p);
+                process.stderr.write(tty ? `\r${line}\x1b[K` : `${line}\n`);
+              },
+        });
+      } finally {
+        lock.release();
+      }
       if (tty && !o.quiet) process.stderr.write('\n');
       t.model.dispose();
       for (const w of summary.warnings) process.stderr.write(`warning: ${w}\n`);

@@ -1,6 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Command } from 'commander';
-import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../../core/errors';
 import { deriveSeed, Rng } from '../../core/rng';
@@ -11,6 +10,8 @@ import { loadWeights } from '../../models/checkpoint';
 import { buildRun } from '../../config/build-run';
 import { registryForRun } from '../../run/default-registry';
 import { validateSpec } from '../../config/spec';
+import { CHECKPOINT_FILES, RunFolder } from '../../store/run-folder';
+import { CheckpointStore } from '../../store/checkpoint-store';
 
 export interface ProbeGradientOptions {
   /** 0: the initialisation buildRun draws from the run's seed (the weights the run started from). */
@@ -26,40 +27,26 @@ export interface ProbeGradientOptions {
   readonly adversarial?: ProbeAdversarial;
 }
 
-function checkpointEpochs(runDir: string): number[] {
-  const dir = path.join(runDir, 'checkpoints');
-  if (!fs.existsSync(dir)) return [];
-  return fs
-    .readdirSync(dir)
-    .map((f) => /^epoch-(\d+)$/.exec(f))
-    .filter((m): m is RegExpExecArray => !!m && fs.existsSync(path.join(dir, m[0], 'model.safetensors')))
-    .map((m) => Number(m[1]))
-    .sort((a, b) => a - b);
-}
-
 /**
  * The gradient-instability probe on a run folder: rebuilds the run's model, trainer and data from
  * spec.json (the spec as the pipeline stored it), loads checkpoints/epoch-NNNN/model.safetensors,
  * takes a fixed seeded batch of training examples with the labels trained on, and measures Δ(α).
  */
 export async function probeGradient(runDir: string, o: ProbeGradientOptions): Promise<{ rows: GradientProbeRow[]; parquet: string; svg: string }> {
-  const specFile = path.join(runDir, 'spec.json');
-  if (!fs.existsSync(specFile)) throw new AtflowError('DATA_FILE', `${runDir} is not a run folder: spec.json is missing`, { path: specFile });
-  const doc = JSON.parse(fs.readFileSync(specFile, 'utf8')) as { run_id?: string; spec?: Record<string, unknown> };
-  if (!doc.spec) throw new AtflowError('DATA_FILE', `${specFile} has no 'spec' field`, { path: specFile });
-  const raw = { ...doc.spec };
-  delete raw.variant; // run-folder annotations added by the pipeline, not config fields
-  delete raw.meta;
-  const spec = validateSpec(raw, specFile);
-  const ckpt = path.join(runDir, 'checkpoints', `epoch-${String(o.epoch).padStart(4, '0')}`, 'model.safetensors');
-  if (o.epoch !== 0 && !fs.existsSync(ckpt)) {
-    const have = checkpointEpochs(runDir);
+  const folder = new RunFolder(runDir);
+  folder.checkShape();
+  const doc = folder.readSpec();
+  const spec = validateSpec(folder.readConfig(), folder.specFile);
+  const store = new CheckpointStore(folder);
+  const ckpt = path.join(store.checkpointDir(o.epoch), CHECKPOINT_FILES.model);
+  if (o.epoch !== 0 && !store.keptEpochs().includes(o.epoch)) {
+    const have = store.keptEpochs();
     const why = spec.checkpoint.keep === 'all' ? '' : '; the run kept only its newest checkpoint (checkpoint.keep: "last"): train with checkpoint.keep: "all" to keep every epoch\'s';
     throw new AtflowError('RESUME', `no checkpoint for epoch ${o.epoch} in ${runDir} (checkpoints kept: ${have.length ? have.join(', ') : 'none'}${why})`, { path: ckpt });
   }
   await initBackend(o.backend);
   // the plugins the run recorded in spec.json, and any --plugin
-  const parts = buildRun(spec, registryForRun(specFile, doc.spec, spec, o.plugins));
+  const parts = buildRun(spec, registryForRun(folder.specFile, doc.spec ?? {}, spec, o.plugins));
   // epoch 0: no checkpoint, the model as built from spec.seed is the run's initialisation
   if (o.epoch !== 0) loadWeights(parts.model, ckpt);
   const seed = o.seed ?? spec.seed;

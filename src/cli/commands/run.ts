@@ -7,7 +7,7 @@ import type { BackendName } from '../../backend/select';
 import { AtflowError } from '../../core/errors';
 import { loadRunsWithPlugins, specWarnings, type ResolvedRun } from '../../config/spec';
 import { defaultRegistry } from '../../run/default-registry';
-import { runFolderState } from '../../store/run-folder';
+import { RunFolder } from '../../store/run-folder';
 import { CheckpointStore } from '../../store/checkpoint-store';
 
 interface DryRunOptions {
@@ -20,12 +20,13 @@ interface DryRunOptions {
 
 /** What `atflow run` would do with one run: start it, skip it, resume it, or refuse its folder. */
 function plannedAction(run: ResolvedRun, runDir: string, resume: boolean): string {
-  const state = runFolderState(runDir);
+  const folder = new RunFolder(runDir);
+  const state = folder.state();
   if (state === 'absent') return 'would start';
   if (state === 'finished') return 'finished: would be skipped';
   let epoch: number | null = null;
   try {
-    epoch = new CheckpointStore(runDir).latestEpoch();
+    epoch = new CheckpointStore(folder).latestEpoch();
   } catch {
     /* a damaged checkpoint is the run's business, when it starts */
   }

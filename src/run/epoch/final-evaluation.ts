@@ -4,11 +4,11 @@ import { deriveSeed } from '../../core/rng';
 import { gradientMaskingChecks, type SanityReport } from '../../evaluation/sanity-checks';
 import { defaultStrongAttacks, evaluateStrongSteps } from '../../evaluation/evaluate-strong';
 import { loadWeights } from '../../models/checkpoint';
-import { writeFileAtomic } from '../../logs/parquet-writer';
 import type { RunParts } from '../../config/build-run';
 import { finalAutoAttack } from '../final-autoattack';
 import type { EpochRecord } from '../../core/records';
 import type { RunContext } from './run-context';
+import { writeFileDurable } from '../../core/durable-file';
 
 /** The first `n` test examples as host arrays (floats in [0, 1]) with their labels. */
 function testExamples(parts: RunParts, n: number): { x: Float32Array; labels: Int32Array } {
@@ -84,5 +84,5 @@ export async function finalEvaluation(run: RunContext, epochs: readonly EpochRec
     // best = final epoch: the same weights, so the same numbers; no evaluated epoch: no best
     result.strong = { final: finalEval, best: best === null ? null : bestEval ?? { ...finalEval, checkpoint: `best (epoch ${best.epoch})` } };
   }
-  writeFileAtomic(path.join(runDir, 'final_eval.json'), JSON.stringify(result, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n');
+  writeFileDurable(store.folder.file('finalEval'), JSON.stringify(result, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n', { mkdir: true });
 }

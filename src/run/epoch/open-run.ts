@@ -9,7 +9,7 @@ import type { ResolvedRun } from '../../config/spec';
 import { DEFAULT_EVALUATOR, type Evaluator, type EvaluatorOptions } from '../../evaluation/evaluator';
 import { corruptionMarker } from './mark-corrupted';
 import type { RunResources } from './release-run';
-import { createRunFolder } from '../../store/run-folder';
+import { openRunFolder, storedSpec } from '../../store/run-folder';
 import { restoreRunState } from './restore-run-state';
 import type { RunContext, RunState } from './run-context';
 
@@ -25,16 +25,18 @@ export interface OpenedRun {
  * last checkpoint, or fresh) and the training chain. What it acquires it hands to `resources` at once,
  * so that the caller's one release frees it whatever fails after.
  */
-export async function openRun(run: ResolvedRun, runDir: string, registry: Registry, backend: BackendInfo, resources: RunResources): Promise<OpenedRun> {
+export async function openRun(run: ResolvedRun, runDir: string, registry: Registry, backend: BackendInfo, resources: RunResources, options: { resume?: boolean } = {}): Promise<OpenedRun> {
   const spec = run.spec;
   const parts = buildRun(spec, registry);
   resources.adoptParts(parts);
   const { model, optimizer } = parts;
   const evaluatorOptions: EvaluatorOptions = { model, attack: parts.threat, seed: spec.seed };
   const evaluator = registry.create<Evaluator, EvaluatorOptions>('evaluator', spec.eval.evaluator ?? DEFAULT_EVALUATOR, evaluatorOptions, 'eval.evaluator');
-  createRunFolder(runDir);
-  const store = new CheckpointStore(runDir);
-  store.cleanTemp();
+  // the folder is created only now, once the whole config is known to be good; its lock makes this
+  // process its only writer (a second `atflow run` / sweep task is refused, naming this one), and the
+  // one release (RunResources) gives it back last of all
+  const folder = resources.adoptFolder(openRunFolder(runDir, storedSpec(run, registry.plugins), options.resume === true));
+  const store = new CheckpointStore(folder);
   const startWall = Date.now();
   const start = restoreRunState(store, parts);
   // attack → train in this thread, or data-parallel over worker threads (ATFLOW_WORKERS, wasm)

@@ -1,26 +1,13 @@
-import * as fs from 'fs';
-import * as path from 'path';
 import { AtflowError } from '../../core/errors';
 import type { SafetensorsTensor } from '../../models/safetensors';
 import { EventDetector, type EventDetectorState } from '../../operators/detect-events';
 import type { RunParts } from '../../config/build-run';
 import { checkpointEpochs, type CheckpointStore } from '../../store/checkpoint-store';
-import { partitionEpoch } from '../../logs/tables';
 import type { RunState } from './run-context';
 
 function readF32(t: SafetensorsTensor | undefined, name: string): Float32Array {
   if (!t) throw new AtflowError('RESUME', `checkpoint has no '${name}' array`);
   return new Float32Array(t.data.slice().buffer);
-}
-
-/** Example partitions of epochs after the resumed checkpoint are re-written by the resumed run. */
-function discardEpochsAfter(runDir: string, epoch: number): void {
-  const dir = path.join(runDir, 'examples');
-  if (!fs.existsSync(dir)) return;
-  for (const f of fs.readdirSync(dir)) {
-    const e = partitionEpoch(f);
-    if (e !== null && e > epoch) fs.rmSync(path.join(dir, f), { recursive: true, force: true });
-  }
 }
 
 function detectors(saved: { train?: EventDetectorState; eval?: EventDetectorState }): RunState['detectors'] {
@@ -50,13 +37,11 @@ export function checkpointTrainedOn(json: Record<string, unknown> | null): strin
 export function restoreRunState(store: CheckpointStore, parts: RunParts): RunState {
   const ckpt = store.load(parts.model);
   if (!ckpt) return freshRunState();
-  discardEpochsAfter(store.runDir, ckpt.epoch);
+  // example partitions of later epochs are re-written by the resumed run
+  store.folder.removeExampleEpochsAfter(ckpt.epoch);
   const arrays = new Map(ckpt.arrays.map((a) => [a.name, a]));
-  const sgd = ckpt.json.sgd as { steps: number; names: string[]; shapes: number[][] } | undefined;
-  if (!sgd || !Array.isArray(sgd.names) || !Array.isArray(sgd.shapes)) {
-    const file = path.join(store.dir, `epoch-${String(ckpt.epoch).padStart(4, '0')}`, 'state.json');
-    throw new AtflowError('RESUME', `${file}: no optimizer state ('sgd'); the checkpoint is damaged`, { file });
-  }
+  // state.json was checked against its schema by load(): 'sgd' is there, its names and shapes agree
+  const sgd = ckpt.json.sgd as { steps: number; names: string[]; shapes: number[][] };
   parts.optimizer.importState({
     steps: sgd.steps,
     momentumBuffers: sgd.names.map((name, i) => ({ name, shape: sgd.shapes[i], values: readF32(arrays.get(`sgd/${name}`), `sgd/${name}`) })),
