@@ -3,12 +3,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { OperatorFunction } from 'rxjs';
 import type { RunEvent, RunEventOf } from '../core/run-event';
-import { sinkOperator, type RunSinkWithResult } from '../core/run-sink';
+import { sinkOperator } from '../core/run-sink';
 import { AtflowError } from '../core/errors';
 import { faultArmed, faultPoint } from '../core/fault-injection';
 import { arrowSchema, ColumnDef, ColumnValues, makeRecordBatch } from './columns';
 import { CarriedBatch, keptBatches } from './arrow-stream-prefix';
-import { complexityRows, epochRow, eventsRow, examplesRow, labelsRow, stepRow, TableName, TABLES } from './tables';
+import { type TableName, TABLES } from './tables';
+import { RunTableWriter, type Carry, type RunTableFormat, type TableRows } from './run-table-writer';
 import { runMetadata } from './parquet-sink';
 import { abortTemp, commitTemp, isTempName, openTemp } from '../core/durable-file';
 import { removeEntry, RunFolder } from '../store/run-folder';
@@ -143,87 +144,70 @@ export interface ArrowSinkResult {
 }
 
 /**
- * The Arrow run writer as an awaited sink object ({ name, handle, close }): one `<table>.arrows`
- * stream per table under `<runDir>/arrow/`, same columns as the Parquet tables (examples in one
- * stream across epochs). Synchronous writes: it never lags the run.
+ * The Arrow format of the run-table writer: one `<table>.arrows` stream per table under `<runDir>/arrow/`,
+ * same columns as the Parquet tables (examples in one stream across epochs). Synchronous writes: it never
+ * lags the run.
  */
-export class ArrowRunWriter implements RunSinkWithResult<ArrowSinkResult> {
+class ArrowStreams implements RunTableFormat<ArrowSinkResult> {
   readonly name = 'arrow';
   private readonly writers = new Map<TableName, ArrowStreamFileWriter>();
   private readonly rows: Partial<Record<TableName, number>> = {};
   private readonly files: Partial<Record<TableName, string>> = {};
   private start: RunEventOf<'run-start'> | null = null;
+  private folder: RunFolder | null = null;
 
   constructor(private readonly options: ArrowSinkOptions = {}) {}
 
   private get(name: TableName): ArrowStreamFileWriter {
-    if (!this.start) throw new AtflowError('ARGUMENT', `arrow sink: event before 'run-start'`);
+    if (!this.start || !this.folder) throw new AtflowError('ARGUMENT', `arrow sink: event before 'run-start'`);
     let w = this.writers.get(name);
     if (!w) {
-      w = new ArrowStreamFileWriter(new RunFolder(this.start.runDir).arrowFile(name, this.options.subdir), TABLES[name], runMetadata(this.start));
+      w = new ArrowStreamFileWriter(this.folder.arrowFile(name, this.options.subdir), TABLES[name], runMetadata(this.start));
       this.writers.set(name, w);
       this.files[name] = w.path;
     }
     return w;
   }
 
-  handle(ev: RunEvent): void {
-    const now = this.options.now ?? Date.now;
-    const id = this.start?.runId ?? '';
-    switch (ev.type) {
-      case 'run-start':
-        this.start = ev;
-        return this.resumeStreams(ev);
-      case 'labels':
-        return this.get('labels').append(labelsRow(id, ev.example, ev.label_true, ev.label_used, ev.input_corrupted), ev.example.length);
-      case 'examples':
-        return this.get('examples').append(examplesRow(id, ev.columns), ev.columns.example.length);
-      case 'events':
-        return this.get('events').append(eventsRow(id, ev.columns), ev.columns.example.length);
-      case 'step':
-        return this.get('steps').append(stepRow(id, ev.record, now()), 1);
-      case 'epoch-end':
-        this.get('epochs').append(epochRow(id, ev.record, now()), 1);
-        // the epoch's rows are durable before its checkpoint is written (the runner checkpoints after epoch-end)
-        for (const w of this.writers.values()) w.sync();
-        return;
-      case 'complexity': {
-        const { row, count } = complexityRows(id, ev.epoch, ev.measures);
-        return this.get('complexity').append(row, count);
-      }
-      case 'run-end':
-        return this.close();
-      default:
-        return;
-    }
-  }
-
   /**
-   * Streams an earlier process of this run left behind. A resumed run (firstEpoch > 1) keeps the rows
-   * of the epochs before `firstEpoch` of every table with an epoch column, exactly like the Parquet
-   * sink, and appends to them: rows of later epochs (written before a kill or a stop, never
-   * checkpointed, re-run now) are dropped, and so is a torn last batch. Every other stream (labels,
-   * which run-start re-emits; everything on a fresh start) is removed, so no stale stream survives.
+   * Streams an earlier process of this run left behind: a table with an epoch column keeps the batches of
+   * the epochs the carry keeps, exactly as the Parquet format does, and appends to them (rows of later
+   * epochs, written before a kill or a stop and never checkpointed, are dropped, and so is a torn last
+   * batch). Every other stream (labels, which run-start re-emits; everything on a fresh start) is removed,
+   * so no stale stream survives.
    */
-  private resumeStreams(start: RunEventOf<'run-start'>): void {
-    const folder = new RunFolder(start.runDir);
+  begin(start: RunEventOf<'run-start'>, folder: RunFolder, carry: Carry): void {
+    this.start = start;
+    this.folder = folder;
     const dir = folder.arrowDir(this.options.subdir);
     if (!fs.existsSync(dir)) return;
-    folder.checkShape();
     for (const f of fs.readdirSync(dir)) if (isTempName(f)) removeEntry(path.join(dir, f));
     for (const name of Object.keys(TABLES) as TableName[]) {
       const file = folder.arrowFile(name, this.options.subdir);
       if (!fs.existsSync(file)) continue;
       const defs = TABLES[name];
-      if (start.firstEpoch > 1 && defs.some((d) => d.name === 'epoch')) {
-        const carry: Iterable<CarriedBatch> = keptBatches(file, defs, (epoch) => epoch < start.firstEpoch);
-        const w = new ArrowStreamFileWriter(file, defs, runMetadata(start), carry);
+      if (!carry.fresh && defs.some((d) => d.name === 'epoch')) {
+        const kept: Iterable<CarriedBatch> = keptBatches(file, defs, carry.keepEpoch);
+        const w = new ArrowStreamFileWriter(file, defs, runMetadata(start), kept);
         this.writers.set(name, w);
         this.files[name] = w.path;
       } else {
         removeEntry(file);
       }
     }
+  }
+
+  append(r: TableRows): void {
+    this.get(r.table).append(r.row, r.count);
+  }
+
+  /** The epoch's rows are durable before its checkpoint is written (the runner checkpoints after epoch-end). */
+  epochDurable(): void {
+    for (const w of this.writers.values()) w.sync();
+  }
+
+  end(): void {
+    this.close();
   }
 
   /** Ends every stream (idempotent). */
@@ -234,6 +218,13 @@ export class ArrowRunWriter implements RunSinkWithResult<ArrowSinkResult> {
 
   result(): ArrowSinkResult {
     return { files: this.files, rows: this.rows };
+  }
+}
+
+/** The Arrow run writer (the one behind `arrowSink`): the run-table writer with the Arrow format. */
+export class ArrowRunWriter extends RunTableWriter<ArrowSinkResult> {
+  constructor(options: ArrowSinkOptions = {}) {
+    super(new ArrowStreams(options), options.now);
   }
 }
 

@@ -3,27 +3,15 @@ import * as arrow from 'apache-arrow';
 import * as path from 'path';
 import type { OperatorFunction } from 'rxjs';
 import type { RunEvent, RunEventOf } from '../core/run-event';
-import { sinkOperator, type RunSinkWithResult } from '../core/run-sink';
+import { sinkOperator } from '../core/run-sink';
 import { AtflowError } from '../core/errors';
 import type { ColumnDef } from './columns';
 import { ParquetStreamWriter, readParquetTable, DEFAULT_ROW_GROUP_SIZE } from './parquet-writer';
 import { exampleEpochName, removeEntry, RunFolder, type RunTable } from '../store/run-folder';
 import { fsyncDir } from '../core/durable-file';
 import { checkRunTables } from './table-check';
-import {
-  COMPLEXITY_COLUMNS,
-  complexityRows,
-  epochRow,
-  EPOCHS_COLUMNS,
-  EVENTS_COLUMNS,
-  eventsRow,
-  EXAMPLES_COLUMNS,
-  examplesRow,
-  LABELS_COLUMNS,
-  labelsRow,
-  STEPS_COLUMNS,
-  stepRow,
-} from './tables';
+import { COMPLEXITY_COLUMNS, EPOCHS_COLUMNS, EVENTS_COLUMNS, EXAMPLES_COLUMNS, LABELS_COLUMNS, STEPS_COLUMNS } from './tables';
+import { RunTableWriter, type Carry, type RunTableFormat, type SeenEpochs, type TableRows } from './run-table-writer';
 import { runVersions } from './versions';
 
 export interface ParquetSinkOptions {
@@ -86,19 +74,16 @@ export function writeSpecJson(start: RunEventOf<'run-start'>): string {
 }
 
 /**
- * The run folder writer behind `parquetSink`. Handles one event at a time (the sink serialises them).
+ * The Parquet format of the run-table writer: the run folder's tables.
  * Layout: examples/epoch-NNNN/part-<phase>[-<split>].parquet (one file per epoch, phase and split, closed at that
  * epoch's epoch-end; plain folder names, not Hive's key=value: see exampleEpochName), events/epochs/steps/
  * complexity/labels.parquet (closed at run-end), spec.json, and _SUCCESS last. Every file appears atomically
  * (temp + fsync + rename); the examples parts' temp files are kept in the run folder, outside examples/.
  */
-export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
+class ParquetTables implements RunTableFormat<ParquetSinkResult> {
   readonly name = 'parquet';
   private start: RunEventOf<'run-start'> | null = null;
   private folder: RunFolder | null = null;
-  /** Training steps of the epochs this session ran (epoch-start), and the last epoch seen: for checkRunTables. */
-  private readonly stepsPerEpoch = new Map<number, number>();
-  private lastEpoch = 0;
   private meta: Record<string, string> = {};
   private readonly tables = new Map<SingleTable, ParquetStreamWriter>();
   private readonly parts = new Map<string, { epoch: number; writer: ParquetStreamWriter }>();
@@ -109,96 +94,55 @@ export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
 
   constructor(private readonly options: ParquetSinkOptions = {}) {}
 
-  private get now(): number {
-    return (this.options.now ?? Date.now)();
+  private get writeOptions() {
+    return { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE };
   }
 
-  private requireStart(ev: RunEvent): RunEventOf<'run-start'> {
-    if (!this.start) throw new AtflowError('ARGUMENT', `parquet sink: '${ev.type}' event before 'run-start'`);
-    return this.start;
+  async begin(start: RunEventOf<'run-start'>, folder: RunFolder, carry: Carry): Promise<void> {
+    this.start = start;
+    this.folder = folder;
+    this.meta = runMetadata(start);
+    fs.mkdirSync(start.runDir, { recursive: true });
+    folder.clearSuccess();
+    if (this.options.writeSpec ?? true) this.record('spec', writeSpecJson(start), 0);
+    folder.removeTemp();
+    renameLegacyPartitions(folder);
+    await this.consolidateSegments(carry);
   }
 
-  async handle(ev: RunEvent): Promise<void> {
-    switch (ev.type) {
-      case 'run-start': {
-        this.start = ev;
-        this.folder = new RunFolder(ev.runDir);
-        this.meta = runMetadata(ev);
-        this.lastEpoch = ev.priorEpochs.length ? ev.priorEpochs[ev.priorEpochs.length - 1].epoch : 0;
-        fs.mkdirSync(ev.runDir, { recursive: true });
-        this.folder.checkShape();
-        this.folder.clearSuccess();
-        if (this.options.writeSpec ?? true) this.record('spec', writeSpecJson(ev), 0);
-        this.folder.removeTemp();
-        renameLegacyPartitions(this.folder);
-        await this.consolidateSegments(ev.firstEpoch);
-        return;
-      }
-      case 'labels': {
-        const s = this.requireStart(ev);
-        const w = await ParquetStreamWriter.open(this.runFolder.tableFile('labels'), LABELS_COLUMNS, { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
-        await w.append(labelsRow(s.runId, ev.example, ev.label_true, ev.label_used, ev.input_corrupted), ev.example.length);
-        this.record('labels', w.path, await w.close());
-        return;
-      }
-      case 'examples': {
-        const s = this.requireStart(ev);
-        const c = ev.columns;
-        const w = await this.part(c.epoch, c.phase, c.split ?? 'train');
-        await w.append(examplesRow(s.runId, c), c.example.length);
-        return;
-      }
-      case 'events': {
-        const s = this.requireStart(ev);
-        const w = await this.table('events');
-        await w.append(eventsRow(s.runId, ev.columns), ev.columns.example.length);
-        return;
-      }
-      case 'step': {
-        const s = this.requireStart(ev);
-        await (await this.table('steps')).append(stepRow(s.runId, ev.record, this.now), 1);
-        return;
-      }
-      case 'epoch-start':
-        this.stepsPerEpoch.set(ev.epoch, ev.steps);
-        return;
-      case 'epoch-end': {
-        const s = this.requireStart(ev);
-        this.lastEpoch = ev.record.epoch;
-        await (await this.table('epochs')).append(epochRow(s.runId, ev.record, this.now), 1);
-        await this.closeParts((e) => e <= ev.record.epoch);
-        // every row of the epoch is durable once epoch-end is handled: the runner checkpoints after it
-        await this.closeSegments();
-        return;
-      }
-      case 'complexity': {
-        const s = this.requireStart(ev);
-        const { row, count } = complexityRows(s.runId, ev.epoch, ev.measures);
-        await (await this.table('complexity')).append(row, count);
-        return;
-      }
-      case 'run-end': {
-        this.requireStart(ev);
-        await this.closeAll();
-        await this.mergeSegments();
-        if (ev.status === 'completed') {
-          // a finished run's tables must be whole and readable before anyone marks it finished
-          checkRunTables(this.runFolder, { lastEpoch: this.lastEpoch, stepsPerEpoch: this.stepsPerEpoch, trainSize: this.start!.trainSize });
-          if (this.options.successMarker ?? true) {
-            this.runFolder.markSuccess();
-            this.record('_SUCCESS', this.runFolder.file('success'), 0);
-            this.success = true;
-          }
-        }
-        return;
-      }
-      default:
-        return; // warning, checkpoint: nothing to store here
+  async append(r: TableRows): Promise<void> {
+    if (r.table === 'examples') {
+      const { epoch, phase, split } = r.part!;
+      await (await this.part(epoch, phase, split)).append(r.row, r.count);
+    } else if (r.table === 'labels') {
+      const w = await ParquetStreamWriter.open(this.runFolder.tableFile('labels'), LABELS_COLUMNS, this.writeOptions);
+      await w.append(r.row, r.count);
+      this.record('labels', w.path, await w.close());
+    } else {
+      await (await this.table(r.table)).append(r.row, r.count);
+    }
+  }
+
+  async epochDurable(epoch: number): Promise<void> {
+    await this.closeParts((e) => e <= epoch);
+    await this.closeSegments();
+  }
+
+  async end(status: RunEventOf<'run-end'>['status'], seen: SeenEpochs): Promise<void> {
+    await this.closeAll();
+    await this.mergeSegments();
+    if (status !== 'completed') return;
+    // a finished run's tables must be whole and readable before anyone marks it finished
+    checkRunTables(this.runFolder, seen);
+    if (this.options.successMarker ?? true) {
+      this.runFolder.markSuccess();
+      this.record('_SUCCESS', this.runFolder.file('success'), 0);
+      this.success = true;
     }
   }
 
   /** Closes every open file (stream completed without run-end: what was logged is kept, no _SUCCESS). */
-  async closeAll(): Promise<void> {
+  private async closeAll(): Promise<void> {
     await this.closeParts(() => true);
     await this.closeSegments();
   }
@@ -220,33 +164,32 @@ export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
   }
 
   /**
-   * A (re)started run: the rows of the epochs before `firstEpoch`, from the merged table of an earlier
-   * process and from its segments, become one segment; rows of later epochs (a half-finished epoch
+   * A (re)started run: the rows the carry keeps (the epochs before the resumed one), from the merged table of
+   * an earlier process and from its segments, become one segment; rows of later epochs (a half-finished epoch
    * that will be re-run) are dropped, so no row is duplicated or missing. Crash-safe: the kept rows are
    * first written (atomically) to `carry.parquet`, which wins over everything else if it exists; only
    * then are the sources removed and the carry renamed to the first segment.
    */
-  private async consolidateSegments(firstEpoch: number): Promise<void> {
+  private async consolidateSegments(carry: Carry): Promise<void> {
     for (const name of Object.keys(SINGLE_TABLES) as SingleTable[]) {
       if (name === 'labels') continue;
-      const carry = this.runFolder.carryFile(name);
+      const carried = this.runFolder.carryFile(name);
       const merged = this.runFolder.tableFile(name);
       const others = [...(fs.existsSync(merged) ? [merged] : []), ...this.segments(name)];
-      const sources = fs.existsSync(carry) ? [carry] : others;
+      const sources = fs.existsSync(carried) ? [carried] : others;
       if (sources.length === 0) continue;
-      if (firstEpoch > 1) {
-        const kept = sources.map((f) => keepEpochsBefore(readParquetTable(f), firstEpoch));
-        const w = await ParquetStreamWriter.open(carry, SINGLE_TABLES[name], { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
+      if (!carry.fresh) {
+        const kept = sources.map((f) => keepEpochs(readParquetTable(f), carry.keepEpoch));
+        const w = await ParquetStreamWriter.open(carried, SINGLE_TABLES[name], this.writeOptions);
         for (const t of kept) await w.appendArrow(t);
         await w.close();
       }
       for (const f of others) removeEntry(f);
-      if (fs.existsSync(carry)) {
-        if (firstEpoch > 1) {
-          fs.renameSync(carry, this.runFolder.segmentFile(name, 0));
+      if (fs.existsSync(carried)) {
+        if (!carry.fresh) {
+          fs.renameSync(carried, this.runFolder.segmentFile(name, 0));
           fsyncDir(this.runFolder.segmentsDir(name));
-        }
-        else removeEntry(carry);
+        } else removeEntry(carried);
       }
     }
   }
@@ -258,7 +201,7 @@ export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
       const segs = this.segments(name);
       if (segs.length === 0) continue;
       const file = this.runFolder.tableFile(name);
-      const w = await ParquetStreamWriter.open(file, SINGLE_TABLES[name], { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
+      const w = await ParquetStreamWriter.open(file, SINGLE_TABLES[name], this.writeOptions);
       for (const f of segs) await w.appendArrow(readParquetTable(f));
       this.record(name, file, await w.close());
       removeEntry(this.runFolder.segmentsDir(name));
@@ -267,7 +210,7 @@ export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
     if (fs.existsSync(dir) && fs.readdirSync(dir).length === 0) removeEntry(dir);
   }
 
-  /** RunSink close: after the last event, whatever the outcome (a no-op after run-end). */
+  /** After the last event, whatever the outcome (a no-op after run-end). */
   async close(): Promise<void> {
     await this.closeAll();
   }
@@ -295,8 +238,7 @@ export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
     if (w) return w;
     const existing = this.segments(name);
     const next = existing.length ? Number(/seg-(\d+)/.exec(path.basename(existing[existing.length - 1]))![1]) + 1 : 0;
-    const file = this.runFolder.segmentFile(name, next);
-    w = await ParquetStreamWriter.open(file, SINGLE_TABLES[name], { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE });
+    w = await ParquetStreamWriter.open(this.runFolder.segmentFile(name, next), SINGLE_TABLES[name], this.writeOptions);
     this.tables.set(name, w);
     return w;
   }
@@ -310,7 +252,7 @@ export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
     const k = this.partCount.get(key) ?? 0;
     this.partCount.set(key, k + 1);
     const file = this.runFolder.examplePartFile(epoch, name, k);
-    const writer = await ParquetStreamWriter.open(file, EXAMPLES_COLUMNS, { metadata: this.meta, rowGroupSize: this.options.rowGroupSize ?? DEFAULT_ROW_GROUP_SIZE, tempDir: this.runFolder.dir });
+    const writer = await ParquetStreamWriter.open(file, EXAMPLES_COLUMNS, { ...this.writeOptions, tempDir: this.runFolder.dir });
     this.parts.set(key, { epoch, writer });
     return writer;
   }
@@ -324,12 +266,22 @@ export class ParquetRunWriter implements RunSinkWithResult<ParquetSinkResult> {
   }
 }
 
-/** Rows of `t` whose epoch is before `firstEpoch`. */
-function keepEpochsBefore(t: arrow.Table, firstEpoch: number): arrow.Table {
+/**
+ * The run folder's Parquet writer (the one behind `parquetSink`): the run-table writer with the Parquet
+ * format. Handles one event at a time (the sink serialises them).
+ */
+export class ParquetRunWriter extends RunTableWriter<ParquetSinkResult> {
+  constructor(options: ParquetSinkOptions = {}) {
+    super(new ParquetTables(options), options.now);
+  }
+}
+
+/** Rows of `t` whose epoch the carry keeps. */
+function keepEpochs(t: arrow.Table, keepEpoch: (epoch: number) => boolean): arrow.Table {
   const epoch = t.getChild('epoch');
   if (!epoch) return t;
   const keep: number[] = [];
-  for (let i = 0; i < t.numRows; i++) if (Number(epoch.get(i)) < firstEpoch) keep.push(i);
+  for (let i = 0; i < t.numRows; i++) if (keepEpoch(Number(epoch.get(i)))) keep.push(i);
   if (keep.length === t.numRows) return t;
   const cols: Record<string, arrow.Vector> = {};
   for (const f of t.schema.fields) {
