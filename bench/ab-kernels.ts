@@ -44,7 +44,10 @@ function use(v: (typeof VARIANTS)[number]): void {
   const model = createModel(MODEL, { numClasses: 10, seed: 1 });
   const rng = new Rng(1);
   const x = tf.tensor4d(rng.fillUniform(new Float32Array(BATCH * shape[0] * shape[1] * shape[2]), 0, 1), [BATCH, ...shape]);
-  const y = tf.tensor1d(Int32Array.from({ length: BATCH }, () => rng.int(10)), 'int32');
+  const y = tf.tensor1d(
+    Int32Array.from({ length: BATCH }, () => rng.int(10)),
+    'int32',
+  );
   const vars = model.parameters.map((p) => p.variable);
   const trainGrads = (input: tf.Tensor4D) => {
     const { value, grads } = tf.variableGrads(() => crossEntropy(model.apply(input, 'train'), y), vars);
@@ -55,7 +58,12 @@ function use(v: (typeof VARIANTS)[number]): void {
     grad_x: () => tf.tidy(() => inputGradient(model, x, y, ceObjective()).dataSync()),
     train_step: () => trainGrads(x),
     pgd10_at_step: (rep) => {
-      const xAdv = pgdLinf(model, x, y, deriveSeed(1, 'ab', rep), { eps: 8 / 255, alpha: 2 / 255, steps: 10, randomStart: 'uniform-clamped' });
+      const xAdv = pgdLinf(model, x, y, deriveSeed(1, 'ab', rep), {
+        eps: 8 / 255,
+        alpha: 2 / 255,
+        steps: 10,
+        randomStart: 'uniform-clamped',
+      });
       trainGrads(xAdv);
       xAdv.dispose();
     },
@@ -71,7 +79,9 @@ function use(v: (typeof VARIANTS)[number]): void {
     });
   }
   console.log(`${MODEL} b${BATCH} ${MEASURE} on ${tf.getBackend()} (median of ${REPS}, alternated):`);
-  VARIANTS.forEach((v, i) => console.log(`  ${v.name.padEnd(12)} ${median(times[i]).toFixed(1).padStart(9)} ms   [${times[i].map((t) => t.toFixed(0)).join(' ')}]`));
+  VARIANTS.forEach((v, i) =>
+    console.log(`  ${v.name.padEnd(12)} ${median(times[i]).toFixed(1).padStart(9)} ms   [${times[i].map((t) => t.toFixed(0)).join(' ')}]`),
+  );
   if (process.argv.includes('--profile')) {
     // kernel time per variant (tf.profile): less sensitive to load than wall time
     for (const v of VARIANTS) {
@@ -86,8 +96,14 @@ function use(v: (typeof VARIANTS)[number]): void {
         total += ms;
         by.set(k.name, (by.get(k.name) ?? 0) + ms);
       }
-      const top = [...by].sort((a, b) => b[1] - a[1]).slice(0, 8).map(([n, ms]) => `${n} ${ms.toFixed(0)}`).join(', ');
-      console.log(`  profile ${v.name.padEnd(12)} wall ${wallMs.toFixed(0)} ms (profiled), kernels ${total.toFixed(0)} ms in ${info.kernels.length} calls: ${top}`);
+      const top = [...by]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 8)
+        .map(([n, ms]) => `${n} ${ms.toFixed(0)}`)
+        .join(', ');
+      console.log(
+        `  profile ${v.name.padEnd(12)} wall ${wallMs.toFixed(0)} ms (profiled), kernels ${total.toFixed(0)} ms in ${info.kernels.length} calls: ${top}`,
+      );
     }
   }
   use(VARIANTS[VARIANTS.length - 1]);

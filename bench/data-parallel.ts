@@ -85,7 +85,16 @@ async function single(): Promise<Timing> {
   for (let s = 0; s <= REPS; s++) {
     const { x, labels } = hostBatch(s);
     const c0 = process.cpuUsage();
-    const b: AugmentedBatch = { stage: 'augmented', split: 'train', epoch: 1, step: s, indices: Int32Array.from({ length: BATCH }, (_, i) => i), x: tf.tensor4d(x, [BATCH, ...SHAPE]), labelsTrue: labels, labelsUsed: labels };
+    const b: AugmentedBatch = {
+      stage: 'augmented',
+      split: 'train',
+      epoch: 1,
+      step: s,
+      indices: Int32Array.from({ length: BATCH }, (_, i) => i),
+      x: tf.tensor4d(x, [BATCH, ...SHAPE]),
+      labelsTrue: labels,
+      labelsUsed: labels,
+    };
     const t0 = performance.now();
     await lastValueFrom(of(b).pipe(attack({ model, trainer, seed: 1 }), train({ model, trainer, optimizer, lr: () => 0.01 })));
     // the first step warms kernels up
@@ -130,16 +139,34 @@ async function pool(): Promise<Timing> {
 /** N copies of `--modes single` at once; aggregate throughput = Σ examples/s. */
 async function processes(): Promise<void> {
   const runs = await Promise.all(
-    Array.from({ length: WORKERS }, () =>
-      new Promise<{ examples_per_s: number; ms: number }>((resolve, reject) => {
-        const child = spawn(process.execPath, [...process.execArgv, __filename, '--model', MODEL, '--batch', String(BATCH), '--reps', String(REPS), '--modes', 'single'], { stdio: ['ignore', 'pipe', 'inherit'] });
-        let out = '';
-        child.stdout.on('data', (d) => (out += d));
-        child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`child exited ${code}`))));
-      }),
+    Array.from(
+      { length: WORKERS },
+      () =>
+        new Promise<{ examples_per_s: number; ms: number }>((resolve, reject) => {
+          const child = spawn(
+            process.execPath,
+            [...process.execArgv, __filename, '--model', MODEL, '--batch', String(BATCH), '--reps', String(REPS), '--modes', 'single'],
+            { stdio: ['ignore', 'pipe', 'inherit'] },
+          );
+          let out = '';
+          child.stdout.on('data', (d) => (out += d));
+          child.on('exit', (code) =>
+            code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`child exited ${code}`)),
+          );
+        }),
     ),
   );
-  console.log(JSON.stringify({ model: MODEL, batch: BATCH, measure: 'pgd10_at_step', mode: `${WORKERS} processes`, examples_per_s: +runs.reduce((s, r) => s + r.examples_per_s, 0).toFixed(1), per_process_ms: runs.map((r) => r.ms), loadavg: loadavg() }));
+  console.log(
+    JSON.stringify({
+      model: MODEL,
+      batch: BATCH,
+      measure: 'pgd10_at_step',
+      mode: `${WORKERS} processes`,
+      examples_per_s: +runs.reduce((s, r) => s + r.examples_per_s, 0).toFixed(1),
+      per_process_ms: runs.map((r) => r.ms),
+      loadavg: loadavg(),
+    }),
+  );
 }
 
 (async () => {

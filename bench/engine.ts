@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { BackendInfo, BackendName, initBackend } from '../src/backend/select';
+import { type BackendInfo, type BackendName, initBackend } from '../src/backend/select';
 import { AtflowError } from '../src/core/errors';
 import type { Model } from '../src/core/model';
 import { deriveSeed, Rng } from '../src/core/rng';
@@ -13,7 +13,7 @@ import { inputGradient } from '../src/algorithms/attacks/input-gradient';
 import { pgdLinf } from '../src/algorithms/attacks/pgd-linf';
 import { ceObjective, crossEntropy } from '../src/algorithms/objectives/ce';
 import { Sgd } from '../src/algorithms/optim/sgd';
-import { countModelFlops, FORWARD_UNITS, Measure, MEASURES } from './flops';
+import { countModelFlops, FORWARD_UNITS, type Measure, MEASURES } from './flops';
 
 /**
  * The engine benchmark: for each backend and model, the median time of the four units of work an
@@ -106,6 +106,7 @@ export function peakMatmulGflops(n: number, reps: number): number {
     return (2 * n ** 3) / (ms * 1e6);
   } finally {
     tf.dispose([a, b]);
+    // eslint-disable-next-line no-unsafe-finally -- the leak check runs after the cleanup; a leak is the error to report
     if (tf.memory().numTensors !== before) throw new AtflowError('ARGUMENT', 'bench: the peak probe leaked tensors');
   }
 }
@@ -166,9 +167,22 @@ async function timeDataParallelAtStep(spec: BenchModelSpec, batch: number, worke
   const xs = x.dataSync() as Float32Array;
   const labels = y.dataSync() as Int32Array;
   tf.dispose([x, y]);
-  const pool = await DataParallelPool.create({ workers, model, trainer: 'pgd-at', trainerOptions: { attack: { eps: PGD.eps, alpha: PGD.alpha, steps: PGD.steps, randomStart: PGD.randomStart } }, backend: 'wasm' });
+  const pool = await DataParallelPool.create({
+    workers,
+    model,
+    trainer: 'pgd-at',
+    trainerOptions: { attack: { eps: PGD.eps, alpha: PGD.alpha, steps: PGD.steps, randomStart: PGD.randomStart } },
+    backend: 'wasm',
+  });
   try {
-    const step = (rep: number) => trainStepParallel(pool, model, sgd, SGD.lr, { x: xs, shape: x.shape, labels, seed: deriveSeed(BENCH_SEED, 'bench-attack', rep), te: null });
+    const step = (rep: number) =>
+      trainStepParallel(pool, model, sgd, SGD.lr, {
+        x: xs,
+        shape: x.shape,
+        labels,
+        seed: deriveSeed(BENCH_SEED, 'bench-attack', rep),
+        te: null,
+      });
     for (let i = 0; i < warmup; i++) await step(-1 - i);
     const times: number[] = [];
     for (let i = 0; i < reps; i++) {
@@ -185,7 +199,13 @@ async function timeDataParallelAtStep(spec: BenchModelSpec, batch: number, worke
 }
 
 /** Median ms per measure of atflow on the current backend. Frees everything it made. */
-async function timeAtflow(spec: BenchModelSpec, batch: number, measures: readonly Measure[], reps: number, warmup: number): Promise<{ ms: Record<string, number>; flops: number }> {
+async function timeAtflow(
+  spec: BenchModelSpec,
+  batch: number,
+  measures: readonly Measure[],
+  reps: number,
+  warmup: number,
+): Promise<{ ms: Record<string, number>; flops: number }> {
   const before = tf.memory().numTensors;
   const model = createModel(spec.modelName, { numClasses: 10, inputShape: spec.inputShape, seed: BENCH_SEED });
   const sgd = new Sgd(model.parameters, { momentum: SGD.momentum, weightDecay: SGD.weightDecay });
@@ -210,6 +230,7 @@ async function timeAtflow(spec: BenchModelSpec, batch: number, measures: readonl
     sgd.dispose();
     model.dispose();
     const leaked = tf.memory().numTensors - before;
+    // eslint-disable-next-line no-unsafe-finally -- the leak check runs after the cleanup; a leak is the error to report
     if (leaked !== 0) throw new AtflowError('ARGUMENT', `bench: ${leaked} tensors leaked on ${tf.getBackend()} (${spec.label})`);
   }
 }
@@ -243,7 +264,10 @@ function runPeerScript(args: string[], note: (m: string) => void): Array<Record<
     note(`PyTorch peer not run: ${python} is not available (${r.error.message}); ${PEER_SETUP_HINT}; peer_ms is null`);
     return null;
   }
-  const lines = r.stdout.split('\n').filter((l) => l.trim().startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = r.stdout
+    .split('\n')
+    .filter((l) => l.trim().startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const err = lines.find((l) => l.error);
   if (err || r.status !== 0) {
     const why = err?.error ?? `torch_engine.py exited ${r.status}: ${r.stderr.trim().split('\n').slice(-1)[0]}`;
@@ -268,9 +292,29 @@ export function runTorchPeak(n: number, reps: number, note: (m: string) => void)
  * Runs bench/peers/torch_engine.py for one model; null (with a note saying what to run) when python or
  * PyTorch is missing. Threads = cores, as TensorFlow uses.
  */
-export function runTorchPeer(key: BenchModelKey, batch: number, measures: readonly Measure[], reps: number, warmup: number, note: (m: string) => void): PeerResult | null {
+export function runTorchPeer(
+  key: BenchModelKey,
+  batch: number,
+  measures: readonly Measure[],
+  reps: number,
+  warmup: number,
+  note: (m: string) => void,
+): PeerResult | null {
   const threads = peerThreads();
-  const args = ['--model', key, '--batch', String(batch), '--reps', String(reps), '--warmup', String(warmup), '--threads', String(threads), '--measures', measures.join(',')];
+  const args = [
+    '--model',
+    key,
+    '--batch',
+    String(batch),
+    '--reps',
+    String(reps),
+    '--warmup',
+    String(warmup),
+    '--threads',
+    String(threads),
+    '--measures',
+    measures.join(','),
+  ];
   const lines = runPeerScript(args, note);
   if (!lines) return null;
   const detail = lines.map((l) => ({ measure: l.measure as Measure, onednn: Boolean(l.onednn), ms: Number(l.ms) }));
@@ -284,11 +328,21 @@ interface Peaks {
   readonly pytorch: number | null;
 }
 
-function row(spec: BenchModelSpec, batch: number, measure: Measure, backend: BackendName | 'pytorch', threads: number, ms: number, flopsPerExample: number, peerMs: number | null, peaks: Peaks): BenchRow {
+function row(
+  spec: BenchModelSpec,
+  batch: number,
+  measure: Measure,
+  backend: BackendName | 'pytorch',
+  threads: number,
+  ms: number,
+  flopsPerExample: number,
+  peerMs: number | null,
+  peaks: Peaks,
+): BenchRow {
   const work = flopsPerExample * batch * FORWARD_UNITS[measure];
   const gflops = work / (ms * 1e6);
   // N data-parallel wasm workers: N times one instance's peak
-  const one = backend === 'pytorch' ? peaks.pytorch : peaks.atflow[backend] ?? null;
+  const one = backend === 'pytorch' ? peaks.pytorch : (peaks.atflow[backend] ?? null);
   const peak = one === null ? null : backend === 'wasm' ? one * threads : one;
   return {
     model: spec.label,
@@ -311,8 +365,19 @@ function row(spec: BenchModelSpec, batch: number, measure: Measure, backend: Bac
 function peakRow(backend: BackendName | 'pytorch', threads: number, n: number, gflops: number): BenchRow {
   const ms = (2 * n ** 3) / (gflops * 1e6);
   return {
-    model: `matmul-${n}`, batch: n, measure: 'peak_matmul', backend, threads, ms, examples_per_s: 0, gflops,
-    peer_ms: null, ratio: null, peak_gflops: gflops, share_of_peak: 1, peer_share_of_peak: null,
+    model: `matmul-${n}`,
+    batch: n,
+    measure: 'peak_matmul',
+    backend,
+    threads,
+    ms,
+    examples_per_s: 0,
+    gflops,
+    peer_ms: null,
+    ratio: null,
+    peak_gflops: gflops,
+    share_of_peak: 1,
+    peer_share_of_peak: null,
   };
 }
 
@@ -320,7 +385,9 @@ function peakRow(backend: BackendName | 'pytorch', threads: number, n: number, g
  * Runs the benchmark. Backends are initialised one after the other in this process; the PyTorch peer
  * runs after atflow's measures of each model (never concurrently, so neither slows the other).
  */
-export async function runEngineBench(options: EngineBenchOptions): Promise<{ rows: BenchRow[]; peers: Partial<Record<BenchModelKey, PeerResult | null>>; backends: BackendInfo[] }> {
+export async function runEngineBench(
+  options: EngineBenchOptions,
+): Promise<{ rows: BenchRow[]; peers: Partial<Record<BenchModelKey, PeerResult | null>>; backends: BackendInfo[] }> {
   const note = options.note ?? (() => undefined);
   const measures = options.measures ?? MEASURES;
   const rows: BenchRow[] = [];
@@ -413,6 +480,8 @@ export function formatTable(rows: readonly BenchRow[], peers: Partial<Record<Ben
     out.push(`PyTorch ${peer.torch} (${peer.threads} threads) ${label}: ${cells.join('; ')}`);
   }
   out.push('ratio = PyTorch ms / atflow ms (> 1: atflow is faster); PyTorch figure = its faster oneDNN setting.');
-  out.push('%peak = GFLOP/s (bench/flops.ts: 2·MACs of convs and matmuls, backward = 2× forward) / that backend\'s peak_matmul GFLOP/s; torch %peak likewise against PyTorch\'s matmul.');
+  out.push(
+    "%peak = GFLOP/s (bench/flops.ts: 2·MACs of convs and matmuls, backward = 2× forward) / that backend's peak_matmul GFLOP/s; torch %peak likewise against PyTorch's matmul.",
+  );
   return out.join('\n');
 }

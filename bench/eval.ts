@@ -61,11 +61,32 @@ const CACHE = path.join(ROOT, '.cache', 'bench-eval');
 const SEED = 20240;
 
 /** The MNIST model: mnist-pgd-at-cpu's settings for 3 epochs (the weights of issue 26's measurement). */
-const MNIST_TRAINING = { trainSize: 8000, epochs: 3, batch: 128, eps: 0.3, alpha: 0.04, steps: 10, lr: 0.05, momentum: 0.9, weightDecay: 5e-4, seed: 1 };
+const MNIST_TRAINING = {
+  trainSize: 8000,
+  epochs: 3,
+  batch: 128,
+  eps: 0.3,
+  alpha: 0.04,
+  steps: 10,
+  lr: 0.05,
+  momentum: 0.9,
+  weightDecay: 5e-4,
+  seed: 1,
+};
 const MNIST_EPS = 0.3;
 const RESNET_EPS = 1 / 255;
 /** The epoch part: mnist-pgd-at-cpu's evaluation (PGD-10, α = 0.04, batches of 200, a 500-digit training subset). */
-const EPOCH = { trainSize: 2000, testSize: 1000, subset: 500, evalBatch: 200, trainBatch: 128, eps: 0.3, alpha: 0.04, evalAlpha: 0.04, steps: 10 };
+const EPOCH = {
+  trainSize: 2000,
+  testSize: 1000,
+  subset: 500,
+  evalBatch: 200,
+  trainBatch: 128,
+  eps: 0.3,
+  alpha: 0.04,
+  evalAlpha: 0.04,
+  steps: 10,
+};
 
 export interface EvalBenchRow {
   readonly model: string;
@@ -88,15 +109,24 @@ const note = (m: string) => process.stderr.write(`bench eval: ${m}\n`);
 /** Runs a peer script with the bench's python; its JSON lines, or null with a note saying what to do. */
 function runPeer(script: string, args: string[]): Array<Record<string, unknown>> | null {
   const python = peerPython(ROOT);
-  const r = spawnSync(python, [path.join(__dirname, 'peers', script), ...args], { encoding: 'utf8', maxBuffer: 1 << 26, stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = spawnSync(python, [path.join(__dirname, 'peers', script), ...args], {
+    encoding: 'utf8',
+    maxBuffer: 1 << 26,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   if (r.error) {
     note(`PyTorch peer not run: ${python} is not available (${r.error.message}); run \`npm run setup:python\`; peer_ms is null`);
     return null;
   }
-  const lines = r.stdout.split('\n').filter((l) => l.trim().startsWith('{')).map((l) => JSON.parse(l) as Record<string, unknown>);
+  const lines = r.stdout
+    .split('\n')
+    .filter((l) => l.trim().startsWith('{'))
+    .map((l) => JSON.parse(l) as Record<string, unknown>);
   const err = lines.find((l) => l.error);
   if (err || r.status !== 0) {
-    note(`PyTorch peer ${script} failed with ${python}: ${String(err?.error ?? r.stderr.trim().split('\n').slice(-3).join(' | '))}; peer_ms is null`);
+    note(
+      `PyTorch peer ${script} failed with ${python}: ${String(err?.error ?? r.stderr.trim().split('\n').slice(-3).join(' | '))}; peer_ms is null`,
+    );
     return null;
   }
   return lines;
@@ -109,13 +139,16 @@ function threads(): number {
 /** The bench's MNIST model, trained once with atflow (PGD-AT) and cached (or the weights --mnist-weights names). */
 async function mnistModel(): Promise<Model> {
   const t = MNIST_TRAINING;
-  const file = arg('mnist-weights') ?? path.join(CACHE, `mnist-cnn-small-pgd-at-eps${t.eps}-e${t.epochs}-n${t.trainSize}-seed${t.seed}.safetensors`);
+  const file =
+    arg('mnist-weights') ?? path.join(CACHE, `mnist-cnn-small-pgd-at-eps${t.eps}-e${t.epochs}-n${t.trainSize}-seed${t.seed}.safetensors`);
   const model = createModel('cnn-small', { numClasses: 10, inputShape: [28, 28, 1], seed: t.seed });
   if (fs.existsSync(file)) {
     loadWeights(model, file);
     return model;
   }
-  note(`training the MNIST model once (PGD-AT, ${t.epochs} epochs on ${t.trainSize} digits; a few minutes), cached as ${path.relative(ROOT, file)}`);
+  note(
+    `training the MNIST model once (PGD-AT, ${t.epochs} epochs on ${t.trainSize} digits; a few minutes), cached as ${path.relative(ROOT, file)}`,
+  );
   const source = createMnistSource({ trainSize: t.trainSize, seed: t.seed });
   const trainer = createTrainer('pgd-at', { attack: { eps: t.eps, alpha: t.alpha, steps: t.steps } });
   const planner = new BatchPlanner(source.info.sizes, { batchSize: t.batch, evalBatchSize: 200, seed: t.seed });
@@ -164,7 +197,12 @@ function resnetInputs(model: Model, n: number): Inputs {
 function writeInputs(file: string, inputs: Inputs): void {
   const tensors: SafetensorsTensor[] = [
     { name: 'x', dtype: 'F32', shape: inputs.shape, data: new Uint8Array(inputs.x.buffer, inputs.x.byteOffset, inputs.x.byteLength) },
-    { name: 'y', dtype: 'I32', shape: [inputs.labels.length], data: new Uint8Array(inputs.labels.buffer, inputs.labels.byteOffset, inputs.labels.byteLength) },
+    {
+      name: 'y',
+      dtype: 'I32',
+      shape: [inputs.labels.length],
+      data: new Uint8Array(inputs.labels.buffer, inputs.labels.byteOffset, inputs.labels.byteLength),
+    },
   ];
   writeSafetensorsFile(file, tensors);
 }
@@ -180,20 +218,29 @@ interface StageTimes {
 async function atflowAutoAttack(model: Model, inputs: Inputs, eps: number, dir: string): Promise<StageTimes> {
   const n = inputs.labels.length;
   // warm-up: TensorFlow builds its kernels on first use
-  tf.tidy(() => tf.grad((xx: tf.Tensor) => tf.sum(model.apply(xx as tf.Tensor4D, 'eval')))(tf.tensor4d(inputs.x, inputs.shape)).dataSync());
-  const s = await evaluateAutoAttack(model, { x: inputs.x, labels: inputs.labels, index: Int32Array.from({ length: n }, (_, i) => i) }, dir, {
-    threat: threatModel({ eps, norm: 'linf' }),
-    attacks: 'standard',
-    batchSize: n,
-    seed: 0,
-    checkpoint: 'bench',
-    split: 'test',
-    resume: false,
-    // one line per stage end on stderr (a ResNet stage takes minutes)
-    onProgress: (p) => {
-      if (p.phase === 'end') note(`  ${formatEvalProgress(p)}`);
+  tf.tidy(() =>
+    tf
+      .grad((xx: tf.Tensor) => tf.sum(model.apply(xx as tf.Tensor4D, 'eval')))(tf.tensor4d(inputs.x, inputs.shape))
+      .dataSync(),
+  );
+  const s = await evaluateAutoAttack(
+    model,
+    { x: inputs.x, labels: inputs.labels, index: Int32Array.from({ length: n }, (_, i) => i) },
+    dir,
+    {
+      threat: threatModel({ eps, norm: 'linf' }),
+      attacks: 'standard',
+      batchSize: n,
+      seed: 0,
+      checkpoint: 'bench',
+      split: 'test',
+      resume: false,
+      // one line per stage end on stderr (a ResNet stage takes minutes)
+      onProgress: (p) => {
+        if (p.phase === 'end') note(`  ${formatEvalProgress(p)}`);
+      },
     },
-  });
+  );
   const seconds: Record<string, number> = {};
   const attacked: Record<string, number> = {};
   for (const [stage, t] of Object.entries(s.stage_time)) {
@@ -201,13 +248,40 @@ async function atflowAutoAttack(model: Model, inputs: Inputs, eps: number, dir: 
     attacked[stage] = t.attacked;
   }
   // the total as the reference's: the stages (its clean pass and checks are outside its stages' perturb too)
-  return { seconds, attacked, robust: { ...s.robust_acc_after, clean: s.clean_acc }, total: Object.values(seconds).reduce((a, b) => a + b, 0) };
+  return {
+    seconds,
+    attacked,
+    robust: { ...s.robust_acc_after, clean: s.clean_acc },
+    total: Object.values(seconds).reduce((a, b) => a + b, 0),
+  };
 }
 
-function referenceAutoAttack(aa: string | null, arch: 'mnist' | 'resnet', weights: string, inputsFile: string, eps: number): StageTimes | null {
+function referenceAutoAttack(
+  aa: string | null,
+  arch: 'mnist' | 'resnet',
+  weights: string,
+  inputsFile: string,
+  eps: number,
+): StageTimes | null {
   if (!aa) return null;
-  const lines = runPeer('autoattack_reference.py', ['--aa', aa, '--mode', 'bench', '--arch', arch, '--weights', weights, '--inputs', inputsFile, '--eps', String(eps), '--threads', String(threads())]);
-  const r = lines?.[0] as { stages: Record<string, { seconds: number; attacked: number; robust_after: number }>; seconds: number; clean: number } | undefined;
+  const lines = runPeer('autoattack_reference.py', [
+    '--aa',
+    aa,
+    '--mode',
+    'bench',
+    '--arch',
+    arch,
+    '--weights',
+    weights,
+    '--inputs',
+    inputsFile,
+    '--eps',
+    String(eps),
+    '--threads',
+    String(threads()),
+  ]);
+  const r = lines?.[0] as
+    { stages: Record<string, { seconds: number; attacked: number; robust_after: number }>; seconds: number; clean: number } | undefined;
   if (!r) return null;
   const seconds: Record<string, number> = {};
   const attacked: Record<string, number> = {};
@@ -223,8 +297,8 @@ function referenceAutoAttack(aa: string | null, arch: 'mnist' | 'resnet', weight
 function autoAttackRows(label: string, n: number, backend: BackendName, ours: StageTimes, peer: StageTimes | null): EvalBenchRow[] {
   const rows: EvalBenchRow[] = [];
   for (const stage of [...STANDARD_STAGES, 'total']) {
-    const ms = 1000 * (stage === 'total' ? ours.total : ours.seconds[stage] ?? 0);
-    const peerMs = peer === null ? null : 1000 * (stage === 'total' ? peer.total : peer.seconds[stage] ?? 0);
+    const ms = 1000 * (stage === 'total' ? ours.total : (ours.seconds[stage] ?? 0));
+    const peerMs = peer === null ? null : 1000 * (stage === 'total' ? peer.total : (peer.seconds[stage] ?? 0));
     rows.push({
       model: label,
       n,
@@ -233,20 +307,27 @@ function autoAttackRows(label: string, n: number, backend: BackendName, ours: St
       ms,
       peer_ms: peerMs,
       ratio: peerMs === null || ms === 0 ? null : peerMs / ms,
-      attacked: stage === 'total' ? n : ours.attacked[stage] ?? 0,
-      peer_attacked: peer === null ? null : stage === 'total' ? n : peer.attacked[stage] ?? 0,
-      robust_acc: stage === 'total' ? ours.robust.square ?? null : ours.robust[stage] ?? null,
-      peer_robust_acc: peer === null ? null : (stage === 'total' ? peer.robust.square : peer.robust[stage]) ?? null,
+      attacked: stage === 'total' ? n : (ours.attacked[stage] ?? 0),
+      peer_attacked: peer === null ? null : stage === 'total' ? n : (peer.attacked[stage] ?? 0),
+      robust_acc: stage === 'total' ? (ours.robust.square ?? null) : (ours.robust[stage] ?? null),
+      peer_robust_acc: peer === null ? null : ((stage === 'total' ? peer.robust.square : peer.robust[stage]) ?? null),
     });
   }
   return rows;
 }
 
 /** One model's AutoAttack part: weights and inputs into a temporary folder, atflow, then the reference. */
-async function autoAttackPart(key: 'mnist' | 'resnet', n: number, backend: BackendName, aa: string | null, peer: boolean): Promise<EvalBenchRow[]> {
+async function autoAttackPart(
+  key: 'mnist' | 'resnet',
+  n: number,
+  backend: BackendName,
+  aa: string | null,
+  peer: boolean,
+): Promise<EvalBenchRow[]> {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), `atflow-bench-eval-${key}-`));
   try {
-    const model = key === 'mnist' ? await mnistModel() : createModel('preact-resnet18', { numClasses: 10, inputShape: [32, 32, 3], seed: SEED });
+    const model =
+      key === 'mnist' ? await mnistModel() : createModel('preact-resnet18', { numClasses: 10, inputShape: [32, 32, 3], seed: SEED });
     const inputs = key === 'mnist' ? mnistInputs(n) : resnetInputs(model, n);
     const eps = key === 'mnist' ? MNIST_EPS : RESNET_EPS;
     const label = key === 'mnist' ? 'mnist-cnn' : 'preact-resnet18';
@@ -279,14 +360,20 @@ async function atflowEpoch(model: Model, source: Source, reps: number): Promise<
   const subset = Int32Array.from({ length: EPOCH.subset }, (_, i) => i);
   const subsetPlans = () => {
     const plans = [];
-    for (let step = 0; step * EPOCH.evalBatch < subset.length; step++) plans.push({ split: 'train' as const, epoch: 1, step, indices: subset.slice(step * EPOCH.evalBatch, (step + 1) * EPOCH.evalBatch) });
+    for (let step = 0; step * EPOCH.evalBatch < subset.length; step++)
+      plans.push({ split: 'train' as const, epoch: 1, step, indices: subset.slice(step * EPOCH.evalBatch, (step + 1) * EPOCH.evalBatch) });
     return plans;
   };
   const { from } = await import('rxjs');
   const evalOnce = async () => {
     const t = performance.now();
     await evaluatePass(planner.plans$('test', 1).pipe(loadBatches(source)), { model, attack: evalAttack, seed: 1, epoch: 1 });
-    await evaluatePass(from(subsetPlans()).pipe(loadBatches(source), randomizeLabels(null)), { model, attack: evalAttack, seed: 1, epoch: 1 });
+    await evaluatePass(from(subsetPlans()).pipe(loadBatches(source), randomizeLabels(null)), {
+      model,
+      attack: evalAttack,
+      seed: 1,
+      epoch: 1,
+    });
     return performance.now() - t;
   };
   await evalOnce(); // warm-up
@@ -340,16 +427,37 @@ async function epochPart(backend: BackendName, peer: boolean, reps: number): Pro
       { name: 'x_test', dtype: 'F32', shape: test.shape, data: bytes(test.x) },
       { name: 'y_test', dtype: 'I32', shape: [test.labels.length], data: bytes(test.labels) },
     ]);
-    note(`per-epoch evaluation (clean + PGD-${EPOCH.steps} on ${EPOCH.testSize} test + ${EPOCH.subset} training digits) and a PGD-AT epoch (${EPOCH.trainSize} digits), atflow on ${backend} ...`);
+    note(
+      `per-epoch evaluation (clean + PGD-${EPOCH.steps} on ${EPOCH.testSize} test + ${EPOCH.subset} training digits) and a PGD-AT epoch (${EPOCH.trainSize} digits), atflow on ${backend} ...`,
+    );
     const ours = await atflowEpoch(model, source, reps);
     model.dispose();
     let theirs: { evalMs: number; trainMs: number } | null = null;
     if (peer) {
       note('the same in PyTorch ...');
       const lines = runPeer('torch_engine.py', [
-        '--epoch', data, '--weights', weights, '--reps', String(reps), '--threads', String(threads()),
-        '--subset', String(EPOCH.subset), '--eval-batch', String(EPOCH.evalBatch), '--batch', String(EPOCH.trainBatch),
-        '--eps', String(EPOCH.eps), '--alpha', String(EPOCH.alpha), '--eval-alpha', String(EPOCH.evalAlpha), '--steps', String(EPOCH.steps),
+        '--epoch',
+        data,
+        '--weights',
+        weights,
+        '--reps',
+        String(reps),
+        '--threads',
+        String(threads()),
+        '--subset',
+        String(EPOCH.subset),
+        '--eval-batch',
+        String(EPOCH.evalBatch),
+        '--batch',
+        String(EPOCH.trainBatch),
+        '--eps',
+        String(EPOCH.eps),
+        '--alpha',
+        String(EPOCH.alpha),
+        '--eval-alpha',
+        String(EPOCH.evalAlpha),
+        '--steps',
+        String(EPOCH.steps),
       ]);
       const r = lines?.[0] as { eval_ms: number; train_ms: number } | undefined;
       if (r) theirs = { evalMs: r.eval_ms, trainMs: r.train_ms };
@@ -357,9 +465,20 @@ async function epochPart(backend: BackendName, peer: boolean, reps: number): Pro
     const share = ours.evalMs / (ours.evalMs + ours.trainMs);
     const peerShare = theirs ? theirs.evalMs / (theirs.evalMs + theirs.trainMs) : null;
     const row = (stage: string, n: number, ms: number, peerMs: number | null): EvalBenchRow => ({
-      model: 'mnist-cnn', n, stage, backend, ms, peer_ms: peerMs, ratio: peerMs === null ? null : peerMs / ms, share, peer_share: peerShare,
+      model: 'mnist-cnn',
+      n,
+      stage,
+      backend,
+      ms,
+      peer_ms: peerMs,
+      ratio: peerMs === null ? null : peerMs / ms,
+      share,
+      peer_share: peerShare,
     });
-    return [row('epoch-eval', EPOCH.testSize + EPOCH.subset, ours.evalMs, theirs?.evalMs ?? null), row('epoch-train', EPOCH.trainSize, ours.trainMs, theirs?.trainMs ?? null)];
+    return [
+      row('epoch-eval', EPOCH.testSize + EPOCH.subset, ours.evalMs, theirs?.evalMs ?? null),
+      row('epoch-train', EPOCH.trainSize, ours.trainMs, theirs?.trainMs ?? null),
+    ];
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }
@@ -383,7 +502,12 @@ export function formatEvalTable(rows: readonly EvalBenchRow[]): string {
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i].length)));
   const line = (cells: string[]) => cells.map((c, i) => (i < 4 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
-  return [line(head), widths.map((w) => '-'.repeat(w)).join('  '), ...body.map(line), 'ratio = PyTorch ms / atflow ms (> 1: atflow is faster); attacked = points the stage attacked, atflow/reference.'].join('\n');
+  return [
+    line(head),
+    widths.map((w) => '-'.repeat(w)).join('  '),
+    ...body.map(line),
+    'ratio = PyTorch ms / atflow ms (> 1: atflow is faster); attacked = points the stage attacked, atflow/reference.',
+  ].join('\n');
 }
 
 async function main(): Promise<void> {
@@ -393,7 +517,9 @@ async function main(): Promise<void> {
   const peer = !flag('no-peer');
   const aa = arg('aa') ?? process.env.ATFLOW_AUTOATTACK ?? null;
   if (peer && parts.includes('autoattack') && !aa) {
-    note('the reference AutoAttack is not run: pass --aa DIR or set ATFLOW_AUTOATTACK to a checkout of fra31/auto-attack (the folder holding autoattack/); peer_ms is null');
+    note(
+      'the reference AutoAttack is not run: pass --aa DIR or set ATFLOW_AUTOATTACK to a checkout of fra31/auto-attack (the folder holding autoattack/); peer_ms is null',
+    );
   }
   const info = await initBackend((arg('backend') as BackendName | undefined) ?? 'auto');
   note(`atflow on ${describeBackend(info)}`);

@@ -17,7 +17,11 @@ export interface ModelFlops {
 const product = (shape: readonly number[]): number => shape.reduce((a, b) => a * b, 1);
 
 /** 2·MACs of one traced kernel call, or 0 for kernels that are not convolutions or matrix products. */
-export function kernelFlops(name: string, inputShapes: readonly (readonly number[])[], outputShapes: readonly (readonly number[])[]): number {
+export function kernelFlops(
+  name: string,
+  inputShapes: readonly (readonly number[])[],
+  outputShapes: readonly (readonly number[])[],
+): number {
   const out = outputShapes[0];
   if (!out) return 0;
   switch (name) {

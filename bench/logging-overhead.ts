@@ -28,7 +28,7 @@ async function main(): Promise<void> {
   const trainSize = Number(arg('train', '2000'));
   const epochs = Number(arg('epochs', '2'));
   const model = arg('model', 'mlp');
-  const backend = await initBackend((arg('backend', 'wasm') as 'wasm'));
+  const backend = await initBackend(arg('backend', 'wasm') as 'wasm');
   const registry = defaultRegistry();
   const times: Record<'on' | 'off', number[]> = { on: [], off: [] };
   /** Share of the run's wall time spent in the sink on example rows (logging on). */

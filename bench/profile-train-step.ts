@@ -22,9 +22,15 @@ function arg(name: string, def: string): string {
   const model = createModel(MODEL, { numClasses: 10, seed: 1 });
   const rng = new Rng(1);
   const x = tf.tensor4d(rng.fillUniform(new Float32Array(BATCH * shape[0] * shape[1] * shape[2]), 0, 1), [BATCH, ...shape]);
-  const y = tf.tensor1d(Int32Array.from({ length: BATCH }, () => rng.int(10)), 'int32');
+  const y = tf.tensor1d(
+    Int32Array.from({ length: BATCH }, () => rng.int(10)),
+    'int32',
+  );
   const step = () => {
-    const { value, grads } = tf.variableGrads(() => crossEntropy(model.apply(x, 'train'), y), model.parameters.map((p) => p.variable));
+    const { value, grads } = tf.variableGrads(
+      () => crossEntropy(model.apply(x, 'train'), y),
+      model.parameters.map((p) => p.variable),
+    );
     value.dataSync();
     tf.dispose([value, ...Object.values(grads)]);
   };
@@ -40,12 +46,17 @@ function arg(name: string, def: string): string {
     const e = byName.get(k.name) ?? { ms: 0, calls: 0, worst: { ms: -1, shape: '' } };
     e.ms += ms;
     e.calls++;
-    if (ms > e.worst.ms) e.worst = { ms, shape: `${(k.inputShapes ?? []).map((s) => `[${s}]`).join(' ')} -> [${k.outputShapes?.[0] ?? ''}]` };
+    if (ms > e.worst.ms)
+      e.worst = { ms, shape: `${(k.inputShapes ?? []).map((s) => `[${s}]`).join(' ')} -> [${k.outputShapes?.[0] ?? ''}]` };
     byName.set(k.name, e);
   }
-  console.log(`${MODEL} batch ${BATCH} on ${tf.getBackend()}: train step ${wall.toFixed(0)} ms wall (profiled), kernels ${total.toFixed(0)} ms, ${info.kernels.length} kernel calls`);
+  console.log(
+    `${MODEL} batch ${BATCH} on ${tf.getBackend()}: train step ${wall.toFixed(0)} ms wall (profiled), kernels ${total.toFixed(0)} ms, ${info.kernels.length} kernel calls`,
+  );
   for (const [name, e] of [...byName].sort((a, b) => b[1].ms - a[1].ms).slice(0, 25)) {
-    console.log(`${name.padEnd(28)} ${e.ms.toFixed(1).padStart(9)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  ${String(e.calls).padStart(4)} calls  worst ${e.worst.ms.toFixed(1)} ms ${e.worst.shape}`);
+    console.log(
+      `${name.padEnd(28)} ${e.ms.toFixed(1).padStart(9)} ms ${((100 * e.ms) / total).toFixed(1).padStart(5)}%  ${String(e.calls).padStart(4)} calls  worst ${e.worst.ms.toFixed(1)} ms ${e.worst.shape}`,
+    );
   }
   x.dispose();
   y.dispose();

@@ -53,7 +53,18 @@ async function main(): Promise<void> {
       const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[1];
       chromium = { loadMs: median(loads), liveMs: median(lives) };
     }
-    process.stdout.write(JSON.stringify({ epochs, examples: n, examplesRows: 2 * epochs * n, parquetWriteMs: writeMs, reportMs, reportBytes: bytes, chromium, loadAverage: os.loadavg()[0] }) + '\n');
+    process.stdout.write(
+      JSON.stringify({
+        epochs,
+        examples: n,
+        examplesRows: 2 * epochs * n,
+        parquetWriteMs: writeMs,
+        reportMs,
+        reportBytes: bytes,
+        chromium,
+        loadAverage: os.loadavg()[0],
+      }) + '\n',
+    );
   } finally {
     fs.rmSync(dir, { recursive: true, force: true });
   }

@@ -28,10 +28,24 @@ function batches(rows: number, batch: number, epochs: number): ExampleColumns[] 
     const ints = (n: number) => Int32Array.from({ length: batch }, () => rng.int(n));
     const bits = () => Uint8Array.from({ length: batch }, () => (rng.uniform() < 0.5 ? 1 : 0));
     pool.push({
-      epoch: 1, phase: 'eval', example: new Int32Array(batch), label_true: ints(10), label_used: ints(10), is_noisy: bits(),
-      loss_clean: f(0, 3), pred_clean: ints(10), correct_clean: bits(), p_label_clean: f(0, 1), margin_clean: f(-3, 3),
-      loss_adv: f(0, 5), pred_adv: ints(10), correct_adv: bits(), p_label_adv: f(0, 1), margin_adv: f(-4, 2),
-      te_target_entropy: f(0, 2.3), te_penalty: f(0, 0.1),
+      epoch: 1,
+      phase: 'eval',
+      example: new Int32Array(batch),
+      label_true: ints(10),
+      label_used: ints(10),
+      is_noisy: bits(),
+      loss_clean: f(0, 3),
+      pred_clean: ints(10),
+      correct_clean: bits(),
+      p_label_clean: f(0, 1),
+      margin_clean: f(-3, 3),
+      loss_adv: f(0, 5),
+      pred_adv: ints(10),
+      correct_adv: bits(),
+      p_label_adv: f(0, 1),
+      margin_adv: f(-4, 2),
+      te_target_entropy: f(0, 2.3),
+      te_penalty: f(0, 0.1),
     });
   }
   const perEpoch = rows / epochs;
@@ -51,11 +65,27 @@ async function main() {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-bench-sinks-'));
   const data = batches(rows, batch, epochs);
   const start: RunEvent = {
-    type: 'run-start', runId: 'bench', runDir: path.join(dir, 'parquet'), spec: {}, seed: 1,
+    type: 'run-start',
+    runId: 'bench',
+    runDir: path.join(dir, 'parquet'),
+    spec: {},
+    seed: 1,
     backend: { name: 'cpu', provider: 'none', tfjsVersion: '', tensorflowVersion: null, threads: 1 },
-    startedAt: new Date().toISOString(), epochs, numClasses: 10, trainSize: rows / epochs, firstEpoch: 1, priorEpochs: [],
+    startedAt: new Date().toISOString(),
+    epochs,
+    numClasses: 10,
+    trainSize: rows / epochs,
+    firstEpoch: 1,
+    priorEpochs: [],
   };
-  const result: Record<string, unknown> = { rows, batch, epochs, node: process.version, cpus: os.cpus().length, cpu_model: os.cpus()[0]?.model };
+  const result: Record<string, unknown> = {
+    rows,
+    batch,
+    epochs,
+    node: process.version,
+    cpus: os.cpus().length,
+    cpu_model: os.cpus()[0]?.model,
+  };
   // warm-up: load wasm, JIT
   {
     const w = new ParquetRunWriter({ writeSpec: false });

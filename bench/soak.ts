@@ -54,10 +54,30 @@ function fit(samples: readonly Sample[], from: number): Record<string, number> {
   const r = (v: number) => Number(v.toPrecision(4));
   return {
     from_epoch: from,
-    tensors_per_epoch: r(slope(e, s.map((x) => x.tensors))),
-    tf_mb_per_epoch: r(slope(e, s.map((x) => x.tfMB))),
-    rss_mb_per_epoch: r(slope(e, s.map((x) => x.rssMB))),
-    heap_mb_per_epoch: r(slope(e, s.map((x) => x.heapMB))),
+    tensors_per_epoch: r(
+      slope(
+        e,
+        s.map((x) => x.tensors),
+      ),
+    ),
+    tf_mb_per_epoch: r(
+      slope(
+        e,
+        s.map((x) => x.tfMB),
+      ),
+    ),
+    rss_mb_per_epoch: r(
+      slope(
+        e,
+        s.map((x) => x.rssMB),
+      ),
+    ),
+    heap_mb_per_epoch: r(
+      slope(
+        e,
+        s.map((x) => x.heapMB),
+      ),
+    ),
   };
 }
 
@@ -113,7 +133,9 @@ async function main(): Promise<void> {
           wallS: (performance.now() - t0) / 1000,
         });
         const s = samples[samples.length - 1];
-        process.stderr.write(`epoch ${s.epoch}: ${s.tensors} tensors, rss ${s.rssMB.toFixed(1)} MB, heap ${s.heapMB.toFixed(1)} MB, ${s.wallS.toFixed(0)} s\n`);
+        process.stderr.write(
+          `epoch ${s.epoch}: ${s.tensors} tensors, rss ${s.rssMB.toFixed(1)} MB, heap ${s.heapMB.toFixed(1)} MB, ${s.wallS.toFixed(0)} s\n`,
+        );
       });
     },
   });
@@ -127,8 +149,12 @@ async function main(): Promise<void> {
             count(DISTINCT (epoch, phase, example)) AS distinct_rows, count(DISTINCT epoch) AS epochs
      FROM read_parquet(${lit(ex)}, hive_partitioning = false) WHERE split = 'train'`,
   );
-  const [steps_] = await duck(`SELECT count(*) AS n, count(DISTINCT (epoch, step)) AS d FROM read_parquet(${lit(path.join(runDir, 'steps.parquet'))})`);
-  const [epochRows] = await duck(`SELECT count(*) AS n, min(epoch) AS lo, max(epoch) AS hi FROM read_parquet(${lit(path.join(runDir, 'epochs.parquet'))})`);
+  const [steps_] = await duck(
+    `SELECT count(*) AS n, count(DISTINCT (epoch, step)) AS d FROM read_parquet(${lit(path.join(runDir, 'steps.parquet'))})`,
+  );
+  const [epochRows] = await duck(
+    `SELECT count(*) AS n, min(epoch) AS lo, max(epoch) AS hi FROM read_parquet(${lit(path.join(runDir, 'epochs.parquet'))})`,
+  );
   const [labels] = await duck(`SELECT count(*) AS n FROM read_parquet(${lit(path.join(runDir, 'labels.parquet'))})`);
   const stepsPerEpoch = Math.ceil(trainSize / 64);
   const expected = { train: trainSize * epochs, eval: trainSize * evaluated, steps: stepsPerEpoch * epochs, epochs, labels: trainSize };
@@ -158,7 +184,11 @@ async function main(): Promise<void> {
     slopes_all: fit(samples, 1),
     slopes_after_warmup: fit(samples, warmup + 1),
     tensors: { first: samples[0]?.tensors, last: samples[samples.length - 1]?.tensors, max: Math.max(...samples.map((s) => s.tensors)) },
-    rss_mb: { first: Number(samples[0]?.rssMB.toFixed(1)), last: Number(samples[samples.length - 1]?.rssMB.toFixed(1)), max: Number(Math.max(...samples.map((s) => s.rssMB)).toFixed(1)) },
+    rss_mb: {
+      first: Number(samples[0]?.rssMB.toFixed(1)),
+      last: Number(samples[samples.length - 1]?.rssMB.toFixed(1)),
+      max: Number(Math.max(...samples.map((s) => s.rssMB)).toFixed(1)),
+    },
     logs: { complete, examples, expected, steps: steps_, epochs: epochRows, labels: labels.n, run_dir: runDir },
     samples: samples.map((s) => [s.epoch, s.tensors, Number(s.rssMB.toFixed(1)), Number(s.heapMB.toFixed(1)), Number(s.wallS.toFixed(1))]),
     samples_columns: ['epoch', 'tensors', 'rss_mb', 'heap_mb', 'wall_s'],

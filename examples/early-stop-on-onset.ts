@@ -8,7 +8,18 @@
  */
 import * as path from 'path';
 import { pipe, type MonoTypeOperatorFunction } from 'rxjs';
-import { resolveRuns, executeRun, defaultRegistry, parquetRunSink, SummaryWriter, standardEpoch, stopWhen, type BackendName, type EndedEpoch, type RunOutcome } from '../src';
+import {
+  resolveRuns,
+  executeRun,
+  defaultRegistry,
+  parquetRunSink,
+  SummaryWriter,
+  standardEpoch,
+  stopWhen,
+  type BackendName,
+  type EndedEpoch,
+  type RunOutcome,
+} from '../src';
 
 /**
  * Stops after the first evaluated epoch whose test robust accuracy is more than `points` points below

@@ -32,14 +32,26 @@ import {
  * Sets each epoch's batch chain to the run's trainer rebuilt with ε = `eps(epoch)` (α scaled by the
  * same factor). `onBatch` sees each attacked batch (e.g. to measure the perturbation actually used).
  */
-export function epsCurriculum(run: RunContext, registry: Registry, eps: (epoch: number) => number, onBatch?: (b: AttackedBatch) => void): MonoTypeOperatorFunction<NewEpoch> {
+export function epsCurriculum(
+  run: RunContext,
+  registry: Registry,
+  eps: (epoch: number) => number,
+  onBatch?: (b: AttackedBatch) => void,
+): MonoTypeOperatorFunction<NewEpoch> {
   const { model, te, optimizer, lr, trainerOptions } = run.parts;
   const base = run.spec.attack;
   return map((s) => {
     const e = eps(s.epoch);
     const options: TrainerOptions = { ...trainerOptions, attack: { ...trainerOptions.attack, eps: e, alpha: (base.alpha * e) / base.eps } };
     const trainer = registry.create<Trainer, TrainerOptions>('trainer', run.spec.trainer.name, options);
-    return { ...s, chain: pipe(attack({ model, trainer, te, seed: run.spec.seed }), tap((b) => onBatch?.(b)), train({ model, trainer, optimizer, lr })) };
+    return {
+      ...s,
+      chain: pipe(
+        attack({ model, trainer, te, seed: run.spec.seed }),
+        tap((b) => onBatch?.(b)),
+        train({ model, trainer, optimizer, lr }),
+      ),
+    };
   });
 }
 

@@ -77,7 +77,11 @@ export async function runInCode(o: InCodeOptions): Promise<string> {
         measureComplexity(r),
         endEpoch(r),
         checkpointEvery(r),
-        tap((s) => console.log(`epoch ${s.epoch}: adversarial training accuracy on the random labels ${(100 * (s.record?.train_robust_acc ?? NaN)).toFixed(1)}%`)),
+        tap((s) =>
+          console.log(
+            `epoch ${s.epoch}: adversarial training accuracy on the random labels ${(100 * (s.record?.train_robust_acc ?? NaN)).toFixed(1)}%`,
+          ),
+        ),
         stopWhen((s) => r.shouldStop() || s.epoch === o.stopAfter, 'interrupted'),
       ),
   });

@@ -24,10 +24,18 @@ function arg(name: string, fallback: string): string {
 function packedBin(prefix: string): string {
   fs.mkdirSync(prefix, { recursive: true });
   const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k)));
-  const packed = spawnSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', prefix], { cwd: ROOT, env, encoding: 'utf8' });
+  const packed = spawnSync('npm', ['pack', '--ignore-scripts', '--json', '--pack-destination', prefix], {
+    cwd: ROOT,
+    env,
+    encoding: 'utf8',
+  });
   if (packed.status !== 0) throw new Error(`npm pack failed: ${packed.stderr}`);
   const tarball = path.join(prefix, JSON.parse(packed.stdout)[0].filename);
-  const r = spawnSync('npm', ['install', '-g', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', tarball], { env: { ...env, npm_config_prefix: prefix }, encoding: 'utf8', timeout: 900_000 });
+  const r = spawnSync('npm', ['install', '-g', '--offline', '--ignore-scripts', '--no-audit', '--no-fund', tarball], {
+    env: { ...env, npm_config_prefix: prefix },
+    encoding: 'utf8',
+    timeout: 900_000,
+  });
   if (r.status !== 0) throw new Error(`npm install -g ${tarball} failed: ${r.stderr.slice(-2000)}`);
   return path.join(prefix, 'bin', 'atflow');
 }
@@ -35,7 +43,7 @@ function packedBin(prefix: string): string {
 async function main(): Promise<void> {
   const t0 = Date.now();
   // the tarball and `npm link` both run dist/: build it first when src/ is newer (as jest's global setup does)
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   const build = require(path.join(ROOT, 'scripts', 'build.js')) as { isFresh: () => boolean; build: () => number };
   if (!build.isFresh() && build.build() === 1) throw new Error('npm run build failed');
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-faults-long-'));

@@ -28,7 +28,18 @@ export * from './operators/randomize-labels';
 export * from './operators/augment';
 export * from './operators/attack';
 export * from './operators/train';
-export { attackHalf, gradientHalf, applyUpdate, stepRecords, teUpdate, type AttackHalf, type AttackHalfInput, type GradientHalf, type UpdateInput, type StepRecordsInput } from './algorithms/train-step';
+export {
+  attackHalf,
+  gradientHalf,
+  applyUpdate,
+  stepRecords,
+  teUpdate,
+  type AttackHalf,
+  type AttackHalfInput,
+  type GradientHalf,
+  type UpdateInput,
+  type StepRecordsInput,
+} from './algorithms/train-step';
 export * from './evaluation/evaluate';
 /** The threat model every evaluation attacks in: threatModel({ norm, eps, … }) builds and checks it once. */
 export * from './evaluation/threat-model';
@@ -39,9 +50,14 @@ export * from './algorithms/trainers';
 export * from './algorithms/optim/sgd';
 export * from './algorithms/schedules';
 export * from './analysis/best-epoch';
-/** The run folder's Parquet logs: `executeRun(run, { …, sinks: () => [parquetRunSink()] })`; ParquetRunWriter / parquetSink in a pipeline built by hand. */
+/**
+ * The run folder's Parquet logs: `executeRun(run, { …, sinks: () => [parquetRunSink()] })`; ParquetRunWriter / parquetSink in a pipeline
+ * built by hand.
+ */
 export { parquetRunSink, runSinkNames, sinksByName, checkSinkNames, BUILTIN_SINKS, type SinkOptions } from './logs/sinks';
-/** A sink as an RxJS operator: `events$.pipe(sinkOperator(() => mySink))` (how parquetSink, arrowSink, summarySink, progressSink are made). */
+/**
+ * A sink as an RxJS operator: `events$.pipe(sinkOperator(() => mySink))` (how parquetSink, arrowSink, summarySink, progressSink are made).
+ */
 export { sinkOperator, type RunSink, type RunSinkWithResult } from './core/run-sink';
 /** summary.json as a sink, and report.html from finished run folders (what `atflow run` adds to a run). */
 export { SummaryWriter } from './logs/summary';

@@ -41,7 +41,10 @@ function sourceFiles(dir: string): string[] {
 /** Every relative module a file imports, re-exports, requires or imports dynamically, resolved under src/. */
 function importsOf(file: string): string[] {
   const info = ts.preProcessFile(fs.readFileSync(file, 'utf8'), true, true);
-  return info.importedFiles.map((f) => f.fileName).filter((m) => m.startsWith('.')).map((m) => path.resolve(path.dirname(file), m));
+  return info.importedFiles
+    .map((f) => f.fileName)
+    .filter((m) => m.startsWith('.'))
+    .map((m) => path.resolve(path.dirname(file), m));
 }
 
 /** 'from → to' for an import that does not point down the layers, or null. */

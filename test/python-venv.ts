@@ -19,7 +19,8 @@ export function pythonWith(modules: readonly string[]): string {
   const own = process.env.ATFLOW_TEST_PYTHON;
   if (own) {
     const r = spawnSync(own, ['-c', probe], { encoding: 'utf8' });
-    if (r.status !== 0) throw new Error(`ATFLOW_TEST_PYTHON=${own} cannot '${probe}': ${(r.stderr || String(r.error)).trim().split('\n').pop()}`);
+    if (r.status !== 0)
+      throw new Error(`ATFLOW_TEST_PYTHON=${own} cannot '${probe}': ${(r.stderr || String(r.error)).trim().split('\n').pop()}`);
     return own;
   }
   const made = spawnSync('bash', [SETUP], { encoding: 'utf8', timeout: 15 * 60_000 });

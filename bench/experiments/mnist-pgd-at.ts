@@ -23,7 +23,9 @@ async function main(): Promise<void> {
   const lr = Number(process.argv[5] ?? 0.05);
   const trainer = createTrainer('pgd-at', { attack: { eps: 0.3, alpha: 0.04, steps: 10 } });
   console.log(`# PGD-AT, mnist train ${trainSize} / test 1000, cnn-small, ${describeBackend(info)}`);
-  console.log(`# train attack ${JSON.stringify(trainer.attackSettings)}; eval PGD-20 ε=0.3 α=0.03; SGD lr ${lr} momentum 0.9 wd 0, batch 128`);
+  console.log(
+    `# train attack ${JSON.stringify(trainer.attackSettings)}; eval PGD-20 ε=0.3 α=0.03; SGD lr ${lr} momentum 0.9 wd 0, batch 128`,
+  );
   await runLoop(
     {
       source,

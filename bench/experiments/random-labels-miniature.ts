@@ -44,8 +44,12 @@ async function main(): Promise<void> {
     const model = createModel(modelName, { numClasses: 10, inputShape: [28, 28, 1], seed });
     const trainer = createTrainer(name, { attack, beta: name === 'trades' ? 6 : undefined });
     const schedule = milestones.length ? `lr ${lr} ×0.1 after epoch ${milestones.join(', ')}` : `constant lr ${lr}`;
-    console.log(`\n# ${name} on ${n} MNIST digits with random labels (r = 1, ${((100 * changed) / n).toFixed(1)}% changed), ${modelName}, ${describeBackend(info)}`);
-    console.log(`# train attack ${JSON.stringify(trainer.attackSettings)}; SGD ${schedule}, momentum 0.9, wd 0, batch ${batchSize}, no augmentation`);
+    console.log(
+      `\n# ${name} on ${n} MNIST digits with random labels (r = 1, ${((100 * changed) / n).toFixed(1)}% changed), ${modelName}, ${describeBackend(info)}`,
+    );
+    console.log(
+      `# train attack ${JSON.stringify(trainer.attackSettings)}; SGD ${schedule}, momentum 0.9, wd 0, batch ${batchSize}, no augmentation`,
+    );
     console.log(`# every ${evalEvery} epochs: eval-mode clean and PGD-10 (ε=0.1, α=0.02) on the training set against the random labels`);
     const t0 = performance.now();
     const rows = await runLoop(

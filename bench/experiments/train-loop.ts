@@ -81,10 +81,12 @@ export async function runLoop(o: LoopOptions, onEpoch: (row: EpochRow) => void):
       );
       const evalOpts = { model: o.model, seed: o.seed, attack: o.evalAttack, epoch };
       const evalNow = epoch % (o.evalEvery ?? 1) === 0 || epoch === o.epochs;
-      const trainEval = o.evalTrain && evalNow
-        ? await evaluatePass(planner.plans$('train', epoch).pipe(loadBatches(o.source), randomizeLabels(o.labels)), evalOpts)
-        : undefined;
-      const testEval = o.evalTest && evalNow ? await evaluatePass(planner.plans$('test', epoch).pipe(loadBatches(o.source)), evalOpts) : undefined;
+      const trainEval =
+        o.evalTrain && evalNow
+          ? await evaluatePass(planner.plans$('train', epoch).pipe(loadBatches(o.source), randomizeLabels(o.labels)), evalOpts)
+          : undefined;
+      const testEval =
+        o.evalTest && evalNow ? await evaluatePass(planner.plans$('test', epoch).pipe(loadBatches(o.source)), evalOpts) : undefined;
       const row: EpochRow = {
         epoch,
         lr: o.lr(epoch),

@@ -9,7 +9,7 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../src/backend/select';
 import { createModel, loadWeights, saveWeights, stateDictOf } from '../../src/models';
 import { countParameters } from '../../src/core/model';
-import { readSafetensorsFile, SafetensorsTensor } from '../../src/models/safetensors';
+import { readSafetensorsFile, type SafetensorsTensor } from '../../src/models/safetensors';
 
 function floats(t: SafetensorsTensor): Float32Array {
   return new Float32Array(new Uint8Array(t.data).buffer);

@@ -65,8 +65,14 @@ export function attackHalf(input: AttackHalfInput): AttackHalf {
 }
 
 /** TE's part of step 1 on the main thread: from its start epoch, p ← η·p + (1 − η)·softmax(f(x)) for the rows, p̂ returned. */
-export function teUpdate(te: TemporalEnsemble | null | undefined, epoch: number, indices: Int32Array, numClasses: number): (logitsNatEval: Float32Array) => TeBatchTarget | null {
-  return (logitsNatEval) => (te && te.isActive(epoch) ? { weight: te.weight(epoch), target: te.update(indices, softmaxRows(logitsNatEval, numClasses)) } : null);
+export function teUpdate(
+  te: TemporalEnsemble | null | undefined,
+  epoch: number,
+  indices: Int32Array,
+  numClasses: number,
+): (logitsNatEval: Float32Array) => TeBatchTarget | null {
+  return (logitsNatEval) =>
+    te && te.isActive(epoch) ? { weight: te.weight(epoch), target: te.update(indices, softmaxRows(logitsNatEval, numClasses)) } : null;
 }
 
 export interface GradientHalf {
@@ -82,7 +88,14 @@ export interface GradientHalf {
 }
 
 /** Step 2 (train mode): the trainer's loss and its gradient w.r.t. the model's parameters; no update. */
-export function gradientHalf(model: Model, trainer: Trainer, x: tf.Tensor4D, xAdv: tf.Tensor4D, y: tf.Tensor1D, te: TeTensors | null): GradientHalf {
+export function gradientHalf(
+  model: Model,
+  trainer: Trainer,
+  x: tf.Tensor4D,
+  xAdv: tf.Tensor4D,
+  y: tf.Tensor1D,
+  te: TeTensors | null,
+): GradientHalf {
   let logitsNat: tf.Tensor2D | null = null;
   let logitsAdv: tf.Tensor2D | undefined;
   let tePenalty: tf.Tensor1D | null = null;
@@ -177,7 +190,15 @@ export function stepRecords(s: StepRecordsInput): { columns: ExampleColumns; rec
     teTargetEntropy: s.te ? rowEntropy(s.te.target, K) : null,
     tePenalty: s.tePenalty,
   });
-  const record: StepRecord = { epoch: s.epoch, step: s.step, loss: s.loss, grad_norm_sq: s.gradNormSq, lr: s.lr, ms: s.ms, batch_size: s.indices.length };
+  const record: StepRecord = {
+    epoch: s.epoch,
+    step: s.step,
+    loss: s.loss,
+    grad_norm_sq: s.gradNormSq,
+    lr: s.lr,
+    ms: s.ms,
+    batch_size: s.indices.length,
+  };
   return { columns, record };
 }
 
@@ -203,14 +224,25 @@ export function nonFiniteRows(B: number, K: number, labels: Int32Array, arrays: 
 }
 
 /** The NON_FINITE error of a training step: epoch, step and the dataset indices of the first bad examples. */
-export function nonFiniteStepError(what: string, loss: number, gradNormSq: number, epoch: number, step: number, indices: Int32Array, rows: readonly number[]): AtflowError {
+export function nonFiniteStepError(
+  what: string,
+  loss: number,
+  gradNormSq: number,
+  epoch: number,
+  step: number,
+  indices: Int32Array,
+  rows: readonly number[],
+): AtflowError {
   const bad = rows.map((r) => indices[r]);
   const where = bad.length
-    ? `; first non-finite per-example values at example${bad.length > 1 ? 's' : ''} ${bad.slice(0, 10).join(', ')}${bad.length > 10 ? ` and ${bad.length - 10} more` : ''}`
+    ? `; first non-finite per-example values at example${bad.length > 1 ? 's' : ''} ` +
+      `${bad.slice(0, 10).join(', ')}${bad.length > 10 ? ` and ${bad.length - 10} more` : ''}`
     : '; every per-example logit and loss is finite (the overflow is in the batch loss or the gradient)';
   return new AtflowError(
     'NON_FINITE',
-    `${what} loss ${loss} / squared gradient norm ${gradNormSq} at epoch ${epoch}, step ${step}${where}; the update was not applied (lower optimizer.lr, or resume from the last checkpoint)`,
+    `${what} loss ${loss} / squared gradient norm ${gradNormSq} at epoch ` +
+      `${epoch}, step ${step}${where}; the update was not applied (lower ` +
+      `optimizer.lr, or resume from the last checkpoint)`,
     { epoch, step, examples: bad },
   );
 }

@@ -8,7 +8,8 @@ export interface EpochScore {
   readonly cleanAcc: number;
 }
 
-export const BEST_EPOCH_RULE = 'highest robust accuracy on the selection split, ties broken by higher clean accuracy; the first such epoch wins';
+export const BEST_EPOCH_RULE =
+  'highest robust accuracy on the selection split, ties broken by higher clean accuracy; the first such epoch wins';
 
 /**
  * The authors' (and Rice et al.'s) best-checkpoint rule, docs/algorithms.md §6 / §12.7: after each epoch, a higher

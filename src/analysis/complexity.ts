@@ -17,15 +17,16 @@ import { deriveSeed, Rng } from '../core/rng';
  * The norm-based measures use the weight matrices only (BatchNorm excluded, as in Jiang et al. 2020);
  * the path norm folds eval-mode BatchNorm in as the per-channel linear map x ↦ γ/√(var+ε)·x.
  */
-export type ComplexityMeasure =
-  | 'frobenius'
-  | 'spectral'
-  | 'spectral_complexity'
-  | 'path_norm'
-  | 'sharpness'
-  | 'gaps';
+export type ComplexityMeasure = 'frobenius' | 'spectral' | 'spectral_complexity' | 'path_norm' | 'sharpness' | 'gaps';
 
-export const ALL_MEASURES: readonly ComplexityMeasure[] = ['frobenius', 'spectral', 'spectral_complexity', 'path_norm', 'sharpness', 'gaps'];
+export const ALL_MEASURES: readonly ComplexityMeasure[] = [
+  'frobenius',
+  'spectral',
+  'spectral_complexity',
+  'path_norm',
+  'sharpness',
+  'gaps',
+];
 
 export interface SharpnessOptions {
   /** The robust loss on a fixed batch with a fixed attack seed, e.g. PGD-10 CE; evaluated in eval mode by the caller. */
@@ -78,7 +79,9 @@ export function weightMatrices(model: Model): WeightMatrix[] {
 }
 
 /** Modules with BatchNorm running statistics: module name → { gamma, beta, mean, variance }. */
-function batchNorms(model: Model): Map<string, { gamma?: NamedVariable; beta?: NamedVariable; mean: NamedVariable; variance: NamedVariable }> {
+function batchNorms(
+  model: Model,
+): Map<string, { gamma?: NamedVariable; beta?: NamedVariable; mean: NamedVariable; variance: NamedVariable }> {
   const out = new Map<string, { gamma?: NamedVariable; beta?: NamedVariable; mean: NamedVariable; variance: NamedVariable }>();
   for (const b of model.buffers) {
     if (!b.name.endsWith('.running_mean')) continue;
@@ -141,7 +144,9 @@ export function norm21(w: WeightMatrix): number {
 
 /** The q-quantile of the margins (linear interpolation between order statistics, as numpy's default). */
 export function quantile(values: ArrayLike<number>, q: number): number {
-  const xs = Array.from(values).filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+  const xs = Array.from(values)
+    .filter((x) => Number.isFinite(x))
+    .sort((a, b) => a - b);
   if (xs.length === 0) return NaN;
   const pos = q * (xs.length - 1);
   const lo = Math.floor(pos);
@@ -150,7 +155,11 @@ export function quantile(values: ArrayLike<number>, q: number): number {
 }
 
 /** Runs `fn` with every parameter and buffer temporarily replaced, then restores the exact values. */
-async function withTemporaryWeights<T>(model: Model, replace: (all: NamedVariable[]) => Map<tf.Variable, tf.Tensor>, fn: () => T | Promise<T>): Promise<T> {
+async function withTemporaryWeights<T>(
+  model: Model,
+  replace: (all: NamedVariable[]) => Map<tf.Variable, tf.Tensor>,
+  fn: () => T | Promise<T>,
+): Promise<T> {
   const all = [...model.parameters, ...model.buffers];
   const saved = new Map(all.map((p) => [p.variable, tf.clone(p.variable)]));
   const repl = replace(all);
@@ -219,7 +228,10 @@ export async function pathNormSq(model: Model, bnEpsilon = 1e-5): Promise<number
  * Rng(deriveSeed(seed, 'complexity-sharpness', epoch, draw)); parameters only (not BN buffers).
  * The weights are restored bit for bit afterwards.
  */
-export async function sharpness(model: Model, opts: SharpnessOptions & { seed: number; epoch: number }): Promise<{ max: number; mean: number; base: number }> {
+export async function sharpness(
+  model: Model,
+  opts: SharpnessOptions & { seed: number; epoch: number },
+): Promise<{ max: number; mean: number; base: number }> {
   const sigma = opts.sigma ?? 0.01;
   const draws = opts.draws ?? 5;
   const base = await opts.loss(model);
@@ -268,13 +280,26 @@ export async function complexityMeasures(model: Model, options: ComplexityOption
   }
   let spectral: number[] | null = null;
   if (want.has('spectral') || want.has('spectral_complexity')) {
-    spectral = mats.map((w, i) => spectralNorm(w.variable, w.rows, w.cols, deriveSeed(options.seed, 'complexity-power-iteration', options.epoch, i), options.powerIterations ?? 100));
+    spectral = mats.map((w, i) =>
+      spectralNorm(
+        w.variable,
+        w.rows,
+        w.cols,
+        deriveSeed(options.seed, 'complexity-power-iteration', options.epoch, i),
+        options.powerIterations ?? 100,
+      ),
+    );
     out.log_spectral_prod = spectral.reduce((a, b) => a + Math.log(b), 0);
     out.spectral_prod = Math.exp(out.log_spectral_prod);
   }
   if (want.has('spectral_complexity') && spectral) {
     const ratios = mats.map((w, i) => Math.pow(norm21(w) / spectral![i], 2 / 3));
-    out.spectral_complexity = out.spectral_prod * Math.pow(ratios.reduce((a, b) => a + b, 0), 1.5);
+    out.spectral_complexity =
+      out.spectral_prod *
+      Math.pow(
+        ratios.reduce((a, b) => a + b, 0),
+        1.5,
+      );
     if (options.margins && options.margins.length > 0) {
       const q = options.marginQuantile ?? 0.1;
       const gamma = quantile(options.margins, q);

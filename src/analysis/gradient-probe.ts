@@ -51,7 +51,8 @@ export interface GradientProbeRow {
 }
 
 export function logGrid(from: number, to: number, points: number): number[] {
-  if (!(from > 0 && to > from && points >= 2)) throw new AtflowError('ARGUMENT', `log grid needs 0 < from < to and ≥ 2 points, got ${from}, ${to}, ${points}`);
+  if (!(from > 0 && to > from && points >= 2))
+    throw new AtflowError('ARGUMENT', `log grid needs 0 < from < to and ≥ 2 points, got ${from}, ${to}, ${points}`);
   return Array.from({ length: points }, (_, i) => from * Math.pow(to / from, i / (points - 1)));
 }
 
@@ -65,7 +66,11 @@ function asObjective(objective: ProbeLoss): ProbeObjective {
  * Gradient and loss at the model's current weights; buffers (BN running stats) are restored after.
  * `fixed`: the prepared tensors to use instead of running `prepare` (owned by the caller).
  */
-function gradientAt(model: Model, obj: ProbeObjective, fixed?: { prepared: tf.Tensor | tf.Tensor[] | null }): { grads: tf.Tensor[]; loss: number } {
+function gradientAt(
+  model: Model,
+  obj: ProbeObjective,
+  fixed?: { prepared: tf.Tensor | tf.Tensor[] | null },
+): { grads: tf.Tensor[]; loss: number } {
   const savedBuffers = model.buffers.map((b) => tf.clone(b.variable));
   const own = fixed === undefined;
   const prepared = fixed ? fixed.prepared : obj.prepare ? obj.prepare(model) : null;
@@ -91,7 +96,10 @@ export function gradientProbe(model: Model, objective: ProbeLoss, options: Gradi
   const theta0 = params.map((p) => tf.clone(p.variable));
   const directions = params.map((p, i) =>
     tf.tidy(() => {
-      const eps = tf.tensor(new Rng(deriveSeed(options.seed, 'gradient-probe-direction', i)).fillNormal(new Float32Array(p.variable.size)), p.variable.shape);
+      const eps = tf.tensor(
+        new Rng(deriveSeed(options.seed, 'gradient-probe-direction', i)).fillNormal(new Float32Array(p.variable.size)),
+        p.variable.shape,
+      );
       const scale = tf.div(tf.norm(p.variable), tf.maximum(tf.norm(eps), 1e-30));
       return tf.mul(eps, scale);
     }),
@@ -123,7 +131,14 @@ export function gradientProbe(model: Model, objective: ProbeLoss, options: Gradi
         norm += tf.tidy(() => tf.sum(tf.square(gi)).dataSync()[0]);
       });
       tf.dispose(g.grads);
-      rows.push({ alpha, delta: Math.sqrt(diff) / baseNorm, grad_norm: Math.sqrt(norm), grad_norm_base: baseNorm, loss: g.loss, loss_base: base.loss });
+      rows.push({
+        alpha,
+        delta: Math.sqrt(diff) / baseNorm,
+        grad_norm: Math.sqrt(norm),
+        grad_norm_base: baseNorm,
+        loss: g.loss,
+        loss_base: base.loss,
+      });
     }
   } finally {
     params.forEach((p, i) => p.variable.assign(theta0[i]));

@@ -58,7 +58,12 @@ const TENSORFLOW_KERNELS: tf.KernelConfig[] = [
       const { dy, x, scale, r1, r2, r3 } = inputs as Record<'dy' | 'x' | 'scale' | 'r1' | 'r2' | 'r3', tf.TensorInfo>;
       const { epsilon } = attrs as unknown as { epsilon: number };
       const b = backend as unknown as NodeBackendLike;
-      const [dx, dscale, doffset, r4, r5] = b.executeMultipleOutputs('FusedBatchNormGradV3', bnAttrs(b.binding, epsilon), [dy, x, scale, r1, r2, r3], 5);
+      const [dx, dscale, doffset, r4, r5] = b.executeMultipleOutputs(
+        'FusedBatchNormGradV3',
+        bnAttrs(b.binding, epsilon),
+        [dy, x, scale, r1, r2, r3],
+        5,
+      );
       tf.dispose([r4, r5]);
       return [dx, dscale, doffset] as unknown as tf.TensorInfo[];
     },
@@ -85,7 +90,13 @@ export function registerFusedBatchNorm(): void {
     gradFunc: (dys, saved, attrs) => {
       const [x, scale, r1, r2, r3] = saved;
       const dy = (dys as tf.Tensor[])[0];
-      const [dx, dscale, doffset] = tf.engine().runKernel(FUSED_BN_TRAIN_GRAD, { dy, x, scale, r1, r2, r3 } as unknown as tf.NamedTensorMap, attrs as unknown as tf.NamedAttrMap) as tf.Tensor[];
+      const [dx, dscale, doffset] = tf
+        .engine()
+        .runKernel(
+          FUSED_BN_TRAIN_GRAD,
+          { dy, x, scale, r1, r2, r3 } as unknown as tf.NamedTensorMap,
+          attrs as unknown as tf.NamedAttrMap,
+        ) as tf.Tensor[];
       return { x: () => dx, scale: () => dscale, offset: () => doffset };
     },
   });
@@ -100,9 +111,20 @@ function fusedAvailable(x: tf.Tensor): boolean {
  * biased variance [C] (for the running statistics). Gradients reach x, gamma and beta through the
  * batch statistics, fused on `tensorflow`, composed elsewhere.
  */
-export function batchNormTrain(x: tf.Tensor4D, gamma: tf.Tensor1D, beta: tf.Tensor1D, epsilon: number): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
+export function batchNormTrain(
+  x: tf.Tensor4D,
+  gamma: tf.Tensor1D,
+  beta: tf.Tensor1D,
+  epsilon: number,
+): { y: tf.Tensor4D; mean: tf.Tensor1D; variance: tf.Tensor1D } {
   if (fusedAvailable(x)) {
-    const [y, mean, variance, r1, r2, r3] = tf.engine().runKernel(FUSED_BN_TRAIN, { x, scale: gamma, offset: beta } as unknown as tf.NamedTensorMap, { epsilon } as unknown as tf.NamedAttrMap) as tf.Tensor[];
+    const [y, mean, variance, r1, r2, r3] = tf
+      .engine()
+      .runKernel(
+        FUSED_BN_TRAIN,
+        { x, scale: gamma, offset: beta } as unknown as tf.NamedTensorMap,
+        { epsilon } as unknown as tf.NamedAttrMap,
+      ) as tf.Tensor[];
     tf.dispose([r1, r2, r3]); // kept for the gradient by the tape, not needed here
     return { y: y as tf.Tensor4D, mean: mean as tf.Tensor1D, variance: variance as tf.Tensor1D };
   }

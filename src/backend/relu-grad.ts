@@ -48,7 +48,11 @@ const KERNELS: tf.KernelConfig[] = [
       const { dy, x } = inputs as Inputs;
       const b = backend as unknown as NodeBackendLike;
       // TensorFlow's ReluGrad(gradients, features)
-      return b.executeSingleOutput(RELU_GRAD, [{ name: 'T', type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT }], [dy, x]) as unknown as tf.TensorInfo;
+      return b.executeSingleOutput(
+        RELU_GRAD,
+        [{ name: 'T', type: b.binding.TF_ATTR_TYPE, value: b.binding.TF_FLOAT }],
+        [dy, x],
+      ) as unknown as tf.TensorInfo;
     },
   },
 ];
@@ -87,6 +91,7 @@ export function registerReluGrad(): void {
   if (registered) return;
   registered = true;
   // tfjs warns when a gradient is overridden; this override is intended.
+  /* eslint-disable no-console -- silences tfjs's own warning for the one call that overrides on purpose */
   const warn = console.warn;
   console.warn = () => undefined;
   try {
@@ -101,6 +106,7 @@ export function registerReluGrad(): void {
   } finally {
     console.warn = warn;
   }
+  /* eslint-enable no-console */
   tf.registerGradient({
     kernelName: RELU_GRAD,
     inputsToSave: ['x'],

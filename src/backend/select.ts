@@ -1,5 +1,4 @@
 import * as tf from '@tensorflow/tfjs';
-import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
@@ -74,7 +73,7 @@ export function loadTensorflowBinding(): { pkg: string; mod: any } | null {
       // TensorFlow reads this once, when it loads: without it every process starts with INFO lines (oneDNN,
       // cpu_feature_guard). A value set by the user (or by the CLI's --verbose) is kept.
       process.env.TF_CPP_MIN_LOG_LEVEL ??= '2';
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
+
       const mod = require(pkg);
       reclaimSignals();
       loadedTfNode = { pkg, mod };
@@ -96,7 +95,9 @@ async function initTensorflow(): Promise<BackendInfo> {
   if (!binding) {
     const why = tfNodeProblems.length ? ` (${tfNodeProblems.join('; ')})` : '';
     const lost = lostTensorflowSetup();
-    throw new AtflowError('BACKEND', `backend 'tensorflow' is not available${why}: ${lost ?? HOW_TO_GET_TENSORFLOW}`, { problems: [...tfNodeProblems] });
+    throw new AtflowError('BACKEND', `backend 'tensorflow' is not available${why}: ${lost ?? HOW_TO_GET_TENSORFLOW}`, {
+      problems: [...tfNodeProblems],
+    });
   }
   // tfjs-node registers its backend on the tfjs-core instance it depends on; it is the same instance
   // as ours when versions match (they are pinned together in package.json).
@@ -179,12 +180,18 @@ export async function initBackend(requested?: BackendName | 'auto'): Promise<Bac
         'BACKEND',
         `unknown backend '${want}' (ATFLOW_BACKEND / --backend): the GPU is used through the 'tensorflow' backend built for CUDA. ` +
           'Run `npm run setup:tensorflow -- --gpu` once (it builds @tensorflow/tfjs-node-gpu against the pip wheel tensorflow==2.21.0; ' +
-          "it needs python3 with pip, a C++ toolchain for node-gyp, an NVIDIA GPU with its driver, and the CUDA libraries: `pip install 'tensorflow[and-cuda]'` brings them), " +
+          ('it needs python3 with pip, a C++ toolchain for node-gyp, an NVIDIA ' +
+            'GPU with its driver, and the CUDA libraries: `pip install ' +
+            "'tensorflow[and-cuda]'` brings them), ") +
           `then pass --backend tensorflow (or nothing: it is picked first when built). Expected one of auto, ${BACKEND_NAMES.join(', ')}`,
         { value: want },
       );
     }
-    throw new AtflowError('BACKEND', `unknown backend '${want}' (ATFLOW_BACKEND / --backend): expected one of auto, ${BACKEND_NAMES.join(', ')}`, { value: want });
+    throw new AtflowError(
+      'BACKEND',
+      `unknown backend '${want}' (ATFLOW_BACKEND / --backend): expected one of auto, ${BACKEND_NAMES.join(', ')}`,
+      { value: want },
+    );
   }
   // ReLU's gradient as one kernel on every backend (see relu-grad.ts)
   registerReluGrad();
@@ -220,5 +227,9 @@ export function availableBackends(): BackendName[] {
 }
 
 export function describeBackend(b: BackendInfo): string {
-  return `${b.name} (${b.provider}, tfjs ${b.tfjsVersion}${b.tensorflowVersion ? `, TensorFlow ${b.tensorflowVersion}` : ''}, ${b.threads} thread${b.threads === 1 ? '' : 's'})`;
+  return (
+    `${b.name} (${b.provider}, tfjs ` +
+    `${b.tfjsVersion}${b.tensorflowVersion ? `, TensorFlow ${b.tensorflowVersion}` : ''}, ` +
+    `${b.threads} thread${b.threads === 1 ? '' : 's'})`
+  );
 }

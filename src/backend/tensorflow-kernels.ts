@@ -97,7 +97,14 @@ function withInt32<T>(values: number[][], shapes: number[][], f: (ts: tf.Tensor[
 function pad4(backend: NodeBackend, x: tf.TensorInfo, paddings: readonly number[]): tf.Tensor {
   const b = backend.binding;
   return withInt32([[...paddings]], [[4, 2]], ([p]) =>
-    backend.executeSingleOutput('Pad', [{ name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT }, { name: 'Tpaddings', type: b.TF_ATTR_TYPE, value: b.TF_INT32 }], [x, p]),
+    backend.executeSingleOutput(
+      'Pad',
+      [
+        { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
+        { name: 'Tpaddings', type: b.TF_ATTR_TYPE, value: b.TF_INT32 },
+      ],
+      [x, p],
+    ),
   );
 }
 
@@ -113,7 +120,12 @@ function padSpatial(backend: NodeBackend, x: tf.TensorInfo, [t, bo, l, r]: reado
  * all-zero output channel (dy and the filter padded on their last axis) it takes a path that is right,
  * and the extra channel adds nothing to dx.
  */
-function withSecondOutputChannel(backend: NodeBackend, dy: tf.TensorInfo, filter: tf.TensorInfo, f: (dy: tf.TensorInfo, filter: tf.TensorInfo) => tf.TensorInfo): tf.TensorInfo {
+function withSecondOutputChannel(
+  backend: NodeBackend,
+  dy: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  f: (dy: tf.TensorInfo, filter: tf.TensorInfo) => tf.TensorInfo,
+): tf.TensorInfo {
   if (filter.shape[2] !== 1 || filter.shape[3] !== 1) return f(dy, filter);
   const dy2 = pad4(backend, dy, [0, 0, 0, 0, 0, 0, 0, 1]);
   const filter2 = pad4(backend, filter, [0, 0, 0, 0, 0, 0, 0, 1]);
@@ -128,7 +140,14 @@ function withSecondOutputChannel(backend: NodeBackend, dy: tf.TensorInfo, filter
 function sliceSpatial(backend: NodeBackend, x: tf.TensorInfo, begin: number[], size: number[]): tf.Tensor {
   const b = backend.binding;
   return withInt32([begin, size], [[4], [4]], ([bg, sz]) =>
-    backend.executeSingleOutput('Slice', [{ name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT }, { name: 'Index', type: b.TF_ATTR_TYPE, value: b.TF_INT32 }], [x, bg, sz]),
+    backend.executeSingleOutput(
+      'Slice',
+      [
+        { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
+        { name: 'Index', type: b.TF_ATTR_TYPE, value: b.TF_INT32 },
+      ],
+      [x, bg, sz],
+    ),
   );
 }
 
@@ -155,11 +174,15 @@ function conv2dBackpropInput(backend: NodeBackend, dy: tf.TensorInfo, filter: tf
   const [n, h, w, c] = info.inShape;
   if (!fastPaths || plan.kind !== 'PAD') {
     const padding = fastPaths ? (plan.kind as 'SAME' | 'VALID') : 'EXPLICIT';
-    return withInt32([info.inShape], [[4]], ([sizes]) => backend.executeSingleOutput(tf.Conv2DBackpropInput, convAttrs(backend, info, padding), [sizes, filter, dy]));
+    return withInt32([info.inShape], [[4]], ([sizes]) =>
+      backend.executeSingleOutput(tf.Conv2DBackpropInput, convAttrs(backend, info, padding), [sizes, filter, dy]),
+    );
   }
   const [t, bo, l, r] = plan.pads;
   const padded = [n, h + t + bo, w + l + r, c];
-  const dxp = withInt32([padded], [[4]], ([sizes]) => backend.executeSingleOutput(tf.Conv2DBackpropInput, convAttrs(backend, info, 'VALID'), [sizes, filter, dy]));
+  const dxp = withInt32([padded], [[4]], ([sizes]) =>
+    backend.executeSingleOutput(tf.Conv2DBackpropInput, convAttrs(backend, info, 'VALID'), [sizes, filter, dy]),
+  );
   try {
     return sliceSpatial(backend, dxp, [0, t, l, 0], [n, h, w, c]);
   } finally {
@@ -174,9 +197,21 @@ function subsampleSpatial(backend: NodeBackend, x: tf.TensorInfo, outH: number, 
   const attrs = [
     { name: 'T', type: b.TF_ATTR_TYPE, value: b.TF_FLOAT },
     { name: 'Index', type: b.TF_ATTR_TYPE, value: b.TF_INT32 },
-    ...['begin_mask', 'end_mask', 'ellipsis_mask', 'new_axis_mask', 'shrink_axis_mask'].map((name) => ({ name, type: b.TF_ATTR_INT, value: 0 })),
+    ...['begin_mask', 'end_mask', 'ellipsis_mask', 'new_axis_mask', 'shrink_axis_mask'].map((name) => ({
+      name,
+      type: b.TF_ATTR_INT,
+      value: 0,
+    })),
   ];
-  return withInt32([[0, 0, 0, 0], [n, (outH - 1) * sh + 1, (outW - 1) * sw + 1, c], [1, sh, sw, 1]], [[4], [4], [4]], (t) => backend.executeSingleOutput('StridedSlice', attrs, [x, ...t]));
+  return withInt32(
+    [
+      [0, 0, 0, 0],
+      [n, (outH - 1) * sh + 1, (outW - 1) * sw + 1, c],
+      [1, sh, sw, 1],
+    ],
+    [[4], [4], [4]],
+    (t) => backend.executeSingleOutput('StridedSlice', attrs, [x, ...t]),
+  );
 }
 
 /**
@@ -190,7 +225,9 @@ function strided1x1BackpropFilter(backend: NodeBackend, x: tf.TensorInfo, dy: tf
   const xs = subsampleSpatial(backend, x, info.outHeight, info.outWidth, info.strideHeight, info.strideWidth);
   const unit = { ...info, strideHeight: 1, strideWidth: 1 };
   try {
-    return withInt32([info.filterShape], [[4]], ([sizes]) => backend.executeSingleOutput(tf.Conv2DBackpropFilter, convAttrs(backend, unit, 'VALID'), [xs, sizes, dy]));
+    return withInt32([info.filterShape], [[4]], ([sizes]) =>
+      backend.executeSingleOutput(tf.Conv2DBackpropFilter, convAttrs(backend, unit, 'VALID'), [xs, sizes, dy]),
+    );
   } finally {
     xs.dispose();
   }
@@ -198,7 +235,13 @@ function strided1x1BackpropFilter(backend: NodeBackend, x: tf.TensorInfo, dy: tf
 
 function conv2dBackpropFilter(backend: NodeBackend, x: tf.TensorInfo, dy: tf.TensorInfo, info: ConvInfo): tf.Tensor {
   const plan = convPlan(info);
-  if (info.filterHeight === 1 && info.filterWidth === 1 && info.dilationHeight === 1 && info.dilationWidth === 1 && (info.strideHeight > 1 || info.strideWidth > 1)) {
+  if (
+    info.filterHeight === 1 &&
+    info.filterWidth === 1 &&
+    info.dilationHeight === 1 &&
+    info.dilationWidth === 1 &&
+    (info.strideHeight > 1 || info.strideWidth > 1)
+  ) {
     if (plan.kind !== 'PAD') return strided1x1BackpropFilter(backend, x, dy, info);
     const xp = padSpatial(backend, x, plan.pads);
     try {
@@ -209,11 +252,15 @@ function conv2dBackpropFilter(backend: NodeBackend, x: tf.TensorInfo, dy: tf.Ten
   }
   if (!fastPaths || plan.kind !== 'PAD') {
     const padding = fastPaths ? (plan.kind as 'SAME' | 'VALID') : 'EXPLICIT';
-    return withInt32([info.filterShape], [[4]], ([sizes]) => backend.executeSingleOutput(tf.Conv2DBackpropFilter, convAttrs(backend, info, padding), [x, sizes, dy]));
+    return withInt32([info.filterShape], [[4]], ([sizes]) =>
+      backend.executeSingleOutput(tf.Conv2DBackpropFilter, convAttrs(backend, info, padding), [x, sizes, dy]),
+    );
   }
   const xp = padSpatial(backend, x, plan.pads);
   try {
-    return withInt32([info.filterShape], [[4]], ([sizes]) => backend.executeSingleOutput(tf.Conv2DBackpropFilter, convAttrs(backend, info, 'VALID'), [xp, sizes, dy]));
+    return withInt32([info.filterShape], [[4]], ([sizes]) =>
+      backend.executeSingleOutput(tf.Conv2DBackpropFilter, convAttrs(backend, info, 'VALID'), [xp, sizes, dy]),
+    );
   } finally {
     xp.dispose();
   }
@@ -240,7 +287,16 @@ export function registerTensorflowPaddingKernels(): void {
       const { x, filter } = args.inputs as { x: tf.TensorInfo; filter: tf.TensorInfo };
       const a = args.attrs as unknown as tf.Conv2DAttrs;
       if (!wantsNumericPad(a as unknown as Record<string, unknown>, x.dtype)) return fallback(tf.Conv2D)(args);
-      const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filter.shape as [number, number, number, number], a.strides, a.dilations, a.pad, a.dimRoundingMode, false, 'channelsLast');
+      const info = tf.backend_util.computeConv2DInfo(
+        x.shape as [number, number, number, number],
+        filter.shape as [number, number, number, number],
+        a.strides,
+        a.dilations,
+        a.pad,
+        a.dimRoundingMode,
+        false,
+        'channelsLast',
+      );
       return conv2d(args.backend as unknown as NodeBackend, x, filter, info) as unknown as tf.TensorInfo;
     },
   });
@@ -253,8 +309,18 @@ export function registerTensorflowPaddingKernels(): void {
       const a = args.attrs as unknown as tf.Conv2DBackpropInputAttrs;
       const backend = args.backend as unknown as NodeBackend;
       return withSecondOutputChannel(backend, dy, filter, (dy, filter) => {
-        if (!wantsNumericPad(a as unknown as Record<string, unknown>, dy.dtype)) return fallback(tf.Conv2DBackpropInput)({ ...args, inputs: { dy, filter } }) as tf.TensorInfo;
-        const info = tf.backend_util.computeConv2DInfo(a.inputShape, filter.shape as [number, number, number, number], a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
+        if (!wantsNumericPad(a as unknown as Record<string, unknown>, dy.dtype))
+          return fallback(tf.Conv2DBackpropInput)({ ...args, inputs: { dy, filter } }) as tf.TensorInfo;
+        const info = tf.backend_util.computeConv2DInfo(
+          a.inputShape,
+          filter.shape as [number, number, number, number],
+          a.strides,
+          1,
+          a.pad,
+          a.dimRoundingMode,
+          false,
+          'channelsLast',
+        );
         return conv2dBackpropInput(backend, dy, filter, info) as unknown as tf.TensorInfo;
       });
     },
@@ -268,9 +334,22 @@ export function registerTensorflowPaddingKernels(): void {
       const a = args.attrs as unknown as tf.Conv2DBackpropFilterAttrs;
       const nhwcFloat = (a.dataFormat ?? 'NHWC') === 'NHWC' && x.dtype === 'float32';
       // a strided 1×1 filter takes the subsample path whatever its pad (strided1x1BackpropFilter says why)
-      const strided1x1 = nhwcFloat && a.filterShape[0] === 1 && a.filterShape[1] === 1 && (typeof a.strides === 'number' ? a.strides > 1 : a.strides.some((v) => v > 1));
+      const strided1x1 =
+        nhwcFloat &&
+        a.filterShape[0] === 1 &&
+        a.filterShape[1] === 1 &&
+        (typeof a.strides === 'number' ? a.strides > 1 : a.strides.some((v) => v > 1));
       if (!strided1x1 && !wantsNumericPad(a as unknown as Record<string, unknown>, x.dtype)) return fallback(tf.Conv2DBackpropFilter)(args);
-      const info = tf.backend_util.computeConv2DInfo(x.shape as [number, number, number, number], a.filterShape, a.strides, 1, a.pad, a.dimRoundingMode, false, 'channelsLast');
+      const info = tf.backend_util.computeConv2DInfo(
+        x.shape as [number, number, number, number],
+        a.filterShape,
+        a.strides,
+        1,
+        a.pad,
+        a.dimRoundingMode,
+        false,
+        'channelsLast',
+      );
       return conv2dBackpropFilter(args.backend as unknown as NodeBackend, x, dy, info) as unknown as tf.TensorInfo;
     },
   });

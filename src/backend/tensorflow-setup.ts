@@ -93,8 +93,11 @@ export function lostTensorflowSetup(env: NodeJS.ProcessEnv = process.env): strin
   if (!record || hasBuiltAddon(tensorflowPackageDir(project, record.package))) return null;
   const gpu = record.package.endsWith('-gpu') ? ' --gpu' : '';
   return (
-    `the tensorflow backend that \`atflow setup-tensorflow\` built in ${project} on ${record.builtAt.slice(0, 10)} (${record.package}) is gone ` +
-    `from its node_modules (\`npm ci\`, or npm reinstalling ${record.package}, deletes it): \`npx atflow setup-tensorflow${gpu}\` builds it again ` +
+    `the tensorflow backend that \`atflow setup-tensorflow\` built in ${project} ` +
+    `on ${record.builtAt.slice(0, 10)} (${record.package}) is gone ` +
+    (`from its node_modules (\`npm ci\`, or npm reinstalling ` +
+      `${record.package}, deletes it): \`npx atflow setup-tensorflow${gpu}\` ` +
+      `builds it again `) +
     `(the TensorFlow library stays cached)`
   );
 }

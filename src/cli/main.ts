@@ -16,9 +16,11 @@ export function buildProgram(): Command {
     .option('--verbose', "keep TensorFlow's native INFO log lines (hidden by default: TF_CPP_MIN_LOG_LEVEL=2)")
     .showHelpAfterError();
   const dir = path.join(__dirname, 'commands');
-  const files = fs.readdirSync(dir).filter((f) => /\.(ts|js)$/.test(f) && !f.endsWith('.d.ts')).sort();
+  const files = fs
+    .readdirSync(dir)
+    .filter((f) => /\.(ts|js)$/.test(f) && !f.endsWith('.d.ts'))
+    .sort();
   for (const f of files) {
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
     const mod = require(path.join(dir, f));
     if (typeof mod.register === 'function') mod.register(program);
   }

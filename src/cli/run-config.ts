@@ -64,7 +64,11 @@ function stopOnSignals(log: (l: string) => void): { readonly requested: () => bo
   const onSignal = (sig: NodeJS.Signals) => {
     if (requested) process.exit(130);
     requested = true;
-    log(`atflow: ${sig}: stopping at the next batch boundary (the last checkpoint is kept; continue with --resume). ${sig} again to exit now.`);
+    log(
+      `atflow: ${sig}: stopping at the next batch boundary (the last ` +
+        `checkpoint is kept; continue with --resume). ${sig} again to exit ` +
+        `now.`,
+    );
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -80,7 +84,11 @@ function stopOnSignals(log: (l: string) => void): { readonly requested: () => bo
 /** The line a skipped run prints: skipped, where, and the backends it was trained on. */
 export function skippedLine(runId: string, runDir: string): string {
   const on = readTrainedOn(runDir);
-  return `${runId}: skipped, already finished in ${runDir} (trained on ${on.length ? on.join(', then ') : 'a backend it did not record'}); --rerun trains it again`;
+  return (
+    `${runId}: skipped, already finished in ${runDir} (trained on ` +
+    `${on.length ? on.join(', then ') : 'a backend it did not record'}); ` +
+    `--rerun trains it again`
+  );
 }
 
 /** Runs the variants of a config; returns the process exit code. */
@@ -88,17 +96,29 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
   const log = options.log ?? ((l: string) => process.stderr.write(l + '\n'));
   const registry = options.registry ?? defaultRegistry();
   // the config checked, then its plugins loaded; each run's parts are checked below, before anything is written
-  let runs = loadRunsWithPlugins(configFile, registry, { sets: options.sets, plugins: options.plugins, log: options.quiet ? undefined : log, check: false });
+  let runs = loadRunsWithPlugins(configFile, registry, {
+    sets: options.sets,
+    plugins: options.plugins,
+    log: options.quiet ? undefined : log,
+    check: false,
+  });
   if (options.only) {
     const only = runs.filter((r) => r.variant === options.only);
     if (only.length === 0) {
-      throw new AtflowError('CONFIG', `--only ${options.only}: ${configFile} has no such variant; variants: ${runs.map((r) => r.variant ?? '(none)').join(', ')}`);
+      throw new AtflowError(
+        'CONFIG',
+        `--only ${options.only}: ${configFile} has no such variant; variants: ${runs.map((r) => r.variant ?? '(none)').join(', ')}`,
+      );
     }
     runs = only;
   }
   const requested = options.processes ?? 1;
   if (!Number.isInteger(requested) || requested < 0) {
-    throw new AtflowError('ARGUMENT', `--workers ${String(requested)}: expected the number of variant processes, an integer ≥ 0 (0 = one per core)`, { field: '--workers', value: requested });
+    throw new AtflowError(
+      'ARGUMENT',
+      `--workers ${String(requested)}: expected the number of variant processes, an integer ≥ 0 (0 = one per core)`,
+      { field: '--workers', value: requested },
+    );
   }
   const processes = requested === 0 ? os.availableParallelism() : requested;
   // variant processes check their own run (--only) before they write anything
@@ -115,11 +135,22 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
       if (inCode.length) {
         throw new AtflowError(
           'CONFIG',
-          `--workers ${processes}: ${inCode.map((e) => `${e.kind} '${e.name}'`).join(', ')} ${inCode.length > 1 ? 'were' : 'was'} registered in code (registry.register), which the variant processes cannot repeat; register ${inCode.length > 1 ? 'them' : 'it'} from a module (registry.use(modulePath, exportName), a config's "plugins" or --plugin), or run with --workers 1`,
+          `--workers ${processes}: ${inCode.map((e) => `${e.kind} '${e.name}'`).join(', ')} ` +
+            `${inCode.length > 1 ? 'were' : 'was'} registered in code ` +
+            `(registry.register), which the variant processes cannot repeat; ` +
+            `register ${inCode.length > 1 ? 'them' : 'it'} from a module ` +
+            `(registry.use(modulePath, exportName), a config's "plugins" or ` +
+            `--plugin), or run with --workers 1`,
           { field: '--workers', registeredInCode: inCode },
         );
       }
-      await runInProcesses(configFile, runs, processes, { ...options, plugins: registry.plugins.map((p) => `${p.module}#${p.export}`) }, log);
+      await runInProcesses(
+        configFile,
+        runs,
+        processes,
+        { ...options, plugins: registry.plugins.map((p) => `${p.module}#${p.export}`) },
+        log,
+      );
       // each variant process wrote its own run's summary and report; here only the overlay, when a run is newer
       for (const run of runs) outcomes.push({ run, ok: true, ran: false });
     } else {
@@ -137,7 +168,11 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
           shouldStop: signals.requested,
         });
         if (!options.quiet) {
-          log(outcome.status === 'skipped' ? skippedLine(run.runId, outcome.runDir) : `${run.runId}: ${outcome.status}${outcome.backend ? ` on ${describeBackend(outcome.backend)}` : ''} → ${outcome.runDir}`);
+          log(
+            outcome.status === 'skipped'
+              ? skippedLine(run.runId, outcome.runDir)
+              : `${run.runId}: ${outcome.status}${outcome.backend ? ` on ${describeBackend(outcome.backend)}` : ''} → ${outcome.runDir}`,
+          );
         }
         outcomes.push({ run, ok: outcome.status !== 'interrupted', ran: outcome.status !== 'skipped' });
       }
@@ -155,26 +190,51 @@ export async function runConfig(configFile: string, options: RunConfigOptions): 
  * invocation changed (a re-run of finished runs writes nothing: it works on a read-only disk), or when
  * they are older than a run's summary.
  */
-async function reportRuns(configFile: string, runs: readonly ResolvedRun[], outcomes: readonly { run: ResolvedRun; ran: boolean }[], options: RunConfigOptions): Promise<void> {
+async function reportRuns(
+  configFile: string,
+  runs: readonly ResolvedRun[],
+  outcomes: readonly { run: ResolvedRun; ran: boolean }[],
+  options: RunConfigOptions,
+): Promise<void> {
   const folders = outcomes.map(({ run }) => RunFolder.of(options.outDir, run.runId));
   const summaries: RunSummary[] = [];
   for (const f of folders) if (fs.existsSync(f.file('summary'))) summaries.push(readRunSummary(f.dir));
   const multiSummary = path.join(options.outDir, 'summary.json');
   const overlay = path.join(options.outDir, `${runs[0].spec.name}-report.html`);
-  const changed = (file: string) => outcomes.some((o) => o.ran) || olderThan(file, folders.map((f) => f.file('summary')));
+  const changed = (file: string) =>
+    outcomes.some((o) => o.ran) ||
+    olderThan(
+      file,
+      folders.map((f) => f.file('summary')),
+    );
   if (summaries.length > 1 && changed(multiSummary)) writeMultiRunSummary(multiSummary, summaries, { config: path.resolve(configFile) });
   // report.html in each run folder this invocation ran, and one overlaying the variants of a multi-run config
   const finishedDirs = folders.filter((f) => fs.existsSync(f.tableFile('epochs'))).map((f) => f.dir);
   let reportFile: string | null = null;
-  for (const [i, o] of outcomes.entries()) if (o.ran && fs.existsSync(folders[i].tableFile('epochs'))) reportFile = await writeReport([folders[i].dir]);
-  if (finishedDirs.length === 1 && !reportFile && fs.existsSync(new RunFolder(finishedDirs[0]).file('report'))) reportFile = new RunFolder(finishedDirs[0]).file('report');
+  for (const [i, o] of outcomes.entries())
+    if (o.ran && fs.existsSync(folders[i].tableFile('epochs'))) reportFile = await writeReport([folders[i].dir]);
+  if (finishedDirs.length === 1 && !reportFile && fs.existsSync(new RunFolder(finishedDirs[0]).file('report')))
+    reportFile = new RunFolder(finishedDirs[0]).file('report');
   if (finishedDirs.length > 1) reportFile = changed(overlay) ? await writeReport(finishedDirs, overlay) : overlay;
   if (options.quiet) return;
-  const rows: { name: string; epochs: EpochRecord[]; evaluation: ReturnType<typeof readEvalProtocol>; stopped: ReturnType<typeof readRunStop>; finalEval: ReturnType<typeof readFinalEval> }[] = [];
+  const rows: {
+    name: string;
+    epochs: EpochRecord[];
+    evaluation: ReturnType<typeof readEvalProtocol>;
+    stopped: ReturnType<typeof readRunStop>;
+    finalEval: ReturnType<typeof readFinalEval>;
+  }[] = [];
   for (const [i, { run }] of outcomes.entries()) {
     const dir = folders[i].dir;
     const epochs = readEpochRecords(dir);
-    if (epochs.length) rows.push({ name: run.variant ?? run.runId, epochs, evaluation: readEvalProtocol(dir), stopped: readRunStop(dir), finalEval: readFinalEval(dir) });
+    if (epochs.length)
+      rows.push({
+        name: run.variant ?? run.runId,
+        epochs,
+        evaluation: readEvalProtocol(dir),
+        stopped: readRunStop(dir),
+        finalEval: readFinalEval(dir),
+      });
   }
   if (rows.length) process.stdout.write(renderSummaryTable(rows) + '\n');
   if (reportFile) process.stdout.write(`report: ${path.resolve(reportFile)}\n`);
@@ -192,7 +252,13 @@ function olderThan(file: string, inputs: readonly string[]): boolean {
  * time (sweep/runner.ts's spawner), their lines prefixed with the variant. A finished run is not
  * started at all: its skipped line is printed here (unless --rerun).
  */
-async function runInProcesses(configFile: string, runs: readonly ResolvedRun[], processes: number, options: RunConfigOptions, log: (l: string) => void): Promise<void> {
+async function runInProcesses(
+  configFile: string,
+  runs: readonly ResolvedRun[],
+  processes: number,
+  options: RunConfigOptions,
+  log: (l: string) => void,
+): Promise<void> {
   const queue = runs.filter((run) => {
     const folder = RunFolder.of(options.outDir, run.runId);
     if (options.rerun || folder.state() !== 'finished') return true;

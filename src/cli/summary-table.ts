@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as path from 'path';
 import type { EpochRecord } from '../core/records';
 import { bestEpochOf } from '../analysis/best-epoch';
 import { readParquetTable } from '../logs/parquet-writer';
@@ -24,7 +23,11 @@ export function readEpochRecords(runDir: string): EpochRecord[] {
   const out: EpochRecord[] = [];
   for (let i = 0; i < t.numRows; i++) {
     const row = t.get(i)!.toJSON() as Record<string, unknown>;
-    out.push(Object.fromEntries(Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v === null ? NaN : v])) as unknown as EpochRecord);
+    out.push(
+      Object.fromEntries(
+        Object.entries(row).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v === null ? NaN : v]),
+      ) as unknown as EpochRecord,
+    );
   }
   return out.sort((a, b) => a.epoch - b.epoch);
 }
@@ -81,19 +84,34 @@ function finalEvalLines(name: string, f: FinalEvalSummary): string[] {
   const epochOf = (checkpoint: string) => /epoch (\d+)/.exec(checkpoint)?.[1] ?? checkpoint;
   // best is null when no epoch was evaluated: the final weights only
   const pairs = <T extends { checkpoint: string }>(e: { final: T; best: T | null }): [string, T][] =>
-    e.best === null ? [[`${name} final`, e.final]] : epochOf(e.best.checkpoint) === epochOf(e.final.checkpoint) ? [[`${name} best = final`, e.final]] : [[`${name} best`, e.best], [`${name} final`, e.final]];
+    e.best === null
+      ? [[`${name} final`, e.final]]
+      : epochOf(e.best.checkpoint) === epochOf(e.final.checkpoint)
+        ? [[`${name} best = final`, e.final]]
+        : [
+            [`${name} best`, e.best],
+            [`${name} final`, e.final],
+          ];
   if (f.autoattack) {
     const a = f.autoattack.final;
     lines.push(`AutoAttack (standard, ${a.norm} ε = ${Number(a.eps.toPrecision(4))}, ${a.n} test examples; final_eval.json):`);
     for (const [label, e] of pairs(f.autoattack)) {
-      const stages = Object.entries(e.robust_acc_after).map(([s, v]) => `${s} ${(100 * v).toFixed(1)}`).join(' / ');
-      lines.push(`  ${label} ${e.checkpoint.replace(/^(best|final) /, '')}: clean ${p(e.clean_acc)}, robust ${p(e.robust_acc)} (after ${stages} %), ${e.seconds.toFixed(0)} s`);
+      const stages = Object.entries(e.robust_acc_after)
+        .map(([s, v]) => `${s} ${(100 * v).toFixed(1)}`)
+        .join(' / ');
+      lines.push(
+        `  ${label} ${e.checkpoint.replace(/^(best|final) /, '')}: clean ` +
+          `${p(e.clean_acc)}, robust ${p(e.robust_acc)} (after ${stages} %), ${e.seconds.toFixed(0)} ` +
+          `s`,
+      );
     }
   }
   if (f.strong) {
     const s = f.strong.final;
-    lines.push(`strong evaluation (${Object.keys(s.per_attack).join(', ')}${f.norm ? `; ${f.norm} ε = ${Number((f.eps ?? NaN).toPrecision(4))}` : ''}, ${s.n} test examples; final_eval.json):`);
-    for (const [label, e] of pairs(f.strong)) lines.push(`  ${label} ${e.checkpoint.replace(/^(best|final) /, '')}: clean ${p(e.clean_acc)}, worst case ${p(e.worst_case_acc)}`);
+    const ball = f.norm ? `; ${f.norm} ε = ${Number((f.eps ?? NaN).toPrecision(4))}` : '';
+    lines.push(`strong evaluation (${Object.keys(s.per_attack).join(', ')}${ball}, ` + `${s.n} test examples; final_eval.json):`);
+    for (const [label, e] of pairs(f.strong))
+      lines.push(`  ${label} ${e.checkpoint.replace(/^(best|final) /, '')}: clean ${p(e.clean_acc)}, worst case ${p(e.worst_case_acc)}`);
   }
   return lines;
 }
@@ -105,7 +123,15 @@ function finalEvalLines(name: string, f: FinalEvalSummary): string[] {
  * made by the one best-epoch rule on eval.selectOn), as in summary.json. A run `stopped` short of its
  * epochs says so: an interrupted run's last row is labelled "stopped", not "final".
  */
-export function renderSummaryTable(runs: readonly { name: string; epochs: readonly EpochRecord[]; evaluation?: EvalProtocol | null; stopped?: RunStop | null; finalEval?: FinalEvalSummary | null }[]): string {
+export function renderSummaryTable(
+  runs: readonly {
+    name: string;
+    epochs: readonly EpochRecord[];
+    evaluation?: EvalProtocol | null;
+    stopped?: RunStop | null;
+    finalEval?: FinalEvalSummary | null;
+  }[],
+): string {
   const lines: string[] = [];
   const head = ['run'.padEnd(24), 'epoch', '  train clean', ' train robust', '   test clean', '  test robust'].join(' ');
   lines.push(head, '-'.repeat(head.length));
@@ -130,12 +156,27 @@ export function renderSummaryTable(runs: readonly { name: string; epochs: readon
     const last = interrupted ? 'stopped' : 'final';
     lines.push(row(`${r.name} best`, best), row(`${r.name} ${last}`, final), row(`${r.name} best-${last}`, null, [best, final]));
   }
-  for (const r of runs) if (r.stopped) lines.push(`${r.name} ${describeStop(r.stopped)}${r.stopped.reason === 'interrupted' ? ' (interrupted; --resume continues it)' : ''}`);
+  for (const r of runs)
+    if (r.stopped)
+      lines.push(
+        `${r.name} ${describeStop(r.stopped)}${r.stopped.reason === 'interrupted' ? ' (interrupted; --resume continues it)' : ''}`,
+      );
   const shares = runs.map((r) => [r.name, evalShare(r.epochs)] as const).filter(([, v]) => v !== null);
-  if (shares.length) lines.push(`evaluation share of epoch time: ${shares.map(([name, v]) => `${name} ${(100 * v!).toFixed(0)} %`).join(', ')}`);
+  if (shares.length)
+    lines.push(`evaluation share of epoch time: ${shares.map(([name, v]) => `${name} ${(100 * v!).toFixed(0)} %`).join(', ')}`);
   // robust accuracies mean nothing without their attack: one line per distinct protocol
   const protocols = [...new Set(runs.filter((r) => r.evaluation).map((r) => describeEvalProtocol(r.evaluation!)))];
-  for (const p of protocols) lines.push(`robust = ${p}${protocols.length > 1 ? ` (${runs.filter((r) => r.evaluation && describeEvalProtocol(r.evaluation) === p).map((r) => r.name).join(', ')})` : ''}`);
+  for (const p of protocols)
+    lines.push(
+      `robust = ${p}${
+        protocols.length > 1
+          ? ` (${runs
+              .filter((r) => r.evaluation && describeEvalProtocol(r.evaluation) === p)
+              .map((r) => r.name)
+              .join(', ')})`
+          : ''
+      }`,
+    );
   // the end-of-training evaluation (eval.final.strong), where a run has one
   for (const r of runs) if (r.finalEval) lines.push(...finalEvalLines(r.name, r.finalEval));
   return lines.join('\n');

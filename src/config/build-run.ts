@@ -52,7 +52,9 @@ function checkEvalAttackName(name: string | undefined, registry: Registry): void
   registry.factory('attack', name, field);
   throw new AtflowError(
     'CONFIG',
-    `${field}: '${name}' is not used for per-epoch evaluation, which runs PGD; use 'pgd' and set norm / steps / alpha / randomStart (FGSM = steps 1, alpha = eps, randomStart 'none')`,
+    `${field}: '${name}' is not used for per-epoch evaluation, which runs ` +
+      `PGD; use 'pgd' and set norm / steps / alpha / randomStart (FGSM = ` +
+      `steps 1, alpha = eps, randomStart 'none')`,
     { field, value: name },
   );
 }
@@ -78,14 +80,25 @@ export function buildRun(spec: RunSpec, registry: Registry): RunParts {
   });
   let corrupted: Int32Array = new Int32Array(0);
   if (spec.inputCorruption.kind !== 'none' && spec.inputCorruption.rate > 0) {
-    const c = corruptInputs(source, { kind: spec.inputCorruption.kind, rate: spec.inputCorruption.rate, seed: deriveSeed(seed, 'input-corruption') });
+    const c = corruptInputs(source, {
+      kind: spec.inputCorruption.kind,
+      rate: spec.inputCorruption.rate,
+      seed: deriveSeed(seed, 'input-corruption'),
+    });
     source = c.source;
     corrupted = c.corrupted;
   }
   const info = source.info;
   const trainStorage = source.split('train');
   // keyed by sourceIndex: an image keeps its noisy label whatever valSize / trainSize / subset carve
-  const labels = assignLabels(spec.labelNoise.kind, spec.labelNoise.rate, deriveSeed(seed, 'label-noise'), trainStorage.labels, info.numClasses, trainStorage.sourceIndex);
+  const labels = assignLabels(
+    spec.labelNoise.kind,
+    spec.labelNoise.rate,
+    deriveSeed(seed, 'label-noise'),
+    trainStorage.labels,
+    info.numClasses,
+    trainStorage.sourceIndex,
+  );
   const planner = registry.create<BatchPlanner, PlannerOptions>('planner', chosen.get('planner').name, {
     sizes: info.sizes,
     batchSize: spec.data.batchSize,
@@ -98,17 +111,35 @@ export function buildRun(spec: RunSpec, registry: Registry): RunParts {
     seed: deriveSeed(seed, 'augment'),
     datasetDefault: info.defaultAugment,
   });
-  const modelOptions = { ...chosen.get('model').options, numClasses: info.numClasses, inputShape: [...info.imageShape] as [number, number, number], seed: deriveSeed(seed, 'model-init') };
+  const modelOptions = {
+    ...chosen.get('model').options,
+    numClasses: info.numClasses,
+    inputShape: [...info.imageShape] as [number, number, number],
+    seed: deriveSeed(seed, 'model-init'),
+  };
   const model = createModelByName(registry, spec.model.name, modelOptions);
   const teChoice = spec.trainer.te ? chosen.get<TeOptions>('ensemble') : null;
-  const te = teChoice ? registry.create<TemporalEnsemble, EnsembleOptions>('ensemble', teChoice.name, { ...teChoice.options, numExamples: info.sizes.train ?? 0, numClasses: info.numClasses }) : null;
+  const te = teChoice
+    ? registry.create<TemporalEnsemble, EnsembleOptions>('ensemble', teChoice.name, {
+        ...teChoice.options,
+        numExamples: info.sizes.train ?? 0,
+        numClasses: info.numClasses,
+      })
+    : null;
   // the trainer gets its own options, the training attack as the config wrote it (name included), and TE's settings
   const trainerOptions: TrainerOptions = { ...chosen.get('trainer').options, attack: spec.attack, te: spec.trainer.te };
   const trainer = registry.create<Trainer, TrainerOptions>('trainer', spec.trainer.name, trainerOptions);
   const optimizerChoice = chosen.get('optimizer');
-  const optimizer = registry.create<Sgd, OptimizerOptions>('optimizer', optimizerChoice.name, { ...optimizerChoice.options, parameters: model.parameters });
+  const optimizer = registry.create<Sgd, OptimizerOptions>('optimizer', optimizerChoice.name, {
+    ...optimizerChoice.options,
+    parameters: model.parameters,
+  });
   const scheduleChoice = chosen.get<Record<string, unknown>>('schedule');
-  const lr = registry.create<LrSchedule, unknown>('schedule', scheduleChoice.name, { ...scheduleChoice.options, lr: spec.optimizer.lr, tMax: spec.epochs });
+  const lr = registry.create<LrSchedule, unknown>('schedule', scheduleChoice.name, {
+    ...scheduleChoice.options,
+    lr: spec.optimizer.lr,
+    tMax: spec.epochs,
+  });
   const trainSize = info.sizes.train ?? 0;
   const evalProtocol = evalProtocolOf(threat, {
     inherited: spec.eval.attack === 'inherit',
@@ -134,5 +165,8 @@ export function buildRun(spec: RunSpec, registry: Registry): RunParts {
  */
 export function threatModelOf(spec: RunSpec): ThreatModel {
   const t = spec.attack;
-  return threatModel(spec.eval.attack, { base: { norm: t.norm, eps: t.eps, alpha: t.alpha, steps: t.steps, restarts: t.restarts }, origin: 'config' });
+  return threatModel(spec.eval.attack, {
+    base: { norm: t.norm, eps: t.eps, alpha: t.alpha, steps: t.steps, restarts: t.restarts },
+    origin: 'config',
+  });
 }

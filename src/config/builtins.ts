@@ -15,7 +15,13 @@ import { fgsmEntry } from '../algorithms/attacks/fgsm';
 import { pgdEntry } from '../algorithms/attacks/pgd';
 import { pgdL2Entry } from '../algorithms/attacks/pgd-l2';
 import { tradesKlEntry } from '../algorithms/attacks/trades-kl';
-import { ceObjectiveEntry, cwMarginObjectiveEntry, dlrObjectiveEntry, tradesKlObjectiveEntry, type ObjectiveFactory } from '../algorithms/objectives/by-name';
+import {
+  ceObjectiveEntry,
+  cwMarginObjectiveEntry,
+  dlrObjectiveEntry,
+  tradesKlObjectiveEntry,
+  type ObjectiveFactory,
+} from '../algorithms/objectives/by-name';
 import { martEntry } from '../algorithms/trainers/mart';
 import { pgdAtEntry } from '../algorithms/trainers/pgd-at';
 import { standardEntry } from '../algorithms/trainers/standard';
@@ -37,9 +43,18 @@ import { configureOptions } from './kinds';
 export function lookupIn(registry: Registry): OperatorLookup {
   return {
     attack: (name, options) =>
-      registry.create<Attack<AttackOptions>, unknown>('attack', name, configureOptions(registry, 'attack', name, options, { field: 'attack', nameField: 'attack.name' }), 'attack.name'),
+      registry.create<Attack<AttackOptions>, unknown>(
+        'attack',
+        name,
+        configureOptions(registry, 'attack', name, options, { field: 'attack', nameField: 'attack.name' }),
+        'attack.name',
+      ),
     objective: (name): ObjectiveFactory => {
-      const factory = registry.factory<ReturnType<ObjectiveFactory>, Parameters<ObjectiveFactory>[0]>('objective', name, 'attack.objective');
+      const factory = registry.factory<ReturnType<ObjectiveFactory>, Parameters<ObjectiveFactory>[0]>(
+        'objective',
+        name,
+        'attack.objective',
+      );
       return (options) => factory(options, registry);
     },
   };
@@ -60,9 +75,18 @@ const NO_MODEL_OPTIONS = z.object({}).strict();
  */
 export function registerBuiltins(registry: Registry): Registry {
   return registry.asOrigin('builtin', () => {
-    registerAll<Source, never>(registry, 'source', [mnistSourceEntry, fashionMnistSourceEntry, idxSourceEntry, cifar10SourceEntry, cifar100SourceEntry, svhnSourceEntry, syntheticSourceEntry]);
+    registerAll<Source, never>(registry, 'source', [
+      mnistSourceEntry,
+      fashionMnistSourceEntry,
+      idxSourceEntry,
+      cifar10SourceEntry,
+      cifar100SourceEntry,
+      svhnSourceEntry,
+      syntheticSourceEntry,
+    ]);
     // WRN takes any depth/width by name (wrn-16-2, ...): the listed ones are registered, others when named (config/replica.ts)
-    for (const name of MODEL_NAMES) registry.register('model', name, (o: CreateModelOptions) => createModel(name, o), { options: NO_MODEL_OPTIONS });
+    for (const name of MODEL_NAMES)
+      registry.register('model', name, (o: CreateModelOptions) => createModel(name, o), { options: NO_MODEL_OPTIONS });
     registerAll(registry, 'attack', [fgsmEntry, pgdEntry, pgdL2Entry, tradesKlEntry, cwEntry, apgdCeEntry, apgdDlrEntry]);
     registerAll(registry, 'objective', [ceObjectiveEntry, tradesKlObjectiveEntry, cwMarginObjectiveEntry, dlrObjectiveEntry]);
     for (const p of [standardEntry, pgdAtEntry, tradesEntry, martEntry]) {
@@ -92,7 +116,11 @@ export function createSource<N extends SourceName>(name: N, options?: SourceOpti
 export function createSource(name: string, options?: Record<string, unknown>): Source;
 export function createSource(name: string, options: Record<string, unknown> = {}): Source {
   const registry = builtinRegistry();
-  return registry.create<Source, unknown>('source', name, configureOptions(registry, 'source', name, options, { field: 'options', nameField: 'source', style: 'options' }));
+  return registry.create<Source, unknown>(
+    'source',
+    name,
+    configureOptions(registry, 'source', name, options, { field: 'options', nameField: 'source', style: 'options' }),
+  );
 }
 
 /** A built-in trainer by name, its inner attack and objective resolved in the registry of built-ins. */

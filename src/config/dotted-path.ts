@@ -59,7 +59,9 @@ export function setDottedPath(obj: Record<string, unknown>, dotted: string, valu
       const walked = segments.slice(0, i + 1).join('.');
       throw new AtflowError(
         'CONFIG',
-        `${where}: '${walked}' is not an object (it is ${JSON.stringify(next)}): bad path '${dotted}', since '${walked}' is ${describeValue(next)} in the config and '${segments[i + 1]}' cannot be set inside it`,
+        `${where}: '${walked}' is not an object (it is ` +
+          `${JSON.stringify(next)}): bad path '${dotted}', since '${walked}' is ${describeValue(next)} ` +
+          `in the config and '${segments[i + 1]}' cannot be set inside it`,
         { path: dotted, at: walked },
       );
     }

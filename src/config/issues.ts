@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { type z } from 'zod';
 import { didYouMean } from '../core/errors';
 
 /**
@@ -26,7 +26,10 @@ export function valueAt(obj: unknown, p: readonly (string | number)[]): unknown 
  * Schemas are told apart by their zod type name, not `instanceof`: a plugin's schema may come from its
  * own copy of zod (v3).
  */
-type AnySchema = { _def: { typeName?: string; innerType?: AnySchema; schema?: AnySchema; options?: AnySchema[]; valueType?: AnySchema; type?: AnySchema }; shape?: Record<string, AnySchema> };
+type AnySchema = {
+  _def: { typeName?: string; innerType?: AnySchema; schema?: AnySchema; options?: AnySchema[]; valueType?: AnySchema; type?: AnySchema };
+  shape?: Record<string, AnySchema>;
+};
 const kindOf = (s: AnySchema | undefined) => s?._def?.typeName;
 
 function unwrap(s: AnySchema): AnySchema {
@@ -75,7 +78,11 @@ export function issueLines(iss: z.ZodIssue, ctx: IssueContext): string[] {
     const hints = [...allowed, ...(ctx.hintsAt?.(iss.path) ?? [])];
     return iss.keys.map((k) => {
       const hint = didYouMean(k, hints);
-      return `${[...full, k].join('.')}: unknown field${hint ? ` (did you mean '${[...full, hint].join('.')}'?)` : ''}; allowed: ${allowed.join(', ')}`;
+      return (
+        `${[...full, k].join('.')}: unknown ` +
+        `field${hint ? ` (did you mean '${[...full, hint].join('.')}'?)` : ''}; ` +
+        `allowed: ${allowed.join(', ')}`
+      );
     });
   }
   const got = valueAt(ctx.input, iss.path);
@@ -93,7 +100,12 @@ export function issueLines(iss: z.ZodIssue, ctx: IssueContext): string[] {
  */
 export function nonFiniteNumbers(v: unknown, at: readonly (string | number)[] = []): string[] {
   if (typeof v === 'number') {
-    return Number.isFinite(v) ? [] : [`${at.join('.') || '(top level)'}: expected a finite number, got ${String(v)} (a JSON number beyond ±1.8e308, such as 1e999, reads as Infinity)`];
+    return Number.isFinite(v)
+      ? []
+      : [
+          `${at.join('.') || '(top level)'}: expected a finite number, got ${String(v)} ` +
+            `(a JSON number beyond ±1.8e308, such as 1e999, reads as Infinity)`,
+        ];
   }
   if (Array.isArray(v)) return v.flatMap((x, i) => nonFiniteNumbers(x, [...at, i]));
   if (v !== null && typeof v === 'object') return Object.entries(v).flatMap(([k, x]) => nonFiniteNumbers(x, [...at, k]));

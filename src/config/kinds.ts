@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { type z } from 'zod';
 import { AtflowError, didYouMean, unknownName } from '../core/errors';
 import { createModel, type CreateModelOptions } from '../models';
 import { pgdEntry } from '../algorithms/attacks/pgd';
@@ -64,7 +64,13 @@ function quotedList(names: readonly string[]): string {
 }
 
 /** The problems of `raw` as the options of entry (kind, name), against its schema; the parsed value when there are none. */
-function optionIssues(registry: Registry, kind: Kind, name: string, raw: unknown, place: OptionsPlace): { issues: KindIssue[]; value?: unknown } {
+function optionIssues(
+  registry: Registry,
+  kind: Kind,
+  name: string,
+  raw: unknown,
+  place: OptionsPlace,
+): { issues: KindIssue[]; value?: unknown } {
   const schema = registry.optionsOf(kind, name, place.nameField);
   if (!schema) return { issues: [], value: raw };
   const res = schema.safeParse(raw);
@@ -80,19 +86,30 @@ function optionIssues(registry: Registry, kind: Kind, name: string, raw: unknown
         if (readers.length) {
           issues.push({
             ignored: true,
-            message: `${field}: ${kind} '${name}' ignores ${key} (got ${shownValue(value)}); only ${quotedList(readers)} ${readers.length > 1 ? 'read' : 'reads'} it: remove the field or change ${place.nameField}${replaceWhole(place.nameField, name)}`,
+            message:
+              `${field}: ${kind} '${name}' ignores ${key} (got ` +
+              `${shownValue(value)}); only ${quotedList(readers)} ${readers.length > 1 ? 'read' : 'reads'} ` +
+              `it: remove the field or change ${place.nameField}${replaceWhole(place.nameField, name)}`,
             details: { field, value, [kind]: name, acceptedBy: readers },
           });
           continue;
         }
         const own = schemaKeysAt(schema, iss.path);
-        const allowed = iss.path.length ? [...own, ...(place.alsoAt?.(iss.path) ?? [])] : [...(place.before ?? []), ...own, ...(place.after ?? [])];
+        const allowed = iss.path.length
+          ? [...own, ...(place.alsoAt?.(iss.path) ?? [])]
+          : [...(place.before ?? []), ...own, ...(place.after ?? [])];
         const others = registry.entries(kind).flatMap((e) => (e.options ? schemaKeysAt(e.options, iss.path) : []));
         if (place.style === 'options') {
           const hint = didYouMean(key, [...allowed, ...others]);
-          issues.push({ message: `${field}: ${kind} '${name}': unknown option '${key}'${hint ? ` (did you mean '${hint}'?)` : ''}; options: ${allowed.join(', ')}`, details: { field, value, [kind]: name, allowed } });
+          issues.push({
+            message:
+              `${field}: ${kind} '${name}': unknown option ` +
+              `'${key}'${hint ? ` (did you mean '${hint}'?)` : ''}; options: ${allowed.join(', ')}`,
+            details: { field, value, [kind]: name, allowed },
+          });
         } else {
-          for (const message of issueLines({ ...iss, keys: [key] }, { input: raw, at, allowedAt: () => allowed, hintsAt: () => others })) issues.push({ message, details: { field, value, [kind]: name, allowed } });
+          for (const message of issueLines({ ...iss, keys: [key] }, { input: raw, at, allowedAt: () => allowed, hintsAt: () => others }))
+            issues.push({ message, details: { field, value, [kind]: name, allowed } });
         }
       }
       continue;
@@ -120,7 +137,8 @@ function issuesError(issues: readonly KindIssue[]): AtflowError {
   return new AtflowError('CONFIG', issues.map((i) => i.message).join('\n'), issues[0].details);
 }
 
-const omit = (o: Record<string, unknown>, keys: readonly string[]) => Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
+const omit = (o: Record<string, unknown>, keys: readonly string[]) =>
+  Object.fromEntries(Object.entries(o).filter(([k]) => !keys.includes(k)));
 
 /** The config's choice of one kind: the entry's name and its options block (absent for kinds named only). */
 interface Choice {
@@ -155,19 +173,40 @@ function choices(spec: RunSpec, registry: Registry): Choice[] {
     typeof augment === 'string' ? {} : omit(augment, ['name']),
   );
   add('planner', spec.data.planner ?? epochShufflePlannerEntry.name, { field: 'data', nameField: 'data.planner' });
-  add('attack', spec.attack.name, { field: 'attack', nameField: 'attack.name', before: ['name'], after: ['objective'] }, omit(spec.attack, ['name', 'objective']));
+  add(
+    'attack',
+    spec.attack.name,
+    { field: 'attack', nameField: 'attack.name', before: ['name'], after: ['objective'] },
+    omit(spec.attack, ['name', 'objective']),
+  );
   add('objective', spec.attack.objective, { field: 'attack', nameField: 'attack.objective' });
   const te = spec.trainer.te as (Record<string, unknown> & { name?: string }) | null;
   const teOwn = ensembleKeys(registry, spec);
-  if (te) add('ensemble', te.name ?? temporalEnsembleEntry.name, { field: 'trainer.te', nameField: 'trainer.te.name', before: ['name'] }, Object.fromEntries(Object.entries(te).filter(([k]) => teOwn.includes(k))));
+  if (te)
+    add(
+      'ensemble',
+      te.name ?? temporalEnsembleEntry.name,
+      { field: 'trainer.te', nameField: 'trainer.te.name', before: ['name'] },
+      Object.fromEntries(Object.entries(te).filter(([k]) => teOwn.includes(k))),
+    );
   const teLeft = te ? omit(te, [...teOwn, 'name']) : {};
   add(
     'trainer',
     spec.trainer.name,
-    { field: 'trainer', nameField: 'trainer.name', before: ['name'], alsoAt: (p) => (p.length === 1 && p[0] === 'te' ? ['name', ...teOwn] : []) },
+    {
+      field: 'trainer',
+      nameField: 'trainer.name',
+      before: ['name'],
+      alsoAt: (p) => (p.length === 1 && p[0] === 'te' ? ['name', ...teOwn] : []),
+    },
     { ...omit(spec.trainer, ['name', 'te']), ...(Object.keys(teLeft).length ? { te: teLeft } : {}) },
   );
-  add('optimizer', spec.optimizer.name ?? sgdEntry.name, { field: 'optimizer', nameField: 'optimizer.name', before: ['name', 'lr'] }, omit(spec.optimizer, ['name', 'lr']));
+  add(
+    'optimizer',
+    spec.optimizer.name ?? sgdEntry.name,
+    { field: 'optimizer', nameField: 'optimizer.name', before: ['name', 'lr'] },
+    omit(spec.optimizer, ['name', 'lr']),
+  );
   add('schedule', spec.schedule.name, { field: 'schedule', nameField: 'schedule.name', before: ['name'] }, omit(spec.schedule, ['name']));
   add('evaluator', spec.eval.evaluator ?? DEFAULT_EVALUATOR, { field: 'eval', nameField: 'eval.evaluator' });
   for (const sink of spec.logging.sinks ?? []) add('sink', sink, { field: 'logging', nameField: 'logging.sinks' });
@@ -198,7 +237,11 @@ function unknownNameIssue(registry: Registry, c: Choice): KindIssue | null {
 export function ensureWrn(registry: Registry, name: string): void {
   if (registry.has('model', name) || !/^wrn-\d+-\d+$/.test(name)) return;
   // createModel parses the depth and width from the name it is given
-  registry.asOrigin('builtin', () => registry.register('model', name, (o: CreateModelOptions) => createModel(name, o), { options: registry.entry('model', 'wrn-28-10')?.options }));
+  registry.asOrigin('builtin', () =>
+    registry.register('model', name, (o: CreateModelOptions) => createModel(name, o), {
+      options: registry.entry('model', 'wrn-28-10')?.options,
+    }),
+  );
 }
 
 /** The problems of the kind-owned fields of `spec`; `tolerant` leaves out unknown names and fields only another entry reads. */
@@ -250,7 +293,10 @@ export function configureRun(spec: RunSpec, registry: Registry): ConfiguredRun {
     ] as const) {
       if (value === undefined) continue;
       issues.push({
-        message: `${field}: trainer 'standard' runs no attack, so '${value}' would be ignored; remove ${field} or pick an adversarial trainer (pgd-at, trades, mart)`,
+        message:
+          `${field}: trainer 'standard' runs no attack, so '${value}' would be ` +
+          `ignored; remove ${field} or pick an adversarial trainer (pgd-at, ` +
+          `trades, mart)`,
         details: { field, value },
       });
     }

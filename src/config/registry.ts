@@ -16,11 +16,24 @@ import { AtflowError, unknownName } from '../core/errors';
  * config's fields against the schema of the entry it names before anything runs (config/kinds.ts), so
  * a plugin's attack or trainer takes options of its own and a misspelt one is refused, naming the field.
  */
-export const KINDS = ['source', 'model', 'attack', 'objective', 'trainer', 'ensemble', 'optimizer', 'schedule', 'augmentation', 'planner', 'evaluator', 'sink'] as const;
+export const KINDS = [
+  'source',
+  'model',
+  'attack',
+  'objective',
+  'trainer',
+  'ensemble',
+  'optimizer',
+  'schedule',
+  'augmentation',
+  'planner',
+  'evaluator',
+  'sink',
+] as const;
 export type Kind = (typeof KINDS)[number];
 
 /** A factory gets its options and the registry creating it (to resolve the names it needs in turn). */
-// eslint-disable-next-line @typescript-eslint/no-explicit-any
+
 export type Factory<T = unknown, O = any> = (options: O, registry: Registry) => T;
 
 /** What `register` takes beside the factory. */
@@ -77,14 +90,19 @@ export function parsePluginRef(spec: string, baseDir: string = process.cwd()): P
   const hash = spec.lastIndexOf('#');
   const mod = hash > 0 ? spec.slice(0, hash) : spec;
   const exp = hash > 0 ? spec.slice(hash + 1) : 'register';
-  if (!mod || !exp) throw new AtflowError('CONFIG', `plugin '${spec}': expected <module> or <module>#<export>`, { field: 'plugins', value: spec });
+  if (!mod || !exp)
+    throw new AtflowError('CONFIG', `plugin '${spec}': expected <module> or <module>#<export>`, { field: 'plugins', value: spec });
   if (isBuiltin(mod)) throw notAPlugin(spec, mod);
   const isPath = mod.startsWith('.') || path.isAbsolute(mod);
   let resolved: string;
   try {
     resolved = require.resolve(isPath ? path.resolve(baseDir, mod) : mod, { paths: [baseDir] });
   } catch (e) {
-    throw new AtflowError('CONFIG', `plugin '${spec}': cannot find module '${isPath ? path.resolve(baseDir, mod) : mod}' (${(e as Error).message.split('\n')[0]})`, { field: 'plugins', value: spec });
+    throw new AtflowError(
+      'CONFIG',
+      `plugin '${spec}': cannot find module '${isPath ? path.resolve(baseDir, mod) : mod}' (${(e as Error).message.split('\n')[0]})`,
+      { field: 'plugins', value: spec },
+    );
   }
   return { module: resolved, export: exp };
 }
@@ -92,7 +110,9 @@ export function parsePluginRef(spec: string, baseDir: string = process.cwd()): P
 function notAPlugin(spec: string, mod: string): AtflowError {
   return new AtflowError(
     'CONFIG',
-    `plugin '${spec}': '${mod}' is a Node built-in module, not a plugin; a plugin is a CommonJS file or package that exports (registry) => void (docs/plugins.md)`,
+    `plugin '${spec}': '${mod}' is a Node built-in module, not a plugin; a ` +
+      `plugin is a CommonJS file or package that exports (registry) => void ` +
+      `(docs/plugins.md)`,
     { field: 'plugins', value: spec },
   );
 }
@@ -128,25 +148,37 @@ export class Registry {
     if (this.loaded.some((p) => p.module === ref.module && p.export === ref.export)) return this;
     let mod: Record<string, unknown>;
     try {
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
       mod = require(ref.module);
     } catch (e) {
-      throw new AtflowError('CONFIG', `plugin ${ref.module}: cannot load it: ${(e as Error).message.split('\n')[0]}`, { field: 'plugins', module: ref.module });
+      throw new AtflowError('CONFIG', `plugin ${ref.module}: cannot load it: ${(e as Error).message.split('\n')[0]}`, {
+        field: 'plugins',
+        module: ref.module,
+      });
     }
     const fn = mod[ref.export];
     if (typeof fn !== 'function') {
       const exported = Object.keys(mod).filter((k) => typeof mod[k] === 'function');
-      throw new AtflowError('CONFIG', `plugin ${ref.module}: no exported function '${ref.export}' (it exports ${exported.length ? exported.map((k) => `'${k}'`).join(', ') : 'no functions'}); a plugin exports (registry) => void`, {
-        field: 'plugins',
-        module: ref.module,
-        export: ref.export,
-      });
+      throw new AtflowError(
+        'CONFIG',
+        `plugin ${ref.module}: no exported function '${ref.export}' (it ` +
+          `exports ${exported.length ? exported.map((k) => `'${k}'`).join(', ') : 'no functions'}); ` +
+          `a plugin exports (registry) => void`,
+        {
+          field: 'plugins',
+          module: ref.module,
+          export: ref.export,
+        },
+      );
     }
     try {
       this.asOrigin('plugin', () => (fn as (r: Registry) => void)(this));
     } catch (e) {
       if (e instanceof AtflowError) throw e;
-      throw new AtflowError('CONFIG', `plugin ${ref.module}#${ref.export}: registering failed: ${(e as Error)?.message ?? String(e)}`, { field: 'plugins', module: ref.module, export: ref.export });
+      throw new AtflowError('CONFIG', `plugin ${ref.module}#${ref.export}: registering failed: ${(e as Error)?.message ?? String(e)}`, {
+        field: 'plugins',
+        module: ref.module,
+        export: ref.export,
+      });
     }
     this.loaded.push(ref);
     return this;
@@ -192,7 +224,11 @@ export class Registry {
 
   /** The entries registered in code (not built in, not from a plugin module): another process or thread cannot rebuild them. */
   registeredInCode(): { kind: Kind; name: string }[] {
-    return KINDS.flatMap((kind) => this.entries(kind).filter((e) => e.origin === 'code').map((e) => ({ kind, name: e.name })));
+    return KINDS.flatMap((kind) =>
+      this.entries(kind)
+        .filter((e) => e.origin === 'code')
+        .map((e) => ({ kind, name: e.name })),
+    );
   }
 
   has(kind: Kind, name: string): boolean {

@@ -4,7 +4,6 @@ import { registerBuiltins } from './builtins';
 import { ensureWrn } from './kinds';
 import { Registry, type Kind } from './registry';
 
-
 /** A module's named export, loaded by path in a worker thread (a function, structured-cloneable as a reference). */
 export interface ModuleExport {
   readonly module: string;
@@ -47,7 +46,11 @@ export function registryReplica(spec: ReplicaSpec): { model: Model; trainer: Tra
   const registry = registerBuiltins(new Registry());
   for (const p of spec.plugins) registry.use(p.module, p.export);
   // The seed is irrelevant: every value is overwritten from the shared state before each step.
-  const model = createModelByName(registry, spec.model, { numClasses: spec.numClasses, inputShape: [...spec.inputShape] as [number, number, number], seed: 0 });
+  const model = createModelByName(registry, spec.model, {
+    numClasses: spec.numClasses,
+    inputShape: [...spec.inputShape] as [number, number, number],
+    seed: 0,
+  });
   const trainer = registry.create<Trainer, TrainerOptions>('trainer', spec.trainer, spec.trainerOptions);
   return { model, trainer };
 }
@@ -65,12 +68,19 @@ export function replicaRecipe(registry: Registry, uses: readonly [Kind, string][
   return {
     builder: REGISTRY_REPLICA,
     plugins: registry.plugins,
-    unportable: inCode.length ? `${inCode.join(', ')} ${inCode.length > 1 ? 'were' : 'was'} registered in code (registry.register), which worker threads cannot repeat` : null,
+    unportable: inCode.length
+      ? `${inCode.join(', ')} ${inCode.length > 1 ? 'were' : 'was'} registered ` +
+        `in code (registry.register), which worker threads cannot repeat`
+      : null,
   };
 }
 
 /** A model by name through the registry; any wrn-D-K is a built-in name too (registered when named). */
-export function createModelByName(registry: Registry, name: string, options: { numClasses: number; inputShape: [number, number, number]; seed: number }): Model {
+export function createModelByName(
+  registry: Registry,
+  name: string,
+  options: { numClasses: number; inputShape: [number, number, number]; seed: number },
+): Model {
   ensureWrn(registry, name);
   return registry.create<Model, typeof options>('model', name, options, 'model.name');
 }

@@ -43,7 +43,9 @@ function namedBlock<H extends z.ZodRawShape>(head: H, defaultName: string, defau
         for (const issue of parsed.error.issues) ctx.addIssue(issue);
         return z.NEVER;
       }
-      const headValues = Object.fromEntries(headKeys.filter((k) => (v as Record<string, unknown>)[k] !== undefined).map((k) => [k, (v as Record<string, unknown>)[k]]));
+      const headValues = Object.fromEntries(
+        headKeys.filter((k) => (v as Record<string, unknown>)[k] !== undefined).map((k) => [k, (v as Record<string, unknown>)[k]]),
+      );
       return { ...headValues, ...parsed.data } as typeof v;
     });
 }
@@ -72,13 +74,19 @@ export interface TrainerBlock {
 const specSchema = z
   .object({
     extends: z.string().optional(),
-    name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only').default('run'),
+    name: z
+      .string()
+      .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, dot, dash and underscore only')
+      .default('run'),
     description: z.string().optional(),
     seed: z
       .number()
       .int()
       .min(0)
-      .max(Number.MAX_SAFE_INTEGER, 'must be at most 2^53 − 1 = 9007199254740991: a larger integer cannot be written exactly in JSON (it would be rounded)')
+      .max(
+        Number.MAX_SAFE_INTEGER,
+        'must be at most 2^53 − 1 = 9007199254740991: a larger integer cannot be written exactly in JSON (it would be rounded)',
+      )
       .default(1),
     epochs: z.number().int().min(1),
     data: z
@@ -100,7 +108,11 @@ const specSchema = z
          */
         augment: z
           .union([z.string(), z.object({ name: z.string().optional() }).passthrough()], {
-            errorMap: () => ({ message: `expected an augmentation's name ('default', 'none', 'crop-flip', or a registered one) or an object such as {"crop": 4, "flip": true}` }),
+            errorMap: () => ({
+              message:
+                `expected an augmentation's name ('default', 'none', 'crop-flip', or a ` +
+                `registered one) or an object such as {"crop": 4, "flip": true}`,
+            }),
           })
           .default('default'),
         /** The batch planner by registry name (kind 'planner'); default 'epoch-shuffle'. */
@@ -133,7 +145,11 @@ const specSchema = z
     /** The optimiser by registry name (default 'sgd'), the base learning rate (the schedule's) and the optimiser's options. */
     optimizer: namedBlock({ lr: z.number().positive().default(0.1) }, sgdEntry.name, sgdOptionsSchema).default({}),
     /** The schedule by registry name and the options the built-in schedules share. */
-    schedule: z.object({ name: z.string().default('multistep') }).merge(scheduleOptionsSchema).passthrough().default({}),
+    schedule: z
+      .object({ name: z.string().default('multistep') })
+      .merge(scheduleOptionsSchema)
+      .passthrough()
+      .default({}),
     eval: z
       .object({
         /** Evaluate every k epochs (the final epoch always). */
@@ -155,7 +171,10 @@ const specSchema = z
         selectOn: z.enum(['test', 'val']).default('test'),
         /** The registered 'evaluator' that runs each evaluation pass (absent: the built-in 'pgd', clean + PGD). */
         evaluator: z.string().optional(),
-        /** After the last epoch: AutoAttack-style sanity checks (always) and, if `strong`, PGD-20, PGD-50×restarts, CW∞-30, APGD-CE/DLR on the best and final checkpoints. */
+        /**
+         * After the last epoch: AutoAttack-style sanity checks (always) and, if `strong`, PGD-20, PGD-50×restarts, CW∞-30, APGD-CE/DLR on
+         * the best and final checkpoints.
+         */
         final: z
           .object({
             /** true: PGD-20/PGD-50×r/CW/APGD-CE/APGD-DLR; "autoattack": AutoAttack's standard suite (eval/ folders). */
@@ -209,7 +228,10 @@ export interface ResolvedRun {
 }
 
 function formatIssues(issues: z.ZodIssue[], input: unknown, file: string): string {
-  return invalidConfig(file, issues.flatMap((iss) => issueLines(iss, { input, at: [], allowedAt: (p) => schemaKeysAt(specSchema, p) })));
+  return invalidConfig(
+    file,
+    issues.flatMap((iss) => issueLines(iss, { input, at: [], allowedAt: (p) => schemaKeysAt(specSchema, p) })),
+  );
 }
 
 /** "<file>: invalid config" and one indented line per problem. */
@@ -303,7 +325,9 @@ function checkRunnable(spec: RunSpec, file: string): void {
   if (spec.eval.selectOn === 'val' && !carved) {
     throw new AtflowError(
       'CONFIG',
-      `${file}: invalid config\n  eval.selectOn: "val" needs a validation split, but data.valSize is 0; set data.valSize (e.g. 1000 examples carved from train) or eval.selectOn: "test"`,
+      `${file}: invalid config\n  eval.selectOn: "val" needs a validation ` +
+        `split, but data.valSize is 0; set data.valSize (e.g. 1000 examples ` +
+        `carved from train) or eval.selectOn: "test"`,
       { file, field: 'eval.selectOn' },
     );
   }
@@ -317,7 +341,8 @@ export function resolveRuns(raw: Record<string, unknown>, file = '<config>', reg
   }
   const { variants, ...rawRest } = raw as Record<string, unknown> & { variants: Record<string, unknown> };
   return Object.entries(variants).map(([name, over]) => {
-    if (!/^[A-Za-z0-9._-]+$/.test(name)) throw new AtflowError('CONFIG', `${file}: variants.${name}: variant names use letters, digits, dot, dash and underscore only`);
+    if (!/^[A-Za-z0-9._-]+$/.test(name))
+      throw new AtflowError('CONFIG', `${file}: variants.${name}: variant names use letters, digits, dot, dash and underscore only`);
     const merged = deepMerge(rawRest, over);
     const spec = validateSpec(merged, `${file} (variant '${name}')`, registry);
     checkRunnable(spec, `${file} (variant '${name}')`);
@@ -385,12 +410,19 @@ export function specWarnings(spec: RunSpec): string[] {
     const { kind, rate } = spec[field];
     if (kind === 'none' && rate > 0) {
       const kinds = field === 'labelNoise' ? 'symmetric, symmetric-exclusive, pair' : 'shuffled-pixels, random-pixels, gaussian';
-      out.push(`${field}.rate is ${rate} but ${field}.kind is 'none', so nothing is changed: set ${field}.kind (${kinds}) or remove the rate`);
+      out.push(
+        `${field}.rate is ${rate} but ${field}.kind is 'none', so nothing is changed: set ${field}.kind (${kinds}) or remove the rate`,
+      );
     }
   }
   const te = spec.trainer.te;
   if (te?.start !== undefined && te.start > spec.epochs) {
-    out.push(`trainer.te.start is ${te.start} but the run has only ${spec.epochs} epochs (epochs): TE never switches on and the run is plain ${spec.trainer.name}; set trainer.te.start (and te.end, now ${te.end}) to epochs within 1..${spec.epochs}`);
+    out.push(
+      `trainer.te.start is ${te.start} but the run has only ${spec.epochs} ` +
+        `epochs (epochs): TE never switches on and the run is plain ` +
+        `${spec.trainer.name}; set trainer.te.start (and te.end, now ` +
+        `${te.end}) to epochs within 1..${spec.epochs}`,
+    );
   }
   return out;
 }

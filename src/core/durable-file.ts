@@ -31,7 +31,12 @@ export function tempPathFor(file: string, dir: string = path.dirname(file)): str
  * (`.<name>.<pid>.tmp`, `.<name>.tmp-<pid>-<ms>`, `LATEST.tmp-<pid>`). A user's `my.tmp-notes.txt` is not.
  */
 export function isTempName(name: string): boolean {
-  return /^\..+\.\d+(\.\d+)?\.tmp$/.test(name) || /^\.tmp-epoch-\d+-\d+$/.test(name) || /^\..+\.tmp-\d+-\d+$/.test(name) || /^LATEST\.tmp-\d+$/.test(name);
+  return (
+    /^\..+\.\d+(\.\d+)?\.tmp$/.test(name) ||
+    /^\.tmp-epoch-\d+-\d+$/.test(name) ||
+    /^\..+\.tmp-\d+-\d+$/.test(name) ||
+    /^LATEST\.tmp-\d+$/.test(name)
+  );
 }
 
 /** An open temp file that becomes `target` on commit(). */
@@ -45,11 +50,11 @@ export interface TempFile {
 
 function ioError(what: string, file: string, e: unknown): AtflowError {
   if (e instanceof AtflowError) return e;
-  return new AtflowError(
-    'IO',
-    `cannot write ${file}: ${(e as Error).message}`,
-    { path: file, what, code: (e as NodeJS.ErrnoException).code },
-  );
+  return new AtflowError('IO', `cannot write ${file}: ${(e as Error).message}`, {
+    path: file,
+    what,
+    code: (e as NodeJS.ErrnoException).code,
+  });
 }
 
 /**
@@ -134,7 +139,11 @@ export function writeFileDurable(file: string, data: Uint8Array | string, option
 }
 
 /** JSON, two-space indented, newline-terminated, through writeFileDurable. */
-export function writeJsonDurable(file: string, value: unknown, options: { mkdir?: boolean; replacer?: (key: string, value: unknown) => unknown } = {}): void {
+export function writeJsonDurable(
+  file: string,
+  value: unknown,
+  options: { mkdir?: boolean; replacer?: (key: string, value: unknown) => unknown } = {},
+): void {
   writeFileDurable(file, JSON.stringify(value, options.replacer as never, 2) + '\n', options);
 }
 

@@ -3,16 +3,7 @@
  * the value, and what was expected. `code` is stable so tests and callers can branch on it.
  */
 export type ErrorCode =
-  | 'CONFIG'
-  | 'UNKNOWN_NAME'
-  | 'DATA_FILE'
-  | 'DATA_VALUE'
-  | 'BACKEND'
-  | 'IO'
-  | 'NON_FINITE'
-  | 'RESUME'
-  | 'SHAPE'
-  | 'ARGUMENT';
+  'CONFIG' | 'UNKNOWN_NAME' | 'DATA_FILE' | 'DATA_VALUE' | 'BACKEND' | 'IO' | 'NON_FINITE' | 'RESUME' | 'SHAPE' | 'ARGUMENT';
 
 export class AtflowError extends Error {
   constructor(
@@ -57,7 +48,9 @@ export function unknownName(kind: string, name: string, known: readonly string[]
   const hint = didYouMean(name, known);
   return new AtflowError(
     'UNKNOWN_NAME',
-    `${field ? `${field}: ` : ''}unknown ${kind} '${name}'${hint ? ` (did you mean '${hint}'?)` : ''}; registered ${kind}s: ${[...known].sort().join(', ')}`,
+    `${field ? `${field}: ` : ''}unknown ${kind} ` +
+      `'${name}'${hint ? ` (did you mean '${hint}'?)` : ''}; registered ` +
+      `${kind}s: ${[...known].sort().join(', ')}`,
     { kind, name, known: [...known], ...(field ? { field } : {}) },
   );
 }

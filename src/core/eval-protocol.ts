@@ -15,7 +15,10 @@ export interface EvalProtocol {
   readonly random_start: string;
   /** Evaluated every k epochs (and at the last). */
   readonly every: number;
-  /** Examples each evaluation attacks: the test split, the val split (0 without one), the training set (or its seeded subset; 0 with eval.train false). */
+  /**
+   * Examples each evaluation attacks: the test split, the val split (0 without one), the training set (or its seeded subset; 0 with
+   * eval.train false).
+   */
   readonly n_test: number;
   readonly n_val: number;
   readonly n_train: number;
@@ -28,7 +31,9 @@ export function describeEvalProtocol(p: EvalProtocol): string {
   const f = (x: number) => (Number.isInteger(x) ? String(x) : x.toPrecision(4).replace(/0+$/, ''));
   const n = [`test n=${p.n_test}`, ...(p.n_val ? [`val n=${p.n_val}`] : []), ...(p.n_train ? [`train n=${p.n_train}`] : [])].join(', ');
   return (
-    `PGD-${p.steps} ${NORM[p.norm] ?? p.norm} ε=${f(p.eps)} α=${f(p.alpha)}, ${p.restarts} restart${p.restarts === 1 ? '' : 's'}, ${p.random_start} start` +
+    `PGD-${p.steps} ${NORM[p.norm] ?? p.norm} ε=${f(p.eps)} ` +
+    `α=${f(p.alpha)}, ${p.restarts} restart${p.restarts === 1 ? '' : 's'}, ` +
+    `${p.random_start} start` +
     `${p.inherited ? ' (the training attack, eval.attack: "inherit")' : ''}, every ${p.every} epoch${p.every === 1 ? '' : 's'}; ${n}`
   );
 }

@@ -64,7 +64,9 @@ export class BatchPlanner {
   size(split: Split): number {
     const n = this.sizes[split];
     if (n === undefined) {
-      throw new AtflowError('ARGUMENT', `no '${split}' split to plan batches for; splits: ${Object.keys(this.sizes).join(', ')}`, { split });
+      throw new AtflowError('ARGUMENT', `no '${split}' split to plan batches for; splits: ${Object.keys(this.sizes).join(', ')}`, {
+        split,
+      });
     }
     return n;
   }

@@ -18,7 +18,13 @@ const PLANE = SIDE * SIDE;
 const PIXEL_BYTES = 3 * PLANE;
 
 export const CIFAR10_CLASSES = ['airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck'] as const;
-export const CIFAR10_TRAIN_FILES = ['data_batch_1.bin', 'data_batch_2.bin', 'data_batch_3.bin', 'data_batch_4.bin', 'data_batch_5.bin'] as const;
+export const CIFAR10_TRAIN_FILES = [
+  'data_batch_1.bin',
+  'data_batch_2.bin',
+  'data_batch_3.bin',
+  'data_batch_4.bin',
+  'data_batch_5.bin',
+] as const;
 export const CIFAR10_TEST_FILE = 'test_batch.bin';
 export const CIFAR100_FILES = ['train.bin', 'test.bin'] as const;
 
@@ -39,7 +45,9 @@ export function parseCifarRecords(bytes: Uint8Array, file: string, layout: Recor
   if (bytes.length === 0 || bytes.length % recordBytes !== 0) {
     throw dataFileError(
       file,
-      `size ${bytes.length} bytes is not a ${bytes.length === 0 ? 'positive ' : ''}multiple of the ${recordBytes}-byte ${layout.format} record` +
+      `size ${bytes.length} bytes is not a ` +
+        `${bytes.length === 0 ? 'positive ' : ''}multiple of the ` +
+        `${recordBytes}-byte ${layout.format} record` +
         ` (${labelBytes} label byte${labelBytes > 1 ? 's' : ''} + 3072 pixel bytes)`,
       { size: bytes.length, recordBytes },
     );
@@ -54,7 +62,8 @@ export function parseCifarRecords(bytes: Uint8Array, file: string, layout: Recor
       if (label >= layout.labelLimits[b]) {
         throw dataFileError(
           file,
-          `record ${i} has ${layout.labelNames[b]} ${label}; expected 0..${layout.labelLimits[b] - 1} for ${layout.format}: is this a ${layout.format} file?`,
+          `record ${i} has ${layout.labelNames[b]} ${label}; expected 0..${layout.labelLimits[b] - 1} ` +
+            `for ${layout.format}: is this a ${layout.format} file?`,
           { record: i, label },
         );
       }
@@ -105,7 +114,11 @@ function candidateDirs(dir: string | undefined, officialFolder: string): string[
 
 export function createCifar10Source(options: CifarSourceOptions = {}): Source {
   const files = [...CIFAR10_TRAIN_FILES, CIFAR10_TEST_FILE];
-  const { dir, paths } = locateFiles('cifar10', candidateDirs(options.dir, 'cifar-10-batches-bin'), files.map((f) => [f]));
+  const { dir, paths } = locateFiles(
+    'cifar10',
+    candidateDirs(options.dir, 'cifar-10-batches-bin'),
+    files.map((f) => [f]),
+  );
   const layout: RecordLayout = { format: 'CIFAR-10', labelLimits: [10], labelOffset: 0, labelNames: ['label'] };
   const parts = paths.map((p) => parseCifarRecords(readDataFile(p), p, layout));
   // The official batches hold 10,000 records each; a batch cut at a record boundary still stands out.
@@ -113,7 +126,12 @@ export function createCifar10Source(options: CifarSourceOptions = {}): Source {
   const n0 = trainParts[0].size;
   trainParts.forEach((p, i) => {
     if (p.size !== n0) {
-      throw dataFileError(paths[i], `${p.size} records but ${CIFAR10_TRAIN_FILES[0]} has ${n0}; the training batches must all be the same size (officially 10,000): is this file truncated?`);
+      throw dataFileError(
+        paths[i],
+        `${p.size} records but ${CIFAR10_TRAIN_FILES[0]} has ${n0}; the ` +
+          `training batches must all be the same size (officially 10,000): is ` +
+          `this file truncated?`,
+      );
     }
   });
   return new MemorySource(
@@ -127,7 +145,11 @@ export function createCifar100Source(options: Cifar100SourceOptions = {}): Sourc
   if (which !== 'fine' && which !== 'coarse') {
     throw new AtflowError('CONFIG', `cifar100: labels = '${String(which)}': expected 'fine' or 'coarse'`, { field: 'labels' });
   }
-  const { dir, paths } = locateFiles('cifar100', candidateDirs(options.dir, 'cifar-100-binary'), CIFAR100_FILES.map((f) => [f]));
+  const { dir, paths } = locateFiles(
+    'cifar100',
+    candidateDirs(options.dir, 'cifar-100-binary'),
+    CIFAR100_FILES.map((f) => [f]),
+  );
   const layout: RecordLayout = {
     format: 'CIFAR-100',
     labelLimits: [20, 100],
@@ -137,7 +159,13 @@ export function createCifar100Source(options: Cifar100SourceOptions = {}): Sourc
   const numClasses = which === 'coarse' ? 20 : 100;
   const [train, test] = paths.map((p) => parseCifarRecords(readDataFile(p), p, layout));
   return new MemorySource(
-    { name: which === 'coarse' ? 'cifar100-coarse' : 'cifar100', numClasses, imageShape: [SIDE, SIDE, 3], defaultAugment: true, origin: dir },
+    {
+      name: which === 'coarse' ? 'cifar100-coarse' : 'cifar100',
+      numClasses,
+      imageShape: [SIDE, SIDE, 3],
+      defaultAugment: true,
+      origin: dir,
+    },
     deriveSplits('cifar100', { train, test }, PIXEL_BYTES, options),
   );
 }

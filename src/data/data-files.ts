@@ -13,7 +13,11 @@ export function dataRoot(): string {
  * alternative names per file: e.g. ['train-images-idx3-ubyte.gz', 'train-images-idx3-ubyte']).
  * Missing: an AtflowError naming every folder looked in and the expected file names.
  */
-export function locateFiles(dataset: string, dirs: readonly string[], files: readonly (readonly string[])[]): { dir: string; paths: string[] } {
+export function locateFiles(
+  dataset: string,
+  dirs: readonly string[],
+  files: readonly (readonly string[])[],
+): { dir: string; paths: string[] } {
   for (const dir of dirs) {
     const paths: string[] = [];
     for (const alternatives of files) {

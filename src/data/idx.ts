@@ -44,14 +44,19 @@ export function parseIdx(bytes: Uint8Array, file: string, expectedDims: number):
 }
 
 /** One split from an images file and a labels file; counts must agree, labels must be < numClasses. */
-export function readIdxPair(imagesFile: string, labelsFile: string, numClasses: number): { split: SplitStorage; height: number; width: number } {
+export function readIdxPair(
+  imagesFile: string,
+  labelsFile: string,
+  numClasses: number,
+): { split: SplitStorage; height: number; width: number } {
   const images = parseIdx(readDataFile(imagesFile), imagesFile, 3);
   const labels = parseIdx(readDataFile(labelsFile), labelsFile, 1);
   const [n, height, width] = images.dims;
   if (labels.dims[0] !== n) {
     throw new AtflowError(
       'DATA_FILE',
-      `${path.basename(labelsFile)} has ${labels.dims[0]} labels but ${path.basename(imagesFile)} has ${n} images; expected the same count (${labelsFile})`,
+      `${path.basename(labelsFile)} has ${labels.dims[0]} labels but ${path.basename(imagesFile)} ` +
+        `has ${n} images; expected the same count (${labelsFile})`,
       { imagesFile, labelsFile },
     );
   }
@@ -106,7 +111,8 @@ export function createIdxSource(options: IdxSourceOptions = {}): Source {
   if (train.height !== test.height || train.width !== test.width) {
     throw new AtflowError(
       'DATA_FILE',
-      `${name}: train images are ${train.height}x${train.width} but test images are ${test.height}x${test.width} (${paths[0]}, ${paths[2]})`,
+      `${name}: train images are ${train.height}x${train.width} but test ` +
+        `images are ${test.height}x${test.width} (${paths[0]}, ${paths[2]})`,
     );
   }
   const per = train.height * train.width;
@@ -130,7 +136,16 @@ function pickDefined(o: IdxSourceOptions): Partial<typeof DEFAULT_FILES> {
 }
 
 export const FASHION_MNIST_CLASSES = [
-  'T-shirt/top', 'Trouser', 'Pullover', 'Dress', 'Coat', 'Sandal', 'Shirt', 'Sneaker', 'Bag', 'Ankle boot',
+  'T-shirt/top',
+  'Trouser',
+  'Pullover',
+  'Dress',
+  'Coat',
+  'Sandal',
+  'Shirt',
+  'Sneaker',
+  'Bag',
+  'Ankle boot',
 ] as const;
 
 /** Where Debian's `dataset-fashion-mnist` package installs the files. */
@@ -160,7 +175,9 @@ const idxFilesSchema = splitOptionsSchema.extend({
 /** The registry's 'idx' source: any dataset in LeCun's IDX files. */
 export const idxSourceEntry: NamedPart<Source, IdxSourceOptions> = {
   name: 'idx',
-  options: idxFilesSchema.extend({ name: z.string().optional(), numClasses: z.number().optional(), classNames: z.array(z.string()).optional() }).strict(),
+  options: idxFilesSchema
+    .extend({ name: z.string().optional(), numClasses: z.number().optional(), classNames: z.array(z.string()).optional() })
+    .strict(),
   create: (o) => createIdxSource(o),
 };
 

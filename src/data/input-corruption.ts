@@ -65,7 +65,8 @@ function permuteImage(img: Uint8Array, perm: Int32Array, channels: number, tmp: 
 export function corruptInputs(source: Source, options: InputCorruptionOptions): CorruptedSource {
   const { kind, rate, seed } = options;
   if (!INPUT_CORRUPTION_KINDS.includes(kind)) throw unknownName('input corruption', String(kind), INPUT_CORRUPTION_KINDS);
-  if (!(rate >= 0 && rate <= 1)) throw new AtflowError('CONFIG', `input corruption rate = ${rate}: expected a number in [0, 1]`, { field: 'rate' });
+  if (!(rate >= 0 && rate <= 1))
+    throw new AtflowError('CONFIG', `input corruption rate = ${rate}: expected a number in [0, 1]`, { field: 'rate' });
   const [h, w, channels] = source.info.imageShape;
   const pixels = h * w;
   const per = pixels * channels;
@@ -81,7 +82,10 @@ export function corruptInputs(source: Source, options: InputCorruptionOptions): 
       std = options.std ?? measured.std;
     }
     if (mean.length !== channels || std.length !== channels) {
-      throw new AtflowError('CONFIG', `gaussian corruption: mean and std need ${channels} values (one per channel); got ${mean.length} and ${std.length}`);
+      throw new AtflowError(
+        'CONFIG',
+        `gaussian corruption: mean and std need ${channels} values (one per channel); got ${mean.length} and ${std.length}`,
+      );
     }
   }
 
@@ -94,7 +98,8 @@ export function corruptInputs(source: Source, options: InputCorruptionOptions): 
   for (const i of corrupted) {
     const img = images.subarray(i * per, (i + 1) * per);
     if (kind === 'shuffled-pixels') permuteImage(img, fixedPerm!, channels, tmp);
-    else if (kind === 'random-pixels') permuteImage(img, new Rng(deriveSeed(seed, 'corrupt-random-pixels', i)).permutation(pixels), channels, tmp);
+    else if (kind === 'random-pixels')
+      permuteImage(img, new Rng(deriveSeed(seed, 'corrupt-random-pixels', i)).permutation(pixels), channels, tmp);
     else {
       const rng = new Rng(deriveSeed(seed, 'corrupt-gaussian', i));
       for (let k = 0; k < per; k++) {
@@ -109,7 +114,10 @@ export function corruptInputs(source: Source, options: InputCorruptionOptions): 
   for (const split of source.splits) storage[split] = split === 'train' ? { ...train, images } : source.split(split);
   const { sizes: _sizes, ...info } = source.info;
   return {
-    source: new MemorySource({ ...info, origin: `${info.origin}; ${kind} corruption of ${count} training images (rate ${rate}, seed ${seed})` }, storage),
+    source: new MemorySource(
+      { ...info, origin: `${info.origin}; ${kind} corruption of ${count} training images (rate ${rate}, seed ${seed})` },
+      storage,
+    ),
     corrupted,
   };
 }

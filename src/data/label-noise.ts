@@ -52,9 +52,17 @@ export function noisyLabel(kind: LabelNoiseKind, rate: number, seed: number, ind
  * `keys[i]` is example i's identity in the source (SplitStorage.sourceIndex), which seeds its draw.
  * Without `keys` the position i is the key (for a split that is the whole source file).
  */
-export function assignLabels(kind: LabelNoiseKind, rate: number, seed: number, labelsTrue: Int32Array, numClasses: number, keys?: Int32Array): LabelAssignment {
+export function assignLabels(
+  kind: LabelNoiseKind,
+  rate: number,
+  seed: number,
+  labelsTrue: Int32Array,
+  numClasses: number,
+  keys?: Int32Array,
+): LabelAssignment {
   if (!LABEL_NOISE_KINDS.includes(kind)) throw unknownName('label noise kind', String(kind), LABEL_NOISE_KINDS);
-  if (!(rate >= 0 && rate <= 1)) throw new AtflowError('CONFIG', `label noise rate = ${rate}: expected a number in [0, 1]`, { field: 'rate', value: rate });
+  if (!(rate >= 0 && rate <= 1))
+    throw new AtflowError('CONFIG', `label noise rate = ${rate}: expected a number in [0, 1]`, { field: 'rate', value: rate });
   if (!Number.isInteger(numClasses) || numClasses < 2) {
     throw new AtflowError('ARGUMENT', `label noise: numClasses = ${numClasses}: expected an integer >= 2`);
   }
@@ -66,7 +74,10 @@ export function assignLabels(kind: LabelNoiseKind, rate: number, seed: number, l
   for (let i = 0; i < n; i++) {
     const y = labelsTrue[i];
     if (!(y >= 0 && y < numClasses)) {
-      throw new AtflowError('DATA_VALUE', `label noise: true label ${y} of example ${i} is outside 0..${numClasses - 1}`, { example: i, label: y });
+      throw new AtflowError('DATA_VALUE', `label noise: true label ${y} of example ${i} is outside 0..${numClasses - 1}`, {
+        example: i,
+        label: y,
+      });
     }
     labelsUsed[i] = noisyLabel(kind, rate, seed, keys ? keys[i] : i, y, numClasses);
     if (labelsUsed[i] !== y) changed++;

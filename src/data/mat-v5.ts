@@ -14,12 +14,31 @@ import { dataFileError } from './data-files';
  * MATLAB stores a double array of small integers as miUINT8 to save space).
  */
 
-const miINT8 = 1, miUINT8 = 2, miINT16 = 3, miUINT16 = 4, miINT32 = 5, miUINT32 = 6, miSINGLE = 7, miDOUBLE = 9;
-const miINT64 = 12, miUINT64 = 13, miMATRIX = 14, miCOMPRESSED = 15;
+const miINT8 = 1,
+  miUINT8 = 2,
+  miINT16 = 3,
+  miUINT16 = 4,
+  miINT32 = 5,
+  miUINT32 = 6,
+  miSINGLE = 7,
+  miDOUBLE = 9;
+const miINT64 = 12,
+  miUINT64 = 13,
+  miMATRIX = 14,
+  miCOMPRESSED = 15;
 
 /** MATLAB array classes (mxCLASS) that this reader returns; others (cell, struct, char, sparse, …) are skipped. */
 export const MX_NUMERIC_CLASSES: Readonly<Record<number, string>> = {
-  6: 'double', 7: 'single', 8: 'int8', 9: 'uint8', 10: 'int16', 11: 'uint16', 12: 'int32', 13: 'uint32', 14: 'int64', 15: 'uint64',
+  6: 'double',
+  7: 'single',
+  8: 'int8',
+  9: 'uint8',
+  10: 'int16',
+  11: 'uint16',
+  12: 'int32',
+  13: 'uint32',
+  14: 'int64',
+  15: 'uint64',
 };
 
 export interface MatArray {
@@ -64,11 +83,10 @@ function readElement(c: Cursor, pos: number): Element {
   const n = c.view.getUint32(pos + 4, c.le);
   const start = pos + 8;
   if (start + n > c.bytes.length) {
-    throw dataFileError(
-      c.file,
-      `truncated MAT-file: data element ${where} declares ${n} bytes but only ${c.bytes.length - start} remain`,
-      { declared: n, remaining: c.bytes.length - start },
-    );
+    throw dataFileError(c.file, `truncated MAT-file: data element ${where} declares ${n} bytes but only ${c.bytes.length - start} remain`, {
+      declared: n,
+      remaining: c.bytes.length - start,
+    });
   }
   // Compressed elements are not padded; the others are padded to a multiple of 8 bytes.
   const padded = word0 === miCOMPRESSED ? n : Math.ceil(n / 8) * 8;
@@ -80,7 +98,18 @@ function readElement(c: Cursor, pos: number): Element {
 function numbers(c: Cursor, el: Element, what: string): Uint8Array | Float64Array {
   const d = el.data;
   const dv = new DataView(d.buffer, d.byteOffset, d.length);
-  const size: Record<number, number> = { [miINT8]: 1, [miUINT8]: 1, [miINT16]: 2, [miUINT16]: 2, [miINT32]: 4, [miUINT32]: 4, [miSINGLE]: 4, [miDOUBLE]: 8, [miINT64]: 8, [miUINT64]: 8 };
+  const size: Record<number, number> = {
+    [miINT8]: 1,
+    [miUINT8]: 1,
+    [miINT16]: 2,
+    [miUINT16]: 2,
+    [miINT32]: 4,
+    [miUINT32]: 4,
+    [miSINGLE]: 4,
+    [miDOUBLE]: 8,
+    [miINT64]: 8,
+    [miUINT64]: 8,
+  };
   const bytesPer = size[el.type];
   if (bytesPer === undefined) throw dataFileError(c.file, `MAT-file ${what}: data type ${el.type} is not a numeric type`);
   if (d.length % bytesPer !== 0) throw dataFileError(c.file, `MAT-file ${what}: ${d.length} bytes is not a multiple of ${bytesPer}`);
@@ -90,15 +119,33 @@ function numbers(c: Cursor, el: Element, what: string): Uint8Array | Float64Arra
   for (let i = 0; i < n; i++) {
     const o = i * bytesPer;
     switch (el.type) {
-      case miINT8: out[i] = dv.getInt8(o); break;
-      case miINT16: out[i] = dv.getInt16(o, c.le); break;
-      case miUINT16: out[i] = dv.getUint16(o, c.le); break;
-      case miINT32: out[i] = dv.getInt32(o, c.le); break;
-      case miUINT32: out[i] = dv.getUint32(o, c.le); break;
-      case miSINGLE: out[i] = dv.getFloat32(o, c.le); break;
-      case miDOUBLE: out[i] = dv.getFloat64(o, c.le); break;
-      case miINT64: out[i] = Number(dv.getBigInt64(o, c.le)); break;
-      case miUINT64: out[i] = Number(dv.getBigUint64(o, c.le)); break;
+      case miINT8:
+        out[i] = dv.getInt8(o);
+        break;
+      case miINT16:
+        out[i] = dv.getInt16(o, c.le);
+        break;
+      case miUINT16:
+        out[i] = dv.getUint16(o, c.le);
+        break;
+      case miINT32:
+        out[i] = dv.getInt32(o, c.le);
+        break;
+      case miUINT32:
+        out[i] = dv.getUint32(o, c.le);
+        break;
+      case miSINGLE:
+        out[i] = dv.getFloat32(o, c.le);
+        break;
+      case miDOUBLE:
+        out[i] = dv.getFloat64(o, c.le);
+        break;
+      case miINT64:
+        out[i] = Number(dv.getBigInt64(o, c.le));
+        break;
+      case miUINT64:
+        out[i] = Number(dv.getBigUint64(o, c.le));
+        break;
     }
   }
   return out;
@@ -156,7 +203,13 @@ export function readMatV5(bytes: Uint8Array, file: string): Map<string, MatArray
       } catch (e: any) {
         throw dataFileError(file, `MAT-file compressed element at byte ${pos} is corrupt or truncated (${e?.message ?? e})`);
       }
-      const inner: Cursor = { bytes: inflated, view: new DataView(inflated.buffer, inflated.byteOffset, inflated.length), le, file, base: -1 };
+      const inner: Cursor = {
+        bytes: inflated,
+        view: new DataView(inflated.buffer, inflated.byteOffset, inflated.length),
+        le,
+        file,
+        base: -1,
+      };
       const innerEl = readElement(inner, 0);
       const arr = innerEl.type === miMATRIX ? parseMatrix(inner, innerEl) : undefined;
       if (arr) out.set(arr.name, arr);

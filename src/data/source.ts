@@ -60,11 +60,11 @@ export function checkSplitStorage(name: string, split: Split, s: SplitStorage, i
   for (let i = 0; i < s.size; i++) {
     const y = s.labels[i];
     if (!(y >= 0 && y < info.numClasses)) {
-      throw new AtflowError(
-        'DATA_VALUE',
-        `${name} ${split} split: example ${i} has label ${y}, expected 0..${info.numClasses - 1}`,
-        { split, example: i, label: y },
-      );
+      throw new AtflowError('DATA_VALUE', `${name} ${split} split: example ${i} has label ${y}, expected 0..${info.numClasses - 1}`, {
+        split,
+        example: i,
+        label: y,
+      });
     }
   }
 }

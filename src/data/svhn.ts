@@ -66,7 +66,11 @@ export interface SvhnSourceOptions extends SplitOptions {
 
 export function createSvhnSource(options: SvhnSourceOptions = {}): Source {
   const dirs = options.dir ? [options.dir] : [path.join(dataRoot(), 'svhn'), dataRoot()];
-  const { dir, paths } = locateFiles('svhn', dirs, SVHN_FILES.map((f) => [f]));
+  const { dir, paths } = locateFiles(
+    'svhn',
+    dirs,
+    SVHN_FILES.map((f) => [f]),
+  );
   const train = readSvhnMat(paths[0]);
   const test = readSvhnMat(paths[1]);
   return new MemorySource(

@@ -31,12 +31,14 @@ export interface SyntheticSourceOptions {
 }
 
 function positiveInt(field: string, v: number, min = 1): number {
-  if (!Number.isInteger(v) || v < min) throw new AtflowError('CONFIG', `synthetic: ${field} = ${v}: expected an integer >= ${min}`, { field });
+  if (!Number.isInteger(v) || v < min)
+    throw new AtflowError('CONFIG', `synthetic: ${field} = ${v}: expected an integer >= ${min}`, { field });
   return v;
 }
 
 function nonNegative(field: string, v: number): number {
-  if (!(Number.isFinite(v) && v >= 0)) throw new AtflowError('CONFIG', `synthetic: ${field} = ${v}: expected a finite number >= 0`, { field });
+  if (!(Number.isFinite(v) && v >= 0))
+    throw new AtflowError('CONFIG', `synthetic: ${field} = ${v}: expected a finite number >= 0`, { field });
   return v;
 }
 

@@ -33,7 +33,11 @@ export function autoAttackChecks(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, r
   }
   const after = snapshot();
   if (before.some((b, i) => b.some((v, j) => v !== after[i][j]))) {
-    warnings.push('the model changes its own variables during an eval-mode forward pass: it seems to be a dynamic defence, and the AutoAttack evaluation might be insufficient (AutoAttack check_dynamic)');
+    warnings.push(
+      'the model changes its own variables during an eval-mode forward pass: ' +
+        'it seems to be a dynamic defence, and the AutoAttack evaluation might ' +
+        'be insufficient (AutoAttack check_dynamic)',
+    );
   }
   if (!randVersion) {
     const k = outputs[0].length / n;
@@ -46,7 +50,11 @@ export function autoAttackChecks(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, r
           maxDiff = Math.max(maxDiff, Math.sqrt(s));
         }
     if (maxDiff > 1e-4 || correct.some((c) => c !== correct[0])) {
-      warnings.push(`repeated forward passes of the same batch differ (max normalised difference ${maxDiff.toExponential(2)}): it seems to be a randomised defence; use --attacks rand (EoT) (AutoAttack check_randomized)`);
+      warnings.push(
+        `repeated forward passes of the same batch differ (max normalised ` +
+          `difference ${maxDiff.toExponential(2)}): it seems to be a randomised ` +
+          `defence; use --attacks rand (EoT) (AutoAttack check_randomized)`,
+      );
     }
   }
   const probs = tf.tidy(() => {
@@ -55,14 +63,22 @@ export function autoAttackChecks(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, r
     return [tf.max(logits).dataSync()[0], tf.min(logits).dataSync()[0], tf.max(rowSums).dataSync()[0]];
   });
   if (probs[0] < 1 + 1e-5 && probs[1] > -1e-5 && probs[2] < 1e-5) {
-    warnings.push('the model outputs look like a probability distribution (in [0, 1], summing to 1): AutoAttack needs the logits (AutoAttack check_range_output)');
+    warnings.push(
+      'the model outputs look like a probability distribution (in [0, 1], ' +
+        'summing to 1): AutoAttack needs the logits (AutoAttack ' +
+        'check_range_output)',
+    );
   }
   const zero = tf.tidy(() => {
     const g = tf.grad((xx: tf.Tensor) => tf.sum(crossEntropyPerExample(model.apply(xx as tf.Tensor4D, 'eval'), y)))(x);
     return tf.sum(tf.cast(tf.equal(tf.sum(tf.abs(tf.reshape(g, [n, -1])), 1), 0), 'int32')).dataSync()[0];
   });
   if (zero > 0) {
-    warnings.push(`${zero} of ${n} examples have an exactly zero input gradient: gradient-based attacks may be unreliable on them (AutoAttack check_zero_gradients)`);
+    warnings.push(
+      `${zero} of ${n} examples have an exactly zero input gradient: ` +
+        `gradient-based attacks may be unreliable on them (AutoAttack ` +
+        `check_zero_gradients)`,
+    );
   }
   return warnings;
 }

@@ -39,7 +39,14 @@ export interface AutoAttackBudget {
   readonly eotIter: number;
 }
 
-export const STANDARD_BUDGET: AutoAttackBudget = { apgdSteps: 100, targets: 9, fabSteps: 100, squareQueries: 5000, squarePInit: 0.8, eotIter: 1 };
+export const STANDARD_BUDGET: AutoAttackBudget = {
+  apgdSteps: 100,
+  targets: 9,
+  fabSteps: 100,
+  squareQueries: 5000,
+  squarePInit: 0.8,
+  eotIter: 1,
+};
 export const RAND_BUDGET: AutoAttackBudget = { ...STANDARD_BUDGET, eotIter: 20 };
 
 export interface AutoAttackOptions {
@@ -55,8 +62,10 @@ export function resolveAutoAttack(options: AutoAttackOptions, numClasses: number
   const attacks = options.attacks ?? 'standard';
   const base = attacks === 'rand' ? RAND_BUDGET : STANDARD_BUDGET;
   const budget = { ...base, ...options.budget };
-  const stages = attacks === 'standard' ? [...STANDARD_STAGES] : attacks === 'rand' ? [...RAND_STAGES] : attacks.map((a) => checkStageName(a));
-  if (!(options.threat.eps > 0)) throw new AtflowError('ARGUMENT', `autoattack: ε must be > 0, got ${options.threat.eps}`, { eps: options.threat.eps });
+  const stages =
+    attacks === 'standard' ? [...STANDARD_STAGES] : attacks === 'rand' ? [...RAND_STAGES] : attacks.map((a) => checkStageName(a));
+  if (!(options.threat.eps > 0))
+    throw new AtflowError('ARGUMENT', `autoattack: ε must be > 0, got ${options.threat.eps}`, { eps: options.threat.eps });
   // the classes each stage needs, and why
   const needs: Partial<Record<AutoAttackStage, [number, string]>> = {
     'apgd-dlr': [3, 'the DLR loss divides by z_π1 − z_π3'],
@@ -68,7 +77,9 @@ export function resolveAutoAttack(options: AutoAttackOptions, numClasses: number
     if (need && numClasses < need[0]) {
       throw new AtflowError(
         'ARGUMENT',
-        `autoattack: '${s}' needs at least ${need[0]} classes (${need[1]}), but the model has ${numClasses}; drop it from --attacks (e.g. --attacks apgd-ce,square)`,
+        `autoattack: '${s}' needs at least ${need[0]} classes (${need[1]}), ` +
+          `but the model has ${numClasses}; drop it from --attacks (e.g. ` +
+          `--attacks apgd-ce,square)`,
         { stage: s, numClasses },
       );
     }
@@ -81,7 +92,8 @@ export function resolveAutoAttack(options: AutoAttackOptions, numClasses: number
 }
 
 export function checkStageName(name: string): AutoAttackStage {
-  if (!(AUTOATTACK_STAGES as readonly string[]).includes(name)) throw unknownName('AutoAttack attack', name, [...AUTOATTACK_STAGES, 'standard', 'rand']);
+  if (!(AUTOATTACK_STAGES as readonly string[]).includes(name))
+    throw unknownName('AutoAttack attack', name, [...AUTOATTACK_STAGES, 'standard', 'rand']);
   return name as AutoAttackStage;
 }
 
@@ -90,7 +102,15 @@ export function checkStageName(name: string): AutoAttackStage {
  * The attacks run as AutoAttack's ensemble needs them: a point stops being attacked once it is fooled
  * (APGD's iterations, FAB-T's runs; Square already does), which changes no robust flag.
  */
-function runStage(stage: AutoAttackStage, model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, threat: ThreatModel, b: AutoAttackBudget): AttackReport {
+function runStage(
+  stage: AutoAttackStage,
+  model: Model,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D,
+  seed: number,
+  threat: ThreatModel,
+  b: AutoAttackBudget,
+): AttackReport {
   const s = deriveSeed(seed, stage);
   const { eps, norm } = threat;
   const run = { stopWhenFooled: true };
@@ -194,7 +214,13 @@ export function autoAttackBatch(
  * its own is alive at a yield), returns the batch's result. An async caller awaits between stages (the
  * run's end-of-training evaluation delivers progress events to its sinks that way).
  */
-export function* autoAttackSteps(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: AutoAttackOptions): Generator<StageEvent, AutoAttackBatchResult, void> {
+export function* autoAttackSteps(
+  model: Model,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D,
+  seed: number,
+  options: AutoAttackOptions,
+): Generator<StageEvent, AutoAttackBatchResult, void> {
   const { stages, budget } = resolveAutoAttack(options, model.numClasses);
   const n = x.shape[0];
   const t0 = performance.now();

@@ -14,7 +14,14 @@ import type { ThreatModel } from './threat-model';
 export interface StrongAttack {
   readonly name: string;
   /** What it is, for final_eval.json: the threat model and the settings (a protocol must be stated). */
-  readonly settings?: { readonly norm: Norm; readonly eps: number; readonly alpha?: number; readonly steps: number; readonly restarts?: number; readonly loss: string };
+  readonly settings?: {
+    readonly norm: Norm;
+    readonly eps: number;
+    readonly alpha?: number;
+    readonly steps: number;
+    readonly restarts?: number;
+    readonly loss: string;
+  };
   readonly run: (model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number) => tf.Tensor4D;
 }
 
@@ -32,21 +39,59 @@ export function defaultStrongAttacks(threat: ThreatModel, numClasses: number, re
   const alpha = eps / 4;
   if (norm === 'l2') {
     const l2: StrongAttack[] = [
-      { name: 'pgd-l2-20', settings: { norm, eps, alpha, steps: 20, loss: 'ce' }, run: (m, x, y, s) => pgdL2(m, x, y, s, { eps, alpha, steps: 20 }) },
-      { name: `pgd-l2-50x${restarts}`, settings: { norm, eps, alpha, steps: 50, restarts, loss: 'ce' }, run: (m, x, y, s) => pgdL2(m, x, y, s, { eps, alpha, steps: 50, restarts }) },
-      { name: 'cw-l2-30', settings: { norm, eps, alpha, steps: 30, loss: 'cw-margin' }, run: (m, x, y, s) => pgdL2(m, x, y, s, { eps, alpha, steps: 30, objective: cwObjective() }) },
-      { name: 'apgd-ce-l2', settings: { norm, eps, steps: 100, loss: 'ce' }, run: (m, x, y, s) => apgdCe(m, x, y, s, { eps, steps: 100, norm }) },
+      {
+        name: 'pgd-l2-20',
+        settings: { norm, eps, alpha, steps: 20, loss: 'ce' },
+        run: (m, x, y, s) => pgdL2(m, x, y, s, { eps, alpha, steps: 20 }),
+      },
+      {
+        name: `pgd-l2-50x${restarts}`,
+        settings: { norm, eps, alpha, steps: 50, restarts, loss: 'ce' },
+        run: (m, x, y, s) => pgdL2(m, x, y, s, { eps, alpha, steps: 50, restarts }),
+      },
+      {
+        name: 'cw-l2-30',
+        settings: { norm, eps, alpha, steps: 30, loss: 'cw-margin' },
+        run: (m, x, y, s) => pgdL2(m, x, y, s, { eps, alpha, steps: 30, objective: cwObjective() }),
+      },
+      {
+        name: 'apgd-ce-l2',
+        settings: { norm, eps, steps: 100, loss: 'ce' },
+        run: (m, x, y, s) => apgdCe(m, x, y, s, { eps, steps: 100, norm }),
+      },
     ];
-    if (numClasses >= 3) l2.push({ name: 'apgd-dlr-l2', settings: { norm, eps, steps: 100, loss: 'dlr' }, run: (m, x, y, s) => apgdDlr(m, x, y, s, { eps, steps: 100, norm }) });
+    if (numClasses >= 3)
+      l2.push({
+        name: 'apgd-dlr-l2',
+        settings: { norm, eps, steps: 100, loss: 'dlr' },
+        run: (m, x, y, s) => apgdDlr(m, x, y, s, { eps, steps: 100, norm }),
+      });
     return l2;
   }
   const list: StrongAttack[] = [
-    { name: 'pgd-20', settings: { norm, eps, alpha, steps: 20, loss: 'ce' }, run: (m, x, y, s) => pgdLinf(m, x, y, s, { eps, alpha, steps: 20, randomStart: 'uniform' }) },
-    { name: `pgd-50x${restarts}`, settings: { norm, eps, alpha, steps: 50, restarts, loss: 'ce' }, run: (m, x, y, s) => pgdLinf(m, x, y, s, { eps, alpha, steps: 50, restarts, randomStart: 'uniform' }) },
-    { name: 'cw-30', settings: { norm, eps, alpha, steps: 30, loss: 'cw-margin' }, run: (m, x, y, s) => cwLinf(m, x, y, s, { eps, alpha, steps: 30 }) },
+    {
+      name: 'pgd-20',
+      settings: { norm, eps, alpha, steps: 20, loss: 'ce' },
+      run: (m, x, y, s) => pgdLinf(m, x, y, s, { eps, alpha, steps: 20, randomStart: 'uniform' }),
+    },
+    {
+      name: `pgd-50x${restarts}`,
+      settings: { norm, eps, alpha, steps: 50, restarts, loss: 'ce' },
+      run: (m, x, y, s) => pgdLinf(m, x, y, s, { eps, alpha, steps: 50, restarts, randomStart: 'uniform' }),
+    },
+    {
+      name: 'cw-30',
+      settings: { norm, eps, alpha, steps: 30, loss: 'cw-margin' },
+      run: (m, x, y, s) => cwLinf(m, x, y, s, { eps, alpha, steps: 30 }),
+    },
     { name: 'apgd-ce', settings: { norm, eps, steps: 100, loss: 'ce' }, run: (m, x, y, s) => apgdCe(m, x, y, s, { eps, steps: 100 }) },
   ];
-  if (numClasses >= 3) list.push({ name: 'apgd-dlr', settings: { norm, eps, steps: 100, loss: 'dlr' }, run: (m, x, y, s) => apgdDlr(m, x, y, s, { eps, steps: 100 }) });
+  if (numClasses >= 3)
+    list.push({
+      name: 'apgd-dlr',
+      settings: { norm, eps, steps: 100, loss: 'dlr' },
+      run: (m, x, y, s) => apgdDlr(m, x, y, s, { eps, steps: 100 }),
+    });
   return list;
 }
 
@@ -107,7 +152,8 @@ export function* evaluateStrongSteps(
 ): Generator<StrongStep, StrongEvaluation, void> {
   const [H, W, C] = model.inputShape;
   const n = data.labels.length;
-  if (data.x.length !== n * H * W * C) throw new AtflowError('SHAPE', `evaluateStrong: x has ${data.x.length} values, expected ${n}×${H}×${W}×${C}`);
+  if (data.x.length !== n * H * W * C)
+    throw new AtflowError('SHAPE', `evaluateStrong: x has ${data.x.length} values, expected ${n}×${H}×${W}×${C}`);
   const attacks = options.attacks ?? defaultStrongAttacks(options.threat, model.numClasses);
   const bs = options.batchSize ?? 200;
   const batches = Math.ceil(n / bs);

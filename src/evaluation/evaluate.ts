@@ -11,7 +11,10 @@ import type { ThreatModel } from './threat-model';
 
 export interface EvaluateOptions {
   readonly model: Model;
-  /** The threat model PGD attacks in (threatModel; DEFAULT_EVAL_ATTACK is the authors'); null evaluates clean only (the adversarial columns repeat the clean ones). */
+  /**
+   * The threat model PGD attacks in (threatModel; DEFAULT_EVAL_ATTACK is the authors'); null evaluates clean only (the adversarial columns
+   * repeat the clean ones).
+   */
   readonly attack: ThreatModel | null;
   /** Run seed: a batch's attack seed is deriveSeed(seed, 'eval-attack', split, epoch, step). */
   readonly seed: number;
@@ -48,7 +51,10 @@ export function evaluate(options: EvaluateOptions): OperatorFunction<LoadedBatch
       let clean: Float32Array;
       let adv: Float32Array;
       if (settings) {
-        xAdv = pgd(model, batch.x, y, deriveSeed(options.seed, 'eval-attack', SPLIT_CODE[batch.split], batch.epoch, batch.step), { ...settings, rowKeys: batch.indices });
+        xAdv = pgd(model, batch.x, y, deriveSeed(options.seed, 'eval-attack', SPLIT_CODE[batch.split], batch.epoch, batch.step), {
+          ...settings,
+          rowKeys: batch.indices,
+        });
         // the clean and the adversarial rows in one eval-mode forward pass (one dispatch of the
         // network's ops and one read-back instead of two; eval mode treats rows independently)
         const both = tf.tidy(() => model.apply(tf.concat([batch.x, xAdv!], 0), 'eval'));

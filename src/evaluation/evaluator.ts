@@ -25,6 +25,7 @@ export const DEFAULT_EVALUATOR = 'pgd';
 /** The built-in evaluator ('pgd'): clean and PGD accuracy and loss, eval mode (evaluatePass). */
 export function pgdEvaluator(o: EvaluatorOptions): Evaluator {
   return {
-    pass: (batches, epoch, onBatch) => evaluatePass(batches, { model: o.model, attack: o.attack, seed: o.seed, epoch }, (b) => onBatch(b.columns)),
+    pass: (batches, epoch, onBatch) =>
+      evaluatePass(batches, { model: o.model, attack: o.attack, seed: o.seed, epoch }, (b) => onBatch(b.columns)),
   };
 }

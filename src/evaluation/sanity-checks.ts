@@ -51,12 +51,21 @@ export function gradientMaskingChecks(model: Model, x: tf.Tensor4D, y: tf.Tensor
   const x0 = pgd(model, x, y, deriveSeed(options.seed, 'sanity-eps0'), { ...threat, eps: 0 });
   const eps0 = accuracy(model, x0, y);
   x0.dispose();
-  if (eps0.acc !== clean.acc) warnings.push(`PGD with ε = 0 gives accuracy ${eps0.acc.toFixed(4)}, clean accuracy is ${clean.acc.toFixed(4)}: the attack or the model's eval mode is inconsistent`);
+  if (eps0.acc !== clean.acc)
+    warnings.push(
+      `PGD with ε = 0 gives accuracy ${eps0.acc.toFixed(4)}, clean accuracy ` +
+        `is ${clean.acc.toFixed(4)}: the attack or the model's eval mode is ` +
+        `inconsistent`,
+    );
 
   const xAdv = pgd(model, x, y, deriveSeed(options.seed, 'sanity-pgd'), threat);
   const pgdRes = accuracy(model, xAdv, y);
   xAdv.dispose();
-  if (pgdRes.acc > clean.acc) warnings.push(`robust accuracy ${pgdRes.acc.toFixed(4)} is above clean accuracy ${clean.acc.toFixed(4)}: possible gradient masking or a broken attack`);
+  if (pgdRes.acc > clean.acc)
+    warnings.push(
+      `robust accuracy ${pgdRes.acc.toFixed(4)} is above clean accuracy ` +
+        `${clean.acc.toFixed(4)}: possible gradient masking or a broken attack`,
+    );
 
   const gradNorms = tf.tidy(() => {
     const g = tf.grad((xx: tf.Tensor) => crossEntropy(model.apply(xx as tf.Tensor4D, 'eval'), y))(x);
@@ -66,7 +75,10 @@ export function gradientMaskingChecks(model: Model, x: tf.Tensor4D, y: tf.Tensor
   gradNorms.dispose();
   const zeroFrac = Array.from(gn).filter((v) => v === 0).length / gn.length;
   if (zeroFrac >= (options.zeroGradFraction ?? 0.1)) {
-    warnings.push(`${(zeroFrac * 100).toFixed(1)}% of examples have an exactly zero input gradient: gradient masking (saturated or shattered gradients)`);
+    warnings.push(
+      `${(zeroFrac * 100).toFixed(1)}% of examples have an exactly zero ` +
+        `input gradient: gradient masking (saturated or shattered gradients)`,
+    );
   }
 
   // random noise: an example counts as fooled if any draw in the ε-ball misclassifies it
@@ -74,7 +86,8 @@ export function gradientMaskingChecks(model: Model, x: tf.Tensor4D, y: tf.Tensor
   const rng = new Rng(deriveSeed(options.seed, 'sanity-noise'));
   const noiseCorrect = Uint8Array.from(clean.correct);
   for (let d = 0; d < draws; d++) {
-    const noise = norm === 'l2' ? l2BallNoise(rng, x.shape[0], x.size / x.shape[0], eps) : rng.fillUniform(new Float32Array(x.size), -eps, eps);
+    const noise =
+      norm === 'l2' ? l2BallNoise(rng, x.shape[0], x.size / x.shape[0], eps) : rng.fillUniform(new Float32Array(x.size), -eps, eps);
     const xn = tf.tidy(() => tf.clipByValue(tf.add(x, tf.tensor(noise, x.shape)), 0, 1) as tf.Tensor4D);
     const r = accuracy(model, xn, y);
     xn.dispose();
@@ -84,7 +97,11 @@ export function gradientMaskingChecks(model: Model, x: tf.Tensor4D, y: tf.Tensor
   let beaten = 0;
   for (let i = 0; i < noiseCorrect.length; i++) if (!noiseCorrect[i] && pgdRes.correct[i]) beaten++;
   if (noiseAcc < pgdRes.acc) {
-    warnings.push(`uniform noise in the ε-ball (${draws} draws) gives accuracy ${noiseAcc.toFixed(4)}, below PGD's ${pgdRes.acc.toFixed(4)} (${beaten} examples fooled by noise but not by PGD): gradient masking`);
+    warnings.push(
+      `uniform noise in the ε-ball (${draws} draws) gives accuracy ` +
+        `${noiseAcc.toFixed(4)}, below PGD's ${pgdRes.acc.toFixed(4)} (${beaten} ` +
+        `examples fooled by noise but not by PGD): gradient masking`,
+    );
   }
   return { cleanAcc: clean.acc, pgdAcc: pgdRes.acc, eps0Acc: eps0.acc, noiseAcc, zeroGradFraction: zeroFrac, warnings };
 }

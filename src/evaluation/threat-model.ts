@@ -89,8 +89,13 @@ export function threatModel(set: ThreatSettings | 'inherit', context: ThreatMode
     const what = origin === 'flags' ? "the run's evaluation" : `the training attack (${n.base('norm')} ${base.norm})`;
     fail(
       n.field('norm'),
-      `${norm} changes the norm of ${what}${origin === 'flags' ? ` (${base.norm})` : ''}, but ${n.field('eps')} is not ${origin === 'flags' ? 'given' : 'set'}: ε would be ${n.base('eps')} ${fmt(base.eps)}, a radius in ${NORM_SIGN[base.norm]}; ` +
-        (origin === 'flags' ? `pass ${n.field('eps')} with the ${NORM_SIGN[norm]} radius you mean (e.g. ${n.field('eps')} 0.5)` : `set ${n.field('eps')} to the ${NORM_SIGN[norm]} radius you mean`),
+      `${norm} changes the norm of ` +
+        `${what}${origin === 'flags' ? ` (${base.norm})` : ''}, but ${n.field('eps')} ` +
+        `is not ${origin === 'flags' ? 'given' : 'set'}: ε would be ${n.base('eps')} ` +
+        `${fmt(base.eps)}, a radius in ${NORM_SIGN[base.norm]}; ` +
+        (origin === 'flags'
+          ? `pass ${n.field('eps')} with the ${NORM_SIGN[norm]} radius you mean (e.g. ${n.field('eps')} 0.5)`
+          : `set ${n.field('eps')} to the ${NORM_SIGN[norm]} radius you mean`),
       norm,
     );
   }
@@ -99,7 +104,13 @@ export function threatModel(set: ThreatSettings | 'inherit', context: ThreatMode
   if (eps === undefined) return fail(n.field('eps'), 'ε is required (e.g. 8/255 for ℓ∞ on images, 0.5 for ℓ2)');
   if (!Number.isFinite(eps) || eps < 0) fail(epsField, `ε must be a finite number ≥ 0, got ${eps}`, eps);
   if (norm === 'linf' && eps > 1) {
-    fail(epsField, `ε = ${eps} is larger than 1, but inputs are in [0, 1]; write ${eps}/255 = ${(eps / 255).toFixed(5)} for an ε of ${eps} on the 0–255 scale`, eps);
+    fail(
+      epsField,
+      `ε = ${eps} is larger than 1, but inputs are in [0, 1]; write ` +
+        `${eps}/255 = ${(eps / 255).toFixed(5)} for an ε of ${eps} on the ` +
+        `0–255 scale`,
+      eps,
+    );
   }
   const alpha = set.alpha ?? eps / 4;
   if (!Number.isFinite(alpha) || alpha < 0) fail(n.field('alpha'), `must be a finite number ≥ 0, got ${alpha}`, alpha);
@@ -108,7 +119,8 @@ export function threatModel(set: ThreatSettings | 'inherit', context: ThreatMode
   const restarts = set.restarts ?? 1;
   if (!Number.isInteger(restarts) || restarts < 1) fail(n.field('restarts'), `must be an integer ≥ 1, got ${restarts}`, restarts);
   const randomStart = set.randomStart ?? (norm === 'l2' ? 'normal' : 'uniform');
-  if (!RANDOM_STARTS.includes(randomStart)) fail(n.field('randomStart'), `must be one of ${RANDOM_STARTS.join(', ')}, got '${String(randomStart)}'`, randomStart);
+  if (!RANDOM_STARTS.includes(randomStart))
+    fail(n.field('randomStart'), `must be one of ${RANDOM_STARTS.join(', ')}, got '${String(randomStart)}'`, randomStart);
   return Object.freeze({ norm, eps, alpha, steps, restarts, randomStart }) as ThreatModel;
 }
 

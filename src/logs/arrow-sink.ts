@@ -6,13 +6,13 @@ import type { RunEvent, RunEventOf } from '../core/run-event';
 import { sinkOperator } from '../core/run-sink';
 import { AtflowError } from '../core/errors';
 import { faultArmed, faultPoint } from '../core/fault-injection';
-import { arrowSchema, ColumnDef, ColumnValues, makeRecordBatch } from './columns';
-import { CarriedBatch, keptBatches } from './arrow-stream-prefix';
+import { arrowSchema, type ColumnDef, type ColumnValues, makeRecordBatch } from './columns';
+import { type CarriedBatch, keptBatches } from './arrow-stream-prefix';
 import { type TableName, TABLES } from './tables';
 import { RunTableWriter, type Carry, type RunTableFormat, type TableRows } from './run-table-writer';
 import { runMetadata } from './parquet-sink';
 import { abortTemp, commitTemp, isTempName, openTemp } from '../core/durable-file';
-import { removeEntry, RunFolder } from '../store/run-folder';
+import { removeEntry, type RunFolder } from '../store/run-folder';
 
 const EOS_BYTES = 8; // continuation marker 0xFFFFFFFF + zero length
 
@@ -125,7 +125,14 @@ function broadcast(d: ColumnDef, v: ColumnValues | number | string | undefined, 
   if (v === undefined) throw new AtflowError('ARGUMENT', `column '${d.name}' is missing`);
   if (typeof v === 'string') return { codes: new Int32Array(n), table: [v] };
   if (typeof v === 'number') {
-    const out = d.type === 'int32' ? new Int32Array(n) : d.type === 'float32' ? new Float32Array(n) : d.type === 'bool' ? new Uint8Array(n) : new Float64Array(n);
+    const out =
+      d.type === 'int32'
+        ? new Int32Array(n)
+        : d.type === 'float32'
+          ? new Float32Array(n)
+          : d.type === 'bool'
+            ? new Uint8Array(n)
+            : new Float64Array(n);
     out.fill(v);
     return out;
   }

@@ -1,7 +1,7 @@
 import * as arrow from 'apache-arrow';
 import * as fs from 'fs';
 import { AtflowError } from '../core/errors';
-import { arrowSchema, ColumnDef } from './columns';
+import { arrowSchema, type ColumnDef } from './columns';
 
 /**
  * Reading back what an Arrow IPC stream file holds, for a resumed run that keeps some of its rows: the
@@ -107,7 +107,11 @@ export function* keptBatches(file: string, defs: readonly ColumnDef[], keep: (ep
     const have = (first.value.message.header() as arrow.Schema).fields.map(fieldKey);
     const want = arrowSchema(defs).fields.map(fieldKey);
     if (have.join('\n') !== want.join('\n')) {
-      throw new AtflowError('RESUME', `${file}: its columns (${have.join(', ')}) are not this atflow's (${want.join(', ')}); remove the file to resume`, { path: file });
+      throw new AtflowError(
+        'RESUME',
+        `${file}: its columns (${have.join(', ')}) are not this atflow's (${want.join(', ')}); remove the file to resume`,
+        { path: file },
+      );
     }
     for (const { bytes, message } of messages) {
       if (!message.isRecordBatch()) continue;

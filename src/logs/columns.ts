@@ -103,7 +103,12 @@ function nanValidity(v: Float32Array | Float64Array, n: number): { bitmap: Uint8
 function columnData(def: ColumnDef, values: ColumnValues, n: number): arrow.Data {
   const type = arrowType(def.type);
   const check = (ok: boolean, expected: string) => {
-    if (!ok) throw new AtflowError('ARGUMENT', `column '${def.name}': expected ${expected} of length ≥ ${n}, got ${values?.constructor?.name} of length ${isCoded(values) ? values.codes.length : values?.length}`);
+    if (!ok)
+      throw new AtflowError(
+        'ARGUMENT',
+        `column '${def.name}': expected ${expected} of length ≥ ${n}, got ${values?.constructor?.name} ` +
+          `of length ${isCoded(values) ? values.codes.length : values?.length}`,
+      );
   };
   switch (def.type) {
     case 'int32':
@@ -141,10 +146,16 @@ function columnData(def: ColumnDef, values: ColumnValues, n: number): arrow.Data
 }
 
 /** One Arrow RecordBatch of `n` rows from named column values. */
-export function makeRecordBatch(schema: arrow.Schema, defs: readonly ColumnDef[], cols: Readonly<Record<string, ColumnValues>>, n: number): arrow.RecordBatch {
+export function makeRecordBatch(
+  schema: arrow.Schema,
+  defs: readonly ColumnDef[],
+  cols: Readonly<Record<string, ColumnValues>>,
+  n: number,
+): arrow.RecordBatch {
   const children = defs.map((d) => {
     const v = cols[d.name];
-    if (v === undefined) throw new AtflowError('ARGUMENT', `column '${d.name}' is missing (columns given: ${Object.keys(cols).join(', ')})`);
+    if (v === undefined)
+      throw new AtflowError('ARGUMENT', `column '${d.name}' is missing (columns given: ${Object.keys(cols).join(', ')})`);
     return columnData(d, v, n);
   });
   const data = arrow.makeData({ type: new arrow.Struct(schema.fields), length: n, nullCount: 0, children });
@@ -183,7 +194,11 @@ export class ColumnAccumulator {
    * Appends `count` rows. A column given as a scalar (number or string) is broadcast to every row
    * (e.g. epoch, phase, run_id); arrays are copied from index 0.
    */
-  append(cols: Readonly<Record<string, ColumnValues | number | string>>, count: number, onFull: (chunk: Readonly<Record<string, ColumnValues>>, n: number) => void): void {
+  append(
+    cols: Readonly<Record<string, ColumnValues | number | string>>,
+    count: number,
+    onFull: (chunk: Readonly<Record<string, ColumnValues>>, n: number) => void,
+  ): void {
     let from = 0;
     while (from < count) {
       const take = Math.min(count - from, this.capacity - this.n);
@@ -211,9 +226,13 @@ export class ColumnAccumulator {
           else if (Array.isArray(v)) for (let i = 0; i < take; i++) dst[this.n + i] = Number(v[from + i]);
           else {
             if (!(v instanceof (dst.constructor as Float64ArrayConstructor))) {
-              throw new AtflowError('ARGUMENT', `column '${d.name}' (${d.type}) expects ${dst.constructor.name}, got ${v?.constructor?.name}`);
+              throw new AtflowError(
+                'ARGUMENT',
+                `column '${d.name}' (${d.type}) expects ${dst.constructor.name}, got ${v?.constructor?.name}`,
+              );
             }
-            if ((v as Float64Array).length < count) throw new AtflowError('ARGUMENT', `column '${d.name}' has ${(v as Float64Array).length} values, expected ${count}`);
+            if ((v as Float64Array).length < count)
+              throw new AtflowError('ARGUMENT', `column '${d.name}' has ${(v as Float64Array).length} values, expected ${count}`);
             dst.set((v as Float64Array).subarray(from, from + take), this.n);
           }
         }

@@ -286,7 +286,10 @@ function keepEpochs(t: arrow.Table, keepEpoch: (epoch: number) => boolean): arro
   const cols: Record<string, arrow.Vector> = {};
   for (const f of t.schema.fields) {
     const v = t.getChild(f.name)!;
-    cols[f.name] = arrow.vectorFromArray(keep.map((i) => v.get(i)), f.type);
+    cols[f.name] = arrow.vectorFromArray(
+      keep.map((i) => v.get(i)),
+      f.type,
+    );
   }
   return new arrow.Table(cols);
 }
@@ -301,7 +304,13 @@ function renameLegacyPartitions(folder: RunFolder): void {
     if (path.basename(dir) === exampleEpochName(epoch)) continue;
     const to = folder.exampleEpochDir(epoch);
     if (fs.existsSync(to)) {
-      throw new AtflowError('RESUME', `${folder.examplesDir} holds both ${path.basename(dir)} and ${exampleEpochName(epoch)}: remove the one that is not this run's epoch ${epoch}`, { path: folder.examplesDir });
+      throw new AtflowError(
+        'RESUME',
+        `${folder.examplesDir} holds both ${path.basename(dir)} and ` +
+          `${exampleEpochName(epoch)}: remove the one that is not this run's ` +
+          `epoch ${epoch}`,
+        { path: folder.examplesDir },
+      );
     }
     fs.renameSync(dir, to);
     renamed = true;

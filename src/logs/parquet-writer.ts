@@ -3,11 +3,11 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
 import { abortTemp, commitTemp, openTemp, type TempFile } from '../core/durable-file';
-import { arrowSchema, ColumnAccumulator, ColumnDef, ColumnValues, makeRecordBatch } from './columns';
+import { arrowSchema, ColumnAccumulator, type ColumnDef, type ColumnValues, makeRecordBatch } from './columns';
 
 // parquet-wasm's package.json maps the bare specifier to its CommonJS node build under the "node"
 // condition (node/parquet_wasm.js, which loads its .wasm synchronously): no init call is needed.
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+
 const pw: typeof import('parquet-wasm') = require('parquet-wasm');
 
 export const DEFAULT_ROW_GROUP_SIZE = 65536;
@@ -207,7 +207,9 @@ export class ParquetStreamWriter {
       return this.rows;
     } catch (e) {
       abortTemp(this.temp);
-      throw e instanceof AtflowError ? e : new AtflowError('IO', `writing ${this.path} failed: ${(e as Error).message}`, { path: this.path });
+      throw e instanceof AtflowError
+        ? e
+        : new AtflowError('IO', `writing ${this.path} failed: ${(e as Error).message}`, { path: this.path });
     }
   }
 
@@ -226,7 +228,15 @@ function emptyColumns(defs: readonly ColumnDef[]): Record<string, ColumnValues> 
   const out: Record<string, ColumnValues> = {};
   for (const d of defs) {
     out[d.name] =
-      d.type === 'utf8' ? [] : d.type === 'int32' ? new Int32Array(0) : d.type === 'float32' ? new Float32Array(0) : d.type === 'bool' ? new Uint8Array(0) : new Float64Array(0);
+      d.type === 'utf8'
+        ? []
+        : d.type === 'int32'
+          ? new Int32Array(0)
+          : d.type === 'float32'
+            ? new Float32Array(0)
+            : d.type === 'bool'
+              ? new Uint8Array(0)
+              : new Float64Array(0);
   }
   return out;
 }
@@ -283,7 +293,8 @@ export function readParquetSchema(filePath: string): arrow.Schema {
     try {
       const size = fs.fstatSync(fd).size;
       const tail = Buffer.alloc(8);
-      if (size < 12 || fs.readSync(fd, tail, 0, 8, size - 8) !== 8 || tail.toString('latin1', 4) !== 'PAR1') throw new Error('no Parquet footer');
+      if (size < 12 || fs.readSync(fd, tail, 0, 8, size - 8) !== 8 || tail.toString('latin1', 4) !== 'PAR1')
+        throw new Error('no Parquet footer');
       const len = tail.readUInt32LE(0);
       if (len + 12 > size) throw new Error(`footer length ${len} exceeds the file`);
       bytes = Buffer.alloc(len + 12);

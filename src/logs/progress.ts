@@ -17,7 +17,11 @@ const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : '�
 /** 75s → '1m15s'; '?' when unknown. */
 export function formatSeconds(s: number): string {
   if (!Number.isFinite(s)) return '?';
-  return s >= 60 ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s` : s >= 10 ? `${Math.round(s)}s` : `${s.toFixed(1)}s`;
+  return s >= 60
+    ? `${Math.floor(s / 60)}m${String(Math.round(s % 60)).padStart(2, '0')}s`
+    : s >= 10
+      ? `${Math.round(s)}s`
+      : `${s.toFixed(1)}s`;
 }
 
 /**
@@ -33,7 +37,9 @@ export function formatEvalProgress(p: EvalProgress): string {
   const points = `${p.attacked} point${p.attacked === 1 ? '' : 's'}`;
   return p.phase === 'start'
     ? `${head}: ${points}…, ${formatSeconds(p.elapsed)} elapsed`
-    : `${head}: ${points} in ${formatSeconds(p.stepSeconds)}${Number.isFinite(p.robustAcc) ? `, robust ${pct(p.robustAcc)}` : ''}, ${formatSeconds(p.elapsed)} elapsed, ETA ${formatSeconds(eta)}`;
+    : `${head}: ${points} in ` +
+        `${formatSeconds(p.stepSeconds)}${Number.isFinite(p.robustAcc) ? `, robust ${pct(p.robustAcc)}` : ''}, ` +
+        `${formatSeconds(p.elapsed)} elapsed, ETA ${formatSeconds(eta)}`;
 }
 const num = (x: number) => (Number.isFinite(x) ? x.toFixed(4) : '–');
 
@@ -83,7 +89,9 @@ export class ProgressDisplay implements RunSink {
       case 'run-start':
         this.epochs = ev.epochs;
         this.runId = ev.runId;
-        this.write(`run ${ev.runId}: ${ev.epochs} epochs from epoch ${ev.firstEpoch}, ${ev.trainSize} training examples, backend ${ev.backend.name}`);
+        this.write(
+          `run ${ev.runId}: ${ev.epochs} epochs from epoch ${ev.firstEpoch}, ${ev.trainSize} training examples, backend ${ev.backend.name}`,
+        );
         return;
       case 'epoch-start':
         this.epoch = ev.epoch;
@@ -93,7 +101,8 @@ export class ProgressDisplay implements RunSink {
           this.bar = new cliProgress.SingleBar(
             {
               stream: this.stream as NodeJS.WritableStream,
-              format: 'epoch {epoch}/{epochs} [{bar}] {value}/{total} | ETA {eta_formatted} | loss {loss} | train clean {clean} robust {robust}',
+              format:
+                'epoch {epoch}/{epochs} [{bar}] {value}/{total} | ETA {eta_formatted} | loss {loss} | train clean {clean} robust {robust}',
               hideCursor: false,
               clearOnComplete: false,
               stopOnComplete: false,
@@ -122,7 +131,9 @@ export class ProgressDisplay implements RunSink {
         return;
       case 'epoch-end': {
         const r = ev.record;
-        const tail = `test clean ${pct(r.test_clean_acc)} robust ${pct(r.test_robust_acc)} | best epoch ${r.best_epoch} | ${(r.wall_ms / 1000).toFixed(1)}s`;
+        const tail =
+          `test clean ${pct(r.test_clean_acc)} robust ${pct(r.test_robust_acc)} ` +
+          `| best epoch ${r.best_epoch} | ${(r.wall_ms / 1000).toFixed(1)}s`;
         if (this.bar) {
           this.bar.update(Math.max(1, this.steps), this.payload());
           this.bar.stop();
@@ -130,7 +141,8 @@ export class ProgressDisplay implements RunSink {
           this.write(`  ${tail}`);
         } else {
           this.write(
-            `epoch ${r.epoch}/${this.epochs} | loss ${num(r.train_loss)} | train clean ${pct(r.train_clean_acc)} robust ${pct(r.train_robust_acc)} | ${tail}`,
+            `epoch ${r.epoch}/${this.epochs} | loss ${num(r.train_loss)} | train ` +
+              `clean ${pct(r.train_clean_acc)} robust ${pct(r.train_robust_acc)} | ${tail}`,
           );
         }
         return;

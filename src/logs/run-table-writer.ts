@@ -87,10 +87,19 @@ export class RunTableWriter<R> implements RunSinkWithResult<R> {
     const id = this.requireStart(ev).runId;
     switch (ev.type) {
       case 'labels':
-        return this.format.append({ table: 'labels', row: labelsRow(id, ev.example, ev.label_true, ev.label_used, ev.input_corrupted), count: ev.example.length });
+        return this.format.append({
+          table: 'labels',
+          row: labelsRow(id, ev.example, ev.label_true, ev.label_used, ev.input_corrupted),
+          count: ev.example.length,
+        });
       case 'examples': {
         const c = ev.columns;
-        return this.format.append({ table: 'examples', row: examplesRow(id, c), count: c.example.length, part: { epoch: c.epoch, phase: c.phase, split: c.split ?? 'train' } });
+        return this.format.append({
+          table: 'examples',
+          row: examplesRow(id, c),
+          count: c.example.length,
+          part: { epoch: c.epoch, phase: c.phase, split: c.split ?? 'train' },
+        });
       }
       case 'events':
         return this.format.append({ table: 'events', row: eventsRow(id, ev.columns), count: ev.columns.example.length });
@@ -111,7 +120,11 @@ export class RunTableWriter<R> implements RunSinkWithResult<R> {
         return this.format.append({ table: 'complexity', row, count });
       }
       case 'run-end':
-        return this.format.end(ev.status, { lastEpoch: this.lastEpoch, stepsPerEpoch: this.stepsPerEpoch, trainSize: this.start!.trainSize });
+        return this.format.end(ev.status, {
+          lastEpoch: this.lastEpoch,
+          stepsPerEpoch: this.stepsPerEpoch,
+          trainSize: this.start!.trainSize,
+        });
       default:
         return;
     }

@@ -36,20 +36,31 @@ export const BUILTIN_SINKS: Readonly<Record<string, (o: SinkOptions) => RunSink>
   parquet: () => parquetRunSink(),
   arrow: () => new ArrowRunWriter(),
   summary: () => new SummaryWriter(),
-  progress: (o) => new ProgressDisplay({ quiet: o.quiet && process.env.ATFLOW_PROGRESS_LINES !== '1', tty: process.env.ATFLOW_PROGRESS_LINES === '1' ? false : undefined }),
+  progress: (o) =>
+    new ProgressDisplay({
+      quiet: o.quiet && process.env.ATFLOW_PROGRESS_LINES !== '1',
+      tty: process.env.ATFLOW_PROGRESS_LINES === '1' ? false : undefined,
+    }),
 };
 
 /**
  * A run's sinks built by name through the registry: runSinkNames (the built-ins, logging.sinks, then
  * `extra`), each given { runDir, spec, quiet }. What `atflow run` gives every run.
  */
-export function sinksByName(registry: Registry, options: { readonly extra?: readonly string[]; readonly quiet?: boolean } = {}): (runDir: string, spec: RunSpec) => RunSink[] {
-  return (runDir, spec) => runSinkNames(spec, options.extra).map((name) => registry.create<RunSink, SinkOptions>('sink', name, { runDir, spec, quiet: !!options.quiet }));
+export function sinksByName(
+  registry: Registry,
+  options: { readonly extra?: readonly string[]; readonly quiet?: boolean } = {},
+): (runDir: string, spec: RunSpec) => RunSink[] {
+  return (runDir, spec) =>
+    runSinkNames(spec, options.extra).map((name) =>
+      registry.create<RunSink, SinkOptions>('sink', name, { runDir, spec, quiet: !!options.quiet }),
+    );
 }
 
 /** Every sink name the runs will build is registered: checked before any run starts, naming the field (logging.sinks or --sink). */
 export function checkSinkNames(runs: readonly ResolvedRun[], registry: Registry, extra: readonly string[] = []): void {
   for (const run of runs) {
-    for (const name of runSinkNames(run.spec, extra)) registry.factory('sink', name, (run.spec.logging.sinks ?? []).includes(name) ? 'logging.sinks' : '--sink');
+    for (const name of runSinkNames(run.spec, extra))
+      registry.factory('sink', name, (run.spec.logging.sinks ?? []).includes(name) ? 'logging.sinks' : '--sink');
   }
 }

@@ -6,7 +6,7 @@ import type { EpochRecord } from '../core/records';
 import type { RunEvent, RunEventOf } from '../core/run-event';
 import type { BackendInfo } from '../core/backend-info';
 import { AtflowError } from '../core/errors';
-import { readRunMeta, RunMeta } from './run-meta';
+import { readRunMeta, type RunMeta } from './run-meta';
 import type { EvalProtocol } from '../core/eval-protocol';
 import { writeFileDurable } from '../core/durable-file';
 import { RUN_FILES, RunFolder } from '../store/run-folder';
@@ -72,7 +72,10 @@ export interface RunStop {
 
 /** "stopped at epoch 65 of 80" / "stopped early at epoch 7 of 12" (the table, the report). */
 export function describeStop(s: RunStop): string {
-  return `stopped ${s.reason === 'early' ? 'early ' : ''}at epoch ${s.epoch} of ${s.of}${s.reason === 'early' || s.reason === 'interrupted' ? '' : ` (${s.reason})`}`;
+  return (
+    `stopped ${s.reason === 'early' ? 'early ' : ''}at epoch ${s.epoch} of ` +
+    `${s.of}${s.reason === 'early' || s.reason === 'interrupted' ? '' : ` (${s.reason})`}`
+  );
 }
 
 /** The eval.selectOn a run-start's spec names ('test' when it names none). */
@@ -94,13 +97,17 @@ export function runPaths(runDir: string): Record<string, string> {
   const folder = new RunFolder(runDir);
   const out: Record<string, string> = {};
   const rel = (p: string) => path.relative(runDir, p).split(path.sep).join('/');
-  for (const t of ['labels', 'events', 'epochs', 'steps', 'complexity'] as const) if (fs.existsSync(folder.tableFile(t))) out[t] = rel(folder.tableFile(t));
+  for (const t of ['labels', 'events', 'epochs', 'steps', 'complexity'] as const)
+    if (fs.existsSync(folder.tableFile(t))) out[t] = rel(folder.tableFile(t));
   if (fs.existsSync(folder.file('gradientProbe'))) out.gradient_probe = rel(folder.file('gradientProbe'));
   // the folder: pandas', pyarrow's and polars' read_parquet(dir) read it as one table (docs/queries.md)
   if (fs.existsSync(folder.examplesDir)) out.examples = `${rel(folder.examplesDir)}/`;
-  for (const f of ['spec', 'report', 'success'] as const) if (fs.existsSync(folder.file(f))) out[f === 'success' ? '_SUCCESS' : f] = rel(folder.file(f));
+  for (const f of ['spec', 'report', 'success'] as const)
+    if (fs.existsSync(folder.file(f))) out[f === 'success' ? '_SUCCESS' : f] = rel(folder.file(f));
   if (fs.existsSync(folder.checkpointsDir)) out.checkpoints = `${rel(folder.checkpointsDir)}/`;
-  if (fs.existsSync(folder.arrowDir())) for (const f of fs.readdirSync(folder.arrowDir())) if (f.endsWith('.arrows')) out[`arrow_${f.replace('.arrows', '')}`] = rel(path.join(folder.arrowDir(), f));
+  if (fs.existsSync(folder.arrowDir()))
+    for (const f of fs.readdirSync(folder.arrowDir()))
+      if (f.endsWith('.arrows')) out[`arrow_${f.replace('.arrows', '')}`] = rel(path.join(folder.arrowDir(), f));
   return out;
 }
 
@@ -117,8 +124,7 @@ export class RunSummaryBuilder {
       this.start = ev;
       // a resumed run: the epochs before it come with run-start, so epochs/best/final/eval_share cover the whole run
       this.records.splice(0, this.records.length, ...ev.priorEpochs);
-    }
-    else if (ev.type === 'labels') this.noise = ev.noiseRate;
+    } else if (ev.type === 'labels') this.noise = ev.noiseRate;
     else if (ev.type === 'epoch-end') this.records.push(ev.record);
     else if (ev.type === 'warning') this.warnings.push(ev.epoch > 0 ? `epoch ${ev.epoch}: ${ev.message}` : ev.message);
     else if (ev.type === 'run-end') this.end = ev;
@@ -132,12 +138,15 @@ export class RunSummaryBuilder {
     const meta = readRunMeta(this.start?.spec);
     const last = this.records.length ? this.records[this.records.length - 1] : null;
     // the run's own decision (trackBest's best_epoch), else the same rule on the run's selection split
-    const bestRec = last ? this.records.find((r) => r.epoch === last.best_epoch) ?? pickBest(this.records, selectOnOf(this.start?.spec)) : null;
+    const bestRec = last
+      ? (this.records.find((r) => r.epoch === last.best_epoch) ?? pickBest(this.records, selectOnOf(this.start?.spec)))
+      : null;
     const best = bestRec ? accuracies(bestRec) : null;
     const final = last ? accuracies(last) : null;
     const status = this.end?.status ?? 'incomplete';
     const planned = this.start?.epochs ?? 0;
-    const stopped: RunStop | null = last && last.epoch < planned ? { epoch: last.epoch, of: planned, reason: status === 'completed' ? 'early' : status } : null;
+    const stopped: RunStop | null =
+      last && last.epoch < planned ? { epoch: last.epoch, of: planned, reason: status === 'completed' ? 'early' : status } : null;
     return {
       run_id: this.start?.runId ?? '',
       status,

@@ -21,7 +21,7 @@ export interface TableExpectations {
 
 function ranges(xs: readonly number[]): string {
   const out: string[] = [];
-  for (let i = 0; i < xs.length; ) {
+  for (let i = 0; i < xs.length;) {
     let j = i;
     while (j + 1 < xs.length && xs[j + 1] === xs[j] + 1) j++;
     out.push(i === j ? `${xs[i]}` : `${xs[i]}-${xs[j]}`);
@@ -87,8 +87,12 @@ export function checkRunTables(folder: RunFolder, expected: TableExpectations): 
         const have = new Set(got);
         const lacking = Array.from({ length: want }, (_, i) => i).filter((s) => !have.has(s));
         if (got.length === 0 && want > 0) problems.push(`steps.parquet has no rows for epoch ${e} (expected steps 0-${want - 1})`);
-        else if (lacking.length) problems.push(`steps.parquet lacks epoch ${e}'s step${lacking.length > 1 ? 's' : ''} ${ranges(lacking)} (${got.length} of ${want} rows)`);
-        else if (have.size !== got.length || got.length !== want) problems.push(`steps.parquet holds ${got.length} rows for epoch ${e}, expected ${want}`);
+        else if (lacking.length)
+          problems.push(
+            `steps.parquet lacks epoch ${e}'s step${lacking.length > 1 ? 's' : ''} ${ranges(lacking)} (${got.length} of ${want} rows)`,
+          );
+        else if (have.size !== got.length || got.length !== want)
+          problems.push(`steps.parquet holds ${got.length} rows for epoch ${e}, expected ${want}`);
       }
     }
   } else if (all.length > 0) problems.push(`${stepsFile} is missing`);
@@ -116,7 +120,8 @@ export function checkRunTables(folder: RunFolder, expected: TableExpectations): 
       else trainRows.set(e, rows);
     }
     const usual = expected.trainSize ?? mode(trainRows.values());
-    for (const [e, n] of trainRows) if (usual !== null && n !== usual && n < usual) problems.push(`epoch ${e} has ${n} training rows in examples, expected ${usual}`);
+    for (const [e, n] of trainRows)
+      if (usual !== null && n !== usual && n < usual) problems.push(`epoch ${e} has ${n} training rows in examples, expected ${usual}`);
   }
 
   // the other tables: readable
@@ -129,7 +134,11 @@ export function checkRunTables(folder: RunFolder, expected: TableExpectations): 
     const shown = problems.slice(0, 8);
     throw new AtflowError(
       'DATA_FILE',
-      `${folder.dir}: the run's tables are damaged or incomplete, so _SUCCESS is not written: ${shown.join('; ')}${problems.length > shown.length ? `; and ${problems.length - shown.length} more` : ''}. Rows of epochs that were checkpointed cannot be written again by --resume: run the config again into a new folder`,
+      `${folder.dir}: the run's tables are damaged or incomplete, so ` +
+        `_SUCCESS is not written: ` +
+        `${shown.join('; ')}${problems.length > shown.length ? `; and ${problems.length - shown.length} more` : ''}. ` +
+        `Rows of epochs that were checkpointed cannot be written again by ` +
+        `--resume: run the config again into a new folder`,
       { runDir: folder.dir, problems },
     );
   }

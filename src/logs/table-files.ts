@@ -41,7 +41,11 @@ export function expandGlob(pattern: string): string[] {
       continue;
     }
     const re = segmentRegExp(seg);
-    paths = paths.flatMap((p) => entries(p).filter((e) => re.test(e.name) && (seg.startsWith('.') || !e.name.startsWith('.')) && (last || e.isDirectory())).map((e) => path.join(p, e.name)));
+    paths = paths.flatMap((p) =>
+      entries(p)
+        .filter((e) => re.test(e.name) && (seg.startsWith('.') || !e.name.startsWith('.')) && (last || e.isDirectory()))
+        .map((e) => path.join(p, e.name)),
+    );
   }
   return [...new Set(paths)].filter((p) => fs.statSync(p).isFile()).sort();
 }
@@ -70,7 +74,13 @@ function segmentRegExp(seg: string): RegExp {
       const end = seg.indexOf(']', i + 1);
       if (end < 0) re += '\\[';
       else {
-        re += '[' + seg.slice(i + 1, end).replace(/^!/, '^').replace(/\\/g, '\\\\') + ']';
+        re +=
+          '[' +
+          seg
+            .slice(i + 1, end)
+            .replace(/^!/, '^')
+            .replace(/\\/g, '\\\\') +
+          ']';
         i = end;
       }
     } else re += c.replace(/[.+^${}()|\\]/g, '\\$&');
@@ -98,15 +108,26 @@ function globTable(pattern: string): TableFiles {
   const files = expandGlob(pattern).filter((f) => TABLE_FILE.test(f));
   if (files.length === 0) throw new AtflowError('DATA_FILE', `inspect: no .parquet/.arrow files match ${pattern}`, { path: pattern });
   const formats = new Set(files.map(formatOf));
-  if (formats.size > 1) throw new AtflowError('ARGUMENT', `inspect: ${pattern} matches both Parquet and Arrow files; give a pattern for one of them`, { path: pattern });
+  if (formats.size > 1)
+    throw new AtflowError('ARGUMENT', `inspect: ${pattern} matches both Parquet and Arrow files; give a pattern for one of them`, {
+      path: pattern,
+    });
   if (formats.has('parquet')) {
     const first = schemaKey(files[0]);
     const other = files.find((f) => schemaKey(f) !== first);
     if (other) {
-      throw new AtflowError('DATA_FILE', `inspect: ${pattern} matches files of different tables: ${files[0]} has (${first}), ${other} has (${schemaKey(other)}); inspect them one at a time, or their folder`, { path: other });
+      throw new AtflowError(
+        'DATA_FILE',
+        `inspect: ${pattern} matches files of different tables: ${files[0]} ` +
+          `has (${first}), ${other} has (${schemaKey(other)}); inspect them one ` +
+          `at a time, or their folder`,
+        { path: other },
+      );
     }
   } else if (files.length > 1) {
-    throw new AtflowError('ARGUMENT', `inspect: ${pattern} matches ${files.length} Arrow streams; each is a table of its own: give one`, { path: pattern });
+    throw new AtflowError('ARGUMENT', `inspect: ${pattern} matches ${files.length} Arrow streams; each is a table of its own: give one`, {
+      path: pattern,
+    });
   }
   return { label: pattern, format: formatOf(files[0]), files };
 }

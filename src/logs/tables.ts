@@ -35,7 +35,15 @@ export const EXAMPLES_COLUMNS: readonly ColumnDef[] = [
   f32('te_penalty'),
 ];
 
-export const EVENTS_COLUMNS: readonly ColumnDef[] = [utf8('run_id'), i32('epoch'), utf8('phase'), i32('example'), utf8('event'), bool('is_noisy'), i32('first_learned_epoch')];
+export const EVENTS_COLUMNS: readonly ColumnDef[] = [
+  utf8('run_id'),
+  i32('epoch'),
+  utf8('phase'),
+  i32('example'),
+  utf8('event'),
+  bool('is_noisy'),
+  i32('first_learned_epoch'),
+];
 
 export const EPOCHS_COLUMNS: readonly ColumnDef[] = [
   utf8('run_id'),
@@ -74,7 +82,14 @@ export const STEPS_COLUMNS: readonly ColumnDef[] = [
 /** Long format (one row per measure) so that a new measure never changes the schema. */
 export const COMPLEXITY_COLUMNS: readonly ColumnDef[] = [utf8('run_id'), i32('epoch'), utf8('measure'), f64('value')];
 
-export const LABELS_COLUMNS: readonly ColumnDef[] = [utf8('run_id'), i32('example'), i32('label_true'), i32('label_used'), bool('is_noisy'), bool('input_corrupted')];
+export const LABELS_COLUMNS: readonly ColumnDef[] = [
+  utf8('run_id'),
+  i32('example'),
+  i32('label_true'),
+  i32('label_used'),
+  bool('is_noisy'),
+  bool('input_corrupted'),
+];
 
 export type TableName = 'examples' | 'events' | 'epochs' | 'steps' | 'complexity' | 'labels';
 
@@ -91,11 +106,26 @@ type Row = Readonly<Record<string, ColumnValues | number | string>>;
 
 /** ExampleColumns → columns of the examples table (scalars broadcast by the writers). */
 export function examplesRow(runId: string, c: ExampleColumns): Row {
-  return { ...c, run_id: runId, epoch: c.epoch, phase: c.phase, split: c.split ?? 'train', input_corrupted: c.input_corrupted ?? 0 } as unknown as Row;
+  return {
+    ...c,
+    run_id: runId,
+    epoch: c.epoch,
+    phase: c.phase,
+    split: c.split ?? 'train',
+    input_corrupted: c.input_corrupted ?? 0,
+  } as unknown as Row;
 }
 
 export function eventsRow(runId: string, c: EventColumns): Row {
-  return { run_id: runId, epoch: c.epoch, phase: c.phase, example: c.example, event: c.event, is_noisy: c.is_noisy, first_learned_epoch: c.first_learned_epoch };
+  return {
+    run_id: runId,
+    epoch: c.epoch,
+    phase: c.phase,
+    example: c.example,
+    event: c.event,
+    is_noisy: c.is_noisy,
+    first_learned_epoch: c.first_learned_epoch,
+  };
 }
 
 export function epochRow(runId: string, r: EpochRecord, timeMs: number): Row {
@@ -103,7 +133,12 @@ export function epochRow(runId: string, r: EpochRecord, timeMs: number): Row {
   for (const d of EPOCHS_COLUMNS) {
     if (d.name === 'run_id' || d.name === 'time') continue;
     const v = (r as unknown as Record<string, number | string>)[d.name];
-    out[d.name] = d.type === 'utf8' ? String(v ?? '') : d.type === 'int32' ? new Int32Array([Number(v)]) : new Float64Array([v === undefined || v === null ? NaN : Number(v)]);
+    out[d.name] =
+      d.type === 'utf8'
+        ? String(v ?? '')
+        : d.type === 'int32'
+          ? new Int32Array([Number(v)])
+          : new Float64Array([v === undefined || v === null ? NaN : Number(v)]);
   }
   return out;
 }
@@ -125,14 +160,24 @@ export function stepRow(runId: string, r: StepRecord, timeMs: number): Row {
 export function complexityRows(runId: string, epoch: number, measures: Readonly<Record<string, number>>): { row: Row; count: number } {
   const names = Object.keys(measures).sort();
   return {
-    row: { run_id: runId, epoch: new Int32Array(names.length).fill(epoch), measure: names, value: Float64Array.from(names.map((k) => measures[k])) },
+    row: {
+      run_id: runId,
+      epoch: new Int32Array(names.length).fill(epoch),
+      measure: names,
+      value: Float64Array.from(names.map((k) => measures[k])),
+    },
     count: names.length,
   };
 }
 
-export function labelsRow(runId: string, example: Int32Array, labelTrue: Int32Array, labelUsed: Int32Array, inputCorrupted?: Uint8Array): Row {
+export function labelsRow(
+  runId: string,
+  example: Int32Array,
+  labelTrue: Int32Array,
+  labelUsed: Int32Array,
+  inputCorrupted?: Uint8Array,
+): Row {
   const noisy = new Uint8Array(example.length);
   for (let i = 0; i < noisy.length; i++) noisy[i] = labelTrue[i] !== labelUsed[i] ? 1 : 0;
   return { run_id: runId, example, label_true: labelTrue, label_used: labelUsed, is_noisy: noisy, input_corrupted: inputCorrupted ?? 0 };
 }
-

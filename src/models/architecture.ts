@@ -63,7 +63,9 @@ export function requireOnePooledPixel(
     throw unsupportedInput(
       model,
       inputShape,
-      `the last feature map is ${finalH}×${finalW} and the reference head's avg_pool2d(${pool}) needs ${pool}..${2 * pool - 1} pixels per side to give the 1×1 map its classifier expects`,
+      `the last feature map is ${finalH}×${finalW} and the reference head's ` +
+        `avg_pool2d(${pool}) needs ${pool}..${2 * pool - 1} pixels per side to ` +
+        `give the 1×1 map its classifier expects`,
       hint,
     );
   }

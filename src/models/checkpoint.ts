@@ -1,8 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { AtflowError } from '../core/errors';
 import type { Model, NamedVariable } from '../core/model';
-import { SlotLayout, tfToTorchValues, torchToTfValues } from './layers/slot';
-import { FLOAT_DTYPES, float32Values, openSafetensorsFile, type SafetensorsDtype, type SafetensorsTensor, writeSafetensorsFile } from './safetensors';
+import { type SlotLayout, tfToTorchValues, torchToTfValues } from './layers/slot';
+import {
+  FLOAT_DTYPES,
+  float32Values,
+  openSafetensorsFile,
+  type SafetensorsDtype,
+  type SafetensorsTensor,
+  writeSafetensorsFile,
+} from './safetensors';
 
 /**
  * Model weights ↔ safetensors with PyTorch's state_dict names and layouts, so a checkpoint written here
@@ -93,7 +100,10 @@ export function saveWeights(model: Model, file: string, extra: Readonly<Record<s
 }
 
 function listNames(names: readonly string[]): string {
-  const shown = names.slice(0, 5).map((n) => `'${n}'`).join(', ');
+  const shown = names
+    .slice(0, 5)
+    .map((n) => `'${n}'`)
+    .join(', ');
   return names.length > 5 ? `${shown} and ${names.length - 5} more` : shown;
 }
 
@@ -138,7 +148,8 @@ export function checkKeyMap(keyMap: Readonly<Record<string, unknown>>): KeyMap {
   for (const [from, to] of Object.entries(keyMap)) {
     const bad = (why: string) => new AtflowError('ARGUMENT', `key map: "${from}": ${JSON.stringify(to)} ${why}`, { key: from });
     if (to !== null && typeof to !== 'string') throw bad('must map to a name or null (to drop the tensor)');
-    if (from.indexOf('*') !== -1 && (from.indexOf('*') !== from.length - 1 || from.length === 1)) throw bad("has a '*' that is not the end of a prefix ('backbone.*')");
+    if (from.indexOf('*') !== -1 && (from.indexOf('*') !== from.length - 1 || from.length === 1))
+      throw bad("has a '*' that is not the end of a prefix ('backbone.*')");
     if (typeof to === 'string' && to.indexOf('*') !== -1 && (!from.endsWith('*') || to.indexOf('*') !== to.length - 1)) {
       throw bad("has a '*' in the new name: only a prefix key ('backbone.*') maps to a prefix ('*' or 'features.*')");
     }
@@ -170,7 +181,13 @@ function shapeText(shape: readonly number[]): string {
  * Why the names do not match, with the model's unmatched names beside the file's (a file name that ends
  * with a model name shares its row), and a key map when one prefix explains every pair.
  */
-function mismatchError(model: Model, source: string, needed: readonly { name: string; shape: readonly number[] }[], missing: readonly string[], unexpected: readonly FileTensor[]): AtflowError {
+function mismatchError(
+  model: Model,
+  source: string,
+  needed: readonly { name: string; shape: readonly number[] }[],
+  missing: readonly string[],
+  unexpected: readonly FileTensor[],
+): AtflowError {
   const head = [
     missing.length > 0 ? `missing tensor(s) ${listNames(missing)} that model '${model.name}' needs (${needed.length} tensors)` : '',
     unexpected.length > 0 ? `tensor(s) ${listNames(unexpected.map((t) => t.name))} do not belong to model '${model.name}'` : '',
@@ -185,7 +202,10 @@ function mismatchError(model: Model, source: string, needed: readonly { name: st
       free.delete(partner);
       prefixes.add(partner.name.slice(0, partner.name.length - m.length));
     }
-    rows.push([`${m} ${shapeText(shapes.get(m)!)}`, partner ? `${partner.name} ${partner.shape.length ? shapeText(partner.shape) : '[]'}` : '']);
+    rows.push([
+      `${m} ${shapeText(shapes.get(m)!)}`,
+      partner ? `${partner.name} ${partner.shape.length ? shapeText(partner.shape) : '[]'}` : '',
+    ]);
   }
   for (const f of free) rows.push(['', `${f.name} ${shapeText(f.shape)}`]);
   const SHOWN = 12;
@@ -231,7 +251,7 @@ function planLoad(model: Model, fileTensors: readonly FileTensor[], source: stri
     let name: string | null | undefined = mapName(keyMap, t.name, used);
     if (name === undefined) {
       let s = t.name;
-      for (let again = true; again && !expected.has(s); ) {
+      for (let again = true; again && !expected.has(s);) {
         again = false;
         for (const [prefix] of WRAPPER_PREFIXES) {
           if (s.startsWith(prefix)) {
@@ -256,10 +276,16 @@ function planLoad(model: Model, fileTensors: readonly FileTensor[], source: stri
     }
     const other = target.get(name);
     if (other !== undefined) {
-      throw new AtflowError('DATA_FILE', `${source}: tensors '${other}' and '${t.name}' both load into '${name}' of model '${model.name}': drop one with a key map ({"${t.name}": null})`, {
-        file: source,
-        tensor: name,
-      });
+      throw new AtflowError(
+        'DATA_FILE',
+        `${source}: tensors '${other}' and '${t.name}' both load into ` +
+          `'${name}' of model '${model.name}': drop one with a key map ` +
+          `({"${t.name}": null})`,
+        {
+          file: source,
+          tensor: name,
+        },
+      );
     }
     target.set(name, t.name);
   }
@@ -277,18 +303,27 @@ function planLoad(model: Model, fileTensors: readonly FileTensor[], source: stri
     const accepted = dtype === 'F32' ? FLOAT_DTYPES : ['I64', 'I32'];
     const label = t.name === name ? `tensor '${name}'` : `tensor '${t.name}' (for '${name}')`;
     if (!accepted.includes(t.dtype)) {
-      throw new AtflowError('DATA_FILE', `${source}: ${label} is ${t.dtype}, model '${model.name}' expects ${dtype === 'F32' ? `a float (${FLOAT_DTYPES.join(', ')})` : 'I64 (or I32)'}`, {
-        file: source,
-        tensor: t.name,
-      });
+      throw new AtflowError(
+        'DATA_FILE',
+        `${source}: ${label} is ${t.dtype}, model '${model.name}' expects ` +
+          (dtype === 'F32' ? `a float (${FLOAT_DTYPES.join(', ')})` : 'I64 (or I32)'),
+        {
+          file: source,
+          tensor: t.name,
+        },
+      );
     }
     if (t.shape.length !== shape.length || t.shape.some((d, i) => d !== shape[i])) {
-      throw new AtflowError('DATA_FILE', `${source}: ${label} has shape ${shapeText(t.shape)}, model '${model.name}' expects ${shapeText(shape)} (PyTorch layout)`, {
-        file: source,
-        tensor: t.name,
-        got: t.shape,
-        expected: shape,
-      });
+      throw new AtflowError(
+        'DATA_FILE',
+        `${source}: ${label} has shape ${shapeText(t.shape)}, model '${model.name}' expects ${shapeText(shape)} (PyTorch layout)`,
+        {
+          file: source,
+          tensor: t.name,
+          got: t.shape,
+          expected: shape,
+        },
+      );
     }
     if (t.dtype !== dtype && t.dtype !== 'I32') converted.set(t.dtype, (converted.get(t.dtype) ?? 0) + 1);
   }
@@ -301,7 +336,10 @@ function planLoad(model: Model, fileTensors: readonly FileTensor[], source: stri
   const unused = Object.keys(keyMap).filter((k) => !used.has(k));
   if (unused.length > 0) notes.push(`${source}: key map entries that matched no tensor: ${listNames(unused)}`);
   for (const [from, count] of converted) {
-    notes.push(`${source}: converted ${count} tensor(s) from ${from} to F32 on load (${from === 'F64' ? 'rounded to nearest, as PyTorch .float()' : 'exact widening'})`);
+    notes.push(
+      `${source}: converted ${count} tensor(s) from ${from} to F32 on load ` +
+        `(${from === 'F64' ? 'rounded to nearest, as PyTorch .float()' : 'exact widening'})`,
+    );
   }
   return { sources: entries.map((e) => target.get(e.name)!), notes };
 }
@@ -327,7 +365,12 @@ function applyPlan(model: Model, plan: LoadPlan, tensors: ReadonlyMap<string, Sa
  * 'model.') are stripped, `options.keyMap` renames or drops, and F16 / BF16 / F64 become F32. Every name,
  * dtype and shape is checked before any variable changes, so a mismatching file leaves the model as it was.
  */
-export function loadStateDict(model: Model, tensors: ReadonlyMap<string, SafetensorsTensor>, source: string, options: LoadOptions = {}): LoadReport {
+export function loadStateDict(
+  model: Model,
+  tensors: ReadonlyMap<string, SafetensorsTensor>,
+  source: string,
+  options: LoadOptions = {},
+): LoadReport {
   const plan = planLoad(model, [...tensors.values()], source, options.keyMap ?? {});
   applyPlan(model, plan, tensors, source);
   return { notes: plan.notes };
@@ -339,7 +382,11 @@ function narrowInt(t: SafetensorsTensor, source: string): Int32Array {
   const out = new Int32Array(wide.length);
   for (let i = 0; i < wide.length; i++) {
     if (wide[i] > 2147483647n || wide[i] < -2147483648n) {
-      throw new AtflowError('DATA_FILE', `${source}: tensor '${t.name}' holds ${wide[i]}, beyond the int32 range atflow keeps counters in`, { file: source, tensor: t.name });
+      throw new AtflowError(
+        'DATA_FILE',
+        `${source}: tensor '${t.name}' holds ${wide[i]}, beyond the int32 range atflow keeps counters in`,
+        { file: source, tensor: t.name },
+      );
     }
     out[i] = Number(wide[i]);
   }

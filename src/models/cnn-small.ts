@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Architecture, ArchitectureOptions, checkArchitectureOptions, unsupportedInput } from './architecture';
+import { type Architecture, type ArchitectureOptions, checkArchitectureOptions, unsupportedInput } from './architecture';
 import { Conv2d } from './layers/conv2d';
 import { Linear } from './layers/dense';
 import { flattenLikeTorch, maxPool2d, pooledSize } from './layers/pooling';
@@ -19,7 +19,12 @@ export function cnnSmall(opts: ArchitectureOptions): Architecture {
   const fh = side(h);
   const fw = side(w);
   if (fh < 1 || fw < 1) {
-    throw unsupportedInput('cnn-small', opts.inputShape, 'two 3×3 convolutions and two 2×2 poolings leave no pixels', 'use inputs of at least 10×10 (MNIST is 28×28×1)');
+    throw unsupportedInput(
+      'cnn-small',
+      opts.inputShape,
+      'two 3×3 convolutions and two 2×2 poolings leave no pixels',
+      'use inputs of at least 10×10 (MNIST is 28×28×1)',
+    );
   }
   const fc1 = new Linear('fc1', 64 * fh * fw, 128);
   const fc2 = new Linear('fc2', 128, opts.numClasses);

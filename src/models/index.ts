@@ -72,7 +72,10 @@ export interface ModelDescription {
 }
 
 /** A model's tensors and counts, without allocating any tensor (cheap for WRN-34-10). */
-export function describeModel(name: string, opts: { numClasses: number; inputShape?: readonly [number, number, number] }): ModelDescription {
+export function describeModel(
+  name: string,
+  opts: { numClasses: number; inputShape?: readonly [number, number, number] },
+): ModelDescription {
   const arch = architecture(name, { numClasses: opts.numClasses, inputShape: opts.inputShape ?? defaultInputShape(name) });
   const tensors: TensorDescription[] = arch.slots.map((s) => ({
     name: s.name,
@@ -81,7 +84,14 @@ export function describeModel(name: string, opts: { numClasses: number; inputSha
     shape: [...s.shape],
   }));
   const count = (role: 'parameter' | 'buffer') => tensors.filter((t) => t.role === role).reduce((n, t) => n + slotSize(t.shape), 0);
-  return { name: arch.name, numClasses: arch.numClasses, inputShape: arch.inputShape, tensors, parameterCount: count('parameter'), bufferCount: count('buffer') };
+  return {
+    name: arch.name,
+    numClasses: arch.numClasses,
+    inputShape: arch.inputShape,
+    tensors,
+    parameterCount: count('parameter'),
+    bufferCount: count('buffer'),
+  };
 }
 
 /** Builds and initialises a model (PyTorch-default init, or the WRN rule for wrn-*). */

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Architecture, ArchitectureOptions, checkArchitectureOptions } from './architecture';
+import { type Architecture, type ArchitectureOptions, checkArchitectureOptions } from './architecture';
 import { Linear } from './layers/dense';
 import { flattenLikeTorch } from './layers/pooling';
 

@@ -3,7 +3,7 @@ import { AtflowError } from '../core/errors';
 import type { Mode, Model, NamedVariable } from '../core/model';
 import { Rng, deriveSeed } from '../core/rng';
 import type { Architecture } from './architecture';
-import { slotSize, TensorSlot, tfShape, torchToTfValues } from './layers/slot';
+import { slotSize, type TensorSlot, tfShape, torchToTfValues } from './layers/slot';
 
 /**
  * A Model built from an Architecture: every slot gets a variable, initialised from

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Mode } from '../core/model';
-import { Architecture, ArchitectureOptions, checkArchitectureOptions, requireOnePooledPixel } from './architecture';
+import { type Architecture, type ArchitectureOptions, checkArchitectureOptions, requireOnePooledPixel } from './architecture';
 import { BatchNorm2d } from './layers/batch-norm';
 import { Conv2d } from './layers/conv2d';
 import { Linear } from './layers/dense';
@@ -24,7 +24,8 @@ class PreActBlock {
     this.conv1 = new Conv2d(`${prefix}.conv1`, inPlanes, planes, 3, { stride, padding: 1, bias: false });
     this.bn2 = new BatchNorm2d(`${prefix}.bn2`, planes);
     this.conv2 = new Conv2d(`${prefix}.conv2`, planes, planes, 3, { stride: 1, padding: 1, bias: false });
-    this.shortcut = stride !== 1 || inPlanes !== planes ? new Conv2d(`${prefix}.shortcut.0`, inPlanes, planes, 1, { stride, bias: false }) : null;
+    this.shortcut =
+      stride !== 1 || inPlanes !== planes ? new Conv2d(`${prefix}.shortcut.0`, inPlanes, planes, 1, { stride, bias: false }) : null;
   }
 
   slots(): TensorSlot[] {
@@ -62,7 +63,14 @@ export function preactResnet18(opts: ArchitectureOptions): Architecture {
     }
   });
   const finalSize = (n: number) => blocks.reduce((s, b) => b.outputSize(s), conv1.outputSize(n));
-  requireOnePooledPixel('preact-resnet18', opts.inputShape, finalSize(h), finalSize(w), 4, 'use 25..56 pixels per side, e.g. 32×32 (CIFAR, SVHN) or 28×28');
+  requireOnePooledPixel(
+    'preact-resnet18',
+    opts.inputShape,
+    finalSize(h),
+    finalSize(w),
+    4,
+    'use 25..56 pixels per side, e.g. 32×32 (CIFAR, SVHN) or 28×28',
+  );
   const bn = new BatchNorm2d('bn', 512);
   const linear = new Linear('linear', 512, opts.numClasses);
   return {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Mode } from '../core/model';
-import { Architecture, ArchitectureOptions, checkArchitectureOptions, requireOnePooledPixel } from './architecture';
+import { type Architecture, type ArchitectureOptions, checkArchitectureOptions, requireOnePooledPixel } from './architecture';
 import { BatchNorm2d } from './layers/batch-norm';
 import { Conv2d } from './layers/conv2d';
 import { Linear } from './layers/dense';
@@ -66,7 +66,14 @@ export function resnet18(opts: ArchitectureOptions): Architecture {
     }
   });
   const finalSize = (n: number) => blocks.reduce((s, b) => b.outputSize(s), conv1.outputSize(n));
-  requireOnePooledPixel('resnet18', opts.inputShape, finalSize(h), finalSize(w), 4, 'use 25..56 pixels per side, e.g. 32×32 (CIFAR, SVHN) or 28×28');
+  requireOnePooledPixel(
+    'resnet18',
+    opts.inputShape,
+    finalSize(h),
+    finalSize(w),
+    4,
+    'use 25..56 pixels per side, e.g. 32×32 (CIFAR, SVHN) or 28×28',
+  );
   const linear = new Linear('linear', 512, opts.numClasses);
   return {
     name: 'resnet18',

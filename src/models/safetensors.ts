@@ -89,14 +89,18 @@ export function float32Values(t: SafetensorsTensor): Float32Array {
         const sign = (h & 0x8000) << 16;
         const exponent = (h >> 10) & 0x1f;
         const mantissa = h & 0x3ff;
-        if (exponent === 0) out[i] = (sign ? -1 : 1) * mantissa * 2 ** -24; // zero and subnormals: exact in binary32
-        else if (exponent === 31) bits[i] = (sign | 0x7f800000 | (mantissa << 13)) >>> 0; // ±∞, NaN
+        if (exponent === 0)
+          out[i] = (sign ? -1 : 1) * mantissa * 2 ** -24; // zero and subnormals: exact in binary32
+        else if (exponent === 31)
+          bits[i] = (sign | 0x7f800000 | (mantissa << 13)) >>> 0; // ±∞, NaN
         else bits[i] = (sign | ((exponent + 112) << 23) | (mantissa << 13)) >>> 0; // rebias 15 → 127
       }
       return out;
     }
     default:
-      throw new AtflowError('ARGUMENT', `tensor '${t.name}' is ${t.dtype}, not a float dtype (${FLOAT_DTYPES.join(', ')})`, { tensor: t.name });
+      throw new AtflowError('ARGUMENT', `tensor '${t.name}' is ${t.dtype}, not a float dtype (${FLOAT_DTYPES.join(', ')})`, {
+        tensor: t.name,
+      });
   }
 }
 
@@ -114,9 +118,13 @@ export function encodeSafetensors(tensors: readonly SafetensorsTensor[], metadat
     seen.add(t.name);
     const expected = elementCount(t.shape) * DTYPE_BYTES[t.dtype];
     if (t.data.byteLength !== expected) {
-      throw new AtflowError('ARGUMENT', `safetensors: tensor '${t.name}' (${t.dtype} [${t.shape.join(', ')}]) needs ${expected} bytes, got ${t.data.byteLength}`, {
-        name: t.name,
-      });
+      throw new AtflowError(
+        'ARGUMENT',
+        `safetensors: tensor '${t.name}' (${t.dtype} [${t.shape.join(', ')}]) needs ${expected} bytes, got ${t.data.byteLength}`,
+        {
+          name: t.name,
+        },
+      );
     }
     header[t.name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [offset, offset + expected] };
     offset += expected;
@@ -172,10 +180,16 @@ function foreignFormat(first: Uint8Array, file: string): string | null {
     return `a ZIP archive, which is what torch.save writes (a PyTorch .pt / .pth / .tar checkpoint), not a safetensors file${convert}`;
   }
   if (first[0] === 0x80 && first[1] >= 2 && first[1] <= 5) {
-    return `a Python pickle (protocol ${first[1]}), which is what torch.save wrote before PyTorch 1.6 or with _use_new_zipfile_serialization=False, not a safetensors file${convert}`;
+    return (
+      `a Python pickle (protocol ${first[1]}), which is what torch.save ` +
+      `wrote before PyTorch 1.6 or with ` +
+      `_use_new_zipfile_serialization=False, not a safetensors file${convert}`
+    );
   }
-  if (first[0] === 0x89 && first[1] === 0x48 && first[2] === 0x44 && first[3] === 0x46) return 'an HDF5 file (a Keras .h5 model?), not a safetensors file';
-  if (first[0] === 0x93 && Buffer.from(first.subarray(1, 6)).toString('latin1') === 'NUMPY') return 'a NumPy .npy array, not a safetensors file';
+  if (first[0] === 0x89 && first[1] === 0x48 && first[2] === 0x44 && first[3] === 0x46)
+    return 'an HDF5 file (a Keras .h5 model?), not a safetensors file';
+  if (first[0] === 0x93 && Buffer.from(first.subarray(1, 6)).toString('latin1') === 'NUMPY')
+    return 'a NumPy .npy array, not a safetensors file';
   return null;
 }
 
@@ -221,7 +235,11 @@ function parseHeader(json: Uint8Array, dataLength: number, file: string): Omit<S
     const info = raw as { dtype?: unknown; shape?: unknown; data_offsets?: unknown };
     if (info === null || typeof info !== 'object') throw bad(file, `tensor '${name}': entry is not an object`, { tensor: name });
     if (typeof info.dtype !== 'string' || !Object.prototype.hasOwnProperty.call(DTYPE_BYTES, info.dtype)) {
-      throw bad(file, `tensor '${name}': unsupported dtype ${JSON.stringify(info.dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(', ')})`, { tensor: name });
+      throw bad(
+        file,
+        `tensor '${name}': unsupported dtype ${JSON.stringify(info.dtype)} (supported: ${Object.keys(DTYPE_BYTES).join(', ')})`,
+        { tensor: name },
+      );
     }
     const shape = info.shape;
     if (!Array.isArray(shape) || !shape.every((d) => Number.isSafeInteger(d) && d >= 0)) {
@@ -234,10 +252,16 @@ function parseHeader(json: Uint8Array, dataLength: number, file: string): Omit<S
     const dtype = info.dtype as SafetensorsDtype;
     const expected = elementCount(shape) * DTYPE_BYTES[dtype];
     if (offs[1] - offs[0] !== expected) {
-      throw bad(file, `tensor '${name}': ${dtype} [${shape.join(', ')}] needs ${expected} bytes but data_offsets span ${offs[1] - offs[0]}`, { tensor: name });
+      throw bad(
+        file,
+        `tensor '${name}': ${dtype} [${shape.join(', ')}] needs ${expected} bytes but data_offsets span ${offs[1] - offs[0]}`,
+        { tensor: name },
+      );
     }
     if (offs[1] > dataLength) {
-      throw bad(file, `truncated: tensor '${name}' ends at data byte ${offs[1]} but the file holds only ${dataLength} data bytes`, { tensor: name });
+      throw bad(file, `truncated: tensor '${name}' ends at data byte ${offs[1]} but the file holds only ${dataLength} data bytes`, {
+        tensor: name,
+      });
     }
     tensors.set(name, { name, dtype, shape, begin: offs[0], end: offs[1] });
   }
@@ -245,7 +269,9 @@ function parseHeader(json: Uint8Array, dataLength: number, file: string): Omit<S
   let cursor = 0;
   for (const e of sorted) {
     if (e.begin !== cursor) {
-      throw bad(file, `tensor '${e.name}' starts at data byte ${e.begin}, expected ${cursor} (overlapping or missing bytes)`, { tensor: e.name });
+      throw bad(file, `tensor '${e.name}' starts at data byte ${e.begin}, expected ${cursor} (overlapping or missing bytes)`, {
+        tensor: e.name,
+      });
     }
     cursor = e.end;
   }
@@ -269,7 +295,11 @@ export function decodeSafetensors(bytes: Uint8Array, file: string): SafetensorsC
 }
 
 /** Writes durably and atomically (core/durable-file.ts: temp file, fsync, rename, fsync of the folder). */
-export function writeSafetensorsFile(file: string, tensors: readonly SafetensorsTensor[], metadata?: Readonly<Record<string, string>>): void {
+export function writeSafetensorsFile(
+  file: string,
+  tensors: readonly SafetensorsTensor[],
+  metadata?: Readonly<Record<string, string>>,
+): void {
   writeFileDurable(path.resolve(file), encodeSafetensors(tensors, metadata), { mkdir: true });
 }
 
@@ -296,7 +326,8 @@ function readFully(fd: number, into: Uint8Array, position: number, file: string,
     } catch (e) {
       throw ioError(file, e);
     }
-    if (got === 0) throw bad(file, `truncated while reading ${what}: the file ended at byte ${position + done} (did it change while being read?)`);
+    if (got === 0)
+      throw bad(file, `truncated while reading ${what}: the file ended at byte ${position + done} (did it change while being read?)`);
     done += got;
   }
 }
@@ -312,7 +343,12 @@ export function openSafetensorsFile(file: string): SafetensorsReader {
   try {
     // Checked before opening: opening a FIFO blocks until a writer comes, and a device never ends.
     const st = fs.statSync(file);
-    if (!st.isFile()) throw new AtflowError('DATA_FILE', `safetensors file ${file}: not a regular file (${st.isDirectory() ? 'a directory' : 'a device, FIFO or socket'})`, { file });
+    if (!st.isFile())
+      throw new AtflowError(
+        'DATA_FILE',
+        `safetensors file ${file}: not a regular file (${st.isDirectory() ? 'a directory' : 'a device, FIFO or socket'})`,
+        { file },
+      );
     fd = fs.openSync(file, 'r');
   } catch (e) {
     throw e instanceof AtflowError ? e : ioError(file, e);
@@ -340,7 +376,9 @@ export function openSafetensorsFile(file: string): SafetensorsReader {
           try {
             data = new Uint8Array(e.end - e.begin);
           } catch (err) {
-            throw bad(file, `tensor '${name}' (${e.end - e.begin} bytes) does not fit in memory: ${(err as Error).message}`, { tensor: name });
+            throw bad(file, `tensor '${name}' (${e.end - e.begin} bytes) does not fit in memory: ${(err as Error).message}`, {
+              tensor: name,
+            });
           }
           readFully(fd, data, dataStart + e.begin, file, `tensor '${name}'`);
           out.set(name, { name, dtype: e.dtype, shape: e.shape, data });

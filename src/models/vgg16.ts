@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { Architecture, ArchitectureOptions, checkArchitectureOptions, unsupportedInput } from './architecture';
+import { type Architecture, type ArchitectureOptions, checkArchitectureOptions, unsupportedInput } from './architecture';
 import { BatchNorm2d } from './layers/batch-norm';
 import { Conv2d } from './layers/conv2d';
 import { Linear } from './layers/dense';
@@ -30,7 +30,10 @@ export function vgg16(opts: ArchitectureOptions): Architecture {
       fw = pooledSize(fw, 2);
       index += 1;
     } else {
-      steps.push({ conv: new Conv2d(`features.${index}`, inChannels, item, 3, { padding: 1, bias: true }), bn: new BatchNorm2d(`features.${index + 1}`, item) });
+      steps.push({
+        conv: new Conv2d(`features.${index}`, inChannels, item, 3, { padding: 1, bias: true }),
+        bn: new BatchNorm2d(`features.${index + 1}`, item),
+      });
       inChannels = item;
       index += 3; // Conv2d, BatchNorm2d, ReLU
     }

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { AtflowError } from '../core/errors';
 import type { Mode } from '../core/model';
-import { Architecture, ArchitectureOptions, checkArchitectureOptions, requireOnePooledPixel } from './architecture';
+import { type Architecture, type ArchitectureOptions, checkArchitectureOptions, requireOnePooledPixel } from './architecture';
 import { BatchNorm2d } from './layers/batch-norm';
 import { Conv2d } from './layers/conv2d';
 import { Linear } from './layers/dense';
@@ -61,7 +61,9 @@ export function wideResnet(depth: number, widen: number, opts: ArchitectureOptio
   const name = `wrn-${depth}-${widen}`;
   checkArchitectureOptions(name, opts);
   if (!Number.isInteger(depth) || depth < 10 || (depth - 4) % 6 !== 0) {
-    throw new AtflowError('ARGUMENT', `${name}: WideResNet depth must be 6n+4 with n ≥ 1 (10, 16, 22, 28, 34, ...), got ${depth}`, { depth });
+    throw new AtflowError('ARGUMENT', `${name}: WideResNet depth must be 6n+4 with n ≥ 1 (10, 16, 22, 28, 34, ...), got ${depth}`, {
+      depth,
+    });
   }
   if (!Number.isInteger(widen) || widen < 1) {
     throw new AtflowError('ARGUMENT', `${name}: widen factor must be a positive integer, got ${widen}`, { widen });

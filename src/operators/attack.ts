@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { map, type OperatorFunction } from 'rxjs';
 import { disposeBatch, type AttackedBatch, type AugmentedBatch, type LabeledBatch } from '../core/batch';
 import type { Model } from '../core/model';

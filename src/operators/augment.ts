@@ -71,7 +71,8 @@ function gatherIndices(shape: readonly number[], crop: number, d: AugmentDraws):
 
 function checkOptions(o: AugmentOptions): { crop: number; flip: boolean; seed: number } {
   const crop = o.crop ?? 4;
-  if (!Number.isInteger(crop) || crop < 0) throw new AtflowError('CONFIG', `augment crop = ${crop}: expected an integer padding >= 0`, { field: 'crop' });
+  if (!Number.isInteger(crop) || crop < 0)
+    throw new AtflowError('CONFIG', `augment crop = ${crop}: expected an integer padding >= 0`, { field: 'crop' });
   if (!Number.isInteger(o.seed)) throw new AtflowError('CONFIG', `augment seed = ${o.seed}: expected an integer`, { field: 'seed' });
   return { crop, flip: o.flip ?? true, seed: o.seed };
 }
@@ -131,7 +132,11 @@ export const cropFlipAugmentationEntry: NamedPart<Augmentation, { crop: number; 
   options: z.object({ crop: z.number().int().min(0).default(4), flip: z.boolean().default(true) }).strict(),
   create: (o) => cropFlip(o.crop, o.flip, o.seed),
 };
-export const noAugmentationEntry: NamedPart<Augmentation, AugmentationContext> = { name: 'none', options: z.object({}).strict(), create: (o) => cropFlip(0, false, o.seed) };
+export const noAugmentationEntry: NamedPart<Augmentation, AugmentationContext> = {
+  name: 'none',
+  options: z.object({}).strict(),
+  create: (o) => cropFlip(0, false, o.seed),
+};
 /** The dataset's own: crop 4 + flip for CIFAR, nothing for MNIST and SVHN (docs/algorithms.md §2). */
 export const defaultAugmentationEntry: NamedPart<Augmentation, AugmentationContext> = {
   name: 'default',

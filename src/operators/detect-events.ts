@@ -1,4 +1,4 @@
-import { filter, map, Observable, OperatorFunction } from 'rxjs';
+import { filter, map, type Observable, type OperatorFunction } from 'rxjs';
 import { AtflowError } from '../core/errors';
 import type { EventColumns, EventKind, ExampleColumns, Phase } from '../core/records';
 import type { RunEvent, RunEventOf } from '../core/run-event';
@@ -45,7 +45,8 @@ export class EventDetector {
   }
 
   private ensure(index: number): void {
-    if (index < 0 || !Number.isInteger(index)) throw new AtflowError('DATA_VALUE', `detectEvents: example index must be a non-negative integer, got ${index}`);
+    if (index < 0 || !Number.isInteger(index))
+      throw new AtflowError('DATA_VALUE', `detectEvents: example index must be a non-negative integer, got ${index}`);
     if (index < this.clean.length) return;
     let n = this.clean.length;
     while (n <= index) n *= 2;
@@ -111,7 +112,13 @@ export class EventDetector {
   private importState(s: EventDetectorState): void {
     const n = s.example.length;
     if (s.correct_clean.length !== n || s.correct_adv.length !== n || s.first_learned_epoch.length !== n) {
-      throw new AtflowError('RESUME', `detectEvents state: columns have different lengths (example ${n}, correct_clean ${s.correct_clean.length}, correct_adv ${s.correct_adv.length}, first_learned_epoch ${s.first_learned_epoch.length})`);
+      throw new AtflowError(
+        'RESUME',
+        `detectEvents state: columns have different lengths (example ${n}, ` +
+          `correct_clean ${s.correct_clean.length}, correct_adv ` +
+          `${s.correct_adv.length}, first_learned_epoch ` +
+          `${s.first_learned_epoch.length})`,
+      );
     }
     for (let i = 0; i < n; i++) {
       const ex = s.example[i];
@@ -138,7 +145,9 @@ function toColumns(phase: Phase, epochs: number[], examples: number[], kinds: Ev
  * `examples$.pipe(detectEvents())`: EventColumns for every batch of the driving phase that has at
  * least one event. Pass a `detector` to export its state for checkpoints.
  */
-export function detectEvents(options: DetectEventsOptions & { detector?: EventDetector } = {}): OperatorFunction<ExampleColumns, EventColumns> {
+export function detectEvents(
+  options: DetectEventsOptions & { detector?: EventDetector } = {},
+): OperatorFunction<ExampleColumns, EventColumns> {
   return (source: Observable<ExampleColumns>) => {
     const detector = options.detector ?? new EventDetector(options);
     return source.pipe(
@@ -150,7 +159,9 @@ export function detectEvents(options: DetectEventsOptions & { detector?: EventDe
 }
 
 /** The same on the RunEvent stream: 'examples' events in, 'events' events out (to merge back into it). */
-export function detectRunEvents(options: DetectEventsOptions & { detector?: EventDetector } = {}): OperatorFunction<RunEvent, RunEventOf<'events'>> {
+export function detectRunEvents(
+  options: DetectEventsOptions & { detector?: EventDetector } = {},
+): OperatorFunction<RunEvent, RunEventOf<'events'>> {
   return (source) =>
     source.pipe(
       filter((e): e is RunEventOf<'examples'> => e.type === 'examples'),

@@ -1,5 +1,3 @@
-import * as fs from 'fs';
-import * as path from 'path';
 import { readParquetTable } from '../logs/parquet-writer';
 import { RunFolder } from '../store/run-folder';
 
@@ -113,7 +111,13 @@ interface Acc {
 }
 
 /** Per-example dynamics in one pass over the run's example files; null when it logged none. */
-export function exampleDynamics(runDir: string): { phase: 'eval' | 'train'; rows: ExampleDynamics[]; epochs: number; lastEpoch: number; last: Map<number, { noisy: boolean; pa: number; pc: number }> } | null {
+export function exampleDynamics(runDir: string): {
+  phase: 'eval' | 'train';
+  rows: ExampleDynamics[];
+  epochs: number;
+  lastEpoch: number;
+  last: Map<number, { noisy: boolean; pa: number; pc: number }>;
+} | null {
   let phase: 'eval' | 'train' = 'eval';
   let files = exampleFiles(runDir, 'eval');
   if (files.length === 0) {
@@ -130,9 +134,18 @@ export function exampleDynamics(runDir: string): { phase: 'eval' | 'train'; rows
     const cols = COLUMNS.map((name) => t.getChild(name));
     if (cols.some((c) => c === null)) continue; // not an examples file (no such column): skip it
     // whole columns as (typed) arrays: a Vector.get(i) per row dominated the report's time on long runs
-    const [ep, ex, noisy, pa, pc, cc, ca] = cols.map((c) => c!.toArray()) as [ArrayLike<number>, ArrayLike<number>, ArrayLike<boolean>, ArrayLike<number>, ArrayLike<number>, ArrayLike<boolean>, ArrayLike<boolean>];
+    const [ep, ex, noisy, pa, pc, cc, ca] = cols.map((c) => c!.toArray()) as [
+      ArrayLike<number>,
+      ArrayLike<number>,
+      ArrayLike<boolean>,
+      ArrayLike<number>,
+      ArrayLike<number>,
+      ArrayLike<boolean>,
+      ArrayLike<boolean>,
+    ];
     // a null probability reads as 0 from the typed array: keep it missing (NaN) instead
-    const probability = (c: (typeof cols)[number], values: ArrayLike<number>) => (c!.nullCount > 0 ? (i: number) => (c!.isValid(i) ? values[i] : NaN) : (i: number) => values[i]);
+    const probability = (c: (typeof cols)[number], values: ArrayLike<number>) =>
+      c!.nullCount > 0 ? (i: number) => (c!.isValid(i) ? values[i] : NaN) : (i: number) => values[i];
     const pAdv = probability(cols[3], pa);
     const pClean = probability(cols[4], pc);
     const split = t.getChild('split')?.toArray() as ArrayLike<string | null> | undefined;
@@ -146,7 +159,19 @@ export function exampleDynamics(runDir: string): { phase: 'eval' | 'train'; rows
       const okA = ca[i] ? 1 : 0;
       let s = acc.get(e);
       if (!s) {
-        s = { noisy: Boolean(noisy[i]), n: 0, ma: 0, sa: 0, mc: 0, sc: 0, prevClean: -1, prevAdv: -1, lastEpoch: -Infinity, forget: 0, forgetAdv: 0 };
+        s = {
+          noisy: Boolean(noisy[i]),
+          n: 0,
+          ma: 0,
+          sa: 0,
+          mc: 0,
+          sc: 0,
+          prevClean: -1,
+          prevAdv: -1,
+          lastEpoch: -Infinity,
+          forget: 0,
+          forgetAdv: 0,
+        };
         acc.set(e, s);
       }
       s.n++;
@@ -203,7 +228,16 @@ export function computeDataMap(runDir: string): DataMap | null {
     const key = `${view}|${outcome}|${cb}|${vb}`;
     const cell = cells.get(key);
     if (cell) (cell as { examples: number }).examples++;
-    else cells.set(key, { view, outcome, confidence_bin: cb, variability_bin: vb, confidence: (cb + 0.5) / DATA_MAP_BINS, variability: ((vb + 0.5) * 0.5) / DATA_MAP_BINS, examples: 1 });
+    else
+      cells.set(key, {
+        view,
+        outcome,
+        confidence_bin: cb,
+        variability_bin: vb,
+        confidence: (cb + 0.5) / DATA_MAP_BINS,
+        variability: ((vb + 0.5) * 0.5) / DATA_MAP_BINS,
+        examples: 1,
+      });
   };
   const hist = new Map<string, ForgettingBar & { examples: number }>();
   const bar = (kind: ForgettingBar['kind'], events: number, noisy: boolean) => {
@@ -232,7 +266,13 @@ export function computeDataMap(runDir: string): DataMap | null {
     epochs: d.epochs,
     lastEpoch: d.lastEpoch,
     examples: d.rows.length,
-    cells: [...cells.values()].sort((a, b) => order(a.view, b.view) || OUTCOMES.indexOf(a.outcome) - OUTCOMES.indexOf(b.outcome) || a.confidence_bin - b.confidence_bin || a.variability_bin - b.variability_bin),
+    cells: [...cells.values()].sort(
+      (a, b) =>
+        order(a.view, b.view) ||
+        OUTCOMES.indexOf(a.outcome) - OUTCOMES.indexOf(b.outcome) ||
+        a.confidence_bin - b.confidence_bin ||
+        a.variability_bin - b.variability_bin,
+    ),
     forgetting: [...hist.values()].sort((a, b) => order(a.kind, b.kind) || a.events - b.events || Number(a.is_noisy) - Number(b.is_noisy)),
     lastEpochConfidence,
   };

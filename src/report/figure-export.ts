@@ -30,7 +30,18 @@ export function findChromium(): string | null {
 
 /** The flags the report tests and the PNG export start Chromium with (no network, no profile reuse). */
 export function chromiumFlags(profileDir: string): string[] {
-  return ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-dev-shm-usage', '--hide-scrollbars', `--user-data-dir=${profileDir}`];
+  return [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+    '--no-first-run',
+    '--disable-dev-shm-usage',
+    '--hide-scrollbars',
+    `--user-data-dir=${profileDir}`,
+  ];
 }
 
 function svgSize(svg: string): { width: number; height: number } {
@@ -39,14 +50,23 @@ function svgSize(svg: string): { width: number; height: number } {
   return { width: Math.ceil(w || 800), height: Math.ceil(h || 600) };
 }
 
-/** The SVG alone on a page of its own size (no margin, white; the title is the PDF's), in a temporary folder; `draw` runs Chromium on it. */
+/**
+ * The SVG alone on a page of its own size (no margin, white; the title is the PDF's), in a temporary folder; `draw` runs Chromium on it.
+ */
 function onPage(svg: string, title: string, draw: (page: string, size: { width: number; height: number }, tmp: string) => void): void {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-figure-'));
   try {
     const size = svgSize(svg);
     const page = path.join(tmp, 'figure.html');
-    const css = `@page{size:${size.width}px ${size.height}px;margin:0}html,body{margin:0;padding:0;background:white;width:${size.width}px;height:${size.height}px;overflow:hidden}svg{display:block}`;
-    fs.writeFileSync(page, `<!DOCTYPE html><html><head><meta charset="utf-8"><title>${escapeHtml(title)}</title><style>${css}</style></head><body>${svg}</body></html>`);
+    const css =
+      `@page{size:${size.width}px ` +
+      `${size.height}px;margin:0}html,body{margin:0;padding:0;background:white;` +
+      `width:${size.width}px;height:${size.height}px;overflow:hidden}svg{display:block}`;
+    fs.writeFileSync(
+      page,
+      `<!DOCTYPE html><html><head><meta ` +
+        `charset="utf-8"><title>${escapeHtml(title)}</title><style>${css}</style></head><body>${svg}</body></html>`,
+    );
     draw(page, size, tmp);
   } finally {
     fs.rmSync(tmp, { recursive: true, force: true });
@@ -55,7 +75,12 @@ function onPage(svg: string, title: string, draw: (page: string, size: { width: 
 
 function runChromium(chromium: string, args: string[], out: string, what: string): Buffer {
   const r = spawnSync(chromium, args, { timeout: 60000, stdio: ['ignore', 'ignore', 'pipe'], encoding: 'utf8' });
-  if (r.status !== 0 || !fs.existsSync(out)) throw new AtflowError('IO', `Chromium (${chromium}) could not ${what} the figure: ${(r.stderr ?? '').trim().split('\n').slice(-2).join(' ') || `exit ${r.status}`}`);
+  if (r.status !== 0 || !fs.existsSync(out))
+    throw new AtflowError(
+      'IO',
+      `Chromium (${chromium}) could not ${what} the figure: ` +
+        ((r.stderr ?? '').trim().split('\n').slice(-2).join(' ') || `exit ${r.status}`),
+    );
   return fs.readFileSync(out);
 }
 
@@ -63,7 +88,22 @@ function runChromium(chromium: string, args: string[], out: string, what: string
 export function svgToPng(chromium: string, svg: string, outFile: string, title = 'figure'): void {
   onPage(svg, title, (page, { width, height }, tmp) => {
     const shot = path.join(tmp, 'shot.png');
-    writeFileDurable(outFile, runChromium(chromium, [...chromiumFlags(path.join(tmp, 'profile')), '--force-device-scale-factor=2', `--window-size=${width},${height}`, `--screenshot=${shot}`, `file://${page}`], shot, 'rasterize'), { mkdir: true });
+    writeFileDurable(
+      outFile,
+      runChromium(
+        chromium,
+        [
+          ...chromiumFlags(path.join(tmp, 'profile')),
+          '--force-device-scale-factor=2',
+          `--window-size=${width},${height}`,
+          `--screenshot=${shot}`,
+          `file://${page}`,
+        ],
+        shot,
+        'rasterize',
+      ),
+      { mkdir: true },
+    );
   });
 }
 
@@ -75,7 +115,14 @@ export function svgToPdf(chromium: string, svg: string, outFile: string, title =
   onPage(svg, title, (page, { width, height }, tmp) => {
     const pdf = path.join(tmp, 'figure.pdf');
     // --no-pdf-header-footer (Chromium ≥ 111) and its older name: no date, title or URL printed on the page
-    const args = [...chromiumFlags(path.join(tmp, 'profile')), '--no-pdf-header-footer', '--print-to-pdf-no-header', `--window-size=${width},${height}`, `--print-to-pdf=${pdf}`, `file://${page}`];
+    const args = [
+      ...chromiumFlags(path.join(tmp, 'profile')),
+      '--no-pdf-header-footer',
+      '--print-to-pdf-no-header',
+      `--window-size=${width},${height}`,
+      `--print-to-pdf=${pdf}`,
+      `file://${page}`,
+    ];
     writeFileDurable(outFile, runChromium(chromium, args, pdf, 'print'), { mkdir: true });
   });
 }
@@ -87,9 +134,18 @@ export interface ExportResult {
 }
 
 /** Writes the chosen figures (all when `only` is empty) into outDir as <id>.<format>. */
-export async function exportFigures(figures: readonly Figure[], format: FigureFormat, outDir: string, only: readonly string[] = []): Promise<ExportResult> {
+export async function exportFigures(
+  figures: readonly Figure[],
+  format: FigureFormat,
+  outDir: string,
+  only: readonly string[] = [],
+): Promise<ExportResult> {
   const unknown = only.filter((id) => !figures.some((f) => f.id === id));
-  if (unknown.length) throw new AtflowError('ARGUMENT', `--figure ${unknown.join(', ')}: no such figure here; figures: ${figures.map((f) => f.id).join(', ')}`);
+  if (unknown.length)
+    throw new AtflowError(
+      'ARGUMENT',
+      `--figure ${unknown.join(', ')}: no such figure here; figures: ${figures.map((f) => f.id).join(', ')}`,
+    );
   const chosen = only.length ? figures.filter((f) => only.includes(f.id)) : figures;
   fs.mkdirSync(outDir, { recursive: true });
   const browser = format === 'png' || format === 'pdf';
@@ -113,6 +169,11 @@ export async function exportFigures(figures: readonly Figure[], format: FigureFo
       files.push(file);
     }
   }
-  const message = browser && !chromium ? `${format.toUpperCase()} needs headless Chromium (apt-get install chromium, or set ATFLOW_CHROMIUM to a Chrome/Chromium binary); wrote SVG instead` : undefined;
+  const message =
+    browser && !chromium
+      ? `${format.toUpperCase()} needs headless Chromium (apt-get install ` +
+        `chromium, or set ATFLOW_CHROMIUM to a Chrome/Chromium binary); wrote ` +
+        `SVG instead`
+      : undefined;
   return { files, ...(message ? { message } : {}) };
 }

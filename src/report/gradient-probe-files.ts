@@ -1,5 +1,4 @@
 import * as fs from 'fs';
-import * as path from 'path';
 import type { GradientProbeRow, ProbeAdversarial } from '../analysis/gradient-probe';
 import { ParquetStreamWriter, readParquetTable } from '../logs/parquet-writer';
 import { renderSvg } from './vega-runtime';
@@ -40,7 +39,20 @@ export interface ProbeRecord {
  */
 export async function writeGradientProbe(runDir: string, rec: ProbeRecord): Promise<{ parquet: string; svg: string }> {
   const file = new RunFolder(runDir).file('gradientProbe');
-  type Row = { epoch: number; trainer: string; alpha: number; delta: number; grad_norm: number; grad_norm_base: number; loss: number; loss_base: number; seed: number; batch_size: number; run_id: string; adversarial: string };
+  type Row = {
+    epoch: number;
+    trainer: string;
+    alpha: number;
+    delta: number;
+    grad_norm: number;
+    grad_norm_base: number;
+    loss: number;
+    loss_base: number;
+    seed: number;
+    batch_size: number;
+    run_id: string;
+    adversarial: string;
+  };
   const mode = rec.adversarial ?? 'recomputed';
   const keep: Row[] = [];
   if (fs.existsSync(file)) {
@@ -54,9 +66,19 @@ export async function writeGradientProbe(runDir: string, rec: ProbeRecord): Prom
   }
   const all: Row[] = [
     ...keep,
-    ...rec.rows.map((r) => ({ ...r, run_id: rec.runId, epoch: rec.epoch, trainer: rec.trainer, seed: rec.seed, batch_size: rec.batchSize, adversarial: mode })),
+    ...rec.rows.map((r) => ({
+      ...r,
+      run_id: rec.runId,
+      epoch: rec.epoch,
+      trainer: rec.trainer,
+      seed: rec.seed,
+      batch_size: rec.batchSize,
+      adversarial: mode,
+    })),
   ].sort((a, b) => a.epoch - b.epoch || a.adversarial.localeCompare(b.adversarial) || a.alpha - b.alpha);
-  const w = await ParquetStreamWriter.open(file, PROBE_COLUMNS, { metadata: { 'atflow.run_id': rec.runId, 'atflow.probe': 'gradient-instability (docs/algorithms.md §8.2)' } });
+  const w = await ParquetStreamWriter.open(file, PROBE_COLUMNS, {
+    metadata: { 'atflow.run_id': rec.runId, 'atflow.probe': 'gradient-instability (docs/algorithms.md §8.2)' },
+  });
   const f64 = (k: keyof Row) => Float64Array.from(all, (r) => (r[k] === null ? NaN : Number(r[k])));
   await w.append(
     {
@@ -80,7 +102,11 @@ export async function writeGradientProbe(runDir: string, rec: ProbeRecord): Prom
   const svg = await renderSvg({
     $schema: 'https://vega.github.io/schema/vega-lite/v6.json',
     title: `${rec.runId}: Δ(α) = ‖∇L(θ+αd) − ∇L(θ)‖ / ‖∇L(θ)‖`,
-    data: { values: all.filter((r) => r.alpha > 0 && r.delta > 0).map((r) => ({ epoch: `epoch ${r.epoch}${r.adversarial === 'fixed' ? ', fixed x′' : ''}`, alpha: r.alpha, delta: r.delta })) },
+    data: {
+      values: all
+        .filter((r) => r.alpha > 0 && r.delta > 0)
+        .map((r) => ({ epoch: `epoch ${r.epoch}${r.adversarial === 'fixed' ? ', fixed x′' : ''}`, alpha: r.alpha, delta: r.delta })),
+    },
     width: 480,
     height: 300,
     mark: { type: 'line', point: true },

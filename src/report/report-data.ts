@@ -3,9 +3,9 @@ import * as path from 'path';
 import type * as arrow from 'apache-arrow';
 import { AtflowError } from '../core/errors';
 import type { EvalProtocol } from '../core/eval-protocol';
-import { computeDataMap, DataMap } from './data-map';
+import { computeDataMap, type DataMap } from './data-map';
 import { readParquetTable } from '../logs/parquet-writer';
-import { readRunMeta, RunMeta } from '../logs/run-meta';
+import { readRunMeta, type RunMeta } from '../logs/run-meta';
 import { EVAL_FILES, RunFolder, type RunTable } from '../store/run-folder';
 
 /** What the report reads from one run folder (Parquet via parquet-wasm; spec.json; _SUCCESS). */
@@ -87,10 +87,21 @@ export function isRunDir(dir: string): boolean {
 export function loadReportRun(dir: string): ReportRun {
   const folder = new RunFolder(dir);
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
-    throw new AtflowError('DATA_FILE', `${dir} is not a run folder${fs.existsSync(dir) ? ' (it is a file)' : ' (it does not exist)'}: give a run folder (runs/<run_id>) or a sweep folder`, { path: dir });
+    throw new AtflowError(
+      'DATA_FILE',
+      `${dir} is not a run folder${fs.existsSync(dir) ? ' (it is a file)' : ' (it does not exist)'}: ` +
+        `give a run folder (runs/<run_id>) or a sweep folder`,
+      { path: dir },
+    );
   }
   if (!isRunDir(dir)) {
-    throw new AtflowError('DATA_FILE', `${dir} is not a run folder with logs: epochs.parquet is missing (expected spec.json, epochs.parquet, ... as written by the Parquet sink)`, { path: dir });
+    throw new AtflowError(
+      'DATA_FILE',
+      `${dir} is not a run folder with logs: epochs.parquet is missing ` +
+        `(expected spec.json, epochs.parquet, ... as written by the Parquet ` +
+        `sink)`,
+      { path: dir },
+    );
   }
   folder.checkShape();
   let spec: { run_id?: string; epochs?: number; spec?: { variant?: string; epochs?: number }; evaluation?: EvalProtocol } = {};
@@ -104,12 +115,18 @@ export function loadReportRun(dir: string): ReportRun {
   // events of one phase only: 'eval' (between evaluations, the same pass as the curves) when the run
   // has them, else 'train' (between presentations); logs from before the phase column count as one
   const eventRows = optionalTable(dir, 'events', ['epoch', 'event', 'is_noisy', 'phase']);
-  const eventsPhase: 'train' | 'eval' | null = eventRows.some((r) => r.phase === 'eval') ? 'eval' : eventRows.some((r) => r.phase === 'train') ? 'train' : null;
+  const eventsPhase: 'train' | 'eval' | null = eventRows.some((r) => r.phase === 'eval')
+    ? 'eval'
+    : eventRows.some((r) => r.phase === 'train')
+      ? 'train'
+      : null;
   if (eventsPhase !== null) {
     // the detector compares each observation with the previous one in its phase: train rows come every
     // epoch, eval rows of the training set at the epochs that evaluated it (train_*_acc logged); an
     // epoch without a transition is zero events, not a gap the figure's line would cross
-    const observed = epochs.filter((e) => eventsPhase === 'train' || Number.isFinite(e.train_clean_acc ?? NaN) || Number.isFinite(e.train_robust_acc ?? NaN));
+    const observed = epochs.filter(
+      (e) => eventsPhase === 'train' || Number.isFinite(e.train_clean_acc ?? NaN) || Number.isFinite(e.train_robust_acc ?? NaN),
+    );
     for (const e of observed.slice(1)) events.set(Number(e.epoch), new Map());
   }
   for (const r of eventRows.filter((x) => eventsPhase === null || x.phase === eventsPhase)) {

@@ -26,7 +26,13 @@ export const HEIGHT = 230;
 
 /** Colour channel for runs: categorical, legend never truncated. */
 export function runColor(runs: readonly ReportRun[]): VegaLiteSpec {
-  return { field: 'run', type: 'nominal', title: 'run', sort: runs.map((r) => r.label), legend: { labelLimit: 0, orient: 'bottom', direction: 'vertical' } };
+  return {
+    field: 'run',
+    type: 'nominal',
+    title: 'run',
+    sort: runs.map((r) => r.label),
+    legend: { labelLimit: 0, orient: 'bottom', direction: 'vertical' },
+  };
 }
 
 /**
@@ -82,7 +88,10 @@ export function accuracyFigure(runs: readonly ReportRun[]): Figure {
     const last = r.epochs[r.epochs.length - 1];
     if (last) {
       const best = r.epochs.find((x) => x.epoch === last.best_epoch) ?? last;
-      for (const [marker, e] of [['best', best], ['final', last]] as const) {
+      for (const [marker, e] of [
+        ['best', best],
+        ['final', last],
+      ] as const) {
         const v = num(e.test_robust_acc);
         if (v !== null) values.push({ run: r.label, epoch: Number(e.epoch), split: 'test', metric: 'robust', accuracy: v, marker });
       }
@@ -99,31 +108,71 @@ export function accuracyFigure(runs: readonly ReportRun[]): Figure {
         mark: { type: 'line', point: pointsFor(runs) ? { size: 14 } : false, strokeWidth: 1.6 },
         encoding: {
           x: epochX(runs),
-          y: { field: 'accuracy', type: 'quantitative', title: 'accuracy', ...percentAxis(values.filter((v) => v.metric === metric).map((v) => v.accuracy as number)) },
-          color: multi ? { ...runColor(runs) } : { field: 'split', type: 'nominal', title: 'split', sort: ['train', 'test'], legend: { orient: 'bottom' } },
-          strokeDash: { field: 'split', type: 'nominal', title: 'split', sort: ['test', 'train'], legend: { orient: 'bottom', symbolType: 'stroke', encode: { symbols: { update: { stroke: { value: '#444' } } } } } },
-          tooltip: [{ field: 'run' }, { field: 'split' }, { field: 'epoch', type: 'quantitative' }, { field: 'accuracy', type: 'quantitative', format: '.2%' }],
+          y: {
+            field: 'accuracy',
+            type: 'quantitative',
+            title: 'accuracy',
+            ...percentAxis(values.filter((v) => v.metric === metric).map((v) => v.accuracy as number)),
+          },
+          color: multi
+            ? { ...runColor(runs) }
+            : { field: 'split', type: 'nominal', title: 'split', sort: ['train', 'test'], legend: { orient: 'bottom' } },
+          strokeDash: {
+            field: 'split',
+            type: 'nominal',
+            title: 'split',
+            sort: ['test', 'train'],
+            legend: { orient: 'bottom', symbolType: 'stroke', encode: { symbols: { update: { stroke: { value: '#444' } } } } },
+          },
+          tooltip: [
+            { field: 'run' },
+            { field: 'split' },
+            { field: 'epoch', type: 'quantitative' },
+            { field: 'accuracy', type: 'quantitative', format: '.2%' },
+          ],
         },
       },
       // best / final are test robust accuracies: only the robust panel marks them
-      ...(metric === 'clean' ? [] : [{
-        transform: [{ filter: `datum.metric == '${metric}' && isValid(datum.marker)` }],
-        mark: { type: 'point', filled: true, size: 110, stroke: 'black', strokeWidth: 0.8 },
-        encoding: {
-          x: epochX(runs),
-          y: { field: 'accuracy', type: 'quantitative' },
-          shape: { field: 'marker', type: 'nominal', title: 'test robust', scale: { domain: ['best', 'final'], range: ['diamond', 'square'] }, legend: { orient: 'bottom' } },
-          color: multi ? runColor(runs) : { value: '#222' },
-          tooltip: [{ field: 'run' }, { field: 'marker' }, { field: 'epoch', type: 'quantitative' }, { field: 'accuracy', type: 'quantitative', format: '.2%' }],
-        },
-      }]),
+      ...(metric === 'clean'
+        ? []
+        : [
+            {
+              transform: [{ filter: `datum.metric == '${metric}' && isValid(datum.marker)` }],
+              mark: { type: 'point', filled: true, size: 110, stroke: 'black', strokeWidth: 0.8 },
+              encoding: {
+                x: epochX(runs),
+                y: { field: 'accuracy', type: 'quantitative' },
+                shape: {
+                  field: 'marker',
+                  type: 'nominal',
+                  title: 'test robust',
+                  scale: { domain: ['best', 'final'], range: ['diamond', 'square'] },
+                  legend: { orient: 'bottom' },
+                },
+                color: multi ? runColor(runs) : { value: '#222' },
+                tooltip: [
+                  { field: 'run' },
+                  { field: 'marker' },
+                  { field: 'epoch', type: 'quantitative' },
+                  { field: 'accuracy', type: 'quantitative', format: '.2%' },
+                ],
+              },
+            },
+          ]),
     ],
   });
   return {
     id: 'accuracy',
     title: 'Clean and robust accuracy per epoch',
-    note: 'Solid: test; dashed: train (against the labels trained on, noisy where label noise is on). Diamond: best epoch (test robust); square: final epoch.',
-    spec: { data: { values }, hconcat: [panel('clean'), panel('robust')], resolve: { scale: { color: 'shared', strokeDash: 'shared', shape: 'shared' } } },
+    note:
+      'Solid: test; dashed: train (against the labels trained on, noisy ' +
+      'where label noise is on). Diamond: best epoch (test robust); square: ' +
+      'final epoch.',
+    spec: {
+      data: { values },
+      hconcat: [panel('clean'), panel('robust')],
+      resolve: { scale: { color: 'shared', strokeDash: 'shared', shape: 'shared' } },
+    },
   };
 }
 
@@ -142,7 +191,9 @@ export function bestMinusCurrentFigure(runs: readonly ReportRun[]): Figure {
   return {
     id: 'best-minus-current',
     title: 'Best − current test robust accuracy',
-    note: 'How far the current epoch is below the best test robust accuracy so far: robust overfitting shows as a rise after the best epoch.',
+    note:
+      'How far the current epoch is below the best test robust accuracy so ' +
+      'far: robust overfitting shows as a rise after the best epoch.',
     spec: {
       data: { values },
       width: WIDTH * 2 + 40,
@@ -153,7 +204,11 @@ export function bestMinusCurrentFigure(runs: readonly ReportRun[]): Figure {
         x: epochX(runs),
         y: { field: 'drop', type: 'quantitative', title: 'accuracy below best', ...percentAxis(values.map((v) => v.drop as number)) },
         color: runColor(runs),
-        tooltip: [{ field: 'run' }, { field: 'epoch', type: 'quantitative' }, { field: 'drop', type: 'quantitative', format: '.2%', title: 'below best' }],
+        tooltip: [
+          { field: 'run' },
+          { field: 'epoch', type: 'quantitative' },
+          { field: 'drop', type: 'quantitative', format: '.2%', title: 'below best' },
+        ],
       },
     },
   };
@@ -168,7 +223,8 @@ export function eventsFigure(runs: readonly ReportRun[]): Figure | null {
     const epochs = [...r.events.keys()].sort((a, b) => a - b);
     for (const e of epochs) {
       for (const event of EVENT_KINDS) {
-        for (const label of ['noisy', 'clean'] as const) values.push({ run: r.label, epoch: e, event, label, examples: r.events.get(e)!.get(`${event}|${label}`) ?? 0 });
+        for (const label of ['noisy', 'clean'] as const)
+          values.push({ run: r.label, epoch: e, event, label, examples: r.events.get(e)!.get(`${event}|${label}`) ?? 0 });
       }
     }
   }
@@ -177,12 +233,27 @@ export function eventsFigure(runs: readonly ReportRun[]): Figure | null {
   return {
     id: 'events',
     title: 'Memorization events per epoch',
-    note: `Examples that became correct (learned) or wrong (forgotten) ${runs.every((r) => r.eventsPhase === 'train') ? 'since their previous presentation in training (events phase train)' : 'since their previous evaluation (events phase eval)'}, clean and under attack, split by whether their label is noisy.`,
+    note:
+      `Examples that became correct (learned) or wrong (forgotten) ` +
+      (runs.every((r) => r.eventsPhase === 'train')
+        ? 'since their previous presentation in training (events phase train), '
+        : 'since their previous evaluation (events phase eval), ') +
+      `clean and under attack, split by whether their label is noisy.`,
     spec: {
       data: { values },
       facet: {
         column: { field: 'event', type: 'nominal', sort: [...EVENT_KINDS], title: null, header: { labelFontSize: 12 } },
-        ...(multi ? { row: { field: 'run', type: 'nominal', sort: runs.map((r) => r.label), title: null, header: { labelFontSize: 11, labelAngle: 0, labelAlign: 'left', labelLimit: 0 } } } : {}),
+        ...(multi
+          ? {
+              row: {
+                field: 'run',
+                type: 'nominal',
+                sort: runs.map((r) => r.label),
+                title: null,
+                header: { labelFontSize: 11, labelAngle: 0, labelAlign: 'left', labelLimit: 0 },
+              },
+            }
+          : {}),
       },
       spec: {
         width: 170,
@@ -191,8 +262,21 @@ export function eventsFigure(runs: readonly ReportRun[]): Figure | null {
         encoding: {
           x: epochX(runs),
           y: { field: 'examples', type: 'quantitative', title: 'examples' },
-          color: { field: 'label', type: 'nominal', title: 'label', sort: ['noisy', 'clean'], scale: { range: ['#d62728', '#1f77b4'] }, legend: { orient: 'bottom' } },
-          tooltip: [{ field: 'run' }, { field: 'event' }, { field: 'label' }, { field: 'epoch', type: 'quantitative' }, { field: 'examples', type: 'quantitative' }],
+          color: {
+            field: 'label',
+            type: 'nominal',
+            title: 'label',
+            sort: ['noisy', 'clean'],
+            scale: { range: ['#d62728', '#1f77b4'] },
+            legend: { orient: 'bottom' },
+          },
+          tooltip: [
+            { field: 'run' },
+            { field: 'event' },
+            { field: 'label' },
+            { field: 'epoch', type: 'quantitative' },
+            { field: 'examples', type: 'quantitative' },
+          ],
         },
       },
     },
@@ -203,7 +287,9 @@ export function eventsFigure(runs: readonly ReportRun[]): Figure | null {
 export function teWeightFigure(runs: readonly ReportRun[]): Figure | null {
   const te = runs.filter((r) => r.meta.te || r.epochs.some((e) => (num(e.te_weight) ?? 0) > 0));
   if (te.length === 0) return null;
-  const values = te.flatMap((r) => r.epochs.filter((e) => num(e.te_weight) !== null).map((e) => ({ run: r.label, epoch: Number(e.epoch), w: num(e.te_weight) })));
+  const values = te.flatMap((r) =>
+    r.epochs.filter((e) => num(e.te_weight) !== null).map((e) => ({ run: r.label, epoch: Number(e.epoch), w: num(e.te_weight) })),
+  );
   return {
     id: 'te-weight',
     title: 'Temporal-ensembling weight',
@@ -228,7 +314,11 @@ export const GRADIENT_NORM_TITLE = 'squared gradient norm ‖∇θ‖²';
 
 /** Squared gradient norm: epoch mean (line) and the per-step min–max range of the epoch (band). */
 export function gradientNormFigure(runs: readonly ReportRun[]): Figure | null {
-  const mean = runs.flatMap((r) => r.epochs.filter((e) => (num(e.grad_norm_sq_mean) ?? 0) > 0).map((e) => ({ run: r.label, epoch: Number(e.epoch), mean: num(e.grad_norm_sq_mean) })));
+  const mean = runs.flatMap((r) =>
+    r.epochs
+      .filter((e) => (num(e.grad_norm_sq_mean) ?? 0) > 0)
+      .map((e) => ({ run: r.label, epoch: Number(e.epoch), mean: num(e.grad_norm_sq_mean) })),
+  );
   const band = runs.flatMap((r) => r.gradNormRange.map((g) => ({ run: r.label, epoch: g.epoch, min: g.min, max: g.max })));
   if (mean.length === 0 && band.length === 0) return null;
   // plain Unicode: an axis title is SVG text, where TeX-like `_F` stays literal (the sum of every weight's
@@ -237,7 +327,10 @@ export function gradientNormFigure(runs: readonly ReportRun[]): Figure | null {
   return {
     id: 'gradient-norm',
     title: 'Squared gradient norm',
-    note: 'Line: the epoch mean of the per-step squared gradient norm ‖∇θ‖² (the sum over every parameter tensor of its squared Frobenius norm, before weight decay); band: its smallest and largest step of the epoch.',
+    note:
+      'Line: the epoch mean of the per-step squared gradient norm ‖∇θ‖² (the ' +
+      'sum over every parameter tensor of its squared Frobenius norm, before ' +
+      'weight decay); band: its smallest and largest step of the epoch.',
     spec: {
       width: WIDTH * 2 + 40,
       height: HEIGHT - 20,
@@ -245,13 +338,29 @@ export function gradientNormFigure(runs: readonly ReportRun[]): Figure | null {
         {
           data: { values: band },
           mark: { type: 'area', opacity: 0.18 },
-          encoding: { x: epochX(runs), y: { field: 'min', ...y }, y2: { field: 'max' }, color: runColor(runs), tooltip: [{ field: 'run' }, { field: 'epoch', type: 'quantitative' }, { field: 'min', type: 'quantitative', format: '.3g' }, { field: 'max', type: 'quantitative', format: '.3g' }] },
+          encoding: {
+            x: epochX(runs),
+            y: { field: 'min', ...y },
+            y2: { field: 'max' },
+            color: runColor(runs),
+            tooltip: [
+              { field: 'run' },
+              { field: 'epoch', type: 'quantitative' },
+              { field: 'min', type: 'quantitative', format: '.3g' },
+              { field: 'max', type: 'quantitative', format: '.3g' },
+            ],
+          },
         },
         {
           data: { values: mean },
           params: [zoom('zoom_grad')],
           mark: { type: 'line', point: pointsFor(runs) ? { size: 12 } : false },
-          encoding: { x: epochX(runs), y: { field: 'mean', ...y }, color: runColor(runs), tooltip: [{ field: 'run' }, { field: 'epoch', type: 'quantitative' }, { field: 'mean', type: 'quantitative', format: '.3g' }] },
+          encoding: {
+            x: epochX(runs),
+            y: { field: 'mean', ...y },
+            color: runColor(runs),
+            tooltip: [{ field: 'run' }, { field: 'epoch', type: 'quantitative' }, { field: 'mean', type: 'quantitative', format: '.3g' }],
+          },
         },
       ],
     },
@@ -276,7 +385,10 @@ export function complexityFigure(runs: readonly ReportRun[]): Figure | null {
   return {
     id: 'complexity',
     title: 'Complexity measures vs the robust gap',
-    note: 'Each point is an evaluated epoch: x is the robust generalization gap (train − test robust accuracy), y the measure; lines join a run’s epochs in order.',
+    note:
+      'Each point is an evaluated epoch: x is the robust generalization gap ' +
+      '(train − test robust accuracy), y the measure; lines join a run’s ' +
+      'epochs in order.',
     spec: {
       data: { values },
       facet: { field: 'measure', type: 'nominal', title: null, header: { labelFontSize: 12 } },
@@ -291,7 +403,13 @@ export function complexityFigure(runs: readonly ReportRun[]): Figure | null {
           y: { field: 'value', type: 'quantitative', title: 'value', scale: { zero: false } },
           order: { field: 'epoch', type: 'quantitative' },
           color: runColor(runs),
-          tooltip: [{ field: 'run' }, { field: 'measure' }, { field: 'epoch', type: 'quantitative' }, { field: 'value', type: 'quantitative', format: '.4g' }, { field: 'gap', type: 'quantitative', format: '.2%' }],
+          tooltip: [
+            { field: 'run' },
+            { field: 'measure' },
+            { field: 'epoch', type: 'quantitative' },
+            { field: 'value', type: 'quantitative', format: '.4g' },
+            { field: 'gap', type: 'quantitative', format: '.2%' },
+          ],
         },
       },
     },
@@ -315,8 +433,17 @@ export function probeFigure(runs: readonly ReportRun[]): Figure | null {
       encoding: {
         x: { field: 'alpha', type: 'quantitative', scale: { type: 'log' }, title: 'α' },
         y: { field: 'delta', type: 'quantitative', scale: { type: 'log' }, title: 'Δ(α)' },
-        color: { field: 'series', type: 'nominal', title: 'run · epoch', legend: { labelLimit: 0, orient: 'bottom', direction: 'vertical' } },
-        tooltip: [{ field: 'series' }, { field: 'alpha', type: 'quantitative', format: '.2e' }, { field: 'delta', type: 'quantitative', format: '.3g' }],
+        color: {
+          field: 'series',
+          type: 'nominal',
+          title: 'run · epoch',
+          legend: { labelLimit: 0, orient: 'bottom', direction: 'vertical' },
+        },
+        tooltip: [
+          { field: 'series' },
+          { field: 'alpha', type: 'quantitative', format: '.2e' },
+          { field: 'delta', type: 'quantitative', format: '.3g' },
+        ],
       },
     },
   };
@@ -324,7 +451,13 @@ export function probeFigure(runs: readonly ReportRun[]): Figure | null {
 
 /** Every per-run figure that has data, in report order. */
 export function runFigures(runs: readonly ReportRun[]): Figure[] {
-  return [accuracyFigure(runs), bestMinusCurrentFigure(runs), eventsFigure(runs), teWeightFigure(runs), gradientNormFigure(runs), complexityFigure(runs), probeFigure(runs)].filter(
-    (f): f is Figure => f !== null,
-  );
+  return [
+    accuracyFigure(runs),
+    bestMinusCurrentFigure(runs),
+    eventsFigure(runs),
+    teWeightFigure(runs),
+    gradientNormFigure(runs),
+    complexityFigure(runs),
+    probeFigure(runs),
+  ].filter((f): f is Figure => f !== null);
 }

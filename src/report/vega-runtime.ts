@@ -12,7 +12,7 @@ import { AtflowError } from '../core/errors';
  * and the very same files are inlined into the report so the browser runs the code that drew the
  * static SVG.
  */
-/* eslint-disable @typescript-eslint/no-explicit-any */
+
 export type VegaLiteSpec = Record<string, any>;
 
 interface Bundles {
@@ -35,7 +35,10 @@ function bundleSource(pkg: string, file: string): string {
     try {
       src = fs.readFileSync(bundleFile(pkg, file), 'utf8');
     } catch (e) {
-      throw new AtflowError('IO', `report: cannot read ${pkg}'s bundle ${file} (is '${pkg}' installed? npm install): ${(e as Error).message}`);
+      throw new AtflowError(
+        'IO',
+        `report: cannot read ${pkg}'s bundle ${file} (is '${pkg}' installed? npm install): ${(e as Error).message}`,
+      );
     }
     sources.set(key, src);
   }
@@ -48,7 +51,7 @@ function evaluateUmd(src: string, deps: Record<string, unknown>): any {
     if (!(name in deps)) throw new Error(`UMD bundle requires '${name}'`);
     return deps[name];
   };
-  // eslint-disable-next-line @typescript-eslint/no-implied-eval
+  // the bundled module is code that vega ships: evaluated as CommonJS with its own require
   new Function('exports', 'module', 'require', 'define', src)(module.exports, module, requireDep, undefined);
   return module.exports;
 }
@@ -92,7 +95,11 @@ export async function renderSvg(spec: VegaLiteSpec): Promise<string> {
  * handler), safe to place inside <script>…</script>.
  */
 export function browserBundles(): string {
-  return [bundleSource('vega', 'vega.min.js'), bundleSource('vega-lite', 'vega-lite.min.js'), bundleSource('vega-embed', 'vega-embed.min.js')]
+  return [
+    bundleSource('vega', 'vega.min.js'),
+    bundleSource('vega-lite', 'vega-lite.min.js'),
+    bundleSource('vega-embed', 'vega-embed.min.js'),
+  ]
     .map((s) => s.replace(/<\/script/gi, '<\\/script'))
     .join('\n;\n');
 }

@@ -30,15 +30,27 @@ export function registryWithPlugins(plugins: readonly string[] = [], baseDir: st
  * code, loaded from where the run loaded them) and any given with --plugin. Every part `spec` names is
  * then checked, so a name no plugin registers is an error that says how to give the plugin.
  */
-export function registryForRun(specFile: string, stored: Record<string, unknown>, spec: RunSpec, plugins: readonly string[] = []): Registry {
+export function registryForRun(
+  specFile: string,
+  stored: Record<string, unknown>,
+  spec: RunSpec,
+  plugins: readonly string[] = [],
+): Registry {
   const registry = registryWithPlugins(plugins);
-  const recorded = ((stored.meta as { plugins?: PluginRef[] } | undefined)?.plugins ?? []).filter((p) => typeof p?.module === 'string' && typeof p?.export === 'string');
+  const recorded = ((stored.meta as { plugins?: PluginRef[] } | undefined)?.plugins ?? []).filter(
+    (p) => typeof p?.module === 'string' && typeof p?.export === 'string',
+  );
   for (const p of recorded) {
     if (!fs.existsSync(p.module)) {
-      throw new AtflowError('CONFIG', `${specFile}: the run was built with plugin ${p.module}#${p.export}, which is not there any more; pass it with --plugin <its path>#${p.export}`, {
-        file: specFile,
-        module: p.module,
-      });
+      throw new AtflowError(
+        'CONFIG',
+        `${specFile}: the run was built with plugin ${p.module}#${p.export}, ` +
+          `which is not there any more; pass it with --plugin <its path>#${p.export}`,
+        {
+          file: specFile,
+          module: p.module,
+        },
+      );
     }
     registry.use(p.module, p.export);
   }
@@ -46,7 +58,11 @@ export function registryForRun(specFile: string, stored: Record<string, unknown>
   if (missing.length && recorded.length === 0 && plugins.length === 0) {
     // a run folder from before runs recorded their plugins
     const names = missing.map((m) => unknownName(m.kind, m.name, registry.list(m.kind), m.field).message);
-    throw new AtflowError('UNKNOWN_NAME', `${specFile}: ${names.join('; ')}; if the run used a plugin, load it with --plugin <module>[#export]`, { file: specFile, missing });
+    throw new AtflowError(
+      'UNKNOWN_NAME',
+      `${specFile}: ${names.join('; ')}; if the run used a plugin, load it with --plugin <module>[#export]`,
+      { file: specFile, missing },
+    );
   }
   configureRun(spec, registry);
   return registry;

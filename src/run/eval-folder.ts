@@ -39,7 +39,13 @@ export function evalFolderName(k: EvalFolderKey): string {
 /** A `--name`: one folder directly under eval/, never a path out of it. */
 export function checkEvalName(name: string): string {
   if (!PLAIN_NAME.test(name)) {
-    throw new AtflowError('ARGUMENT', `--name '${name}': expected a folder name under eval/ (letters, digits, '.', '_', '+', '=', '-', not starting with a dot, at most 200 characters), not a path`, { name });
+    throw new AtflowError(
+      'ARGUMENT',
+      `--name '${name}': expected a folder name under eval/ (letters, ` +
+        `digits, '.', '_', '+', '=', '-', not starting with a dot, at most 200 ` +
+        `characters), not a path`,
+      { name },
+    );
   }
   return name;
 }
@@ -53,15 +59,22 @@ const sameSettings = (a: unknown, b: unknown) => canonicalJson(a) === canonicalJ
  * first 8 hex digits of the settings' hash appended, so a rerun with the same settings finds its folder
  * again and nothing written is overwritten.
  */
-export function evalFolder(root: string, o: { readonly name?: string; readonly key: EvalFolderKey; readonly header: Record<string, unknown>; readonly resume: boolean }): string {
+export function evalFolder(
+  root: string,
+  o: { readonly name?: string; readonly key: EvalFolderKey; readonly header: Record<string, unknown>; readonly resume: boolean },
+): string {
   const folder = new RunFolder(root);
   if (o.name !== undefined) {
     const dir = folder.evalDir(checkEvalName(o.name));
     const held = readStateHeader(dir);
     if (!o.resume && held !== undefined && !sameSettings(held, o.header)) {
+      const what =
+        held === null ? 'an evaluation whose state.jsonl is unreadable' : `an evaluation with other settings (${canonicalJson(held)})`;
       throw new AtflowError(
         'ARGUMENT',
-        `${dir} holds ${held === null ? 'an evaluation whose state.jsonl is unreadable' : `an evaluation with other settings (${canonicalJson(held)})`}; this one (${canonicalJson(o.header)}) would overwrite it: pick another --name, or remove the folder`,
+        `${dir} holds ${what}; ` +
+          `this one (${canonicalJson(o.header)}) would overwrite it: pick ` +
+          `another --name, or remove the folder`,
         { dir },
       );
     }

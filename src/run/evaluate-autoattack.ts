@@ -6,7 +6,13 @@ import type { Model } from '../core/model';
 import { deriveSeed } from '../core/rng';
 import type { ApgdNorm } from '../algorithms/attacks/apgd';
 import type { ThreatModel } from '../evaluation/threat-model';
-import { autoAttackSteps, resolveAutoAttack, type AutoAttackBudget, type AutoAttackStage, type StageOutcome } from '../evaluation/autoattack';
+import {
+  autoAttackSteps,
+  resolveAutoAttack,
+  type AutoAttackBudget,
+  type AutoAttackStage,
+  type StageOutcome,
+} from '../evaluation/autoattack';
 import type { EvalProgress } from '../core/run-event';
 import type { ColumnDef, ColumnValues } from '../logs/columns';
 import { ParquetStreamWriter } from '../logs/parquet-writer';
@@ -101,7 +107,17 @@ function appendLine(fd: number, line: string): void {
 export function autoAttackHeader(options: AutoAttackEvalOptions, numClasses: number, n: number): Record<string, unknown> {
   const { stages, budget } = resolveAutoAttack({ threat: options.threat, attacks: options.attacks, budget: options.budget }, numClasses);
   const { eps, norm } = options.threat;
-  return { eps, norm, attacks: stages, budget, n, batchSize: Math.max(1, options.batchSize), seed: options.seed, checkpoint: options.checkpoint, split: options.split };
+  return {
+    eps,
+    norm,
+    attacks: stages,
+    budget,
+    n,
+    batchSize: Math.max(1, options.batchSize),
+    seed: options.seed,
+    checkpoint: options.checkpoint,
+    split: options.split,
+  };
 }
 
 /** The header of an evaluation folder's state.jsonl; undefined without one, null when unreadable. */
@@ -127,7 +143,9 @@ function readState(file: string, header: Record<string, unknown>): BatchLine[] {
   if (JSON.stringify(stored) !== JSON.stringify(header)) {
     throw new AtflowError(
       'RESUME',
-      `${file}: was written by an evaluation with other settings (${JSON.stringify(stored)}), not ${JSON.stringify(header)}; use another --name or drop --resume to start over`,
+      `${file}: was written by an evaluation with other settings ` +
+        `(${JSON.stringify(stored)}), not ${JSON.stringify(header)}; use ` +
+        `another --name or drop --resume to start over`,
       { file },
     );
   }
@@ -143,21 +161,33 @@ function readState(file: string, header: Record<string, unknown>): BatchLine[] {
   return out;
 }
 
-export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData, outDir: string, options: AutoAttackEvalOptions): Promise<AutoAttackSummary> {
+export async function evaluateAutoAttack(
+  model: Model,
+  data: AutoAttackEvalData,
+  outDir: string,
+  options: AutoAttackEvalOptions,
+): Promise<AutoAttackSummary> {
   const t0 = performance.now();
-  const { stages, budget } = resolveAutoAttack({ threat: options.threat, attacks: options.attacks, budget: options.budget }, model.numClasses);
+  const { stages, budget } = resolveAutoAttack(
+    { threat: options.threat, attacks: options.attacks, budget: options.budget },
+    model.numClasses,
+  );
   const { eps, norm } = options.threat;
   const [H, W, C] = model.inputShape;
   const size = H * W * C;
   const n = data.labels.length;
-  if (data.x.length !== n * size) throw new AtflowError('SHAPE', `evaluateAutoAttack: x has ${data.x.length} values, expected ${n}×${H}×${W}×${C}`);
+  if (data.x.length !== n * size)
+    throw new AtflowError('SHAPE', `evaluateAutoAttack: x has ${data.x.length} values, expected ${n}×${H}×${W}×${C}`);
   const bs = Math.max(1, options.batchSize);
   fs.mkdirSync(outDir, { recursive: true });
   const stateFile = path.join(outDir, EVAL_FILES.state);
   const header = autoAttackHeader(options, model.numClasses, n);
   const done: BatchLine[] = options.resume && fs.existsSync(stateFile) ? readState(stateFile, header) : [];
   // the batches an earlier session finished count with their recorded times
-  const resumedSeconds = done.reduce((a, l) => a + (l.clean_seconds ?? 0) + Object.values(l.stages).reduce((p, st) => p + (st.seconds ?? 0), 0), 0);
+  const resumedSeconds = done.reduce(
+    (a, l) => a + (l.clean_seconds ?? 0) + Object.values(l.stages).reduce((p, st) => p + (st.seconds ?? 0), 0),
+    0,
+  );
   if (done.length === 0) writeFileDurable(stateFile, JSON.stringify(header) + '\n', { mkdir: true });
   else {
     // drop a partial last line so that appends start on a fresh line
@@ -168,12 +198,21 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
   // AutoAttack's own checks on the first batch (warnings, never errors)
   const firstEnd = Math.min(n, bs);
   const tChecks = performance.now();
-  const warnings = tf.tidy(() => autoAttackChecks(model, tf.tensor4d(data.x.subarray(0, firstEnd * size), [firstEnd, H, W, C]), tf.tensor1d(data.labels.subarray(0, firstEnd), 'int32'), options.attacks === 'rand'));
+  const warnings = tf.tidy(() =>
+    autoAttackChecks(
+      model,
+      tf.tensor4d(data.x.subarray(0, firstEnd * size), [firstEnd, H, W, C]),
+      tf.tensor1d(data.labels.subarray(0, firstEnd), 'int32'),
+      options.attacks === 'rand',
+    ),
+  );
   const checksSeconds = (performance.now() - tChecks) / 1000;
 
   const batches = Math.ceil(n / bs);
   // robust counts after each stage over the finished batches, for the progress display
-  const robustSoFar = new Map<string, number>(stages.map((s) => [s, done.reduce((a, l) => a + l.stages[s].robust.reduce((p, v) => p + v, 0), 0)]));
+  const robustSoFar = new Map<string, number>(
+    stages.map((s) => [s, done.reduce((a, l) => a + l.stages[s].robust.reduce((p, v) => p + v, 0), 0)]),
+  );
   const fd = fs.openSync(stateFile, 'a');
   try {
     for (let b = done.length; b < batches; b++) {
@@ -182,7 +221,11 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
       const x = tf.tensor4d(data.x.subarray(start * size, end * size), [end - start, H, W, C]);
       const y = tf.tensor1d(data.labels.subarray(start, end), 'int32');
       try {
-        const steps = autoAttackSteps(model, x, y, deriveSeed(options.seed, 'autoattack', start), { threat: options.threat, attacks: stages, budget });
+        const steps = autoAttackSteps(model, x, y, deriveSeed(options.seed, 'autoattack', start), {
+          threat: options.threat,
+          attacks: stages,
+          budget,
+        });
         let step = steps.next();
         for (; !step.done; step = steps.next()) {
           const e = step.value;
@@ -208,7 +251,16 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
           clean_pred: Array.from(r.cleanPredicted),
           clean_margin: Array.from(r.cleanMargin, nullIfNaN),
           stages: Object.fromEntries(
-            r.stages.map((s: StageOutcome) => [s.stage, { robust: Array.from(s.robust), predicted: Array.from(s.predicted), margin: Array.from(s.margin, nullIfNaN), seconds: s.seconds, attacked: s.attacked }]),
+            r.stages.map((s: StageOutcome) => [
+              s.stage,
+              {
+                robust: Array.from(s.robust),
+                predicted: Array.from(s.predicted),
+                margin: Array.from(s.margin, nullIfNaN),
+                seconds: s.seconds,
+                attacked: s.attacked,
+              },
+            ]),
           ),
           clean_seconds: r.cleanSeconds,
         };
@@ -231,8 +283,19 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
     { name: 'clean_correct', type: 'bool' },
     { name: 'clean_margin', type: 'float32', nullable: true },
   ];
-  for (const s of stages) defs.push({ name: `${col(s)}_robust`, type: 'bool' }, { name: `${col(s)}_pred`, type: 'int32' }, { name: `${col(s)}_margin`, type: 'float32', nullable: true });
-  defs.push({ name: 'robust', type: 'bool' }, { name: 'eps', type: 'float64' }, { name: 'norm', type: 'utf8' }, { name: 'checkpoint', type: 'utf8' }, { name: 'split', type: 'utf8' });
+  for (const s of stages)
+    defs.push(
+      { name: `${col(s)}_robust`, type: 'bool' },
+      { name: `${col(s)}_pred`, type: 'int32' },
+      { name: `${col(s)}_margin`, type: 'float32', nullable: true },
+    );
+  defs.push(
+    { name: 'robust', type: 'bool' },
+    { name: 'eps', type: 'float64' },
+    { name: 'norm', type: 'utf8' },
+    { name: 'checkpoint', type: 'utf8' },
+    { name: 'split', type: 'utf8' },
+  );
   const cols: Record<string, ColumnValues> = {
     example: data.index,
     label: data.labels,
@@ -276,7 +339,10 @@ export async function evaluateAutoAttack(model: Model, data: AutoAttackEvalData,
     const before = after[stages[stages.indexOf('square') - 1]] ?? mean(cols.clean_correct as Uint8Array);
     if (after.square < before - 0.002) {
       warnings.push(
-        `Square (black-box) lowered the robust accuracy by ${((before - after.square) * 100).toFixed(2)} points after the gradient attacks: the gradient-based evaluation may be unreliable (gradient masking); consider more Square queries/restarts or an adaptive attack`,
+        `Square (black-box) lowered the robust accuracy by ${((before - after.square) * 100).toFixed(2)} ` +
+          `points after the gradient attacks: the gradient-based evaluation may ` +
+          `be unreliable (gradient masking); consider more Square ` +
+          `queries/restarts or an adaptive attack`,
       );
     }
   }

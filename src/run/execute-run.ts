@@ -72,7 +72,16 @@ export interface RunOutcome {
 
 /** A config's epoch: train, evaluate every k, record, track the best, measure, end, checkpoint, stop on SIGINT. */
 export function standardEpoch(run: RunContext): OperatorFunction<NewEpoch, EndedEpoch> {
-  return pipe(trainEpoch(run), evaluateEvery(run), recordEpoch(run), trackBest(run), measureComplexity(run), endEpoch(run), checkpointEvery(run), stopWhen(() => run.shouldStop(), 'interrupted'));
+  return pipe(
+    trainEpoch(run),
+    evaluateEvery(run),
+    recordEpoch(run),
+    trackBest(run),
+    measureComplexity(run),
+    endEpoch(run),
+    checkpointEvery(run),
+    stopWhen(() => run.shouldStop(), 'interrupted'),
+  );
 }
 
 /**
@@ -109,7 +118,8 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
   const folder = RunFolder.of(options.outDir, run.runId);
   const runDir = folder.dir;
   let state = folder.state();
-  if (state === 'finished' && !options.rerun) return { runId: run.runId, runDir, status: 'skipped', epochs: [], backend: null, trainedOn: readTrainedOn(runDir) };
+  if (state === 'finished' && !options.rerun)
+    return { runId: run.runId, runDir, status: 'skipped', epochs: [], backend: null, trainedOn: readTrainedOn(runDir) };
   if (state !== 'absent' && options.rerun) {
     removeRunFolder(runDir);
     state = 'absent';
@@ -135,7 +145,13 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
     await announceRun(ctx, start, stored, backend);
     const tookOver = resources.folder?.heldLock?.tookOver;
     if (tookOver) await hub.emit({ type: 'warning', epoch: 0, message: `took over the run folder's lock: ${tookOver}` });
-    const last = await lastValueFrom(runEpochs({ from: start.firstEpoch, to: spec.epochs, history: start.history, best: start.best }, (options.epoch ?? standardEpoch)(ctx)), { defaultValue: null });
+    const last = await lastValueFrom(
+      runEpochs(
+        { from: start.firstEpoch, to: spec.epochs, history: start.history, best: start.best },
+        (options.epoch ?? standardEpoch)(ctx),
+      ),
+      { defaultValue: null },
+    );
     if (last) epochs = last.history;
     // the stream ended after `last` (not inside the next epoch, whose training has moved the weights on):
     // its weights are written whatever ended it, so LATEST, "final" and the records agree
@@ -147,7 +163,10 @@ export async function executeRun(run: ResolvedRun, options: ExecuteRunOptions): 
     await hub.emit({ type: 'run-end', status, wallMs: runWallMs(ctx) });
   } catch (e) {
     failed = true;
-    if (ctx) await resources.hub?.deliver({ type: 'run-end', status: 'failed', wallMs: runWallMs(ctx), error: (e as Error).message }).catch(() => undefined);
+    if (ctx)
+      await resources.hub
+        ?.deliver({ type: 'run-end', status: 'failed', wallMs: runWallMs(ctx), error: (e as Error).message })
+        .catch(() => undefined);
     throw e;
   } finally {
     // the lock last of all, after the marker that the run folder is complete (sweeps and --resume skip it)

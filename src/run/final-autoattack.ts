@@ -48,7 +48,11 @@ export async function finalAutoAttack(
       onProgress: options.onProgress,
       progressLabel: `autoattack ${label}`,
     };
-    const dir = evalFolder(options.runDir, { key: { checkpoint: tag, attacks: 'standard', threat: options.threat, split: 'test', n }, header: autoAttackHeader(o, model.numClasses, n), resume: true });
+    const dir = evalFolder(options.runDir, {
+      key: { checkpoint: tag, attacks: 'standard', threat: options.threat, split: 'test', n },
+      header: autoAttackHeader(o, model.numClasses, n),
+      resume: true,
+    });
     const summary = await evaluateAutoAttack(model, { ...data, index }, dir, o);
     return { ...summary, folder: path.relative(options.runDir, dir) };
   };

@@ -76,15 +76,32 @@ export const STATE_SCHEMA = z
   })
   .passthrough()
   .superRefine((s, ctx) => {
-    if (s.sgd.names.length !== s.sgd.shapes.length) ctx.addIssue({ code: 'custom', path: ['sgd', 'shapes'], message: `${s.sgd.shapes.length} shapes for ${s.sgd.names.length} names` });
+    if (s.sgd.names.length !== s.sgd.shapes.length)
+      ctx.addIssue({ code: 'custom', path: ['sgd', 'shapes'], message: `${s.sgd.shapes.length} shapes for ${s.sgd.names.length} names` });
     // every epoch 1 … epoch, in order: the history the best epoch and the summary are computed from
     const wrong = s.epochs.findIndex((r, i) => r.epoch !== i + 1);
-    if (wrong >= 0) ctx.addIssue({ code: 'custom', path: ['epochs', wrong, 'epoch'], message: `record ${wrong} is epoch ${s.epochs[wrong].epoch}, expected ${wrong + 1}` });
-    else if (s.epochs.length !== s.epoch) ctx.addIssue({ code: 'custom', path: ['epochs'], message: `${s.epochs.length} records for a checkpoint of epoch ${s.epoch}` });
+    if (wrong >= 0)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['epochs', wrong, 'epoch'],
+        message: `record ${wrong} is epoch ${s.epochs[wrong].epoch}, expected ${wrong + 1}`,
+      });
+    else if (s.epochs.length !== s.epoch)
+      ctx.addIssue({ code: 'custom', path: ['epochs'], message: `${s.epochs.length} records for a checkpoint of epoch ${s.epoch}` });
     s.epochs.forEach((r, i) => {
-      if (r.best_epoch > r.epoch) ctx.addIssue({ code: 'custom', path: ['epochs', i, 'best_epoch'], message: `best_epoch ${r.best_epoch} is after the record's epoch ${r.epoch}` });
+      if (r.best_epoch > r.epoch)
+        ctx.addIssue({
+          code: 'custom',
+          path: ['epochs', i, 'best_epoch'],
+          message: `best_epoch ${r.best_epoch} is after the record's epoch ${r.epoch}`,
+        });
     });
-    if (s.best_epoch !== undefined && s.best_epoch > s.epoch) ctx.addIssue({ code: 'custom', path: ['best_epoch'], message: `best_epoch ${s.best_epoch} is after the checkpoint's epoch ${s.epoch}` });
+    if (s.best_epoch !== undefined && s.best_epoch > s.epoch)
+      ctx.addIssue({
+        code: 'custom',
+        path: ['best_epoch'],
+        message: `best_epoch ${s.best_epoch} is after the checkpoint's epoch ${s.epoch}`,
+      });
   });
 
 export type CheckpointJson = z.infer<typeof STATE_SCHEMA>;
@@ -130,18 +147,18 @@ export class CheckpointStore {
     if (!st.isFile()) {
       throw new AtflowError(
         'RESUME',
-        `${latest} is ${st.isDirectory() ? 'a folder' : 'not a regular file'}, expected a file naming the last checkpoint (e.g. epoch-0002): the run folder is damaged`,
+        `${latest} is ${st.isDirectory() ? 'a folder' : 'not a regular file'}, ` +
+          `expected a file naming the last checkpoint (e.g. epoch-0002): the run ` +
+          `folder is damaged`,
         { file: latest },
       );
     }
     const name = fs.readFileSync(latest, 'utf8').trim();
     const m = /^epoch-(\d+)$/.exec(name);
     if (!m || !fs.existsSync(path.join(this.dir, name, CHECKPOINT_FILES.json))) {
-      throw new AtflowError(
-        'RESUME',
-        `${latest}: points at '${name.slice(0, 80)}', which is not a complete checkpoint folder`,
-        { file: latest },
-      );
+      throw new AtflowError('RESUME', `${latest}: points at '${name.slice(0, 80)}', which is not a complete checkpoint folder`, {
+        file: latest,
+      });
     }
     return Number(m[1]);
   }
@@ -158,7 +175,11 @@ export class CheckpointStore {
       fs.mkdirSync(tmp);
       saveWeights(model, path.join(tmp, CHECKPOINT_FILES.model), { epoch: String(state.epoch) });
       writeSafetensorsFile(path.join(tmp, CHECKPOINT_FILES.state), state.arrays, { epoch: String(state.epoch) });
-      if (best) writeSafetensorsFile(path.join(tmp, CHECKPOINT_FILES.best), best.weights.tensors, { ...best.weights.metadata, epoch: String(best.epoch) });
+      if (best)
+        writeSafetensorsFile(path.join(tmp, CHECKPOINT_FILES.best), best.weights.tensors, {
+          ...best.weights.metadata,
+          epoch: String(best.epoch),
+        });
       writeFileDurable(
         path.join(tmp, CHECKPOINT_FILES.json),
         JSON.stringify({ epoch: state.epoch, steps: state.steps, ...state.json, best_epoch: best?.epoch ?? 0 }, null, 1) + '\n',
@@ -222,7 +243,10 @@ export class CheckpointStore {
    */
   bestWeightsFile(): { readonly file: string; readonly epoch: number } | null {
     const epoch = this.latestEpoch();
-    if (epoch === null) throw new AtflowError('DATA_FILE', `${this.runDir}: no checkpoint (checkpoints/LATEST is missing), so no best epoch's weights`, { runDir: this.runDir });
+    if (epoch === null)
+      throw new AtflowError('DATA_FILE', `${this.runDir}: no checkpoint (checkpoints/LATEST is missing), so no best epoch's weights`, {
+        runDir: this.runDir,
+      });
     return this.bestFileOf(epoch, this.readState(epoch));
   }
 
@@ -233,16 +257,20 @@ export class CheckpointStore {
   weightsFile(which: 'final' | 'best' | number): { file: string; epoch: number; label: string } {
     if (which === 'best') {
       const best = this.bestWeightsFile();
-      if (!best) throw new AtflowError('DATA_FILE', `${this.runDir}: no best checkpoint: no epoch has been evaluated yet (use --checkpoint final)`, { runDir: this.runDir });
+      if (!best)
+        throw new AtflowError('DATA_FILE', `${this.runDir}: no best checkpoint: no epoch has been evaluated yet (use --checkpoint final)`, {
+          runDir: this.runDir,
+        });
       return { ...best, label: `best (epoch ${best.epoch})` };
     }
     if (which === 'final') {
       const latest = this.latestEpoch();
-      if (latest === null) throw new AtflowError(
-        'DATA_FILE',
-        `${this.runDir}: no checkpoint (checkpoints/LATEST is missing); was the run started with checkpoints disabled?`,
-        { runDir: this.runDir },
-      );
+      if (latest === null)
+        throw new AtflowError(
+          'DATA_FILE',
+          `${this.runDir}: no checkpoint (checkpoints/LATEST is missing); was the run started with checkpoints disabled?`,
+          { runDir: this.runDir },
+        );
       return { file: path.join(this.checkpointDir(latest), CHECKPOINT_FILES.model), epoch: latest, label: `final (epoch ${latest})` };
     }
     const file = path.join(this.checkpointDir(which), CHECKPOINT_FILES.model);
@@ -250,7 +278,8 @@ export class CheckpointStore {
       const kept = this.keptEpochs();
       throw new AtflowError(
         'DATA_FILE',
-        `${file} does not exist; kept checkpoints: ${kept.map(checkpointDirName).join(', ') || 'none'} (checkpoint.keep = 'all' keeps every epoch)`,
+        `${file} does not exist; kept checkpoints: ${kept.map(checkpointDirName).join(', ') || 'none'} ` +
+          `(checkpoint.keep = 'all' keeps every epoch)`,
         { file },
       );
     }
@@ -266,11 +295,8 @@ export class CheckpointStore {
     } catch (e) {
       throw new AtflowError('RESUME', `${file}: unreadable checkpoint state (${(e as Error).message})`, { file });
     }
-    if (!json || typeof json !== 'object' || Array.isArray(json)) throw new AtflowError(
-      'RESUME',
-      `${file}: unreadable checkpoint state (not a JSON object)`,
-      { file },
-    );
+    if (!json || typeof json !== 'object' || Array.isArray(json))
+      throw new AtflowError('RESUME', `${file}: unreadable checkpoint state (not a JSON object)`, { file });
     const sgd = json.sgd as { names?: unknown; shapes?: unknown } | undefined;
     if (!sgd || !Array.isArray(sgd.names) || !Array.isArray(sgd.shapes)) {
       throw new AtflowError('RESUME', `${file}: no optimizer state ('sgd'); the checkpoint is damaged`, { file });
@@ -284,11 +310,12 @@ export class CheckpointStore {
         { file, issues: parsed.error.issues },
       );
     }
-    if (parsed.data.epoch !== epoch) throw new AtflowError(
-      'RESUME',
-      `${file}: holds epoch ${parsed.data.epoch}, but its folder is ${checkpointDirName(epoch)}; the checkpoint is damaged`,
-      { file },
-    );
+    if (parsed.data.epoch !== epoch)
+      throw new AtflowError(
+        'RESUME',
+        `${file}: holds epoch ${parsed.data.epoch}, but its folder is ${checkpointDirName(epoch)}; the checkpoint is damaged`,
+        { file },
+      );
     return parsed.data;
   }
 
@@ -311,22 +338,33 @@ export class CheckpointStore {
       st = null;
     }
     if (!st) {
-      throw new AtflowError('DATA_FILE', `${file} is missing: ${stateFile} names epoch ${bestEpoch} as the best, and its weights are kept nowhere else`, { file, bestEpoch });
+      throw new AtflowError(
+        'DATA_FILE',
+        `${file} is missing: ${stateFile} names epoch ${bestEpoch} as the best, and its weights are kept nowhere else`,
+        { file, bestEpoch },
+      );
     }
     if (!st.isFile()) {
       throw new AtflowError(
         'DATA_FILE',
-        `${file} is ${st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a folder' : 'not a regular file'}, expected the best epoch's weights file: the checkpoint is damaged`,
+        `${file} is ${st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? 'a folder' : 'not a regular file'}, ` +
+          `expected the best epoch's weights file: the checkpoint is damaged`,
         { file },
       );
     }
     const holds = fileEpoch(readSafetensorsFile(file).metadata ?? undefined);
     if (holds !== bestEpoch) {
       // an older atflow wrote the best weights apart from the checkpoint, so a stop could leave them ahead of it
-      const why = legacy ? '; this run folder is from an atflow that saved the best weights apart from its checkpoints, and they are lost: --rerun trains it again' : '';
+      const why = legacy
+        ? '; this run folder is from an atflow that saved the best weights apart ' +
+          'from its checkpoints, and they are lost: --rerun trains it again'
+        : '';
       throw new AtflowError(
         'DATA_FILE',
-        `${file} holds the weights of epoch ${Number.isNaN(holds) ? '(none stated)' : holds}, but ${stateFile} names epoch ${bestEpoch} as the best: the file does not belong to these records${why}`,
+        `${file} holds the weights of epoch ` +
+          `${Number.isNaN(holds) ? '(none stated)' : holds}, but ${stateFile} ` +
+          `names epoch ${bestEpoch} as the best: the file does not belong to ` +
+          `these records${why}`,
         { file, bestEpoch, fileEpoch: holds },
       );
     }

@@ -136,7 +136,9 @@ function linkError(p: string): AtflowError {
   })();
   return new AtflowError(
     'DATA_FILE',
-    `${p} is a symbolic link (to ${target}); atflow neither writes nor deletes through links inside a run folder: replace the link by a real folder or file, or put the whole run folder on that disk with --out`,
+    `${p} is a symbolic link (to ${target}); atflow neither writes nor ` +
+      `deletes through links inside a run folder: replace the link by a real ` +
+      `folder or file, or put the whole run folder on that disk with --out`,
     { path: p, target },
   );
 }
@@ -147,7 +149,8 @@ function expectKind(p: string, kind: 'folder' | 'file', described?: string): boo
   if (!st) return false;
   if (st.isSymbolicLink()) throw linkError(p);
   if (kind === 'folder' && !st.isDirectory()) throw damaged(p, 'a file', `a folder${described ? ` (${described})` : ''}`);
-  if (kind === 'file' && !st.isFile()) throw damaged(p, st.isDirectory() ? 'a folder' : 'not a regular file', `a file${described ? ` (${described})` : ''}`);
+  if (kind === 'file' && !st.isFile())
+    throw damaged(p, st.isDirectory() ? 'a folder' : 'not a regular file', `a file${described ? ` (${described})` : ''}`);
   return true;
 }
 
@@ -307,17 +310,19 @@ export class RunFolder {
   exists(): boolean {
     const st = lstatOrNull(this.dir);
     if (!st) return false;
-    const target = st.isSymbolicLink() ? (() => {
-      try {
-        return fs.statSync(this.dir);
-      } catch {
-        throw new AtflowError(
-          'DATA_FILE',
-          `${this.dir} is a symbolic link to nothing (${fs.readlinkSync(this.dir)}): remove it or make it point at a folder`,
-          { path: this.dir },
-        );
-      }
-    })() : st;
+    const target = st.isSymbolicLink()
+      ? (() => {
+          try {
+            return fs.statSync(this.dir);
+          } catch {
+            throw new AtflowError(
+              'DATA_FILE',
+              `${this.dir} is a symbolic link to nothing (${fs.readlinkSync(this.dir)}): remove it or make it point at a folder`,
+              { path: this.dir },
+            );
+          }
+        })()
+      : st;
     if (!target.isDirectory()) throw damaged(this.dir, 'a file', 'a run folder');
     return true;
   }
@@ -358,42 +363,35 @@ export class RunFolder {
     }
     this.exampleEpochs();
     if (expectKind(this.segmentsDir(), 'folder', "the tables' segments")) {
-      for (const t of TABLES) if (expectKind(this.segmentsDir(t), 'folder', `the segments of ${t}`)) for (const s of this.segments(t)) expectKind(s, 'file');
+      for (const t of TABLES)
+        if (expectKind(this.segmentsDir(t), 'folder', `the segments of ${t}`)) for (const s of this.segments(t)) expectKind(s, 'file');
     }
-    if (expectKind(this.arrowDir(), 'folder', 'the Arrow streams')) for (const f of entries(this.arrowDir())) if (f.endsWith('.arrows')) expectKind(path.join(this.arrowDir(), f), 'file');
+    if (expectKind(this.arrowDir(), 'folder', 'the Arrow streams'))
+      for (const f of entries(this.arrowDir())) if (f.endsWith('.arrows')) expectKind(path.join(this.arrowDir(), f), 'file');
     this.evalNames();
   }
 
   /** spec.json as written at run-start, or an AtflowError that says the folder is not a (readable) run folder. */
   readSpec(): { run_id?: string; spec?: Record<string, unknown>; [k: string]: unknown } {
     const file = this.specFile;
-    if (!expectKind(file, 'file')) throw new AtflowError(
-      'DATA_FILE',
-      `${this.dir} is not a run folder: spec.json is missing`,
-      { path: file },
-    );
+    if (!expectKind(file, 'file'))
+      throw new AtflowError('DATA_FILE', `${this.dir} is not a run folder: spec.json is missing`, { path: file });
     let doc: unknown;
     try {
       doc = JSON.parse(fs.readFileSync(file, 'utf8'));
     } catch (e) {
       throw new AtflowError('DATA_FILE', `${file}: unreadable (${(e as Error).message}); the run folder is damaged`, { path: file });
     }
-    if (!doc || typeof doc !== 'object' || Array.isArray(doc)) throw new AtflowError(
-      'DATA_FILE',
-      `${file}: not a JSON object; the run folder is damaged`,
-      { path: file },
-    );
+    if (!doc || typeof doc !== 'object' || Array.isArray(doc))
+      throw new AtflowError('DATA_FILE', `${file}: not a JSON object; the run folder is damaged`, { path: file });
     return doc as Record<string, unknown>;
   }
 
   /** The config a run folder was made from (spec.json's `spec`, without the folder's own annotations). */
   readConfig(): Record<string, unknown> {
     const doc = this.readSpec();
-    if (!doc.spec || typeof doc.spec !== 'object') throw new AtflowError(
-      'DATA_FILE',
-      `${this.specFile} has no 'spec' field; the run folder is damaged`,
-      { path: this.specFile },
-    );
+    if (!doc.spec || typeof doc.spec !== 'object')
+      throw new AtflowError('DATA_FILE', `${this.specFile} has no 'spec' field; the run folder is damaged`, { path: this.specFile });
     const { variant: _v, meta: _m, ...raw } = doc.spec;
     return raw;
   }
@@ -429,7 +427,13 @@ export class RunFolder {
    * (not eval/, where an `atflow eval` of its own may be going). Only atflow's own temp names match.
    */
   removeTemp(): void {
-    const dirs = [this.dir, this.checkpointsDir, this.arrowDir(), ...TABLES.map((t) => this.segmentsDir(t)), ...this.exampleFolders().map((f) => f.dir)];
+    const dirs = [
+      this.dir,
+      this.checkpointsDir,
+      this.arrowDir(),
+      ...TABLES.map((t) => this.segmentsDir(t)),
+      ...this.exampleFolders().map((f) => f.dir),
+    ];
     for (const d of dirs) {
       if (!lstatOrNull(d)?.isDirectory()) continue;
       for (const f of entries(d)) if (isTempName(f) && f !== LOCK_FILE) removeEntry(path.join(d, f));
@@ -477,7 +481,9 @@ export function specDifferences(a: unknown, b: unknown, at = ''): string[] {
     const keys = [...new Set([...Object.keys(a), ...Object.keys(b)])].sort();
     return keys.flatMap((k) => specDifferences(a[k], b[k], at ? `${at}.${k}` : k));
   }
-  return canonicalJson(a) === canonicalJson(b) ? [] : [`${at || '(top level)'} (folder: ${JSON.stringify(a) ?? 'absent'}, now: ${JSON.stringify(b) ?? 'absent'})`];
+  return canonicalJson(a) === canonicalJson(b)
+    ? []
+    : [`${at || '(top level)'} (folder: ${JSON.stringify(a) ?? 'absent'}, now: ${JSON.stringify(b) ?? 'absent'})`];
 }
 
 /**
@@ -492,7 +498,9 @@ export function checkUnfinishedFolder(folder: RunFolder, stored: Record<string, 
   if (lock?.alive) {
     throw new AtflowError(
       'RESUME',
-      `${runDir}: another atflow process is writing this folder: ${lock.why}; two writers would corrupt it. Wait for it to end, stop it, or use another --out`,
+      `${runDir}: another atflow process is writing this folder: ` +
+        `${lock.why}; two writers would corrupt it. Wait for it to end, stop ` +
+        `it, or use another --out`,
       { runDir, holder: lock.holder },
     );
   }
@@ -503,7 +511,9 @@ export function checkUnfinishedFolder(folder: RunFolder, stored: Record<string, 
     } catch (e) {
       throw new AtflowError(
         'RESUME',
-        `${folder.specFile}: unreadable (${(e as Error).message.replace(/^.*unreadable \((.*)\); the run folder is damaged$/, '$1')}); the run folder is damaged: use another --out or remove the folder`,
+        `${folder.specFile}: unreadable ` +
+          `(${(e as Error).message.replace(/^.*unreadable \((.*)\); the run folder is damaged$/, '$1')}); ` +
+          `the run folder is damaged: use another --out or remove the folder`,
         { file: folder.specFile },
       );
     }
@@ -521,17 +531,17 @@ export function checkUnfinishedFolder(folder: RunFolder, stored: Record<string, 
       const diff = specDifferences(before, now);
       throw new AtflowError(
         'RESUME',
-        `${runDir}: the folder holds a run of a different config (spec.json differs at ${diff.slice(0, 5).join(', ')}${diff.length > 5 ? ', ...' : ''}); use another --out or remove the folder`,
+        `${runDir}: the folder holds a run of a different config (spec.json ` +
+          `differs at ${diff.slice(0, 5).join(', ')}${diff.length > 5 ? ', ...' : ''}); ` +
+          `use another --out or remove the folder`,
         { runDir, differences: diff },
       );
     }
   }
   if (!resume && folder.hasContent()) {
-    throw new AtflowError(
-      'RESUME',
-      `${runDir}: an unfinished run is already there; continue it with --resume, or remove the folder`,
-      { runDir },
-    );
+    throw new AtflowError('RESUME', `${runDir}: an unfinished run is already there; continue it with --resume, or remove the folder`, {
+      runDir,
+    });
   }
 }
 
@@ -546,11 +556,10 @@ export function openRunFolder(runDir: string, stored: Record<string, unknown>, r
   folder.lock('atflow run');
   try {
     const state = folder.state();
-    if (state === 'finished') throw new AtflowError(
-      'RESUME',
-      `${runDir}: finished by another process while this one was starting; nothing was written`,
-      { runDir },
-    );
+    if (state === 'finished')
+      throw new AtflowError('RESUME', `${runDir}: finished by another process while this one was starting; nothing was written`, {
+        runDir,
+      });
     checkUnfinishedFolder(folder, stored, resume);
     folder.removeTemp();
     return folder;

@@ -163,7 +163,11 @@ export function inspectLock(dir: string, options: Pick<LockOptions, 'staleMs'> =
   if (!holder) {
     // created but not yet written (or its writer died right then): give it the stale period
     const alive = age <= staleMs;
-    return { holder: null, alive, why: alive ? `a lock being written ${Math.round(age / 1000)} s ago` : `an unreadable lock left ${Math.round(age / 1000)} s ago` };
+    return {
+      holder: null,
+      alive,
+      why: alive ? `a lock being written ${Math.round(age / 1000)} s ago` : `an unreadable lock left ${Math.round(age / 1000)} s ago`,
+    };
   }
   if (sameMachine(holder)) {
     if (!pidExists(holder.pid)) return { holder, alive: false, why: `${describe(holder)} is no longer running` };
@@ -177,18 +181,28 @@ export function inspectLock(dir: string, options: Pick<LockOptions, 'staleMs'> =
     }
     return { holder, alive: true, why: `${describe(holder)} is running` };
   }
-  if (age > staleMs) return { holder, alive: false, why: `${describe(holder)}: no heartbeat for ${Math.round(age / 1000)} s (more than ${Math.round(staleMs / 1000)} s)` };
+  if (age > staleMs)
+    return {
+      holder,
+      alive: false,
+      why: `${describe(holder)}: no heartbeat for ${Math.round(age / 1000)} s (more than ${Math.round(staleMs / 1000)} s)`,
+    };
   return {
     holder,
     alive: true,
-    why: `${describe(holder)} holds it (last heartbeat ${Math.round(age / 1000)} s ago; on another machine a lock is taken over after ${Math.round(staleMs / 1000)} s without one)`,
+    why:
+      `${describe(holder)} holds it (last heartbeat ${Math.round(age / 1000)} ` +
+      `s ago; on another machine a lock is taken over after ${Math.round(staleMs / 1000)} ` +
+      `s without one)`,
   };
 }
 
 function heldError(dir: string, state: LockState): AtflowError {
   return new AtflowError(
     'RESUME',
-    `${dir}: another atflow process is writing this folder: ${state.why}; two writers would corrupt it. Wait for it to end, stop it, or use another --out (lock: ${path.join(dir, LOCK_FILE)})`,
+    `${dir}: another atflow process is writing this folder: ${state.why}; ` +
+      `two writers would corrupt it. Wait for it to end, stop it, or use ` +
+      `another --out (lock: ${path.join(dir, LOCK_FILE)})`,
     { dir, holder: state.holder },
   );
 }
@@ -230,11 +244,8 @@ function takeOver(file: string, dead: LockState, holder: LockHolder): number | n
   try {
     g = fs.openSync(guard, 'wx');
   } catch (e) {
-    if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw new AtflowError(
-      'IO',
-      `cannot create ${guard}: ${(e as Error).message}`,
-      { path: guard },
-    );
+    if ((e as NodeJS.ErrnoException).code !== 'EEXIST')
+      throw new AtflowError('IO', `cannot create ${guard}: ${(e as Error).message}`, { path: guard });
     // a takeover takes milliseconds: a guard older than a minute belongs to a process that died in it
     const st = readOr(() => fs.statSync(guard), null);
     if (st && ageMs(guard, st.mtimeMs) > 60_000) fs.rmSync(guard, { force: true });
@@ -286,7 +297,10 @@ export function acquireLock(dir: string, options: LockOptions = {}): FolderLock 
   }
   const lockFd = fd;
   const ino = fs.fstatSync(lockFd).ino;
-  const worker = new Worker(HEARTBEAT, { eval: true, workerData: { fd: lockFd, ms: heartbeatMs, text: JSON.stringify(holder, null, 1) + '\n' } });
+  const worker = new Worker(HEARTBEAT, {
+    eval: true,
+    workerData: { fd: lockFd, ms: heartbeatMs, text: JSON.stringify(holder, null, 1) + '\n' },
+  });
   worker.unref();
   let released = false;
   const mine = (): boolean => {
@@ -317,7 +331,10 @@ export function acquireLock(dir: string, options: LockOptions = {}): FolderLock 
         const now = inspectLock(dir, { staleMs });
         throw new AtflowError(
           'RESUME',
-          `${dir}: this process (pid ${holder.pid} on ${holder.host}) no longer holds the folder's lock${now?.holder ? `: ${describe(now.holder)} took it over` : ''} (was this process stopped for longer than ${Math.round(staleMs / 1000)} s?); nothing more is written`,
+          `${dir}: this process (pid ${holder.pid} on ${holder.host}) no longer ` +
+            `holds the folder's lock${now?.holder ? `: ${describe(now.holder)} took it over` : ''} ` +
+            `(was this process stopped for longer than ${Math.round(staleMs / 1000)} ` +
+            `s?); nothing more is written`,
           { dir },
         );
       }

@@ -135,26 +135,32 @@ export function slurmArrayScript(p: ArrayJobParams): string {
   for (const [key, value] of directives) {
     // sbatch reads #SBATCH lines itself, without a shell: a value cannot be quoted.
     if (/\s/.test(value)) {
-      throw new AtflowError('CONFIG', `SLURM --${key}: '${value}' contains whitespace, which #SBATCH lines cannot express; use a path without spaces`, { key, value });
+      throw new AtflowError(
+        'CONFIG',
+        `SLURM --${key}: '${value}' contains whitespace, which #SBATCH lines cannot express; use a path without spaces`,
+        { key, value },
+      );
     }
   }
   // A batch job starts with the submitter's environment, or a bare one (--export=NONE): name node and the
   // CLI by absolute path, and put node's folder first on PATH for anything the run starts.
   const argv = spec.command ?? [process.execPath, findAtflowBin()];
   const command = [...argv, 'sweep-worker', p.manifest].map(shellQuote).join(' ');
-  return [
-    '#!/bin/bash',
-    `# atflow sweep "${p.sweep}": ${p.runs} run(s); task i runs point i of the manifest (SLURM_ARRAY_TASK_ID).`,
-    '# Submit with: sbatch <this file>. Finished runs are skipped and unfinished ones resume on resubmission.',
-    ...directives.map(([k, v]) => `#SBATCH --${k}=${v}`),
-    'set -euo pipefail',
-    `export PATH=${shellQuote(path.dirname(process.execPath))}:"\${PATH:-/usr/local/bin:/usr/bin:/bin}"`,
-    `cd ${shellQuote(p.slurmChdir)}`,
-    // the automatic data-parallel count (wasm) follows the CPUs this task was given, not the node's cores
-    // the process may see; a resubmitted task keeps its checkpoint's count (ATFLOW_WORKERS unset)
-    'export ATFLOW_CORES="${ATFLOW_CORES:-${SLURM_CPUS_PER_TASK:-1}}"',
-    `exec ${command}`,
-  ].join('\n') + '\n';
+  return (
+    [
+      '#!/bin/bash',
+      `# atflow sweep "${p.sweep}": ${p.runs} run(s); task i runs point i of the manifest (SLURM_ARRAY_TASK_ID).`,
+      '# Submit with: sbatch <this file>. Finished runs are skipped and unfinished ones resume on resubmission.',
+      ...directives.map(([k, v]) => `#SBATCH --${k}=${v}`),
+      'set -euo pipefail',
+      `export PATH=${shellQuote(path.dirname(process.execPath))}:"\${PATH:-/usr/local/bin:/usr/bin:/bin}"`,
+      `cd ${shellQuote(p.slurmChdir)}`,
+      // the automatic data-parallel count (wasm) follows the CPUs this task was given, not the node's cores
+      // the process may see; a resubmitted task keeps its checkpoint's count (ATFLOW_WORKERS unset)
+      'export ATFLOW_CORES="${ATFLOW_CORES:-${SLURM_CPUS_PER_TASK:-1}}"',
+      `exec ${command}`,
+    ].join('\n') + '\n'
+  );
 }
 
 function relativeTo(base: string, file: string): string {
@@ -174,7 +180,10 @@ export function dnsLabel(s: string): string {
 }
 
 function labelValue(s: string): string {
-  return s.slice(0, 63).replace(/[^A-Za-z0-9._-]/g, '-').replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
+  return s
+    .slice(0, 63)
+    .replace(/[^A-Za-z0-9._-]/g, '-')
+    .replace(/^[^A-Za-z0-9]+|[^A-Za-z0-9]+$/g, '');
 }
 
 /** POSIX single-quoting, only where needed so the common case stays readable. */

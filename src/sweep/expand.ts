@@ -1,7 +1,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { setDottedPath } from '../config/dotted-path';
-import { writeManifest, SweepManifest } from './manifest';
+import { writeManifest, type SweepManifest } from './manifest';
 import type { SweepAxis, SweepSpec } from './sweep-spec';
 import { writeJsonDurable } from '../core/durable-file';
 

@@ -7,10 +7,7 @@ import { execFileSync } from 'child_process';
  * ("" or "-1" = no GPU). Otherwise `nvidia-smi -L` lists the devices; where a GPU is split into MIG
  * instances, those instances (by UUID, the only id CUDA accepts for them) replace the parent GPU.
  */
-export function detectGpus(
-  env: NodeJS.ProcessEnv = process.env,
-  listDevices: () => string | undefined = nvidiaSmiList,
-): string[] {
+export function detectGpus(env: NodeJS.ProcessEnv = process.env, listDevices: () => string | undefined = nvidiaSmiList): string[] {
   const visible = env.CUDA_VISIBLE_DEVICES;
   if (visible !== undefined) {
     const ids = visible

@@ -3,7 +3,7 @@ import { coresPerProcess } from '../run/data-parallel/choose-workers';
 import * as path from 'path';
 import { detectGpus } from './gpus';
 import type { SweepManifest } from './manifest';
-import { atflowRunCommand, RunnerCommand, spawnRun } from './runner';
+import { atflowRunCommand, type RunnerCommand, spawnRun } from './runner';
 import { defaultWorkers } from './sweep-spec';
 import { oversubscription } from '../run/data-parallel/worker-counts';
 
@@ -114,7 +114,9 @@ export async function runLocal(manifest: SweepManifest, opts: LocalExecutorOptio
   const notStarted = queue.filter((r) => !done.has(r.index)).map((r) => r.index);
   const skipped = outcomes.filter((o) => o.skipped).length;
   status(
-    `sweep ${manifest.sweep}: ${outcomes.length - failed.length} ok${skipped > 0 ? ` (${skipped} already done)` : ''}, ${failed.length} failed` +
+    `sweep ${manifest.sweep}: ${outcomes.length - failed.length} ` +
+      `ok${skipped > 0 ? ` (${skipped} already done)` : ''}, ${failed.length} ` +
+      `failed` +
       (notStarted.length > 0 ? `, ${notStarted.length} not started (aborted)` : '') +
       (failed.length > 0 ? `; failed: ${failed.map((f) => f.index).join(', ')}` : ''),
   );
@@ -128,5 +130,9 @@ export function statusLine(o: RunOutcome, done: number, total: number, width = 4
     .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
     .join(' ');
   const where = o.exitCode === 0 ? '' : `  log: ${path.relative(process.cwd(), o.logFile)}`;
-  return `[${done}/${total}] ${verdict} #${String(o.index).padStart(width, '0')} ${o.seconds.toFixed(1)}s${o.gpu !== undefined ? ` gpu=${o.gpu}` : ''}  ${values}${where}`;
+  return (
+    `[${done}/${total}] ${verdict} #${String(o.index).padStart(width, '0')} ` +
+    `${o.seconds.toFixed(1)}s${o.gpu !== undefined ? ` gpu=${o.gpu}` : ''} ` +
+    ` ${values}${where}`
+  );
 }

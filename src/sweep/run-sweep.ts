@@ -1,10 +1,10 @@
 import { AtflowError } from '../core/errors';
-import { writeArrayJobs, ArrayJobFiles } from './array-executor';
-import { materialiseSweep, MaterialisedSweep } from './expand';
-import { runLocal, LocalSweepResult } from './local-executor';
-import { atflowRunCommand, RunnerCommand } from './runner';
+import { writeArrayJobs, type ArrayJobFiles } from './array-executor';
+import { materialiseSweep, type MaterialisedSweep } from './expand';
+import { runLocal, type LocalSweepResult } from './local-executor';
+import { atflowRunCommand, type RunnerCommand } from './runner';
 import { runsFinished } from './runs-finished';
-import { EXECUTOR_KINDS, loadSweepSpec, parseExecutor, withSets, SweepSpec } from './sweep-spec';
+import { EXECUTOR_KINDS, loadSweepSpec, parseExecutor, withSets, type SweepSpec } from './sweep-spec';
 
 /**
  * `atflow sweep` as one function: load the sweep file, write every point's config and the manifest, then
@@ -51,7 +51,9 @@ export async function runSweep(sweep: string | SweepSpec, opts: SweepOptions = {
   }
   const loaded = withSets(typeof sweep === 'string' ? loadSweepSpec(sweep) : sweep, opts.sets ?? []);
   const executor =
-    opts.executor !== undefined && opts.executor !== loaded.executor.kind ? parseExecutor({ kind: opts.executor }, '--executor') : loaded.executor;
+    opts.executor !== undefined && opts.executor !== loaded.executor.kind
+      ? parseExecutor({ kind: opts.executor }, '--executor')
+      : loaded.executor;
   const spec: SweepSpec = { ...loaded, executor, out: opts.out ?? loaded.out };
   const status = opts.onStatus ?? ((line: string) => process.stdout.write(line + '\n'));
 

@@ -105,14 +105,22 @@ export function spawnRun(runner: RunnerCommand, configPath: string, outDir: stri
     const capture = opts.captureStderr === true && logFd === undefined && !lines;
     const child = spawn(command, args, {
       env: opts.env ?? process.env,
-      stdio: logFd !== undefined ? ['ignore', logFd, logFd] : lines ? ['ignore', 'pipe', 'pipe'] : capture ? ['inherit', 'inherit', 'pipe'] : 'inherit',
+      stdio:
+        logFd !== undefined
+          ? ['ignore', logFd, logFd]
+          : lines
+            ? ['ignore', 'pipe', 'pipe']
+            : capture
+              ? ['inherit', 'inherit', 'pipe']
+              : 'inherit',
     });
     if (lines) for (const stream of [child.stdout!, child.stderr!]) splitLines(stream, opts.onLine!);
     let tail = '';
-    if (capture) child.stderr?.on('data', (chunk: Buffer) => {
-      process.stderr.write(chunk);
-      tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
-    });
+    if (capture)
+      child.stderr?.on('data', (chunk: Buffer) => {
+        process.stderr.write(chunk);
+        tail = (tail + chunk.toString('utf8')).slice(-STDERR_TAIL_BYTES);
+      });
     // The child holds its own copy of the descriptor.
     if (logFd !== undefined) fs.closeSync(logFd);
     const onAbort = () => child.kill('SIGTERM');
@@ -126,7 +134,12 @@ export function spawnRun(runner: RunnerCommand, configPath: string, outDir: stri
     };
     child.on('error', (e) => {
       if (opts.logFile) fs.appendFileSync(opts.logFile, `cannot start ${command}: ${e.message}\n`);
-      finish({ exitCode: 127, signal: null, seconds: seconds(), ...(capture ? { stderrTail: `cannot start ${command}: ${e.message}` } : {}) });
+      finish({
+        exitCode: 127,
+        signal: null,
+        seconds: seconds(),
+        ...(capture ? { stderrTail: `cannot start ${command}: ${e.message}` } : {}),
+      });
     });
     // 'close' (not 'exit'): the piped stderr has then been read to its end.
     child.on('close', (exitCode, signal) => finish({ exitCode, signal, seconds: seconds(), ...(capture ? { stderrTail: tail } : {}) }));

@@ -8,7 +8,8 @@ import { AtflowError } from '../core/errors';
 export function submitSlurm(script: string, env: NodeJS.ProcessEnv = process.env): string {
   const r = spawnSync('sbatch', ['--parsable', script], { env, encoding: 'utf8' });
   if (r.error) {
-    const why = (r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'sbatch is not on PATH (is this a SLURM login node?)' : r.error.message;
+    const why =
+      (r.error as NodeJS.ErrnoException).code === 'ENOENT' ? 'sbatch is not on PATH (is this a SLURM login node?)' : r.error.message;
     throw new AtflowError('IO', `--submit: cannot run sbatch ${script}: ${why}`, { script });
   }
   if (r.status !== 0) {

@@ -1,9 +1,9 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
-import { isRunDir, loadReportRun, ReportRun, withUniqueLabels } from '../report/report-data';
+import { isRunDir, loadReportRun, type ReportRun, withUniqueLabels } from '../report/report-data';
 import { bestAndFinal, escapeHtml, renderPage, runTable } from '../report/report';
-import { epochX, Figure, percentAxis, WIDTH } from '../report/report-figures';
+import { epochX, type Figure, percentAxis, WIDTH } from '../report/report-figures';
 import { loadRuns } from '../config/spec';
 import { readManifest } from './manifest';
 import { writeFileDurable } from '../core/durable-file';
@@ -34,7 +34,9 @@ const show = (v: unknown) => (typeof v === 'string' ? v : JSON.stringify(v));
 
 export function isSweepDir(dir: string): boolean {
   if (fs.existsSync(path.join(dir, 'manifest.json'))) return true;
-  return !isRunDir(dir) && fs.existsSync(dir) && fs.statSync(dir).isDirectory() && fs.readdirSync(dir).some((d) => isRunDir(path.join(dir, d)));
+  return (
+    !isRunDir(dir) && fs.existsSync(dir) && fs.statSync(dir).isDirectory() && fs.readdirSync(dir).some((d) => isRunDir(path.join(dir, d)))
+  );
 }
 
 /** A run's name on a sweep page: its axis values ("rate=0.2 · trades"), the run id when they do not tell runs apart. */
@@ -69,8 +71,19 @@ function loadSweepRuns(dir: string): LoadedSweep {
     const axes = [...m.axes.map((a) => a.path), ...(runs.some((r) => 'variant' in r.values) ? ['variant'] : [])];
     return { name: m.sweep, axes, runs, missing };
   }
-  const dirs = fs.existsSync(dir) ? fs.readdirSync(dir).sort().map((d) => path.join(dir, d)).filter(isRunDir) : [];
-  if (dirs.length === 0) throw new AtflowError('DATA_FILE', `${dir} is neither a sweep folder (no manifest.json) nor a folder of run folders (no sub-folder has epochs.parquet)`, { path: dir });
+  const dirs = fs.existsSync(dir)
+    ? fs
+        .readdirSync(dir)
+        .sort()
+        .map((d) => path.join(dir, d))
+        .filter(isRunDir)
+    : [];
+  if (dirs.length === 0)
+    throw new AtflowError(
+      'DATA_FILE',
+      `${dir} is neither a sweep folder (no manifest.json) nor a folder of run folders (no sub-folder has epochs.parquet)`,
+      { path: dir },
+    );
   const loaded = dirs.map(loadReportRun);
   const fields: Record<string, (r: ReportRun) => string> = {
     trainer: (r) => r.meta.trainer,
@@ -79,7 +92,12 @@ function loadSweepRuns(dir: string): LoadedSweep {
     'attack.eps': (r) => String(r.meta.attack.eps),
   };
   const axes = Object.keys(fields).filter((k) => new Set(loaded.map(fields[k])).size > 1);
-  return { name: path.basename(path.resolve(dir)), axes, runs: loaded.map((run) => ({ run, values: Object.fromEntries(axes.map((a) => [a, fields[a](run)])) })), missing: [] };
+  return {
+    name: path.basename(path.resolve(dir)),
+    axes,
+    runs: loaded.map((run) => ({ run, values: Object.fromEntries(axes.map((a) => [a, fields[a](run)])) })),
+    missing: [],
+  };
 }
 
 /** The axis a Table-2-style summary has as rows: the noise rate when swept, else the first axis. */
@@ -88,7 +106,8 @@ export function rowAxis(axes: readonly string[]): string | null {
 }
 
 const pct = (x: number | null) => (x === null ? '–' : `${(100 * x).toFixed(1)}`);
-const byValue = (a: string, b: string) => (Number.isFinite(Number(a)) && Number.isFinite(Number(b)) ? Number(a) - Number(b) : a.localeCompare(b));
+const byValue = (a: string, b: string) =>
+  Number.isFinite(Number(a)) && Number.isFinite(Number(b)) ? Number(a) - Number(b) : a.localeCompare(b);
 
 /** Rows: the row axis' values; columns: methods (the other axes' values); cells: best / final (best − final), in %. */
 export function summaryTable(s: LoadedSweep): string {
@@ -108,7 +127,8 @@ export function summaryTable(s: LoadedSweep): string {
       })
       .join('<br>')}</td>`;
   };
-  return `<table id="sweep-summary"><thead><tr><th>${escapeHtml(rowKey)}</th>${cols.map((c) => `<th>${escapeHtml(others.length ? c : 'best / final (best − final), %')}</th>`).join('')}</tr></thead><tbody>${rows
+  const head = cols.map((c) => `<th>${escapeHtml(others.length ? c : 'best / final (best − final), %')}</th>`).join('');
+  return `<table id="sweep-summary"><thead><tr><th>${escapeHtml(rowKey)}</th>${head}</tr></thead><tbody>${rows
     .map((row) => `<tr><td>${escapeHtml(row)}</td>${cols.map((c) => cellOf(row, c)).join('')}</tr>`)
     .join('')}</tbody></table>`;
 }
@@ -138,9 +158,19 @@ export function smallMultiplesFigure(runs: readonly ReportRun[]): Figure {
         encoding: {
           x: epochX(runs),
           y: { field: 'accuracy', type: 'quantitative', title: 'robust accuracy', ...percentAxis(values.map((v) => v.accuracy as number)) },
-          strokeDash: { field: 'split', type: 'nominal', sort: ['test', 'train'], legend: { orient: 'bottom', symbolType: 'stroke', encode: { symbols: { update: { stroke: { value: '#444' } } } } } },
+          strokeDash: {
+            field: 'split',
+            type: 'nominal',
+            sort: ['test', 'train'],
+            legend: { orient: 'bottom', symbolType: 'stroke', encode: { symbols: { update: { stroke: { value: '#444' } } } } },
+          },
           color: { value: '#1f77b4' },
-          tooltip: [{ field: 'run' }, { field: 'split' }, { field: 'epoch', type: 'quantitative' }, { field: 'accuracy', type: 'quantitative', format: '.2%' }],
+          tooltip: [
+            { field: 'run' },
+            { field: 'split' },
+            { field: 'epoch', type: 'quantitative' },
+            { field: 'accuracy', type: 'quantitative', format: '.2%' },
+          ],
         },
       },
     },
@@ -175,13 +205,41 @@ export function bestFinalFigure(s: LoadedSweep, runs: readonly ReportRun[]): Fig
       height: 240,
       encoding: {
         x: { field: 'x', type: numeric ? 'quantitative' : 'ordinal', title: rowKey, axis: numeric ? {} : { labelAngle: 0 } },
-        y: { field: 'accuracy', type: 'quantitative', title: 'test robust accuracy', ...percentAxis(values.map((v) => v.accuracy as number)) },
-        color: { field: 'method', type: 'nominal', title: others.join(' · ') || 'method', legend: { labelLimit: 0, orient: 'bottom', direction: 'vertical' } },
+        y: {
+          field: 'accuracy',
+          type: 'quantitative',
+          title: 'test robust accuracy',
+          ...percentAxis(values.map((v) => v.accuracy as number)),
+        },
+        color: {
+          field: 'method',
+          type: 'nominal',
+          title: others.join(' · ') || 'method',
+          legend: { labelLimit: 0, orient: 'bottom', direction: 'vertical' },
+        },
         tooltip: [{ field: 'run' }, { field: 'method' }, { field: 'which' }, { field: 'accuracy', type: 'quantitative', format: '.2%' }],
       },
       layer: [
-        { mark: { type: 'line' }, encoding: { strokeDash: { field: 'which', type: 'nominal', sort: ['best', 'final'], title: 'epoch', legend: { orient: 'bottom' } }, detail: { field: 'which' } } },
-        { mark: { type: 'point', filled: true, size: 60 }, encoding: { shape: { field: 'which', type: 'nominal', sort: ['best', 'final'], title: 'epoch', scale: { range: ['circle', 'square'] }, legend: { orient: 'bottom' } } } },
+        {
+          mark: { type: 'line' },
+          encoding: {
+            strokeDash: { field: 'which', type: 'nominal', sort: ['best', 'final'], title: 'epoch', legend: { orient: 'bottom' } },
+            detail: { field: 'which' },
+          },
+        },
+        {
+          mark: { type: 'point', filled: true, size: 60 },
+          encoding: {
+            shape: {
+              field: 'which',
+              type: 'nominal',
+              sort: ['best', 'final'],
+              title: 'epoch',
+              scale: { range: ['circle', 'square'] },
+              legend: { orient: 'bottom' },
+            },
+          },
+        },
       ],
     },
   };
@@ -190,11 +248,18 @@ export function bestFinalFigure(s: LoadedSweep, runs: readonly ReportRun[]): Fig
 export async function renderSweepReport(s: LoadedSweep): Promise<string> {
   const runs = withUniqueLabels(s.runs.map((r) => r.run));
   // the table has trainer and TE columns already; a folder of runs names those axes the same
-  const extra = s.axes.filter((a) => a !== 'trainer' && a !== 'te').map((a) => ({ name: a, value: (r: ReportRun) => s.runs[runs.indexOf(r)].values[a] ?? '' }));
+  const extra = s.axes
+    .filter((a) => a !== 'trainer' && a !== 'te')
+    .map((a) => ({ name: a, value: (r: ReportRun) => s.runs[runs.indexOf(r)].values[a] ?? '' }));
   const missing = s.missing.length ? `<p class="banner" id="missing">Not run yet: ${s.missing.map(escapeHtml).join(', ')}.</p>` : '';
   const unfinished = runs.filter((r) => !r.finished);
-  const open = unfinished.length ? `<p class="banner" id="unfinished">Unfinished: ${unfinished.map((r) => escapeHtml(r.label)).join(', ')} (their last logged epoch is shown).</p>` : '';
-  const header = `${missing}${open}<h2>Runs</h2>${runTable(runs, extra)}<h2>Summary: best / final (best − final) test robust accuracy, %</h2>${summaryTable(s)}`;
+  const open = unfinished.length
+    ? `<p class="banner" id="unfinished">Unfinished: ${unfinished.map((r) => escapeHtml(r.label)).join(', ')} ` +
+      `(their last logged epoch is shown).</p>`
+    : '';
+  const header =
+    `${missing}${open}<h2>Runs</h2>${runTable(runs, extra)}<h2>Summary: ` +
+    `best / final (best − final) test robust accuracy, %</h2>${summaryTable(s)}`;
   return renderPage({ title: `atflow sweep report: ${s.name} (${runs.length} runs)`, header, figures: sweepFigures(s) });
 }
 
@@ -207,7 +272,12 @@ export function sweepFigures(s: LoadedSweep): Figure[] {
 /** Writes `<sweepDir>/report.html` (or outFile) atomically; returns its path. */
 export async function writeSweepReport(dir: string, outFile?: string): Promise<string> {
   const s = loadSweep(dir);
-  if (s.runs.length === 0) throw new AtflowError('DATA_FILE', `${dir}: none of the sweep's ${s.missing.length} run(s) has logs yet (${s.missing.slice(0, 3).join(', ')}…)`, { path: dir });
+  if (s.runs.length === 0)
+    throw new AtflowError(
+      'DATA_FILE',
+      `${dir}: none of the sweep's ${s.missing.length} run(s) has logs yet (${s.missing.slice(0, 3).join(', ')}…)`,
+      { path: dir },
+    );
   const file = outFile ?? path.join(dir, 'report.html');
   writeFileDurable(file, await renderSweepReport(s), { mkdir: true });
   return file;

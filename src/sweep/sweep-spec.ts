@@ -158,7 +158,9 @@ export function parseExecutor(raw: unknown, where: string): ExecutorSpec {
   throw err(
     where,
     'executor.kind',
-    `unknown executor kind ${JSON.stringify(kind)}${hint ? ` (did you mean '${hint}'?)` : ''}; expected one of: ${EXECUTOR_KINDS.join(', ')}`,
+    `unknown executor kind ` +
+      `${JSON.stringify(kind)}${hint ? ` (did you mean '${hint}'?)` : ''}; ` +
+      `expected one of: ${EXECUTOR_KINDS.join(', ')}`,
   );
 }
 
@@ -171,7 +173,11 @@ function parseLocal(raw: Record<string, unknown>, where: string): LocalExecutorS
   } else if (Array.isArray(raw.gpus) && raw.gpus.length > 0 && raw.gpus.every((g) => typeof g === 'string' || Number.isInteger(g))) {
     gpus = raw.gpus.map(String);
   } else {
-    throw err(where, 'executor.gpus', `expected "auto", "none" or a non-empty list of device ids like [0, 1], got ${describeValue(raw.gpus)}`);
+    throw err(
+      where,
+      'executor.gpus',
+      `expected "auto", "none" or a non-empty list of device ids like [0, 1], got ${describeValue(raw.gpus)}`,
+    );
   }
   return { kind: 'local', workers, gpus };
 }
@@ -183,7 +189,11 @@ function parseArray(raw: Record<string, unknown>, where: string): ArrayExecutorS
   let command: string[] | undefined;
   if (raw.command !== undefined) {
     if (!Array.isArray(raw.command) || raw.command.length === 0 || !raw.command.every((c) => typeof c === 'string' && c !== '')) {
-      throw err(where, 'executor.command', `expected a non-empty list of strings like ["node", "bin/atflow.js"], got ${describeValue(raw.command)}`);
+      throw err(
+        where,
+        'executor.command',
+        `expected a non-empty list of strings like ["node", "bin/atflow.js"], got ${describeValue(raw.command)}`,
+      );
     }
     command = raw.command as string[];
   }
@@ -231,7 +241,11 @@ export function withSets(spec: SweepSpec, sets: readonly string[]): SweepSpec {
     const [p] = parseSetArg(s);
     const axis = spec.axes.find((a) => a.path === p || a.path.startsWith(`${p}.`) || p.startsWith(`${a.path}.`));
     if (axis) {
-      throw new AtflowError('CONFIG', `--set ${p}: the sweep's axis '${axis.path}' sets it too, point by point; change the axis in ${spec.file} or drop the --set`, { field: '--set', path: p, axis: axis.path });
+      throw new AtflowError(
+        'CONFIG',
+        `--set ${p}: the sweep's axis '${axis.path}' sets it too, point by point; change the axis in ${spec.file} or drop the --set`,
+        { field: '--set', path: p, axis: axis.path },
+      );
     }
   }
   const base = structuredClone(spec.base);

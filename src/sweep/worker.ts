@@ -1,7 +1,7 @@
 import * as path from 'path';
 import { AtflowError } from '../core/errors';
 import { readManifest } from './manifest';
-import { atflowRunCommand, RunnerCommand, spawnRun } from './runner';
+import { atflowRunCommand, type RunnerCommand, spawnRun } from './runner';
 import { runsBeingWritten, runsFinished } from './runs-finished';
 import { errorFromStderr, newTaskStatus, readTaskStatus, writeTaskStatus } from './task-status';
 
@@ -93,10 +93,20 @@ export async function runSweepWorker(manifestPath: string, opts: SweepWorkerOpti
   }
   writeTaskStatus(sweepDir, record);
   // Written at once: a scheduler kills the whole task (SIGKILL) soon after its SIGTERM, maybe before the run exits.
-  const onAbort = () => writeTaskStatus(sweepDir, { ...record, state: 'cancelled', endedAt: new Date().toISOString(), error: 'cancelled by the scheduler (SIGTERM)' });
+  const onAbort = () =>
+    writeTaskStatus(sweepDir, {
+      ...record,
+      state: 'cancelled',
+      endedAt: new Date().toISOString(),
+      error: 'cancelled by the scheduler (SIGTERM)',
+    });
   opts.signal?.addEventListener('abort', onAbort, { once: true });
   // The task's stdout/stderr are already its log (pod log, SLURM --output): pass them through, keeping stderr's tail.
-  const r = await spawnRun(opts.runner ?? atflowRunCommand(), run.configPath, manifest.outDir, { env, signal: opts.signal, captureStderr: true });
+  const r = await spawnRun(opts.runner ?? atflowRunCommand(), run.configPath, manifest.outDir, {
+    env,
+    signal: opts.signal,
+    captureStderr: true,
+  });
   opts.signal?.removeEventListener('abort', onAbort);
   const code = r.exitCode ?? 1;
   const cancelled = opts.signal?.aborted === true;
@@ -108,8 +118,12 @@ export async function runSweepWorker(manifestPath: string, opts: SweepWorkerOpti
     seconds: Number(r.seconds.toFixed(3)),
     exitCode: r.exitCode,
     signal: r.signal,
-    ...(state === 'completed' ? {} : { error: cancelled ? 'cancelled by the scheduler (SIGTERM)' : (errorFromStderr(r.stderrTail ?? '') ?? `exit ${code}`) }),
+    ...(state === 'completed'
+      ? {}
+      : { error: cancelled ? 'cancelled by the scheduler (SIGTERM)' : (errorFromStderr(r.stderrTail ?? '') ?? `exit ${code}`) }),
   });
-  status(`sweep ${manifest.sweep}: run #${index} ${code === 0 ? 'ok' : `failed (${r.signal ?? `exit ${code}`})`} after ${r.seconds.toFixed(1)}s`);
+  status(
+    `sweep ${manifest.sweep}: run #${index} ${code === 0 ? 'ok' : `failed (${r.signal ?? `exit ${code}`})`} after ${r.seconds.toFixed(1)}s`,
+  );
   return cancelled && code === 0 ? 143 : code;
 }

@@ -1,47 +1,102 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Model, NamedVariable } from '../../src/core/model';
 import type { EpochRecord } from '../../src/core/records';
-import { complexityMeasures, frobeniusNorms, norm21, pathNormSq, quantile, sharpness, spectralNorm, weightMatrices } from '../../src/analysis/complexity';
+import {
+  complexityMeasures,
+  frobeniusNorms,
+  norm21,
+  pathNormSq,
+  quantile,
+  sharpness,
+  spectralNorm,
+  weightMatrices,
+} from '../../src/analysis/complexity';
 import { deriveSeed, Rng } from '../../src/core/rng';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-const v = (name: string, values: number[], shape: number[]): NamedVariable => ({ name, variable: tf.variable(tf.tensor(values, shape), true, `${name}-${Math.random()}`) });
+const v = (name: string, values: number[], shape: number[]): NamedVariable => ({
+  name,
+  variable: tf.variable(tf.tensor(values, shape), true, `${name}-${Math.random()}`),
+});
 
 /** x [N,1,1,2] → dense 2→3 (+b) → relu → dense 3→2 (+b). */
 function twoLayer(): Model & { w1: number[][]; w2: number[][] } {
-  const w1 = [[1, -2, 0.5], [3, 0.25, -1]];
-  const w2 = [[2, -1], [0.5, 1.5], [-3, 1]];
-  const p = [v('fc1.weight', w1.flat(), [2, 3]), v('fc1.bias', [0.1, -0.2, 0.3], [3]), v('fc2.weight', w2.flat(), [3, 2]), v('fc2.bias', [1, -1], [2])];
+  const w1 = [
+    [1, -2, 0.5],
+    [3, 0.25, -1],
+  ];
+  const w2 = [
+    [2, -1],
+    [0.5, 1.5],
+    [-3, 1],
+  ];
+  const p = [
+    v('fc1.weight', w1.flat(), [2, 3]),
+    v('fc1.bias', [0.1, -0.2, 0.3], [3]),
+    v('fc2.weight', w2.flat(), [3, 2]),
+    v('fc2.bias', [1, -1], [2]),
+  ];
   return {
-    name: 'two-layer', numClasses: 2, inputShape: [1, 1, 2], parameters: p, buffers: [], w1, w2,
-    apply: (x) => tf.tidy(() => {
-      const h = tf.relu(tf.add(tf.matMul(x.reshape([x.shape[0], 2]), p[0].variable as tf.Tensor2D), p[1].variable));
-      return tf.add(tf.matMul(h, p[2].variable as tf.Tensor2D), p[3].variable) as tf.Tensor2D;
-    }),
+    name: 'two-layer',
+    numClasses: 2,
+    inputShape: [1, 1, 2],
+    parameters: p,
+    buffers: [],
+    w1,
+    w2,
+    apply: (x) =>
+      tf.tidy(() => {
+        const h = tf.relu(tf.add(tf.matMul(x.reshape([x.shape[0], 2]), p[0].variable as tf.Tensor2D), p[1].variable));
+        return tf.add(tf.matMul(h, p[2].variable as tf.Tensor2D), p[3].variable) as tf.Tensor2D;
+      }),
     dispose: () => p.forEach((q) => q.variable.dispose()),
   };
 }
 
 /** x [N,1,1,2] → 1×1 conv 2→3 (no bias) → BatchNorm(3) (eval) → relu → dense 3→2. */
 function convBn() {
-  const k = [[0.5, -1, 2], [1.5, 0.3, -0.7]];
+  const k = [
+    [0.5, -1, 2],
+    [1.5, 0.3, -0.7],
+  ];
   const gamma = [2, 0.5, -1.5];
   const beta = [0.3, -0.1, 0.2];
   const mean = [0.4, -0.6, 1.1];
   const variance = [0.25, 4, 1.44];
-  const d = [[1, -2], [0.4, 0.6], [-1.2, 0.8]];
-  const p = [v('conv.weight', k.flat(), [1, 1, 2, 3]), v('bn.weight', gamma, [3]), v('bn.bias', beta, [3]), v('fc.weight', d.flat(), [3, 2])];
+  const d = [
+    [1, -2],
+    [0.4, 0.6],
+    [-1.2, 0.8],
+  ];
+  const p = [
+    v('conv.weight', k.flat(), [1, 1, 2, 3]),
+    v('bn.weight', gamma, [3]),
+    v('bn.bias', beta, [3]),
+    v('fc.weight', d.flat(), [3, 2]),
+  ];
   const b = [v('bn.running_mean', mean, [3]), v('bn.running_var', variance, [3])];
   const model: Model = {
-    name: 'conv-bn', numClasses: 2, inputShape: [1, 1, 2], parameters: p, buffers: b,
-    apply: (x) => tf.tidy(() => {
-      const c = tf.conv2d(x, p[0].variable as tf.Tensor4D, 1, 'valid');
-      const n = tf.batchNorm4d(c, b[0].variable as tf.Tensor1D, b[1].variable as tf.Tensor1D, p[2].variable as tf.Tensor1D, p[1].variable as tf.Tensor1D, 1e-5);
-      return tf.matMul(tf.relu(n).reshape([x.shape[0], 3]), p[3].variable as tf.Tensor2D) as tf.Tensor2D;
-    }),
+    name: 'conv-bn',
+    numClasses: 2,
+    inputShape: [1, 1, 2],
+    parameters: p,
+    buffers: b,
+    apply: (x) =>
+      tf.tidy(() => {
+        const c = tf.conv2d(x, p[0].variable as tf.Tensor4D, 1, 'valid');
+        const n = tf.batchNorm4d(
+          c,
+          b[0].variable as tf.Tensor1D,
+          b[1].variable as tf.Tensor1D,
+          p[2].variable as tf.Tensor1D,
+          p[1].variable as tf.Tensor1D,
+          1e-5,
+        );
+        return tf.matMul(tf.relu(n).reshape([x.shape[0], 3]), p[3].variable as tf.Tensor2D) as tf.Tensor2D;
+      }),
     dispose: () => [...p, ...b].forEach((q) => q.variable.dispose()),
   };
   return { model, k, gamma, variance, d };
@@ -56,7 +111,10 @@ function sigmaMax2(m: number[][]): number {
 }
 
 test('spectral norm of a known matrix: [[3,0],[4,5]] has σ_max = √45', () => {
-  const w = tf.tensor2d([[3, 0], [4, 5]]);
+  const w = tf.tensor2d([
+    [3, 0],
+    [4, 5],
+  ]);
   expect(spectralNorm(w, 2, 2, 1)).toBeCloseTo(Math.sqrt(45), 5);
   // a rank-1 matrix u vᵀ has σ = ‖u‖‖v‖
   const r1 = tf.outerProduct(tf.tensor1d([1, 2, 2]), tf.tensor1d([3, 4]));
@@ -71,7 +129,10 @@ test('Frobenius, spectral, ‖·‖_{2,1}, spectral complexity and path norm of 
   const fro2 = Math.sqrt(m.w2.flat().reduce((s, x) => s + x * x, 0));
   expect(frobeniusNorms(m)).toEqual([expect.closeTo(fro1, 6), expect.closeTo(fro2, 6)]);
   const mats = weightMatrices(m);
-  expect(mats.map((w) => [w.name, w.rows, w.cols])).toEqual([['fc1.weight', 2, 3], ['fc2.weight', 3, 2]]);
+  expect(mats.map((w) => [w.name, w.rows, w.cols])).toEqual([
+    ['fc1.weight', 2, 3],
+    ['fc2.weight', 3, 2],
+  ]);
   // Σ over output units of the norm of the incoming weights
   const n21 = (w: number[][]) => w[0].map((_, o) => Math.sqrt(w.reduce((s, r) => s + r[o] ** 2, 0))).reduce((a, b) => a + b, 0);
   expect(norm21(mats[0])).toBeCloseTo(n21(m.w1), 6);
@@ -113,7 +174,8 @@ test('quantile: numpy linear interpolation', () => {
 test('path norm folds eval-mode BatchNorm in as (γ/√(var+ε))², shifts removed', async () => {
   const { model, k, gamma, variance, d } = convBn();
   let path = 0;
-  for (let i = 0; i < 2; i++) for (let j = 0; j < 3; j++) for (let o = 0; o < 2; o++) path += k[i][j] ** 2 * (gamma[j] ** 2 / (variance[j] + 1e-5)) * d[j][o] ** 2;
+  for (let i = 0; i < 2; i++)
+    for (let j = 0; j < 3; j++) for (let o = 0; o < 2; o++) path += k[i][j] ** 2 * (gamma[j] ** 2 / (variance[j] + 1e-5)) * d[j][o] ** 2;
   const before = tf.memory().numTensors;
   const snapshot = [...model.parameters, ...model.buffers].map((p) => Array.from(p.variable.dataSync()));
   expect(await pathNormSq(model)).toBeCloseTo(path, 3);

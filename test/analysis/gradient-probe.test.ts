@@ -14,24 +14,45 @@ beforeAll(async () => {
   await tf.setBackend('cpu');
 });
 
-const v = (name: string, values: number[], shape: number[]): NamedVariable => ({ name, variable: tf.variable(tf.tensor(values, shape), true, `${name}-${Math.random()}`) });
+const v = (name: string, values: number[], shape: number[]): NamedVariable => ({
+  name,
+  variable: tf.variable(tf.tensor(values, shape), true, `${name}-${Math.random()}`),
+});
 
 function tinyModel(): Model {
   const p = [v('a.weight', [1, -2, 0.5, 3, 0.25, -1], [2, 3]), v('a.bias', [0.1, -0.2, 0.3], [3])];
   const b = [v('bn.running_mean', [0, 0, 0], [3])];
-  return { name: 'tiny', numClasses: 3, inputShape: [1, 1, 2], parameters: p, buffers: b, apply: () => { throw new Error('unused'); }, dispose: () => [...p, ...b].forEach((q) => q.variable.dispose()) };
+  return {
+    name: 'tiny',
+    numClasses: 3,
+    inputShape: [1, 1, 2],
+    parameters: p,
+    buffers: b,
+    apply: () => {
+      throw new Error('unused');
+    },
+    dispose: () => [...p, ...b].forEach((q) => q.variable.dispose()),
+  };
 }
 
 test('quadratic loss: Δ(α) = α‖c⊙d‖ / ‖c⊙θ‖ with d the seeded per-tensor-normalised direction', () => {
   const m = tinyModel();
-  const c = [[1, 2, 3, 4, 5, 6], [0.5, 7, 1]];
+  const c = [
+    [1, 2, 3, 4, 5, 6],
+    [0.5, 7, 1],
+  ];
   const theta = m.parameters.map((p) => Array.from(p.variable.dataSync()));
   // L = ½ Σ c·w², and a side effect on a buffer like BatchNorm's running stats in train mode
   const loss = (model: Model) => {
     const next = tf.add(model.buffers[0].variable, 1);
     model.buffers[0].variable.assign(next);
     next.dispose();
-    return tf.tidy(() => tf.addN(model.parameters.map((p, i) => tf.mul(0.5, tf.sum(tf.mul(tf.tensor(c[i], p.variable.shape), tf.square(p.variable)))))) as tf.Scalar);
+    return tf.tidy(
+      () =>
+        tf.addN(
+          model.parameters.map((p, i) => tf.mul(0.5, tf.sum(tf.mul(tf.tensor(c[i], p.variable.shape), tf.square(p.variable))))),
+        ) as tf.Scalar,
+    );
   };
   const before = tf.memory().numTensors;
   const alphas = logGrid(1e-4, 1e-1, 4);
@@ -58,7 +79,10 @@ test('PGD-AT objective on a small MLP: Δ → 0 as α → 0, grows with α, no l
   const trainer = createTrainer('pgd-at', { attack: { eps: 0.1, alpha: 0.03, steps: 3 } });
   const rng = new Rng(3);
   const x = tf.tensor4d(rng.fillUniform(new Float32Array(16 * 16), 0, 1), [16, 4, 4, 1]);
-  const y = tf.tensor1d(Int32Array.from({ length: 16 }, () => rng.int(10)), 'int32');
+  const y = tf.tensor1d(
+    Int32Array.from({ length: 16 }, () => rng.int(10)),
+    'int32',
+  );
   const before = tf.memory().numTensors;
   const rows = gradientProbe(model, trainerObjective(trainer, x, y, 42), { seed: 9, alphas: [1e-6, 1e-3, 1e-1] });
   expect(tf.memory().numTensors).toBe(before);
@@ -72,7 +96,9 @@ test('PGD-AT objective on a small MLP: Δ → 0 as α → 0, grows with α, no l
     await writeGradientProbe(dir, { runId: 'r', epoch: 2, trainer: 'pgd-at', seed: 9, batchSize: 16, rows });
     await writeGradientProbe(dir, { runId: 'r', epoch: 3, trainer: 'pgd-at', seed: 9, batchSize: 16, rows });
     await writeGradientProbe(dir, { runId: 'r', epoch: 2, trainer: 'pgd-at', seed: 9, batchSize: 16, rows }); // replaces epoch 2
-    const got = await duck(`select epoch, alpha, delta from read_parquet(${lit(path.join(dir, 'gradient_probe.parquet'))}) order by epoch, alpha`);
+    const got = await duck(
+      `select epoch, alpha, delta from read_parquet(${lit(path.join(dir, 'gradient_probe.parquet'))}) order by epoch, alpha`,
+    );
     expect(got).toEqual([2, 3].flatMap((e) => rows.map((r) => ({ epoch: e, alpha: r.alpha, delta: r.delta }))));
     const svg = fs.readFileSync(path.join(dir, 'gradient_probe.svg'), 'utf8');
     // one line per probed epoch (vega draws each as a path in a mark-line group)
@@ -87,8 +113,16 @@ test('PGD-AT objective on a small MLP: Δ → 0 as α → 0, grows with α, no l
 /** softmax regression x ↦ flatten(x)·W + b, the model whose CE gradient has a closed form */
 function linearModel(rng: Rng, features: number, classes: number): Model {
   const p = [
-    v('fc.weight', Array.from(rng.fillNormal(new Float32Array(features * classes)), (z) => 0.5 * z), [features, classes]),
-    v('fc.bias', Array.from(rng.fillNormal(new Float32Array(classes)), (z) => 0.1 * z), [classes]),
+    v(
+      'fc.weight',
+      Array.from(rng.fillNormal(new Float32Array(features * classes)), (z) => 0.5 * z),
+      [features, classes],
+    ),
+    v(
+      'fc.bias',
+      Array.from(rng.fillNormal(new Float32Array(classes)), (z) => 0.1 * z),
+      [classes],
+    ),
   ];
   return {
     name: 'linear',
@@ -127,7 +161,10 @@ test("adversarial 'fixed': Δ(α) equals the closed-form CE gradient change with
   const model = linearModel(rng, f, k);
   const trainer = createTrainer('pgd-at', { attack: { eps: 0.3, alpha: 0.1, steps: 5 } });
   const x = tf.tensor4d(rng.fillUniform(new Float32Array(n * f), 0, 1), [n, f, 1, 1]);
-  const y = tf.tensor1d(Int32Array.from({ length: n }, () => rng.int(k)), 'int32');
+  const y = tf.tensor1d(
+    Int32Array.from({ length: n }, () => rng.int(k)),
+    'int32',
+  );
   const alphas = [1e-3, 1e-1, 0.5];
   const before = tf.memory().numTensors;
   const fixed = gradientProbe(model, trainerObjective(trainer, x, y, 7), { seed: 4, alphas, adversarial: 'fixed' });
@@ -151,7 +188,13 @@ test("adversarial 'fixed': Δ(α) equals the closed-form CE gradient change with
   const g0 = ceGradient(Xadv, labels, theta[0], theta[1], k);
   const norm0 = Math.hypot(...g0);
   alphas.forEach((a, j) => {
-    const g = ceGradient(Xadv, labels, theta[0].map((w, i) => w + a * d[0][i]), theta[1].map((w, i) => w + a * d[1][i]), k);
+    const g = ceGradient(
+      Xadv,
+      labels,
+      theta[0].map((w, i) => w + a * d[0][i]),
+      theta[1].map((w, i) => w + a * d[1][i]),
+      k,
+    );
     const expected = Math.hypot(...g.map((gi, i) => gi - g0[i])) / norm0;
     expect(fixed[j].delta / expected).toBeCloseTo(1, 3);
     expect(fixed[j].grad_norm_base / norm0).toBeCloseTo(1, 4);

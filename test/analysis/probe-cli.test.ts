@@ -19,7 +19,15 @@ const rawSpec = {
   name: 'probe-test',
   seed: 3,
   epochs: 2,
-  data: { source: 'synthetic', options: { imageShape: [4, 4, 1], numClasses: 4 }, trainSize: 40, testSize: 8, batchSize: 8, testBatchSize: 8, augment: 'none' },
+  data: {
+    source: 'synthetic',
+    options: { imageShape: [4, 4, 1], numClasses: 4 },
+    trainSize: 40,
+    testSize: 8,
+    batchSize: 8,
+    testBatchSize: 8,
+    augment: 'none',
+  },
   model: { name: 'mlp' },
   trainer: { name: 'pgd-at' },
   attack: { norm: 'linf', eps: 0.1, alpha: 0.05, steps: 2 },
@@ -34,7 +42,10 @@ beforeAll(async () => {
   saveWeights(parts.model, path.join(dir, 'checkpoints', 'epoch-0002', 'model.safetensors'));
   parts.model.dispose();
   // the pipeline stores the spec with its `variant` and `meta` annotations
-  fs.writeFileSync(path.join(dir, 'spec.json'), JSON.stringify({ run_id: 'probe-test', seed: 3, spec: { ...spec, variant: null, meta: { trainer: 'pgd-at' } } }));
+  fs.writeFileSync(
+    path.join(dir, 'spec.json'),
+    JSON.stringify({ run_id: 'probe-test', seed: 3, spec: { ...spec, variant: null, meta: { trainer: 'pgd-at' } } }),
+  );
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -56,7 +67,9 @@ test('epoch 0 is the initialisation rebuilt from the run seed; fixed and recompu
   expect(init.rows).toEqual(ckpt.rows);
   const fixed = await probeGradient(dir, { epoch: 2, batchSize: 16, alphas: [1e-3, 1e-1], backend: 'cpu', adversarial: 'fixed' });
   expect(fixed.rows[0].grad_norm_base).toBe(ckpt.rows[0].grad_norm_base);
-  const rows = await duck(`select epoch, adversarial, alpha, delta from read_parquet(${lit(fixed.parquet)}) order by epoch, adversarial, alpha`);
+  const rows = await duck(
+    `select epoch, adversarial, alpha, delta from read_parquet(${lit(fixed.parquet)}) order by epoch, adversarial, alpha`,
+  );
   expect(rows).toEqual([
     ...init.rows.map((r) => ({ epoch: 0, adversarial: 'recomputed', alpha: r.alpha, delta: r.delta })),
     ...fixed.rows.map((r) => ({ epoch: 2, adversarial: 'fixed', alpha: r.alpha, delta: r.delta })),
@@ -68,7 +81,10 @@ test('atflow probe gradient: a missing checkpoint epoch is a named error listing
   const bin = path.join(__dirname, '..', '..', 'bin', 'atflow.js');
   let err = '';
   try {
-    execFileSync('node', [bin, 'probe', 'gradient', dir, '--epoch', '1', '--backend', 'cpu'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    execFileSync('node', [bin, 'probe', 'gradient', dir, '--epoch', '1', '--backend', 'cpu'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
   } catch (e) {
     err = String((e as { stderr: string }).stderr);
   }

@@ -1,7 +1,15 @@
 import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
-import { hasBuiltAddon, lostTensorflowSetup, readSetupRecord, removeSetupRecord, tensorflowPackageDir, tensorflowProject, writeSetupRecord } from '../../src/backend/tensorflow-setup';
+import {
+  hasBuiltAddon,
+  lostTensorflowSetup,
+  readSetupRecord,
+  removeSetupRecord,
+  tensorflowPackageDir,
+  tensorflowProject,
+  writeSetupRecord,
+} from '../../src/backend/tensorflow-setup';
 
 /**
  * The record `atflow setup-tensorflow` leaves in the cache, and the start-up sentence it gives when the build

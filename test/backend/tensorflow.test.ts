@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { availableBackends, BackendName, initBackend } from '../../src/backend/select';
+import { availableBackends, type BackendName, initBackend } from '../../src/backend/select';
 import { AtflowError } from '../../src/core/errors';
 import { deriveSeed, Rng } from '../../src/core/rng';
 import type { Model } from '../../src/core/model';

@@ -16,7 +16,12 @@ function preactResnet18Flops(): number {
   let macs = 32 * 32 * 64 * 9 * 3; // stem
   let side = 32;
   let inC = 64;
-  for (const [planes, stride] of [[64, 1], [128, 2], [256, 2], [512, 2]]) {
+  for (const [planes, stride] of [
+    [64, 1],
+    [128, 2],
+    [256, 2],
+    [512, 2],
+  ]) {
     for (const s of [stride, 1]) {
       const out = side / s;
       macs += out * out * planes * 9 * inC; // conv1
@@ -36,8 +41,26 @@ describe('FLOP counter', () => {
 
   it('counts a matrix product the same way whichever operand is transposed', () => {
     // [4, 6] × [6, 5] → [4, 5]: 120 MACs, whether a is stored [4, 6] or (transposed) [6, 4]
-    expect(kernelFlops('BatchMatMul', [[4, 6], [6, 5]], [[4, 5]])).toBe(240);
-    expect(kernelFlops('BatchMatMul', [[6, 4], [5, 6]], [[4, 5]])).toBe(240);
+    expect(
+      kernelFlops(
+        'BatchMatMul',
+        [
+          [4, 6],
+          [6, 5],
+        ],
+        [[4, 5]],
+      ),
+    ).toBe(240);
+    expect(
+      kernelFlops(
+        'BatchMatMul',
+        [
+          [6, 4],
+          [5, 6],
+        ],
+        [[4, 5]],
+      ),
+    ).toBe(240);
     expect(kernelFlops('Relu', [[4, 5]], [[4, 5]])).toBe(0);
   });
 
@@ -60,7 +83,22 @@ describe('atflow bench --json (tiny run on cpu)', () => {
   it('prints the peak probe and one well-formed JSON line per measure, with timings, the FLOP rate they imply and their share of the peak', () => {
     const r = spawnSync(
       process.execPath,
-      [path.join(ROOT, 'bin', 'atflow.js'), 'bench', '--json', '--backends', 'cpu', '--models', 'mnist', '--batch', '1', '--reps', '1', '--warmup', '0', '--no-peer'],
+      [
+        path.join(ROOT, 'bin', 'atflow.js'),
+        'bench',
+        '--json',
+        '--backends',
+        'cpu',
+        '--models',
+        'mnist',
+        '--batch',
+        '1',
+        '--reps',
+        '1',
+        '--warmup',
+        '0',
+        '--no-peer',
+      ],
       { cwd: ROOT, encoding: 'utf8', env: { ...process.env, TF_CPP_MIN_LOG_LEVEL: '2' } },
     );
     expect(r.status).toBe(0);
@@ -74,10 +112,32 @@ describe('atflow bench --json (tiny run on cpu)', () => {
     const units: Record<string, number> = { forward: 1, grad_x: 2, train_step: 3, pgd10_at_step: 23 };
     for (const row of rows) {
       expect(Object.keys(row).sort()).toEqual(
-        ['backend', 'batch', 'examples_per_s', 'gflops', 'measure', 'model', 'ms', 'peer_ms', 'ratio', 'threads', 'peak_gflops', 'share_of_peak', 'peer_share_of_peak'].sort(),
+        [
+          'backend',
+          'batch',
+          'examples_per_s',
+          'gflops',
+          'measure',
+          'model',
+          'ms',
+          'peer_ms',
+          'ratio',
+          'threads',
+          'peak_gflops',
+          'share_of_peak',
+          'peer_share_of_peak',
+        ].sort(),
       );
       expect(row.model).toContain('mnist');
-      expect(row).toMatchObject({ backend: 'cpu', batch: 1, threads: 1, peer_ms: null, ratio: null, peer_share_of_peak: null, peak_gflops: peak.gflops });
+      expect(row).toMatchObject({
+        backend: 'cpu',
+        batch: 1,
+        threads: 1,
+        peer_ms: null,
+        ratio: null,
+        peer_share_of_peak: null,
+        peak_gflops: peak.gflops,
+      });
       expect(row.share_of_peak).toBeCloseTo(row.gflops / peak.gflops, 9);
       expect(row.ms).toBeGreaterThan(0);
       expect(row.examples_per_s).toBeCloseTo(1000 / row.ms, 6);
@@ -130,21 +190,52 @@ describe('atflow bench --suite eval (bench/eval.ts)', () => {
     try {
       // an untrained cnn-small: APGD-CE fools every point it attacks quickly, so the run is short
       const weights = path.join(dir, 'w.safetensors');
-      const made = spawnSync(process.execPath, [require.resolve('tsx/cli'), '-e', `require('./src/backend/select').initBackend('cpu').then(() => { const m = require('./src/models'); m.saveWeights(m.createModel('cnn-small', { numClasses: 10, inputShape: [28, 28, 1], seed: 4 }), ${JSON.stringify(weights)}); })`], { cwd: ROOT, encoding: 'utf8' });
+      const made = spawnSync(
+        process.execPath,
+        [
+          require.resolve('tsx/cli'),
+          '-e',
+          `require('./src/backend/select').initBackend('cpu').then(() => { const m = require('./src/models'); m.saveWeights(m.createModel('cnn-small', { numClasses: 10, inputShape: [28, 28, 1], seed: 4 }), ${JSON.stringify(weights)}); })`,
+        ],
+        { cwd: ROOT, encoding: 'utf8' },
+      );
       expect(made.status).toBe(0);
       const env = { ...process.env };
       delete env.ATFLOW_AUTOATTACK;
-      const r = spawnSync(process.execPath, [require.resolve('tsx/cli'), path.join(ROOT, 'bench', 'eval.ts'), '--parts', 'autoattack', '--models', 'mnist', '--n-mnist', '12', '--mnist-weights', weights], { cwd: ROOT, encoding: 'utf8', env });
+      const r = spawnSync(
+        process.execPath,
+        [
+          require.resolve('tsx/cli'),
+          path.join(ROOT, 'bench', 'eval.ts'),
+          '--parts',
+          'autoattack',
+          '--models',
+          'mnist',
+          '--n-mnist',
+          '12',
+          '--mnist-weights',
+          weights,
+        ],
+        { cwd: ROOT, encoding: 'utf8', env },
+      );
       expect(r.status).toBe(0);
-      const rows = r.stdout.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l));
+      const rows = r.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('{'))
+        .map((l) => JSON.parse(l));
       expect(rows.map((x) => x.stage)).toEqual(['apgd-ce', 'apgd-t', 'fab-t', 'square', 'total']);
       for (const x of rows) {
         expect(x).toMatchObject({ model: 'mnist-cnn', n: 12, peer_ms: null, ratio: null });
         expect(x.ms).toBeGreaterThanOrEqual(0);
       }
-      expect(rows[4].ms).toBeCloseTo(rows.slice(0, 4).reduce((a, x) => a + x.ms, 0), 6);
+      expect(rows[4].ms).toBeCloseTo(
+        rows.slice(0, 4).reduce((a, x) => a + x.ms, 0),
+        6,
+      );
       expect(rows[0].attacked).toBeLessThanOrEqual(12);
-      expect(r.stderr).toMatch(/the reference AutoAttack is not run: pass --aa DIR or set ATFLOW_AUTOATTACK to a checkout of fra31\/auto-attack/);
+      expect(r.stderr).toMatch(
+        /the reference AutoAttack is not run: pass --aa DIR or set ATFLOW_AUTOATTACK to a checkout of fra31\/auto-attack/,
+      );
       expect(r.stderr).toMatch(/ratio = PyTorch ms \/ atflow ms/);
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });

@@ -37,7 +37,11 @@ const base: RunSpecInput = {
   logging: { examples: false },
 };
 /** Exactly issue 22 item 1's config: ℓ∞ training, ℓ2 evaluation at ε = 0.5, AutoAttack after training. */
-const l2Eval: RunSpecInput = { ...base, name: 'l2-eval', eval: { attack: { norm: 'l2', eps: 0.5 }, final: { strong: 'autoattack', examples: N } } };
+const l2Eval: RunSpecInput = {
+  ...base,
+  name: 'l2-eval',
+  eval: { attack: { norm: 'l2', eps: 0.5 }, final: { strong: 'autoattack', examples: N } },
+};
 const linfRun: RunSpecInput = { ...base, name: 'linf' };
 
 let dir: string;
@@ -60,7 +64,12 @@ beforeAll(async () => {
   fs.symlinkSync(path.join(ROOT, 'bin', 'atflow.js'), atflow);
   for (const spec of [l2Eval, linfRun]) {
     const [run] = resolveRuns(spec as Record<string, unknown>);
-    const outcome = await executeRun(run, { outDir: path.join(dir, 'runs'), registry: defaultRegistry(), backend, sinks: () => [parquetRunSink()] });
+    const outcome = await executeRun(run, {
+      outDir: path.join(dir, 'runs'),
+      registry: defaultRegistry(),
+      backend,
+      sinks: () => [parquetRunSink()],
+    });
     if (outcome.status !== 'completed') throw new Error(`${spec.name}: ${outcome.status}`);
     if (spec === l2Eval) l2Dir = outcome.runDir;
     else linfDir = outcome.runDir;
@@ -68,14 +77,16 @@ beforeAll(async () => {
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
-describe('the end-of-training AutoAttack attacks in the run\'s threat model (ℓ∞ training, ℓ2 evaluation at ε = 0.5)', () => {
+describe("the end-of-training AutoAttack attacks in the run's threat model (ℓ∞ training, ℓ2 evaluation at ε = 0.5)", () => {
   it('final_eval.json reports ℓ2 AutoAttack at ε = 0.5, under a folder named for that ball, and the table holds it', async () => {
     const fe = json(path.join(l2Dir, 'final_eval.json'));
     expect([fe.norm, fe.eps]).toEqual(['l2', 0.5]);
     const aa = fe.autoattack.final;
     expect([aa.norm, aa.eps, aa.n]).toEqual(['l2', 0.5, N]);
     expect(aa.folder).toBe(path.join('eval', `final-standard-l2-eps0.5-test-n${N}`));
-    const rows = await duck(`SELECT norm, eps, count(*) AS n, avg(robust::INTEGER) AS acc FROM read_parquet(${lit(path.join(l2Dir, aa.folder, 'robustness.parquet'))}) GROUP BY ALL`);
+    const rows = await duck(
+      `SELECT norm, eps, count(*) AS n, avg(robust::INTEGER) AS acc FROM read_parquet(${lit(path.join(l2Dir, aa.folder, 'robustness.parquet'))}) GROUP BY ALL`,
+    );
     expect(rows).toEqual([{ norm: 'l2', eps: 0.5, n: N, acc: aa.robust_acc }]);
   });
 
@@ -88,12 +99,15 @@ describe('the end-of-training AutoAttack attacks in the run\'s threat model (ℓ
     const y = tf.tensor1d(b.labelsTrue, 'int32');
     // the end-of-training evaluation's seeds: one batch (testBatchSize = N) starting at example 0
     const seed = deriveSeed(deriveSeed(run.spec.seed, 'final-autoattack'), 'autoattack', 0);
-    const robust = (norm: 'l2' | 'linf') => Array.from(autoAttackBatch(parts.model, b.x, y, seed, { threat: threatModel({ norm, eps: 0.5 }) }).robust);
+    const robust = (norm: 'l2' | 'linf') =>
+      Array.from(autoAttackBatch(parts.model, b.x, y, seed, { threat: threatModel({ norm, eps: 0.5 }) }).robust);
     const l2 = robust('l2');
     const linf = robust('linf');
     tf.dispose([b.x, y]);
     parts.model.dispose();
-    const table = await duck(`SELECT robust FROM read_parquet(${lit(path.join(l2Dir, 'eval', `final-standard-l2-eps0.5-test-n${N}`, 'robustness.parquet'))}) ORDER BY example`);
+    const table = await duck(
+      `SELECT robust FROM read_parquet(${lit(path.join(l2Dir, 'eval', `final-standard-l2-eps0.5-test-n${N}`, 'robustness.parquet'))}) ORDER BY example`,
+    );
     expect(table.map((r) => (r.robust ? 1 : 0))).toEqual(l2);
     // what the old wiring reported: ℓ∞ at 0.5 leaves nothing robust, while the ℓ2 ball of 0.5 does
     expect(linf.every((v) => v === 0)).toBe(true);
@@ -121,7 +135,9 @@ describe('atflow eval on an ℓ∞ 8/255 run', () => {
   it('--norm l2 without --eps is an error naming both (not an ℓ2 ball of radius 0.031)', () => {
     const r = cli('eval', linfDir, '--norm', 'l2', '--n', '8', '--backend', backend, ...BUDGET);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/--norm: l2 changes the norm of the run's evaluation \(linf\), but --eps is not given: ε would be the run's eps 0\.03137, a radius in ℓ∞; pass --eps with the ℓ2 radius/);
+    expect(r.stderr).toMatch(
+      /--norm: l2 changes the norm of the run's evaluation \(linf\), but --eps is not given: ε would be the run's eps 0\.03137, a radius in ℓ∞; pass --eps with the ℓ2 radius/,
+    );
     expect(fs.existsSync(path.join(linfDir, 'eval'))).toBe(false);
   });
 

@@ -82,7 +82,23 @@ function mlpTensors(): { header: Record<string, unknown>; bytes: Buffer; file: s
 const GB = 1e9;
 /** The clean-accuracy line of the mlp's evaluation, to compare runs of the same weights under other names. */
 let cleanLine = '';
-const BARE = ['--model', 'mlp', '--dataset', 'mnist', '--eps', '0.1', '--n', '8', '--attacks', 'apgd-ce', '--apgd-steps', '1', '--quiet', '--out', ''];
+const BARE = [
+  '--model',
+  'mlp',
+  '--dataset',
+  'mnist',
+  '--eps',
+  '0.1',
+  '--n',
+  '8',
+  '--attacks',
+  'apgd-ce',
+  '--apgd-steps',
+  '1',
+  '--quiet',
+  '--out',
+  '',
+];
 const bare = (out: string) => BARE.map((a) => (a === '' ? out : a));
 
 describe('atflow eval on large and damaged weights files (issue 24)', () => {
@@ -101,7 +117,9 @@ describe('atflow eval on large and damaged weights files (issue 24)', () => {
     fs.writeFileSync(file, '');
     fs.truncateSync(file, 1.9 * GB);
     const r = evalCli([file, ...bare(dir)]);
-    process.stdout.write(`eval on a 1.9 GB sparse file: exit ${r.status}, peak RSS ${r.rssMB.toFixed(0)} MB (baseline ${baselineMB.toFixed(0)} MB)\n`);
+    process.stdout.write(
+      `eval on a 1.9 GB sparse file: exit ${r.status}, peak RSS ${r.rssMB.toFixed(0)} MB (baseline ${baselineMB.toFixed(0)} MB)\n`,
+    );
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/zeros\.safetensors: header is not valid JSON/);
     expect(r.stderr).not.toMatch(/\n\s+at /); // no stack trace
@@ -114,7 +132,9 @@ describe('atflow eval on large and damaged weights files (issue 24)', () => {
     sparseSafetensors(file, { 'encoder.embed.weight': { dtype: 'F32', shape: [n], data_offsets: [0, 4 * n] } }, new Uint8Array(0), 4 * n);
     const r = evalCli([file, ...bare(dir)]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/missing tensor\(s\) 'fc1\.weight', 'fc1\.bias', 'fc2\.weight', 'fc2\.bias', 'fc3\.weight' and 1 more that model 'mlp' needs/);
+    expect(r.stderr).toMatch(
+      /missing tensor\(s\) 'fc1\.weight', 'fc1\.bias', 'fc2\.weight', 'fc2\.bias', 'fc3\.weight' and 1 more that model 'mlp' needs/,
+    );
     expect(r.stderr).toMatch(/encoder\.embed\.weight \[475000000\]/);
     expect(r.rssMB).toBeLessThan(baselineMB + 150);
   });
@@ -147,11 +167,20 @@ describe('atflow eval on large and damaged weights files (issue 24)', () => {
     // The first bytes torch.save writes: a ZIP local file header ("PK\x03\x04", version 0, flags 0x0808, stored),
     // then the archive/data.pkl entry (test/models/pytorch-checkpoints.test.ts uses a real torch.save file).
     const file = path.join(dir, 'model_best.pt');
-    fs.writeFileSync(file, Buffer.concat([Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x00, 0x00, 0x08, 0x08, 0x00, 0x00]), Buffer.from('archive/data.pkl'), Buffer.alloc(200)]));
+    fs.writeFileSync(
+      file,
+      Buffer.concat([
+        Buffer.from([0x50, 0x4b, 0x03, 0x04, 0x00, 0x00, 0x08, 0x08, 0x00, 0x00]),
+        Buffer.from('archive/data.pkl'),
+        Buffer.alloc(200),
+      ]),
+    );
     const r = evalCli([file, ...bare(dir)]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/model_best\.pt: a ZIP archive, which is what torch\.save writes/);
-    expect(r.stderr).toMatch(/save_file\(\{k: v\.contiguous\(\) for k, v in sd\.get\('state_dict', sd\)\.items\(\)\}, 'model_best\.safetensors'\)/);
+    expect(r.stderr).toMatch(
+      /save_file\(\{k: v\.contiguous\(\) for k, v in sd\.get\('state_dict', sd\)\.items\(\)\}, 'model_best\.safetensors'\)/,
+    );
     expect(r.stderr).not.toMatch(/implausible/);
   });
 });

@@ -53,8 +53,11 @@ describe('bin/atflow.js behind a symlink named atflow', () => {
     expect(run([]).status).toBe(1);
   });
 
-  it("--backend gpu / cuda says how to get the GPU: the tensorflow backend built by setup:tensorflow -- --gpu, and what that needs", () => {
-    for (const [args, env] of [[['backend', '--backend', 'gpu'], {}], [['backend'], { ATFLOW_BACKEND: 'cuda' }]] as const) {
+  it('--backend gpu / cuda says how to get the GPU: the tensorflow backend built by setup:tensorflow -- --gpu, and what that needs', () => {
+    for (const [args, env] of [
+      [['backend', '--backend', 'gpu'], {}],
+      [['backend'], { ATFLOW_BACKEND: 'cuda' }],
+    ] as const) {
       const r = run([...args], env);
       expect(r.status).toBe(2);
       expect(r.stderr).toContain('npm run setup:tensorflow -- --gpu');

@@ -8,7 +8,7 @@ import { readTaskStatus } from '../../src/sweep/task-status';
 import { loadRuns } from '../../src/config/spec';
 import { exampleEpochName } from '../../src/store/run-folder';
 import { duck, lit } from '../logs/duck';
-import { activeTasks, completions, slurm, SlurmCluster, slurmUnavailable, startSlurm, waitForJob } from './slurm';
+import { activeTasks, completions, slurm, type SlurmCluster, slurmUnavailable, startSlurm, waitForJob } from './slurm';
 
 /**
  * Sweeps on a real (single-node) SLURM cluster: `atflow sweep --executor array` writes sweep.sbatch, sbatch
@@ -19,7 +19,6 @@ import { activeTasks, completions, slurm, SlurmCluster, slurmUnavailable, startS
  */
 const unavailable = slurmUnavailable();
 if (unavailable) {
-  // eslint-disable-next-line no-console
   console.warn(`SLURM sweep tests skipped: ${unavailable}`);
 }
 const describeSlurm = unavailable ? describe.skip : describe;
@@ -149,7 +148,9 @@ describeSlurm('sweeps as SLURM array jobs on a real cluster', () => {
     expect(walk(work).filter((f) => /\.tmp$/.test(f) && !f.startsWith(victimRel))).toEqual([]);
     for (const [i, dir] of runDirs.entries()) {
       if (i === victim) continue;
-      const ids = await duck(`SELECT DISTINCT run_id FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)`);
+      const ids = await duck(
+        `SELECT DISTINCT run_id FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)`,
+      );
       expect(ids).toEqual([{ run_id: path.basename(dir) }]);
     }
     const doneAt = runDirs.slice(0, 3).map((d) => fs.statSync(path.join(d, '_SUCCESS')).mtimeMs);
@@ -173,7 +174,12 @@ describeSlurm('sweeps as SLURM array jobs on a real cluster', () => {
     expect(Array.from({ length: resumeEpoch }, (_, e) => fs.statSync(kept(e + 1)).mtimeMs)).toEqual(keptAt);
     expect(fs.readFileSync(path.join(sweepDir, 'logs', `slurm-${second}_${victim}.log`), 'utf8')).toContain(`run #${victim} ok`);
     const sacct2 = completions(cluster);
-    expect(again.map((s) => (s.scheduler.kind === 'slurm' ? sacct2.get(s.scheduler.jobId)?.state : undefined))).toEqual(['COMPLETED', 'COMPLETED', 'COMPLETED', 'COMPLETED']);
+    expect(again.map((s) => (s.scheduler.kind === 'slurm' ? sacct2.get(s.scheduler.jobId)?.state : undefined))).toEqual([
+      'COMPLETED',
+      'COMPLETED',
+      'COMPLETED',
+      'COMPLETED',
+    ]);
     expect(atflow(work, ['sweep-status', sweepDir])).toContain('4 point(s): 4 completed, 0 running, 0 failed, 0 cancelled, 0 pending');
 
     // The report reads every run of the sweep.
@@ -215,7 +221,11 @@ describeSlurm('sweeps as SLURM array jobs on a real cluster', () => {
     expect(statuses[1].exitCode).not.toBe(0);
     expect(statuses[1].error).toContain(missing);
     const sacct = completions(cluster);
-    expect(statuses.map((s) => (s.scheduler.kind === 'slurm' ? sacct.get(s.scheduler.jobId)?.state : undefined))).toEqual(['COMPLETED', 'FAILED', 'COMPLETED']);
+    expect(statuses.map((s) => (s.scheduler.kind === 'slurm' ? sacct.get(s.scheduler.jobId)?.state : undefined))).toEqual([
+      'COMPLETED',
+      'FAILED',
+      'COMPLETED',
+    ]);
     for (const i of [0, 2]) expect(fs.existsSync(path.join(runDirOf(manifest.runs[i].configPath, manifest.outDir), '_SUCCESS'))).toBe(true);
 
     const printed = atflow(work, ['sweep-status', sweepDir], 1);

@@ -22,11 +22,13 @@ export function slurmUnavailable(): string | undefined {
   const root = process.getuid?.() === 0;
   if (has('sbatch') && has('slurmctld') && has('slurmd') && has('munged')) {
     // The daemons run as SlurmUser=root; someone else may have started the cluster already.
-    if (!root && sh(['status']).status !== 0) return 'the local SLURM cluster is not running and starting it needs root (sudo bash scripts/slurm-local.sh start)';
+    if (!root && sh(['status']).status !== 0)
+      return 'the local SLURM cluster is not running and starting it needs root (sudo bash scripts/slurm-local.sh start)';
     return undefined;
   }
   if (!has('apt-get')) return 'slurm-wlm and munge are not installed and apt-get is not available to install them';
-  if (!root) return 'slurm-wlm and munge are not installed; installing them needs root (sudo apt-get install slurm-wlm munge, or run .ci/run)';
+  if (!root)
+    return 'slurm-wlm and munge are not installed; installing them needs root (sudo apt-get install slurm-wlm munge, or run .ci/run)';
   return undefined;
 }
 
@@ -41,7 +43,9 @@ export interface SlurmCluster {
 export function startSlurm(): SlurmCluster {
   const install = sh(['install']);
   if (install.status !== 0) throw new Error(`installing slurm-wlm and munge failed: ${install.stderr}`);
-  const conf = sh(['env']).stdout.trim().replace(/^export SLURM_CONF=/, '');
+  const conf = sh(['env'])
+    .stdout.trim()
+    .replace(/^export SLURM_CONF=/, '');
   const running = sh(['status']).status === 0;
   if (!running) {
     const start = sh(['start']);
@@ -74,7 +78,8 @@ export function activeTasks(cluster: SlurmCluster, jobId: string): string[] {
 export async function waitForJob(cluster: SlurmCluster, jobId: string, timeoutMs = 240_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (activeTasks(cluster, jobId).length > 0) {
-    if (Date.now() > deadline) throw new Error(`job ${jobId} still active after ${timeoutMs / 1000}s: ${activeTasks(cluster, jobId).join(', ')}`);
+    if (Date.now() > deadline)
+      throw new Error(`job ${jobId} still active after ${timeoutMs / 1000}s: ${activeTasks(cluster, jobId).join(', ')}`);
     await new Promise((r) => setTimeout(r, 500));
   }
 }

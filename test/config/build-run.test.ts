@@ -52,7 +52,8 @@ describe('buildRun', () => {
     // and the draw is the documented pure function of (seed, sourceIndex)
     const p = parts({ data: { ...base.data, trainSize: 150, valSize: 120 } });
     const s = p.source.split('train');
-    for (let i = 0; i < s.size; i++) expect(p.labels.labelsUsed[i]).toBe(noisyLabel('symmetric', 0.6, p.labels.seed, s.sourceIndex[i], s.labels[i], 10));
+    for (let i = 0; i < s.size; i++)
+      expect(p.labels.labelsUsed[i]).toBe(noisyLabel('symmetric', 0.6, p.labels.seed, s.sourceIndex[i], s.labels[i], 10));
     p.model.dispose();
   });
 });
@@ -60,13 +61,23 @@ describe('buildRun', () => {
 describe('the per-epoch evaluation attack', () => {
   const fgsm = { norm: 'linf', eps: 0.1, alpha: 0.1, steps: 1, randomStart: 'none' } as const;
   const evalOf = (evalAttack?: unknown, attack: Record<string, unknown> = fgsm) => {
-    const [run] = resolveRuns({ ...base, attack, ...(evalAttack !== undefined ? { eval: { attack: evalAttack } } : {}) } as Record<string, unknown>);
+    const [run] = resolveRuns({ ...base, attack, ...(evalAttack !== undefined ? { eval: { attack: evalAttack } } : {}) } as Record<
+      string,
+      unknown
+    >);
     return threatModelOf(run.spec);
   };
 
   it('defaults to PGD-10 at the training ε with α = ε/4, not the training attack (FGSM here)', () => {
     expect(evalOf()).toEqual({ norm: 'linf', eps: 0.1, alpha: 0.025, steps: 10, restarts: 1, randomStart: 'uniform' });
-    expect(evalOf(undefined, { norm: 'l2', eps: 0.5, alpha: 0.1, steps: 3 })).toEqual({ norm: 'l2', eps: 0.5, alpha: 0.125, steps: 10, restarts: 1, randomStart: 'normal' });
+    expect(evalOf(undefined, { norm: 'l2', eps: 0.5, alpha: 0.1, steps: 3 })).toEqual({
+      norm: 'l2',
+      eps: 0.5,
+      alpha: 0.125,
+      steps: 10,
+      restarts: 1,
+      randomStart: 'normal',
+    });
     // fields given override the default, not the training attack
     expect(evalOf({ steps: 20 })).toEqual({ norm: 'linf', eps: 0.1, alpha: 0.025, steps: 20, restarts: 1, randomStart: 'uniform' });
   });
@@ -78,8 +89,23 @@ describe('the per-epoch evaluation attack', () => {
 
   it('the protocol (attack, steps, α, ε, norm, n) is part of the run parts', () => {
     const p = parts({ eval: { every: 5, trainSubset: 50 } });
-    expect(p.evalProtocol).toEqual({ attack: 'pgd', inherited: false, norm: 'linf', eps: 8 / 255, alpha: 2 / 255, steps: 10, restarts: 1, random_start: 'uniform', every: 5, n_test: 10, n_val: 0, n_train: 50 });
-    expect(describeEvalProtocol(p.evalProtocol)).toBe('PGD-10 ℓ∞ ε=0.03137 α=0.007843, 1 restart, uniform start, every 5 epochs; test n=10, train n=50');
+    expect(p.evalProtocol).toEqual({
+      attack: 'pgd',
+      inherited: false,
+      norm: 'linf',
+      eps: 8 / 255,
+      alpha: 2 / 255,
+      steps: 10,
+      restarts: 1,
+      random_start: 'uniform',
+      every: 5,
+      n_test: 10,
+      n_val: 0,
+      n_train: 50,
+    });
+    expect(describeEvalProtocol(p.evalProtocol)).toBe(
+      'PGD-10 ℓ∞ ε=0.03137 α=0.007843, 1 restart, uniform start, every 5 epochs; test n=10, train n=50',
+    );
     p.model.dispose();
   });
 });

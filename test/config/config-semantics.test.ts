@@ -44,7 +44,11 @@ describe('--set', () => {
   });
 
   it('takes a fraction wherever it sets a number (issue 25), as eval --eps does', () => {
-    const [run] = loadRuns(writeJson(path.join(root, 'frac.json'), tinySpec('frac')), ['attack.eps=8/255', 'attack.alpha=2/255', 'optimizer.lr=1e-2']);
+    const [run] = loadRuns(writeJson(path.join(root, 'frac.json'), tinySpec('frac')), [
+      'attack.eps=8/255',
+      'attack.alpha=2/255',
+      'optimizer.lr=1e-2',
+    ]);
     expect(run.spec.attack.eps).toBe(8 / 255);
     expect(run.spec.attack.alpha).toBe(2 / 255);
     expect(run.spec.optimizer.lr).toBe(0.01);
@@ -56,8 +60,12 @@ describe('--set', () => {
   it('refuses paths that reach Object.prototype (__proto__, constructor.prototype), and pollutes nothing (issue 23)', () => {
     const file = writeJson(path.join(root, 'proto.json'), tinySpec('proto'));
     try {
-      expect(errorOf(() => loadRuns(file, ['__proto__.polluted=1'])).message).toMatch(/--set __proto__\.polluted: bad path '__proto__\.polluted'.*offending segment '__proto__'/);
-      expect(errorOf(() => loadRuns(file, ['constructor.prototype.polluted=1'])).message).toMatch(/bad path 'constructor\.prototype\.polluted'.*offending segment 'constructor'/);
+      expect(errorOf(() => loadRuns(file, ['__proto__.polluted=1'])).message).toMatch(
+        /--set __proto__\.polluted: bad path '__proto__\.polluted'.*offending segment '__proto__'/,
+      );
+      expect(errorOf(() => loadRuns(file, ['constructor.prototype.polluted=1'])).message).toMatch(
+        /bad path 'constructor\.prototype\.polluted'.*offending segment 'constructor'/,
+      );
       expect(({} as Record<string, unknown>).polluted).toBeUndefined();
     } finally {
       delete (Object.prototype as Record<string, unknown>).polluted;
@@ -69,7 +77,11 @@ describe('--set', () => {
 
   it('atflow sweep --set overrides the base config without a new file; a path an axis sets is refused (issue 25)', async () => {
     const base = writeJson(path.join(root, 'sweep', 'base.json'), tinySpec('sw'));
-    const sweep = writeJson(path.join(root, 'sweep', 'sw.json'), { base: './base.json', axes: { seed: [1, 2] }, out: path.join(root, 'sweep-out') });
+    const sweep = writeJson(path.join(root, 'sweep', 'sw.json'), {
+      base: './base.json',
+      axes: { seed: [1, 2] },
+      out: path.join(root, 'sweep-out'),
+    });
     void base;
     const result = await runSweep(sweep, { dryRun: true, sets: ['epochs=3', 'attack.eps=8/255'], onStatus: () => undefined });
     const configs = result.materialised.manifest.runs.map((r) => JSON.parse(fs.readFileSync(r.configPath, 'utf8')));
@@ -77,7 +89,9 @@ describe('--set', () => {
       [1, 3, 8 / 255],
       [2, 3, 8 / 255],
     ]);
-    await expect(runSweep(sweep, { dryRun: true, sets: ['seed=5'], onStatus: () => undefined })).rejects.toThrow(/--set seed: the sweep's axis 'seed' sets it too/);
+    await expect(runSweep(sweep, { dryRun: true, sets: ['seed=5'], onStatus: () => undefined })).rejects.toThrow(
+      /--set seed: the sweep's axis 'seed' sets it too/,
+    );
     const cli = atflow(['sweep', sweep, '--dry-run', '--set', 'epochs=4']);
     expect(cli.status).toBe(0);
     expect(JSON.parse(fs.readFileSync(result.materialised.manifest.runs[0].configPath, 'utf8')).epochs).toBe(4);
@@ -102,8 +116,12 @@ describe('atflow run --dry-run (issue 25)', () => {
     expect(after.stdout).toContain(`a  ${ids[0]}  ${path.join(out, ids[0])}  finished: would be skipped`);
     expect(after.stdout).toContain(`b  ${ids[1]}  ${path.join(out, ids[1])}  would start`);
     fs.rmSync(path.join(out, ids[0], '_SUCCESS'));
-    expect(atflow(['run', config, '--dry-run', '--out', out]).stdout).toContain('unfinished: would be refused without --resume (it would resume from its checkpoint of epoch 1 of 1)');
-    expect(atflow(['run', config, '--dry-run', '--resume', '--out', out]).stdout).toContain('unfinished: would resume from its checkpoint of epoch 1 of 1');
+    expect(atflow(['run', config, '--dry-run', '--out', out]).stdout).toContain(
+      'unfinished: would be refused without --resume (it would resume from its checkpoint of epoch 1 of 1)',
+    );
+    expect(atflow(['run', config, '--dry-run', '--resume', '--out', out]).stdout).toContain(
+      'unfinished: would resume from its checkpoint of epoch 1 of 1',
+    );
     expect(fs.existsSync(path.join(out, ids[1]))).toBe(false);
   });
 });
@@ -130,36 +148,107 @@ exports.register = function (registry) {
     expect({ status: r.status, stderr: r.status === 0 ? '' : r.stderr }).toEqual({ status: 0, stderr: '' });
     // which module is loaded is said before its code runs
     expect(r.stderr).toContain(`atflow: loading plugin ${plugin}#register`);
-    const runDir = path.join(out, fs.readdirSync(out).find((d) => fs.existsSync(path.join(out, d, '_SUCCESS')))!);
+    const runDir = path.join(
+      out,
+      fs.readdirSync(out).find((d) => fs.existsSync(path.join(out, d, '_SUCCESS')))!,
+    );
     const specFile = path.join(runDir, 'spec.json');
     const stored = JSON.parse(fs.readFileSync(specFile, 'utf8'));
     expect(stored.spec.meta.plugins).toEqual([{ module: plugin, export: 'register' }]);
     // no --plugin: the run's own
-    const probe = atflow(['probe', 'gradient', runDir, '--epoch', '1', '--batch-size', '4', '--alphas', '0.01', '--backend', 'cpu', '--json']);
+    const probe = atflow([
+      'probe',
+      'gradient',
+      runDir,
+      '--epoch',
+      '1',
+      '--batch-size',
+      '4',
+      '--alphas',
+      '0.01',
+      '--backend',
+      'cpu',
+      '--json',
+    ]);
     expect({ status: probe.status, stderr: probe.status === 0 ? '' : probe.stderr }).toEqual({ status: 0, stderr: '' });
-    const evaluated = atflow(['eval', runDir, '--checkpoint', 'final', '--attacks', 'apgd-ce', '--apgd-steps', '2', '--n', '8', '--backend', 'cpu', '--quiet']);
+    const evaluated = atflow([
+      'eval',
+      runDir,
+      '--checkpoint',
+      'final',
+      '--attacks',
+      'apgd-ce',
+      '--apgd-steps',
+      '2',
+      '--n',
+      '8',
+      '--backend',
+      'cpu',
+      '--quiet',
+    ]);
     expect({ status: evaluated.status, stderr: evaluated.status === 0 ? '' : evaluated.stderr }).toEqual({ status: 0, stderr: '' });
     // a run folder from before runs recorded them: the error says how to give the plugin
     delete stored.spec.meta.plugins;
     fs.writeFileSync(specFile, JSON.stringify(stored));
-    const old = atflow(['eval', runDir, '--checkpoint', 'final', '--attacks', 'apgd-ce', '--apgd-steps', '2', '--n', '8', '--backend', 'cpu', '--quiet']);
+    const old = atflow([
+      'eval',
+      runDir,
+      '--checkpoint',
+      'final',
+      '--attacks',
+      'apgd-ce',
+      '--apgd-steps',
+      '2',
+      '--n',
+      '8',
+      '--backend',
+      'cpu',
+      '--quiet',
+    ]);
     expect(old.status).toBe(2);
-    expect(old.stderr).toMatch(/trainer\.name: unknown trainer 'doubled-at'; registered trainers: .*; if the run used a plugin, load it with --plugin <module>\[#export\]/);
-    expect(atflow(['eval', runDir, '--plugin', plugin, '--checkpoint', 'final', '--attacks', 'apgd-ce', '--apgd-steps', '2', '--n', '8', '--backend', 'cpu', '--quiet', '--name', 'again']).status).toBe(0);
+    expect(old.stderr).toMatch(
+      /trainer\.name: unknown trainer 'doubled-at'; registered trainers: .*; if the run used a plugin, load it with --plugin <module>\[#export\]/,
+    );
+    expect(
+      atflow([
+        'eval',
+        runDir,
+        '--plugin',
+        plugin,
+        '--checkpoint',
+        'final',
+        '--attacks',
+        'apgd-ce',
+        '--apgd-steps',
+        '2',
+        '--n',
+        '8',
+        '--backend',
+        'cpu',
+        '--quiet',
+        '--name',
+        'again',
+      ]).status,
+    ).toBe(0);
   });
 
   it('a Node built-in named as a plugin is a clear error, not a stack trace (issue 24)', () => {
     const config = writeJson(path.join(root, 'builtin.json'), tinySpec('builtin', { plugins: ['child_process#execSync'] }));
     const r = atflow(['run', config, '--out', path.join(root, 'builtin-out')]);
     expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/^atflow: plugin 'child_process#execSync': 'child_process' is a Node built-in module, not a plugin; a plugin is a CommonJS file or package that exports \(registry\) => void/);
+    expect(r.stderr).toMatch(
+      /^atflow: plugin 'child_process#execSync': 'child_process' is a Node built-in module, not a plugin; a plugin is a CommonJS file or package that exports \(registry\) => void/,
+    );
     expect(r.stderr).not.toMatch(/\n\s+at /);
     expect(fs.existsSync(path.join(root, 'builtin-out'))).toBe(false);
   });
 
   it('a config that does not validate loads none of its plugins', () => {
     fs.rmSync(log, { force: true });
-    const config = writeJson(path.join(root, 'unloaded.json'), tinySpec('unloaded', { plugins: ['./doubled-at.js'], trainer: { name: 'doubled-at' }, epochs: 0 }));
+    const config = writeJson(
+      path.join(root, 'unloaded.json'),
+      tinySpec('unloaded', { plugins: ['./doubled-at.js'], trainer: { name: 'doubled-at' }, epochs: 0 }),
+    );
     const r = atflow(['run', config, '--out', path.join(root, 'unloaded-out')]);
     expect(r.status).toBe(2);
     expect(r.stderr).toMatch(/epochs: Number must be greater than or equal to 1/);
@@ -169,7 +258,8 @@ exports.register = function (registry) {
 
 describe('bad values that passed (issue 24)', () => {
   const out = path.join(root, 'bad-out');
-  const runText = (name: string, text: string, extra: string[] = []) => atflow(['run', writeJson(path.join(root, name), text), '--out', out, ...extra]);
+  const runText = (name: string, text: string, extra: string[] = []) =>
+    atflow(['run', writeJson(path.join(root, name), text), '--out', out, ...extra]);
 
   it('1e999 (Infinity) is refused wherever a number is, naming the config and the field, and leaves no trace in --out', () => {
     const base = JSON.stringify(tinySpec('inf'));
@@ -208,7 +298,9 @@ describe('bad values that passed (issue 24)', () => {
   it('ATFLOW_WORKERS above the cores is warned about', () => {
     const choice = dataParallelWorkers('wasm', { ATFLOW_WORKERS: '64' }, 2);
     expect(choice.workers).toBe(64);
-    expect((choice as { warning?: string }).warning).toMatch(/^ATFLOW_WORKERS=64 on 2 core\(s\): 64 data-parallel workers share 2 core\(s\), which is slower than 2.*set ATFLOW_WORKERS=2/);
+    expect((choice as { warning?: string }).warning).toMatch(
+      /^ATFLOW_WORKERS=64 on 2 core\(s\): 64 data-parallel workers share 2 core\(s\), which is slower than 2.*set ATFLOW_WORKERS=2/,
+    );
     expect((dataParallelWorkers('wasm', { ATFLOW_WORKERS: '2' }, 2) as { warning?: string }).warning).toBeUndefined();
   });
 
@@ -234,7 +326,9 @@ describe('one canonical JSON (issue 23)', () => {
 
 describe('one owner per helper (issue 23)', () => {
   const files = (dir: string): string[] =>
-    fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
+    fs
+      .readdirSync(dir, { withFileTypes: true })
+      .flatMap((e) => (e.isDirectory() ? files(path.join(dir, e.name)) : e.name.endsWith('.ts') ? [path.join(dir, e.name)] : []));
   const src = files(path.join(ROOT, 'src')).map((f) => ({ f: path.relative(ROOT, f), text: fs.readFileSync(f, 'utf8') }));
   const definitions = (re: RegExp) => src.filter(({ text }) => re.test(text)).map(({ f }) => f);
 

@@ -15,7 +15,14 @@ const spec = (over: Record<string, unknown> = {}) => ({
   name: 'evaluator',
   seed: 2,
   epochs: 2,
-  data: { source: 'synthetic', options: { imageShape: [4, 4, 1], numClasses: 3 }, trainSize: 24, testSize: 12, batchSize: 8, testBatchSize: 12 },
+  data: {
+    source: 'synthetic',
+    options: { imageShape: [4, 4, 1], numClasses: 3 },
+    trainSize: 24,
+    testSize: 12,
+    batchSize: 8,
+    testBatchSize: 12,
+  },
   model: { name: 'mlp' },
   trainer: { name: 'pgd-at' },
   attack: { eps: 0.3, alpha: 0.1, steps: 2 },
@@ -41,11 +48,18 @@ describe("the registry's 'evaluator' kind", () => {
       },
     }));
     const [run] = resolveRuns(spec({ eval: { evaluator: 'clean-only' } }));
-    const outcome = await executeRun(run, { outDir: fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-evaluator-')), registry, backend: 'cpu', sinks: () => [parquetRunSink()] });
+    const outcome = await executeRun(run, {
+      outDir: fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-evaluator-')),
+      registry,
+      backend: 'cpu',
+      sinks: () => [parquetRunSink()],
+    });
     expect(outcome.status).toBe('completed');
     // test and train, after each of the two epochs
     expect(passes).toEqual(['epoch 1', 'epoch 1', 'epoch 2', 'epoch 2']);
-    const rows = await duck(`SELECT test_clean_acc, test_robust_acc, train_clean_acc, train_robust_acc FROM read_parquet(${lit(path.join(outcome.runDir, 'epochs.parquet'))}) ORDER BY epoch`);
+    const rows = await duck(
+      `SELECT test_clean_acc, test_robust_acc, train_clean_acc, train_robust_acc FROM read_parquet(${lit(path.join(outcome.runDir, 'epochs.parquet'))}) ORDER BY epoch`,
+    );
     expect(rows).toHaveLength(2);
     for (const r of rows) {
       expect(r.test_robust_acc).toBe(r.test_clean_acc);
@@ -56,7 +70,9 @@ describe("the registry's 'evaluator' kind", () => {
   it('an unknown eval.evaluator is a config error naming the field and the registered ones, before anything is written', async () => {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-evaluator-'));
     const [run] = resolveRuns(spec({ eval: { evaluator: 'pgdd' } }));
-    await expect(executeRun(run, { outDir: out, registry: defaultRegistry(), backend: 'cpu' })).rejects.toThrow(/eval\.evaluator: unknown evaluator 'pgdd' \(did you mean 'pgd'\?\); registered evaluators: pgd/);
+    await expect(executeRun(run, { outDir: out, registry: defaultRegistry(), backend: 'cpu' })).rejects.toThrow(
+      /eval\.evaluator: unknown evaluator 'pgdd' \(did you mean 'pgd'\?\); registered evaluators: pgd/,
+    );
     expect(fs.readdirSync(out)).toEqual([]);
   });
 });

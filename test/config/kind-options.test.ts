@@ -82,14 +82,24 @@ describe("each entry's options come from the config, checked by its own schema",
   });
 
   it("a misspelt option gets a did-you-mean from the entry's schema; one that only other entries read names them", () => {
-    expect(errorOf(() => build({ attack: { name: 'apgd-ce', rhoo: 0.3 } })).message).toContain("attack.rhoo: unknown field (did you mean 'attack.rho'?); allowed: name, norm, eps, alpha, steps, restarts, randomStart, rho, objective");
+    expect(errorOf(() => build({ attack: { name: 'apgd-ce', rhoo: 0.3 } })).message).toContain(
+      "attack.rhoo: unknown field (did you mean 'attack.rho'?); allowed: name, norm, eps, alpha, steps, restarts, randomStart, rho, objective",
+    );
     const e = errorOf(() => build({ attack: { name: 'pgd', rho: 0.3 } }));
-    expect(e.message).toBe("attack.rho: attack 'pgd' ignores rho (got 0.3); only 'apgd-ce' and 'apgd-dlr' read it: remove the field or change attack.name (on the command line, --set 'attack={\"name\":\"pgd\"}' replaces the whole attack object)");
+    expect(e.message).toBe(
+      "attack.rho: attack 'pgd' ignores rho (got 0.3); only 'apgd-ce' and 'apgd-dlr' read it: remove the field or change attack.name (on the command line, --set 'attack={\"name\":\"pgd\"}' replaces the whole attack object)",
+    );
     expect(e.details).toMatchObject({ field: 'attack.rho', attack: 'pgd', acceptedBy: ['apgd-ce', 'apgd-dlr'] });
     // the optimiser's and TE's own
-    expect(errorOf(() => build({ optimizer: { lr: 0.1, nesterov: 'yes' } })).message).toMatch(/optimizer\.nesterov: Expected boolean, received string/);
-    expect(errorOf(() => build({ trainer: { name: 'pgd-at', te: { start: 1, end: 2, momentun: 0.5 } } })).message).toMatch(/trainer\.te\.momentun: unknown field \(did you mean 'trainer\.te\.momentum'\?\)/);
-    expect(errorOf(() => build({ data: { source: 'mnist', augment: { crop: 4, flip: 'yes' } } })).message).toMatch(/data\.augment\.flip: Expected boolean, received string/);
+    expect(errorOf(() => build({ optimizer: { lr: 0.1, nesterov: 'yes' } })).message).toMatch(
+      /optimizer\.nesterov: Expected boolean, received string/,
+    );
+    expect(errorOf(() => build({ trainer: { name: 'pgd-at', te: { start: 1, end: 2, momentun: 0.5 } } })).message).toMatch(
+      /trainer\.te\.momentun: unknown field \(did you mean 'trainer\.te\.momentum'\?\)/,
+    );
+    expect(errorOf(() => build({ data: { source: 'mnist', augment: { crop: 4, flip: 'yes' } } })).message).toMatch(
+      /data\.augment\.flip: Expected boolean, received string/,
+    );
   });
 
   it('an unknown name leads with the config field that gave it, for every kind', () => {
@@ -100,7 +110,10 @@ describe("each entry's options come from the config, checked by its own schema",
       [{ attack: { name: 'pgdd' } }, /^attack\.name: unknown attack 'pgdd'/],
       [{ attack: { objective: 'kl' } }, /^attack\.objective: unknown objective 'kl'/],
       [{ optimizer: { name: 'adam' } }, /^optimizer\.name: unknown optimizer 'adam'; registered optimizers: sgd/],
-      [{ trainer: { name: 'pgd-at', te: { name: 'ema' } } }, /^trainer\.te\.name: unknown ensemble 'ema'; registered ensembles: temporal-ensemble/],
+      [
+        { trainer: { name: 'pgd-at', te: { name: 'ema' } } },
+        /^trainer\.te\.name: unknown ensemble 'ema'; registered ensembles: temporal-ensemble/,
+      ],
       [{ data: { source: 'mnist', planner: 'random' } }, /^data\.planner: unknown planner 'random'; registered planners: epoch-shuffle/],
       [{ eval: { evaluator: 'pgdd' } }, /^eval\.evaluator: unknown evaluator 'pgdd'/],
       [{ logging: { sinks: ['parquett'] } }, /^logging\.sinks: unknown sink 'parquett'/],
@@ -120,7 +133,14 @@ describe("each entry's options come from the config, checked by its own schema",
     wrap('ensemble', 'temporal-ensemble');
     wrap('augmentation', 'crop-flip');
     wrap('planner', 'epoch-shuffle');
-    const config = writeJson(path.join(root, 'swapped.json'), tinySpec('swapped', { epochs: 1, data: { source: 'mnist', trainSize: 16, testSize: 8, batchSize: 8, testBatchSize: 8, augment: { crop: 1, flip: true } }, trainer: { name: 'pgd-at', te: { start: 1, end: 1 } } }));
+    const config = writeJson(
+      path.join(root, 'swapped.json'),
+      tinySpec('swapped', {
+        epochs: 1,
+        data: { source: 'mnist', trainSize: 16, testSize: 8, batchSize: 8, testBatchSize: 8, augment: { crop: 1, flip: true } },
+        trainer: { name: 'pgd-at', te: { start: 1, end: 1 } },
+      }),
+    );
     expect(await runConfig(config, { outDir: path.join(root, 'swapped-out'), registry, ...quiet })).toBe(0);
     expect(made.sort()).toEqual(['augmentation crop-flip', 'ensemble temporal-ensemble', 'optimizer sgd', 'planner epoch-shuffle']);
     // and by a name of the user's: a config that names it gets it

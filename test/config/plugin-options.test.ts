@@ -41,11 +41,24 @@ exports.register = function (registry) {
 };
 `;
 writeJson(path.join(root, 'own-options.js'), PLUGIN);
-const built = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ')) : []);
+const built = () =>
+  fs.existsSync(log)
+    ? fs
+        .readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' '))
+    : [];
 /** One epoch, two steps. */
-const spec = (over: Record<string, unknown>) => tinySpec('own', { epochs: 1, labelNoise: { kind: 'none' }, eval: { every: 1, final: { examples: 8 } }, ...over });
+const spec = (over: Record<string, unknown>) =>
+  tinySpec('own', { epochs: 1, labelNoise: { kind: 'none' }, eval: { every: 1, final: { examples: 8 } }, ...over });
 const pluginSpec = (over: Record<string, unknown> = {}) =>
-  spec({ plugins: ['./own-options.js'], trainer: { name: 'scaled-at', lossScale: 3 }, attack: { name: 'shrunk-pgd', eps: 0.2, alpha: 0.05, steps: 1, shrink: 0.5 }, ...over });
+  spec({
+    plugins: ['./own-options.js'],
+    trainer: { name: 'scaled-at', lossScale: 3 },
+    attack: { name: 'shrunk-pgd', eps: 0.2, alpha: 0.05, steps: 1, shrink: 0.5 },
+    ...over,
+  });
 const firstLoss = (runsDir: string) => {
   const dir = fs.readdirSync(runsDir).find((d) => fs.existsSync(path.join(runsDir, d, '_SUCCESS')))!;
   return tableRows(path.join(runsDir, dir, 'steps.parquet')).find((r) => r.step === 0)!.loss as number;
@@ -58,8 +71,9 @@ async function withEnv<T>(env: Record<string, string>, fn: () => Promise<T>): Pr
   try {
     return await fn();
   } finally {
-    for (const [k, v] of Object.entries(before)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
+    for (const [k, v] of Object.entries(before))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
   }
 }
 
@@ -76,17 +90,35 @@ describe("a plugin's attack and trainer take options of their own", () => {
     await withEnv({ ATFLOW_WORKERS: '2' }, async () => {
       expect(await runConfig(writeJson(path.join(root, 'dp.json'), pluginSpec()), { outDir: out, ...quiet })).toBe(0);
     });
-    expect(built().filter(([what]) => what === 'trainer').map(([, where]) => where).sort()).toEqual(['main', 'worker', 'worker']);
-    expect(new Set(built().map(([what, , , v]) => `${what} ${v ?? ''}`.trim()))).toEqual(new Set(['trainer lossScale=3', 'attack shrink=0.5']));
-    expect(built().filter(([what]) => what === 'attack').map(([, where]) => where)).toEqual(expect.arrayContaining(['main', 'worker', 'worker']));
+    expect(
+      built()
+        .filter(([what]) => what === 'trainer')
+        .map(([, where]) => where)
+        .sort(),
+    ).toEqual(['main', 'worker', 'worker']);
+    expect(new Set(built().map(([what, , , v]) => `${what} ${v ?? ''}`.trim()))).toEqual(
+      new Set(['trainer lossScale=3', 'attack shrink=0.5']),
+    );
+    expect(
+      built()
+        .filter(([what]) => what === 'attack')
+        .map(([, where]) => where),
+    ).toEqual(expect.arrayContaining(['main', 'worker', 'worker']));
     // PGD-AT at ε = 0.1, single thread: the plugin's step is lossScale × this one
-    expect(await runConfig(writeJson(path.join(root, 'dp-ref.json'), spec({ attack: { eps: 0.1, alpha: 0.05, steps: 1 } })), { outDir: refOut, ...quiet })).toBe(0);
+    expect(
+      await runConfig(writeJson(path.join(root, 'dp-ref.json'), spec({ attack: { eps: 0.1, alpha: 0.05, steps: 1 } })), {
+        outDir: refOut,
+        ...quiet,
+      }),
+    ).toBe(0);
     expect(firstLoss(out) / firstLoss(refOut)).toBeCloseTo(3, 5);
   });
 
-  it('--workers 2: each variant process loads the config\'s plugin and builds with the options', () => {
+  it("--workers 2: each variant process loads the config's plugin and builds with the options", () => {
     const config = writeJson(path.join(root, 'procs.json'), pluginSpec({ variants: { a: {}, b: { trainer: { lossScale: 2 } } } }));
-    const r = atflow(['run', config, '--workers', '2', '--out', path.join(root, 'procs-out'), '--backend', 'cpu', '--quiet'], { env: { ATFLOW_WORKERS: '1' } });
+    const r = atflow(['run', config, '--workers', '2', '--out', path.join(root, 'procs-out'), '--backend', 'cpu', '--quiet'], {
+      env: { ATFLOW_WORKERS: '1' },
+    });
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
     const trainers = built().filter(([what]) => what === 'trainer');
@@ -96,7 +128,10 @@ describe("a plugin's attack and trainer take options of their own", () => {
 
   it("a misspelt option of the plugin's is refused naming the field, and nothing is written", () => {
     for (const [over, error] of [
-      [{ attack: { name: 'shrunk-pgd', eps: 0.2, shrnk: 0.5 } }, /attack\.shrnk: unknown field \(did you mean 'attack\.shrink'\?\); allowed: name, norm, eps, alpha, steps, restarts, randomStart, shrink, objective/],
+      [
+        { attack: { name: 'shrunk-pgd', eps: 0.2, shrnk: 0.5 } },
+        /attack\.shrnk: unknown field \(did you mean 'attack\.shrink'\?\); allowed: name, norm, eps, alpha, steps, restarts, randomStart, shrink, objective/,
+      ],
       [{ trainer: { name: 'scaled-at', lossScal: 3 } }, /trainer\.lossScal: unknown field \(did you mean 'trainer\.lossScale'\?\)/],
       [{ attack: { name: 'shrunk-pgd', eps: 0.2, shrink: 2 } }, /attack\.shrink: Number must be less than or equal to 1 \(got 2\)/],
     ] as const) {

@@ -30,7 +30,14 @@ exports.register = function (registry) {
 `;
 
 const plugin = writeJson(path.join(root, 'doubled-at.js'), PLUGIN);
-const builders = () => (fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n').map((l) => l.split(' ')) : []);
+const builders = () =>
+  fs.existsSync(log)
+    ? fs
+        .readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => l.split(' '))
+    : [];
 /** One epoch, two steps; the first step's loss depends only on the init, the data and the trainer. */
 const spec = (over: Record<string, unknown>) => tinySpec('plug', { epochs: 1, eval: { every: 1, final: { examples: 8 } }, ...over });
 const firstLoss = (runsDir: string) => {
@@ -42,8 +49,9 @@ function withEnv<T>(env: Record<string, string>, fn: () => Promise<T>): Promise<
   const before = Object.fromEntries(Object.keys(env).map((k) => [k, process.env[k]]));
   Object.assign(process.env, env);
   return fn().finally(() => {
-    for (const [k, v] of Object.entries(before)) if (v === undefined) delete process.env[k];
-    else process.env[k] = v;
+    for (const [k, v] of Object.entries(before))
+      if (v === undefined) delete process.env[k];
+      else process.env[k] = v;
   });
 }
 
@@ -66,19 +74,40 @@ describe('plugins reach data-parallel workers and variant processes', () => {
     // PGD-AT's first step, single-thread (the MLP has no BatchNorm: two shares give the same mean loss up to rounding)
     expect(await runConfig(reference, { outDir: refOut, ...quiet })).toBe(0);
     // the main thread's trainer and one per worker thread, all from the module
-    expect(builders().map(([where]) => where).sort()).toEqual(['main', 'worker', 'worker']);
+    expect(
+      builders()
+        .map(([where]) => where)
+        .sort(),
+    ).toEqual(['main', 'worker', 'worker']);
     // the workers trained with it: twice PGD-AT's loss on the same weights and data
     expect(firstLoss(out) / firstLoss(refOut)).toBeCloseTo(2, 5);
   });
 
   it('--workers 2: the CLI passes --plugin on to the variant processes; without it a child refuses the name', () => {
     const config = writeJson(path.join(root, 'procs.json'), spec({ trainer: { name: 'doubled-at' }, variants: { a: {}, b: { seed: 8 } } }));
-    const ok = atflow(['run', config, '--workers', '2', '--plugin', `${plugin}#register`, '--out', path.join(root, 'procs-out'), '--backend', 'cpu', '--quiet'], { env: { ATFLOW_WORKERS: '1' } });
+    const ok = atflow(
+      [
+        'run',
+        config,
+        '--workers',
+        '2',
+        '--plugin',
+        `${plugin}#register`,
+        '--out',
+        path.join(root, 'procs-out'),
+        '--backend',
+        'cpu',
+        '--quiet',
+      ],
+      { env: { ATFLOW_WORKERS: '1' } },
+    );
     expect(ok.stderr).toBe('');
     expect(ok.status).toBe(0);
     const pids = new Set(builders().map(([, pid]) => pid));
     expect(pids.size).toBe(2); // two child processes built it
-    const missing = atflow(['run', config, '--workers', '2', '--out', path.join(root, 'procs-missing'), '--backend', 'cpu'], { env: { ATFLOW_WORKERS: '1' } });
+    const missing = atflow(['run', config, '--workers', '2', '--out', path.join(root, 'procs-missing'), '--backend', 'cpu'], {
+      env: { ATFLOW_WORKERS: '1' },
+    });
     expect(missing.status).not.toBe(0);
     // each child names the trainer it cannot find, with what is registered
     expect(missing.stderr).toMatch(/\[a\] .*unknown trainer 'doubled-at'; registered trainers: mart, pgd-at, standard, trades/);
@@ -95,10 +124,14 @@ describe('plugins reach data-parallel workers and variant processes', () => {
         /ATFLOW_WORKERS=2: trainer 'code-at' was registered in code \(registry\.register\), which worker threads cannot repeat; .*registry\.use\(modulePath, exportName\).*ATFLOW_WORKERS=1/,
       );
     });
-    await expect(runConfig(config, { outDir: path.join(root, 'code-procs'), ...quiet, processes: 2 })).rejects.toThrow(/--workers 2: trainer 'code-at' was registered in code/);
+    await expect(runConfig(config, { outDir: path.join(root, 'code-procs'), ...quiet, processes: 2 })).rejects.toThrow(
+      /--workers 2: trainer 'code-at' was registered in code/,
+    );
     // a pool without the run's recipe knows only the built-ins: the plugin's name is refused, not swapped
     const model = createModel('mlp', { numClasses: 10, inputShape: [28, 28, 1], seed: 1 });
-    await expect(DataParallelPool.create({ workers: 1, model, trainer: 'doubled-at', backend: 'cpu' })).rejects.toThrow(/data-parallel worker 0: unknown trainer 'doubled-at'/);
+    await expect(DataParallelPool.create({ workers: 1, model, trainer: 'doubled-at', backend: 'cpu' })).rejects.toThrow(
+      /data-parallel worker 0: unknown trainer 'doubled-at'/,
+    );
     model.dispose();
   });
 
@@ -108,6 +141,8 @@ describe('plugins reach data-parallel workers and variant processes', () => {
     expect(registry.originOf('trainer', 'doubled-at')).toBe('plugin');
     expect(registry.originOf('trainer', 'pgd-at')).toBe('builtin');
     expect(registry.plugins).toEqual([{ module: plugin, export: 'register' }]);
-    expect(() => defaultRegistry().use(plugin, 'setup')).toThrow(/plugin .*doubled-at\.js: no exported function 'setup' \(it exports 'register'\)/);
+    expect(() => defaultRegistry().use(plugin, 'setup')).toThrow(
+      /plugin .*doubled-at\.js: no exported function 'setup' \(it exports 'register'\)/,
+    );
   });
 });

@@ -41,8 +41,12 @@ describe('objectives and sinks are looked up in the registry on the run path', (
     const config = writeJson(path.join(root, 'bad-sink.json'), tinySpec('bad', { logging: { sinks: ['parquett'] } }));
     const out = path.join(root, 'bad-out');
     await expect(runConfig(config, { outDir: out, ...quiet })).rejects.toThrow(AtflowError);
-    await expect(runConfig(config, { outDir: out, ...quiet })).rejects.toThrow(/logging\.sinks: unknown sink 'parquett' \(did you mean 'parquet'\?\); registered sinks: arrow, parquet, progress, summary/);
-    await expect(runConfig(writeJson(path.join(root, 'ok.json'), tinySpec('ok')), { outDir: out, ...quiet, sinkNames: ['nope'] })).rejects.toThrow(/--sink: unknown sink 'nope'/);
+    await expect(runConfig(config, { outDir: out, ...quiet })).rejects.toThrow(
+      /logging\.sinks: unknown sink 'parquett' \(did you mean 'parquet'\?\); registered sinks: arrow, parquet, progress, summary/,
+    );
+    await expect(
+      runConfig(writeJson(path.join(root, 'ok.json'), tinySpec('ok')), { outDir: out, ...quiet, sinkNames: ['nope'] }),
+    ).rejects.toThrow(/--sink: unknown sink 'nope'/);
     expect(require('fs').existsSync(out)).toBe(false);
   });
 });

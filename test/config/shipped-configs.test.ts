@@ -12,7 +12,11 @@ import { createTrainer } from '../../src/config/builtins';
 
 /** The registered names, as the registry holds them (the built-ins). */
 const SOURCE_NAMES = defaultRegistry().list('source');
-const TRAINERS = Object.fromEntries(defaultRegistry().list('trainer').map((name) => [name, name]));
+const TRAINERS = Object.fromEntries(
+  defaultRegistry()
+    .list('trainer')
+    .map((name) => [name, name]),
+);
 
 const CONFIG_DIR = path.join(__dirname, '..', '..', 'config');
 const configs = fs.readdirSync(CONFIG_DIR).filter((f) => f.endsWith('.json'));
@@ -56,7 +60,12 @@ describe('shipped configs', () => {
       const runs = loadRuns(path.join(CONFIG_DIR, `robust-overfitting-${ds}.json`));
       expect(runs.map((r) => r.variant)).toEqual(['pgd-at', 'pgd-at-te', 'trades', 'trades-te']);
       for (const { spec } of runs) {
-        expect(spec).toMatchObject({ epochs: 200, model: { name: 'resnet18' }, optimizer: { momentum: 0.9, weightDecay: 5e-4 }, schedule: { name: 'multistep', milestones: [100, 150] } });
+        expect(spec).toMatchObject({
+          epochs: 200,
+          model: { name: 'resnet18' },
+          optimizer: { momentum: 0.9, weightDecay: 5e-4 },
+          schedule: { name: 'multistep', milestones: [100, 150] },
+        });
         expect(spec.attack).toMatchObject({ eps: 8 / 255, alpha: 2 / 255, steps: 10 });
         expect(spec.data.augment).toBe(ds === 'svhn' ? 'none' : 'crop-flip');
         if (spec.trainer.te) expect(spec.trainer.te).toEqual({ momentum: 0.9, start: 90, end: 150, weight: 300 });
@@ -66,12 +75,25 @@ describe('shipped configs', () => {
     // unclamped (TE is then the only difference); TRADES keeps its 0.001·N(0, I) start
     for (const ds of ['cifar10', 'cifar100', 'svhn', 'cpu']) {
       for (const { spec } of loadRuns(path.join(CONFIG_DIR, `robust-overfitting-${ds}.json`))) {
-        const trainer = createTrainer(spec.trainer.name, { attack: spec.attack, te: spec.trainer.te, ...(spec.trainer.beta !== undefined ? { beta: spec.trainer.beta } : {}) });
-        expect([spec.trainer.name, trainer.attackSettings?.randomStart]).toEqual([spec.trainer.name, spec.trainer.name === 'pgd-at' ? 'uniform' : 'normal']);
+        const trainer = createTrainer(spec.trainer.name, {
+          attack: spec.attack,
+          te: spec.trainer.te,
+          ...(spec.trainer.beta !== undefined ? { beta: spec.trainer.beta } : {}),
+        });
+        expect([spec.trainer.name, trainer.attackSettings?.randomStart]).toEqual([
+          spec.trainer.name,
+          spec.trainer.name === 'pgd-at' ? 'uniform' : 'normal',
+        ]);
       }
     }
     const [rl] = loadRuns(path.join(CONFIG_DIR, 'random-labels.json'));
-    expect(rl.spec).toMatchObject({ epochs: 300, model: { name: 'wrn-28-10' }, optimizer: { weightDecay: 0 }, labelNoise: { kind: 'symmetric', rate: 1 }, data: { augment: 'none' } });
+    expect(rl.spec).toMatchObject({
+      epochs: 300,
+      model: { name: 'wrn-28-10' },
+      optimizer: { weightDecay: 0 },
+      labelNoise: { kind: 'symmetric', rate: 1 },
+      data: { augment: 'none' },
+    });
   });
 
   it.each(sweeps)('sweep %s expands into valid configs', (file) => {
@@ -84,14 +106,27 @@ describe('CPU-scale configs run (one epoch, tiny subset)', () => {
   beforeAll(async () => {
     await initBackend('wasm');
   });
-  const tiny = ['epochs=1', 'data.trainSize=24', 'data.testSize=16', 'data.batchSize=12', 'data.testBatchSize=16', 'attack.steps=1', 'eval.attack.steps=1', 'eval.trainSubset=12', 'eval.final.examples=8', 'eval.final.restarts=1'];
+  const tiny = [
+    'epochs=1',
+    'data.trainSize=24',
+    'data.testSize=16',
+    'data.batchSize=12',
+    'data.testBatchSize=16',
+    'attack.steps=1',
+    'eval.attack.steps=1',
+    'eval.trainSubset=12',
+    'eval.final.examples=8',
+    'eval.final.restarts=1',
+  ];
   it.each(cpuScale)('%s', async (file) => {
     const runs = loadRuns(path.join(CONFIG_DIR, file), tiny);
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-cfg-'));
     const registry = defaultRegistry();
     for (const run of runs) {
       // TE configs: start TE in this one epoch so the TE path runs too
-      const spec = run.spec.trainer.te ? { ...run.spec, trainer: { ...run.spec.trainer, te: { ...run.spec.trainer.te, start: 1, end: 1 } } } : run.spec;
+      const spec = run.spec.trainer.te
+        ? { ...run.spec, trainer: { ...run.spec.trainer, te: { ...run.spec.trainer.te, start: 1, end: 1 } } }
+        : run.spec;
       const outcome = await executeRun({ ...run, spec }, { outDir: out, registry, backend: 'wasm', sinks: () => [parquetRunSink()] });
       expect(outcome.status).toBe('completed');
       expect(outcome.epochs).toHaveLength(1);

@@ -27,8 +27,12 @@ describe('RunSpec validation', () => {
   });
 
   it('names an unknown field and suggests the closest one', () => {
-    expect(msg(() => validateSpec({ ...minimal, atack: {} }, 'a.json'))).toMatch(/a\.json.*\n.*atack: unknown field \(did you mean 'attack'\?\)/);
-    expect(msg(() => validateSpec({ ...minimal, optimizer: { lr: 0.1, wieghtDecay: 0 } }))).toMatch(/optimizer\.wieghtDecay: unknown field \(did you mean 'optimizer\.weightDecay'\?\)/);
+    expect(msg(() => validateSpec({ ...minimal, atack: {} }, 'a.json'))).toMatch(
+      /a\.json.*\n.*atack: unknown field \(did you mean 'attack'\?\)/,
+    );
+    expect(msg(() => validateSpec({ ...minimal, optimizer: { lr: 0.1, wieghtDecay: 0 } }))).toMatch(
+      /optimizer\.wieghtDecay: unknown field \(did you mean 'optimizer\.weightDecay'\?\)/,
+    );
   });
 
   it('names a bad enum value and lists the allowed ones', () => {
@@ -48,7 +52,9 @@ describe('RunSpec validation', () => {
     expect(runs[0].spec.trainer.name).toBe('trades');
     expect(runs[1].spec.trainer.name).toBe('pgd-at');
     expect(runs[0].runId).not.toBe(runs[1].runId);
-    expect(runIdOf(validateSpec({ ...minimal, name: 'q' }), null)).toBe(runIdOf(validateSpec({ name: 'q', model: { name: 'cnn-small' }, epochs: 2 }), null));
+    expect(runIdOf(validateSpec({ ...minimal, name: 'q' }), null)).toBe(
+      runIdOf(validateSpec({ name: 'q', model: { name: 'cnn-small' }, epochs: 2 }), null),
+    );
     expect(runIdOf(validateSpec({ ...minimal, seed: 2 }), null)).not.toBe(runIdOf(validateSpec({ ...minimal, seed: 1 }), null));
   });
 
@@ -67,9 +73,18 @@ describe('RunSpec validation', () => {
   });
 
   it('eval.selectOn "val" without a validation split is refused naming data.valSize (it would select on the test set)', () => {
-    expect(msg(() => resolveRuns({ ...minimal, eval: { selectOn: 'val' } }, 'c.json'))).toMatch(/c\.json: invalid config\n {2}eval\.selectOn: "val" needs a validation split, but data\.valSize is 0; set data\.valSize/);
+    expect(msg(() => resolveRuns({ ...minimal, eval: { selectOn: 'val' } }, 'c.json'))).toMatch(
+      /c\.json: invalid config\n {2}eval\.selectOn: "val" needs a validation split, but data\.valSize is 0; set data\.valSize/,
+    );
     // in a variant, the message names the variant
-    expect(msg(() => resolveRuns({ ...minimal, data: { valSize: 10 }, variants: { a: {}, b: { data: { valSize: 0 }, eval: { selectOn: 'val' } } } }, 'c.json'))).toMatch(/c\.json \(variant 'b'\).*\n.*eval\.selectOn/);
+    expect(
+      msg(() =>
+        resolveRuns(
+          { ...minimal, data: { valSize: 10 }, variants: { a: {}, b: { data: { valSize: 0 }, eval: { selectOn: 'val' } } } },
+          'c.json',
+        ),
+      ),
+    ).toMatch(/c\.json \(variant 'b'\).*\n.*eval\.selectOn/);
     expect(resolveRuns({ ...minimal, data: { valSize: 10 }, eval: { selectOn: 'val' } })[0].spec.eval.selectOn).toBe('val');
     expect(resolveRuns({ ...minimal, data: { options: { valSize: 10 } }, eval: { selectOn: 'val' } })[0].spec.eval.selectOn).toBe('val');
     // a stored spec.json stays readable (atflow eval / probe on an older run folder)

@@ -47,16 +47,22 @@ describe('trainer settings a trainer ignores', () => {
 
   it("the quickstart's trades variant switched to PGD-AT from the command line: the name alone is refused, the suggested --set works", () => {
     const config = path.join(__dirname, '..', '..', 'config', 'quickstart.json');
-    expect(() => loadRunsWithPlugins(config, defaultRegistry(), { sets: ['trainer.name=pgd-at'] })).toThrow(/--set 'trainer=\{"name":"pgd-at"\}' replaces the whole trainer object/);
+    expect(() => loadRunsWithPlugins(config, defaultRegistry(), { sets: ['trainer.name=pgd-at'] })).toThrow(
+      /--set 'trainer=\{"name":"pgd-at"\}' replaces the whole trainer object/,
+    );
     const runs = loadRunsWithPlugins(config, defaultRegistry(), { sets: ['trainer={"name":"pgd-at"}'] });
-    expect(runs.map((r) => [r.variant, r.spec.trainer.name, 'beta' in r.spec.trainer])).toEqual(runs.map((r) => [r.variant, 'pgd-at', false]));
+    expect(runs.map((r) => [r.variant, r.spec.trainer.name, 'beta' in r.spec.trainer])).toEqual(
+      runs.map((r) => [r.variant, 'pgd-at', false]),
+    );
   });
 
   it('te.penaltyOn on PGD-AT or standard training is an error too', () => {
     expect(buildError({ trainer: { name: 'pgd-at', te: { start: 1, end: 2, penaltyOn: 'natural' } } }).message).toMatch(
       /^trainer\.te\.penaltyOn: trainer 'pgd-at' ignores penaltyOn \(got "natural"\); only 'trades' and 'mart' read it/,
     );
-    expect(buildError({ trainer: { name: 'standard', te: { start: 1, end: 2, penaltyOn: 'adversarial' } } }).message).toMatch(/trainer 'standard' ignores penaltyOn/);
+    expect(buildError({ trainer: { name: 'standard', te: { start: 1, end: 2, penaltyOn: 'adversarial' } } }).message).toMatch(
+      /trainer 'standard' ignores penaltyOn/,
+    );
   });
 
   it('TRADES and MART take both; the shipped configs and sweeps give them to no other trainer', () => {
@@ -66,10 +72,17 @@ describe('trainer settings a trainer ignores', () => {
     builds({ trainer: { name: 'pgd-at', te: { start: 1, end: 2 } } });
     expect(tf.memory().numTensors).toBe(before);
     const configDir = path.join(__dirname, '..', '..', 'config');
-    const specs = ['gradient-probe-cpu.json', 'random-labels-cpu.json', 'random-labels.json', 'robust-overfitting-cpu.json', 'quickstart.json'].flatMap((f) => loadRuns(path.join(configDir, f)).map((r) => r.spec));
+    const specs = [
+      'gradient-probe-cpu.json',
+      'random-labels-cpu.json',
+      'random-labels.json',
+      'robust-overfitting-cpu.json',
+      'quickstart.json',
+    ].flatMap((f) => loadRuns(path.join(configDir, f)).map((r) => r.spec));
     const sweep = loadSweepSpec(path.join(configDir, 'sweeps', 'random-labels-noise.json'));
     specs.push(...expandSweep(sweep).map((p) => validateSpec(p.config)));
-    for (const s of specs) if (s.trainer.beta !== undefined || s.trainer.te?.penaltyOn !== undefined) expect(['trades', 'mart']).toContain(s.trainer.name);
+    for (const s of specs)
+      if (s.trainer.beta !== undefined || s.trainer.te?.penaltyOn !== undefined) expect(['trades', 'mart']).toContain(s.trainer.name);
     expect(specs.some((s) => s.trainer.name === 'pgd-at')).toBe(true);
   });
 });

@@ -62,26 +62,48 @@ describe('sinkOperator: a RunSink as an operator', () => {
   it('an upstream error aborts the sink after the events before it, and goes on', async () => {
     const r = new Recorder();
     const evs = events(path.join(dir, 'c')).slice(0, 3);
-    await expect(lastValueFrom(concat(from(evs), throwError(() => new Error('upstream'))).pipe(sinkOperator(() => r)))).rejects.toThrow('upstream');
+    await expect(
+      lastValueFrom(
+        concat(
+          from(evs),
+          throwError(() => new Error('upstream')),
+        ).pipe(sinkOperator(() => r)),
+      ),
+    ).rejects.toThrow('upstream');
     expect(r.log).toEqual([...evs.map((e) => e.type), 'abort: upstream']);
   });
 
   it('a sink without abort is closed on an error; without result the operator emits nothing', async () => {
     const log: string[] = [];
     const sink: RunSink = { name: 's', handle: (ev) => void log.push(ev.type), close: () => void log.push('close') };
-    expect(await lastValueFrom(from(events(path.join(dir, 'd')).slice(0, 2)).pipe(sinkOperator(() => sink), toArray()))).toEqual([]);
+    expect(
+      await lastValueFrom(
+        from(events(path.join(dir, 'd')).slice(0, 2)).pipe(
+          sinkOperator(() => sink),
+          toArray(),
+        ),
+      ),
+    ).toEqual([]);
     await expect(lastValueFrom(throwError(() => new Error('x')).pipe(sinkOperator(() => sink)))).rejects.toThrow('x');
     expect(log).toEqual(['run-start', 'labels', 'close', 'close']);
   });
 });
 
 describe('the built-in sinks through the one adapter, on a stream that breaks after an epoch', () => {
-  const broken = (runDir: string) => concat(from(events(runDir).filter((e) => e.type !== 'run-end')), throwError(() => new Error('broke')));
+  const broken = (runDir: string) =>
+    concat(
+      from(events(runDir).filter((e) => e.type !== 'run-end')),
+      throwError(() => new Error('broke')),
+    );
 
   it('summarySink leaves a summary.json saying the run is incomplete', async () => {
     const runDir = path.join(dir, 'summary');
     await expect(lastValueFrom(broken(runDir).pipe(summarySink()))).rejects.toThrow('broke');
-    expect(JSON.parse(fs.readFileSync(path.join(runDir, 'summary.json'), 'utf8'))).toMatchObject({ run_id: 'r', status: 'incomplete', epochs: 2 });
+    expect(JSON.parse(fs.readFileSync(path.join(runDir, 'summary.json'), 'utf8'))).toMatchObject({
+      run_id: 'r',
+      status: 'incomplete',
+      epochs: 2,
+    });
   });
 
   it('arrowSink and parquetSink leave complete files and no temp files', async () => {
@@ -89,7 +111,8 @@ describe('the built-in sinks through the one adapter, on a stream that breaks af
     await expect(lastValueFrom(broken(runDir).pipe(arrowSink()))).rejects.toThrow('broke');
     await expect(lastValueFrom(broken(runDir).pipe(parquetSink()))).rejects.toThrow('broke');
     const all: string[] = [];
-    const walk = (d: string) => fs.readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : all.push(e.name)));
+    const walk = (d: string) =>
+      fs.readdirSync(d, { withFileTypes: true }).forEach((e) => (e.isDirectory() ? walk(path.join(d, e.name)) : all.push(e.name)));
     walk(runDir);
     expect(all.filter((f) => /\.tmp$/.test(f))).toEqual([]);
     expect(all).toEqual(expect.arrayContaining(['labels.parquet', 'spec.json', 'epochs.arrows']));

@@ -22,7 +22,9 @@ describe('batch plans', () => {
     expect(order(planner, 1)).not.toEqual(order(planner, 2));
     expect(order(planner, 1)).toEqual(order(new BatchPlanner({ train: 10 }, { batchSize: 4, seed: 11 }), 1));
     expect(order(planner, 1)).not.toEqual(order(new BatchPlanner({ train: 10 }, { batchSize: 4, seed: 12 }), 1));
-    expect(order(new BatchPlanner({ train: 10 }, { batchSize: 4, seed: 11, shuffleTrain: false }), 1)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(order(new BatchPlanner({ train: 10 }, { batchSize: 4, seed: 11, shuffleTrain: false }), 1)).toEqual([
+      0, 1, 2, 3, 4, 5, 6, 7, 8, 9,
+    ]);
   });
 
   it('keeps evaluation splits in file order with the eval batch size', () => {
@@ -40,7 +42,10 @@ describe('batch plans', () => {
 
   it('lets a pass override shuffling and batch size (an evaluation pass over the training set)', () => {
     const plans = planner.planEpoch('train', 3, { shuffle: false, batchSize: 6 });
-    expect(plans.map((p) => Array.from(p.indices))).toEqual([[0, 1, 2, 3, 4, 5], [6, 7, 8, 9]]);
+    expect(plans.map((p) => Array.from(p.indices))).toEqual([
+      [0, 1, 2, 3, 4, 5],
+      [6, 7, 8, 9],
+    ]);
   });
 
   it('rejects bad batch sizes and unknown splits', () => {

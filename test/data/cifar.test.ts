@@ -36,7 +36,13 @@ describe('CIFAR-10 binary reader', () => {
     const dir = writeCifar10(root);
     for (const d of [root, dir]) {
       const src = createSource('cifar10', { dir: d });
-      expect(src.info).toMatchObject({ name: 'cifar10', numClasses: 10, imageShape: [32, 32, 3], sizes: { train: 20, test: 3 }, defaultAugment: true });
+      expect(src.info).toMatchObject({
+        name: 'cifar10',
+        numClasses: 10,
+        imageShape: [32, 32, 3],
+        sizes: { train: 20, test: 3 },
+        defaultAugment: true,
+      });
       const train = src.split('train');
       expect(Array.from(train.labels)).toEqual(Array.from({ length: 20 }, (_, i) => i % 10));
       for (let i = 0; i < 20; i++) expect(patternMismatch(train.images, i, 32, 32, 3)).toBeNull();
@@ -57,7 +63,9 @@ describe('CIFAR-10 binary reader', () => {
   it('spots a batch cut at a record boundary and out-of-range labels', () => {
     const dir = writeCifar10(tempDir());
     fs.writeFileSync(path.join(dir, 'data_batch_4.bin'), cifarFile([[1], [2], [3]]));
-    expect(errorOf(() => createSource('cifar10', { dir })).message).toMatch(/data_batch_4.bin: 3 records but data_batch_1.bin has 4.*truncated/);
+    expect(errorOf(() => createSource('cifar10', { dir })).message).toMatch(
+      /data_batch_4.bin: 3 records but data_batch_1.bin has 4.*truncated/,
+    );
     fs.writeFileSync(path.join(dir, 'data_batch_4.bin'), cifarFile([[1], [2], [10], [3]]));
     expect(errorOf(() => createSource('cifar10', { dir })).message).toMatch(/data_batch_4.bin: record 2 has label 10; expected 0..9/);
   });
@@ -77,8 +85,25 @@ describe('CIFAR-100 binary reader', () => {
     const dir = path.join(root, 'cifar-100-binary');
     fs.mkdirSync(dir);
     // coarse, fine
-    fs.writeFileSync(path.join(dir, 'train.bin'), cifarFile([[19, 99], [0, 7], [4, 42], [11, 0]]));
-    fs.writeFileSync(path.join(dir, 'test.bin'), cifarFile([[3, 55], [7, 8]], 50));
+    fs.writeFileSync(
+      path.join(dir, 'train.bin'),
+      cifarFile([
+        [19, 99],
+        [0, 7],
+        [4, 42],
+        [11, 0],
+      ]),
+    );
+    fs.writeFileSync(
+      path.join(dir, 'test.bin'),
+      cifarFile(
+        [
+          [3, 55],
+          [7, 8],
+        ],
+        50,
+      ),
+    );
     return root;
   }
 
@@ -99,7 +124,9 @@ describe('CIFAR-100 binary reader', () => {
     const root = writeCifar100();
     const dir = path.join(root, 'cifar-100-binary');
     fs.writeFileSync(path.join(dir, 'test.bin'), cifarFile([[3], [7]]));
-    expect(errorOf(() => createSource('cifar100', { dir })).message).toContain('test.bin: size 6146 bytes is not a multiple of the 3074-byte CIFAR-100 record');
+    expect(errorOf(() => createSource('cifar100', { dir })).message).toContain(
+      'test.bin: size 6146 bytes is not a multiple of the 3074-byte CIFAR-100 record',
+    );
     fs.writeFileSync(path.join(dir, 'test.bin'), cifarFile([[20, 1]]));
     expect(errorOf(() => createSource('cifar100', { dir })).message).toMatch(/test.bin: record 0 has coarse label 20; expected 0..19/);
     expect(errorOf(() => createSource('cifar100', { dir, labels: 'mid' as never })).message).toContain("expected 'fine' or 'coarse'");

@@ -14,7 +14,12 @@ describe('fashion-mnist (Debian dataset-fashion-mnist)', () => {
   if (installed) {
     it('reads the real 60,000 / 10,000 images with the known labels and pixels', () => {
       const src = createSource('fashion-mnist');
-      expect(src.info).toMatchObject({ name: 'fashion-mnist', numClasses: 10, imageShape: [28, 28, 1], sizes: { train: 60000, test: 10000 } });
+      expect(src.info).toMatchObject({
+        name: 'fashion-mnist',
+        numClasses: 10,
+        imageShape: [28, 28, 1],
+        sizes: { train: 60000, test: 10000 },
+      });
       const train = src.split('train');
       const test = src.split('test');
       expect(Array.from(train.labels.subarray(0, 12))).toEqual([9, 0, 0, 3, 0, 2, 7, 2, 5, 5, 0, 9]);
@@ -31,7 +36,9 @@ describe('fashion-mnist (Debian dataset-fashion-mnist)', () => {
   } else {
     it('without the Debian package, says where it looked and how to install it', () => {
       expect(() => createSource('fashion-mnist')).toThrow(AtflowError);
-      expect(() => createSource('fashion-mnist')).toThrow(/\/usr\/share\/datasets\/fashion-mnist.*apt-get install -y dataset-fashion-mnist/);
+      expect(() => createSource('fashion-mnist')).toThrow(
+        /\/usr\/share\/datasets\/fashion-mnist.*apt-get install -y dataset-fashion-mnist/,
+      );
     });
   }
 });

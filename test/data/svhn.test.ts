@@ -55,7 +55,13 @@ describe('MAT v5 reader / SVHN', () => {
     fs.writeFileSync(path.join(dir, 'train_32x32.mat'), matFile(svhnVars([1, 2, 3, 4], 'uint8'), { compress: true }));
     fs.writeFileSync(path.join(dir, 'test_32x32.mat'), matFile(svhnVars([10, 9], 'double'), { compress: false }));
     const src = createSource('svhn', { dir });
-    expect(src.info).toMatchObject({ name: 'svhn', numClasses: 10, imageShape: [32, 32, 3], sizes: { train: 4, test: 2 }, defaultAugment: false });
+    expect(src.info).toMatchObject({
+      name: 'svhn',
+      numClasses: 10,
+      imageShape: [32, 32, 3],
+      sizes: { train: 4, test: 2 },
+      defaultAugment: false,
+    });
     expect(Array.from(src.split('test').labels)).toEqual([0, 9]);
   });
 
@@ -64,7 +70,9 @@ describe('MAT v5 reader / SVHN', () => {
     const file = path.join(dir, 'train_32x32.mat');
     const plain = matFile(svhnVars([1, 2], 'double'), { compress: false });
     fs.writeFileSync(file, plain.subarray(0, plain.length - 100));
-    expect(errorOf(() => readSvhnMat(file)).message).toMatch(/train_32x32.mat: truncated MAT-file: data element at byte \d+ declares \d+ bytes but only \d+ remain/);
+    expect(errorOf(() => readSvhnMat(file)).message).toMatch(
+      /train_32x32.mat: truncated MAT-file: data element at byte \d+ declares \d+ bytes but only \d+ remain/,
+    );
 
     const packed = matFile(svhnVars([1, 2], 'double'), { compress: true });
     fs.writeFileSync(file, packed.subarray(0, packed.length - 20));
@@ -76,7 +84,9 @@ describe('MAT v5 reader / SVHN', () => {
     expect(errorOf(() => readSvhnMat(file)).message).toMatch(/train_32x32.mat: MAT-file compressed element at byte 128 is corrupt/);
 
     fs.writeFileSync(file, Buffer.from('not a mat file at all'.padEnd(200, ' ')));
-    expect(errorOf(() => readSvhnMat(file)).message).toContain("not a MATLAB 5.0 MAT-file: expected a 128-byte header starting 'MATLAB 5.0 MAT-file'");
+    expect(errorOf(() => readSvhnMat(file)).message).toContain(
+      "not a MATLAB 5.0 MAT-file: expected a 128-byte header starting 'MATLAB 5.0 MAT-file'",
+    );
 
     fs.writeFileSync(file, Buffer.from('MATLAB 7.3 MAT-file, Platform: GLNXA64, HDF5 schema 1.00 .'.padEnd(512, ' ')));
     expect(errorOf(() => readSvhnMat(file)).message).toContain('MATLAB v7.3 (HDF5)');

@@ -24,7 +24,11 @@ describe('synthetic source', () => {
     const means = [0, 1, 2].map((k) => {
       const m = new Float64Array(per);
       let n = 0;
-      for (let i = 0; i < s.size; i++) if (s.labels[i] === k) { n++; for (let p = 0; p < per; p++) m[p] += s.images[i * per + p]; }
+      for (let i = 0; i < s.size; i++)
+        if (s.labels[i] === k) {
+          n++;
+          for (let p = 0; p < per; p++) m[p] += s.images[i * per + p];
+        }
       return m.map((v) => v / n);
     });
     let nearestOwn = 0;

@@ -42,14 +42,15 @@ describe('the algorithm reference lives in the repository', () => {
         cited++;
         const [major, minor] = [m[1], m[2]];
         if (!secs.has(major)) missing.push(`${f}: §${major}`);
-        else if (minor !== undefined && !secs.has(`${major}.${minor}`) && !new RegExp(`^${minor}\\. `, 'm').test(secs.get(major)!)) missing.push(`${f}: §${major}.${minor}`);
+        else if (minor !== undefined && !secs.has(`${major}.${minor}`) && !new RegExp(`^${minor}\\. `, 'm').test(secs.get(major)!))
+          missing.push(`${f}: §${major}.${minor}`);
       }
     }
     expect(missing).toEqual([]);
     expect(cited).toBeGreaterThan(100);
   });
 
-  it("README and docs/ relative links point at files that exist", () => {
+  it('README and docs/ relative links point at files that exist', () => {
     const broken: string[] = [];
     for (const f of tracked.filter((t) => t === 'README.md' || /^docs\/.*\.md$/.test(t))) {
       for (const m of read(f).matchAll(/\]\(([^)#\s]+)(#[^)]*)?\)/g)) {

@@ -48,7 +48,19 @@ async function paste(sql: string): Promise<{ names: string[]; types: string[]; r
   }
 }
 
-const all = DOCS.flatMap((doc) => blocks(doc, 'sql').map((sql, i) => [`${doc} #${i + 1}: ${sql.split('\n').find((l) => !l.startsWith('--'))!.trim().slice(0, 60)}`, sql] as const));
+const all = DOCS.flatMap((doc) =>
+  blocks(doc, 'sql').map(
+    (sql, i) =>
+      [
+        `${doc} #${i + 1}: ${sql
+          .split('\n')
+          .find((l) => !l.startsWith('--'))!
+          .trim()
+          .slice(0, 60)}`,
+        sql,
+      ] as const,
+  ),
+);
 
 test('the docs hold the queries this test pastes', () => {
   expect(blocks('README.md', 'sql').length).toBeGreaterThanOrEqual(1);

@@ -44,15 +44,17 @@ async function cli(...args: string[]): Promise<string> {
     return true;
   }) as typeof process.stdout.write;
   try {
-    await buildProgram().exitOverride().parseAsync(['node', 'atflow', ...args]);
+    await buildProgram()
+      .exitOverride()
+      .parseAsync(['node', 'atflow', ...args]);
   } finally {
     process.stdout.write = write;
   }
   return out;
 }
 
-const table = (dir: string, order = 'example') => duck(`SELECT * FROM read_parquet(${lit(path.join(dir, 'robustness.parquet'))}) ORDER BY ${order}`);
-
+const table = (dir: string, order = 'example') =>
+  duck(`SELECT * FROM read_parquet(${lit(path.join(dir, 'robustness.parquet'))}) ORDER BY ${order}`);
 
 jest.setTimeout(600_000);
 
@@ -62,7 +64,21 @@ beforeAll(async () => {
   const [run] = resolveRuns(spec);
   const outcome = await executeRun(run, { outDir: root, registry: defaultRegistry(), backend, sinks: () => [parquetRunSink()] });
   runDir = outcome.runDir;
-  await cli('eval', runDir, '--checkpoint', 'final', '--split', 'train', '--n', '60', '--name', 'final-train', '--backend', backend, ...BUDGET);
+  await cli(
+    'eval',
+    runDir,
+    '--checkpoint',
+    'final',
+    '--split',
+    'train',
+    '--n',
+    '60',
+    '--name',
+    'final-train',
+    '--backend',
+    backend,
+    ...BUDGET,
+  );
 });
 afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 
@@ -111,18 +127,25 @@ describe('atflow eval on a run folder', () => {
     }
     const { clean, checks, bookkeeping } = summary.other_time;
     for (const v of [clean, checks, bookkeeping]) expect(v).toBeGreaterThanOrEqual(0);
-    const parts = Object.values(summary.stage_time as Record<string, { seconds: number }>).reduce((a, t) => a + t.seconds, 0) + clean + checks + bookkeeping;
+    const parts =
+      Object.values(summary.stage_time as Record<string, { seconds: number }>).reduce((a, t) => a + t.seconds, 0) +
+      clean +
+      checks +
+      bookkeeping;
     expect(parts).toBeCloseTo(summary.seconds, 9);
   });
 
   it('docs/queries.md AutoAttack joins = the same statistics computed in TypeScript', async () => {
     const q = docQueries('aa-query');
     expect(Object.keys(q).sort()).toEqual(['aa_by_first_learned', 'aa_late_forgotten', 'aa_memorized_noisy']);
-    const sql = (name: string) =>
-      duck(q[name].replaceAll('runs/<run_id>', runDir));
+    const sql = (name: string) => duck(q[name].replaceAll('runs/<run_id>', runDir));
     const rows = await table(path.join(runDir, 'eval', 'final-train'));
-    const ex = await duck(`SELECT example, epoch, is_noisy, correct_clean FROM read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) WHERE phase = 'eval' AND split = 'train' ORDER BY example, epoch`);
-    const ev = await duck(`SELECT example, epoch, event FROM read_parquet(${lit(path.join(runDir, 'events.parquet'))}) WHERE phase = 'eval'`);
+    const ex = await duck(
+      `SELECT example, epoch, is_noisy, correct_clean FROM read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) WHERE phase = 'eval' AND split = 'train' ORDER BY example, epoch`,
+    );
+    const ev = await duck(
+      `SELECT example, epoch, event FROM read_parquet(${lit(path.join(runDir, 'events.parquet'))}) WHERE phase = 'eval'`,
+    );
     const robust = new Map(rows.map((r) => [r.example as number, r.robust ? 1 : 0]));
     const group = (key: (e: number) => string | number | null) => {
       const m = new Map<string | number | null, number[]>();
@@ -139,25 +162,53 @@ describe('atflow eval on a run folder', () => {
     };
     const lastEpoch = Math.max(...ex.map((r) => r.epoch));
     const atLast = new Map(ex.filter((r) => r.epoch === lastEpoch).map((r) => [r.example, r]));
-    const memo = group((e) => (atLast.get(e)!.is_noisy ? (atLast.get(e)!.correct_clean ? 'noisy, memorized' : 'noisy, not memorized') : 'clean label'));
+    const memo = group((e) =>
+      atLast.get(e)!.is_noisy ? (atLast.get(e)!.correct_clean ? 'noisy, memorized' : 'noisy, not memorized') : 'clean label',
+    );
     expect([...memo.keys()]).toContain('clean label');
     check(await sql('aa_memorized_noisy'), 'label_group', memo);
 
     const forgotten = ev.filter((r) => r.event === 'forgotten' || r.event === 'robust_forgotten');
     const late = new Set(forgotten.filter((r) => r.epoch > (lastEpoch * 2) / 3).map((r) => r.example));
     const ever = new Set(forgotten.map((r) => r.example));
-    check(await sql('aa_late_forgotten'), 'forgetting', group((e) => (late.has(e) ? 'forgotten late' : ever.has(e) ? 'forgotten earlier only' : 'never forgotten')));
+    check(
+      await sql('aa_late_forgotten'),
+      'forgetting',
+      group((e) => (late.has(e) ? 'forgotten late' : ever.has(e) ? 'forgotten earlier only' : 'never forgotten')),
+    );
 
     const first = new Map<number, number | null>();
-    for (const r of ex) if (!first.has(r.example) || (first.get(r.example) === null && r.correct_clean)) first.set(r.example, r.correct_clean ? r.epoch : null);
-    check(await sql('aa_by_first_learned'), 'first_learned', group((e) => first.get(e) ?? null));
+    for (const r of ex)
+      if (!first.has(r.example) || (first.get(r.example) === null && r.correct_clean))
+        first.set(r.example, r.correct_clean ? r.epoch : null);
+    check(
+      await sql('aa_by_first_learned'),
+      'first_learned',
+      group((e) => first.get(e) ?? null),
+    );
   });
 
   it('resumed after SIGKILL, it writes the same robustness.parquet as the uninterrupted evaluation', async () => {
-    const args = ['eval', runDir, '--checkpoint', 'final', '--split', 'train', '--n', '60', '--backend', backend, ...BUDGET, '--batch-size', '10'];
+    const args = [
+      'eval',
+      runDir,
+      '--checkpoint',
+      'final',
+      '--split',
+      'train',
+      '--n',
+      '60',
+      '--backend',
+      backend,
+      ...BUDGET,
+      '--batch-size',
+      '10',
+    ];
     await cli(...args, '--name', 'whole');
     const killedDir = path.join(runDir, 'eval', 'killed');
-    const child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'bin', 'atflow.js'), ...args, '--name', 'killed'], { stdio: 'ignore' });
+    const child = spawn(process.execPath, [path.join(__dirname, '..', '..', 'bin', 'atflow.js'), ...args, '--name', 'killed'], {
+      stdio: 'ignore',
+    });
     // kill once at least one batch (and not all six) is on disk
     await new Promise<void>((resolve, reject) => {
       const timer = setInterval(() => {
@@ -197,10 +248,16 @@ describe('atflow eval on a run folder', () => {
 
   it('clear errors: ε given as 8, an unknown attack (closest name suggested), another class count, DLR-T on 3 classes', async () => {
     await expect(cli('eval', runDir, '--eps', '8', '--backend', backend)).rejects.toThrow(/larger than 1.*8\/255/);
-    await expect(cli('eval', runDir, '--attacks', 'apgd-tt', '--backend', backend)).rejects.toThrow(/unknown AutoAttack attack 'apgd-tt' \(did you mean 'apgd-t'\?\)/);
+    await expect(cli('eval', runDir, '--attacks', 'apgd-tt', '--backend', backend)).rejects.toThrow(
+      /unknown AutoAttack attack 'apgd-tt' \(did you mean 'apgd-t'\?\)/,
+    );
     const file = path.join(root, 'final.safetensors');
-    await expect(cli('eval', file, '--dataset', 'mnist', '--eps', '0.1', '--classes', '5', '--backend', backend)).rejects.toThrow(/5-class model but dataset 'mnist' has 10 classes/);
-    await expect(cli('eval', file, '--dataset', 'mnist', '--eps', '0.1', '--model', 'mlp', '--backend', backend)).rejects.toThrow(/missing tensor\(s\).*mlp/);
+    await expect(cli('eval', file, '--dataset', 'mnist', '--eps', '0.1', '--classes', '5', '--backend', backend)).rejects.toThrow(
+      /5-class model but dataset 'mnist' has 10 classes/,
+    );
+    await expect(cli('eval', file, '--dataset', 'mnist', '--eps', '0.1', '--model', 'mlp', '--backend', backend)).rejects.toThrow(
+      /missing tensor\(s\).*mlp/,
+    );
     // eval.final.strong takes true/false or "autoattack" (the hook that runs the standard suite after training)
     const { validateSpec } = await import('../../src/config/spec');
     expect(validateSpec({ ...spec, eval: { final: { strong: 'autoattack' } } }).eval.final.strong).toBe('autoattack');
@@ -209,7 +266,9 @@ describe('atflow eval on a run folder', () => {
     const { threatModel } = await import('../../src/evaluation/threat-model');
     expect(() => resolveAutoAttack({ threat: threatModel({ eps: 0.1, norm: 'linf' }) }, 3)).toThrow(/'apgd-t' needs at least 4 classes/);
     // FAB-T needs a target class besides the label: 2 classes, as checked (the message said 3)
-    expect(() => resolveAutoAttack({ threat: threatModel({ eps: 0.1, norm: 'linf' }), attacks: ['fab-t'] }, 1)).toThrow(/'fab-t' needs at least 2 classes \(a target class other than the label\), but the model has 1/);
+    expect(() => resolveAutoAttack({ threat: threatModel({ eps: 0.1, norm: 'linf' }), attacks: ['fab-t'] }, 1)).toThrow(
+      /'fab-t' needs at least 2 classes \(a target class other than the label\), but the model has 1/,
+    );
     expect(resolveAutoAttack({ threat: threatModel({ eps: 0.1, norm: 'linf' }), attacks: ['fab-t'] }, 2).stages).toEqual(['fab-t']);
   });
 });

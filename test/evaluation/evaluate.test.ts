@@ -28,7 +28,10 @@ function loaded(step: number, rows: number[]): LoadedBatch {
     epoch: 4,
     step,
     indices: Int32Array.from(rows),
-    x: tf.tensor4d(rows.flatMap((r) => X[r]), [rows.length, ...SHAPE]),
+    x: tf.tensor4d(
+      rows.flatMap((r) => X[r]),
+      [rows.length, ...SHAPE],
+    ),
     labelsTrue: Int32Array.from(rows.map((r) => Y[r])),
     labelsUsed: Int32Array.from(rows.map((r) => Y[r])),
   };
@@ -36,7 +39,10 @@ function loaded(step: number, rows: number[]): LoadedBatch {
 
 /** The MLP behind a zero-gradient quantiser: the textbook case of gradient masking. */
 function masked(model: Model): Model {
-  return { ...model, apply: (x: tf.Tensor4D, mode: Mode) => tf.tidy(() => model.apply(tf.div(tf.round(tf.mul(x, 2)), 2) as tf.Tensor4D, mode)) };
+  return {
+    ...model,
+    apply: (x: tf.Tensor4D, mode: Mode) => tf.tidy(() => model.apply(tf.div(tf.round(tf.mul(x, 2)), 2) as tf.Tensor4D, mode)),
+  };
 }
 
 describe.each(['cpu', 'wasm'] as const)('evaluation on %s', (backend) => {
@@ -44,7 +50,7 @@ describe.each(['cpu', 'wasm'] as const)('evaluation on %s', (backend) => {
     await initBackend(backend);
   });
 
-  it('defaults to the authors\' PGD-10, ε = 8/255, α = 2/255, unclamped uniform start', () => {
+  it("defaults to the authors' PGD-10, ε = 8/255, α = 2/255, unclamped uniform start", () => {
     expect(DEFAULT_EVAL_ATTACK).toEqual({ eps: 8 / 255, alpha: 2 / 255, steps: 10, restarts: 1, norm: 'linf', randomStart: 'uniform' });
   });
 
@@ -99,7 +105,11 @@ describe.each(['cpu', 'wasm'] as const)('evaluation on %s', (backend) => {
     const all = defaultStrongAttacks(threatModel({ eps }), 3, 2);
     expect(all.map((a) => a.name)).toEqual(['pgd-20', 'pgd-50x2', 'cw-30', 'apgd-ce', 'apgd-dlr']);
     expect(defaultStrongAttacks(threatModel({ eps }), 2).map((a) => a.name)).not.toContain('apgd-dlr');
-    const r = evaluateStrong(model, { x: Float32Array.from(X.flat()), labels: Int32Array.from(Y) }, { threat: threatModel({ eps }), seed: 3, batchSize: 3, attacks: [all[0], all[2]] });
+    const r = evaluateStrong(
+      model,
+      { x: Float32Array.from(X.flat()), labels: Int32Array.from(Y) },
+      { threat: threatModel({ eps }), seed: 3, batchSize: 3, attacks: [all[0], all[2]] },
+    );
     expect(tf.memory().numTensors).toBe(base);
     for (const v of Object.values(r.perAttack)) {
       expect(v).toBeLessThanOrEqual(r.cleanAcc);

@@ -26,9 +26,16 @@ beforeAll(async () => {
 });
 
 describe('threatModel', () => {
-  it('fills the papers\' protocol around ε: α = ε/4, PGD-10, 1 restart, uniform (ℓ∞) or 0.001·N (ℓ2) start', () => {
+  it("fills the papers' protocol around ε: α = ε/4, PGD-10, 1 restart, uniform (ℓ∞) or 0.001·N (ℓ2) start", () => {
     expect(threatModel({ eps: 0.1 })).toEqual({ norm: 'linf', eps: 0.1, alpha: 0.025, steps: 10, restarts: 1, randomStart: 'uniform' });
-    expect(threatModel({ eps: 0.5, norm: 'l2' })).toEqual({ norm: 'l2', eps: 0.5, alpha: 0.125, steps: 10, restarts: 1, randomStart: 'normal' });
+    expect(threatModel({ eps: 0.5, norm: 'l2' })).toEqual({
+      norm: 'l2',
+      eps: 0.5,
+      alpha: 0.125,
+      steps: 10,
+      restarts: 1,
+      randomStart: 'normal',
+    });
     expect(Object.isFrozen(threatModel({ eps: 0.1 }))).toBe(true);
   });
 
@@ -41,7 +48,7 @@ describe('threatModel', () => {
     expect(threatModel({ eps: 2, norm: 'l2' }).eps).toBe(2);
   });
 
-  it('flags over a run\'s threat model: --norm without --eps is refused naming both; with --eps it is that ball', () => {
+  it("flags over a run's threat model: --norm without --eps is refused naming both; with --eps it is that ball", () => {
     const run = threatModel({ eps: 8 / 255 });
     expect(() => threatModel({ norm: 'l2' }, { base: run, origin: 'flags' })).toThrow(
       /--norm: l2 changes the norm of the run's evaluation \(linf\), but --eps is not given: ε would be the run's eps 0\.03137, a radius in ℓ∞; pass --eps/,
@@ -52,7 +59,7 @@ describe('threatModel', () => {
   });
 });
 
-describe('a run\'s threat model (buildRun)', () => {
+describe("a run's threat model (buildRun)", () => {
   it('eval.attack in another norm than the training attack is that ball, everywhere the run states it', () => {
     const p = build({ norm: 'l2', eps: 0.5 });
     expect(p.threat).toEqual({ norm: 'l2', eps: 0.5, alpha: 0.125, steps: 10, restarts: 1, randomStart: 'normal' });

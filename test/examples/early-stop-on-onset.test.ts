@@ -11,9 +11,17 @@ describe('examples/early-stop-on-onset.ts: an epoch operator that stops at robus
   it('stops at the first epoch whose test robust accuracy is more than k points below its best, and completes there', async () => {
     const k = 2;
     const epochs = 12;
-    const outcome = await runWithEarlyStop({ outDir: fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-early-stop-')), points: k, epochs, trainSize: 100, testSize: 50 });
+    const outcome = await runWithEarlyStop({
+      outDir: fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-early-stop-')),
+      points: k,
+      epochs,
+      trainSize: 100,
+      testSize: 50,
+    });
     // the onset, computed independently from the logged epochs table
-    const rows = await duck(`SELECT epoch, test_robust_acc FROM read_parquet(${lit(path.join(outcome.runDir, 'epochs.parquet'))}) ORDER BY epoch`);
+    const rows = await duck(
+      `SELECT epoch, test_robust_acc FROM read_parquet(${lit(path.join(outcome.runDir, 'epochs.parquet'))}) ORDER BY epoch`,
+    );
     let best = -Infinity;
     let onset: number | null = null;
     for (const r of rows) {

@@ -13,7 +13,13 @@ describe('examples/eps-curriculum.ts: an epoch operator that changes the trainin
     const epochs = 4;
     const eps = 0.2;
     const tensorsBefore = tf.memory().numTensors;
-    const { outcome, maxPerturbation } = await runWithCurriculum({ outDir: fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-curriculum-')), epochs, trainSize: 64, testSize: 20, eps });
+    const { outcome, maxPerturbation } = await runWithCurriculum({
+      outDir: fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-curriculum-')),
+      epochs,
+      trainSize: 64,
+      testSize: 20,
+      eps,
+    });
     expect(outcome.status).toBe('completed');
     // a trainer and a chain per epoch, and still every tensor freed (the model by the runner)
     expect(tf.memory().numTensors).toBe(tensorsBefore);
@@ -22,7 +28,9 @@ describe('examples/eps-curriculum.ts: an epoch operator that changes the trainin
     expect([...maxPerturbation.keys()]).toEqual([1, 2, 3, 4]);
     for (const [epoch, m] of maxPerturbation) expect(m).toBeCloseTo(schedule[epoch - 1], 5);
     // and every epoch trained in full (two steps of 32), logged as usual
-    const steps = await duck(`SELECT epoch, count(*) AS n FROM read_parquet(${lit(path.join(outcome.runDir, 'steps.parquet'))}) GROUP BY epoch ORDER BY epoch`);
+    const steps = await duck(
+      `SELECT epoch, count(*) AS n FROM read_parquet(${lit(path.join(outcome.runDir, 'steps.parquet'))}) GROUP BY epoch ORDER BY epoch`,
+    );
     expect(steps).toEqual(schedule.map((_, i) => ({ epoch: i + 1, n: 2 })));
     const b = await ranOnAutomaticBackend(outcome.runDir);
     expect(b.ran).toBe(b.automatic);

@@ -6,7 +6,10 @@ import { runFromConfig } from '../../examples/pipeline-from-config';
 import { duck, lit } from '../logs/duck';
 
 async function rows(runDir: string, table: string, order: string): Promise<Record<string, unknown>[]> {
-  const src = table === 'examples' ? `read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)` : `read_parquet(${lit(path.join(runDir, table + '.parquet'))})`;
+  const src =
+    table === 'examples'
+      ? `read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)`
+      : `read_parquet(${lit(path.join(runDir, table + '.parquet'))})`;
   return duck(`SELECT * EXCLUDE (run_id) FROM ${src} ORDER BY ${order}`);
 }
 
@@ -23,10 +26,20 @@ describe('examples/pipeline-in-code.ts: checkpoints, resume and report from the 
     expect(codeDir).toBe(first);
     expect(fs.existsSync(path.join(codeDir, '_SUCCESS'))).toBe(true);
     expect(fs.existsSync(path.join(codeDir, 'report.html'))).toBe(true);
-    const configDir = await runFromConfig(out, [`epochs=${sizes.epochs}`, `data.trainSize=${sizes.trainSize}`, `data.testSize=${sizes.testSize}`, `attack.steps=${sizes.steps}`, 'eval.every=1']);
-    expect(await rows(codeDir, 'examples', 'epoch, phase, split, example')).toEqual(await rows(configDir, 'examples', 'epoch, phase, split, example'));
+    const configDir = await runFromConfig(out, [
+      `epochs=${sizes.epochs}`,
+      `data.trainSize=${sizes.trainSize}`,
+      `data.testSize=${sizes.testSize}`,
+      `attack.steps=${sizes.steps}`,
+      'eval.every=1',
+    ]);
+    expect(await rows(codeDir, 'examples', 'epoch, phase, split, example')).toEqual(
+      await rows(configDir, 'examples', 'epoch, phase, split, example'),
+    );
     const steps = (d: string) => rows(d, 'steps', 'epoch, step').then((r) => r.map(({ ms: _m, time: _t, ...rest }) => rest));
     expect(await steps(codeDir)).toEqual(await steps(configDir));
-    expect(await rows(codeDir, 'events', 'epoch, phase, example, event')).toEqual(await rows(configDir, 'events', 'epoch, phase, example, event'));
+    expect(await rows(codeDir, 'events', 'epoch, phase, example, event')).toEqual(
+      await rows(configDir, 'events', 'epoch, phase, example, event'),
+    );
   });
 });

@@ -30,20 +30,32 @@ test('every table is an Arrow IPC stream that apache-arrow reads back with exact
     for (let i = 0; i < c.example.length; i++, row++) {
       const r = t.get(row)!.toJSON();
       expect([r.run_id, r.epoch, r.phase, r.example, r.is_noisy, r.correct_adv, r.loss_adv, r.margin_clean]).toEqual([
-        'r', c.epoch, c.phase, c.example[i], c.is_noisy[i] === 1, c.correct_adv[i] === 1, c.loss_adv[i], c.margin_clean[i],
+        'r',
+        c.epoch,
+        c.phase,
+        c.example[i],
+        c.is_noisy[i] === 1,
+        c.correct_adv[i] === 1,
+        c.loss_adv[i],
+        c.margin_clean[i],
       ]);
       expect(r.te_penalty).toBe(Number.isNaN(c.te_penalty[i]) ? null : c.te_penalty[i]);
     }
   }
   const epochs = arrow.tableFromIPC(fs.readFileSync(path.join(runDir, 'arrow', 'epochs.arrows')));
   expect(epochs.getChild('test_robust_acc')!.toArray()).toEqual(
-    Float64Array.from(events.filter((e) => e.type === 'epoch-end').map((e) => (e as { record: { test_robust_acc: number } }).record.test_robust_acc)),
+    Float64Array.from(
+      events.filter((e) => e.type === 'epoch-end').map((e) => (e as { record: { test_robust_acc: number } }).record.test_robust_acc),
+    ),
   );
 });
 
 test('live tailing: a stream still being written is readable up to its last batch', () => {
   const file = path.join(dir, 'tail.arrows');
-  const w = new ArrowStreamFileWriter(file, [{ name: 'i', type: 'int32' }, { name: 'phase', type: 'utf8' }]);
+  const w = new ArrowStreamFileWriter(file, [
+    { name: 'i', type: 'int32' },
+    { name: 'phase', type: 'utf8' },
+  ]);
   w.append({ i: Int32Array.of(1, 2, 3), phase: 'train' }, 3);
   const partial = arrow.tableFromIPC(fs.readFileSync(file));
   expect(partial.numRows).toBe(3);
@@ -59,7 +71,11 @@ test('live tailing: a stream still being written is readable up to its last batc
 });
 
 /** The rows of a stream, as plain objects, in stream order. */
-const streamRows = (file: string) => arrow.tableFromIPC(fs.readFileSync(file)).toArray().map((r) => r.toJSON());
+const streamRows = (file: string) =>
+  arrow
+    .tableFromIPC(fs.readFileSync(file))
+    .toArray()
+    .map((r) => r.toJSON());
 
 /** The second half of a batch message of `defs`: what a process killed inside a write leaves at the end. */
 function tornBatch(defs: typeof EXAMPLES_COLUMNS, cols: Record<string, unknown>): Uint8Array {
@@ -88,7 +104,16 @@ describe('a resumed run continues its streams', () => {
     for (const ev of events.slice(0, epoch3 + 6)) killed.handle(ev);
     expect(streamRows(path.join(runDir, 'arrow', 'examples.arrows')).some((r) => r.epoch === 3)).toBe(true);
     const arrowDir = path.join(runDir, 'arrow');
-    fs.appendFileSync(path.join(arrowDir, 'examples.arrows'), tornBatch(EXAMPLES_COLUMNS, { ...Object.fromEntries(EXAMPLES_COLUMNS.map((c) => [c.name, 0])), run_id: 'x', phase: 'train', split: 'train', epoch: 1 }));
+    fs.appendFileSync(
+      path.join(arrowDir, 'examples.arrows'),
+      tornBatch(EXAMPLES_COLUMNS, {
+        ...Object.fromEntries(EXAMPLES_COLUMNS.map((c) => [c.name, 0])),
+        run_id: 'x',
+        phase: 'train',
+        split: 'train',
+        epoch: 1,
+      }),
+    );
     fs.writeFileSync(path.join(arrowDir, '.steps.arrows.4242.tmp'), 'a rewrite killed half-way');
 
     // the resumed process: run-start with firstEpoch 3 and the checkpoint's records, labels, then epochs 3-4
@@ -121,14 +146,26 @@ describe('a resumed run continues its streams', () => {
   });
 
   it('a batch with rows of several epochs keeps only the rows before the resumed epoch', () => {
-    const defs = [{ name: 'epoch', type: 'int32' }, { name: 'v', type: 'float64' }, { name: 's', type: 'utf8' }] as const;
+    const defs = [
+      { name: 'epoch', type: 'int32' },
+      { name: 'v', type: 'float64' },
+      { name: 's', type: 'utf8' },
+    ] as const;
     const file = path.join(dir, 'mixed.arrows');
     const w = new ArrowStreamFileWriter(file, defs);
-    w.append({ epoch: Int32Array.of(1, 2, 3, 1, 3, 3, 2), v: Float64Array.of(0, 1, 2, 3, 4, 5, 6), s: ['a', 'b', 'c', 'd', 'e', 'f', 'g'] }, 7);
+    w.append(
+      { epoch: Int32Array.of(1, 2, 3, 1, 3, 3, 2), v: Float64Array.of(0, 1, 2, 3, 4, 5, 6), s: ['a', 'b', 'c', 'd', 'e', 'f', 'g'] },
+      7,
+    );
     w.append({ epoch: Int32Array.of(3, 3), v: Float64Array.of(7, 8), s: 'h' }, 2);
     w.append({ epoch: Int32Array.of(2), v: Float64Array.of(9), s: 'i' }, 1);
     w.close();
-    const rewritten = new ArrowStreamFileWriter(file, defs, undefined, keptBatches(file, defs, (e) => e < 3));
+    const rewritten = new ArrowStreamFileWriter(
+      file,
+      defs,
+      undefined,
+      keptBatches(file, defs, (e) => e < 3),
+    );
     expect(rewritten.rowsWritten).toBe(5);
     rewritten.append({ epoch: Int32Array.of(3), v: Float64Array.of(10), s: 'j' }, 1);
     rewritten.close();
@@ -145,14 +182,39 @@ describe('a resumed run continues its streams', () => {
   it('refuses to continue a stream of other columns, naming the file', () => {
     const file = path.join(dir, 'other.arrows');
     new ArrowStreamFileWriter(file, [{ name: 'epoch', type: 'int32' }]).close();
-    const read = () => [...keptBatches(file, [{ name: 'epoch', type: 'int32' }, { name: 'v', type: 'float64' }], () => true)];
+    const read = () => [
+      ...keptBatches(
+        file,
+        [
+          { name: 'epoch', type: 'int32' },
+          { name: 'v', type: 'float64' },
+        ],
+        () => true,
+      ),
+    ];
     expect(read).toThrow(AtflowError);
     expect(read).toThrow(/other\.arrows: its columns \(epoch: Int32\) are not this atflow's/);
     // a resumed run stops with that error (not a generic write error) and leaves the stream as it was
     const before = fs.readFileSync(file);
-    expect(() => new ArrowStreamFileWriter(file, [{ name: 'epoch', type: 'int32' }, { name: 'v', type: 'float64' }], undefined, keptBatches(file, [{ name: 'epoch', type: 'int32' }, { name: 'v', type: 'float64' }], () => true))).toThrow(
-      expect.objectContaining({ code: 'RESUME' }),
-    );
+    expect(
+      () =>
+        new ArrowStreamFileWriter(
+          file,
+          [
+            { name: 'epoch', type: 'int32' },
+            { name: 'v', type: 'float64' },
+          ],
+          undefined,
+          keptBatches(
+            file,
+            [
+              { name: 'epoch', type: 'int32' },
+              { name: 'v', type: 'float64' },
+            ],
+            () => true,
+          ),
+        ),
+    ).toThrow(expect.objectContaining({ code: 'RESUME' }));
     expect(fs.readFileSync(file).equals(before)).toBe(true);
     expect(fs.readdirSync(dir).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect([...keptBatches(path.join(dir, 'missing.arrows'), [], () => true)]).toEqual([]);

@@ -23,9 +23,23 @@ const SCORES = [
 
 function record(s: (typeof SCORES)[number], bestEpoch: number): EpochRecord {
   return {
-    epoch: s.epoch, lr: 0.1, te_weight: 0, train_loss: 1, train_clean_acc: 0.9, train_clean_loss: 0.3, train_robust_acc: 0.5, train_robust_loss: 1,
-    test_clean_acc: 0.8, test_clean_loss: 0.5, test_robust_acc: s.test, test_robust_loss: 1, grad_norm_sq_mean: 1, wall_ms: 10, eval_ms: 5,
-    best_epoch: bestEpoch, best_rule: 'r',
+    epoch: s.epoch,
+    lr: 0.1,
+    te_weight: 0,
+    train_loss: 1,
+    train_clean_acc: 0.9,
+    train_clean_loss: 0.3,
+    train_robust_acc: 0.5,
+    train_robust_loss: 1,
+    test_clean_acc: 0.8,
+    test_clean_loss: 0.5,
+    test_robust_acc: s.test,
+    test_robust_loss: 1,
+    grad_norm_sq_mean: 1,
+    wall_ms: 10,
+    eval_ms: 5,
+    best_epoch: bestEpoch,
+    best_rule: 'r',
     // the validation split's accuracies travel on the epoch-end records (they are not epochs.parquet columns)
     ...({ val_clean_acc: 0.8, val_robust_acc: s.val } as object),
   } as EpochRecord;
@@ -38,9 +52,18 @@ const TEST_BEST = selectBestEpoch(SCORES.map((s) => ({ epoch: s.epoch, robustAcc
 function events(records: EpochRecord[], planned: number, status: 'completed' | 'interrupted'): RunEvent[] {
   return [
     {
-      type: 'run-start', runId: 'r', runDir: '/nonexistent', spec: { eval: { selectOn: 'val' } }, seed: 1,
-      backend: { name: 'cpu', provider: 'p', tfjsVersion: 'v', tensorflowVersion: null, threads: 1 }, startedAt: 't', epochs: planned,
-      numClasses: 10, trainSize: 10, firstEpoch: 1, priorEpochs: [],
+      type: 'run-start',
+      runId: 'r',
+      runDir: '/nonexistent',
+      spec: { eval: { selectOn: 'val' } },
+      seed: 1,
+      backend: { name: 'cpu', provider: 'p', tfjsVersion: 'v', tensorflowVersion: null, threads: 1 },
+      startedAt: 't',
+      epochs: planned,
+      numClasses: 10,
+      trainSize: 10,
+      firstEpoch: 1,
+      priorEpochs: [],
     },
     ...records.map((record): RunEvent => ({ type: 'epoch-end', record })),
     { type: 'run-end', status, wallMs: 1 },
@@ -59,7 +82,13 @@ describe('one best-epoch rule for trackBest, summary.json and the table', () => 
   });
 
   it("summary.json's fallback (records that carry no decision) picks on eval.selectOn, as trackBest does", () => {
-    const s = summaryOf(events(SCORES.map((x) => record(x, 0)), 4, 'completed'));
+    const s = summaryOf(
+      events(
+        SCORES.map((x) => record(x, 0)),
+        4,
+        'completed',
+      ),
+    );
     expect(s.best!.epoch).toBe(VAL_BEST);
   });
 
@@ -67,7 +96,9 @@ describe('one best-epoch rule for trackBest, summary.json and the table', () => 
     const records = SCORES.map((x) => record(x, VAL_BEST));
     const s = summaryOf(events(records, 4, 'completed'));
     expect(s.best!.epoch).toBe(VAL_BEST);
-    const bestRow = renderSummaryTable([{ name: 'r', epochs: records }]).split('\n').find((l) => l.startsWith('r best '))!;
+    const bestRow = renderSummaryTable([{ name: 'r', epochs: records }])
+      .split('\n')
+      .find((l) => l.startsWith('r best '))!;
     expect(bestRow.split(/\s+/)[2]).toBe(String(VAL_BEST));
   });
 });

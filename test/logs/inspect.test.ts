@@ -31,7 +31,11 @@ test('inspectFile: schema, row count, head (timestamps as ISO UTC) of Parquet an
   expect(a.rows).toBe(30 * 2 * 2);
   expect(a.schema.find((c) => c.name === 'is_noisy')!.type).toBe('Bool');
   // the examples parts are one table (the folder); the Arrow sink's examples stream is another
-  expect(tablesOf(path.join(dir, 'r')).filter((t) => t.label.includes('examples')).map((t) => [path.relative(dir, t.label), t.files.length])).toEqual([
+  expect(
+    tablesOf(path.join(dir, 'r'))
+      .filter((t) => t.label.includes('examples'))
+      .map((t) => [path.relative(dir, t.label), t.files.length]),
+  ).toEqual([
     [path.join('r', 'arrow', 'examples.arrows'), 1],
     [path.join('r', 'examples'), 4],
   ]);
@@ -75,7 +79,9 @@ test('atflow inspect <run>/examples and a glob of its parts: one table, every pa
 test('atflow inspect: a glob over different tables, or matching nothing, is a clear error', () => {
   const mixed = atflow('inspect', path.join(dir, 'r', '*.parquet'));
   expect(mixed.status).toBe(2);
-  expect(mixed.stderr).toMatch(/matches files of different tables: .*complexity\.parquet has \(run_id: Utf8, epoch: Int32, measure: Utf8, value: Float64\), .*epochs\.parquet has/);
+  expect(mixed.stderr).toMatch(
+    /matches files of different tables: .*complexity\.parquet has \(run_id: Utf8, epoch: Int32, measure: Utf8, value: Float64\), .*epochs\.parquet has/,
+  );
   const none = atflow('inspect', path.join(dir, 'r', 'examples', '*', '*.csv'));
   expect(none.status).toBe(2);
   expect(none.stderr).toContain('no .parquet/.arrow files match');

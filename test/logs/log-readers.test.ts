@@ -3,7 +3,7 @@ import * as os from 'os';
 import * as path from 'path';
 import type { RunEvent } from '../../src/core/run-event';
 import { ParquetRunWriter } from '../../src/logs/parquet-sink';
-import { isError, LogsAsRead, readersPython, readLogs, ReaderResult, TableToRead } from './readers/log-readers';
+import { isError, type LogsAsRead, readersPython, readLogs, type ReaderResult, type TableToRead } from './readers/log-readers';
 import { syntheticRun } from './synthetic-run';
 import { evalTiny, runTiny, tinyConfig, tinyOverrides } from './tiny-runs';
 
@@ -28,14 +28,25 @@ let read: LogsAsRead;
 beforeAll(async () => {
   if (!python) return;
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-readers-'));
-  const cfg = tinyConfig(path.join(dir, 'configs'), 'ro', 'robust-overfitting-cpu.json', { ...tinyOverrides({ epochs: EPOCHS, trainSize: TRAIN }), logging: { arrow: true, complexityEvery: 3 } });
+  const cfg = tinyConfig(path.join(dir, 'configs'), 'ro', 'robust-overfitting-cpu.json', {
+    ...tinyOverrides({ epochs: EPOCHS, trainSize: TRAIN }),
+    logging: { arrow: true, complexityEvery: 3 },
+  });
   [runDir] = await runTiny(cfg, path.join(dir, 'runs'), 'pgd-at');
   await evalTiny(runDir, ['--checkpoint', 'final', '--split', 'train', '--n', '32', '--name', EVAL]);
   const tables: TableToRead[] = [
     { name: 'examples', kind: 'dataset', path: path.join(runDir, 'examples') },
-    ...['labels', 'events', 'epochs', 'steps', 'complexity'].map((t) => ({ name: t, kind: 'file' as const, path: path.join(runDir, `${t}.parquet`) })),
+    ...['labels', 'events', 'epochs', 'steps', 'complexity'].map((t) => ({
+      name: t,
+      kind: 'file' as const,
+      path: path.join(runDir, `${t}.parquet`),
+    })),
     { name: 'robustness', kind: 'file', path: path.join(runDir, 'eval', EVAL, 'robustness.parquet') },
-    ...['examples', 'labels', 'events', 'epochs', 'steps', 'complexity'].map((t) => ({ name: `arrow/${t}`, kind: 'stream' as const, path: path.join(runDir, 'arrow', `${t}.arrows`) })),
+    ...['examples', 'labels', 'events', 'epochs', 'steps', 'complexity'].map((t) => ({
+      name: `arrow/${t}`,
+      kind: 'stream' as const,
+      path: path.join(runDir, 'arrow', `${t}.arrows`),
+    })),
   ];
   read = readLogs(python, tables);
 }, 600_000);
@@ -58,28 +69,44 @@ function expectAgreement(table: string): ReaderResult {
   const got = results(table);
   const [, first] = got[0];
   for (const [call, r] of got) {
-    expect({ call, rows: r.rows, columns: r.columns, digest: r.digest }).toEqual({ call, rows: first.rows, columns: first.columns, digest: first.digest });
-    if (r.columns.includes('epoch')) expect({ call, epoch: r.epoch_type, integer: r.epoch_is_integer }).toEqual({ call, epoch: r.epoch_type, integer: true });
+    expect({ call, rows: r.rows, columns: r.columns, digest: r.digest }).toEqual({
+      call,
+      rows: first.rows,
+      columns: first.columns,
+      digest: first.digest,
+    });
+    if (r.columns.includes('epoch'))
+      expect({ call, epoch: r.epoch_type, integer: r.epoch_is_integer }).toEqual({ call, epoch: r.epoch_type, integer: true });
   }
   expect(first.rows).toBeGreaterThan(0);
   return first;
 }
 
 describe('each reader’s obvious call on a real run folder', () => {
-  readersTest('examples/: pandas.read_parquet(dir), pyarrow.parquet.read_table(dir), polars.read_parquet(dir) and DuckDB return the same rows, epoch an integer', () => {
-    const r = expectAgreement('examples');
-    expect(r.epochs).toEqual(Array.from({ length: EPOCHS }, (_, i) => i + 1));
-    // the train phase alone is TRAIN rows per epoch; eval rows (training and test split) come on top
-    expect(r.rows).toBeGreaterThan(TRAIN * EPOCHS);
-    console.log(`log readers: ${JSON.stringify(read.versions)}; examples/: ${r.rows} rows, epoch as ${Object.values(read.tables.examples).map((x) => (x as ReaderResult).epoch_type).join(' / ')}`);
-  });
+  readersTest(
+    'examples/: pandas.read_parquet(dir), pyarrow.parquet.read_table(dir), polars.read_parquet(dir) and DuckDB return the same rows, epoch an integer',
+    () => {
+      const r = expectAgreement('examples');
+      expect(r.epochs).toEqual(Array.from({ length: EPOCHS }, (_, i) => i + 1));
+      // the train phase alone is TRAIN rows per epoch; eval rows (training and test split) come on top
+      expect(r.rows).toBeGreaterThan(TRAIN * EPOCHS);
+      console.log(
+        `log readers: ${JSON.stringify(read.versions)}; examples/: ${r.rows} rows, epoch as ${Object.values(read.tables.examples)
+          .map((x) => (x as ReaderResult).epoch_type)
+          .join(' / ')}`,
+      );
+    },
+  );
 
-  readersTest.each(['labels', 'events', 'epochs', 'steps', 'complexity', 'robustness'])('%s.parquet: the four readers return the same rows', (table) => {
-    const r = expectAgreement(table);
-    if (table === 'epochs') expect(r.rows).toBe(EPOCHS);
-    if (table === 'labels') expect(r.rows).toBe(TRAIN);
-    if (table === 'robustness') expect(r.rows).toBe(32);
-  });
+  readersTest.each(['labels', 'events', 'epochs', 'steps', 'complexity', 'robustness'])(
+    '%s.parquet: the four readers return the same rows',
+    (table) => {
+      const r = expectAgreement(table);
+      if (table === 'epochs') expect(r.rows).toBe(EPOCHS);
+      if (table === 'labels') expect(r.rows).toBe(TRAIN);
+      if (table === 'robustness') expect(r.rows).toBe(32);
+    },
+  );
 
   readersTest('arrow/*.arrows: pyarrow (and pandas through it) and polars read the streams, and they hold the Parquet tables’ rows', () => {
     for (const t of ['examples', 'labels', 'events', 'epochs', 'steps', 'complexity']) {
@@ -99,7 +126,10 @@ describe('while a run is being written', () => {
     // small row groups: the open part already holds bytes on disk, as a long epoch's does
     const writer = new ParquetRunWriter({ now: () => 0, rowGroupSize: 250 });
     // up to the second batch of epoch 3: its part file is open (being written) while the readers look
-    const cut = events.findIndex((e, i) => e.type === 'examples' && e.columns.epoch === 3 && events.slice(0, i).some((p) => p.type === 'examples' && p.columns.epoch === 3));
+    const cut = events.findIndex(
+      (e, i) =>
+        e.type === 'examples' && e.columns.epoch === 3 && events.slice(0, i).some((p) => p.type === 'examples' && p.columns.epoch === 3),
+    );
     for (const ev of events.slice(0, cut + 1)) await writer.handle(ev);
     const temp = () => tempFiles(live).find((f) => path.basename(f).startsWith('.part-train.parquet.'));
     for (let t = 0; t < 100 && !(temp() && fs.statSync(temp()!).size > 0); t++) await new Promise((r) => setTimeout(r, 100));
@@ -108,6 +138,7 @@ describe('while a run is being written', () => {
     await writer.abort();
     const got = Object.entries(mid.tables.examples);
     expect(got.filter(([, r]) => isError(r)).map(([call, r]) => `${call}: ${(r as { error: string }).error}`)).toEqual([]);
-    for (const [call, r] of got as Array<[string, ReaderResult]>) expect({ call, epochs: r.epochs, rows: r.rows }).toEqual({ call, epochs: [1, 2], rows: 2 * 2 * 2000 });
+    for (const [call, r] of got as Array<[string, ReaderResult]>)
+      expect({ call, epochs: r.epochs, rows: r.rows }).toEqual({ call, epochs: [1, 2], rows: 2 * 2 * 2000 });
   });
 });

@@ -26,17 +26,26 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 const run = () => path.join(dir, 'run1');
 const examplesGlob = () => lit(path.join(run(), 'examples', '*', '*.parquet'));
-const readExamples = (sel: string, rest = '') =>
-  duck(`select ${sel} from read_parquet(${examplesGlob()}) ${rest}`);
+const readExamples = (sel: string, rest = '') => duck(`select ${sel} from read_parquet(${examplesGlob()}) ${rest}`);
 
 describe('parquet sink: run folder layout', () => {
   test('every table, spec.json and _SUCCESS exist; one part per epoch and phase; no temp files', () => {
     const files = fs.readdirSync(run()).sort();
-    expect(files).toEqual(['_SUCCESS', 'complexity.parquet', 'epochs.parquet', 'events.parquet', 'examples', 'labels.parquet', 'spec.json', 'steps.parquet']);
+    expect(files).toEqual([
+      '_SUCCESS',
+      'complexity.parquet',
+      'epochs.parquet',
+      'events.parquet',
+      'examples',
+      'labels.parquet',
+      'spec.json',
+      'steps.parquet',
+    ]);
     const parts = fs.readdirSync(path.join(run(), 'examples')).sort();
     // plain folder names, not Hive's epoch=0001: the files carry `epoch` (see log-readers.test.ts)
     expect(parts).toEqual(['epoch-0001', 'epoch-0002', 'epoch-0003', 'epoch-0004']);
-    for (const p of parts) expect(fs.readdirSync(path.join(run(), 'examples', p)).sort()).toEqual(['part-eval.parquet', 'part-train.parquet']);
+    for (const p of parts)
+      expect(fs.readdirSync(path.join(run(), 'examples', p)).sort()).toEqual(['part-eval.parquet', 'part-train.parquet']);
     const spec = JSON.parse(fs.readFileSync(path.join(run(), 'spec.json'), 'utf8'));
     expect(spec.run_id).toBe('run1');
     expect(spec.seed).toBe(7);
@@ -50,10 +59,19 @@ describe('parquet sink: DuckDB reads back exact values', () => {
   test('examples has exactly N × epochs × phases rows and the columns of DESIGN.md in order', async () => {
     const [{ n }] = await readExamples('count(*) as n');
     expect(n).toBe(N * EPOCHS * 2);
-    const cols = await duck(`describe select * from read_parquet(${lit(path.join(run(), 'examples', 'epoch-0001', 'part-train.parquet'))})`);
+    const cols = await duck(
+      `describe select * from read_parquet(${lit(path.join(run(), 'examples', 'epoch-0001', 'part-train.parquet'))})`,
+    );
     expect(cols.map((c) => c.column_name)).toEqual(EXAMPLES_COLUMNS.map((c) => c.name));
     const types = Object.fromEntries(cols.map((c) => [c.column_name, c.column_type]));
-    expect(types).toMatchObject({ example: 'INTEGER', is_noisy: 'BOOLEAN', correct_clean: 'BOOLEAN', loss_clean: 'FLOAT', phase: 'VARCHAR', te_penalty: 'FLOAT' });
+    expect(types).toMatchObject({
+      example: 'INTEGER',
+      is_noisy: 'BOOLEAN',
+      correct_clean: 'BOOLEAN',
+      loss_clean: 'FLOAT',
+      phase: 'VARCHAR',
+      te_penalty: 'FLOAT',
+    });
   });
 
   test('every examples value equals the in-memory columns (float32 exact; NaN → null before TE)', async () => {
@@ -73,7 +91,8 @@ describe('parquet sink: DuckDB reads back exact values', () => {
       expect(r.run_id).toBe('run1');
       for (const k of ['label_true', 'label_used', 'pred_clean', 'pred_adv'] as const) expect(r[k]).toBe(c[k][i]);
       for (const k of ['is_noisy', 'correct_clean', 'correct_adv'] as const) expect(r[k]).toBe(c[k][i] === 1);
-      for (const k of ['loss_clean', 'p_label_clean', 'margin_clean', 'loss_adv', 'p_label_adv', 'margin_adv'] as const) expect(r[k]).toBe(c[k][i]);
+      for (const k of ['loss_clean', 'p_label_clean', 'margin_clean', 'loss_adv', 'p_label_adv', 'margin_adv'] as const)
+        expect(r[k]).toBe(c[k][i]);
       for (const k of ['te_target_entropy', 'te_penalty'] as const) {
         if (Number.isNaN(c[k][i])) {
           expect(r[k]).toBeNull();
@@ -89,29 +108,50 @@ describe('parquet sink: DuckDB reads back exact values', () => {
     const lrows = await duck(`select * from read_parquet(${lit(path.join(run(), 'labels.parquet'))}) order by example`);
     expect(lrows.length).toBe(N);
     lrows.forEach((r, i) => {
-      expect([r.example, r.label_true, r.label_used, r.is_noisy]).toEqual([labels.example[i], labels.label_true[i], labels.label_used[i], labels.label_true[i] !== labels.label_used[i]]);
+      expect([r.example, r.label_true, r.label_used, r.is_noisy]).toEqual([
+        labels.example[i],
+        labels.label_true[i],
+        labels.label_used[i],
+        labels.label_true[i] !== labels.label_used[i],
+      ]);
     });
 
     const evs = events.filter((e) => e.type === 'events').map((e) => (e as { columns: EventColumns }).columns);
-    const expEvents = evs.flatMap((c) => Array.from(c.example, (ex, i) => `${c.epoch[i]}|${ex}|${c.event[i]}|${c.is_noisy[i] === 1}|${c.first_learned_epoch[i]}`));
+    const expEvents = evs.flatMap((c) =>
+      Array.from(c.example, (ex, i) => `${c.epoch[i]}|${ex}|${c.event[i]}|${c.is_noisy[i] === 1}|${c.first_learned_epoch[i]}`),
+    );
     const erows = await duck(`select * from read_parquet(${lit(path.join(run(), 'events.parquet'))})`);
     expect(expEvents.length).toBeGreaterThan(50);
     expect(erows.map((r) => `${r.epoch}|${r.example}|${r.event}|${r.is_noisy}|${r.first_learned_epoch}`)).toEqual(expEvents);
 
     const steps = events.filter((e) => e.type === 'step').map((e) => (e as { record: StepRecord }).record);
-    const srows = await duck(`select *, typeof(time) as tt, epoch_ms(time) as tms from read_parquet(${lit(path.join(run(), 'steps.parquet'))})`);
+    const srows = await duck(
+      `select *, typeof(time) as tt, epoch_ms(time) as tms from read_parquet(${lit(path.join(run(), 'steps.parquet'))})`,
+    );
     expect(srows.length).toBe(steps.length);
     srows.forEach((r, i) => {
-      expect([r.epoch, r.step, r.loss, r.grad_norm_sq, r.lr, r.ms, r.batch_size]).toEqual([steps[i].epoch, steps[i].step, steps[i].loss, steps[i].grad_norm_sq, steps[i].lr, steps[i].ms, steps[i].batch_size]);
+      expect([r.epoch, r.step, r.loss, r.grad_norm_sq, r.lr, r.ms, r.batch_size]).toEqual([
+        steps[i].epoch,
+        steps[i].step,
+        steps[i].loss,
+        steps[i].grad_norm_sq,
+        steps[i].lr,
+        steps[i].ms,
+        steps[i].batch_size,
+      ]);
       expect(r.tt).toBe('TIMESTAMP WITH TIME ZONE');
       expect(r.tms).toBe(Date.parse('2024-05-06T07:10:00.000Z'));
     });
 
     const epochs = events.filter((e) => e.type === 'epoch-end').map((e) => (e as { record: EpochRecord }).record);
-    const prows = await duck(`select * exclude (time, run_id) from read_parquet(${lit(path.join(run(), 'epochs.parquet'))}) order by epoch`);
+    const prows = await duck(
+      `select * exclude (time, run_id) from read_parquet(${lit(path.join(run(), 'epochs.parquet'))}) order by epoch`,
+    );
     expect(prows).toEqual(epochs.map((r) => ({ ...r })));
 
-    const crows = await duck(`select epoch, measure, value from read_parquet(${lit(path.join(run(), 'complexity.parquet'))}) order by epoch, measure`);
+    const crows = await duck(
+      `select epoch, measure, value from read_parquet(${lit(path.join(run(), 'complexity.parquet'))}) order by epoch, measure`,
+    );
     const expC = events
       .filter((e) => e.type === 'complexity')
       .flatMap((e) => {
@@ -123,7 +163,7 @@ describe('parquet sink: DuckDB reads back exact values', () => {
     expect(crows).toEqual(expC);
   });
 
-  test('run metadata is in every file\'s key-value metadata; ZSTD compression', async () => {
+  test("run metadata is in every file's key-value metadata; ZSTD compression", async () => {
     const kv = await duck(
       `select decode(key) as k, decode(value) as v from parquet_kv_metadata(${lit(path.join(run(), 'examples', 'epoch-0002', 'part-eval.parquet'))})`,
     );
@@ -141,7 +181,9 @@ describe('parquet sink: DuckDB reads back exact values', () => {
 describe('parquet sink: runs that do not complete', () => {
   test('run-end failed: tables written, no _SUCCESS', async () => {
     const d = path.join(dir, 'failed');
-    const evs = syntheticRun({ runDir: d, n: 40, epochs: 2, batch: 16 }).map((e): RunEvent => (e.type === 'run-end' ? { ...e, status: 'failed', error: 'boom' } : e));
+    const evs = syntheticRun({ runDir: d, n: 40, epochs: 2, batch: 16 }).map((e): RunEvent =>
+      e.type === 'run-end' ? { ...e, status: 'failed', error: 'boom' } : e,
+    );
     const res = await writeRun(evs);
     expect(res.success).toBe(false);
     expect(fs.existsSync(path.join(d, '_SUCCESS'))).toBe(false);
@@ -159,9 +201,17 @@ describe('parquet sink: runs that do not complete', () => {
     // second process resumes at epoch 2 (the last checkpoint was epoch 1): epoch 2 is redone
     const from2 = all.findIndex((e) => e.type === 'epoch-start' && e.epoch === 2);
     await writeRun([{ ...start, firstEpoch: 2 }, ...all.slice(from2)]);
-    const rows = await duck(`select epoch, count(*) as n from read_parquet(${lit(path.join(d, 'epochs.parquet'))}) group by epoch order by epoch`);
-    expect(rows).toEqual([{ epoch: 1, n: 1 }, { epoch: 2, n: 1 }, { epoch: 3, n: 1 }]);
-    const steps = await duck(`select epoch, count(*) as n from read_parquet(${lit(path.join(d, 'steps.parquet'))}) group by epoch order by epoch`);
+    const rows = await duck(
+      `select epoch, count(*) as n from read_parquet(${lit(path.join(d, 'epochs.parquet'))}) group by epoch order by epoch`,
+    );
+    expect(rows).toEqual([
+      { epoch: 1, n: 1 },
+      { epoch: 2, n: 1 },
+      { epoch: 3, n: 1 },
+    ]);
+    const steps = await duck(
+      `select epoch, count(*) as n from read_parquet(${lit(path.join(d, 'steps.parquet'))}) group by epoch order by epoch`,
+    );
     expect(steps).toEqual([1, 2, 3].map((e) => ({ epoch: e, n: 3 })));
     expect(fs.existsSync(path.join(d, '_SUCCESS'))).toBe(true);
   });
@@ -197,7 +247,9 @@ describe('a run folder of the earlier layout (Hive-style examples/epoch=NNNN/)',
     const from3 = all.findIndex((e) => e.type === 'epoch-start' && e.epoch === 3);
     await writeRun([{ ...start, firstEpoch: 3 }, ...all.slice(from3)]);
     expect(fs.readdirSync(path.join(d, 'examples')).sort()).toEqual(['epoch-0001', 'epoch-0002', 'epoch-0003']);
-    const rows = await duck(`select typeof(epoch) as t, epoch, count(*) as n from read_parquet(${lit(path.join(d, 'examples', '*', '*.parquet'))}) group by all order by epoch`);
+    const rows = await duck(
+      `select typeof(epoch) as t, epoch, count(*) as n from read_parquet(${lit(path.join(d, 'examples', '*', '*.parquet'))}) group by all order by epoch`,
+    );
     expect(rows).toEqual([1, 2, 3].map((epoch) => ({ t: 'INTEGER', epoch, n: 40 * 2 })));
   });
 

@@ -83,11 +83,27 @@ test('memory stays bounded on a 1M-row examples write', async () => {
   const b = 2000;
   const f = () => Float32Array.from({ length: b }, (_, k) => (k * 0.37) % 3);
   const cols = {
-    run_id: 'big', epoch: 1, phase: 'eval', split: 'train', input_corrupted: 0,
-    example: new Int32Array(b), label_true: new Int32Array(b).fill(3), label_used: new Int32Array(b).fill(4),
-    is_noisy: new Uint8Array(b).fill(1), loss_clean: f(), pred_clean: new Int32Array(b), correct_clean: new Uint8Array(b),
-    p_label_clean: f(), margin_clean: f(), loss_adv: f(), pred_adv: new Int32Array(b), correct_adv: new Uint8Array(b),
-    p_label_adv: f(), margin_adv: f(), te_target_entropy: f(), te_penalty: f(),
+    run_id: 'big',
+    epoch: 1,
+    phase: 'eval',
+    split: 'train',
+    input_corrupted: 0,
+    example: new Int32Array(b),
+    label_true: new Int32Array(b).fill(3),
+    label_used: new Int32Array(b).fill(4),
+    is_noisy: new Uint8Array(b).fill(1),
+    loss_clean: f(),
+    pred_clean: new Int32Array(b),
+    correct_clean: new Uint8Array(b),
+    p_label_clean: f(),
+    margin_clean: f(),
+    loss_adv: f(),
+    pred_adv: new Int32Array(b),
+    correct_adv: new Uint8Array(b),
+    p_label_adv: f(),
+    margin_adv: f(),
+    te_target_entropy: f(),
+    te_penalty: f(),
   };
   const total = 1_000_000;
   let rssAfterWarmup = 0;

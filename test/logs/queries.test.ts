@@ -8,7 +8,6 @@ import { writeRun } from './run-sink';
 import { duck } from './duck';
 import { docQueries } from './doc-queries';
 
-
 let dir: string;
 let events: RunEvent[];
 let q: Record<string, string>;
@@ -25,13 +24,24 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
 /** Per example, its rows of one phase in epoch order. */
 function perExample(phase: 'train' | 'eval') {
-  const m = new Map<number, { epoch: number; noisy: number; p: number; correct: number; adv: number; margin: number; marginAdv: number }[]>();
+  const m = new Map<
+    number,
+    { epoch: number; noisy: number; p: number; correct: number; adv: number; margin: number; marginAdv: number }[]
+  >();
   for (const ev of events) {
     if (ev.type !== 'examples' || ev.columns.phase !== phase || (ev.columns.split ?? 'train') !== 'train') continue;
     const c: ExampleColumns = ev.columns;
     for (let i = 0; i < c.example.length; i++) {
       const list = m.get(c.example[i]) ?? [];
-      list.push({ epoch: c.epoch, noisy: c.is_noisy[i], p: c.p_label_clean[i], correct: c.correct_clean[i], adv: c.correct_adv[i], margin: c.margin_clean[i], marginAdv: c.margin_adv[i] });
+      list.push({
+        epoch: c.epoch,
+        noisy: c.is_noisy[i],
+        p: c.p_label_clean[i],
+        correct: c.correct_clean[i],
+        adv: c.correct_adv[i],
+        margin: c.margin_clean[i],
+        marginAdv: c.margin_adv[i],
+      });
       m.set(c.example[i], list);
     }
   }
@@ -41,7 +51,19 @@ function perExample(phase: 'train' | 'eval') {
 const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
 
 test('docs/queries.md ships every query', () => {
-  expect(Object.keys(q).sort()).toEqual(['aum', 'cartography', 'data_map', 'data_map_binned', 'data_map_last_epoch', 'events_per_epoch', 'forgetting', 'forgetting_histogram', 'memorized_noisy', 'robust_overfitting', 'test_lost_after_best']);
+  expect(Object.keys(q).sort()).toEqual([
+    'aum',
+    'cartography',
+    'data_map',
+    'data_map_binned',
+    'data_map_last_epoch',
+    'events_per_epoch',
+    'forgetting',
+    'forgetting_histogram',
+    'memorized_noisy',
+    'robust_overfitting',
+    'test_lost_after_best',
+  ]);
 });
 
 test('cartography = TypeScript confidence / variability / correctness', async () => {

@@ -53,7 +53,9 @@ test('a format of its own gets the rows the Parquet format stores, and an epoch 
     const file = path.join(runDir, `${t}.parquet`);
     if (fs.existsSync(file)) stored[t] = Number((await duck(`SELECT count(*) AS n FROM read_parquet(${lit(file)})`))[0].n);
   }
-  stored.examples = Number((await duck(`SELECT count(*) AS n FROM read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))})`))[0].n);
+  stored.examples = Number(
+    (await duck(`SELECT count(*) AS n FROM read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))})`))[0].n,
+  );
   expect(counting.result()).toEqual(stored);
   expect(counting.durable).toEqual([1, 2, 3]);
 });

@@ -21,13 +21,36 @@ test('summary.json: best (by the run rule) and final accuracies, robust gap, met
   await writeRun(events); // tables first, so the summary lists them
   const s = await firstValueFrom(from(events).pipe(summarySink()));
   // synthetic test robust acc: 0.4, 0.5, 0.6, 0.55, 0.5 → best epoch 3, final epoch 5
-  expect(s.best).toEqual({ epoch: 3, test_clean_acc: 0.5 + 0.05 * 3, test_robust_acc: 0.3 + 0.1 * 3, train_clean_acc: 0.5 + 0.1 * 3, train_robust_acc: 0.3 + 0.12 * 3 });
+  expect(s.best).toEqual({
+    epoch: 3,
+    test_clean_acc: 0.5 + 0.05 * 3,
+    test_robust_acc: 0.3 + 0.1 * 3,
+    train_clean_acc: 0.5 + 0.1 * 3,
+    train_robust_acc: 0.3 + 0.12 * 3,
+  });
   expect(s.final!.epoch).toBe(5);
   expect(s.robust_gap).toBeCloseTo(0.6 - (0.3 + 0.3 - 0.1), 12);
-  expect(s).toMatchObject({ run_id: 'a', status: 'completed', trainer: 'trades', te: false, label_noise: { kind: 'sym', rate: 0.2 }, wall_ms: 4321, seed: 7, best_rule: 'test_robust_acc' });
+  expect(s).toMatchObject({
+    run_id: 'a',
+    status: 'completed',
+    trainer: 'trades',
+    te: false,
+    label_noise: { kind: 'sym', rate: 0.2 },
+    wall_ms: 4321,
+    seed: 7,
+    best_rule: 'test_robust_acc',
+  });
   expect(s.attack).toEqual({ norm: 'linf', eps: 8 / 255, alpha: 2 / 255, steps: 10 });
   expect(s.backend!.name).toBe('cpu');
-  expect(s.paths).toMatchObject({ labels: 'labels.parquet', epochs: 'epochs.parquet', steps: 'steps.parquet', events: 'events.parquet', complexity: 'complexity.parquet', spec: 'spec.json', summary: 'summary.json' });
+  expect(s.paths).toMatchObject({
+    labels: 'labels.parquet',
+    epochs: 'epochs.parquet',
+    steps: 'steps.parquet',
+    events: 'events.parquet',
+    complexity: 'complexity.parquet',
+    spec: 'spec.json',
+    summary: 'summary.json',
+  });
   expect(readRunSummary(runDir)).toEqual(JSON.parse(JSON.stringify(s)));
   const multi = writeMultiRunSummary(path.join(dir, 'summary.json'), [s, { ...s, run_id: 'b' }]);
   expect(JSON.parse(fs.readFileSync(multi, 'utf8')).runs.map((r: { run_id: string }) => r.run_id)).toEqual(['a', 'b']);
@@ -39,8 +62,17 @@ test('pickBest: highest test robust accuracy, ties by clean accuracy', () => {
 });
 
 test('readRunMeta reads the RunSpec fields (trainer.name, trainer.te, labelNoise, attack)', () => {
-  const m = readRunMeta({ trainer: { name: 'pgd-at', te: { start: 90 } }, labelNoise: { kind: 'symmetric', rate: 0.4 }, attack: { name: 'pgd', norm: 'l2', eps: 0.5, alpha: 0.1, steps: 7 } });
-  expect(m).toEqual({ trainer: 'pgd-at', te: true, label_noise: { kind: 'symmetric', rate: 0.4 }, attack: { norm: 'l2', eps: 0.5, alpha: 0.1, steps: 7 } });
+  const m = readRunMeta({
+    trainer: { name: 'pgd-at', te: { start: 90 } },
+    labelNoise: { kind: 'symmetric', rate: 0.4 },
+    attack: { name: 'pgd', norm: 'l2', eps: 0.5, alpha: 0.1, steps: 7 },
+  });
+  expect(m).toEqual({
+    trainer: 'pgd-at',
+    te: true,
+    label_noise: { kind: 'symmetric', rate: 0.4 },
+    attack: { norm: 'l2', eps: 0.5, alpha: 0.1, steps: 7 },
+  });
   expect(readRunMeta(undefined).trainer).toBe('unknown');
 });
 

@@ -42,7 +42,14 @@ export function syntheticRun(o: SyntheticRunOptions): RunEvent[] {
     type: 'run-start',
     runId,
     runDir: o.runDir,
-    spec: { meta: { trainer: o.trainer ?? 'pgd-at', label_noise: { kind: 'sym', rate: 0.2 }, attack: { norm: 'linf', eps: 8 / 255, alpha: 2 / 255, steps: 10 } }, seed },
+    spec: {
+      meta: {
+        trainer: o.trainer ?? 'pgd-at',
+        label_noise: { kind: 'sym', rate: 0.2 },
+        attack: { norm: 'linf', eps: 8 / 255, alpha: 2 / 255, steps: 10 },
+      },
+      seed,
+    },
     seed,
     backend: { name: 'cpu', provider: '@tensorflow/tfjs-backend-cpu', tfjsVersion: '4.22.0', tensorflowVersion: null, threads: 1 },
     startedAt: '2024-05-06T07:08:09.000Z',
@@ -63,16 +70,38 @@ export function syntheticRun(o: SyntheticRunOptions): RunEvent[] {
   let best = { epoch: 0, acc: -1 };
   for (let e = 1; e <= epochs; e++) {
     const steps = Math.ceil(n / batch);
-    out.push({ type: 'epoch-start', epoch: e, lr: 0.1 / e, teWeight: e >= teStart ? 30 * (e - teStart + 1) / epochs : 0, steps });
+    out.push({ type: 'epoch-start', epoch: e, lr: 0.1 / e, teWeight: e >= teStart ? (30 * (e - teStart + 1)) / epochs : 0, steps });
     for (const phase of phases) {
       const rng = new Rng(deriveSeed(seed, 'values', e, phase === 'train' ? 0 : 1));
       const order = phase === 'train' ? new Rng(deriveSeed(seed, 'shuffle', e)).permutation(n) : example.slice();
       for (let s = 0; s < n; s += batch) {
         const idx = order.slice(s, Math.min(n, s + batch));
-        const cols = makeColumns(e, phase, idx, labelTrue, labelUsed, rng, K, e >= teStart, epochs, o.settleFrom !== undefined && e >= o.settleFrom);
+        const cols = makeColumns(
+          e,
+          phase,
+          idx,
+          labelTrue,
+          labelUsed,
+          rng,
+          K,
+          e >= teStart,
+          epochs,
+          o.settleFrom !== undefined && e >= o.settleFrom,
+        );
         out.push({ type: 'examples', columns: cols });
         if (phase === 'train') {
-          out.push({ type: 'step', record: { epoch: e, step: s / batch, loss: 2.3 / e + rng.uniform() * 0.1, grad_norm_sq: 10 * rng.uniform(), lr: 0.1 / e, ms: 5 + rng.uniform(), batch_size: idx.length } });
+          out.push({
+            type: 'step',
+            record: {
+              epoch: e,
+              step: s / batch,
+              loss: 2.3 / e + rng.uniform() * 0.1,
+              grad_norm_sq: 10 * rng.uniform(),
+              lr: 0.1 / e,
+              ms: 5 + rng.uniform(),
+              batch_size: idx.length,
+            },
+          });
         }
         const ev = detectors[phase].observe(cols);
         if (ev.example.length > 0) out.push({ type: 'events', columns: ev });
@@ -82,9 +111,16 @@ export function syntheticRun(o: SyntheticRunOptions): RunEvent[] {
       const rng = new Rng(deriveSeed(seed, 'values', e, 2));
       const idx = Int32Array.from({ length: o.testSplit }, (_, i) => i);
       const testLabels = Int32Array.from(idx, (i) => (i * 7) % K);
-      out.push({ type: 'examples', columns: { ...makeColumns(e, 'eval', idx, testLabels, testLabels, rng, K, false, epochs), split: 'test' } });
+      out.push({
+        type: 'examples',
+        columns: { ...makeColumns(e, 'eval', idx, testLabels, testLabels, rng, K, false, epochs), split: 'test' },
+      });
     }
-    out.push({ type: 'complexity', epoch: e, measures: { frobenius_sum: 10 + e, frobenius_prod: 2 ** e, spectral_prod: 1.5 * e, path_norm: 100 / e } });
+    out.push({
+      type: 'complexity',
+      epoch: e,
+      measures: { frobenius_sum: 10 + e, frobenius_prod: 2 ** e, spectral_prod: 1.5 * e, path_norm: 100 / e },
+    });
     // accuracies stay in [0, 1] on long runs (the drifts below leave the first 5 epochs as they were)
     const acc = (v: number) => Math.min(1, Math.max(0, v));
     const testRobust = acc(o.testRobust ? o.testRobust(e) : 0.3 + 0.1 * Math.min(e, 3) - 0.05 * Math.max(0, e - 3));
@@ -114,7 +150,18 @@ export function syntheticRun(o: SyntheticRunOptions): RunEvent[] {
   return out;
 }
 
-function makeColumns(epoch: number, phase: Phase, idx: Int32Array, labelTrue: Int32Array, labelUsed: Int32Array, rng: Rng, K: number, te: boolean, epochs: number, settled = false): ExampleColumns {
+function makeColumns(
+  epoch: number,
+  phase: Phase,
+  idx: Int32Array,
+  labelTrue: Int32Array,
+  labelUsed: Int32Array,
+  rng: Rng,
+  K: number,
+  te: boolean,
+  epochs: number,
+  settled = false,
+): ExampleColumns {
   const m = idx.length;
   const f = () => new Float32Array(m);
   const c = {

@@ -41,10 +41,24 @@ export async function runTiny(configFile: string, outDir: string, only?: string)
 }
 
 /** AutoAttack's budget cut down to seconds (the attacks are checked against the reference elsewhere). */
-export const TINY_AA_BUDGET = ['--apgd-steps', '4', '--targets', '2', '--fab-steps', '3', '--square-queries', '10', '--batch-size', '32', '--quiet'];
+export const TINY_AA_BUDGET = [
+  '--apgd-steps',
+  '4',
+  '--targets',
+  '2',
+  '--fab-steps',
+  '3',
+  '--square-queries',
+  '10',
+  '--batch-size',
+  '32',
+  '--quiet',
+];
 
 /** `atflow eval <runDir> …` in this process on wasm with the cut-down budget: writes eval/<name>/robustness.parquet. */
 export async function evalTiny(runDir: string, args: readonly string[]): Promise<void> {
   const { buildProgram } = await import('../../src/cli/main');
-  await buildProgram().exitOverride().parseAsync(['node', 'atflow', 'eval', runDir, '--backend', 'wasm', ...TINY_AA_BUDGET, ...args]);
+  await buildProgram()
+    .exitOverride()
+    .parseAsync(['node', 'atflow', 'eval', runDir, '--backend', 'wasm', ...TINY_AA_BUDGET, ...args]);
 }

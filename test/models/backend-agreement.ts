@@ -11,7 +11,13 @@ interface Outputs {
   buffers: Float32Array[];
 }
 
-async function forwardOn(backend: 'cpu' | 'wasm', name: string, shape: [number, number, number], batch: number, evalAfter: boolean): Promise<Outputs> {
+async function forwardOn(
+  backend: 'cpu' | 'wasm',
+  name: string,
+  shape: [number, number, number],
+  batch: number,
+  evalAfter: boolean,
+): Promise<Outputs> {
   await initBackend(backend);
   const model = createModel(name, { numClasses: 10, inputShape: shape, seed: 5 });
   const x = tf.tensor4d(unitValues(batch * shape[0] * shape[1] * shape[2], 99), [batch, ...shape]);

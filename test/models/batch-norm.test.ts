@@ -60,7 +60,9 @@ describe.each(['cpu', 'wasm'] as const)('BatchNorm2d on %s', (backend) => {
     expect(maxAbsDiff(y, expected)).toBeLessThan(1e-5);
     // PyTorch: running = (1 − 0.1)·running + 0.1·batch statistic, with the unbiased variance; counter + 1
     expect(maxAbsDiff(bn.runningMean.variable!.dataSync(), [0.9 * 0.3 + 0.1 * s[0].mean, 0.9 * -1 + 0.1 * s[1].mean])).toBeLessThan(1e-6);
-    expect(maxAbsDiff(bn.runningVar.variable!.dataSync(), [0.9 * 2 + 0.1 * s[0].unbiased, 0.9 * 0.5 + 0.1 * s[1].unbiased])).toBeLessThan(1e-6);
+    expect(maxAbsDiff(bn.runningVar.variable!.dataSync(), [0.9 * 2 + 0.1 * s[0].unbiased, 0.9 * 0.5 + 0.1 * s[1].unbiased])).toBeLessThan(
+      1e-6,
+    );
     expect(bn.numBatchesTracked.variable!.dataSync()[0]).toBe(5);
     expect(bn.numBatchesTracked.variable!.dtype).toBe('int32');
     dispose(bn);
@@ -69,7 +71,10 @@ describe.each(['cpu', 'wasm'] as const)('BatchNorm2d on %s', (backend) => {
   it('train-mode gradients flow through the batch statistics', () => {
     const bn = layer();
     const x = tf.tensor4d(xValues, [2, 1, 3, 2]);
-    const weights = tf.tensor4d(xValues.map((_, i) => ((i * 7) % 5) - 2), [2, 1, 3, 2]);
+    const weights = tf.tensor4d(
+      xValues.map((_, i) => ((i * 7) % 5) - 2),
+      [2, 1, 3, 2],
+    );
     const f = (t: tf.Tensor) => tf.sum(tf.mul(bn.apply(t as tf.Tensor4D, 'train'), weights));
     const g = tf.tidy(() => tf.grad(f)(x).dataSync());
     // Central differences in float64 of the same formula, by hand.
@@ -95,7 +100,11 @@ describe.each(['cpu', 'wasm'] as const)('BatchNorm2d on %s', (backend) => {
     });
     expect(maxAbsDiff(g, numeric)).toBeLessThan(1e-3);
     // The gradient of a BN output summed with constant weights per channel is zero, the known identity.
-    const gConst = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(bn.apply(t as tf.Tensor4D, 'train')))(x).dataSync());
+    const gConst = tf.tidy(() =>
+      tf
+        .grad((t: tf.Tensor) => tf.sum(bn.apply(t as tf.Tensor4D, 'train')))(x)
+        .dataSync(),
+    );
     expect(Math.max(...Array.from(gConst, Math.abs))).toBeLessThan(1e-4);
     tf.dispose([x, weights]);
     dispose(bn);

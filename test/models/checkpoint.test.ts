@@ -68,7 +68,12 @@ describe('checkpoints: PyTorch layouts', () => {
     const hwio = m.parameters.find((p) => p.name === 'conv2.weight')!.variable.arraySync() as number[][][][];
     const oihw = floats(conv2.data);
     // PyTorch index (o, i, kh, kw) is at ((o·32 + i)·3 + kh)·3 + kw; tfjs holds it at [kh][kw][i][o].
-    for (const [o, i, kh, kw] of [[0, 0, 0, 0], [63, 31, 2, 2], [5, 17, 1, 2], [40, 3, 2, 0]]) {
+    for (const [o, i, kh, kw] of [
+      [0, 0, 0, 0],
+      [63, 31, 2, 2],
+      [5, 17, 1, 2],
+      [40, 3, 2, 0],
+    ]) {
       expect(oihw[((o * 32 + i) * 3 + kh) * 3 + kw]).toBe(hwio[kh][kw][i][o]);
     }
     const fc1 = t.get('fc1.weight')!;
@@ -128,17 +133,42 @@ describe('checkpoints: mismatches are named errors and leave the model unchanged
       writeSafetensorsFile(f, list);
       return f;
     };
-    expectError(() => loadWeights(target, variant('missing.st', tensors.filter((t) => t.name !== 'fc1.bias'))), /missing\.st: missing tensor\(s\) 'fc1.bias'/);
     expectError(
-      () => loadWeights(target, variant('extra.st', [...tensors, { name: 'fc3.weight', dtype: 'F32', shape: [1], data: new Uint8Array(4) }])),
+      () =>
+        loadWeights(
+          target,
+          variant(
+            'missing.st',
+            tensors.filter((t) => t.name !== 'fc1.bias'),
+          ),
+        ),
+      /missing\.st: missing tensor\(s\) 'fc1.bias'/,
+    );
+    expectError(
+      () =>
+        loadWeights(target, variant('extra.st', [...tensors, { name: 'fc3.weight', dtype: 'F32', shape: [1], data: new Uint8Array(4) }])),
       /extra\.st: tensor\(s\) 'fc3.weight' do not belong to model 'cnn-small'/,
     );
     expectError(
-      () => loadWeights(target, variant('shape.st', tensors.map((t) => (t.name === 'fc2.bias' ? { ...t, shape: [1, 2] } : t)))),
+      () =>
+        loadWeights(
+          target,
+          variant(
+            'shape.st',
+            tensors.map((t) => (t.name === 'fc2.bias' ? { ...t, shape: [1, 2] } : t)),
+          ),
+        ),
       /shape\.st: tensor 'fc2.bias' has shape \[1, 2\], model 'cnn-small' expects \[2\]/,
     );
     expectError(
-      () => loadWeights(target, variant('dtype.st', tensors.map((t) => (t.name === 'fc2.bias' ? { ...t, dtype: 'I32' as const } : t)))),
+      () =>
+        loadWeights(
+          target,
+          variant(
+            'dtype.st',
+            tensors.map((t) => (t.name === 'fc2.bias' ? { ...t, dtype: 'I32' as const } : t)),
+          ),
+        ),
       /dtype\.st: tensor 'fc2.bias' is I32, model 'cnn-small' expects a float \(F32, F16, BF16, F64\)/,
     );
     const bytes = fs.readFileSync(file);
@@ -147,7 +177,10 @@ describe('checkpoints: mismatches are named errors and leave the model unchanged
     expectError(() => loadWeights(target, cut), /cut\.st: truncated: tensor '.*' ends at data byte/);
     expectError(() => loadWeights(target, path.join(dir, 'nope.st')), /cannot read safetensors file .*nope\.st/);
     const other = createModel('wrn-10-1', { numClasses: 2, seed: 1 });
-    expectError(() => loadWeights(other, file), /missing tensor\(s\) 'block1.layer.0.bn1.weight', .* and 40 more that model 'wrn-10-1' needs \(46 tensors\)/);
+    expectError(
+      () => loadWeights(other, file),
+      /missing tensor\(s\) 'block1.layer.0.bn1.weight', .* and 40 more that model 'wrn-10-1' needs \(46 tensors\)/,
+    );
     // nothing was half-loaded
     const after = stateDictOf(target);
     snapshot.forEach((e, i) => expect([e.name, firstDifference(after[i].values, e.values)]).toEqual([e.name, -1]));
@@ -161,7 +194,10 @@ describe("checkpoints: other people's names and dtypes", () => {
   /** The fixture written again with every name passed through `rename` (and `convert` applied to each tensor). */
   const variant = (name: string, rename: (n: string) => string, convert: (t: SafetensorsTensor) => SafetensorsTensor = (t) => t) => {
     const f = path.join(dir, name);
-    writeSafetensorsFile(f, torchTensors().map((t) => ({ ...convert(t), name: rename(t.name) })));
+    writeSafetensorsFile(
+      f,
+      torchTensors().map((t) => ({ ...convert(t), name: rename(t.name) })),
+    );
     return f;
   };
   /** PyTorch's logits for the fixture's inputs, and the model's after loading `file`. */
@@ -184,7 +220,11 @@ describe("checkpoints: other people's names and dtypes", () => {
   ])("strips the wrapper prefix '%s' and says so", (prefix, why) => {
     const { ours, theirs, notes } = logitsAfterLoading(variant(`wrapped-${prefix}st`, (n) => prefix + n));
     close(ours, theirs);
-    expect(notes).toEqual([expect.stringMatching(new RegExp(`stripped the prefix '${prefix.replace('.', '\\.')}' \\(${why.replace(/[/()]/g, '.')}\\) from 8 tensor name\\(s\\)`))]);
+    expect(notes).toEqual([
+      expect.stringMatching(
+        new RegExp(`stripped the prefix '${prefix.replace('.', '\\.')}' \\(${why.replace(/[/()]/g, '.')}\\) from 8 tensor name\\(s\\)`),
+      ),
+    ]);
   });
 
   it('strips nested wrappers (torch.compile of a DDP model: _orig_mod.module.)', () => {
@@ -203,18 +243,27 @@ describe("checkpoints: other people's names and dtypes", () => {
   });
 
   it('converts F64 to F32 (exact for values that were F32) and says so', () => {
-    const toF64 = (t: SafetensorsTensor) => ({ ...t, dtype: 'F64' as const, data: new Uint8Array(Float64Array.from(floats(t.data)).buffer) });
+    const toF64 = (t: SafetensorsTensor) => ({
+      ...t,
+      dtype: 'F64' as const,
+      data: new Uint8Array(Float64Array.from(floats(t.data)).buffer),
+    });
     const { ours, theirs, notes } = logitsAfterLoading(variant('f64.st', (n) => n, toF64));
     const reference = logitsAfterLoading(torchFile).ours;
     expect(ours).toEqual(reference);
     close(ours, theirs);
-    expect(notes).toEqual([expect.stringContaining('converted 8 tensor(s) from F64 to F32 on load (rounded to nearest, as PyTorch .float())')]);
+    expect(notes).toEqual([
+      expect.stringContaining('converted 8 tensor(s) from F64 to F32 on load (rounded to nearest, as PyTorch .float())'),
+    ]);
   });
 
   it('a key map renames (exact names, prefixes) and drops; without it the error lists both sides', () => {
     const f = variant('renamed.st', (n) => (n.startsWith('fc2.') ? n.replace('fc2', 'head') : `features.${n}`));
     const withN = path.join(dir, 'renamed-n.st');
-    writeSafetensorsFile(withN, [...readSafetensorsFile(f).tensors.values(), { name: 'n_averaged', dtype: 'I64', shape: [], data: new Uint8Array(8) }]);
+    writeSafetensorsFile(withN, [
+      ...readSafetensorsFile(f).tensors.values(),
+      { name: 'n_averaged', dtype: 'I64', shape: [], data: new Uint8Array(8) },
+    ]);
     const m = createModel('cnn-small', { numClasses: 2, inputShape: [10, 10, 1], seed: 0 });
     let message = '';
     try {
@@ -232,17 +281,27 @@ describe("checkpoints: other people's names and dtypes", () => {
     const keyMap = { 'features.*': '*', 'head.*': 'fc2.*', n_averaged: null, 'features.fc3.weight': 'x' };
     const { ours, theirs, notes } = logitsAfterLoading(withN, { keyMap });
     close(ours, theirs);
-    expect(notes).toEqual([expect.stringContaining('the key map renamed 8 tensor(s) and dropped 1'), expect.stringContaining("key map entries that matched no tensor: 'features.fc3.weight'")]);
+    expect(notes).toEqual([
+      expect.stringContaining('the key map renamed 8 tensor(s) and dropped 1'),
+      expect.stringContaining("key map entries that matched no tensor: 'features.fc3.weight'"),
+    ]);
     delete (keyMap as Record<string, unknown>)['features.fc3.weight'];
     // loadStateDict takes the same options
     const m2 = createModel('cnn-small', { numClasses: 2, inputShape: [10, 10, 1], seed: 0 });
-    expect(loadStateDict(m2, readSafetensorsFile(withN).tensors, 'mine', { keyMap }).notes).toEqual(['mine: the key map renamed 8 tensor(s) and dropped 1']);
+    expect(loadStateDict(m2, readSafetensorsFile(withN).tensors, 'mine', { keyMap }).notes).toEqual([
+      'mine: the key map renamed 8 tensor(s) and dropped 1',
+    ]);
     m2.dispose();
   });
 
   it('suggests the key map when one prefix explains every name', () => {
     const m = createModel('cnn-small', { numClasses: 2, inputShape: [10, 10, 1], seed: 0 });
-    expect(() => loadWeights(m, variant('backbone.st', (n) => `backbone.${n}`))).toThrow(/every unmatched name in the file is the model's name after 'backbone\.': try the key map \{"backbone\.\*": "\*"\}/);
+    expect(() =>
+      loadWeights(
+        m,
+        variant('backbone.st', (n) => `backbone.${n}`),
+      ),
+    ).toThrow(/every unmatched name in the file is the model's name after 'backbone\.': try the key map \{"backbone\.\*": "\*"\}/);
     m.dispose();
   });
 

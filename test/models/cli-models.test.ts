@@ -25,7 +25,9 @@ describe('atflow models', () => {
     expect(get('wrn-34-10', 10)?.parameters).toBe(46_160_474);
     expect(get('wrn-28-10', 10)?.parameters).toBe(36_479_194);
     expect(get('vgg16', 10)?.parameters).toBe(14_728_266);
-    expect(new Set(rows.map((r) => r.name))).toEqual(new Set(['mlp', 'cnn-small', 'resnet18', 'preact-resnet18', 'wrn-34-10', 'wrn-28-10', 'vgg16']));
+    expect(new Set(rows.map((r) => r.name))).toEqual(
+      new Set(['mlp', 'cnn-small', 'resnet18', 'preact-resnet18', 'wrn-34-10', 'wrn-28-10', 'vgg16']),
+    );
   });
 
   it('prints a table with input shapes', async () => {

@@ -43,7 +43,11 @@ describe.each(['cpu', 'wasm'] as const)('gradients w.r.t. the input on %s', (bac
     const weights = new Map(stateDictOf(m).map((e) => [e.name, e.values as Float32Array]));
     const expectedChw = mlpInputGradient(weights, chw, c);
     const x = tf.tensor4d(xs, [1, 4, 5, 2]);
-    const g = tf.tidy(() => tf.grad((t: tf.Tensor) => tf.sum(tf.mul(m.apply(t as tf.Tensor4D, 'eval'), tf.tensor1d(c))))(x).dataSync());
+    const g = tf.tidy(() =>
+      tf
+        .grad((t: tf.Tensor) => tf.sum(tf.mul(m.apply(t as tf.Tensor4D, 'eval'), tf.tensor1d(c))))(x)
+        .dataSync(),
+    );
     const gChw = new Float32Array(40);
     for (let h = 0; h < 4; h++) for (let w = 0; w < 5; w++) for (let k = 0; k < 2; k++) gChw[k * 20 + h * 5 + w] = g[(h * 5 + w) * 2 + k];
     expect(maxAbsDiff(gChw, expectedChw)).toBeLessThan(1e-5);
@@ -84,7 +88,10 @@ describe('tensor ownership and training gradients (wasm)', () => {
       const y = tf.tidy(() => tf.oneHot(tf.tensor1d([1, 2], 'int32'), 10));
       for (const mode of ['eval', 'train'] as const) m.apply(x, mode).dispose();
       tf.grad((t: tf.Tensor) => tf.losses.softmaxCrossEntropy(y, m.apply(t as tf.Tensor4D, 'eval')))(x).dispose();
-      const { value, grads } = tf.variableGrads(() => tf.losses.softmaxCrossEntropy(y, m.apply(x, 'train')) as tf.Scalar, m.parameters.map((p) => p.variable));
+      const { value, grads } = tf.variableGrads(
+        () => tf.losses.softmaxCrossEntropy(y, m.apply(x, 'train')) as tf.Scalar,
+        m.parameters.map((p) => p.variable),
+      );
       // train mode: one gradient per parameter (running statistics are not trainable)
       expect(Object.keys(grads).length).toBe(m.parameters.length);
       expect(Object.values(grads).every((g) => g.size > 0)).toBe(true);

@@ -42,7 +42,10 @@ describe('initialisation (docs/algorithms.md §3)', () => {
   it('WRN rule: conv ~ N(0, 2/(k·k·out)), BN γ=1 β=0, fc bias 0, fc weight PyTorch default', () => {
     const m = createModel('wrn-16-4', { numClasses: 10, seed: 12 });
     const sd = new Map(stateDictOf(m).map((e) => [e.name, e.values]));
-    for (const [name, shape] of [['block2.layer.1.conv1.weight', [128, 128, 3, 3]], ['block3.layer.0.convShortcut.weight', [256, 128, 1, 1]]] as const) {
+    for (const [name, shape] of [
+      ['block2.layer.1.conv1.weight', [128, 128, 3, 3]],
+      ['block3.layer.0.convShortcut.weight', [256, 128, 1, 1]],
+    ] as const) {
       const s = stats(sd.get(name)!);
       const std = Math.sqrt(2 / (shape[2] * shape[3] * shape[0]));
       expect(Math.abs(s.mean)).toBeLessThan(0.02 * std);

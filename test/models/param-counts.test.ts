@@ -32,14 +32,25 @@ describe('parameter counts (docs/algorithms.md §3; no tensors are allocated)', 
     const bnLayers = d.tensors.filter((t) => t.name.endsWith('.num_batches_tracked')).length;
     expect(bnLayers).toBe(20); // stem + 16 in blocks + 3 shortcuts
     expect(d.bufferCount).toBe(2 * bnChannels + bnLayers);
-    expect(d.tensors.find((t) => t.name === 'bn1.num_batches_tracked')).toEqual({ name: 'bn1.num_batches_tracked', role: 'buffer', dtype: 'I64', shape: [] });
+    expect(d.tensors.find((t) => t.name === 'bn1.num_batches_tracked')).toEqual({
+      name: 'bn1.num_batches_tracked',
+      role: 'buffer',
+      dtype: 'I64',
+      shape: [],
+    });
   });
 
   it('uses PyTorch state_dict names, order and layouts', () => {
     const r = describeModel('resnet18', { numClasses: 10 }).tensors.map((t) => t.name);
     expect(r.slice(0, 8)).toEqual([
-      'conv1.weight', 'bn1.weight', 'bn1.bias', 'bn1.running_mean', 'bn1.running_var', 'bn1.num_batches_tracked',
-      'layer1.0.conv1.weight', 'layer1.0.bn1.weight',
+      'conv1.weight',
+      'bn1.weight',
+      'bn1.bias',
+      'bn1.running_mean',
+      'bn1.running_var',
+      'bn1.num_batches_tracked',
+      'layer1.0.conv1.weight',
+      'layer1.0.bn1.weight',
     ]);
     expect(r).toContain('layer2.0.shortcut.0.weight');
     expect(r).toContain('layer2.0.shortcut.1.running_var');
@@ -50,7 +61,15 @@ describe('parameter counts (docs/algorithms.md §3; no tensors are allocated)', 
     expect(p.slice(0, 3)).toEqual(['conv1.weight', 'layer1.0.bn1.weight', 'layer1.0.bn1.bias']);
     expect(p).toContain('layer3.0.shortcut.0.weight');
     expect(p).not.toContain('layer3.0.shortcut.1.weight'); // no BN on the PreAct shortcut
-    expect(p.slice(-7)).toEqual(['bn.weight', 'bn.bias', 'bn.running_mean', 'bn.running_var', 'bn.num_batches_tracked', 'linear.weight', 'linear.bias']);
+    expect(p.slice(-7)).toEqual([
+      'bn.weight',
+      'bn.bias',
+      'bn.running_mean',
+      'bn.running_var',
+      'bn.num_batches_tracked',
+      'linear.weight',
+      'linear.bias',
+    ]);
 
     const w = describeModel('wrn-34-10', { numClasses: 10 }).tensors;
     expect(w.find((t) => t.name === 'block1.layer.0.convShortcut.weight')?.shape).toEqual([160, 16, 1, 1]);
@@ -72,7 +91,11 @@ describe('parameter counts (docs/algorithms.md §3; no tensors are allocated)', 
   it('allocates exactly the described parameters', () => {
     const m = createModel('resnet18', { numClasses: 10, inputShape: [32, 32, 3], seed: 1 });
     expect(countParameters(m)).toBe(11_173_962);
-    expect(m.parameters.map((p) => p.name)).toEqual(describeModel('resnet18', { numClasses: 10 }).tensors.filter((t) => t.role === 'parameter').map((t) => t.name));
+    expect(m.parameters.map((p) => p.name)).toEqual(
+      describeModel('resnet18', { numClasses: 10 })
+        .tensors.filter((t) => t.role === 'parameter')
+        .map((t) => t.name),
+    );
     expect(m.buffers.every((b) => !b.variable.trainable)).toBe(true);
     expect(m.parameters.every((p) => p.variable.trainable)).toBe(true);
     m.dispose();
@@ -102,7 +125,9 @@ describe('input shapes and names', () => {
     const e = shapeError(() => describeModel('resnet18', { numClasses: 10, inputShape: [64, 64, 3] }));
     expect(e.code).toBe('SHAPE');
     expect(e.message).toMatch(/resnet18: input 64×64×3 is not supported: the last feature map is 8×8 .*avg_pool2d\(4\).*32×32/);
-    expect(shapeError(() => describeModel('wrn-28-10', { numClasses: 10, inputShape: [28, 28, 1] })).message).toMatch(/7×7.*avg_pool2d\(8\)/);
+    expect(shapeError(() => describeModel('wrn-28-10', { numClasses: 10, inputShape: [28, 28, 1] })).message).toMatch(
+      /7×7.*avg_pool2d\(8\)/,
+    );
     expect(shapeError(() => describeModel('vgg16', { numClasses: 10, inputShape: [28, 28, 1] })).message).toMatch(/leave a 0×0 map/);
     expect(shapeError(() => describeModel('cnn-small', { numClasses: 10, inputShape: [8, 8, 1] })).message).toMatch(/at least 10×10/);
   });

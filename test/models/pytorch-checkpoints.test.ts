@@ -60,10 +60,30 @@ describe.each(['preact-resnet18', 'wrn-28-10'] as const)('%s saved by PyTorch fr
     const out = path.join(dir, `ev-${model}`);
     const r = spawnSync(
       path.join(dir, 'atflow'),
-      ['eval', path.join(dir, `${model}.module.safetensors`), '--model', model, '--dataset', 'cifar10', '--eps', '8/255', '--n', String(n), '--attacks', 'apgd-ce', '--apgd-steps', '1', '--quiet', '--out', out],
+      [
+        'eval',
+        path.join(dir, `${model}.module.safetensors`),
+        '--model',
+        model,
+        '--dataset',
+        'cifar10',
+        '--eps',
+        '8/255',
+        '--n',
+        String(n),
+        '--attacks',
+        'apgd-ce',
+        '--apgd-steps',
+        '1',
+        '--quiet',
+        '--out',
+        out,
+      ],
       { cwd: dir, encoding: 'utf8', env: { ...process.env, ATFLOW_DATA: dir }, timeout: 20 * 60_000 },
     );
-    expect(r.stderr).toContain(`stripped the prefix 'module.' (DataParallel / DistributedDataParallel / AveragedModel) from ${ref[model].tensors} tensor name(s)`);
+    expect(r.stderr).toContain(
+      `stripped the prefix 'module.' (DataParallel / DistributedDataParallel / AveragedModel) from ${ref[model].tensors} tensor name(s)`,
+    );
     expect(r.status).toBe(0);
     const evalDir = path.join(out, 'eval', `${model}.module-apgd-ce-linf-eps0.03137-test-n${n}`);
     expect(r.stdout.trim().split('\n').pop()).toBe(evalDir);
@@ -128,7 +148,9 @@ describe('a torch.save .pt', () => {
     expect(command).toBeDefined();
     const r = spawnSync(python, ['-c', command!.replace(/; /g, '\n')], { cwd: dir, encoding: 'utf8' });
     if (r.status !== 0) throw new Error(`the printed conversion failed: ${r.stderr}`);
-    expect(loadWeights(model, path.join(dir, 'preact-resnet18.safetensors')).notes).toEqual([expect.stringContaining("stripped the prefix 'module.'")]);
+    expect(loadWeights(model, path.join(dir, 'preact-resnet18.safetensors')).notes).toEqual([
+      expect.stringContaining("stripped the prefix 'module.'"),
+    ]);
     // the converted file holds the same tensors as PyTorch's own save_file
     const x = pixels(2);
     const converted = Array.from(tf.tidy(() => model.apply(x, 'eval').dataSync()));

@@ -2,7 +2,14 @@ import * as fs from 'fs';
 import * as os from 'os';
 import * as path from 'path';
 import { AtflowError } from '../../src/core/errors';
-import { decodeSafetensors, encodeSafetensors, float32Values, readSafetensorsFile, readSafetensorsHeader, writeSafetensorsFile } from '../../src/models/safetensors';
+import {
+  decodeSafetensors,
+  encodeSafetensors,
+  float32Values,
+  readSafetensorsFile,
+  readSafetensorsHeader,
+  writeSafetensorsFile,
+} from '../../src/models/safetensors';
 
 /** The expected bytes, written out by hand from the format's definition (not produced by our encoder). */
 function handMadeFile(): Uint8Array {
@@ -13,11 +20,31 @@ function handMadeFile(): Uint8Array {
   expect(json.length).toBe(138); // 138 bytes of JSON, padded with 6 spaces to 144 = 18·8
   const header = Buffer.from(json + '      ', 'ascii');
   return Uint8Array.from([
-    0x90, 0, 0, 0, 0, 0, 0, 0, // N = 144, u64 little-endian
+    0x90,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0, // N = 144, u64 little-endian
     ...header,
-    0x00, 0x00, 0x80, 0x3f, // 1.0f
-    0x00, 0x00, 0x00, 0xc0, // -2.0f
-    0x03, 0, 0, 0, 0, 0, 0, 0, // 3 as int64
+    0x00,
+    0x00,
+    0x80,
+    0x3f, // 1.0f
+    0x00,
+    0x00,
+    0x00,
+    0xc0, // -2.0f
+    0x03,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0,
+    0, // 3 as int64
   ]);
 }
 
@@ -54,9 +81,16 @@ describe('safetensors format', () => {
   it('writes atomically (no temp file left) and reads back', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-st-'));
     const file = path.join(dir, 'sub', 'w.safetensors');
-    writeSafetensorsFile(file, [{ name: 'a', dtype: 'F32', shape: [2], data: f32([1, -2]) }, { name: 'n', dtype: 'I64', shape: [], data: i64([3n]) }], {
-      format: 'pt',
-    });
+    writeSafetensorsFile(
+      file,
+      [
+        { name: 'a', dtype: 'F32', shape: [2], data: f32([1, -2]) },
+        { name: 'n', dtype: 'I64', shape: [], data: i64([3n]) },
+      ],
+      {
+        format: 'pt',
+      },
+    );
     expect(fs.readdirSync(path.dirname(file))).toEqual(['w.safetensors']);
     expect(Array.from(fs.readFileSync(file))).toEqual(Array.from(handMadeFile()));
     expect(readSafetensorsFile(file).tensors.size).toBe(2);
@@ -66,10 +100,30 @@ describe('safetensors format', () => {
   const broken: [string, (b: Uint8Array) => Uint8Array, RegExp][] = [
     ['a file shorter than 8 bytes', (b) => b.subarray(0, 5), /bad\.st: truncated: 5 bytes/],
     ['a header cut short', (b) => b.subarray(0, 100), /bad\.st: truncated: the header says 144 bytes/],
-    ['data cut short', (b) => b.subarray(0, b.length - 3), /bad\.st: truncated: tensor 'n' ends at data byte 16 but the file holds only 13/],
+    [
+      'data cut short',
+      (b) => b.subarray(0, b.length - 3),
+      /bad\.st: truncated: tensor 'n' ends at data byte 16 but the file holds only 13/,
+    ],
     ['trailing bytes', (b) => Uint8Array.from([...b, 0, 0, 0, 0]), /4 bytes after the last tensor/],
-    ['a header that is not JSON', (b) => { const c = Uint8Array.from(b); c[8] = 0x41; return c; }, /header is not valid JSON/],
-    ['an absurd header length', (b) => { const c = Uint8Array.from(b); c[6] = 0xff; return c; }, /header length .* is implausible/],
+    [
+      'a header that is not JSON',
+      (b) => {
+        const c = Uint8Array.from(b);
+        c[8] = 0x41;
+        return c;
+      },
+      /header is not valid JSON/,
+    ],
+    [
+      'an absurd header length',
+      (b) => {
+        const c = Uint8Array.from(b);
+        c[6] = 0xff;
+        return c;
+      },
+      /header length .* is implausible/,
+    ],
   ];
   it.each(broken)('rejects %s with an error naming the file', (_what, mutate, message) => {
     let caught: unknown;
@@ -92,8 +146,12 @@ describe('safetensors format', () => {
       out.write(json, 8, 'ascii');
       return out;
     };
-    expect(() => decodeSafetensors(make({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8), 'x.st')).toThrow(/'a': F32 \[3\] needs 12 bytes but data_offsets span 8/);
-    expect(() => decodeSafetensors(make({ a: { dtype: 'Q8', shape: [1], data_offsets: [0, 1] } }, 1), 'x.st')).toThrow(/'a': unsupported dtype "Q8"/);
+    expect(() => decodeSafetensors(make({ a: { dtype: 'F32', shape: [3], data_offsets: [0, 8] } }, 8), 'x.st')).toThrow(
+      /'a': F32 \[3\] needs 12 bytes but data_offsets span 8/,
+    );
+    expect(() => decodeSafetensors(make({ a: { dtype: 'Q8', shape: [1], data_offsets: [0, 1] } }, 1), 'x.st')).toThrow(
+      /'a': unsupported dtype "Q8"/,
+    );
     expect(() =>
       decodeSafetensors(
         make({ a: { dtype: 'F32', shape: [1], data_offsets: [0, 4] }, b: { dtype: 'F32', shape: [1], data_offsets: [2, 6] } }, 6),
@@ -132,8 +190,16 @@ describe('safetensors: F16, BF16 and F64 become F32 (hand-made bytes)', () => {
 
 describe('safetensors: files that are not safetensors say what they are', () => {
   const cases: [string, number[], RegExp][] = [
-    ['torch.save (ZIP)', [0x50, 0x4b, 0x03, 0x04, 0x00, 0x00, 0x08, 0x08, 0, 0, 0, 0], /w\.pt: a ZIP archive, which is what torch\.save writes .*save_file\(model\.state_dict\(\), 'w\.safetensors'\)/],
-    ['legacy torch.save (pickle protocol 2)', [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8], /w\.pt: a Python pickle \(protocol 2\), which is what torch\.save wrote before PyTorch 1\.6.*it never unpickles/],
+    [
+      'torch.save (ZIP)',
+      [0x50, 0x4b, 0x03, 0x04, 0x00, 0x00, 0x08, 0x08, 0, 0, 0, 0],
+      /w\.pt: a ZIP archive, which is what torch\.save writes .*save_file\(model\.state_dict\(\), 'w\.safetensors'\)/,
+    ],
+    [
+      'legacy torch.save (pickle protocol 2)',
+      [0x80, 0x02, 0x8a, 0x0a, 0x6c, 0xfc, 0x9c, 0x46, 0xf9, 0x20, 0x6a, 0xa8],
+      /w\.pt: a Python pickle \(protocol 2\), which is what torch\.save wrote before PyTorch 1\.6.*it never unpickles/,
+    ],
     ['Keras HDF5', [0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a, 0, 0, 0, 0], /w\.pt: an HDF5 file/],
   ];
   it.each(cases)('%s', (_what, head, message) => {
@@ -185,11 +251,15 @@ describe('safetensors: the header first, then only the tensors asked for', () =>
   it('checks every offset against the file size before reading any tensor', () => {
     const file = bigFile();
     fs.truncateSync(file, fs.statSync(file).size - 1);
-    expect(() => readSafetensorsHeader(file)).toThrow(/big\.safetensors: truncated: tensor 'big' ends at data byte 2200000016 but the file holds only 2200000015 data bytes/);
+    expect(() => readSafetensorsHeader(file)).toThrow(
+      /big\.safetensors: truncated: tensor 'big' ends at data byte 2200000016 but the file holds only 2200000015 data bytes/,
+    );
   });
 
   it('refuses a directory and a missing file by name', () => {
     expect(() => readSafetensorsFile(dir)).toThrow(/safetensors file .*: not a regular file \(a directory\)/);
-    expect(() => readSafetensorsHeader(path.join(dir, 'none.safetensors'))).toThrow(/cannot read safetensors file .*none\.safetensors: ENOENT/);
+    expect(() => readSafetensorsHeader(path.join(dir, 'none.safetensors'))).toThrow(
+      /cannot read safetensors file .*none\.safetensors: ENOENT/,
+    );
   });
 });

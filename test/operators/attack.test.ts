@@ -82,7 +82,12 @@ describe.each(['cpu', 'wasm'] as const)('attack operator on %s', (backend) => {
   it('disposes the batch when the trainer throws', async () => {
     const model = tinyMlp(W, SHAPE);
     const base = tf.memory().numTensors;
-    const failing: Trainer = { ...pgdAtTrainer(), attack: () => { throw new Error('boom'); } };
+    const failing: Trainer = {
+      ...pgdAtTrainer(),
+      attack: () => {
+        throw new Error('boom');
+      },
+    };
     await expect(firstValueFrom(of(batch(1)).pipe(attack({ model, trainer: failing, seed: 1 })))).rejects.toThrow('boom');
     expect(tf.memory().numTensors).toBe(base);
     model.dispose();

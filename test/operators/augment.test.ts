@@ -12,7 +12,16 @@ function batch(n: number, epoch = 1, step = 0): LabeledBatch {
   const data = new Float32Array(n * H * W * C);
   for (let k = 0; k < data.length; k++) data[k] = k + 1;
   const labels = new Int32Array(n);
-  return { stage: 'labeled', split: 'train', epoch, step, indices: Int32Array.from({ length: n }, (_, i) => i), x: tf.tensor4d(data, [n, H, W, C]), labelsTrue: labels, labelsUsed: labels };
+  return {
+    stage: 'labeled',
+    split: 'train',
+    epoch,
+    step,
+    indices: Int32Array.from({ length: n }, (_, i) => i),
+    x: tf.tensor4d(data, [n, H, W, C]),
+    labelsTrue: labels,
+    labelsUsed: labels,
+  };
 }
 
 /** Reference: torchvision's RandomCrop(padding=p) + hflip, written from the definition (pad, slice, mirror). */
@@ -23,10 +32,12 @@ function reference(img: Float32Array, n: number, top: number, left: number, flip
     return sy >= 0 && sy < H && sx >= 0 && sx < W ? img[((n * H + sy) * W + sx) * C + c] : 0;
   };
   const out = new Float32Array(H * W * C);
-  for (let y = 0; y < H; y++) for (let x = 0; x < W; x++) for (let c = 0; c < C; c++) {
-    const cx = flip ? W - 1 - x : x;
-    out[(y * W + x) * C + c] = padded(y + top, cx + left, c);
-  }
+  for (let y = 0; y < H; y++)
+    for (let x = 0; x < W; x++)
+      for (let c = 0; c < C; c++) {
+        const cx = flip ? W - 1 - x : x;
+        out[(y * W + x) * C + c] = padded(y + top, cx + left, c);
+      }
   return out;
 }
 

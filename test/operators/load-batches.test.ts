@@ -55,7 +55,10 @@ describe('loadBatches', () => {
     const plans = from(planner.planEpoch('train', 2)).pipe(tap(() => emitted++)); // races ahead: no backpressure
     await lastValueFrom(
       perPlan
-        ? plans.pipe(onePlanAtATime((plan$) => plan$.pipe(loadBatches(src), slowConsumer)), toArray())
+        ? plans.pipe(
+            onePlanAtATime((plan$) => plan$.pipe(loadBatches(src), slowConsumer)),
+            toArray(),
+          )
         : plans.pipe(loadBatches(src), slowConsumer, toArray()),
     );
     expect(tf.memory().numTensors).toBe(before);

@@ -118,7 +118,9 @@ describe.each(['cpu', 'wasm'] as const)('train operator on %s', (backend) => {
     const nanX = tf.tensor4d([NaN, 0, 0, 0, 0, 0, 0, 0], [2, ...SHAPE]);
     input.xAdv.dispose();
     const bad: AttackedBatch = { ...input, xAdv: nanX };
-    await expect(firstValueFrom(of(bad).pipe(train({ model, trainer: pgdAtTrainer(), optimizer, lr: () => 0.1 })))).rejects.toThrow(/NaN|non-finite|loss/);
+    await expect(firstValueFrom(of(bad).pipe(train({ model, trainer: pgdAtTrainer(), optimizer, lr: () => 0.1 })))).rejects.toThrow(
+      /NaN|non-finite|loss/,
+    );
     expect(tf.memory().numTensors).toBe(base); // x and the NaN x′ were freed by train
     optimizer.dispose();
     model.dispose();
@@ -138,13 +140,15 @@ describe.each(['cpu', 'wasm'] as const)('train operator on %s', (backend) => {
       const steps = await lastValueFrom(
         range(1, 3).pipe(
           concatMap((epoch) =>
-            planner.plans$('train', epoch).pipe(
-              loadBatches(source),
-              randomizeLabels(labels),
-              augment({ crop: 1, flip: true, seed: 4 }),
-              attack({ model, trainer, te, seed: 4 }),
-              train({ model, trainer, optimizer, lr }),
-            ),
+            planner
+              .plans$('train', epoch)
+              .pipe(
+                loadBatches(source),
+                randomizeLabels(labels),
+                augment({ crop: 1, flip: true, seed: 4 }),
+                attack({ model, trainer, te, seed: 4 }),
+                train({ model, trainer, optimizer, lr }),
+              ),
           ),
           toArray(),
         ),
@@ -153,7 +157,13 @@ describe.each(['cpu', 'wasm'] as const)('train operator on %s', (backend) => {
       expect(steps.every((s) => Number.isFinite(s.record.loss))).toBe(true);
       expect(steps.filter((s) => s.epoch >= 2).every((s) => Number.isFinite(s.columns.te_penalty[0]))).toBe(true);
       const summary = await lastValueFrom(
-        planner.plans$('test', 3).pipe(loadBatches(source), evaluate({ model, seed: 4, attack: threatModel({ eps: 0.1, alpha: 0.05, steps: 2 }) }), summarizeEvaluation()),
+        planner
+          .plans$('test', 3)
+          .pipe(
+            loadBatches(source),
+            evaluate({ model, seed: 4, attack: threatModel({ eps: 0.1, alpha: 0.05, steps: 2 }) }),
+            summarizeEvaluation(),
+          ),
       );
       expect(summary.n).toBe(12);
       optimizer.dispose();
@@ -197,8 +207,15 @@ describe('train operator on wasm, with BatchNorm', () => {
     const D = 25 * 25;
     const xAdv = new Float32Array(2 * D).fill(0.5);
     xAdv[3] = NaN;
-    const bad: AttackedBatch = { ...attacked(), x: tf.zeros([2, ...shape]), xAdv: tf.tensor4d(xAdv, [2, ...shape]), logitsNatEval: new Float32Array(6) };
-    await expect(firstValueFrom(of(bad).pipe(train({ model, trainer: pgdAtTrainer(), optimizer, lr: () => 0.1 })))).rejects.toThrow(/NON_FINITE|not applied/);
+    const bad: AttackedBatch = {
+      ...attacked(),
+      x: tf.zeros([2, ...shape]),
+      xAdv: tf.tensor4d(xAdv, [2, ...shape]),
+      logitsNatEval: new Float32Array(6),
+    };
+    await expect(firstValueFrom(of(bad).pipe(train({ model, trainer: pgdAtTrainer(), optimizer, lr: () => 0.1 })))).rejects.toThrow(
+      /NON_FINITE|not applied/,
+    );
     expect(model.buffers.some((b) => b.name.endsWith('running_mean'))).toBe(true);
     model.buffers.forEach((b, i) => expect([b.name, Array.from(b.variable.dataSync())]).toEqual([b.name, before[i]]));
     optimizer.dispose();

@@ -60,8 +60,14 @@ function writeConsumerProject(dir: string, tarball: string): void {
     const { dev: _dev, devOptional, ...rest } = entry;
     packages[key] = devOptional ? { ...rest, optional: true } : rest;
   }
-  fs.writeFileSync(path.join(dir, 'package.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'commonjs', dependencies }, null, 2));
-  fs.writeFileSync(path.join(dir, 'package-lock.json'), JSON.stringify({ name: 'consumer', version: '1.0.0', lockfileVersion: 3, requires: true, packages }, null, 2));
+  fs.writeFileSync(
+    path.join(dir, 'package.json'),
+    JSON.stringify({ name: 'consumer', version: '1.0.0', private: true, type: 'commonjs', dependencies }, null, 2),
+  );
+  fs.writeFileSync(
+    path.join(dir, 'package-lock.json'),
+    JSON.stringify({ name: 'consumer', version: '1.0.0', lockfileVersion: 3, requires: true, packages }, null, 2),
+  );
 }
 
 /** One epoch of PGD-AT on 64 MNIST digits, the MLP; `variants` makes two runs of it. */
@@ -87,7 +93,12 @@ function tinyConfig(file: string, variants: boolean): string {
 }
 
 function runFolders(out: string): string[] {
-  return fs.existsSync(out) ? fs.readdirSync(out).filter((d) => fs.statSync(path.join(out, d)).isDirectory()).map((d) => path.join(out, d)) : [];
+  return fs.existsSync(out)
+    ? fs
+        .readdirSync(out)
+        .filter((d) => fs.statSync(path.join(out, d)).isDirectory())
+        .map((d) => path.join(out, d))
+    : [];
 }
 
 beforeAll(() => {
@@ -113,7 +124,18 @@ afterAll(() => {
 
 describe('the tarball', () => {
   it('holds the compiled library, the bin and the docs, and none of the sources, tests or benchmarks', () => {
-    for (const f of ['package.json', 'README.md', 'LICENSE', 'bin/atflow.js', 'dist/index.js', 'dist/index.d.ts', 'dist/index.js.map', 'dist/cli/main.js', 'dist/run/data-parallel/worker.js', 'config/quickstart.json']) {
+    for (const f of [
+      'package.json',
+      'README.md',
+      'LICENSE',
+      'bin/atflow.js',
+      'dist/index.js',
+      'dist/index.d.ts',
+      'dist/index.js.map',
+      'dist/cli/main.js',
+      'dist/run/data-parallel/worker.js',
+      'config/quickstart.json',
+    ]) {
       expect(packedFiles).toContain(f);
     }
     expect(packedFiles.filter((f) => /^(src|test|bench|examples|node_modules)\//.test(f) || f === 'dist/.build-stamp')).toEqual([]);
@@ -169,7 +191,11 @@ describe('atflow run through the installed package', () => {
     const out = path.join(tmp, 'runs-npx');
     // --workers 2: a child `atflow` process per variant (the installed bin); ATFLOW_WORKERS=2: the
     // data-parallel pool's worker threads (dist/run/data-parallel/worker.js) in each of them.
-    ok(sh('npx', ['atflow', 'run', tinyConfig(path.join(tmp, 'variants.json'), true), '--out', out, '--workers', '2'], app, { ATFLOW_WORKERS: '2' }));
+    ok(
+      sh('npx', ['atflow', 'run', tinyConfig(path.join(tmp, 'variants.json'), true), '--out', out, '--workers', '2'], app, {
+        ATFLOW_WORKERS: '2',
+      }),
+    );
     const dirs = runFolders(out);
     expect(dirs.map((d) => path.basename(d).split('-')[2]).sort()).toEqual(['pgd', 'trades']);
     for (const d of dirs) {
@@ -237,7 +263,9 @@ main().then(
     };
     const program = ts.createProgram([source], options);
     const atflowDir = path.join(app, 'node_modules', 'atflow') + path.sep;
-    const checked = program.getSourceFiles().filter((f) => f.fileName === source.split(path.sep).join('/') || path.resolve(f.fileName).startsWith(atflowDir));
+    const checked = program
+      .getSourceFiles()
+      .filter((f) => f.fileName === source.split(path.sep).join('/') || path.resolve(f.fileName).startsWith(atflowDir));
     expect(checked.filter((f) => f.fileName.endsWith('/dist/index.d.ts'))).toHaveLength(1);
     const diagnostics = [
       ...program.getOptionsDiagnostics(),
@@ -249,14 +277,29 @@ main().then(
     expect(program.emit(program.getSourceFile(source)).emitSkipped).toBe(false);
 
     const out = path.join(tmp, 'runs-library');
-    const r = ok(sh(process.execPath, [path.join(app, 'build', 'consumer.js'), tinyConfig(path.join(tmp, 'library.json'), false), out], app));
+    const r = ok(
+      sh(process.execPath, [path.join(app, 'build', 'consumer.js'), tinyConfig(path.join(tmp, 'library.json'), false), out], app),
+    );
     const result = JSON.parse(r.stdout.trim().split('\n')[0]);
-    expect(result).toMatchObject({ parameters: 784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10, operator: 'function', status: 'completed' });
-    for (const f of ['_SUCCESS', 'epochs.parquet', 'steps.parquet']) expect(fs.existsSync(path.join(out, path.basename(result.runDir), f))).toBe(true);
+    expect(result).toMatchObject({
+      parameters: 784 * 256 + 256 + 256 * 256 + 256 + 256 * 10 + 10,
+      operator: 'function',
+      status: 'completed',
+    });
+    for (const f of ['_SUCCESS', 'epochs.parquet', 'steps.parquet'])
+      expect(fs.existsSync(path.join(out, path.basename(result.runDir), f))).toBe(true);
   });
 
   it("ES modules import atflow's named exports", () => {
-    const r = sh(process.execPath, ['--input-type=module', '-e', "import { executeRun, createModel, attack, sweep } from 'atflow'; console.log([executeRun, createModel, attack, sweep.runSweep].map((f) => typeof f).join(' '))"], app);
+    const r = sh(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        "import { executeRun, createModel, attack, sweep } from 'atflow'; console.log([executeRun, createModel, attack, sweep.runSweep].map((f) => typeof f).join(' '))",
+      ],
+      app,
+    );
     expect(r.stderr).toBe('');
     expect(r.stdout.trim()).toBe('function function function function');
   });
@@ -316,24 +359,36 @@ describe('npx atflow setup-tensorflow in the consumer project', () => {
     return { name: JSON.parse(r.stdout).name as string, stderr: r.stderr };
   };
 
-  (wheel ? it : it.skip)("builds tfjs-node into the project, next to the project's one @tensorflow/tfjs, without atflow's dev dependencies", () => {
-    // the script run by hand from the installed copy refuses, and points to the command
-    const byHand = sh('bash', [path.join(app, 'node_modules', 'atflow', 'scripts', 'setup-tensorflow.sh')], app);
-    expect(byHand.status).toBe(64);
-    expect(byHand.stderr).toContain('npx atflow setup-tensorflow');
+  (wheel ? it : it.skip)(
+    "builds tfjs-node into the project, next to the project's one @tensorflow/tfjs, without atflow's dev dependencies",
+    () => {
+      // the script run by hand from the installed copy refuses, and points to the command
+      const byHand = sh('bash', [path.join(app, 'node_modules', 'atflow', 'scripts', 'setup-tensorflow.sh')], app);
+      expect(byHand.status).toBe(64);
+      expect(byHand.stderr).toContain('npx atflow setup-tensorflow');
 
-    const r = ok(sh('npx', ['atflow', 'setup-tensorflow'], app));
-    expect(r.stderr).toMatch(/done: @tensorflow\/tfjs-node runs on TensorFlow \d+\.\d+/);
-    expect(fs.existsSync(path.join(app, 'node_modules', 'atflow', 'node_modules'))).toBe(false);
-    expect(installedCopies(path.join(app, 'node_modules'), '@tensorflow/tfjs')).toEqual([path.join(app, 'node_modules', '@tensorflow', 'tfjs')]);
-    expect(installedCopies(path.join(app, 'node_modules'), '@tensorflow/tfjs-node')).toEqual([tfjsNode()]);
-    // A consumer that imports tfjs itself sees the backend atflow chose: one tfjs, one set of kernels.
-    const both = ok(
-      sh(process.execPath, ['-e', "const tf = require('@tensorflow/tfjs'); require('atflow').initBackend().then((b) => console.log(JSON.stringify({ atflow: b.name, consumer: tf.getBackend() })))"], app),
-    );
-    expect(JSON.parse(both.stdout)).toEqual({ atflow: 'tensorflow', consumer: 'tensorflow' });
-    expect(both.stderr).not.toMatch(/already registered/);
-  });
+      const r = ok(sh('npx', ['atflow', 'setup-tensorflow'], app));
+      expect(r.stderr).toMatch(/done: @tensorflow\/tfjs-node runs on TensorFlow \d+\.\d+/);
+      expect(fs.existsSync(path.join(app, 'node_modules', 'atflow', 'node_modules'))).toBe(false);
+      expect(installedCopies(path.join(app, 'node_modules'), '@tensorflow/tfjs')).toEqual([
+        path.join(app, 'node_modules', '@tensorflow', 'tfjs'),
+      ]);
+      expect(installedCopies(path.join(app, 'node_modules'), '@tensorflow/tfjs-node')).toEqual([tfjsNode()]);
+      // A consumer that imports tfjs itself sees the backend atflow chose: one tfjs, one set of kernels.
+      const both = ok(
+        sh(
+          process.execPath,
+          [
+            '-e',
+            "const tf = require('@tensorflow/tfjs'); require('atflow').initBackend().then((b) => console.log(JSON.stringify({ atflow: b.name, consumer: tf.getBackend() })))",
+          ],
+          app,
+        ),
+      );
+      expect(JSON.parse(both.stdout)).toEqual({ atflow: 'tensorflow', consumer: 'tensorflow' });
+      expect(both.stderr).not.toMatch(/already registered/);
+    },
+  );
 
   (wheel ? it : it.skip)("the project's next `npm install` keeps it", () => {
     // --ignore-scripts only spares the optional tfjs-node-gpu its failing libtensorflow download; what npm keeps is the same
@@ -418,7 +473,10 @@ describe('the README code blocks, as printed, in a project that depends on atflo
 
   it('my-plugin.js registers a trainer that a config picks by name', () => {
     const config = JSON.parse(fs.readFileSync(tinyConfig(path.join(dir, 'plugin.json'), false), 'utf8'));
-    fs.writeFileSync(path.join(dir, 'plugin.json'), JSON.stringify({ ...config, name: 'plugin', plugins: ['./my-plugin.js'], trainer: { name: 'my-at' } }));
+    fs.writeFileSync(
+      path.join(dir, 'plugin.json'),
+      JSON.stringify({ ...config, name: 'plugin', plugins: ['./my-plugin.js'], trainer: { name: 'my-at' } }),
+    );
     const out = path.join(dir, 'runs-plugin');
     ok(sh('npx', ['atflow', 'run', 'plugin.json', '--out', out, '--quiet'], dir));
     const [run] = runFolders(out);

@@ -6,7 +6,13 @@ import { spawnSync, type SpawnSyncReturns } from 'child_process';
  * nested npm commands at the checkout or the real global folder. Only where the cache and the npm config
  * files are is kept.
  */
-const KEEP_NPM_ENV = new Set(['npm_config_cache', 'npm_config_userconfig', 'npm_config_globalconfig', 'npm_config_cafile', 'npm_config_registry']);
+const KEEP_NPM_ENV = new Set([
+  'npm_config_cache',
+  'npm_config_userconfig',
+  'npm_config_globalconfig',
+  'npm_config_cafile',
+  'npm_config_registry',
+]);
 export function cleanEnv(): NodeJS.ProcessEnv {
   return Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) || KEEP_NPM_ENV.has(k.toLowerCase())));
 }

@@ -78,7 +78,12 @@ describe('back-pressure: a slow sink does not let batches pile up', () => {
     const timerSamples: number[] = [];
     const timer = setInterval(() => baseline >= 0 && timerSamples.push(tf.memory().numTensors), 25);
 
-    const [run] = resolveRuns(tinySpec('slow', { epochs: EPOCHS, data: { source: 'counted-mnist', trainSize: TRAIN, testSize: 8, batchSize: BATCH, testBatchSize: 8 } }));
+    const [run] = resolveRuns(
+      tinySpec('slow', {
+        epochs: EPOCHS,
+        data: { source: 'counted-mnist', trainSize: TRAIN, testSize: 8, batchSize: BATCH, testBatchSize: 8 },
+      }),
+    );
     const out = tempRoot('atflow-backpressure-');
     const before = tf.memory().numTensors;
     const t0 = Date.now();

@@ -20,7 +20,6 @@ import { BatchPlanner } from '../../src/data/batch-plans';
 import { cifarFile, idxFile, idxImages, matFile, svhnVars } from '../data/helpers/official-files';
 import { atflow, chmodStopsWrites, copyDir, mountTmpfs, snapshot, tableRows, tempRoot, tinySpec, unmount, writeJson } from './helpers';
 
-// eslint-disable-next-line @typescript-eslint/no-require-imports
 const nodeFs: typeof fs = require('fs'); // the module object itself, for a spy (the import binding is read-only)
 
 /**
@@ -48,7 +47,8 @@ async function atflowError(fn: () => unknown): Promise<string> {
   } catch (e) {
     thrown = e;
   }
-  if (!(thrown instanceof AtflowError)) throw new Error(`expected an AtflowError, got ${thrown instanceof Error ? thrown.stack : String(thrown)}`);
+  if (!(thrown instanceof AtflowError))
+    throw new Error(`expected an AtflowError, got ${thrown instanceof Error ? thrown.stack : String(thrown)}`);
   return thrown.message;
 }
 
@@ -80,7 +80,9 @@ async function resumeDamaged(dir: string, damage: (runDir: string) => void): Pro
   const { outDir, runDir } = unfinishedCopy(dir);
   damage(runDir);
   const before = snapshot(runDir);
-  const message = await atflowError(() => runConfig(guardConfig, { outDir, backend: 'wasm', quiet: true, resume: true, log: () => undefined }));
+  const message = await atflowError(() =>
+    runConfig(guardConfig, { outDir, backend: 'wasm', quiet: true, resume: true, log: () => undefined }),
+  );
   expect(snapshot(runDir)).toEqual(before);
   return message;
 }
@@ -107,7 +109,8 @@ function cifarDir(dir: string, broken: Record<string, Buffer>): string {
   }
   return d;
 }
-const cifarConfig = (d: string) => tinySpec('cifar', { data: { source: 'cifar10', options: { dir: d }, batchSize: 2 }, model: { name: 'cnn-small' } });
+const cifarConfig = (d: string) =>
+  tinySpec('cifar', { data: { source: 'cifar10', options: { dir: d }, batchSize: 2 }, model: { name: 'cnn-small' } });
 
 function svhnDir(dir: string, train: Buffer): string {
   const d = path.join(dir, 'svhn');
@@ -116,7 +119,8 @@ function svhnDir(dir: string, train: Buffer): string {
   fs.writeFileSync(path.join(d, 'test_32x32.mat'), matFile(svhnVars([1, 2, 3], 'double'), { compress: false }));
   return d;
 }
-const svhnConfig = (d: string) => tinySpec('svhn', { data: { source: 'svhn', options: { dir: d }, batchSize: 2 }, model: { name: 'cnn-small' } });
+const svhnConfig = (d: string) =>
+  tinySpec('svhn', { data: { source: 'svhn', options: { dir: d }, batchSize: 2 }, model: { name: 'cnn-small' } });
 const svhnTrain = (labels: number[]) => matFile(svhnVars(labels, 'double'), { compress: false });
 
 // ---- NaN at a known step: PGD-AT whose adversarial logits of one batch row turn NaN ----
@@ -133,14 +137,18 @@ function poisonedTrainer(options: TrainerOptions): Trainer {
       const o = inner.loss(input);
       if (++calls !== POISON.call) return o;
       const B = o.logitsAdv.shape[0];
-      const mask = tf.tensor2d(Float32Array.from({ length: B }, (_, i) => (i === POISON.row ? NaN : 1)), [B, 1]);
+      const mask = tf.tensor2d(
+        Float32Array.from({ length: B }, (_, i) => (i === POISON.row ? NaN : 1)),
+        [B, 1],
+      );
       const logitsAdv = tf.mul(o.logitsAdv, mask) as tf.Tensor2D;
       return { ...o, logitsAdv, loss: tf.add(o.loss, tf.mul(tf.sum(logitsAdv), 0)) as tf.Scalar };
     },
   };
 }
 /** The example at that row: the planner's shuffled order of epoch 2 (seed 7, 16 examples, batches of 8). */
-const poisonedExample = [...new BatchPlanner({ train: 16, test: 8 }, { batchSize: 8, seed: 7 }).iterate('train', POISON.epoch)][POISON.step].indices[POISON.row];
+const poisonedExample = [...new BatchPlanner({ train: 16, test: 8 }, { batchSize: 8, seed: 7 }).iterate('train', POISON.epoch)][POISON.step]
+  .indices[POISON.row];
 
 /** The finished guard run's tables, which a run of the same spec must reproduce after any failure. */
 function expectTablesOfGuard(runDir: string, epochs: readonly number[] = [1, 2]): void {
@@ -188,7 +196,11 @@ const CASES: BadInput[] = [
     provoke: (dir) => cliError(['run', writeJson(path.join(dir, 'broken.json'), '{"name": "x", "epochs": 2,,}'), '--out', out]),
     error: /broken\.json: not valid JSON \(.*position \d+/,
   },
-  { name: 'config is a JSON array, not an object', provoke: (dir) => run(dir, [tinySpec('x')]), error: /config\.json: a config must be a JSON object/ },
+  {
+    name: 'config is a JSON array, not an object',
+    provoke: (dir) => run(dir, [tinySpec('x')]),
+    error: /config\.json: a config must be a JSON object/,
+  },
   {
     name: "unknown top-level field 'epoch'",
     provoke: (dir) => run(dir, { ...tinySpec('x'), epoch: 3 }),
@@ -207,24 +219,49 @@ const CASES: BadInput[] = [
   {
     name: "bad enum value labelNoise.kind 'symetric'",
     provoke: (dir) => run(dir, tinySpec('x', { labelNoise: { kind: 'symetric', rate: 0.2 } })),
-    error: /labelNoise\.kind: "symetric" is not allowed \(did you mean 'symmetric'\?\); allowed: none, symmetric, symmetric-exclusive, pair/,
+    error:
+      /labelNoise\.kind: "symetric" is not allowed \(did you mean 'symmetric'\?\); allowed: none, symmetric, symmetric-exclusive, pair/,
   },
   {
     name: "bad enum value attack.norm 'l3'",
     provoke: (dir) => run(dir, tinySpec('x', { attack: { norm: 'l3' } })),
     error: /attack\.norm: "l3" is not allowed .*allowed: linf, l2/,
   },
-  { name: 'negative attack.eps', provoke: (dir) => run(dir, tinySpec('x', { attack: { eps: -0.1 } })), error: /attack\.eps: Number must be greater than or equal to 0 \(got -0\.1\)/ },
+  {
+    name: 'negative attack.eps',
+    provoke: (dir) => run(dir, tinySpec('x', { attack: { eps: -0.1 } })),
+    error: /attack\.eps: Number must be greater than or equal to 0 \(got -0\.1\)/,
+  },
   {
     name: 'labelNoise.rate > 1',
     provoke: (dir) => run(dir, tinySpec('x', { labelNoise: { kind: 'symmetric', rate: 1.5 } })),
     error: /labelNoise\.rate: Number must be less than or equal to 1 \(got 1\.5\)/,
   },
-  { name: 'data.batchSize 0', provoke: (dir) => run(dir, tinySpec('x', { data: { source: 'mnist', batchSize: 0 } })), error: /data\.batchSize: Number must be greater than or equal to 1 \(got 0\)/ },
-  { name: 'epochs 0', provoke: (dir) => run(dir, tinySpec('x', { epochs: 0 })), error: /epochs: Number must be greater than or equal to 1 \(got 0\)/ },
-  { name: 'optimizer.lr 0', provoke: (dir) => run(dir, tinySpec('x', { optimizer: { lr: 0 } })), error: /optimizer\.lr: Number must be greater than 0 \(got 0\)/ },
-  { name: 'wrong type: epochs "ten"', provoke: (dir) => run(dir, tinySpec('x', { epochs: 'ten' })), error: /epochs: Expected number, received string \(got "ten"\)/ },
-  { name: 'wrong type: attack.steps 2.5', provoke: (dir) => run(dir, tinySpec('x', { attack: { steps: 2.5 } })), error: /attack\.steps: Expected integer, received float \(got 2\.5\)/ },
+  {
+    name: 'data.batchSize 0',
+    provoke: (dir) => run(dir, tinySpec('x', { data: { source: 'mnist', batchSize: 0 } })),
+    error: /data\.batchSize: Number must be greater than or equal to 1 \(got 0\)/,
+  },
+  {
+    name: 'epochs 0',
+    provoke: (dir) => run(dir, tinySpec('x', { epochs: 0 })),
+    error: /epochs: Number must be greater than or equal to 1 \(got 0\)/,
+  },
+  {
+    name: 'optimizer.lr 0',
+    provoke: (dir) => run(dir, tinySpec('x', { optimizer: { lr: 0 } })),
+    error: /optimizer\.lr: Number must be greater than 0 \(got 0\)/,
+  },
+  {
+    name: 'wrong type: epochs "ten"',
+    provoke: (dir) => run(dir, tinySpec('x', { epochs: 'ten' })),
+    error: /epochs: Expected number, received string \(got "ten"\)/,
+  },
+  {
+    name: 'wrong type: attack.steps 2.5',
+    provoke: (dir) => run(dir, tinySpec('x', { attack: { steps: 2.5 } })),
+    error: /attack\.steps: Expected integer, received float \(got 2\.5\)/,
+  },
   {
     name: 'missing required field model',
     provoke: (dir) => {
@@ -257,7 +294,11 @@ const CASES: BadInput[] = [
     provoke: (dir) => cliError(['run', writeJson(path.join(dir, 'c.json'), tinySpec('x')), '--out', out, '--set', 'attack.eps']),
     error: /--set 'attack\.eps': expected path=value, e\.g\. --set attack\.eps=0\.1/,
   },
-  { name: '--set into a number (seed.x=1)', provoke: (dir) => run(dir, tinySpec('x'), { sets: ['seed.x=1'] }), error: /--set seed\.x: 'seed' is not an object \(it is 7\)/ },
+  {
+    name: '--set into a number (seed.x=1)',
+    provoke: (dir) => run(dir, tinySpec('x'), { sets: ['seed.x=1'] }),
+    error: /--set seed\.x: 'seed' is not an object \(it is 7\)/,
+  },
   {
     name: '--set of an unknown field (attack.epz)',
     provoke: (dir) => run(dir, tinySpec('x'), { sets: ['attack.epz=0.1'] }),
@@ -268,7 +309,11 @@ const CASES: BadInput[] = [
     provoke: (dir) => run(dir, tinySpec('x', { variants: { a: {}, b: {} } }), { only: 'c' }),
     error: /--only c: .*config\.json has no such variant; variants: a, b/,
   },
-  { name: "--backend 'gpu'", provoke: (dir) => run(dir, tinySpec('x'), { backend: 'gpu' as never }), error: /unknown backend 'gpu' \(ATFLOW_BACKEND \/ --backend\): (.* )?[Ee]xpected one of auto, .*wasm/ },
+  {
+    name: "--backend 'gpu'",
+    provoke: (dir) => run(dir, tinySpec('x'), { backend: 'gpu' as never }),
+    error: /unknown backend 'gpu' \(ATFLOW_BACKEND \/ --backend\): (.* )?[Ee]xpected one of auto, .*wasm/,
+  },
   // ---- operator names ----
   {
     name: "unknown model 'resnet19'",
@@ -278,7 +323,8 @@ const CASES: BadInput[] = [
   {
     name: "unknown dataset source 'mnits'",
     provoke: (dir) => run(dir, tinySpec('x', { data: { source: 'mnits' } })),
-    error: /unknown source 'mnits' \(did you mean 'mnist'\?\); registered sources: cifar10, cifar100, fashion-mnist, idx, mnist, svhn, synthetic/,
+    error:
+      /unknown source 'mnits' \(did you mean 'mnist'\?\); registered sources: cifar10, cifar100, fashion-mnist, idx, mnist, svhn, synthetic/,
   },
   {
     name: "unknown trainer 'trade'",
@@ -301,11 +347,16 @@ const CASES: BadInput[] = [
     error: /eval\.attack\.name: 'fgsm' is not used .*FGSM = steps 1, alpha = eps/,
   },
   // ---- dataset files ----
-  { name: 'IDX files missing', provoke: (dir) => run(dir, idxConfig(path.join(dir, 'empty'))), error: /idx: data files not found in .*empty \(does not exist\); expected train-images-idx3-ubyte\.gz or train-images-idx3-ubyte/ },
+  {
+    name: 'IDX files missing',
+    provoke: (dir) => run(dir, idxConfig(path.join(dir, 'empty'))),
+    error: /idx: data files not found in .*empty \(does not exist\); expected train-images-idx3-ubyte\.gz or train-images-idx3-ubyte/,
+  },
   {
     name: 'IDX images file truncated',
     provoke: (dir) => run(dir, idxConfig(idxDir(dir, { trainImages: idxFile([16, 4, 4], idxImages(16, 4, 4)).subarray(0, 200) }))),
-    error: /train-images-idx3-ubyte: size 200 bytes does not match its header \(dimensions 16x4x4: 272 bytes\); the file is truncated \(.*idx\/train-images-idx3-ubyte\)/,
+    error:
+      /train-images-idx3-ubyte: size 200 bytes does not match its header \(dimensions 16x4x4: 272 bytes\); the file is truncated \(.*idx\/train-images-idx3-ubyte\)/,
   },
   {
     name: 'IDX labels file with the wrong magic',
@@ -319,7 +370,18 @@ const CASES: BadInput[] = [
   },
   {
     name: 'IDX label out of range',
-    provoke: (dir) => run(dir, idxConfig(idxDir(dir, { trainLabels: idxFile([16], Uint8Array.from({ length: 16 }, (_, i) => (i === 3 ? 12 : 1))) }))),
+    provoke: (dir) =>
+      run(
+        dir,
+        idxConfig(
+          idxDir(dir, {
+            trainLabels: idxFile(
+              [16],
+              Uint8Array.from({ length: 16 }, (_, i) => (i === 3 ? 12 : 1)),
+            ),
+          }),
+        ),
+      ),
     error: /train-labels-idx1-ubyte: label 12 at index 3; expected 0\.\.9/,
   },
   {
@@ -335,7 +397,8 @@ const CASES: BadInput[] = [
   },
   {
     name: 'CIFAR-10 batch of the wrong size',
-    provoke: (dir) => run(dir, cifarConfig(cifarDir(dir, { 'data_batch_3.bin': Buffer.concat([cifarFile([[1], [2]]), Buffer.alloc(100)]) }))),
+    provoke: (dir) =>
+      run(dir, cifarConfig(cifarDir(dir, { 'data_batch_3.bin': Buffer.concat([cifarFile([[1], [2]]), Buffer.alloc(100)]) }))),
     error: /data_batch_3\.bin: size 6246 bytes is not a multiple of the 3073-byte CIFAR-10 record/,
   },
   {
@@ -370,7 +433,8 @@ const CASES: BadInput[] = [
         doc.spec.attack.eps = 0.2;
         fs.writeFileSync(path.join(runDir, 'spec.json'), JSON.stringify(doc));
       }),
-    error: /guard-[0-9a-f]{12}: the folder holds a run of a different config \(spec\.json differs at attack\.eps \(folder: 0\.2, now: 0\.1\)\)/,
+    error:
+      /guard-[0-9a-f]{12}: the folder holds a run of a different config \(spec\.json differs at attack\.eps \(folder: 0\.2, now: 0\.1\)\)/,
   },
   {
     name: 'an unfinished folder without --resume',
@@ -390,7 +454,8 @@ const CASES: BadInput[] = [
         const f = path.join(runDir, 'checkpoints', 'epoch-0002', 'model.safetensors');
         fs.truncateSync(f, fs.statSync(f).size - 1000);
       }),
-    error: /safetensors file .*checkpoints\/epoch-0002\/model\.safetensors: truncated: tensor '.*' ends at data byte \d+ but the file holds only \d+ data bytes/,
+    error:
+      /safetensors file .*checkpoints\/epoch-0002\/model\.safetensors: truncated: tensor '.*' ends at data byte \d+ but the file holds only \d+ data bytes/,
   },
   {
     name: '--resume with LATEST pointing at a missing folder',
@@ -399,12 +464,16 @@ const CASES: BadInput[] = [
   },
   {
     name: '--resume with an unreadable state.json',
-    provoke: (dir) => resumeDamaged(dir, (runDir) => fs.writeFileSync(path.join(runDir, 'checkpoints', 'epoch-0002', 'state.json'), '{"epoch": 2, "ste')),
+    provoke: (dir) =>
+      resumeDamaged(dir, (runDir) => fs.writeFileSync(path.join(runDir, 'checkpoints', 'epoch-0002', 'state.json'), '{"epoch": 2, "ste')),
     error: /checkpoints\/epoch-0002\/state\.json: unreadable checkpoint state/,
   },
   {
     name: '--resume with a state.json lacking the optimizer state',
-    provoke: (dir) => resumeDamaged(dir, (runDir) => fs.writeFileSync(path.join(runDir, 'checkpoints', 'epoch-0002', 'state.json'), '{"epoch": 2, "steps": 4}')),
+    provoke: (dir) =>
+      resumeDamaged(dir, (runDir) =>
+        fs.writeFileSync(path.join(runDir, 'checkpoints', 'epoch-0002', 'state.json'), '{"epoch": 2, "steps": 4}'),
+      ),
     error: /checkpoints\/epoch-0002\/state\.json: no optimizer state \('sgd'\); the checkpoint is damaged/,
   },
   {
@@ -414,7 +483,8 @@ const CASES: BadInput[] = [
   },
   {
     name: '--out is an existing regular file (CLI)',
-    provoke: (dir) => cliError(['run', guardConfig, '--out', writeJson(path.join(dir, 'not-a-folder'), 'x'), '--backend', 'wasm', '--quiet']),
+    provoke: (dir) =>
+      cliError(['run', guardConfig, '--out', writeJson(path.join(dir, 'not-a-folder'), 'x'), '--backend', 'wasm', '--quiet']),
     error: /cannot create the run folder .*not-a-folder\/guard-[0-9a-f]{12}: .*not-a-folder is a file, not a folder \(ENOTDIR\)/,
   },
   {
@@ -440,7 +510,8 @@ const CASES: BadInput[] = [
       fs.writeFileSync(target, '');
       return run(dir, tinySpec('ro'), { outDir: path.join(target, 'runs') });
     },
-    error: /cannot create the run folder .*readonly\/(runs\/)?ro-[0-9a-f]{12}: .*readonly (is not writable \((EACCES|EROFS)\)|is a file, not a folder \(ENOTDIR\))/,
+    error:
+      /cannot create the run folder .*readonly\/(runs\/)?ro-[0-9a-f]{12}: .*readonly (is not writable \((EACCES|EROFS)\)|is a file, not a folder \(ENOTDIR\))/,
   },
   {
     name: 'disk full while writing (a 4 MB tmpfs: one checkpoint fits, two do not; without mount rights a 512 KiB file-size limit) (CLI)',
@@ -489,8 +560,12 @@ const CASES: BadInput[] = [
             ev$.subscribe((ev) => {
               if (ev.type !== 'checkpoint' || ev.epoch !== 1) return;
               const open = nodeFs.openSync;
-              jest.spyOn(nodeFs, 'openSync').mockImplementation(((p: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) =>
-                String(p).startsWith(path.join(runDir, 'checkpoints', '.LATEST.')) ? open('/dev/full', 'w') : open(p, flags ?? 'r', mode)) as typeof fs.openSync);
+              jest
+                .spyOn(nodeFs, 'openSync')
+                .mockImplementation(((p: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) =>
+                  String(p).startsWith(path.join(runDir, 'checkpoints', '.LATEST.'))
+                    ? open('/dev/full', 'w')
+                    : open(p, flags ?? 'r', mode)) as typeof fs.openSync);
             }),
         }),
       ).finally(() => jest.restoreAllMocks());
@@ -514,7 +589,8 @@ const CASES: BadInput[] = [
       expect(tf.memory().numTensors).toBe(tensors);
       return message;
     },
-    error: /train: poisoned loss NaN \/ squared gradient norm NaN at epoch 2, step 1; first non-finite per-example values at example (\d+); the update was not applied/,
+    error:
+      /train: poisoned loss NaN \/ squared gradient norm NaN at epoch 2, step 1; first non-finite per-example values at example (\d+); the update was not applied/,
     intact: (dir, message) => {
       expect(Number(/at example (\d+);/.exec(message)![1])).toBe(poisonedExample);
       const runDir = path.join(dir, 'runs', fs.readdirSync(path.join(dir, 'runs'))[0]);
@@ -526,7 +602,18 @@ const CASES: BadInput[] = [
   },
   {
     name: 'learning rate 1e30: the gradient overflows (CLI)',
-    provoke: (dir) => cliError(['run', writeJson(path.join(dir, 'c.json'), tinySpec('lr')), '--out', path.join(dir, 'runs'), '--set', 'optimizer.lr=1e30', '--backend', 'wasm', '--quiet']),
+    provoke: (dir) =>
+      cliError([
+        'run',
+        writeJson(path.join(dir, 'c.json'), tinySpec('lr')),
+        '--out',
+        path.join(dir, 'runs'),
+        '--set',
+        'optimizer.lr=1e30',
+        '--backend',
+        'wasm',
+        '--quiet',
+      ]),
     error: /train: pgd-at loss [-\d.e+]+ \/ squared gradient norm (NaN|Infinity) at epoch 1, step 1; .*the update was not applied/,
     intact: (dir) => {
       const runDir = path.join(dir, 'runs', fs.readdirSync(path.join(dir, 'runs'))[0]);
@@ -537,10 +624,24 @@ const CASES: BadInput[] = [
   {
     name: 'learning rate 1e30 on the data-parallel path (ATFLOW_WORKERS=2, CLI)',
     provoke: (dir) =>
-      cliError(['run', writeJson(path.join(dir, 'c.json'), tinySpec('lr')), '--out', path.join(dir, 'runs'), '--set', 'optimizer.lr=1e30', '--backend', 'wasm', '--quiet'], {
-        env: { ATFLOW_WORKERS: '2' },
-      }),
-    error: /data-parallel train step: loss [-\d.e+]+ \/ squared gradient norm (NaN|Infinity) at epoch 1, step 1; .*the update was not applied/,
+      cliError(
+        [
+          'run',
+          writeJson(path.join(dir, 'c.json'), tinySpec('lr')),
+          '--out',
+          path.join(dir, 'runs'),
+          '--set',
+          'optimizer.lr=1e30',
+          '--backend',
+          'wasm',
+          '--quiet',
+        ],
+        {
+          env: { ATFLOW_WORKERS: '2' },
+        },
+      ),
+    error:
+      /data-parallel train step: loss [-\d.e+]+ \/ squared gradient norm (NaN|Infinity) at epoch 1, step 1; .*the update was not applied/,
     intact: (dir) => {
       const runDir = path.join(dir, 'runs', fs.readdirSync(path.join(dir, 'runs'))[0]);
       expect(fs.existsSync(path.join(runDir, '_SUCCESS'))).toBe(false);
@@ -588,7 +689,12 @@ const CASES: BadInput[] = [
   {
     name: 'sweep file with an unknown executor',
     provoke: (dir) => {
-      const file = writeJson(path.join(dir, 'sweep.json'), { base: guardConfig, axes: { seed: [1, 2] }, executor: { kind: 'slurm' }, out: path.join(dir, 'sweep-out') });
+      const file = writeJson(path.join(dir, 'sweep.json'), {
+        base: guardConfig,
+        axes: { seed: [1, 2] },
+        executor: { kind: 'slurm' },
+        out: path.join(dir, 'sweep-out'),
+      });
       return atflowError(() => runSweep(file, { dryRun: true }));
     },
     error: /sweep\.json.*executor\.kind.*unknown executor kind "slurm"; expected one of: local, array/,
@@ -608,7 +714,11 @@ const CASES: BadInput[] = [
     provoke: (dir) => cliError(['inspect', writeJson(path.join(dir, 'fake.parquet'), 'epoch,loss\n1,0.5\n')]),
     error: /fake\.parquet is not a readable Parquet file/,
   },
-  { name: 'inspect of a CSV file', provoke: (dir) => atflowError(() => inspectFile(writeJson(path.join(dir, 'table.csv'), 'a,b\n1,2\n'))), error: /table\.csv: expected a \.parquet, \.arrow or \.arrows file/ },
+  {
+    name: 'inspect of a CSV file',
+    provoke: (dir) => atflowError(() => inspectFile(writeJson(path.join(dir, 'table.csv'), 'a,b\n1,2\n'))),
+    error: /table\.csv: expected a \.parquet, \.arrow or \.arrows file/,
+  },
 ];
 
 describe('bad input: a clear, named error and nothing damaged', () => {

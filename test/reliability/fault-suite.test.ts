@@ -28,7 +28,11 @@ test('the fault suite: every case a clear error or the expected success, no cras
     const results = await runSuite(suite, cases, 2);
     const t = totals(results);
     process.stderr.write(`${formatTotals(t, (Date.now() - t0) / 1000)}\n${lines.join('\n')}\n`);
-    expect(results.filter((r) => r.outcome === 'crash' || r.outcome === 'unmet' || r.differs).map((r) => `${r.category}: ${r.name}: ${r.detail}`)).toEqual([]);
+    expect(
+      results
+        .filter((r) => r.outcome === 'crash' || r.outcome === 'unmet' || r.differs)
+        .map((r) => `${r.category}: ${r.name}: ${r.detail}`),
+    ).toEqual([]);
     expect(t.crashes).toBe(0);
     expect(t.differs).toBe(0);
     expect(t.tried).toBeGreaterThanOrEqual(20);

@@ -68,11 +68,18 @@ export interface FaultCase {
   /** What the case needs beyond the bin: mount rights (root: a tmpfs, a read-only bind mount), `unshare -u` (root). */
   readonly needs?: 'mount' | 'unshare';
   /** Returns what the case saw; throw (an expectation failure) for 'unmet'. */
-  readonly run: (s: Suite, dir: string) => Promise<{ cli: Cli; expect: 'error' | 'ok'; message?: RegExp; compare?: string; detail?: string }>;
+  readonly run: (
+    s: Suite,
+    dir: string,
+  ) => Promise<{ cli: Cli; expect: 'error' | 'ok'; message?: RegExp; compare?: string; detail?: string }>;
 }
 
 /** Runs the bin; `kill` SIGKILLs it after that many ms; `prefix` wraps it (e.g. `unshare -u`). */
-export function cli(s: Pick<Suite, 'bin'>, args: readonly string[], options: { kill?: number; env?: Record<string, string>; prefix?: readonly string[] } = {}): Promise<Cli> {
+export function cli(
+  s: Pick<Suite, 'bin'>,
+  args: readonly string[],
+  options: { kill?: number; env?: Record<string, string>; prefix?: readonly string[] } = {},
+): Promise<Cli> {
   const t0 = Date.now();
   return new Promise((resolve) => {
     const [cmd, ...pre] = options.prefix?.length ? options.prefix : [s.bin];
@@ -116,14 +123,19 @@ const TABLES: [string, string][] = [
 
 async function tableRows(runDir: string, name: string, order: string): Promise<string> {
   const src =
-    name === 'examples' ? `read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)` : `read_parquet(${lit(path.join(runDir, `${name}.parquet`))})`;
+    name === 'examples'
+      ? `read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)`
+      : `read_parquet(${lit(path.join(runDir, `${name}.parquet`))})`;
   const rows = await duck(`SELECT * EXCLUDE (run_id) FROM ${src} ORDER BY ${order}`);
   return JSON.stringify(rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !CLOCK.includes(k)))));
 }
 
 function streamRows(runDir: string, name: string): string {
   const t = arrow.tableFromIPC(fs.readFileSync(path.join(runDir, 'arrow', `${name}.arrows`)));
-  return JSON.stringify(t.toArray().map((r) => Object.fromEntries(Object.entries(r.toJSON()).filter(([k]) => !CLOCK.includes(k)))), (_k, v) => (typeof v === 'bigint' ? Number(v) : v));
+  return JSON.stringify(
+    t.toArray().map((r) => Object.fromEntries(Object.entries(r.toJSON()).filter(([k]) => !CLOCK.includes(k)))),
+    (_k, v) => (typeof v === 'bigint' ? Number(v) : v),
+  );
 }
 
 function sha(file: string): string {
@@ -134,7 +146,9 @@ function sha(file: string): string {
 function weights(runDir: string): string {
   const latest = fs.readFileSync(path.join(runDir, 'checkpoints', 'LATEST'), 'utf8').trim();
   const dir = path.join(runDir, 'checkpoints', latest);
-  return ['model.safetensors', 'state.safetensors', 'best.safetensors'].map((f) => (fs.existsSync(path.join(dir, f)) ? sha(path.join(dir, f)) : 'none')).join(',');
+  return ['model.safetensors', 'state.safetensors', 'best.safetensors']
+    .map((f) => (fs.existsSync(path.join(dir, f)) ? sha(path.join(dir, f)) : 'none'))
+    .join(',');
 }
 
 /** What differs between a run folder and the reference run ([] when nothing does). */
@@ -202,7 +216,8 @@ function readOnlyView(dir: string, at: string): string | null {
 const run = (s: Suite, out: string, extra: string[] = []) => ['run', s.config, '--out', out, '--backend', s.backend, '--quiet', ...extra];
 
 function expectEqual<T>(what: string, got: T, want: T): void {
-  if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`${what}: got ${JSON.stringify(got).slice(0, 300)}, expected ${JSON.stringify(want).slice(0, 300)}`);
+  if (JSON.stringify(got) !== JSON.stringify(want))
+    throw new Error(`${what}: got ${JSON.stringify(got).slice(0, 300)}, expected ${JSON.stringify(want).slice(0, 300)}`);
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -224,7 +239,14 @@ function badConfig(name: string, config: string | object, message: RegExp): Faul
 }
 
 /** A damaged copy of a fixture, then a command on it; the user's files around it must stay as they were. */
-function damaged(name: string, which: 'finished' | 'unfinished', damage: (runDir: string, dir: string) => void, args: (s: Suite, out: string, runDir: string) => string[], message: RegExp, check?: (runDir: string, dir: string) => void): FaultCase {
+function damaged(
+  name: string,
+  which: 'finished' | 'unfinished',
+  damage: (runDir: string, dir: string) => void,
+  args: (s: Suite, out: string, runDir: string) => string[],
+  message: RegExp,
+  check?: (runDir: string, dir: string) => void,
+): FaultCase {
   return {
     name,
     category: 'damaged folder',
@@ -237,7 +259,9 @@ function damaged(name: string, which: 'finished' | 'unfinished', damage: (runDir
       // (the dead fixture's lock may have been taken over and released: the lock file aside)
       if (isClearError(r)) {
         const after = snapshot(runDir);
-        const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter((f) => f !== '.atflow.lock' && before[f] !== after[f]);
+        const changed = [...new Set([...Object.keys(before), ...Object.keys(after)])].filter(
+          (f) => f !== '.atflow.lock' && before[f] !== after[f],
+        );
         expectEqual('files the refused command changed in the damaged folder', changed, []);
       }
       check?.(runDir, dir);
@@ -262,7 +286,11 @@ export function faultCases(options: { kills: number; long: boolean }): FaultCase
     badConfig('malformed JSON', '{"epochs": 2,,}', /bad\.json: not valid JSON/),
     badConfig('a config that is a list', '[1, 2]', /a config must be a JSON object/),
     badConfig('unknown field', { name: 'x', epoch: 3, model: { name: 'mlp' } }, /epoch: unknown field \(did you mean 'epochs'\?\)/),
-    badConfig('unknown model', { name: 'x', epochs: 1, data: { source: 'mnist', trainSize: 16 }, model: { name: 'resnet19' } }, /unknown model 'resnet19' \(did you mean 'resnet18'\?\)/),
+    badConfig(
+      'unknown model',
+      { name: 'x', epochs: 1, data: { source: 'mnist', trainSize: 16 }, model: { name: 'resnet19' } },
+      /unknown model 'resnet19' \(did you mean 'resnet18'\?\)/,
+    ),
     {
       name: '--out is a file',
       category: 'bad config',
@@ -273,11 +301,50 @@ export function faultCases(options: { kills: number; long: boolean }): FaultCase
       },
     },
     // ---- damaged folders ----
-    damaged('LATEST is a folder (--resume)', 'unfinished', (d) => (fs.rmSync(path.join(d, 'checkpoints/LATEST')), fs.mkdirSync(path.join(d, 'checkpoints/LATEST'))), (s, out) => run(s, out, ['--resume']), /checkpoints\/LATEST is a folder, expected a file/),
-    damaged('checkpoints is a file (--resume)', 'unfinished', (d) => (fs.rmSync(path.join(d, 'checkpoints'), { recursive: true }), fs.writeFileSync(path.join(d, 'checkpoints'), '')), (s, out) => run(s, out, ['--resume']), /checkpoints is a file, expected a folder/),
-    damaged('_segments/events is a file (--resume)', 'unfinished', (d) => (fs.rmSync(path.join(d, '_segments/events'), { recursive: true, force: true }), fs.writeFileSync(path.join(d, '_segments/events'), '')), (s, out) => run(s, out, ['--resume']), /_segments\/events is a file, expected a folder/),
-    damaged('examples/epoch-0002 is a file (--resume)', 'unfinished', (d) => (fs.rmSync(path.join(d, 'examples/epoch-0002'), { recursive: true }), fs.writeFileSync(path.join(d, 'examples/epoch-0002'), '')), (s, out) => run(s, out, ['--resume']), /examples\/epoch-0002 is a file, expected a folder/),
-    damaged('examples/epoch-0002 is a file after _SUCCESS: atflow report', 'finished', (d) => (fs.rmSync(path.join(d, 'examples/epoch-0002'), { recursive: true }), fs.writeFileSync(path.join(d, 'examples/epoch-0002'), '')), (_s, _o, d) => ['report', d], /examples\/epoch-0002 is a file, expected a folder/),
+    damaged(
+      'LATEST is a folder (--resume)',
+      'unfinished',
+      (d) => (fs.rmSync(path.join(d, 'checkpoints/LATEST')), fs.mkdirSync(path.join(d, 'checkpoints/LATEST'))),
+      (s, out) => run(s, out, ['--resume']),
+      /checkpoints\/LATEST is a folder, expected a file/,
+    ),
+    damaged(
+      'checkpoints is a file (--resume)',
+      'unfinished',
+      (d) => (fs.rmSync(path.join(d, 'checkpoints'), { recursive: true }), fs.writeFileSync(path.join(d, 'checkpoints'), '')),
+      (s, out) => run(s, out, ['--resume']),
+      /checkpoints is a file, expected a folder/,
+    ),
+    damaged(
+      '_segments/events is a file (--resume)',
+      'unfinished',
+      (d) => (
+        fs.rmSync(path.join(d, '_segments/events'), { recursive: true, force: true }),
+        fs.writeFileSync(path.join(d, '_segments/events'), '')
+      ),
+      (s, out) => run(s, out, ['--resume']),
+      /_segments\/events is a file, expected a folder/,
+    ),
+    damaged(
+      'examples/epoch-0002 is a file (--resume)',
+      'unfinished',
+      (d) => (
+        fs.rmSync(path.join(d, 'examples/epoch-0002'), { recursive: true }),
+        fs.writeFileSync(path.join(d, 'examples/epoch-0002'), '')
+      ),
+      (s, out) => run(s, out, ['--resume']),
+      /examples\/epoch-0002 is a file, expected a folder/,
+    ),
+    damaged(
+      'examples/epoch-0002 is a file after _SUCCESS: atflow report',
+      'finished',
+      (d) => (
+        fs.rmSync(path.join(d, 'examples/epoch-0002'), { recursive: true }),
+        fs.writeFileSync(path.join(d, 'examples/epoch-0002'), '')
+      ),
+      (_s, _o, d) => ['report', d],
+      /examples\/epoch-0002 is a file, expected a folder/,
+    ),
     {
       name: 'examples/epoch-0002 is a file after _SUCCESS: the run again is skipped, writes nothing',
       category: 'damaged folder',
@@ -291,11 +358,23 @@ export function faultCases(options: { kills: number; long: boolean }): FaultCase
         return { cli: r, expect: 'ok' };
       },
     },
-    damaged('spec.json is garbage: atflow eval', 'finished', (d) => fs.writeFileSync(path.join(d, 'spec.json'), 'garbage{'), (s, _o, d) => ['eval', d, '--n', '4', '--backend', s.backend, '--quiet'], /spec\.json: unreadable \(.*\); the run folder is damaged/),
-    damaged('state.json: epochs is not an array (--resume)', 'unfinished', (d) => {
-      const f = path.join(d, 'checkpoints/epoch-0002/state.json');
-      fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), epochs: { 1: {} } }));
-    }, (s, out) => run(s, out, ['--resume']), /epoch-0002\/state\.json: damaged checkpoint state: epochs: Expected array/),
+    damaged(
+      'spec.json is garbage: atflow eval',
+      'finished',
+      (d) => fs.writeFileSync(path.join(d, 'spec.json'), 'garbage{'),
+      (s, _o, d) => ['eval', d, '--n', '4', '--backend', s.backend, '--quiet'],
+      /spec\.json: unreadable \(.*\); the run folder is damaged/,
+    ),
+    damaged(
+      'state.json: epochs is not an array (--resume)',
+      'unfinished',
+      (d) => {
+        const f = path.join(d, 'checkpoints/epoch-0002/state.json');
+        fs.writeFileSync(f, JSON.stringify({ ...JSON.parse(fs.readFileSync(f, 'utf8')), epochs: { 1: {} } }));
+      },
+      (s, out) => run(s, out, ['--resume']),
+      /epoch-0002\/state\.json: damaged checkpoint state: epochs: Expected array/,
+    ),
     {
       name: 'a truncated part file of an epoch before the checkpoint (--resume): no _SUCCESS, the file named',
       category: 'damaged folder',
@@ -305,42 +384,75 @@ export function faultCases(options: { kills: number; long: boolean }): FaultCase
         fs.truncateSync(f, Math.floor(fs.statSync(f).size / 2));
         const r = await cli(s, run(s, out, ['--resume']));
         expectEqual('_SUCCESS', fs.existsSync(path.join(runDir, '_SUCCESS')), false);
-        return { cli: r, expect: 'error', message: /tables are damaged or incomplete, so _SUCCESS is not written: .*epoch-0001\/part-train\.parquet is not a readable Parquet file/ };
+        return {
+          cli: r,
+          expect: 'error',
+          message:
+            /tables are damaged or incomplete, so _SUCCESS is not written: .*epoch-0001\/part-train\.parquet is not a readable Parquet file/,
+        };
       },
     },
     {
-      name: "a table segment deleted by hand (--resume): the missing rows are named",
+      name: 'a table segment deleted by hand (--resume): the missing rows are named',
       category: 'damaged folder',
       run: async (s, dir) => {
         const { out, runDir } = copyOf(s, dir, 'unfinished');
-        const segs = fs.readdirSync(path.join(runDir, '_segments/steps')).filter((f) => f.endsWith('.parquet')).sort();
+        const segs = fs
+          .readdirSync(path.join(runDir, '_segments/steps'))
+          .filter((f) => f.endsWith('.parquet'))
+          .sort();
         fs.rmSync(path.join(runDir, '_segments/steps', segs[segs.length - 1]));
         const r = await cli(s, run(s, out, ['--resume']));
         expectEqual('_SUCCESS', fs.existsSync(path.join(runDir, '_SUCCESS')), false);
         return { cli: r, expect: 'error', message: /steps\.parquet has no rows for epoch 2 \(expected steps 0-\d+\)/ };
       },
     },
-    damaged('LATEST holds ../../../ev: atflow eval --checkpoint final', 'finished', (d, dir) => {
-      fs.mkdirSync(path.join(dir, 'ev'), { recursive: true });
-      fs.copyFileSync(path.join(d, 'checkpoints', fs.readFileSync(path.join(d, 'checkpoints/LATEST'), 'utf8').trim(), 'model.safetensors'), path.join(dir, 'ev', 'model.safetensors'));
-      fs.writeFileSync(path.join(d, 'checkpoints/LATEST'), '../../../ev\n');
-    }, (s, _o, d) => ['eval', d, '--checkpoint', 'final', '--n', '4', '--backend', s.backend, '--quiet'], /checkpoints\/LATEST: points at '\.\.\/\.\.\/\.\.\/ev', which is not a complete checkpoint folder/),
-    damaged('eval --name ../../../x', 'finished', () => undefined, (s, _o, d) => ['eval', d, '--name', '../../../x', '--n', '4', '--backend', s.backend, '--quiet'], /--name '\.\.\/\.\.\/\.\.\/x': expected a folder name under eval\//, (_d, dir) => {
-      expectEqual('a folder made outside the run folder', fs.existsSync(path.join(dir, 'x')) || fs.existsSync(path.join(dir, '..', 'x')), false);
-    }),
+    damaged(
+      'LATEST holds ../../../ev: atflow eval --checkpoint final',
+      'finished',
+      (d, dir) => {
+        fs.mkdirSync(path.join(dir, 'ev'), { recursive: true });
+        fs.copyFileSync(
+          path.join(d, 'checkpoints', fs.readFileSync(path.join(d, 'checkpoints/LATEST'), 'utf8').trim(), 'model.safetensors'),
+          path.join(dir, 'ev', 'model.safetensors'),
+        );
+        fs.writeFileSync(path.join(d, 'checkpoints/LATEST'), '../../../ev\n');
+      },
+      (s, _o, d) => ['eval', d, '--checkpoint', 'final', '--n', '4', '--backend', s.backend, '--quiet'],
+      /checkpoints\/LATEST: points at '\.\.\/\.\.\/\.\.\/ev', which is not a complete checkpoint folder/,
+    ),
+    damaged(
+      'eval --name ../../../x',
+      'finished',
+      () => undefined,
+      (s, _o, d) => ['eval', d, '--name', '../../../x', '--n', '4', '--backend', s.backend, '--quiet'],
+      /--name '\.\.\/\.\.\/\.\.\/x': expected a folder name under eval\//,
+      (_d, dir) => {
+        expectEqual(
+          'a folder made outside the run folder',
+          fs.existsSync(path.join(dir, 'x')) || fs.existsSync(path.join(dir, '..', 'x')),
+          false,
+        );
+      },
+    ),
     {
       name: 'examples is a link to a user folder (--resume): refused, nothing there deleted',
       category: 'damaged folder',
       run: async (s, dir) => {
         const { out, runDir } = copyOf(s, dir, 'unfinished');
         const user = userFolder(dir);
-        for (const e of fs.readdirSync(path.join(runDir, 'examples'))) fs.cpSync(path.join(runDir, 'examples', e), path.join(user.path, e), { recursive: true });
+        for (const e of fs.readdirSync(path.join(runDir, 'examples')))
+          fs.cpSync(path.join(runDir, 'examples', e), path.join(user.path, e), { recursive: true });
         fs.rmSync(path.join(runDir, 'examples'), { recursive: true });
         fs.symlinkSync(user.path, path.join(runDir, 'examples'));
         const mine = snapshot(user.path);
         const r = await cli(s, run(s, out, ['--resume']));
         expectEqual('the user folder behind the link', snapshot(user.path), mine);
-        return { cli: r, expect: 'error', message: /examples is a symbolic link \(to .*users-own\); atflow neither writes nor deletes through links/ };
+        return {
+          cli: r,
+          expect: 'error',
+          message: /examples is a symbolic link \(to .*users-own\); atflow neither writes nor deletes through links/,
+        };
       },
     },
     {
@@ -361,7 +473,11 @@ export function faultCases(options: { kills: number; long: boolean }): FaultCase
     {
       name: 'atflow report <a file>',
       category: 'damaged folder',
-      run: async (s) => ({ cli: await cli(s, ['report', path.join(s.reference, 'spec.json')]), expect: 'error', message: /spec\.json is not a run folder \(it is a file\)/ }),
+      run: async (s) => ({
+        cli: await cli(s, ['report', path.join(s.reference, 'spec.json')]),
+        expect: 'error',
+        message: /spec\.json is not a run folder \(it is a file\)/,
+      }),
     },
     {
       name: 'atflow inspect of a truncated Parquet file',
@@ -372,14 +488,27 @@ export function faultCases(options: { kills: number; long: boolean }): FaultCase
         return { cli: await cli(s, ['inspect', f]), expect: 'error', message: /epochs\.parquet is not a readable Parquet file/ };
       },
     },
-    damaged("best.safetensors holds another epoch than the records' best: atflow eval --checkpoint best", 'finished', (d) => {
-      const latest = fs.readFileSync(path.join(d, 'checkpoints/LATEST'), 'utf8').trim();
-      const f = path.join(d, 'checkpoints', latest, 'state.json');
-      const json = JSON.parse(fs.readFileSync(f, 'utf8'));
-      const held = Number(/"epoch":"(\d+)"/.exec(fs.readFileSync(path.join(d, 'checkpoints', latest, 'best.safetensors')).subarray(8, 4096).toString('latin1'))?.[1]);
-      json.best_epoch = json.epochs[json.epochs.length - 1].best_epoch = held === 1 ? 2 : 1;
-      fs.writeFileSync(f, JSON.stringify(json));
-    }, (s, _o, d) => ['eval', d, '--checkpoint', 'best', '--n', '4', '--backend', s.backend, '--quiet'], /best\.safetensors holds the weights of epoch \d+, but .*state\.json names epoch \d+ as the best: the file does not belong to these records/),
+    damaged(
+      "best.safetensors holds another epoch than the records' best: atflow eval --checkpoint best",
+      'finished',
+      (d) => {
+        const latest = fs.readFileSync(path.join(d, 'checkpoints/LATEST'), 'utf8').trim();
+        const f = path.join(d, 'checkpoints', latest, 'state.json');
+        const json = JSON.parse(fs.readFileSync(f, 'utf8'));
+        const held = Number(
+          /"epoch":"(\d+)"/.exec(
+            fs
+              .readFileSync(path.join(d, 'checkpoints', latest, 'best.safetensors'))
+              .subarray(8, 4096)
+              .toString('latin1'),
+          )?.[1],
+        );
+        json.best_epoch = json.epochs[json.epochs.length - 1].best_epoch = held === 1 ? 2 : 1;
+        fs.writeFileSync(f, JSON.stringify(json));
+      },
+      (s, _o, d) => ['eval', d, '--checkpoint', 'best', '--n', '4', '--backend', s.backend, '--quiet'],
+      /best\.safetensors holds the weights of epoch \d+, but .*state\.json names epoch \d+ as the best: the file does not belong to these records/,
+    ),
     // ---- concurrent writers ----
     {
       name: 'two `atflow run --out X` of one config at once: one writes, the other is refused naming it',
@@ -389,7 +518,14 @@ export function faultCases(options: { kills: number; long: boolean }): FaultCase
         const [a, b] = await Promise.all([cli(s, run(s, out)), cli(s, run(s, out))]);
         const [won, lost] = a.status === 0 ? [a, b] : [b, a];
         expectEqual('exit codes', [won.status, lost.status].sort(), [0, 2]);
-        return { cli: lost, expect: 'error', message: new RegExp(`another atflow process is writing this folder: process \\d+ on ${os.hostname()} \\(atflow run, started \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\) is running`), compare: path.join(out, s.runId) };
+        return {
+          cli: lost,
+          expect: 'error',
+          message: new RegExp(
+            `another atflow process is writing this folder: process \\d+ on ${os.hostname()} \\(atflow run, started \\d{4}-\\d\\d-\\d\\dT[\\d:.]+Z\\) is running`,
+          ),
+          compare: path.join(out, s.runId),
+        };
       },
     },
     {
@@ -408,10 +544,19 @@ export function faultCases(options: { kills: number; long: boolean }): FaultCase
           if (Date.now() - t0 > 300_000) throw new Error('the first run never took the lock');
           await new Promise((r) => setTimeout(r, 100));
         }
-        const second = await cli(s, run(s, out, ['--resume']), { prefix: ['unshare', '-u', 'sh', '-c', 'hostname node-b && exec "$0" "$@"'] });
+        const second = await cli(s, run(s, out, ['--resume']), {
+          prefix: ['unshare', '-u', 'sh', '-c', 'hostname node-b && exec "$0" "$@"'],
+        });
         const a = await first;
         expectEqual('the first run', a.status, 0);
-        return { cli: second, expect: 'error', message: new RegExp(`process \\d+ on ${os.hostname()} .* holds it \\(last heartbeat \\d+ s ago; on another machine a lock is taken over after 300 s without one\\)`), compare: path.join(out, s.runId) };
+        return {
+          cli: second,
+          expect: 'error',
+          message: new RegExp(
+            `process \\d+ on ${os.hostname()} .* holds it \\(last heartbeat \\d+ s ago; on another machine a lock is taken over after 300 s without one\\)`,
+          ),
+          compare: path.join(out, s.runId),
+        };
       },
     },
     // ---- full disk and read-only folders ----
@@ -465,7 +610,11 @@ export function faultCases(options: { kills: number; long: boolean }): FaultCase
         const ro = readOnlyView(out, path.join(dir, 'ro'));
         if (!ro) throw new Error('no mount rights for a read-only bind mount');
         try {
-          return { cli: await cli(s, ['eval', path.join(ro, s.runId), '--n', '4', '--backend', s.backend, '--quiet']), expect: 'error', message: /cannot create the evaluation folder .*: .* is not writable \(EROFS\); --out <dir> writes the evaluation elsewhere/ };
+          return {
+            cli: await cli(s, ['eval', path.join(ro, s.runId), '--n', '4', '--backend', s.backend, '--quiet']),
+            expect: 'error',
+            message: /cannot create the evaluation folder .*: .* is not writable \(EROFS\); --out <dir> writes the evaluation elsewhere/,
+          };
         } finally {
           unmount(ro);
         }
@@ -480,7 +629,11 @@ export function faultCases(options: { kills: number; long: boolean }): FaultCase
         const ro = readOnlyView(out, path.join(dir, 'ro'));
         if (!ro) throw new Error('no mount rights for a read-only bind mount');
         try {
-          return { cli: await cli(s, run(s, ro, ['--resume'])), expect: 'error', message: /cannot write to the run folder .*: .* is not writable \(EROFS\)/ };
+          return {
+            cli: await cli(s, run(s, ro, ['--resume'])),
+            expect: 'error',
+            message: /cannot write to the run folder .*: .* is not writable \(EROFS\)/,
+          };
         } finally {
           unmount(ro);
         }
@@ -496,7 +649,12 @@ export function faultCases(options: { kills: number; long: boolean }): FaultCase
         const [a, b] = await Promise.all([cli(s, run(s, out, ['--resume'])), cli(s, run(s, out, ['--resume']))]);
         const [won, lost] = a.status === 0 ? [a, b] : [b, a];
         expectEqual('exit codes', [won.status, lost.status].sort(), [0, 2]);
-        return { cli: lost, expect: 'error', message: /another atflow process is writing this folder: process \d+ on .* is running/, compare: path.join(out, s.runId) };
+        return {
+          cli: lost,
+          expect: 'error',
+          message: /another atflow process is writing this folder: process \d+ on .* is running/,
+          compare: path.join(out, s.runId),
+        };
       },
     });
   }
@@ -525,7 +683,8 @@ export function faultCases(options: { kills: number; long: boolean }): FaultCase
 
 function folderBytes(dir: string): number {
   let n = 0;
-  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true })) if (e.isFile()) n += fs.statSync(path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)).size;
+  for (const e of fs.readdirSync(dir, { withFileTypes: true, recursive: true }))
+    if (e.isFile()) n += fs.statSync(path.join(e.parentPath ?? (e as unknown as { path: string }).path, e.name)).size;
   return n;
 }
 
@@ -557,8 +716,17 @@ export function suiteConfig(file: string): string {
 
 /** Installs the bin the way `npm link` does, into a throw-away prefix (the checkout's dist/ must be built). */
 export function npmLinkBin(prefix: string): string {
-  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => !/^npm_/i.test(k) || ['npm_config_cache', 'npm_config_userconfig', 'npm_config_registry'].includes(k.toLowerCase())));
-  const r = spawnSync('npm', ['link', '--ignore-scripts', '--offline', '--no-audit', '--no-fund'], { cwd: ROOT, env: { ...env, npm_config_prefix: prefix }, encoding: 'utf8', timeout: 300_000 });
+  const env = Object.fromEntries(
+    Object.entries(process.env).filter(
+      ([k]) => !/^npm_/i.test(k) || ['npm_config_cache', 'npm_config_userconfig', 'npm_config_registry'].includes(k.toLowerCase()),
+    ),
+  );
+  const r = spawnSync('npm', ['link', '--ignore-scripts', '--offline', '--no-audit', '--no-fund'], {
+    cwd: ROOT,
+    env: { ...env, npm_config_prefix: prefix },
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
   if (r.status !== 0) throw new Error(`npm link failed: ${r.stderr}`);
   const bin = path.join(prefix, 'bin', 'atflow');
   if (!fs.existsSync(bin)) throw new Error(`npm link made no ${bin}`);
@@ -578,7 +746,11 @@ export function seeded(seed: number): () => number {
 }
 
 /** The reference run and the unfinished fixture; throws if either goes wrong (nothing to compare with). */
-export async function prepareSuite(bin: string, root: string, options: { backend?: 'wasm' | 'cpu'; seed?: number; log?: (l: string) => void } = {}): Promise<Suite> {
+export async function prepareSuite(
+  bin: string,
+  root: string,
+  options: { backend?: 'wasm' | 'cpu'; seed?: number; log?: (l: string) => void } = {},
+): Promise<Suite> {
   const backend = options.backend ?? 'wasm';
   const log = options.log ?? (() => undefined);
   const config = suiteConfig(path.join(root, 'fault.json'));
@@ -589,13 +761,25 @@ export async function prepareSuite(bin: string, root: string, options: { backend
   const runId = fs.readdirSync(refOut).find((d) => fs.statSync(path.join(refOut, d)).isDirectory())!;
   log(`reference run ${runId}: ${ref.ms} ms`);
   const unfinishedOut = path.join(root, 'unfinished');
-  const u = await cli(base, ['run', config, '--out', unfinishedOut, '--backend', backend, '--quiet'], { env: { ATFLOW_FAULT: 'epoch-boundary@2' } });
+  const u = await cli(base, ['run', config, '--out', unfinishedOut, '--backend', backend, '--quiet'], {
+    env: { ATFLOW_FAULT: 'epoch-boundary@2' },
+  });
   if (u.signal !== 'SIGKILL') throw new Error(`the unfinished fixture was not killed after epoch 2: ${u.status} ${u.stderr}`);
   const probe = path.join(root, 'mount-probe');
   fs.mkdirSync(probe);
   const canMount = mount(['-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', probe]);
   if (canMount) unmount(probe);
-  return { ...base, root, reference: path.join(refOut, runId), referenceMs: ref.ms, unfinished: path.join(unfinishedOut, runId), runId, canMount, log, random: seeded(options.seed ?? 24) };
+  return {
+    ...base,
+    root,
+    reference: path.join(refOut, runId),
+    referenceMs: ref.ms,
+    unfinished: path.join(unfinishedOut, runId),
+    runId,
+    canMount,
+    log,
+    random: seeded(options.seed ?? 24),
+  };
 }
 
 /** Runs the cases (`parallel` at a time) and classifies each. */
@@ -631,10 +815,20 @@ export async function runSuite(s: Suite, cases: readonly FaultCase[], parallel =
         }
         result = { name: c.name, category: c.category, outcome, compared: !!seen.compare, differs, detail, ms: Date.now() - t0 };
       } catch (e) {
-        result = { name: c.name, category: c.category, outcome: 'unmet', compared: false, differs: false, detail: (e as Error).message.slice(0, 400), ms: Date.now() - t0 };
+        result = {
+          name: c.name,
+          category: c.category,
+          outcome: 'unmet',
+          compared: false,
+          differs: false,
+          detail: (e as Error).message.slice(0, 400),
+          ms: Date.now() - t0,
+        };
       }
       results[i] = result;
-      s.log(`${result.outcome.padEnd(11)} ${result.differs ? 'DIFFERS ' : ''}${c.category}: ${c.name} (${(result.ms / 1000).toFixed(1)} s) ${result.detail}`);
+      s.log(
+        `${result.outcome.padEnd(11)} ${result.differs ? 'DIFFERS ' : ''}${c.category}: ${c.name} (${(result.ms / 1000).toFixed(1)} s) ${result.detail}`,
+      );
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, parallel) }, worker));
@@ -669,7 +863,9 @@ export function totals(results: readonly CaseResult[]): Totals {
 }
 
 export function formatTotals(t: Totals, seconds: number): string {
-  const cats = Object.entries(t.byCategory).map(([k, v]) => `${k} ${v}`).join(', ');
+  const cats = Object.entries(t.byCategory)
+    .map(([k, v]) => `${k} ${v}`)
+    .join(', ');
   return [
     `fault suite: ${t.tried} cases tried (${cats}) in ${seconds.toFixed(0)} s`,
     `  clear errors: ${t.clearErrors}`,

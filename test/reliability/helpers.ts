@@ -47,7 +47,11 @@ export interface CliResult {
 export function atflow(args: readonly string[], options: { env?: Record<string, string>; shellPrefix?: string } = {}): CliResult {
   const env = { ...process.env, ...(options.env ?? {}) };
   const r = options.shellPrefix
-    ? spawnSync('bash', ['-c', `${options.shellPrefix} exec "$0" "$@"`, process.execPath, BIN, ...args], { env, encoding: 'utf8', timeout: 180_000 })
+    ? spawnSync('bash', ['-c', `${options.shellPrefix} exec "$0" "$@"`, process.execPath, BIN, ...args], {
+        env,
+        encoding: 'utf8',
+        timeout: 180_000,
+      })
     : spawnSync(process.execPath, [BIN, ...args], { env, encoding: 'utf8', timeout: 180_000 });
   return { status: r.status, signal: r.signal, stdout: r.stdout ?? '', stderr: r.stderr ?? '' };
 }
@@ -88,7 +92,13 @@ export function tableRows(fileOrDir: string): Record<string, unknown>[] {
     const t = readParquetTable(f);
     for (let i = 0; i < t.numRows; i++) {
       const r = t.get(i)!.toJSON() as Record<string, unknown>;
-      rows.push(Object.fromEntries(Object.entries(r).filter(([k]) => !CLOCK_COLUMNS.has(k)).map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v])));
+      rows.push(
+        Object.fromEntries(
+          Object.entries(r)
+            .filter(([k]) => !CLOCK_COLUMNS.has(k))
+            .map(([k, v]) => [k, typeof v === 'bigint' ? Number(v) : v]),
+        ),
+      );
     }
   }
   const key = (r: Record<string, unknown>) => JSON.stringify([r.epoch, r.phase, r.example, r.step, r.event, r.measure]);

@@ -51,7 +51,10 @@ const TABLES: [string, string][] = [
 ];
 
 async function table(runDir: string, name: string, order: string): Promise<Record<string, unknown>[]> {
-  const src = name === 'examples' ? `read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)` : `read_parquet(${lit(path.join(runDir, name + '.parquet'))})`;
+  const src =
+    name === 'examples'
+      ? `read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)`
+      : `read_parquet(${lit(path.join(runDir, name + '.parquet'))})`;
   const rows = await duck(`SELECT * EXCLUDE (run_id) FROM ${src} ORDER BY ${order}`);
   return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !['time', 'ms', 'wall_ms', 'eval_ms'].includes(k))));
 }
@@ -59,7 +62,9 @@ async function table(runDir: string, name: string, order: string): Promise<Recor
 /** An Arrow stream's rows in stream order (an uninterrupted run's order), without the wall-clock columns. */
 function streamRows(runDir: string, name: string): Record<string, unknown>[] {
   const t = arrow.tableFromIPC(fs.readFileSync(path.join(runDir, 'arrow', `${name}.arrows`)));
-  return t.toArray().map((r) => Object.fromEntries(Object.entries(r.toJSON()).filter(([k]) => !['time', 'ms', 'wall_ms', 'eval_ms'].includes(k))));
+  return t
+    .toArray()
+    .map((r) => Object.fromEntries(Object.entries(r.toJSON()).filter(([k]) => !['time', 'ms', 'wall_ms', 'eval_ms'].includes(k))));
 }
 
 function weights(runDir: string): Map<string, Buffer> {

@@ -35,7 +35,8 @@ test('data_map: per-example confidence, variability, forgetting and final correc
     const t = ts.rows[i];
     expect(t.example).toBe(r.example);
     expect(t.is_noisy).toBe(r.is_noisy);
-    for (const k of ['confidence_adv', 'variability_adv', 'confidence_clean', 'variability_clean'] as const) expect(t[k]).toBeCloseTo(r[k], 9);
+    for (const k of ['confidence_adv', 'variability_adv', 'confidence_clean', 'variability_clean'] as const)
+      expect(t[k]).toBeCloseTo(r[k], 9);
     expect(t.forgetting_events).toBe(r.forgetting_events);
     expect(t.robust_forgetting_events).toBe(r.robust_forgetting_events);
     expect(t.final_correct_clean).toBe(r.final_correct_clean);

@@ -17,7 +17,12 @@ export async function withBrowser<T>(fn: (browser: BrowserContext) => Promise<T>
   const { chromium: pw } = await import('playwright-core');
   const profile = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-chromium-'));
   const flags = chromiumFlags(profile).filter((f) => !/^--(headless|user-data-dir)/.test(f));
-  const browser = await pw.launchPersistentContext(profile, { executablePath: chromium!, headless: true, args: flags, viewport: { width: 1280, height: 900 } });
+  const browser = await pw.launchPersistentContext(profile, {
+    executablePath: chromium!,
+    headless: true,
+    args: flags,
+    viewport: { width: 1280, height: 900 },
+  });
   try {
     return await fn(browser);
   } finally {
@@ -188,7 +193,11 @@ export function expectDensityVisible(figs: readonly RenderedFigure[], runs: read
     const expected = [...bins.entries()].map(([k, n]) => `${k.split('|').slice(0, 2).join(' | ')} | ${n}`).sort();
     const fig = figureOf(figs, id);
     const nearest = (kind: 'row' | 'column', at: number) =>
-      fig.headers.filter((h) => h.kind === kind).reduce((best, h) => (Math.abs((kind === 'row' ? h.cy : h.cx) - at) < Math.abs((kind === 'row' ? best.cy : best.cx) - at) ? h : best)).text;
+      fig.headers
+        .filter((h) => h.kind === kind)
+        .reduce((best, h) =>
+          Math.abs((kind === 'row' ? h.cy : h.cx) - at) < Math.abs((kind === 'row' ? best.cy : best.cx) - at) ? h : best,
+        ).text;
     const shown = fig.marks.map((m) => Number(describedDatum(m.aria).examples));
     const placed = fig.marks.map((m, i) => `${nearest('row', m.y + m.h / 2)} | ${nearest('column', m.x + m.w / 2)} | ${shown[i]}`).sort();
     expect({ id, placed }).toEqual({ id, placed: expected });
@@ -197,8 +206,11 @@ export function expectDensityVisible(figs: readonly RenderedFigure[], runs: read
     // mean luminance per count, strictly falling as the count grows
     const lum = new Map<number, number[]>();
     fig.marks.forEach((m, i) => lum.set(shown[i], [...(lum.get(shown[i]) ?? []), luminance(m.fill)]));
-    const ladder = [...lum.entries()].sort((a, b) => a[0] - b[0]).map(([count, ls]) => ({ count, lum: ls.reduce((s, x) => s + x, 0) / ls.length }));
+    const ladder = [...lum.entries()]
+      .sort((a, b) => a[0] - b[0])
+      .map(([count, ls]) => ({ count, lum: ls.reduce((s, x) => s + x, 0) / ls.length }));
     expect(ladder.length).toBeGreaterThan(1);
-    for (let i = 1; i < ladder.length; i++) expect({ id, from: ladder[i - 1], to: ladder[i], darker: ladder[i].lum < ladder[i - 1].lum }).toMatchObject({ darker: true });
+    for (let i = 1; i < ladder.length; i++)
+      expect({ id, from: ladder[i - 1], to: ladder[i], darker: ladder[i].lum < ladder[i - 1].lum }).toMatchObject({ darker: true });
   }
 }

@@ -14,7 +14,9 @@ async function atflow(args: string[]): Promise<{ out: string; err: string }> {
   const o = jest.spyOn(process.stdout, 'write').mockImplementation((c: string | Uint8Array) => ((out += c.toString()), true));
   const e = jest.spyOn(process.stderr, 'write').mockImplementation((c: string | Uint8Array) => ((err += c.toString()), true));
   try {
-    await buildProgram().exitOverride().parseAsync(['node', 'atflow', ...args]);
+    await buildProgram()
+      .exitOverride()
+      .parseAsync(['node', 'atflow', ...args]);
   } finally {
     o.mockRestore();
     e.mockRestore();
@@ -26,7 +28,9 @@ let dir: string;
 beforeAll(async () => {
   dir = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-report-cli-'));
   await writeRun(syntheticRun({ runDir: path.join(dir, 'runs', 'pgd'), runId: 'pgd', n: 40, epochs: 3, batch: 20 }));
-  await writeRun(syntheticRun({ runDir: path.join(dir, 'runs', 'trades'), runId: 'trades', n: 40, epochs: 3, batch: 20, seed: 3, trainer: 'trades' }));
+  await writeRun(
+    syntheticRun({ runDir: path.join(dir, 'runs', 'trades'), runId: 'trades', n: 40, epochs: 3, batch: 20, seed: 3, trainer: 'trades' }),
+  );
 });
 afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 
@@ -45,9 +49,13 @@ test('--format svg --figure writes the chosen figures; bad --format / --figure /
   const one = path.join(dir, 'runs', 'pgd');
   const res = await atflow(['report', one, '--format', 'svg', '--figure', 'accuracy', 'data-map', '-o', path.join(dir, 'figs')]);
   expect(res.out.trim().split('\n')).toEqual([path.join(dir, 'figs', 'accuracy.svg'), path.join(dir, 'figs', 'data-map.svg')]);
-  await expect(atflow(['report', one, '--format', 'jpeg'])).rejects.toThrow(new AtflowError('ARGUMENT', "--format 'jpeg': expected one of html, svg, png, pdf"));
+  await expect(atflow(['report', one, '--format', 'jpeg'])).rejects.toThrow(
+    new AtflowError('ARGUMENT', "--format 'jpeg': expected one of html, svg, png, pdf"),
+  );
   await expect(atflow(['report', one, '--format', 'svg', '--figure', 'nope'])).rejects.toThrow(/--figure nope: no such figure here/);
-  await expect(atflow(['report', path.join(dir, 'nothing')])).rejects.toThrow(/is neither a sweep folder .* nor a folder of run folders|is not a run folder/);
+  await expect(atflow(['report', path.join(dir, 'nothing')])).rejects.toThrow(
+    /is neither a sweep folder .* nor a folder of run folders|is not a run folder/,
+  );
 });
 
 test('--format pdf writes one PDF per figure through headless Chromium, or SVG with a message where there is none', async () => {

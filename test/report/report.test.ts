@@ -5,8 +5,17 @@ import { runSweep } from '../../src/sweep/run-sweep';
 import { loadSweep, writeSweepReport } from '../../src/sweep/sweep-report';
 import { exportFigures, findChromium } from '../../src/report/figure-export';
 import { reportFigures } from '../../src/report/report';
-import { loadReportRun, ReportRun, withUniqueLabels } from '../../src/report/report-data';
-import { browserTest, chromium, expectDensityVisible, expectEpochAxesWithin, expectPlainAxisTitles, openReport, readFigures, withBrowser } from './report-browser';
+import { loadReportRun, type ReportRun, withUniqueLabels } from '../../src/report/report-data';
+import {
+  browserTest,
+  chromium,
+  expectDensityVisible,
+  expectEpochAxesWithin,
+  expectPlainAxisTitles,
+  openReport,
+  readFigures,
+  withBrowser,
+} from './report-browser';
 import { REPO, runTiny, tinyConfig, tinyOverrides } from '../logs/tiny-runs';
 
 /**
@@ -44,7 +53,15 @@ beforeAll(async () => {
   // `atflow sweep` does; its configs are run here in-process instead of by worker processes
   const base = tinyConfig(cfg, 'sweep-base', 'quickstart.json', tinyOverrides({ epochs: 4, trainSize: 64 }));
   const sweepFile = path.join(cfg, 'noise.json');
-  fs.writeFileSync(sweepFile, JSON.stringify({ base: path.basename(base), axes: { 'labelNoise.rate': [0.2, 1.0] }, executor: { kind: 'local' }, out: path.join(dir, 'sweep-runs') }));
+  fs.writeFileSync(
+    sweepFile,
+    JSON.stringify({
+      base: path.basename(base),
+      axes: { 'labelNoise.rate': [0.2, 1.0] },
+      executor: { kind: 'local' },
+      out: path.join(dir, 'sweep-runs'),
+    }),
+  );
   const sweep = await runSweep(sweepFile, { dryRun: true, onStatus: () => undefined });
   for (const r of sweep.materialised.manifest.runs) await runTiny(r.configPath, sweep.materialised.manifest.outDir);
   sweepDir = sweep.materialised.dir;
@@ -76,11 +93,18 @@ test('atflow run writes a self-contained report per run and one per config', () 
 test('the sweep page: every run with its axis values, and a Table-2-style summary over the noise rate', () => {
   const s = loadSweep(sweepDir);
   expect(s.axes).toEqual(['labelNoise.rate', 'variant']);
-  expect(s.runs.map((r) => `${r.values['labelNoise.rate']}/${r.values.variant}`).sort()).toEqual(['0.2/pgd-at', '0.2/trades', '1/pgd-at', '1/trades']);
+  expect(s.runs.map((r) => `${r.values['labelNoise.rate']}/${r.values.variant}`).sort()).toEqual([
+    '0.2/pgd-at',
+    '0.2/trades',
+    '1/pgd-at',
+    '1/trades',
+  ]);
   expect(s.missing).toEqual([]);
   const html = fs.readFileSync(pages.sweep, 'utf8');
   // rows: the noise rates; columns: the methods
-  expect(html).toMatch(/<table id="sweep-summary"><thead><tr><th>labelNoise.rate<\/th><th>trades<\/th><th>pgd-at<\/th><\/tr><\/thead><tbody><tr><td>0.2<\/td>.*<tr><td>1<\/td>/);
+  expect(html).toMatch(
+    /<table id="sweep-summary"><thead><tr><th>labelNoise.rate<\/th><th>trades<\/th><th>pgd-at<\/th><\/tr><\/thead><tbody><tr><td>0.2<\/td>.*<tr><td>1<\/td>/,
+  );
   // a folder of run folders is a sweep page too; its axes are the setup fields that differ
   const folder = loadSweep(path.join(dir, 'ro'));
   expect(folder.axes).toEqual(['trainer', 'te']);
@@ -101,7 +125,8 @@ test('data map of robust overfitting: the noisy-labelled examples form their own
     expect(clean.p_label_clean - noisy.p_label_clean).toBeGreaterThan(0.15);
     expect(clean.p_label_adv).toBeGreaterThan(noisy.p_label_adv);
     // the binned map holds every example once per view
-    for (const view of ['adversarial', 'clean']) expect(dm.cells.filter((c) => c.view === view).reduce((s, c) => s + c.examples, 0)).toBe(160);
+    for (const view of ['adversarial', 'clean'])
+      expect(dm.cells.filter((c) => c.view === view).reduce((s, c) => s + c.examples, 0)).toBe(160);
   }
   // the page shows the same numbers
   const html = fs.readFileSync(pages['robust-overfitting'], 'utf8');
@@ -177,37 +202,52 @@ const INSPECT = `(() => {
 
 if (!chromium) console.warn('report.test: no Chromium on PATH (apt-get install chromium): the browser checks are skipped');
 
-browserTest('headless Chromium: every page loads without console errors, figures have marks, no labels overlap, tick labels fit their axes, data maps show density', async () => {
-  fs.mkdirSync(ARTIFACTS, { recursive: true });
-  // the runs behind each page, for their epoch range and data maps
-  const runsOf: Record<string, ReportRun[]> = { quickstart: quickstart.map(loadReportRun), 'robust-overfitting': ro.map(loadReportRun), sweep: loadSweep(sweepDir).runs.map((r) => r.run) };
-  await withBrowser(async (browser) => {
-    for (const [name, file] of Object.entries(pages)) {
-      for (const scripts of [true, false]) {
-        const { page, problems } = await openReport(browser, file, scripts);
-        const check = (await page.evaluate(INSPECT)) as PageCheck;
-        expect({ name, scripts, problems }).toEqual({ name, scripts, problems: [] });
-        expect(check.figures.map((f) => f.id)).toEqual(EXPECTED[name]);
-        for (const f of check.figures) {
-          expect({ name, figure: f.id, svgs: f.svgs > 0, marks: f.marks > 0 }).toEqual({ name, figure: f.id, svgs: true, marks: true });
+browserTest(
+  'headless Chromium: every page loads without console errors, figures have marks, no labels overlap, tick labels fit their axes, data maps show density',
+  async () => {
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    // the runs behind each page, for their epoch range and data maps
+    const runsOf: Record<string, ReportRun[]> = {
+      quickstart: quickstart.map(loadReportRun),
+      'robust-overfitting': ro.map(loadReportRun),
+      sweep: loadSweep(sweepDir).runs.map((r) => r.run),
+    };
+    await withBrowser(async (browser) => {
+      for (const [name, file] of Object.entries(pages)) {
+        for (const scripts of [true, false]) {
+          const { page, problems } = await openReport(browser, file, scripts);
+          const check = (await page.evaluate(INSPECT)) as PageCheck;
+          expect({ name, scripts, problems }).toEqual({ name, scripts, problems: [] });
+          expect(check.figures.map((f) => f.id)).toEqual(EXPECTED[name]);
+          for (const f of check.figures) {
+            expect({ name, figure: f.id, svgs: f.svgs > 0, marks: f.marks > 0 }).toEqual({ name, figure: f.id, svgs: true, marks: true });
+          }
+          expect(check.staticLeft).toBe(scripts ? 0 : EXPECTED[name].length);
+          expect({ name, scripts, overlaps: check.overlaps }).toEqual({ name, scripts, overlaps: [] });
+          // every axis of every figure: no tick label printed twice (0%, 0%, 1%, 1%)
+          const figs = await readFigures(page);
+          const repeated = figs.flatMap((f) =>
+            f.axes
+              .filter((a) => new Set(a.labels.map((l) => l.text)).size !== a.labels.length)
+              .map((a) => `${f.id}: ${a.aria}: ${a.labels.map((l) => l.text).join(' ')}`),
+          );
+          expect({ name, scripts, repeated }).toEqual({ name, scripts, repeated: [] });
+          const epochs = runsOf[name].flatMap((r) => r.epochs.map((e) => Number(e.epoch)));
+          expectEpochAxesWithin(figs, Math.min(...epochs), Math.max(...epochs), `${name}, scripts ${scripts}`);
+          expectPlainAxisTitles(figs);
+          if (name !== 'sweep') expectDensityVisible(figs, withUniqueLabels(runsOf[name]));
+          await page.screenshot({ path: path.join(ARTIFACTS, `${name}${scripts ? '' : '-static'}.png`), fullPage: true });
+          // the first screen (table and accuracy curves): the README's picture
+          if (scripts)
+            await page.screenshot({ path: path.join(ARTIFACTS, `${name}-top.png`), clip: { x: 0, y: 0, width: 1000, height: 760 } });
+          // each figure on its own, to look at
+          if (scripts)
+            for (const fig of await page.$$('figure.figure'))
+              await fig.screenshot({ path: path.join(ARTIFACTS, `${name}-${await fig.getAttribute('data-figure')}.png`) });
+          await page.close();
         }
-        expect(check.staticLeft).toBe(scripts ? 0 : EXPECTED[name].length);
-        expect({ name, scripts, overlaps: check.overlaps }).toEqual({ name, scripts, overlaps: [] });
-        // every axis of every figure: no tick label printed twice (0%, 0%, 1%, 1%)
-        const figs = await readFigures(page);
-        const repeated = figs.flatMap((f) => f.axes.filter((a) => new Set(a.labels.map((l) => l.text)).size !== a.labels.length).map((a) => `${f.id}: ${a.aria}: ${a.labels.map((l) => l.text).join(' ')}`));
-        expect({ name, scripts, repeated }).toEqual({ name, scripts, repeated: [] });
-        const epochs = runsOf[name].flatMap((r) => r.epochs.map((e) => Number(e.epoch)));
-        expectEpochAxesWithin(figs, Math.min(...epochs), Math.max(...epochs), `${name}, scripts ${scripts}`);
-        expectPlainAxisTitles(figs);
-        if (name !== 'sweep') expectDensityVisible(figs, withUniqueLabels(runsOf[name]));
-        await page.screenshot({ path: path.join(ARTIFACTS, `${name}${scripts ? '' : '-static'}.png`), fullPage: true });
-        // the first screen (table and accuracy curves): the README's picture
-        if (scripts) await page.screenshot({ path: path.join(ARTIFACTS, `${name}-top.png`), clip: { x: 0, y: 0, width: 1000, height: 760 } });
-        // each figure on its own, to look at
-        if (scripts) for (const fig of await page.$$('figure.figure')) await fig.screenshot({ path: path.join(ARTIFACTS, `${name}-${await fig.getAttribute('data-figure')}.png`) });
-        await page.close();
       }
-    }
-  });
-}, 240000);
+    });
+  },
+  240000,
+);

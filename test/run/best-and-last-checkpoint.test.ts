@@ -41,10 +41,12 @@ const spec = (name: string, checkpoint: Record<string, unknown>) =>
 
 /** Tensor name → sha256 of its bytes: equal maps are byte-identical weights (and a failure prints a short diff). */
 type Weights = Map<string, string>;
-const weightsOf = (file: string): Weights => new Map([...readSafetensorsFile(file).tensors].map(([k, t]) => [k, createHash('sha256').update(t.data).digest('hex')]));
+const weightsOf = (file: string): Weights =>
+  new Map([...readSafetensorsFile(file).tensors].map(([k, t]) => [k, createHash('sha256').update(t.data).digest('hex')]));
 const epochDir = (runDir: string, epoch: number) => path.join(runDir, 'checkpoints', `epoch-${String(epoch).padStart(4, '0')}`);
 const latest = (runDir: string) => fs.readFileSync(path.join(runDir, 'checkpoints', 'LATEST'), 'utf8').trim();
-const stateOf = (dir: string) => JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { epochs: { epoch: number; best_epoch: number }[] };
+const stateOf = (dir: string) =>
+  JSON.parse(fs.readFileSync(path.join(dir, 'state.json'), 'utf8')) as { epochs: { epoch: number; best_epoch: number }[] };
 
 /** Every file under checkpoints/ whose name starts with "best" (wherever a version keeps them). */
 function bestFiles(runDir: string): string[] {
@@ -63,7 +65,13 @@ describe('the weights a run folder keeps belong to its records', () => {
   jest.setTimeout(300_000);
   let reference = '';
   const exec = (name: string, checkpoint: Record<string, unknown>, o: Partial<ExecuteRunOptions> = {}) =>
-    executeRun(resolveRuns(spec(name, checkpoint))[0], { outDir: path.join(root, name), registry, backend: 'wasm', sinks: () => [parquetRunSink(), new SummaryWriter()], ...o });
+    executeRun(resolveRuns(spec(name, checkpoint))[0], {
+      outDir: path.join(root, name),
+      registry,
+      backend: 'wasm',
+      sinks: () => [parquetRunSink(), new SummaryWriter()],
+      ...o,
+    });
 
   beforeAll(async () => {
     await initBackend('wasm');
@@ -76,13 +84,18 @@ describe('the weights a run folder keeps belong to its records', () => {
 
   it('a run stopped after a new best and before the next checkpoint keeps only best weights its checkpoint names', async () => {
     let stop = false;
-    const r = await exec('stopped-after-best', { every: 2 }, {
-      // Ctrl-C inside epoch 4: epoch 3 (a new best) is done, its checkpoint (every 2) never comes
-      observe: (ev$) => void ev$.subscribe((ev) => {
-        if (ev.type === 'epoch-start' && ev.epoch === 4) stop = true;
-      }),
-      shouldStop: () => stop,
-    });
+    const r = await exec(
+      'stopped-after-best',
+      { every: 2 },
+      {
+        // Ctrl-C inside epoch 4: epoch 3 (a new best) is done, its checkpoint (every 2) never comes
+        observe: (ev$) =>
+          void ev$.subscribe((ev) => {
+            if (ev.type === 'epoch-start' && ev.epoch === 4) stop = true;
+          }),
+        shouldStop: () => stop,
+      },
+    );
     expect(r.status).toBe('interrupted');
     expect(latest(r.runDir)).toBe('epoch-0002');
     const records = stateOf(epochDir(r.runDir, 2)).epochs;
@@ -90,25 +103,45 @@ describe('the weights a run folder keeps belong to its records', () => {
     expect(named).toBe(1);
     const files = bestFiles(r.runDir);
     expect(files.length).toBeGreaterThan(0);
-    for (const f of files) expect([path.relative(r.runDir, f), weightsOf(f)]).toEqual([path.relative(r.runDir, f), weightsOf(path.join(epochDir(reference, named), 'model.safetensors'))]);
+    for (const f of files)
+      expect([path.relative(r.runDir, f), weightsOf(f)]).toEqual([
+        path.relative(r.runDir, f),
+        weightsOf(path.join(epochDir(reference, named), 'model.safetensors')),
+      ]);
 
     // resumed, it completes as the reference did, its best weights those of the reference's best epoch
     const resumed = await exec('stopped-after-best', { every: 2 }, { resume: true });
     expect(resumed.status).toBe('completed');
     const final = stateOf(epochDir(resumed.runDir, 4)).epochs;
     expect(final[final.length - 1].best_epoch).toBe(4);
-    expect(weightsOf(path.join(epochDir(resumed.runDir, 4), 'best.safetensors'))).toEqual(weightsOf(path.join(epochDir(reference, 4), 'model.safetensors')));
+    expect(weightsOf(path.join(epochDir(resumed.runDir, 4), 'best.safetensors'))).toEqual(
+      weightsOf(path.join(epochDir(reference, 4), 'model.safetensors')),
+    );
   });
 
   it.each([
     ['an early stop', 'early' as const, 'completed'],
     ['a stop between epochs', 'interrupted' as const, 'interrupted'],
   ])('%s at an epoch no checkpoint.every reaches writes that epoch as the last checkpoint', async (_label, as, status) => {
-    const r = await exec(`stop-${as}`, { every: 5 }, { epoch: (run) => pipe(standardEpoch(run), stopWhen((s) => s.epoch === 3, as)) });
+    const r = await exec(
+      `stop-${as}`,
+      { every: 5 },
+      {
+        epoch: (run) =>
+          pipe(
+            standardEpoch(run),
+            stopWhen((s) => s.epoch === 3, as),
+          ),
+      },
+    );
     expect(r.status).toBe(status);
     expect(latest(r.runDir)).toBe('epoch-0003');
-    expect(weightsOf(path.join(epochDir(r.runDir, 3), 'model.safetensors'))).toEqual(weightsOf(path.join(epochDir(reference, 3), 'model.safetensors')));
-    expect(weightsOf(path.join(epochDir(r.runDir, 3), 'best.safetensors'))).toEqual(weightsOf(path.join(epochDir(reference, 3), 'model.safetensors')));
+    expect(weightsOf(path.join(epochDir(r.runDir, 3), 'model.safetensors'))).toEqual(
+      weightsOf(path.join(epochDir(reference, 3), 'model.safetensors')),
+    );
+    expect(weightsOf(path.join(epochDir(r.runDir, 3), 'best.safetensors'))).toEqual(
+      weightsOf(path.join(epochDir(reference, 3), 'model.safetensors')),
+    );
     if (as === 'early') {
       expect(JSON.parse(fs.readFileSync(path.join(r.runDir, 'final_eval.json'), 'utf8')).epoch).toBe(3);
       expect(readRunSummary(r.runDir).stopped).toEqual({ epoch: 3, of: 4, reason: 'early' });
@@ -122,7 +155,22 @@ describe('the weights a run folder keeps belong to its records', () => {
   });
 
   describe('atflow eval --checkpoint best', () => {
-    const evalBest = (runDir: string) => atflow(['eval', runDir, '--checkpoint', 'best', '--attacks', 'apgd-ce', '--n', '8', '--apgd-steps', '2', '--backend', 'wasm', '--quiet']);
+    const evalBest = (runDir: string) =>
+      atflow([
+        'eval',
+        runDir,
+        '--checkpoint',
+        'best',
+        '--attacks',
+        'apgd-ce',
+        '--n',
+        '8',
+        '--apgd-steps',
+        '2',
+        '--backend',
+        'wasm',
+        '--quiet',
+      ]);
     const copy = (label: string): string => {
       const dir = path.join(root, 'copies', label, path.basename(reference));
       fs.cpSync(reference, dir, { recursive: true });

@@ -34,9 +34,16 @@ describe('the cost of per-epoch evaluation', () => {
     await initBackend('wasm');
     const out = tempRoot('atflow-evalshare-');
     const [run] = resolveRuns(tinySpec('share', { eval: { every: 1, trainSubset: 8, final: { examples: 8 } } }));
-    const outcome = await executeRun(run, { outDir: out, registry: defaultRegistry(), backend: 'wasm', sinks: () => [parquetRunSink(), new SummaryWriter()] });
+    const outcome = await executeRun(run, {
+      outDir: out,
+      registry: defaultRegistry(),
+      backend: 'wasm',
+      sinks: () => [parquetRunSink(), new SummaryWriter()],
+    });
     expect(outcome.status).toBe('completed');
-    const rows = await duck(`SELECT epoch, wall_ms, eval_ms FROM read_parquet(${lit(path.join(outcome.runDir, 'epochs.parquet'))}) ORDER BY epoch`);
+    const rows = await duck(
+      `SELECT epoch, wall_ms, eval_ms FROM read_parquet(${lit(path.join(outcome.runDir, 'epochs.parquet'))}) ORDER BY epoch`,
+    );
     expect(rows.map((r) => r.epoch)).toEqual([1, 2]);
     for (const r of rows) {
       expect(r.eval_ms as number).toBeGreaterThan(0);
@@ -46,8 +53,13 @@ describe('the cost of per-epoch evaluation', () => {
     const summary = readRunSummary(outcome.runDir);
     expect(summary.eval_share).toBeCloseTo(share, 12);
     // the training-set pass covered the 8-example subset only (the test split's 8 rows are logged apart)
-    const evalRows = await duck(`SELECT split, count(*) AS n FROM read_parquet(${lit(path.join(outcome.runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) WHERE phase = 'eval' AND epoch = 1 GROUP BY split ORDER BY split`);
-    expect(evalRows.map((r) => [r.split, Number(r.n)])).toEqual([['test', 8], ['train', 8]]);
+    const evalRows = await duck(
+      `SELECT split, count(*) AS n FROM read_parquet(${lit(path.join(outcome.runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) WHERE phase = 'eval' AND epoch = 1 GROUP BY split ORDER BY split`,
+    );
+    expect(evalRows.map((r) => [r.split, Number(r.n)])).toEqual([
+      ['test', 8],
+      ['train', 8],
+    ]);
     const table = renderSummaryTable([{ name: 'share', epochs: readEpochRecords(outcome.runDir) }]);
     expect(table).toContain(`evaluation share of epoch time: share ${(100 * share).toFixed(0)} %`);
   }, 120_000);

@@ -20,7 +20,8 @@ import { tempRoot, tinySpec } from '../reliability/helpers';
 const root = tempRoot('atflow-errpaths-');
 const registry = defaultRegistry();
 /** One epoch of two steps on the small MLP, no per-example rows: about a second. */
-const quick = (name: string, over: Record<string, unknown> = {}) => resolveRuns(tinySpec(name, { epochs: 1, logging: { examples: false }, eval: { train: false, final: { examples: 8 } }, ...over }))[0];
+const quick = (name: string, over: Record<string, unknown> = {}) =>
+  resolveRuns(tinySpec(name, { epochs: 1, logging: { examples: false }, eval: { train: false, final: { examples: 8 } }, ...over }))[0];
 
 /** A sink that records what it saw and whether it was closed; `failOn` / `failClose` make it throw. */
 class RecordingSink implements RunSink {
@@ -105,8 +106,16 @@ describe('executeRun error paths', () => {
     };
 
     it.each([
-      ['state.json without the optimizer state', (d: string) => fs.writeFileSync(path.join(d, 'checkpoints', 'epoch-0002', 'state.json'), '{"epoch": 2, "steps": 4}'), /no optimizer state \('sgd'\)/],
-      ['a truncated model.safetensors', (d: string) => fs.truncateSync(path.join(d, 'checkpoints', 'epoch-0002', 'model.safetensors'), 200), /safetensors file .*truncated/],
+      [
+        'state.json without the optimizer state',
+        (d: string) => fs.writeFileSync(path.join(d, 'checkpoints', 'epoch-0002', 'state.json'), '{"epoch": 2, "steps": 4}'),
+        /no optimizer state \('sgd'\)/,
+      ],
+      [
+        'a truncated model.safetensors',
+        (d: string) => fs.truncateSync(path.join(d, 'checkpoints', 'epoch-0002', 'model.safetensors'), 200),
+        /safetensors file .*truncated/,
+      ],
       [
         'a momentum buffer missing from optimizer.safetensors',
         (d: string) => {
@@ -120,7 +129,9 @@ describe('executeRun error paths', () => {
     ])('%s', async (label, damage, message) => {
       const out = damaged(label.replace(/\W+/g, '-'), damage);
       const before = tf.memory().numTensors;
-      const e = await rejection(executeRun(quick('resume', { epochs: 2 }), { outDir: out, registry, backend: 'wasm', resume: true, sinks: () => [] }));
+      const e = await rejection(
+        executeRun(quick('resume', { epochs: 2 }), { outDir: out, registry, backend: 'wasm', resume: true, sinks: () => [] }),
+      );
       expect(e).toBeInstanceOf(AtflowError);
       expect(e.message).toMatch(message);
       expect(tf.memory().numTensors).toBe(before);
@@ -135,13 +146,25 @@ describe('executeRun error paths', () => {
           throw new Error('observer boom');
         },
       ],
-      ['a subscriber handler, on the first step', (ev$) => void ev$.subscribe((ev) => {
-        if (ev.type === 'step') throw new Error('observer boom');
-      })],
-      ['an operator in a piped chain, on epoch-end', (ev$) => void ev$.pipe(map((ev) => {
-        if (ev.type === 'epoch-end') throw new Error('observer boom');
-        return ev;
-      })).subscribe()],
+      [
+        'a subscriber handler, on the first step',
+        (ev$) =>
+          void ev$.subscribe((ev) => {
+            if (ev.type === 'step') throw new Error('observer boom');
+          }),
+      ],
+      [
+        'an operator in a piped chain, on epoch-end',
+        (ev$) =>
+          void ev$
+            .pipe(
+              map((ev) => {
+                if (ev.type === 'epoch-end') throw new Error('observer boom');
+                return ev;
+              }),
+            )
+            .subscribe(),
+      ],
     ];
     it.each(cases)('%s', async (label, observe) => {
       const before = tf.memory().numTensors;

@@ -30,7 +30,10 @@ const withStrongEval = { ...spec, eval: { final: { strong: true, examples: 8, re
 const tmp = () => fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-run-'));
 
 async function tableRows(runDir: string, table: string, order: string): Promise<Record<string, unknown>[]> {
-  const src = table === 'examples' ? `read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)` : `read_parquet(${lit(path.join(runDir, table + '.parquet'))})`;
+  const src =
+    table === 'examples'
+      ? `read_parquet(${lit(path.join(runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)`
+      : `read_parquet(${lit(path.join(runDir, table + '.parquet'))})`;
   const rows = await duck(`SELECT * EXCLUDE (run_id) FROM ${src} ORDER BY ${order}`);
   // wall-clock columns differ between two runs by nature
   return rows.map((r) => Object.fromEntries(Object.entries(r).filter(([k]) => !['time', 'ms', 'wall_ms', 'eval_ms'].includes(k))));
@@ -50,9 +53,12 @@ describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {
     expect(tf.memory().numTensors).toBe(before);
     expect(outcome.status).toBe('completed');
     const dir = outcome.runDir;
-    for (const f of ['_SUCCESS', 'spec.json', 'labels.parquet', 'epochs.parquet', 'steps.parquet', 'events.parquet']) expect(fs.existsSync(path.join(dir, f))).toBe(true);
+    for (const f of ['_SUCCESS', 'spec.json', 'labels.parquet', 'epochs.parquet', 'steps.parquet', 'events.parquet'])
+      expect(fs.existsSync(path.join(dir, f))).toBe(true);
 
-    const ex = await duck(`SELECT epoch, phase, split, count(*) AS n, count(DISTINCT example) AS d FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) GROUP BY ALL ORDER BY ALL`);
+    const ex = await duck(
+      `SELECT epoch, phase, split, count(*) AS n, count(DISTINCT example) AS d FROM read_parquet(${lit(path.join(dir, 'examples', '*', '*.parquet'))}, hive_partitioning = false) GROUP BY ALL ORDER BY ALL`,
+    );
     // the training set in both phases, the test split (32 examples) in the eval phase, at every evaluated epoch
     expect(ex).toEqual(
       [1, 2, 3].flatMap((epoch) => [
@@ -77,7 +83,9 @@ describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {
     expect(noisy[0].a).toBeCloseTo(noisy[0].b, 10);
     expect(noisy[0].a).toBeGreaterThan(0.2);
     // the epochs table: lr drops at the milestone; train accuracies equal the eval-phase rows' means
-    const ep = await duck(`SELECT epoch, lr, te_weight, train_robust_acc FROM read_parquet(${lit(path.join(dir, 'epochs.parquet'))}) ORDER BY epoch`);
+    const ep = await duck(
+      `SELECT epoch, lr, te_weight, train_robust_acc FROM read_parquet(${lit(path.join(dir, 'epochs.parquet'))}) ORDER BY epoch`,
+    );
     expect(ep.map((r) => r.lr)).toEqual([0.05, 0.05, expect.closeTo(0.005, 12)]);
     expect(ep[0].te_weight).toBe(0);
     expect(ep[1].te_weight).toBeCloseTo(30 * Math.exp(-5), 6);
@@ -104,7 +112,9 @@ describe('executeRun (embedded MNIST, cnn-small, TRADES+TE, wasm)', () => {
       expect(e.worst_case_acc).toBeLessThanOrEqual(Math.min(...(Object.values(e.per_attack) as number[])));
       for (const v of Object.values(e.per_attack) as number[]) expect(v).toBeLessThanOrEqual(e.clean_acc);
     }
-    expect(measures.map((r) => r.measure)).toEqual(expect.arrayContaining(['frobenius_prod', 'spectral_prod', 'path_norm', 'sharpness_max', 'spectral_complexity_over_margin']));
+    expect(measures.map((r) => r.measure)).toEqual(
+      expect.arrayContaining(['frobenius_prod', 'spectral_prod', 'path_norm', 'sharpness_max', 'spectral_complexity_over_margin']),
+    );
   });
 
   it('an interrupted run resumed from its checkpoint gives the same tables and weights as an uninterrupted one', async () => {
@@ -152,7 +162,10 @@ describe('checkpoint.keep', () => {
     for (const keep of ['all', 'last'] as const) {
       const [run] = resolveRuns({ ...tiny, checkpoint: { every: 1, keep } });
       const out = await executeRun(run, { outDir: tmp(), registry: defaultRegistry(), backend: 'wasm' });
-      const dirs = fs.readdirSync(path.join(out.runDir, 'checkpoints')).filter((f) => f.startsWith('epoch-')).sort();
+      const dirs = fs
+        .readdirSync(path.join(out.runDir, 'checkpoints'))
+        .filter((f) => f.startsWith('epoch-'))
+        .sort();
       expect(dirs).toEqual(keep === 'all' ? ['epoch-0001', 'epoch-0002'] : ['epoch-0002']);
     }
   });

@@ -36,7 +36,10 @@ it('shows each AutoAttack stage starting and ending (with its own time), evaluat
   try {
     const [run] = resolveRuns(spec);
     const lines: string[] = [];
-    const stream = { write: (s: string) => lines.push(...s.split('\n').filter(Boolean)) !== 0, isTTY: false } as unknown as NodeJS.WritableStream;
+    const stream = {
+      write: (s: string) => lines.push(...s.split('\n').filter(Boolean)) !== 0,
+      isTTY: false,
+    } as unknown as NodeJS.WritableStream;
     const progress: EvalProgress[] = [];
     const events: RunEvent['type'][] = [];
     const outcome = await executeRun(run, {
@@ -53,7 +56,9 @@ it('shows each AutoAttack stage starting and ending (with its own time), evaluat
     expect(outcome.status).toBe('completed');
     const stages = ['apgd-ce', 'apgd-t', 'fab-t', 'square'];
     // a start and an end per stage, in order, for the final checkpoint only (best = final: epoch 1)
-    expect(progress.map((p) => `${p.what} ${p.step} ${p.phase}`)).toEqual(stages.flatMap((s) => [`autoattack final (epoch 1) ${s} start`, `autoattack final (epoch 1) ${s} end`]));
+    expect(progress.map((p) => `${p.what} ${p.step} ${p.phase}`)).toEqual(
+      stages.flatMap((s) => [`autoattack final (epoch 1) ${s} start`, `autoattack final (epoch 1) ${s} end`]),
+    );
     for (const p of progress.filter((q) => q.phase === 'end')) expect(p.stepSeconds).toBeGreaterThan(0);
     // they arrive while the run is still going: before run-end
     expect(events.lastIndexOf('eval-progress')).toBeLessThan(events.indexOf('run-end'));
@@ -71,7 +76,9 @@ it('shows each AutoAttack stage starting and ending (with its own time), evaluat
     // the console summary carries them
     const table = renderSummaryTable([{ name: 'pgd-at', epochs: readEpochRecords(outcome.runDir), finalEval }]);
     expect(table).toMatch(/AutoAttack \(standard, linf ε = 0\.1, 6 test examples; final_eval\.json\):/);
-    expect(table).toMatch(/ {2}pgd-at best = final \(epoch 1\): clean \d+\.\d %, robust \d+\.\d % \(after apgd-ce \d+\.\d \/ apgd-t \d+\.\d \/ fab-t \d+\.\d \/ square \d+\.\d %\), \d+ s/);
+    expect(table).toMatch(
+      / {2}pgd-at best = final \(epoch 1\): clean \d+\.\d %, robust \d+\.\d % \(after apgd-ce \d+\.\d \/ apgd-t \d+\.\d \/ fab-t \d+\.\d \/ square \d+\.\d %\), \d+ s/,
+    );
   } finally {
     fs.rmSync(out, { recursive: true, force: true });
   }

@@ -24,9 +24,9 @@ describe('the library has no process-wide side effects', () => {
     rxjsConfig.onUnhandledError = null;
   });
 
-  it("src/index.ts exports no CLI driver, and importing it installs no signal handler", () => {
+  it('src/index.ts exports no CLI driver, and importing it installs no signal handler', () => {
     const before = ['SIGINT', 'SIGTERM'].map((s) => process.listenerCount(s));
-    // eslint-disable-next-line @typescript-eslint/no-require-imports
+
     const api = require('../../src');
     expect(Object.keys(api)).not.toContain('runConfig');
     expect(['SIGINT', 'SIGTERM'].map((s) => process.listenerCount(s))).toEqual(before);
@@ -56,10 +56,11 @@ describe('the library has no process-wide side effects', () => {
         outDir: path.join(root, 'scoped'),
         registry: defaultRegistry(),
         backend: 'wasm',
-        observe: (ev$) => void ev$.subscribe((ev) => {
-          if (ev.type === 'epoch-start') training = true;
-          if (ev.type === 'run-end') rxjsConfig.onUnhandledError = later;
-        }),
+        observe: (ev$) =>
+          void ev$.subscribe((ev) => {
+            if (ev.type === 'epoch-start') training = true;
+            if (ev.type === 'run-end') rxjsConfig.onUnhandledError = later;
+          }),
       });
       expect(outcome.status).toBe('completed');
     } finally {

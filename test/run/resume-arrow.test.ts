@@ -30,7 +30,10 @@ const withoutClock = (r: Record<string, unknown>) => Object.fromEntries(Object.e
 
 /** A stream's rows in stream order, without the wall-clock columns. */
 const streamRows = (runDir: string, name: string) =>
-  arrow.tableFromIPC(fs.readFileSync(path.join(runDir, 'arrow', `${name}.arrows`))).toArray().map((r) => withoutClock(r.toJSON()));
+  arrow
+    .tableFromIPC(fs.readFileSync(path.join(runDir, 'arrow', `${name}.arrows`)))
+    .toArray()
+    .map((r) => withoutClock(r.toJSON()));
 
 const ORDER: Record<string, string[]> = {
   examples: ['epoch', 'phase', 'split', 'example'],
@@ -64,9 +67,10 @@ describe('Arrow streams of a resumed run', () => {
       registry,
       backend: 'wasm',
       sinks,
-      observe: (ev$) => ev$.subscribe((ev) => {
-        if (ev.type === 'step' && ev.record.epoch === 3) stop = true;
-      }),
+      observe: (ev$) =>
+        ev$.subscribe((ev) => {
+          if (ev.type === 'step' && ev.record.epoch === 3) stop = true;
+        }),
       shouldStop: () => stop,
     });
     expect(first.status).toBe('interrupted');
@@ -81,7 +85,10 @@ describe('Arrow streams of a resumed run', () => {
       expect([name, got.length]).toEqual([name, streamRows(reference.runDir, name).length]);
       expect(got).toEqual(streamRows(reference.runDir, name));
       // and the same rows as DuckDB reads from the resumed run's Parquet tables
-      const src = name === 'examples' ? `read_parquet(${lit(path.join(resumed.runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)` : `read_parquet(${lit(path.join(resumed.runDir, `${name}.parquet`))})`;
+      const src =
+        name === 'examples'
+          ? `read_parquet(${lit(path.join(resumed.runDir, 'examples', '*', '*.parquet'))}, hive_partitioning = false)`
+          : `read_parquet(${lit(path.join(resumed.runDir, `${name}.parquet`))})`;
       const parquet = (await duck(`SELECT * FROM ${src} ORDER BY ${ORDER[name].join(', ')}`)).map(withoutClock);
       expect([name, [...got].sort(byKeys(ORDER[name]))]).toEqual([name, parquet]);
     }

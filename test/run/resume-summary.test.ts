@@ -35,7 +35,10 @@ function withoutClock(s: RunSummary): Omit<RunSummary, 'started_at' | 'wall_ms' 
 }
 
 /** The printed table without its wall-clock line (the evaluation's share of epoch time). */
-const tableRows = (runDir: string) => renderSummaryTable([{ name: 'r', epochs: readEpochRecords(runDir) }]).split('\n').filter((l) => !l.startsWith('evaluation share'));
+const tableRows = (runDir: string) =>
+  renderSummaryTable([{ name: 'r', epochs: readEpochRecords(runDir) }])
+    .split('\n')
+    .filter((l) => !l.startsWith('evaluation share'));
 
 describe('summary of a resumed run', () => {
   it('a run stopped after epoch 2 of 4 and resumed writes the summary.json of the uninterrupted run', async () => {
@@ -59,9 +62,10 @@ describe('summary of a resumed run', () => {
       registry,
       backend: 'wasm',
       sinks,
-      observe: (ev$) => ev$.subscribe((ev) => {
-        if (ev.type === 'epoch-end' && ev.record.epoch === 2) stop = true;
-      }),
+      observe: (ev$) =>
+        ev$.subscribe((ev) => {
+          if (ev.type === 'epoch-end' && ev.record.epoch === 2) stop = true;
+        }),
       shouldStop: () => stop,
     });
     expect(first.status).toBe('interrupted');
@@ -78,8 +82,20 @@ describe('summary of a resumed run', () => {
     expect(rows.map((r) => r.epoch)).toEqual([1, 2, 3, 4]);
     const last = rows[3];
     const bestRow = rows.find((r) => r.epoch === last.best_epoch)!;
-    expect(got.final).toEqual({ epoch: 4, test_clean_acc: last.test_clean_acc, test_robust_acc: last.test_robust_acc, train_clean_acc: last.train_clean_acc, train_robust_acc: last.train_robust_acc });
-    expect(got.best).toEqual({ epoch: bestRow.epoch, test_clean_acc: bestRow.test_clean_acc, test_robust_acc: bestRow.test_robust_acc, train_clean_acc: bestRow.train_clean_acc, train_robust_acc: bestRow.train_robust_acc });
+    expect(got.final).toEqual({
+      epoch: 4,
+      test_clean_acc: last.test_clean_acc,
+      test_robust_acc: last.test_robust_acc,
+      train_clean_acc: last.train_clean_acc,
+      train_robust_acc: last.train_robust_acc,
+    });
+    expect(got.best).toEqual({
+      epoch: bestRow.epoch,
+      test_clean_acc: bestRow.test_clean_acc,
+      test_robust_acc: bestRow.test_robust_acc,
+      train_clean_acc: bestRow.train_clean_acc,
+      train_robust_acc: bestRow.train_robust_acc,
+    });
     expect(got.robust_gap).toBe(bestRow.test_robust_acc - last.test_robust_acc);
     const share = rows.reduce((a, r) => a + r.eval_ms, 0) / rows.reduce((a, r) => a + r.wall_ms, 0);
     expect(got.eval_share).toBeCloseTo(share, 12);
@@ -89,7 +105,9 @@ describe('summary of a resumed run', () => {
   }, 180_000);
 
   it('restores the NaN of unevaluated epoch fields that state.json stored as null', () => {
-    const json = JSON.parse(JSON.stringify({ epochs: [{ epoch: 1, test_robust_acc: NaN, train_loss: 2.5, best_epoch: 0, best_rule: 'r' }] }));
+    const json = JSON.parse(
+      JSON.stringify({ epochs: [{ epoch: 1, test_robust_acc: NaN, train_loss: 2.5, best_epoch: 0, best_rule: 'r' }] }),
+    );
     expect(json.epochs[0].test_robust_acc).toBeNull();
     expect(checkpointEpochs(json)).toEqual([{ epoch: 1, test_robust_acc: NaN, train_loss: 2.5, best_epoch: 0, best_rule: 'r' }]);
     expect(checkpointEpochs({})).toEqual([]);

@@ -23,7 +23,14 @@ const base = {
   name: 'logs',
   seed: 2,
   epochs: 3,
-  data: { source: 'synthetic', options: { imageShape: [4, 4, 1], numClasses: 3 }, trainSize: 24, testSize: 12, batchSize: 8, testBatchSize: 12 },
+  data: {
+    source: 'synthetic',
+    options: { imageShape: [4, 4, 1], numClasses: 3 },
+    trainSize: 24,
+    testSize: 12,
+    batchSize: 8,
+    testBatchSize: 12,
+  },
   labelNoise: { kind: 'symmetric', rate: 0.5 },
   model: { name: 'mlp' },
   trainer: { name: 'pgd-at' },
@@ -35,7 +42,12 @@ const base = {
 async function run(over: Record<string, unknown>): Promise<string> {
   const out = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-logs-'));
   const [r] = resolveRuns({ ...base, ...over });
-  const outcome = await executeRun(r, { outDir: out, registry: defaultRegistry(), backend: 'cpu', sinks: () => [parquetRunSink(), new SummaryWriter()] });
+  const outcome = await executeRun(r, {
+    outDir: out,
+    registry: defaultRegistry(),
+    backend: 'cpu',
+    sinks: () => [parquetRunSink(), new SummaryWriter()],
+  });
   expect(outcome.status).toBe('completed');
   return outcome.runDir;
 }
@@ -52,27 +64,52 @@ describe('run logs (synthetic, mlp, cpu)', () => {
     const dir = await run({ epochs: 1, inputCorruption: { kind: 'random-pixels', rate: 0.25 } });
     // the reference: the same corruption drawn directly from the source
     const src = createSyntheticSource({ imageShape: [4, 4, 1], numClasses: 3, trainSize: 24, testSize: 12, seed: deriveSeed(2, 'split') });
-    const expected = Array.from(corruptInputs(src, { kind: 'random-pixels', rate: 0.25, seed: deriveSeed(2, 'input-corruption') }).corrupted);
+    const expected = Array.from(
+      corruptInputs(src, { kind: 'random-pixels', rate: 0.25, seed: deriveSeed(2, 'input-corruption') }).corrupted,
+    );
     expect(expected.length).toBe(6);
     const labels = await duck(`SELECT example FROM ${table(dir, 'labels')} WHERE input_corrupted ORDER BY example`);
     expect(labels.map((r) => r.example)).toEqual(expected);
-    const rows = await duck(`SELECT phase, split, count(*) AS n, count(*) FILTER (WHERE input_corrupted) AS c FROM ${examples(dir)} WHERE epoch = 1 GROUP BY ALL ORDER BY ALL`);
+    const rows = await duck(
+      `SELECT phase, split, count(*) AS n, count(*) FILTER (WHERE input_corrupted) AS c FROM ${examples(dir)} WHERE epoch = 1 GROUP BY ALL ORDER BY ALL`,
+    );
     expect(rows).toEqual([
       { phase: 'eval', split: 'test', n: 12, c: 0 },
       { phase: 'eval', split: 'train', n: 24, c: 6 },
       { phase: 'train', split: 'train', n: 24, c: 6 },
     ]);
-    const mismatch = await duck(`SELECT count(*) AS n FROM ${examples(dir)} e JOIN ${table(dir, 'labels')} l USING (example) WHERE e.split = 'train' AND e.input_corrupted <> l.input_corrupted`);
+    const mismatch = await duck(
+      `SELECT count(*) AS n FROM ${examples(dir)} e JOIN ${table(dir, 'labels')} l USING (example) WHERE e.split = 'train' AND e.input_corrupted <> l.input_corrupted`,
+    );
     expect(mismatch[0].n).toBe(0);
   });
 
   it('states the evaluation protocol (PGD-10, α = ε/4 by default, not the training FGSM) in spec.json, summary.json, the table and the report', async () => {
-    const dir = await run({ epochs: 2, attack: { eps: 0.1, alpha: 0.1, steps: 1, randomStart: 'none' }, eval: { every: 2, trainSubset: 16 } });
-    const protocol = { attack: 'pgd', inherited: false, norm: 'linf', eps: 0.1, alpha: 0.025, steps: 10, restarts: 1, random_start: 'uniform', every: 2, n_test: 12, n_val: 0, n_train: 16 };
+    const dir = await run({
+      epochs: 2,
+      attack: { eps: 0.1, alpha: 0.1, steps: 1, randomStart: 'none' },
+      eval: { every: 2, trainSubset: 16 },
+    });
+    const protocol = {
+      attack: 'pgd',
+      inherited: false,
+      norm: 'linf',
+      eps: 0.1,
+      alpha: 0.025,
+      steps: 10,
+      restarts: 1,
+      random_start: 'uniform',
+      every: 2,
+      n_test: 12,
+      n_val: 0,
+      n_train: 16,
+    };
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'spec.json'), 'utf8')).evaluation).toEqual(protocol);
     expect(JSON.parse(fs.readFileSync(path.join(dir, 'summary.json'), 'utf8')).eval_protocol).toEqual(protocol);
     const line = 'robust = PGD-10 ℓ∞ ε=0.1 α=0.025, 1 restart, uniform start, every 2 epochs; test n=12, train n=16';
-    expect(renderSummaryTable([{ name: 'r', epochs: readEpochRecords(dir), evaluation: readEvalProtocol(dir) }]).split('\n')).toContain(line);
+    expect(renderSummaryTable([{ name: 'r', epochs: readEpochRecords(dir), evaluation: readEvalProtocol(dir) }]).split('\n')).toContain(
+      line,
+    );
     expect(await renderReport([loadReportRun(dir)])).toContain('PGD-10 ℓ∞ ε=0.1 α=0.025');
   });
 
@@ -89,7 +126,8 @@ describe('run logs (synthetic, mlp, cpu)', () => {
       UNION ALL SELECT epoch, example, 'robust_learned' FROM seq WHERE NOT pa AND a
       UNION ALL SELECT epoch, example, 'robust_forgotten' FROM seq WHERE pa AND NOT a
       ORDER BY ALL`;
-    const logged = (dir: string, phase: string) => duck(`SELECT epoch, example, event FROM ${table(dir, 'events')} WHERE phase = '${phase}' ORDER BY ALL`);
+    const logged = (dir: string, phase: string) =>
+      duck(`SELECT epoch, example, event FROM ${table(dir, 'events')} WHERE phase = '${phase}' ORDER BY ALL`);
 
     const noEval = await run({ epochs: 3, eval: { train: false } });
     const trainOnly = await logged(noEval, 'train');
@@ -105,14 +143,18 @@ describe('run logs (synthetic, mlp, cpu)', () => {
     expect(new Set((await logged(both, 'train')).map((r) => r.epoch))).toEqual(new Set([2, 3, 4]));
   });
 
-  it('logs test and val rows (split column) at evaluated epochs; their means are the epochs table\'s accuracies', async () => {
+  it("logs test and val rows (split column) at evaluated epochs; their means are the epochs table's accuracies", async () => {
     const dir = await run({ epochs: 3, data: { ...base.data, valSize: 9 }, eval: { every: 2, selectOn: 'val' } });
-    const counts = await duck(`SELECT epoch, split, count(*) AS n, count(DISTINCT example) AS d, max(example) AS hi FROM ${examples(dir)} WHERE phase = 'eval' GROUP BY ALL ORDER BY ALL`);
-    expect(counts).toEqual([2, 3].flatMap((epoch) => [
-      { epoch, split: 'test', n: 12, d: 12, hi: 11 },
-      { epoch, split: 'train', n: 24, d: 24, hi: 23 },
-      { epoch, split: 'val', n: 9, d: 9, hi: 8 },
-    ]));
+    const counts = await duck(
+      `SELECT epoch, split, count(*) AS n, count(DISTINCT example) AS d, max(example) AS hi FROM ${examples(dir)} WHERE phase = 'eval' GROUP BY ALL ORDER BY ALL`,
+    );
+    expect(counts).toEqual(
+      [2, 3].flatMap((epoch) => [
+        { epoch, split: 'test', n: 12, d: 12, hi: 11 },
+        { epoch, split: 'train', n: 24, d: 24, hi: 23 },
+        { epoch, split: 'val', n: 9, d: 9, hi: 8 },
+      ]),
+    );
     // test rows against their true labels, never noisy; their accuracies are the epoch record's
     const test = await duck(
       `SELECT e.epoch, avg(correct_clean::INT) AS clean, avg(correct_adv::INT) AS robust, bool_or(is_noisy) AS noisy, bool_or(label_used <> label_true) AS relabelled,

@@ -23,7 +23,9 @@ async function schema(file: string): Promise<Record<string, unknown>[]> {
   return duck(`SELECT column_name, column_type FROM (DESCRIBE SELECT * FROM read_parquet(${lit(file)}))`);
 }
 async function metadata(file: string): Promise<Record<string, unknown>[]> {
-  return duck(`SELECT key::VARCHAR AS k, value::VARCHAR AS v FROM parquet_kv_metadata(${lit(file)}) WHERE key::VARCHAR <> 'atflow.started_at' ORDER BY k`);
+  return duck(
+    `SELECT key::VARCHAR AS k, value::VARCHAR AS v FROM parquet_kv_metadata(${lit(file)}) WHERE key::VARCHAR <> 'atflow.started_at' ORDER BY k`,
+  );
 }
 async function values(file: string, exclude: readonly string[]): Promise<Record<string, unknown>[]> {
   const except = exclude.length ? ` EXCLUDE (${exclude.join(', ')})` : '';
@@ -52,6 +54,8 @@ describe('the run stream writes the tables the old executeRun wrote (fixture)', 
   });
 
   it('final_eval.json is byte-for-byte the same', () => {
-    expect(fs.readFileSync(path.join(runDir, 'final_eval.json'), 'utf8')).toBe(fs.readFileSync(path.join(FIXTURE, 'final_eval.json'), 'utf8'));
+    expect(fs.readFileSync(path.join(runDir, 'final_eval.json'), 'utf8')).toBe(
+      fs.readFileSync(path.join(FIXTURE, 'final_eval.json'), 'utf8'),
+    );
   });
 });

@@ -42,12 +42,26 @@ describe('TE settings that do nothing', () => {
   it('a run with that setting prints the warning and keeps it in summary.json', async () => {
     await initBackend('wasm');
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'atflow-te-warn-'));
-    const [run] = resolveRuns(tinySpec('tewarn', { epochs: 1, trainer: { name: 'pgd-at', te: { start: 5, end: 6 } }, logging: { examples: false }, eval: { train: false, final: { examples: 8 } } }));
+    const [run] = resolveRuns(
+      tinySpec('tewarn', {
+        epochs: 1,
+        trainer: { name: 'pgd-at', te: { start: 5, end: 6 } },
+        logging: { examples: false },
+        eval: { train: false, final: { examples: 8 } },
+      }),
+    );
     let printed = '';
     const stream = { write: (s: string) => ((printed += s), true), isTTY: false } as unknown as NodeJS.WritableStream;
-    const outcome = await executeRun(run, { outDir: out, registry: defaultRegistry(), backend: 'wasm', sinks: () => [new SummaryWriter(), new ProgressDisplay({ stream })] });
+    const outcome = await executeRun(run, {
+      outDir: out,
+      registry: defaultRegistry(),
+      backend: 'wasm',
+      sinks: () => [new SummaryWriter(), new ProgressDisplay({ stream })],
+    });
     expect(outcome.status).toBe('completed');
     expect(printed).toMatch(/warning: trainer\.te\.start is 5 but the run has only 1 epochs/);
-    expect(readRunSummary(outcome.runDir).warnings).toEqual([expect.stringMatching(/^trainer\.te\.start is 5 but the run has only 1 epochs/)]);
+    expect(readRunSummary(outcome.runDir).warnings).toEqual([
+      expect.stringMatching(/^trainer\.te\.start is 5 but the run has only 1 epochs/),
+    ]);
   }, 120_000);
 });

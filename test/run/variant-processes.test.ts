@@ -29,9 +29,14 @@ describe('--workers (variant processes) vs ATFLOW_WORKERS (data-parallel threads
     expect(parseVariantProcesses(undefined)).toBe(1);
     expect(parseVariantProcesses('0')).toBe(0);
     expect(parseVariantProcesses(' 3 ')).toBe(3);
-    for (const bad of ['-1', '', '1e3', 'two']) expect(() => parseVariantProcesses(bad)).toThrow(`--workers '${bad}': expected the number of variant processes`);
-    await expect(runConfig(config, { outDir: path.join(root, 'nan'), processes: NaN, quiet: true, log: () => undefined })).rejects.toThrow(AtflowError);
-    await expect(runConfig(config, { outDir: path.join(root, 'nan'), processes: NaN, quiet: true, log: () => undefined })).rejects.toThrow(/--workers NaN: expected the number of variant processes/);
+    for (const bad of ['-1', '', '1e3', 'two'])
+      expect(() => parseVariantProcesses(bad)).toThrow(`--workers '${bad}': expected the number of variant processes`);
+    await expect(runConfig(config, { outDir: path.join(root, 'nan'), processes: NaN, quiet: true, log: () => undefined })).rejects.toThrow(
+      AtflowError,
+    );
+    await expect(runConfig(config, { outDir: path.join(root, 'nan'), processes: NaN, quiet: true, log: () => undefined })).rejects.toThrow(
+      /--workers NaN: expected the number of variant processes/,
+    );
     expect(fs.existsSync(path.join(root, 'nan'))).toBe(false);
   });
 
@@ -39,7 +44,9 @@ describe('--workers (variant processes) vs ATFLOW_WORKERS (data-parallel threads
     expect(oversubscription(2, { ATFLOW_WORKERS: '2' }, 2)).toBe(
       '--workers 2 variant processes × ATFLOW_WORKERS=2 data-parallel threads each = 4 threads on 2 cores; they multiply, so lower one of them (e.g. --workers 1)',
     );
-    expect(oversubscription(3, { ATFLOW_WORKERS: 'auto' }, 4)).toMatch(/^--workers 3 variant processes × ATFLOW_WORKERS=auto data-parallel threads each = 12 threads on 4 cores/);
+    expect(oversubscription(3, { ATFLOW_WORKERS: 'auto' }, 4)).toMatch(
+      /^--workers 3 variant processes × ATFLOW_WORKERS=auto data-parallel threads each = 12 threads on 4 cores/,
+    );
     expect(oversubscription(2, { ATFLOW_WORKERS: '2' }, 4)).toBeNull();
     expect(oversubscription(2, {}, 1)).toBeNull();
     expect(oversubscription(1, { ATFLOW_WORKERS: '8' }, 2)).toBeNull();
@@ -49,8 +56,18 @@ describe('--workers (variant processes) vs ATFLOW_WORKERS (data-parallel threads
     const spec = parseSweepSpec({ base: { delayMs: 10 }, axes: { seed: [1, 2] } }, path.join(root, 'g.json'));
     const { manifest } = materialiseSweep(spec, path.join(root, 'sweep'));
     const lines: string[] = [];
-    await runLocal(manifest, { workers: 2, gpus: 'none', runner: fakeRunner, env: { ...process.env, ATFLOW_WORKERS: String(os.availableParallelism()) }, onStatus: (l) => lines.push(l) });
-    expect(lines).toContainEqual(expect.stringMatching(/^warning: --workers 2 variant processes × ATFLOW_WORKERS=\d+ data-parallel threads each = \d+ threads on \d+ cores/));
+    await runLocal(manifest, {
+      workers: 2,
+      gpus: 'none',
+      runner: fakeRunner,
+      env: { ...process.env, ATFLOW_WORKERS: String(os.availableParallelism()) },
+      onStatus: (l) => lines.push(l),
+    });
+    expect(lines).toContainEqual(
+      expect.stringMatching(
+        /^warning: --workers 2 variant processes × ATFLOW_WORKERS=\d+ data-parallel threads each = \d+ threads on \d+ cores/,
+      ),
+    );
   });
 
   it('run --help tells the two apart and says they multiply', () => {

@@ -30,7 +30,8 @@ afterAll(() => fs.rmSync(dir, { recursive: true, force: true }));
 const sgd = { steps: 4, names: ['fc1.weight'], shapes: [[2, 2]] };
 const arrays = [{ name: 'sgd/fc1.weight', dtype: 'F32' as const, shape: [2, 2], data: new Uint8Array(16) }];
 /** Records 1 … epoch whose best epoch is `best(e)` at each e. */
-const records = (epoch: number, best: (e: number) => number) => Array.from({ length: epoch }, (_, i) => ({ epoch: i + 1, best_epoch: Math.min(best(i + 1), i + 1), test_robust_acc: 0.5 }));
+const records = (epoch: number, best: (e: number) => number) =>
+  Array.from({ length: epoch }, (_, i) => ({ epoch: i + 1, best_epoch: Math.min(best(i + 1), i + 1), test_robust_acc: 0.5 }));
 
 function freshStore(): { store: CheckpointStore; runDir: string } {
   const runDir = path.join(dir, `run-${n++}`);
@@ -53,13 +54,25 @@ const weights = (m: Model) => stateDictOf(m).map((e) => Array.from(e.values.slic
 describe('state.json is checked against its schema', () => {
   const damaged: [string, (json: Record<string, unknown>) => void, RegExp][] = [
     ['epochs is not an array', (j) => (j.epochs = { 1: {} }), /state\.json: damaged checkpoint state: epochs: Expected array/],
-    ['an epoch record is missing', (j) => (j.epochs = (j.epochs as unknown[]).slice(1)), /epochs\.0\.epoch: record 0 is epoch 2, expected 1/],
+    [
+      'an epoch record is missing',
+      (j) => (j.epochs = (j.epochs as unknown[]).slice(1)),
+      /epochs\.0\.epoch: record 0 is epoch 2, expected 1/,
+    ],
     ['fewer records than epochs', (j) => (j.epochs = (j.epochs as unknown[]).slice(0, 1)), /epochs: 1 records for a checkpoint of epoch 2/],
-    ['best_epoch after its epoch', (j) => ((j.epochs as { best_epoch: number }[])[1].best_epoch = 7), /epochs\.1\.best_epoch: best_epoch 7 is after the record's epoch 2/],
+    [
+      'best_epoch after its epoch',
+      (j) => ((j.epochs as { best_epoch: number }[])[1].best_epoch = 7),
+      /epochs\.1\.best_epoch: best_epoch 7 is after the record's epoch 2/,
+    ],
     ['a string step count', (j) => (j.steps = 'four'), /steps: Expected number, received string/],
     ['optimizer names and shapes disagree', (j) => ((j.sgd as { shapes: unknown[] }).shapes = []), /sgd\.shapes: 0 shapes for 1 names/],
     ['best_epoch of state.json after its epoch', (j) => (j.best_epoch = 3), /best_epoch: best_epoch 3 is after the checkpoint's epoch 2/],
-    ['state.json of another epoch', (j) => ((j.epoch = 1), (j.epochs = (j.epochs as unknown[]).slice(0, 1))), /holds epoch 1, but its folder is epoch-0002/],
+    [
+      'state.json of another epoch',
+      (j) => ((j.epoch = 1), (j.epochs = (j.epochs as unknown[]).slice(0, 1))),
+      /holds epoch 1, but its folder is epoch-0002/,
+    ],
   ];
   it.each(damaged)('%s: refused naming the field', (_name, damage, message) => {
     const { store } = freshStore();
@@ -126,7 +139,9 @@ describe('the best weights are saved with the checkpoint and checked when loaded
     json.epochs[1].best_epoch = 1;
     json.best_epoch = 1;
     fs.writeFileSync(state, JSON.stringify(json));
-    expect(() => new CheckpointStore(store.runDir).weightsFile('best')).toThrow(/best\.safetensors holds the weights of epoch 2, but .*state\.json names epoch 1 as the best/);
+    expect(() => new CheckpointStore(store.runDir).weightsFile('best')).toThrow(
+      /best\.safetensors holds the weights of epoch 2, but .*state\.json names epoch 1 as the best/,
+    );
     expect(() => new CheckpointStore(store.runDir).load(m)).toThrow(/holds the weights of epoch 2/);
     m.dispose();
   });
@@ -149,7 +164,9 @@ describe('the best weights are saved with the checkpoint and checked when loaded
     const file = path.join(d, 'best.safetensors');
     fs.renameSync(file, path.join(dir, 'elsewhere.safetensors'));
     fs.symlinkSync(path.join(dir, 'elsewhere.safetensors'), file);
-    expect(() => new CheckpointStore(store.runDir).bestWeightsFile()).toThrow(/best\.safetensors is a symbolic link, expected the best epoch's weights file: the checkpoint is damaged/);
+    expect(() => new CheckpointStore(store.runDir).bestWeightsFile()).toThrow(
+      /best\.safetensors is a symbolic link, expected the best epoch's weights file: the checkpoint is damaged/,
+    );
     fs.rmSync(file);
     fs.mkdirSync(file);
     expect(() => new CheckpointStore(store.runDir).bestWeightsFile()).toThrow(/best\.safetensors is a folder/);

@@ -9,7 +9,7 @@ import { saveWeights, weightsSnapshot } from '../../src/models/checkpoint';
 import { CheckpointStore } from '../../src/store/checkpoint-store';
 
 /** The fs module object itself (the `import * as` binding has read-only getters): src/ reads its functions from it at each call. */
-// eslint-disable-next-line @typescript-eslint/no-require-imports
+
 const nodeFs: typeof fs = require('fs');
 
 /**
@@ -113,8 +113,10 @@ test('a failed write (ENOSPC from /dev/full) keeps the old content and leaves no
   const file = path.join(dir, 'kept.json');
   writeFileDurable(file, '{"v": 1}\n');
   const open = fs.openSync;
-  jest.spyOn(nodeFs, 'openSync').mockImplementation(((p: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) =>
-    String(p).includes('.kept.json.') ? open('/dev/full', 'w') : open(p, flags ?? 'r', mode)) as typeof fs.openSync);
+  jest
+    .spyOn(nodeFs, 'openSync')
+    .mockImplementation(((p: fs.PathLike, flags?: fs.OpenMode, mode?: fs.Mode) =>
+      String(p).includes('.kept.json.') ? open('/dev/full', 'w') : open(p, flags ?? 'r', mode)) as typeof fs.openSync);
   expect(() => writeFileDurable(file, '{"v": 2}\n')).toThrow(AtflowError);
   expect(() => writeFileDurable(file, '{"v": 2}\n')).toThrow(/cannot write .*kept\.json: ENOSPC/);
   jest.restoreAllMocks();

@@ -20,8 +20,23 @@ afterAll(() => fs.rmSync(root, { recursive: true, force: true }));
 /** A run folder with the usual entries (as a run leaves it mid-way). */
 function folder(): RunFolder {
   const dir = path.join(root, `run-${n++}`);
-  for (const d of ['checkpoints/epoch-0002', 'examples/epoch-0001', 'examples/epoch-0002', '_segments/steps', 'arrow', 'eval/best-standard-linf-test']) fs.mkdirSync(path.join(dir, d), { recursive: true });
-  for (const f of ['spec.json', 'checkpoints/LATEST', 'checkpoints/epoch-0002/state.json', 'examples/epoch-0001/part-train.parquet', '_segments/steps/seg-000000.parquet', 'arrow/steps.arrows']) {
+  for (const d of [
+    'checkpoints/epoch-0002',
+    'examples/epoch-0001',
+    'examples/epoch-0002',
+    '_segments/steps',
+    'arrow',
+    'eval/best-standard-linf-test',
+  ])
+    fs.mkdirSync(path.join(dir, d), { recursive: true });
+  for (const f of [
+    'spec.json',
+    'checkpoints/LATEST',
+    'checkpoints/epoch-0002/state.json',
+    'examples/epoch-0001/part-train.parquet',
+    '_segments/steps/seg-000000.parquet',
+    'arrow/steps.arrows',
+  ]) {
     fs.writeFileSync(path.join(dir, f), f === 'checkpoints/LATEST' ? 'epoch-0002\n' : '{}');
   }
   return new RunFolder(dir);
@@ -51,13 +66,44 @@ describe('names are names', () => {
 
 describe('a damaged folder is a named error (checkShape)', () => {
   const cases: [string, (dir: string) => void, RegExp][] = [
-    ['LATEST is a folder', (d) => (fs.rmSync(path.join(d, 'checkpoints/LATEST')), fs.mkdirSync(path.join(d, 'checkpoints/LATEST'))), /checkpoints\/LATEST is a folder, expected a file/],
-    ['checkpoints is a file', (d) => (fs.rmSync(path.join(d, 'checkpoints'), { recursive: true }), fs.writeFileSync(path.join(d, 'checkpoints'), '')), /\/checkpoints is a file, expected a folder/],
-    ['_segments/events is a file', (d) => fs.writeFileSync(path.join(d, '_segments/events'), ''), /_segments\/events is a file, expected a folder/],
-    ['examples/epoch-0002 is a file', (d) => (fs.rmSync(path.join(d, 'examples/epoch-0002'), { recursive: true }), fs.writeFileSync(path.join(d, 'examples/epoch-0002'), '')), /examples\/epoch-0002 is a file, expected a folder/],
-    ["an earlier version's examples/epoch=0003 is a file", (d) => fs.writeFileSync(path.join(d, 'examples/epoch=0003'), ''), /examples\/epoch=0003 is a file, expected a folder/],
-    ['spec.json is a folder', (d) => (fs.rmSync(path.join(d, 'spec.json')), fs.mkdirSync(path.join(d, 'spec.json'))), /spec\.json is a folder, expected a file/],
-    ['a checkpoint is a file', (d) => fs.writeFileSync(path.join(d, 'checkpoints/epoch-0001'), ''), /checkpoints\/epoch-0001 is a file, expected a folder/],
+    [
+      'LATEST is a folder',
+      (d) => (fs.rmSync(path.join(d, 'checkpoints/LATEST')), fs.mkdirSync(path.join(d, 'checkpoints/LATEST'))),
+      /checkpoints\/LATEST is a folder, expected a file/,
+    ],
+    [
+      'checkpoints is a file',
+      (d) => (fs.rmSync(path.join(d, 'checkpoints'), { recursive: true }), fs.writeFileSync(path.join(d, 'checkpoints'), '')),
+      /\/checkpoints is a file, expected a folder/,
+    ],
+    [
+      '_segments/events is a file',
+      (d) => fs.writeFileSync(path.join(d, '_segments/events'), ''),
+      /_segments\/events is a file, expected a folder/,
+    ],
+    [
+      'examples/epoch-0002 is a file',
+      (d) => (
+        fs.rmSync(path.join(d, 'examples/epoch-0002'), { recursive: true }),
+        fs.writeFileSync(path.join(d, 'examples/epoch-0002'), '')
+      ),
+      /examples\/epoch-0002 is a file, expected a folder/,
+    ],
+    [
+      "an earlier version's examples/epoch=0003 is a file",
+      (d) => fs.writeFileSync(path.join(d, 'examples/epoch=0003'), ''),
+      /examples\/epoch=0003 is a file, expected a folder/,
+    ],
+    [
+      'spec.json is a folder',
+      (d) => (fs.rmSync(path.join(d, 'spec.json')), fs.mkdirSync(path.join(d, 'spec.json'))),
+      /spec\.json is a folder, expected a file/,
+    ],
+    [
+      'a checkpoint is a file',
+      (d) => fs.writeFileSync(path.join(d, 'checkpoints/epoch-0001'), ''),
+      /checkpoints\/epoch-0001 is a file, expected a folder/,
+    ],
   ];
   it.each(cases)('%s', (_name, damage, message) => {
     const f = folder();
@@ -86,7 +132,11 @@ describe('links inside a run folder are refused before anything goes through the
     fs.mkdirSync(path.join(elsewhere, 'epoch=0009'));
     removeEntry(path.join(f.dir, rel));
     fs.symlinkSync(elsewhere, path.join(f.dir, rel));
-    expect(errorOf(() => f.checkShape())).toMatch(new RegExp(`${rel.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is a symbolic link \\(to .*elsewhere-\\d+\\); atflow neither writes nor deletes through links`));
+    expect(errorOf(() => f.checkShape())).toMatch(
+      new RegExp(
+        `${rel.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')} is a symbolic link \\(to .*elsewhere-\\d+\\); atflow neither writes nor deletes through links`,
+      ),
+    );
     expect(fs.readdirSync(elsewhere).sort()).toEqual(['.x.123.4.tmp', 'epoch=0009', 'mydata.txt']);
   });
 
@@ -105,8 +155,25 @@ describe('links inside a run folder are refused before anything goes through the
 describe('cleaning removes atflow temp files only', () => {
   it('dead writers\' temp files and folders go (names of earlier versions too); a user\'s files with "tmp" in the name stay', () => {
     const f = folder();
-    const ours = ['.spec.json.4242.1.tmp', 'checkpoints/.tmp-epoch-0003-4242', 'checkpoints/.LATEST.4242.7.tmp', '_segments/steps/.seg-000001.parquet.4242.3.tmp', 'examples/epoch-0002/.part-train.parquet.4242.2.tmp', '.part-eval.parquet.4242.8.tmp', 'arrow/.steps.arrows.4242.5.tmp', 'arrow/.examples.arrows.4242.tmp', 'checkpoints/LATEST.tmp-4242', 'checkpoints/.best.safetensors.tmp-4242-1700000000000'];
-    const theirs = ['my.tmp-notes.txt', 'checkpoints/my.tmp-notes.txt', 'checkpoints/.notes.tmp', 'examples/epoch-0002/notes.tmp', 'eval/best-standard-linf-test/.summary.json.4242.1.tmp'];
+    const ours = [
+      '.spec.json.4242.1.tmp',
+      'checkpoints/.tmp-epoch-0003-4242',
+      'checkpoints/.LATEST.4242.7.tmp',
+      '_segments/steps/.seg-000001.parquet.4242.3.tmp',
+      'examples/epoch-0002/.part-train.parquet.4242.2.tmp',
+      '.part-eval.parquet.4242.8.tmp',
+      'arrow/.steps.arrows.4242.5.tmp',
+      'arrow/.examples.arrows.4242.tmp',
+      'checkpoints/LATEST.tmp-4242',
+      'checkpoints/.best.safetensors.tmp-4242-1700000000000',
+    ];
+    const theirs = [
+      'my.tmp-notes.txt',
+      'checkpoints/my.tmp-notes.txt',
+      'checkpoints/.notes.tmp',
+      'examples/epoch-0002/notes.tmp',
+      'eval/best-standard-linf-test/.summary.json.4242.1.tmp',
+    ];
     for (const p of [...ours, ...theirs]) {
       if (p.includes('.tmp-epoch-')) fs.mkdirSync(path.join(f.dir, p));
       else fs.writeFileSync(path.join(f.dir, p), '');
@@ -149,7 +216,11 @@ describe('--rerun removes a run folder (removeRunFolder)', () => {
     const f = folder();
     const lock = acquireLock(f.dir, { command: 'atflow run' });
     try {
-      expect(errorOf(() => removeRunFolder(f.dir))).toMatch(new RegExp(`another atflow process is writing this folder: process ${process.pid} on .* is running; --rerun removes it only once that process has ended`));
+      expect(errorOf(() => removeRunFolder(f.dir))).toMatch(
+        new RegExp(
+          `another atflow process is writing this folder: process ${process.pid} on .* is running; --rerun removes it only once that process has ended`,
+        ),
+      );
       expect(fs.existsSync(path.join(f.dir, 'checkpoints/epoch-0002/state.json'))).toBe(true);
     } finally {
       lock.release();

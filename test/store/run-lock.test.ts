@@ -53,7 +53,9 @@ test('a second writer is refused with the holder named: pid, host, start time; r
   const d = dir();
   const first = acquireLock(d, { command: 'atflow run' });
   expect(() => acquireLock(d)).toThrow(
-    new RegExp(`another atflow process is writing this folder: process ${process.pid} on ${os.hostname()} \\(atflow run, started ${first.holder.started_at.replace(/[.]/g, '\\.')}\\) is running; two writers would corrupt it`),
+    new RegExp(
+      `another atflow process is writing this folder: process ${process.pid} on ${os.hostname()} \\(atflow run, started ${first.holder.started_at.replace(/[.]/g, '\\.')}\\) is running; two writers would corrupt it`,
+    ),
   );
   first.release();
   expect(fs.existsSync(path.join(d, LOCK_FILE))).toBe(false);
@@ -82,7 +84,9 @@ test('a pid reused by another process does not keep a dead lock alive (start tic
 test('another machine: refused while its heartbeat is fresh, taken over once it is older than stale', () => {
   const d = dir();
   plant(d, { pid: 1, host: 'node-b', boot_id: 'other-boot' });
-  expect(() => acquireLock(d, { staleMs: 60_000 })).toThrow(/process 1 on node-b .* holds it \(last heartbeat 0 s ago; on another machine a lock is taken over after 60 s without one\)/);
+  expect(() => acquireLock(d, { staleMs: 60_000 })).toThrow(
+    /process 1 on node-b .* holds it \(last heartbeat 0 s ago; on another machine a lock is taken over after 60 s without one\)/,
+  );
   plant(d, { pid: 1, host: 'node-b', boot_id: 'other-boot' }, 120);
   const l = acquireLock(d, { staleMs: 60_000 });
   expect(l.tookOver).toMatch(/process 1 on node-b .*: no heartbeat for 12\d s \(more than 60 s\)/);
@@ -105,7 +109,7 @@ test('the heartbeat keeps the lock fresh even while the main thread is busy', ()
   l.release();
 });
 
-test('a holder whose lock was taken over refuses to commit; it never removes the new holder\'s lock', () => {
+test("a holder whose lock was taken over refuses to commit; it never removes the new holder's lock", () => {
   const d = dir();
   const l = acquireLock(d);
   // someone judged us dead and replaced the lock
@@ -131,19 +135,23 @@ test('of eight processes that find the same dead lock, exactly one takes it over
       const t = setInterval(() => { if (fs.existsSync(${JSON.stringify(barrier)})) { clearInterval(t); l.release(); } }, 50);
     } catch (e) { process.stdout.write('refused: ' + e.message + '\\n'); }`;
   const children = Array.from({ length: 8 }, () => spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'inherit'] }));
-  const answers = children.map((c) => new Promise<string>((resolve) => {
-    let out = '';
-    c.stdout.on('data', (b) => {
-      out += b;
-      if (out.endsWith('\n')) resolve(out.trim());
-    });
-    c.on('close', () => resolve(out.trim()));
-  }));
+  const answers = children.map(
+    (c) =>
+      new Promise<string>((resolve) => {
+        let out = '';
+        c.stdout.on('data', (b) => {
+          out += b;
+          if (out.endsWith('\n')) resolve(out.trim());
+        });
+        c.on('close', () => resolve(out.trim()));
+      }),
+  );
   const closed = children.map((c) => new Promise((resolve) => c.on('close', resolve)));
   const results = await Promise.all(answers);
   fs.writeFileSync(barrier, '');
   await Promise.all(closed);
   expect(results.filter((r) => r === 'won')).toHaveLength(1);
-  for (const r of results.filter((x) => x !== 'won')) expect(r).toMatch(/refused: .*another atflow process is writing this folder: process \d+ on .* is running/);
+  for (const r of results.filter((x) => x !== 'won'))
+    expect(r).toMatch(/refused: .*another atflow process is writing this folder: process \d+ on .* is running/);
   expect(fs.existsSync(path.join(d, LOCK_FILE))).toBe(false); // the winner released it
 });

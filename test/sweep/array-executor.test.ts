@@ -105,8 +105,16 @@ describe('array executor', () => {
     const workersLine = lines[lines.length - 3];
     expect(workersLine).toBe('export ATFLOW_CORES="${ATFLOW_CORES:-${SLURM_CPUS_PER_TASK:-1}}"');
     const { spawnSync: sh } = require('child_process') as typeof import('child_process');
-    const value = (env: Record<string, string>) => sh('bash', ['-c', `${workersLine}; echo "$ATFLOW_CORES"`], { env: { PATH: process.env.PATH!, ...env }, encoding: 'utf8' }).stdout.trim();
-    expect([value({ SLURM_CPUS_PER_TASK: '4' }), value({}), value({ SLURM_CPUS_PER_TASK: '4', ATFLOW_CORES: '2' })]).toEqual(['4', '1', '2']);
+    const value = (env: Record<string, string>) =>
+      sh('bash', ['-c', `${workersLine}; echo "$ATFLOW_CORES"`], {
+        env: { PATH: process.env.PATH!, ...env },
+        encoding: 'utf8',
+      }).stdout.trim();
+    expect([value({ SLURM_CPUS_PER_TASK: '4' }), value({}), value({ SLURM_CPUS_PER_TASK: '4', ATFLOW_CORES: '2' })]).toEqual([
+      '4',
+      '1',
+      '2',
+    ]);
     expect(fs.existsSync(path.join(dir, 'runs', 'sweeps', 'noise', 'logs'))).toBe(true); // SLURM will not create it
     expect(fs.statSync(r.files.slurmPath).mode & 0o111).not.toBe(0);
   });
@@ -129,7 +137,9 @@ describe('array executor', () => {
     await expect(runSweep(sweepFile, { out: path.join(dir, 'runs'), cwd: dir, onStatus: () => undefined })).rejects.toThrow(
       /SLURM --chdir: '.*my dir' contains whitespace/,
     );
-    await expect(runSweep(sweepFile, { out: path.join(dir, 'runs'), cwd: dir, onStatus: () => undefined })).rejects.toBeInstanceOf(AtflowError);
+    await expect(runSweep(sweepFile, { out: path.join(dir, 'runs'), cwd: dir, onStatus: () => undefined })).rejects.toBeInstanceOf(
+      AtflowError,
+    );
   });
 
   test('names and arguments are made safe for Kubernetes and the shell', () => {

@@ -58,11 +58,19 @@ describe('atflow sweep (CLI)', () => {
     const PATH = process.env.PATH;
     try {
       process.env.PATH = bin; // no sbatch here
-      await expect(cli('sweep', sweepFile, '--out', path.join(dir, 'runs'), '--submit')).rejects.toThrow(/--submit: cannot run sbatch .*sweep\.sbatch: sbatch is not on PATH/);
+      await expect(cli('sweep', sweepFile, '--out', path.join(dir, 'runs'), '--submit')).rejects.toThrow(
+        /--submit: cannot run sbatch .*sweep\.sbatch: sbatch is not on PATH/,
+      );
       expect(fs.existsSync(path.join(dir, 'runs', 'sweeps', 'eps', 'sweep.sbatch'))).toBe(true);
-      fs.writeFileSync(path.join(bin, 'sbatch'), '#!/bin/sh\necho "sbatch: error: Batch job submission failed: Invalid partition name specified" >&2\nexit 1\n', { mode: 0o755 });
+      fs.writeFileSync(
+        path.join(bin, 'sbatch'),
+        '#!/bin/sh\necho "sbatch: error: Batch job submission failed: Invalid partition name specified" >&2\nexit 1\n',
+        { mode: 0o755 },
+      );
       process.env.PATH = `${bin}:${PATH}`;
-      await expect(cli('sweep', sweepFile, '--out', path.join(dir, 'runs'), '--submit')).rejects.toThrow(/sbatch .* failed \(exit 1\): sbatch: error: Batch job submission failed: Invalid partition name/);
+      await expect(cli('sweep', sweepFile, '--out', path.join(dir, 'runs'), '--submit')).rejects.toThrow(
+        /sbatch .* failed \(exit 1\): sbatch: error: Batch job submission failed: Invalid partition name/,
+      );
     } finally {
       process.env.PATH = PATH;
     }
@@ -99,7 +107,7 @@ describe('atflow sweep (CLI)', () => {
 });
 
 describe('config/sweeps/random-labels-noise.json', () => {
-  test('is a valid sweep of 2 methods × 5 noise rates (checked with an inline base, the real one is the lead\'s)', () => {
+  test("is a valid sweep of 2 methods × 5 noise rates (checked with an inline base, the real one is the lead's)", () => {
     const file = path.join(__dirname, '..', '..', 'config', 'sweeps', 'random-labels-noise.json');
     const raw = JSON.parse(fs.readFileSync(file, 'utf8'));
     expect(raw.base).toBe('../random-labels-cpu.json');
@@ -107,8 +115,16 @@ describe('config/sweeps/random-labels-noise.json', () => {
     expect(spec.name).toBe('random-labels-noise');
     const points = expandSweep(spec);
     expect(points.map((p) => `${p.values['trainer.name']}@${p.values['labelNoise.rate']}`)).toEqual([
-      'pgd-at@0.2', 'pgd-at@0.4', 'pgd-at@0.6', 'pgd-at@0.8', 'pgd-at@1',
-      'trades@0.2', 'trades@0.4', 'trades@0.6', 'trades@0.8', 'trades@1',
+      'pgd-at@0.2',
+      'pgd-at@0.4',
+      'pgd-at@0.6',
+      'pgd-at@0.8',
+      'pgd-at@1',
+      'trades@0.2',
+      'trades@0.4',
+      'trades@0.6',
+      'trades@0.8',
+      'trades@1',
     ]);
     expect(points[7].config).toEqual({ labelNoise: { kind: 'symmetric', rate: 0.6 }, trainer: { name: 'trades' } });
   });

@@ -19,7 +19,11 @@ describe('detectGpus', () => {
   });
 
   test('MIG instances replace their parent GPU, by UUID', () => {
-    expect(parseNvidiaSmiList(withMig)).toEqual(['MIG-11111111-2222-3333-4444-555555555555', 'MIG-66666666-7777-8888-9999-000000000000', '1']);
+    expect(parseNvidiaSmiList(withMig)).toEqual([
+      'MIG-11111111-2222-3333-4444-555555555555',
+      'MIG-66666666-7777-8888-9999-000000000000',
+      '1',
+    ]);
   });
 
   test('no nvidia-smi (or no driver): no GPUs', () => {

@@ -35,7 +35,11 @@ describe('Kubernetes Indexed Job manifest', () => {
     ['defaults', {}],
     [
       'GPUs, CPUs, memory, a PVC, a namespace, throttled',
-      { parallelism: 2, resources: { gpus: 1, cpus: 4, memoryGiB: 12 }, kubernetes: { image: 'ghcr.io/lab/atflow:0.1', workdir: '/mnt/work', pvc: 'lab-runs', namespace: 'ml', retriesPerIndex: 0 } },
+      {
+        parallelism: 2,
+        resources: { gpus: 1, cpus: 4, memoryGiB: 12 },
+        kubernetes: { image: 'ghcr.io/lab/atflow:0.1', workdir: '/mnt/work', pvc: 'lab-runs', namespace: 'ml', retriesPerIndex: 0 },
+      },
     ],
   ])('%s: passes the batch/v1 Job schema and the API server cross-field rules', async (_name, executor) => {
     const { file, job } = await writeJob(executor);
@@ -68,10 +72,22 @@ describe('Kubernetes Indexed Job manifest', () => {
     const { file, job } = await writeJob({});
     const broken = path.join(path.dirname(file), 'broken.yaml');
     fs.writeFileSync(broken, YAML.stringify({ ...job, spec: { ...job.spec, completions: '4' } }));
-    expect(validate(broken)).toMatchObject({ ok: false, errors: expect.arrayContaining([expect.stringContaining('/spec/completions must be integer')]) });
+    expect(validate(broken)).toMatchObject({
+      ok: false,
+      errors: expect.arrayContaining([expect.stringContaining('/spec/completions must be integer')]),
+    });
     fs.writeFileSync(broken, YAML.stringify({ ...job, spec: { ...job.spec, completionMode: 'indexed' } }));
-    expect(validate(broken)).toMatchObject({ ok: false, errors: expect.arrayContaining([expect.stringContaining('/spec/completionMode')]) });
-    fs.writeFileSync(broken, YAML.stringify({ ...job, spec: { ...job.spec, template: { spec: { ...job.spec.template.spec, containers: [{ image: 'x' }] } } } }));
-    expect(validate(broken)).toMatchObject({ ok: false, errors: expect.arrayContaining([expect.stringContaining("containers/0 must have required property name")]) });
+    expect(validate(broken)).toMatchObject({
+      ok: false,
+      errors: expect.arrayContaining([expect.stringContaining('/spec/completionMode')]),
+    });
+    fs.writeFileSync(
+      broken,
+      YAML.stringify({ ...job, spec: { ...job.spec, template: { spec: { ...job.spec.template.spec, containers: [{ image: 'x' }] } } } }),
+    );
+    expect(validate(broken)).toMatchObject({
+      ok: false,
+      errors: expect.arrayContaining([expect.stringContaining('containers/0 must have required property name')]),
+    });
   });
 });

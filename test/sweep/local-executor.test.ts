@@ -8,7 +8,11 @@ import { parseSweepSpec } from '../../src/sweep/sweep-spec';
 import { fakeRunDir, fakeRunner, maxOverlap, readTrace, tempDir, writeJson } from './helpers';
 
 /** A 2 × 2 sweep whose runs each take `delayMs` in the fake runner. */
-function fourRunSweep(dir: string, extraBase: Record<string, unknown> = {}, executor: unknown = { kind: 'local', workers: 2, gpus: 'none' }) {
+function fourRunSweep(
+  dir: string,
+  extraBase: Record<string, unknown> = {},
+  executor: unknown = { kind: 'local', workers: 2, gpus: 'none' },
+) {
   return writeJson(path.join(dir, 'four.json'), {
     base: { seed: 1, delayMs: 800, trainer: { name: 'pgd-at' }, ...extraBase },
     axes: { 'trainer.name': ['pgd-at', 'trades'], seed: [1, 2] },
@@ -49,7 +53,11 @@ describe('local executor', () => {
   test('with an isFinished hook, finished points are reported as done without starting a process', async () => {
     const dir = tempDir();
     const out = path.join(dir, 'runs');
-    const sweepFile = writeJson(path.join(dir, 'quick.json'), { base: { delayMs: 50 }, axes: { seed: [1, 2, 3] }, executor: { kind: 'local', workers: 2, gpus: 'none' } });
+    const sweepFile = writeJson(path.join(dir, 'quick.json'), {
+      base: { delayMs: 50 },
+      axes: { seed: [1, 2, 3] },
+      executor: { kind: 'local', workers: 2, gpus: 'none' },
+    });
     const isFinished = (config: string, o: string) => fs.existsSync(path.join(fakeRunDir(config, o), '_SUCCESS'));
     await runSweep(sweepFile, { out, runner: fakeRunner, isFinished, onStatus: () => undefined });
     expect(readTrace(out).filter((e) => e.event === 'end')).toHaveLength(3);
@@ -59,7 +67,11 @@ describe('local executor', () => {
     const before = readTrace(out).length;
     const again = await runSweep(sweepFile, { out, runner: fakeRunner, isFinished, onStatus: (l) => lines.push(l) });
     expect(again.ok).toBe(true);
-    expect(readTrace(out).slice(before).map((e) => `${e.config}:${e.event}`)).toEqual(['0001.json:resume', '0001.json:end']);
+    expect(
+      readTrace(out)
+        .slice(before)
+        .map((e) => `${e.config}:${e.event}`),
+    ).toEqual(['0001.json:resume', '0001.json:end']);
     expect(lines.filter((l) => / done +#[02] /.test(l))).toHaveLength(2);
     expect(lines[lines.length - 1]).toContain('3 ok (2 already done), 0 failed');
   });
@@ -114,9 +126,7 @@ describe('local executor', () => {
     // Runs alive at the same time are on different GPUs.
     const starts = trace.filter((e) => e.event === 'start');
     const endOf = (id: string) => trace.find((e) => e.event === 'end' && e.id === id)!.t;
-    for (const a of starts)
-      for (const b of starts)
-        if (a !== b && a.t < b.t && b.t < endOf(a.id)) expect(a.gpu).not.toBe(b.gpu);
+    for (const a of starts) for (const b of starts) if (a !== b && a.t < b.t && b.t < endOf(a.id)) expect(a.gpu).not.toBe(b.gpu);
   });
 
   test('gpus "none" leaves CUDA_VISIBLE_DEVICES alone; explicit lists are used as given', async () => {

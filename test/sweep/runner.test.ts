@@ -4,7 +4,7 @@ import { atflowRunCommand, findAtflowBin } from '../../src/sweep/runner';
 const repo = path.join(__dirname, '..', '..');
 
 describe('atflowRunCommand', () => {
-  test('starts this package\'s bin/atflow.js with `run <config> --out <out> --resume --quiet`', () => {
+  test("starts this package's bin/atflow.js with `run <config> --out <out> --resume --quiet`", () => {
     expect(findAtflowBin()).toBe(path.join(repo, 'bin', 'atflow.js'));
     expect(atflowRunCommand()('/s/configs/0001.json', '/runs')).toEqual({
       command: process.execPath,

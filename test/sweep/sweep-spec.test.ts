@@ -73,19 +73,29 @@ describe('parseSweepSpec', () => {
   test('a path through a scalar or an array of the base is rejected, naming what is there', () => {
     const scalar = errorOf({ base, axes: { 'trainer.name.variant': ['x'] } });
     expect(scalar.message).toContain("bad path 'trainer.name.variant'");
-    expect(scalar.message).toContain("'trainer.name' is a string (\"pgd-at\")");
+    expect(scalar.message).toContain('\'trainer.name\' is a string ("pgd-at")');
     const array = errorOf({ base, axes: { 'tags.first': ['x'] } });
     expect(array.message).toContain("'tags' is an array");
   });
 
-  test('a path to a key the base lacks is allowed (it may come from the base\'s extends)', () => {
+  test("a path to a key the base lacks is allowed (it may come from the base's extends)", () => {
     const spec = parseSweepSpec({ base, axes: { 'attack.eps': [0.1, 0.3] } }, file);
     expect(spec.axes[0].path).toBe('attack.eps');
   });
 
   test('duplicate values and overlapping axes are rejected (they would launch the same run twice)', () => {
     expect(errorOf({ base, axes: { 'labelNoise.rate': [0.2, 0.4, 0.2] } }).message).toContain('listed twice (positions 0 and 2)');
-    expect(errorOf({ base, axes: { trainer: [{ a: 1, b: 2 }, { b: 2, a: 1 }] } }).message).toContain('listed twice');
+    expect(
+      errorOf({
+        base,
+        axes: {
+          trainer: [
+            { a: 1, b: 2 },
+            { b: 2, a: 1 },
+          ],
+        },
+      }).message,
+    ).toContain('listed twice');
     const overlap = errorOf({ base, axes: { trainer: [{ name: 'x' }], 'trainer.name': ['y'] } });
     expect(overlap.message).toContain("axes 'trainer' and 'trainer.name' overlap");
   });
@@ -93,11 +103,15 @@ describe('parseSweepSpec', () => {
   test('unknown keys get a did-you-mean', () => {
     const e = errorOf({ base, axis: { seed: [1] } });
     expect(e.message).toContain("axis: unknown key (did you mean 'axes'?)");
-    expect(errorOf({ ...valid, executor: { kind: 'local', worker: 2 } }).message).toContain("executor.worker: unknown key (did you mean 'workers'?)");
+    expect(errorOf({ ...valid, executor: { kind: 'local', worker: 2 } }).message).toContain(
+      "executor.worker: unknown key (did you mean 'workers'?)",
+    );
   });
 
   test('executor fields are checked', () => {
-    expect(errorOf({ ...valid, executor: { kind: 'local', workers: 0 } }).message).toContain('executor.workers: expected a positive integer, got a number (0)');
+    expect(errorOf({ ...valid, executor: { kind: 'local', workers: 0 } }).message).toContain(
+      'executor.workers: expected a positive integer, got a number (0)',
+    );
     expect(errorOf({ ...valid, executor: { kind: 'local', gpus: 'some' } }).message).toContain('executor.gpus');
     expect(errorOf({ ...valid, executor: { kind: 'array', parallelism: 1.5 } }).message).toContain('executor.parallelism');
     expect(errorOf({ ...valid, executor: { kind: 'array', resources: { gpus: -1 } } }).message).toContain('executor.resources.gpus');

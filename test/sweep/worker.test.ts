@@ -43,16 +43,27 @@ describe('resolveWorkerIndex', () => {
 
 describe('runSweepWorker', () => {
   function manifestOf(dir: string): string {
-    const spec = parseSweepSpec({ base: { delayMs: 20 }, axes: { 'trainer.name': ['pgd-at', 'trades'], seed: [1, 2] } }, path.join(dir, 'w.json'));
+    const spec = parseSweepSpec(
+      { base: { delayMs: 20 }, axes: { 'trainer.name': ['pgd-at', 'trades'], seed: [1, 2] } },
+      path.join(dir, 'w.json'),
+    );
     return materialiseSweep(spec, path.join(dir, 'runs')).manifestPath;
   }
 
-  test('runs exactly the config its index names, from either variable, into the manifest\'s out', async () => {
+  test("runs exactly the config its index names, from either variable, into the manifest's out", async () => {
     const dir = tempDir();
     const manifest = manifestOf(dir);
     const lines: string[] = [];
-    expect(await runSweepWorker(manifest, { env: { ...process.env, JOB_COMPLETION_INDEX: '2' }, runner: fakeRunner, onStatus: (l) => lines.push(l) })).toBe(0);
-    expect(await runSweepWorker(manifest, { env: { ...process.env, SLURM_ARRAY_TASK_ID: '1' }, runner: fakeRunner, onStatus: () => undefined })).toBe(0);
+    expect(
+      await runSweepWorker(manifest, {
+        env: { ...process.env, JOB_COMPLETION_INDEX: '2' },
+        runner: fakeRunner,
+        onStatus: (l) => lines.push(l),
+      }),
+    ).toBe(0);
+    expect(
+      await runSweepWorker(manifest, { env: { ...process.env, SLURM_ARRAY_TASK_ID: '1' }, runner: fakeRunner, onStatus: () => undefined }),
+    ).toBe(0);
     const trace = readTrace(path.join(dir, 'runs'));
     expect(trace.filter((e) => e.event === 'end').map((e) => e.config)).toEqual(['0002.json', '0001.json']);
     expect(lines[0]).toContain('run #2 of 4 (from JOB_COMPLETION_INDEX) trainer.name=trades seed=1');
@@ -65,7 +76,13 @@ describe('runSweepWorker', () => {
 
   test('a double-submitted task stops without running, and leaves the status of the task that runs the point alone', async () => {
     const dir = tempDir();
-    const base = { name: 'dup', epochs: 1, data: { source: 'mnist', trainSize: 16, testSize: 8, batchSize: 8 }, model: { name: 'mlp' }, trainer: { name: 'pgd-at' } };
+    const base = {
+      name: 'dup',
+      epochs: 1,
+      data: { source: 'mnist', trainSize: 16, testSize: 8, batchSize: 8 },
+      model: { name: 'mlp' },
+      trainer: { name: 'pgd-at' },
+    };
     const spec = parseSweepSpec({ base, axes: { seed: [1, 2] } }, path.join(dir, 'dup.json'));
     const manifest = materialiseSweep(spec, path.join(dir, 'runs')).manifestPath;
     const m = readManifest(manifest);
@@ -74,8 +91,14 @@ describe('runSweepWorker', () => {
     folder.lock('atflow run');
     try {
       const lines: string[] = [];
-      expect(await runSweepWorker(manifest, { env: { SLURM_ARRAY_TASK_ID: '1' }, runner: fakeRunner, onStatus: (l) => lines.push(l) })).toBe(2);
-      expect(lines.join('\n')).toMatch(new RegExp(`run #1 is being written by another task \\(dup-[0-9a-f]{12}: process ${process.pid} on .* is running\\); this duplicate stops without touching it`));
+      expect(
+        await runSweepWorker(manifest, { env: { SLURM_ARRAY_TASK_ID: '1' }, runner: fakeRunner, onStatus: (l) => lines.push(l) }),
+      ).toBe(2);
+      expect(lines.join('\n')).toMatch(
+        new RegExp(
+          `run #1 is being written by another task \\(dup-[0-9a-f]{12}: process ${process.pid} on .* is running\\); this duplicate stops without touching it`,
+        ),
+      );
       expect(fs.existsSync(taskStatusPath(path.dirname(manifest), 1))).toBe(false);
       expect(fs.existsSync(path.join(m.outDir, '_trace.jsonl'))).toBe(false); // no run was started
     } finally {
@@ -105,8 +128,16 @@ describe('runSweepWorker', () => {
     });
     expect(readTaskStatus(sweepDir, 1)?.error).toBeUndefined();
     expect(fs.existsSync(taskStatusPath(sweepDir, 0))).toBe(false); // no task touches another's file
-    await runSweepWorker(manifest, { env: { JOB_COMPLETION_INDEX: '1', HOSTNAME: 'atflow-w-1-x' }, runner: fakeRunner, onStatus: () => undefined });
-    expect(readTaskStatus(sweepDir, 1)).toMatchObject({ attempt: 2, state: 'completed', scheduler: { kind: 'kubernetes', pod: 'atflow-w-1-x', completionIndex: '1' } });
+    await runSweepWorker(manifest, {
+      env: { JOB_COMPLETION_INDEX: '1', HOSTNAME: 'atflow-w-1-x' },
+      runner: fakeRunner,
+      onStatus: () => undefined,
+    });
+    expect(readTaskStatus(sweepDir, 1)).toMatchObject({
+      attempt: 2,
+      state: 'completed',
+      scheduler: { kind: 'kubernetes', pod: 'atflow-w-1-x', completionIndex: '1' },
+    });
     const merged = readSweepStatus(readManifest(manifest));
     expect(merged.map((p) => p.state)).toEqual(['pending', 'completed', 'pending', 'pending']);
   });
@@ -124,7 +155,11 @@ describe('runSweepWorker', () => {
     } finally {
       stderr.mockRestore();
     }
-    expect(readTaskStatus(path.dirname(manifest), 3)).toMatchObject({ state: 'failed', exitCode: 2, error: 'idx: data files not found in /nope (does not exist)' });
+    expect(readTaskStatus(path.dirname(manifest), 3)).toMatchObject({
+      state: 'failed',
+      exitCode: 2,
+      error: 'idx: data files not found in /nope (does not exist)',
+    });
   });
 
   test('SIGTERM from the scheduler (the abort signal) stops the run and records the point as cancelled', async () => {
@@ -133,9 +168,18 @@ describe('runSweepWorker', () => {
     const slow = () => ({ command: process.execPath, args: ['-e', 'setTimeout(() => {}, 30000)'] });
     const abort = new AbortController();
     setTimeout(() => abort.abort(), 300);
-    const code = await runSweepWorker(manifest, { env: { SLURM_ARRAY_TASK_ID: '0' }, runner: slow, onStatus: () => undefined, signal: abort.signal });
+    const code = await runSweepWorker(manifest, {
+      env: { SLURM_ARRAY_TASK_ID: '0' },
+      runner: slow,
+      onStatus: () => undefined,
+      signal: abort.signal,
+    });
     expect(code).not.toBe(0);
-    expect(readTaskStatus(path.dirname(manifest), 0)).toMatchObject({ state: 'cancelled', signal: 'SIGTERM', error: expect.stringContaining('cancelled') });
+    expect(readTaskStatus(path.dirname(manifest), 0)).toMatchObject({
+      state: 'cancelled',
+      signal: 'SIGTERM',
+      error: expect.stringContaining('cancelled'),
+    });
   });
 
   test('errorFromStderr: the last atflow: line, else the thrown error, else the last line', () => {
@@ -148,7 +192,9 @@ describe('runSweepWorker', () => {
   test('a missing index fails before anything runs', async () => {
     const dir = tempDir();
     const manifest = manifestOf(dir);
-    await expect(runSweepWorker(manifest, { env: {}, runner: fakeRunner, onStatus: () => undefined })).rejects.toThrow(/JOB_COMPLETION_INDEX/);
+    await expect(runSweepWorker(manifest, { env: {}, runner: fakeRunner, onStatus: () => undefined })).rejects.toThrow(
+      /JOB_COMPLETION_INDEX/,
+    );
     expect(readTrace(path.join(dir, 'runs'))).toEqual([]);
   });
 });

@@ -2,7 +2,15 @@ import * as tf from '@tensorflow/tfjs';
 import type { Model } from '../../core/model';
 import { deriveSeed } from '../../core/rng';
 import { checkTargetedDlrClasses, dlrTargetedLossPerExample } from '../objectives/dlr-targeted';
-import { apgdSingleRun, apgdStart, attackStillRobust, marginAndClass, type ApgdNorm, type ApgdRunOptions, type ApgdRunResult } from './apgd';
+import {
+  apgdSingleRun,
+  apgdStart,
+  attackStillRobust,
+  marginAndClass,
+  type ApgdNorm,
+  type ApgdRunOptions,
+  type ApgdRunResult,
+} from './apgd';
 import type { AttackReport } from './types';
 import { checkAttackInputs, checkInteger, checkNonNegative } from './validate';
 
@@ -59,7 +67,14 @@ export function apgdTargeted(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed:
  * gathered (the sequential runs draw for the points still robust, so the starts of a target after one
  * that fooled some point differ; the first target's are the same).
  */
-export function apgdTargetedReport(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: ApgdTargetedOptions, run: ApgdRunOptions = {}): AttackReport {
+export function apgdTargetedReport(
+  model: Model,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D,
+  seed: number,
+  options: ApgdTargetedOptions,
+  run: ApgdRunOptions = {},
+): AttackReport {
   const name = 'apgd-t';
   checkAttackInputs(name, model, x, y);
   checkTargetedDlrClasses(name, model.numClasses);
@@ -86,7 +101,17 @@ export function rankedClasses(z: ArrayLike<number>, b: number, k: number): numbe
   return Array.from({ length: k }, (_, j) => j).sort((p, q) => z[b * k + q] - z[b * k + p] || p - q);
 }
 
-function targetsTogether(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, eps: number, nIter: number, rho: number, norm: ApgdNorm, nTargets: number): AttackReport {
+function targetsTogether(
+  model: Model,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D,
+  seed: number,
+  eps: number,
+  nIter: number,
+  rho: number,
+  norm: ApgdNorm,
+  nTargets: number,
+): AttackReport {
   const B = x.shape[0];
   const K = model.numClasses;
   const labels = y.dataSync() as Int32Array;
@@ -105,7 +130,7 @@ function targetsTogether(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: num
   const chosen: { adv: tf.Tensor4D; row: number; point: number }[] = [];
   const results: tf.Tensor4D[] = [];
   try {
-    for (let j0 = 0; j0 < nTargets; ) {
+    for (let j0 = 0; j0 < nTargets;) {
       const idx: number[] = [];
       for (let b = 0; b < B; b++) if (robust[b]) idx.push(b);
       if (idx.length === 0) break;
@@ -116,13 +141,23 @@ function targetsTogether(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: num
       const rowTarget = Int32Array.from(rowPoint, (b, r) => order[b][rowOrder[r] + 1]);
       const pointsT = tf.tensor1d(idx, 'int32');
       const rowsT = tf.tensor1d(rowPoint, 'int32');
-      const start = tf.tidy(() => tf.concat(js.map((j) => tf.gather(apgdStart(x, eps, norm, deriveSeed(seed, 'attack-start', j)), pointsT)), 0) as tf.Tensor4D);
+      const start = tf.tidy(
+        () =>
+          tf.concat(
+            js.map((j) => tf.gather(apgdStart(x, eps, norm, deriveSeed(seed, 'attack-start', j)), pointsT)),
+            0,
+          ) as tf.Tensor4D,
+      );
       const xs = tf.gather(x, rowsT) as tf.Tensor4D;
       const ys = tf.gather(y, rowsT) as tf.Tensor1D;
       const target = tf.tensor1d(rowTarget, 'int32');
       let r: ApgdRunResult;
       try {
-        r = apgdSingleRun(model, xs, ys, start, eps, nIter, rho, targetedLoss, norm, 1, { stopWhenFooled: true, target, groups: { group: rowPoint, order: rowOrder } });
+        r = apgdSingleRun(model, xs, ys, start, eps, nIter, rho, targetedLoss, norm, 1, {
+          stopWhenFooled: true,
+          target,
+          groups: { group: rowPoint, order: rowOrder },
+        });
       } finally {
         tf.dispose([pointsT, rowsT, start, xs, ys, target]);
       }
@@ -159,4 +194,5 @@ function targetsTogether(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: num
   }
 }
 
-const targetedLoss = (logits: tf.Tensor2D, labels: tf.Tensor1D, target?: tf.Tensor1D): tf.Tensor1D => dlrTargetedLossPerExample(logits, labels, target!);
+const targetedLoss = (logits: tf.Tensor2D, labels: tf.Tensor1D, target?: tf.Tensor1D): tf.Tensor1D =>
+  dlrTargetedLossPerExample(logits, labels, target!);

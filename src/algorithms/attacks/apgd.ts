@@ -97,7 +97,14 @@ function perExampleLoss(kind: ApgdLoss): PerExampleLoss {
 }
 
 /** Margin z_y − max_{j≠y} z_j and argmax (first maximum, as tf.argMax) of logit row i. */
-export function marginAndClass(logits: ArrayLike<number>, i: number, k: number, label: number, stride = k, offset = 0): { margin: number; predicted: number } {
+export function marginAndClass(
+  logits: ArrayLike<number>,
+  i: number,
+  k: number,
+  label: number,
+  stride = k,
+  offset = 0,
+): { margin: number; predicted: number } {
   const o = i * stride + offset;
   let best = 0;
   let other = -Infinity;
@@ -114,7 +121,14 @@ export function marginAndClass(logits: ArrayLike<number>, i: number, k: number, 
  * (Expectation over Transformation, AutoAttack's `rand` version) the gradient is averaged over that many
  * forward/backward passes of a randomised model; loss and logits are those of the last pass, as in AutoAttack.
  */
-function evaluateAt(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, lossFn: PerExampleLoss, eotIter: number, target: tf.Tensor1D | undefined): { grad: tf.Tensor4D; values: Float32Array } {
+function evaluateAt(
+  model: Model,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D,
+  lossFn: PerExampleLoss,
+  eotIter: number,
+  target: tf.Tensor1D | undefined,
+): { grad: tf.Tensor4D; values: Float32Array } {
   let kept: tf.Tensor[] = [];
   let grad: tf.Tensor4D | undefined;
   for (let e = 0; e < eotIter; e++) {
@@ -213,7 +227,7 @@ export function apgdCheckpoints(nIter: number): { at: number; window: number }[]
   const sizeDecr = Math.max(Math.floor(0.03 * nIter), 1);
   const out: { at: number; window: number }[] = [];
   let window = nIter2;
-  for (let at = nIter2; at <= nIter; ) {
+  for (let at = nIter2; at <= nIter;) {
     out.push({ at, window });
     window = Math.max(window - sizeDecr, nIterMin);
     at += window;
@@ -280,7 +294,11 @@ export function apgdSingleRun(
   const left: { rows: Int32Array; adv: tf.Tensor4D }[] = [];
   // the step size per row on the device, rebuilt when it changes
   let eta = null as tf.Tensor4D | null;
-  const etaTensor = () => (eta ??= tf.tensor4d(Float32Array.from(active, (r) => stepSize[r]), [active.length, 1, 1, 1]));
+  const etaTensor = () =>
+    (eta ??= tf.tensor4d(
+      Float32Array.from(active, (r) => stepSize[r]),
+      [active.length, 1, 1, 1],
+    ));
 
   /** Reads one evaluation: loss, correctness, lowest margin; returns the positions newly misclassified. */
   const observe = (values: Float32Array, first: boolean, improved: Uint8Array, misclassified: Uint8Array): number => {
@@ -315,7 +333,9 @@ export function apgdSingleRun(
     const gone: number[] = [];
     // per group, the lowest order fooled so far: rows above it no longer matter
     const firstFooled = new Map<number, number>();
-    if (groups) for (let r = 0; r < n; r++) if (!acc[r]) firstFooled.set(groups.group[r], Math.min(firstFooled.get(groups.group[r]) ?? Infinity, groups.order[r]));
+    if (groups)
+      for (let r = 0; r < n; r++)
+        if (!acc[r]) firstFooled.set(groups.group[r], Math.min(firstFooled.get(groups.group[r]) ?? Infinity, groups.order[r]));
     const moot = (r: number) => groups !== undefined && groups.order[r] > (firstFooled.get(groups.group[r]) ?? Infinity);
     active.forEach((r, a) => (acc[r] && !moot(r) ? keep : gone).push(a));
     if (gone.length === 0) return;
@@ -332,7 +352,12 @@ export function apgdSingleRun(
   const first = evaluateAt(model, t().xAdv, t().y, lossFn, eotIter, t().target);
   observe(first.values, true, new Uint8Array(n), misclassified0);
   lossBestLastCheck = lossBest.slice();
-  Object.assign(state.tensors, { grad: first.grad, xBest: tf.clone(t().xAdv), xAdvOld: tf.clone(t().xAdv), gradBest: tf.clone(first.grad) });
+  Object.assign(state.tensors, {
+    grad: first.grad,
+    xBest: tf.clone(t().xAdv),
+    xAdvOld: tf.clone(t().xAdv),
+    gradBest: tf.clone(first.grad),
+  });
   // the last misclassified iterate (kept for every row unless fooled rows leave the run)
   let xBestAdv: tf.Tensor4D | null = stopWhenFooled ? null : tf.clone(start);
   if (stopWhenFooled) dropFooled();
@@ -422,7 +447,10 @@ export function apgdSingleRun(
     const where = new Int32Array(n);
     active.forEach((r, p) => (where[r] = p));
     let offset = active.length;
-    for (const l of left) l.rows.forEach((r, j) => (where[r] = offset + j)), (offset += l.rows.length);
+    for (const l of left) {
+      l.rows.forEach((r, j) => (where[r] = offset + j));
+      offset += l.rows.length;
+    }
     const mapping = tf.tensor1d(where, 'int32');
     const advs = left.map((l) => l.adv);
     xBest = tf.tidy(() => tf.gather(tf.concat([t().xBest, ...advs], 0), mapping) as tf.Tensor4D);
@@ -445,7 +473,14 @@ export function apgd(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number,
  * APGD with its per-row report (AutoAttack's APGD-CE / APGD-DLR stages). With `run.stopWhenFooled` a
  * fooled row stops at its first misclassified iterate (the other rows are unaffected).
  */
-export function apgdReport(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: ApgdOptions, run: ApgdRunOptions = {}): AttackReport {
+export function apgdReport(
+  model: Model,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D,
+  seed: number,
+  options: ApgdOptions,
+  run: ApgdRunOptions = {},
+): AttackReport {
   const loss = options.loss ?? 'ce';
   const name = `apgd-${loss}`;
   checkAttackInputs(name, model, x, y);
@@ -550,9 +585,20 @@ type ApgdSettings = AttackSettings & { readonly rho: number };
 
 /** An APGD variant with the config's ρ (the other settings come with each call). */
 function withRho(attack: typeof apgdCe, rho: number): Attack<AttackOptions> {
-  return Object.assign((model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: AttackOptions) => attack(model, x, y, seed, { ...options, rho }), { fixedObjective: attack.fixedObjective });
+  return Object.assign(
+    (model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: AttackOptions) => attack(model, x, y, seed, { ...options, rho }),
+    { fixedObjective: attack.fixedObjective },
+  );
 }
 
 /** The registry's 'apgd-ce' and 'apgd-dlr': the settings' eps, steps, restarts and norm (APGD chooses its own steps and start), and ρ. */
-export const apgdCeEntry: NamedPart<Attack<AttackOptions>, ApgdSettings> = { name: 'apgd-ce', options: apgdOptionsSchema, create: (o) => withRho(apgdCe, o.rho) };
-export const apgdDlrEntry: NamedPart<Attack<AttackOptions>, ApgdSettings> = { name: 'apgd-dlr', options: apgdOptionsSchema, create: (o) => withRho(apgdDlr, o.rho) };
+export const apgdCeEntry: NamedPart<Attack<AttackOptions>, ApgdSettings> = {
+  name: 'apgd-ce',
+  options: apgdOptionsSchema,
+  create: (o) => withRho(apgdCe, o.rho),
+};
+export const apgdDlrEntry: NamedPart<Attack<AttackOptions>, ApgdSettings> = {
+  name: 'apgd-dlr',
+  options: apgdOptionsSchema,
+  create: (o) => withRho(apgdDlr, o.rho),
+};

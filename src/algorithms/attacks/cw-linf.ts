@@ -32,4 +32,8 @@ export function cwLinf(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: numbe
 cwLinf.fixedObjective = 'cw-margin';
 
 /** The registry's 'cw': CW-ℓ∞, which always maximises the CW margin. */
-export const cwEntry: NamedPart<Attack<AttackOptions>, AttackSettings> = { name: 'cw', options: attackSettingsSchema, create: () => cwLinf };
+export const cwEntry: NamedPart<Attack<AttackOptions>, AttackSettings> = {
+  name: 'cw',
+  options: attackSettingsSchema,
+  create: () => cwLinf,
+};

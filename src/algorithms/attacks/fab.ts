@@ -37,7 +37,14 @@ export interface FabOptions {
 }
 
 /** Scratch arrays of the projection, grown on demand (FAB projects two points per row per iteration). */
-let scratch = { brk: new Float64Array(0), sat: new Float64Array(0), slope: new Float64Array(0), dir: new Float64Array(0), room: new Float64Array(0), idx: new Int32Array(0) };
+let scratch = {
+  brk: new Float64Array(0),
+  sat: new Float64Array(0),
+  slope: new Float64Array(0),
+  dir: new Float64Array(0),
+  room: new Float64Array(0),
+  idx: new Int32Array(0),
+};
 
 /**
  * The minimal-‖d‖ step from t onto {z : w·z = b} with t + d in [0, 1] (per coordinate i where w_i ≠ 0).
@@ -57,8 +64,25 @@ export function projectOntoHyperplaneInBox(t: ArrayLike<number>, w: ArrayLike<nu
  * w·d(λ) that reaches the plane is found by selection (partitioning the breakpoints around pivots, O(n)
  * expected) instead of a full sort: the same λ = (c − Σ_{saturated} |w_i|·room_i) / Σ_{free} slope_i.
  */
-function projectInto(d: Float64Array, t: ArrayLike<number>, tOff: number, w: ArrayLike<number>, wOff: number, n: number, b: number, norm: ApgdNorm): void {
-  if (scratch.brk.length < n) scratch = { brk: new Float64Array(n), sat: new Float64Array(n), slope: new Float64Array(n), dir: new Float64Array(n), room: new Float64Array(n), idx: new Int32Array(n) };
+function projectInto(
+  d: Float64Array,
+  t: ArrayLike<number>,
+  tOff: number,
+  w: ArrayLike<number>,
+  wOff: number,
+  n: number,
+  b: number,
+  norm: ApgdNorm,
+): void {
+  if (scratch.brk.length < n)
+    scratch = {
+      brk: new Float64Array(n),
+      sat: new Float64Array(n),
+      slope: new Float64Array(n),
+      dir: new Float64Array(n),
+      room: new Float64Array(n),
+      idx: new Int32Array(n),
+    };
   const { brk, sat, slope, dir, room, idx } = scratch;
   let wt = 0;
   for (let i = 0; i < n; i++) wt += w[wOff + i] * t[tOff + i];
@@ -155,7 +179,12 @@ function targetMinusLabel(y: tf.Tensor1D, t: tf.Tensor1D, k: number): tf.Tensor2
 }
 
 /** z_t − z_y per example and its input gradient at x (eval mode); `pickDiff` = targetMinusLabel(y, t). */
-function targetedDiffAndGrad(model: Model, x: Float32Array, shape: [number, number, number, number], pickDiff: tf.Tensor2D): { f: Float32Array; g: Float32Array } {
+function targetedDiffAndGrad(
+  model: Model,
+  x: Float32Array,
+  shape: [number, number, number, number],
+  pickDiff: tf.Tensor2D,
+): { f: Float32Array; g: Float32Array } {
   let fT: tf.Tensor | undefined;
   const g = tf.tidy(() =>
     tf.grad((xx: tf.Tensor) => {
@@ -198,7 +227,10 @@ export interface FabRunResult {
   readonly predictedBest: Int32Array;
 }
 
-/** One targeted FAB run (exported for the reference cross-check); returns the closest adversarial point per example (x where none was found) and its distance. */
+/**
+ * One targeted FAB run (exported for the reference cross-check); returns the closest adversarial point per example (x where none was found)
+ * and its distance.
+ */
 export function fabSingleRun(
   model: Model,
   x: Float32Array,
@@ -279,7 +311,19 @@ export function fabSingleRun(
       if (left > 0) {
         active = active.filter((r) => dist[r] > eps);
         pickDiff.dispose();
-        pickDiff = tf.tidy(() => targetMinusLabel(tf.tensor1d(Int32Array.from(active, (r) => labels[r]), 'int32'), tf.tensor1d(Int32Array.from(active, (r) => targets[r]), 'int32'), k));
+        pickDiff = tf.tidy(() =>
+          targetMinusLabel(
+            tf.tensor1d(
+              Int32Array.from(active, (r) => labels[r]),
+              'int32',
+            ),
+            tf.tensor1d(
+              Int32Array.from(active, (r) => targets[r]),
+              'int32',
+            ),
+            k,
+          ),
+        );
       }
     }
   } finally {
@@ -300,7 +344,14 @@ export function fabTargeted(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: 
  * that fools it) is the one the targets run one after the other give, with each op dispatched once per
  * batch instead of once per target.
  */
-export function fabTargetedReport(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: FabOptions, run: { stopWhenFooled?: boolean } = {}): AttackReport {
+export function fabTargetedReport(
+  model: Model,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D,
+  seed: number,
+  options: FabOptions,
+  run: { stopWhenFooled?: boolean } = {},
+): AttackReport {
   void seed; // FAB-T without restarts draws no random numbers (AutoAttack's standard setting)
   const name = 'fab-t';
   checkAttackInputs(name, model, x, y);
@@ -328,7 +379,7 @@ export function fabTargetedReport(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, 
   }
   const order = Array.from({ length: B }, (_, b) => rankedClasses(z, b, K));
   const out = Float32Array.from(xs);
-  for (let j0 = 0; j0 < nTargets; ) {
+  for (let j0 = 0; j0 < nTargets;) {
     const idx: number[] = [];
     for (let b = 0; b < B; b++) if (robust[b]) idx.push(b);
     if (idx.length === 0) break;
@@ -341,8 +392,14 @@ export function fabTargetedReport(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, 
     const sub = new Float32Array(rows * size);
     rowPoint.forEach((b, r) => sub.set(xs.subarray(b * size, (b + 1) * size), r * size));
     const shape: [number, number, number, number] = [rows, h, w, c];
-    const ys = tf.tensor1d(rowPoint.map((b) => labels[b]), 'int32');
-    const target = tf.tensor1d(rowPoint.map((b, r) => order[b][rowOrder[r] + 1]), 'int32');
+    const ys = tf.tensor1d(
+      rowPoint.map((b) => labels[b]),
+      'int32',
+    );
+    const target = tf.tensor1d(
+      rowPoint.map((b, r) => order[b][rowOrder[r] + 1]),
+      'int32',
+    );
     try {
       const r = fabSingleRun(model, sub, ys, target, shape, steps, norm, eta, beta, alphaMax, { eps, stopWhenFooled: run.stopWhenFooled });
       // the reference's check of each run's points (AutoAttack: acc_curr)
@@ -351,7 +408,10 @@ export function fabTargetedReport(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, 
       for (let row = 0; row < rows; row++) {
         const b = rowPoint[row];
         const at = marginAndClass(logits, row, K, labels[b]);
-        for (const [mg, pr] of [[r.marginBest[row], r.predictedBest[row]], r.dist[row] <= eps ? [at.margin, at.predicted] : [Infinity, 0]]) {
+        for (const [mg, pr] of [
+          [r.marginBest[row], r.predictedBest[row]],
+          r.dist[row] <= eps ? [at.margin, at.predicted] : [Infinity, 0],
+        ]) {
           if (mg < margin[b]) {
             margin[b] = mg;
             predicted[b] = pr;

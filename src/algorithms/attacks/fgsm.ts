@@ -1,4 +1,4 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import type { Model } from '../../core/model';
 import { deriveSeed } from '../../core/rng';
 import { ceObjective } from '../objectives/ce';
@@ -38,4 +38,8 @@ export function fgsm(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number,
 }
 
 /** The registry's 'fgsm' (steps is unused; FGSM-RS is `alpha` 1.25·ε with a uniform start). */
-export const fgsmEntry: NamedPart<Attack<AttackOptions>, AttackSettings> = { name: 'fgsm', options: attackSettingsSchema, create: () => fgsm };
+export const fgsmEntry: NamedPart<Attack<AttackOptions>, AttackSettings> = {
+  name: 'fgsm',
+  options: attackSettingsSchema,
+  create: () => fgsm,
+};

@@ -64,4 +64,8 @@ export function pgdL2(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number
 }
 
 /** The registry's 'pgd-l2': PGD in the ℓ2 ball whatever `norm` says. */
-export const pgdL2Entry: NamedPart<Attack<AttackOptions>, AttackSettings> = { name: 'pgd-l2', options: attackSettingsSchema, create: () => pgdL2 };
+export const pgdL2Entry: NamedPart<Attack<AttackOptions>, AttackSettings> = {
+  name: 'pgd-l2',
+  options: attackSettingsSchema,
+  create: () => pgdL2,
+};

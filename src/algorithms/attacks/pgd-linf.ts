@@ -43,8 +43,14 @@ export function pgdLinfSteps(
   const lo = tf.tidy(() => tf.clipByValue(tf.sub(x, options.eps), 0, 1)) as tf.Tensor4D;
   const hi = tf.tidy(() => tf.clipByValue(tf.add(x, options.eps), 0, 1)) as tf.Tensor4D;
   try {
-    return iteratePgd(model, x, y, xStart, options.steps, options.objective, (xAdv, g) =>
-      tf.minimum(tf.maximum(tf.add(xAdv, tf.mul(tf.sign(g), options.alpha)), lo), hi) as tf.Tensor4D,
+    return iteratePgd(
+      model,
+      x,
+      y,
+      xStart,
+      options.steps,
+      options.objective,
+      (xAdv, g) => tf.minimum(tf.maximum(tf.add(xAdv, tf.mul(tf.sign(g), options.alpha)), lo), hi) as tf.Tensor4D,
     );
   } finally {
     tf.dispose([lo, hi]);

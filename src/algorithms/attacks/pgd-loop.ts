@@ -15,7 +15,15 @@ export type PgdUpdate = (xAdv: tf.Tensor4D, grad: tf.Tensor4D, x: tf.Tensor4D) =
  * `steps` iterations x' ← update(x', ∇_{x'} J) from a start owned by the caller. Each step runs in its
  * own tidy, so only the current iterate is alive between steps. Returns a new tensor.
  */
-export function iteratePgd(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, xStart: tf.Tensor4D, steps: number, objective: AttackObjective, update: PgdUpdate): tf.Tensor4D {
+export function iteratePgd(
+  model: Model,
+  x: tf.Tensor4D,
+  y: tf.Tensor1D,
+  xStart: tf.Tensor4D,
+  steps: number,
+  objective: AttackObjective,
+  update: PgdUpdate,
+): tf.Tensor4D {
   let xAdv = tf.clone(xStart);
   for (let t = 0; t < steps; t++) {
     const next = tf.tidy(() => update(xAdv, inputGradient(model, xAdv, y, objective), x));

@@ -11,8 +11,14 @@ import { RANDOM_STARTS, type RandomStart } from './types';
 export const attackSettingsSchema = z
   .object({
     norm: z.enum(['linf', 'l2']).default('linf'),
-    eps: z.number().min(0).default(8 / 255),
-    alpha: z.number().min(0).default(2 / 255),
+    eps: z
+      .number()
+      .min(0)
+      .default(8 / 255),
+    alpha: z
+      .number()
+      .min(0)
+      .default(2 / 255),
     steps: z.number().int().min(0).default(10),
     restarts: z.number().int().min(1).default(1),
     randomStart: z.enum(RANDOM_STARTS as [RandomStart, ...RandomStart[]]).optional(),

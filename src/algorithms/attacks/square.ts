@@ -47,7 +47,13 @@ interface Dims {
 }
 
 /** Margins z_y − max_{j≠y} z_j of `count` images stored back to back in `images`, and the classes predicted. */
-function margins(model: Model, images: Float32Array, labels: Int32Array, count: number, d: Dims): { margin: Float32Array; predicted: Int32Array } {
+function margins(
+  model: Model,
+  images: Float32Array,
+  labels: Int32Array,
+  count: number,
+  d: Dims,
+): { margin: Float32Array; predicted: Int32Array } {
   const logits = tf.tidy(() => model.apply(tf.tensor4d(images.subarray(0, count * d.size), [count, d.h, d.w, d.c]), 'eval').dataSync());
   const k = logits.length / count;
   const margin = new Float32Array(count);
@@ -115,7 +121,18 @@ function l2Of(a: Float32Array, i: number, size: number): number {
  * lowest-margin one), its margin (the lowest margin Square evaluated: a query is kept iff it lowers it or
  * misclassifies) and the class predicted there.
  */
-function squareSingleRun(model: Model, x: Float32Array, y: Int32Array, n: number, d: Dims, eps: number, queries: number, pInit: number, norm: ApgdNorm, rng: Rng): { xBest: Float32Array; lossMin: Float32Array; predicted: Int32Array } {
+function squareSingleRun(
+  model: Model,
+  x: Float32Array,
+  y: Int32Array,
+  n: number,
+  d: Dims,
+  eps: number,
+  queries: number,
+  pInit: number,
+  norm: ApgdNorm,
+  rng: Rng,
+): { xBest: Float32Array; lossMin: Float32Array; predicted: Int32Array } {
   const { h, w, c, size } = d;
   const xBest = new Float32Array(n * size);
   if (norm === 'linf') {
@@ -139,7 +156,8 @@ function squareSingleRun(model: Model, x: Float32Array, y: Int32Array, n: number
           for (let ch = 0; ch < c; ch++) {
             const sg = sign(rng);
             for (let i = 0; i < s; i++)
-              for (let j = 0; j < s; j++) if (vh + i < h && vw + j < w) delta[b * size + ((vh + i) * w + vw + j) * c + ch] += e[i * s + j] * sg;
+              for (let j = 0; j < s; j++)
+                if (vh + i < h && vw + j < w) delta[b * size + ((vh + i) * w + vw + j) * c + ch] += e[i * s + j] * sg;
           }
       }
     for (let b = 0; b < n; b++) {
@@ -270,7 +288,10 @@ export function squareReport(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed:
     const run = squareSingleRun(model, xSub, ySub, idx.length, d, eps, queries, pInit, norm, new Rng(deriveSeed(seed, 'square')));
     const m = margins(model, run.xBest, ySub, idx.length, d);
     idx.forEach((b, a) => {
-      for (const [mg, pr] of [[run.lossMin[a], run.predicted[a]], [m.margin[a], m.predicted[a]]]) {
+      for (const [mg, pr] of [
+        [run.lossMin[a], run.predicted[a]],
+        [m.margin[a], m.predicted[a]],
+      ]) {
         if (mg < margin[b]) {
           margin[b] = mg;
           predicted[b] = pr;

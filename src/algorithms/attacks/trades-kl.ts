@@ -38,7 +38,7 @@ export interface TradesKlAttackOptions {
 export function tradesKlAttack(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, seed: number, options: TradesKlAttackOptions): tf.Tensor4D {
   checkAttackInputs('trades-kl', model, x, y);
   const ownLogits = options.objective === undefined && options.logitsNat === undefined;
-  const logitsNat = options.objective ? undefined : options.logitsNat ?? tf.tidy(() => model.apply(x, 'eval'));
+  const logitsNat = options.objective ? undefined : (options.logitsNat ?? tf.tidy(() => model.apply(x, 'eval')));
   try {
     const objective = options.objective ?? tradesKlObjective(logitsNat as tf.Tensor2D);
     const common = {
@@ -56,4 +56,8 @@ export function tradesKlAttack(model: Model, x: tf.Tensor4D, y: tf.Tensor1D, see
 }
 
 /** The registry's 'trades-kl': TRADES' attack, KL(p(x) ‖ p(x′)) with its own 0.001·N start. */
-export const tradesKlEntry: NamedPart<Attack<AttackOptions>, AttackSettings> = { name: 'trades-kl', options: attackSettingsSchema, create: () => tradesKlAttack };
+export const tradesKlEntry: NamedPart<Attack<AttackOptions>, AttackSettings> = {
+  name: 'trades-kl',
+  options: attackSettingsSchema,
+  create: () => tradesKlAttack,
+};

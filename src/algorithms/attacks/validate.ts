@@ -11,33 +11,52 @@ export function checkAttackInputs(attack: string, model: Model, x: tf.Tensor, y:
   const [, h, w, c] = x.shape;
   const [mh, mw, mc] = model.inputShape;
   if (h !== mh || w !== mw || c !== mc) {
-    throw new AtflowError('SHAPE', `${attack}: x images are [${h}, ${w}, ${c}] but model '${model.name}' expects [${mh}, ${mw}, ${mc}]`, { attack });
+    throw new AtflowError('SHAPE', `${attack}: x images are [${h}, ${w}, ${c}] but model '${model.name}' expects [${mh}, ${mw}, ${mc}]`, {
+      attack,
+    });
   }
   if (y.rank !== 1 || y.shape[0] !== x.shape[0]) {
-    throw new AtflowError('SHAPE', `${attack}: y must be [B] = [${x.shape[0]}] labels, got shape [${y.shape.join(', ')}]`, { attack, shape: y.shape });
+    throw new AtflowError('SHAPE', `${attack}: y must be [B] = [${x.shape[0]}] labels, got shape [${y.shape.join(', ')}]`, {
+      attack,
+      shape: y.shape,
+    });
   }
   if (y.dtype !== 'int32') {
-    throw new AtflowError('ARGUMENT', `${attack}: y must be an int32 tensor of class indices, got dtype '${y.dtype}'`, { attack, dtype: y.dtype });
+    throw new AtflowError('ARGUMENT', `${attack}: y must be an int32 tensor of class indices, got dtype '${y.dtype}'`, {
+      attack,
+      dtype: y.dtype,
+    });
   }
 }
 
 export function checkNonNegative(attack: string, field: string, value: unknown): number {
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) {
-    throw new AtflowError('ARGUMENT', `${attack}: options.${field} must be a finite number ≥ 0, got ${String(value)}`, { attack, field, value });
+    throw new AtflowError('ARGUMENT', `${attack}: options.${field} must be a finite number ≥ 0, got ${String(value)}`, {
+      attack,
+      field,
+      value,
+    });
   }
   return value;
 }
 
 export function checkInteger(attack: string, field: string, value: unknown, min: number): number {
   if (typeof value !== 'number' || !Number.isInteger(value) || value < min) {
-    throw new AtflowError('ARGUMENT', `${attack}: options.${field} must be an integer ≥ ${min}, got ${String(value)}`, { attack, field, value });
+    throw new AtflowError('ARGUMENT', `${attack}: options.${field} must be an integer ≥ ${min}, got ${String(value)}`, {
+      attack,
+      field,
+      value,
+    });
   }
   return value;
 }
 
 export function checkRandomStart(attack: string, value: unknown): RandomStart {
   if (!RANDOM_STARTS.includes(value as RandomStart)) {
-    throw new AtflowError('ARGUMENT', `${attack}: options.randomStart must be one of ${RANDOM_STARTS.join(', ')}, got '${String(value)}'`, { attack, value });
+    throw new AtflowError('ARGUMENT', `${attack}: options.randomStart must be one of ${RANDOM_STARTS.join(', ')}, got '${String(value)}'`, {
+      attack,
+      value,
+    });
   }
   return value as RandomStart;
 }

@@ -8,7 +8,10 @@ export function checkTargetedDlrClasses(where: string, numClasses: number): void
   if (numClasses < 4) {
     throw new AtflowError(
       'ARGUMENT',
-      `${where}: the targeted DLR loss (APGD-T) needs at least 4 classes (it divides by z_π1 − (z_π3 + z_π4)/2), but the model has ${numClasses}; use APGD-CE ('apgd-ce')${numClasses >= 3 ? " or APGD-DLR ('apgd-dlr')" : ''} instead`,
+      `${where}: the targeted DLR loss (APGD-T) needs at least 4 classes (it ` +
+        `divides by z_π1 − (z_π3 + z_π4)/2), but the model has ${numClasses}; ` +
+        `use APGD-CE ('apgd-ce')${numClasses >= 3 ? " or APGD-DLR ('apgd-dlr')" : ''} ` +
+        `instead`,
       { where, numClasses },
     );
   }
@@ -50,7 +53,12 @@ export function dlrTargetedLossPerExample(logits: tf.Tensor2D, labels: tf.Tensor
           const dPair = tf.mul(tf.neg(dDen), 0.5); // ∂/∂z_π3 = ∂/∂z_π4
           const [i1, , i3, i4] = tf.split(top, 4, 1).map((v) => oneHotFloat(tf.reshape(v, [-1]) as tf.Tensor1D, k));
           const col = (v: tf.Tensor) => tf.reshape(v, [-1, 1]);
-          return tf.addN([tf.mul(col(dDiff), my), tf.mul(col(tf.neg(dDiff)), mt), tf.mul(col(dDen), i1), tf.mul(col(dPair), tf.add(i3, i4))]);
+          return tf.addN([
+            tf.mul(col(dDiff), my),
+            tf.mul(col(tf.neg(dDiff)), mt),
+            tf.mul(col(dDen), i1),
+            tf.mul(col(dPair), tf.add(i3, i4)),
+          ]);
         },
       };
     });

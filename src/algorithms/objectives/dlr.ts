@@ -9,7 +9,10 @@ export function checkDlrClasses(where: string, numClasses: number): void {
   if (numClasses < 3) {
     throw new AtflowError(
       'ARGUMENT',
-      `${where}: the DLR loss needs at least 3 classes (it divides by z_π1 − z_π3, the gap between the largest and the third-largest logit), but the model has ${numClasses}; use APGD-CE ('apgd-ce') or CW ('cw') instead`,
+      `${where}: the DLR loss needs at least 3 classes (it divides by z_π1 − ` +
+        `z_π3, the gap between the largest and the third-largest logit), but ` +
+        `the model has ${numClasses}; use APGD-CE ('apgd-ce') or CW ('cw') ` +
+        `instead`,
       { where, numClasses },
     );
   }

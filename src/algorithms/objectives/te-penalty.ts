@@ -49,10 +49,7 @@ export function withTePenalty(objective: AttackObjective, term: TePenaltyTerm): 
     perExample: (logitsAdv: tf.Tensor2D, y: tf.Tensor1D): tf.Tensor1D =>
       tf.tidy(
         () =>
-          tf.add(
-            base(logitsAdv, y),
-            tf.div(tePenaltyPerExample(logitsAdv, term.targets, term.weight), logitsAdv.shape[0]),
-          ) as tf.Tensor1D,
+          tf.add(base(logitsAdv, y), tf.div(tePenaltyPerExample(logitsAdv, term.targets, term.weight), logitsAdv.shape[0])) as tf.Tensor1D,
       ),
   });
 }
@@ -67,5 +64,8 @@ export function addTePenalty(
   te: { readonly weight: number; readonly target: tf.Tensor2D } | null,
 ): { loss: tf.Scalar; perExample: tf.Tensor1D | null } {
   if (!te) return { loss, perExample: null };
-  return { loss: tf.add(loss, tePenalty(penalised, te.target, te.weight)), perExample: tePenaltyPerExample(penalised, te.target, te.weight) };
+  return {
+    loss: tf.add(loss, tePenalty(penalised, te.target, te.weight)),
+    perExample: tePenaltyPerExample(penalised, te.target, te.weight),
+  };
 }

@@ -56,8 +56,7 @@ export interface TradesKlObjectiveOptions {
  */
 export function tradesKlObjective(logitsNat: tf.Tensor2D, options: TradesKlObjectiveOptions = {}): AttackObjective {
   const scale = options.scale ?? 1;
-  const objective = (logitsAdv: tf.Tensor2D): tf.Scalar =>
-    tf.tidy(() => tf.mul(tradesKlSum(logitsNat, logitsAdv), scale) as tf.Scalar);
+  const objective = (logitsAdv: tf.Tensor2D): tf.Scalar => tf.tidy(() => tf.mul(tradesKlSum(logitsNat, logitsAdv), scale) as tf.Scalar);
   return Object.assign(objective, {
     perExample: (logitsAdv: tf.Tensor2D): tf.Tensor1D =>
       tf.tidy(() => tf.mul(tradesKlPerExample(logitsNat, logitsAdv), scale) as tf.Tensor1D),

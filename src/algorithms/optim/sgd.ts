@@ -43,7 +43,8 @@ export class Sgd {
     this.dampening = options.dampening ?? 0;
     this.nesterov = options.nesterov ?? false;
     for (const [k, v] of Object.entries({ momentum: this.momentum, weightDecay: this.weightDecay, dampening: this.dampening })) {
-      if (!Number.isFinite(v) || v < 0) throw new AtflowError('CONFIG', `sgd.${k} must be a finite number ≥ 0, got ${v}`, { field: k, value: v });
+      if (!Number.isFinite(v) || v < 0)
+        throw new AtflowError('CONFIG', `sgd.${k} must be a finite number ≥ 0, got ${v}`, { field: k, value: v });
     }
     if (this.nesterov && (this.momentum <= 0 || this.dampening !== 0)) {
       throw new AtflowError('CONFIG', 'sgd.nesterov needs momentum > 0 and dampening 0 (as torch.optim.SGD)');
@@ -106,7 +107,9 @@ export class Sgd {
       const v = byName.get(b.name);
       if (!v) throw new AtflowError('RESUME', `sgd state: momentum buffer for unknown parameter '${b.name}'`, { name: b.name });
       if (v.size !== b.values.length || v.shape.join(',') !== b.shape.join(',')) {
-        throw new AtflowError('RESUME', `sgd state: buffer '${b.name}' has shape [${b.shape}], parameter has [${v.shape}]`, { name: b.name });
+        throw new AtflowError('RESUME', `sgd state: buffer '${b.name}' has shape [${b.shape}], parameter has [${v.shape}]`, {
+          name: b.name,
+        });
       }
     }
     this.disposeBuffers();

@@ -18,12 +18,16 @@ export type LrScheduleSpec =
   | { readonly type: 'cosine'; readonly lr: number; readonly tMax: number; readonly etaMin?: number };
 
 function checkEpoch(epoch: number): void {
-  if (!Number.isInteger(epoch) || epoch < 1) throw new AtflowError('ARGUMENT', `epoch must be an integer ≥ 1 (epochs are 1-based), got ${epoch}`);
+  if (!Number.isInteger(epoch) || epoch < 1)
+    throw new AtflowError('ARGUMENT', `epoch must be an integer ≥ 1 (epochs are 1-based), got ${epoch}`);
 }
 
 function positive(field: string, v: number, allowZero = false): void {
   if (!Number.isFinite(v) || v < 0 || (!allowZero && v === 0)) {
-    throw new AtflowError('CONFIG', `lrSchedule.${field} must be a finite number ${allowZero ? '≥' : '>'} 0, got ${v}`, { field, value: v });
+    throw new AtflowError('CONFIG', `lrSchedule.${field} must be a finite number ${allowZero ? '≥' : '>'} 0, got ${v}`, {
+      field,
+      value: v,
+    });
   }
 }
 
@@ -49,18 +53,22 @@ export function makeLrSchedule(spec: LrScheduleSpec): LrSchedule {
     case 'step': {
       const gamma = spec.gamma ?? 0.1;
       positive('gamma', gamma);
-      if (!Number.isInteger(spec.stepSize) || spec.stepSize < 1) throw new AtflowError('CONFIG', `lrSchedule.stepSize must be an integer ≥ 1, got ${spec.stepSize}`);
+      if (!Number.isInteger(spec.stepSize) || spec.stepSize < 1)
+        throw new AtflowError('CONFIG', `lrSchedule.stepSize must be an integer ≥ 1, got ${spec.stepSize}`);
       return (e) => (checkEpoch(e), spec.lr * Math.pow(gamma, Math.floor((e - 1) / spec.stepSize)));
     }
     case 'cosine': {
       const etaMin = spec.etaMin ?? 0;
       positive('etaMin', etaMin, true);
-      if (!Number.isInteger(spec.tMax) || spec.tMax < 1) throw new AtflowError('CONFIG', `lrSchedule.tMax must be an integer ≥ 1, got ${spec.tMax}`);
+      if (!Number.isInteger(spec.tMax) || spec.tMax < 1)
+        throw new AtflowError('CONFIG', `lrSchedule.tMax must be an integer ≥ 1, got ${spec.tMax}`);
       return (e) => (checkEpoch(e), etaMin + ((spec.lr - etaMin) * (1 + Math.cos((Math.PI * (e - 1)) / spec.tMax))) / 2);
     }
     default: {
       const t = (spec as { type?: unknown }).type;
-      throw new AtflowError('CONFIG', `lrSchedule.type '${String(t)}' is unknown; expected one of constant, multistep, step, cosine`, { value: t });
+      throw new AtflowError('CONFIG', `lrSchedule.type '${String(t)}' is unknown; expected one of constant, multistep, step, cosine`, {
+        value: t,
+      });
     }
   }
 }

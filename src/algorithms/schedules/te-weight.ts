@@ -24,8 +24,10 @@ export function teWeight(epoch: number, spec: TeRampSpec): number {
 }
 
 export function validateTeRamp(spec: TeRampSpec): void {
-  if (!Number.isFinite(spec.weight) || spec.weight < 0) throw new AtflowError('CONFIG', `te.weight must be a finite number ≥ 0, got ${spec.weight}`);
-  if (!Number.isInteger(spec.start) || spec.start < 1) throw new AtflowError('CONFIG', `te.start must be an integer epoch ≥ 1, got ${spec.start}`);
+  if (!Number.isFinite(spec.weight) || spec.weight < 0)
+    throw new AtflowError('CONFIG', `te.weight must be a finite number ≥ 0, got ${spec.weight}`);
+  if (!Number.isInteger(spec.start) || spec.start < 1)
+    throw new AtflowError('CONFIG', `te.start must be an integer epoch ≥ 1, got ${spec.start}`);
   if (!Number.isInteger(spec.end) || spec.end < spec.start) {
     throw new AtflowError('CONFIG', `te.end must be an integer epoch ≥ te.start (${spec.start}), got ${spec.end}`);
   }

@@ -28,7 +28,13 @@ export interface InnerMax {
  * that is the objective the trainer maximises and no TE penalty is composed onto it: it would silently
  * maximise something else.
  */
-export function innerMaxOf(trainer: string, options: TrainerOptions, randomStart: RandomStart, defaultObjective: NamedPart<AttackObjective, ObjectiveOptions>, lookup?: OperatorLookup): InnerMax {
+export function innerMaxOf(
+  trainer: string,
+  options: TrainerOptions,
+  randomStart: RandomStart,
+  defaultObjective: NamedPart<AttackObjective, ObjectiveOptions>,
+  lookup?: OperatorLookup,
+): InnerMax {
   const { name = pgdEntry.name, objective: objectiveChoice, ...attackOptions } = options.attack ?? {};
   const objectiveName = objectiveChoice ?? defaultObjective.name;
   const d = DEFAULT_ATTACK_SETTINGS;
@@ -42,9 +48,16 @@ export function innerMaxOf(trainer: string, options: TrainerOptions, randomStart
     randomStart: attackOptions.randomStart ?? ((attackOptions.norm ?? d.norm) === 'l2' ? 'normal' : randomStart),
   };
   if (settings.norm !== 'linf' && settings.norm !== 'l2') {
-    throw new AtflowError('CONFIG', `trainer '${trainer}': attack.norm must be 'linf' or 'l2', got '${String(settings.norm)}'`, { field: 'attack.norm', value: settings.norm });
+    throw new AtflowError('CONFIG', `trainer '${trainer}': attack.norm must be 'linf' or 'l2', got '${String(settings.norm)}'`, {
+      field: 'attack.norm',
+      value: settings.norm,
+    });
   }
-  const attack = lookup ? lookup.attack(name, attackOptions) : name === pgdEntry.name ? pgdEntry.create(d, undefined) : needsRegistry(trainer, 'attack.name', name);
+  const attack = lookup
+    ? lookup.attack(name, attackOptions)
+    : name === pgdEntry.name
+      ? pgdEntry.create(d, undefined)
+      : needsRegistry(trainer, 'attack.name', name);
   const objective: ObjectiveFactory = lookup
     ? lookup.objective(objectiveName)
     : objectiveName === defaultObjective.name
@@ -53,9 +66,12 @@ export function innerMaxOf(trainer: string, options: TrainerOptions, randomStart
   const fixed = attack.fixedObjective;
   if (fixed !== undefined && (fixed !== objectiveName || options.te)) {
     const wanted = `'${objectiveName}'${options.te ? ' + the TE penalty' : ''}`;
+    const orSetObjective = options.te ? '' : ` or set attack.objective to '${fixed}'`;
     throw new AtflowError(
       'CONFIG',
-      `attack.name: '${name}' always maximises its own objective '${fixed}' and takes no other, but trainer '${trainer}' maximises ${wanted}; pick an attack that takes an objective (pgd, pgd-l2, fgsm, trades-kl)${options.te ? '' : ` or set attack.objective to '${fixed}'`}`,
+      `attack.name: '${name}' always maximises its own objective '${fixed}' ` +
+        `and takes no other, but trainer '${trainer}' maximises ${wanted}; ` +
+        `pick an attack that takes an objective (pgd, pgd-l2, fgsm, trades-kl)${orSetObjective}`,
       { field: 'attack.name', value: name, trainer, objective: objectiveName, fixedObjective: fixed },
     );
   }
@@ -65,7 +81,9 @@ export function innerMaxOf(trainer: string, options: TrainerOptions, randomStart
 function needsRegistry(trainer: string, field: string, name: string): never {
   throw new AtflowError(
     'CONFIG',
-    `${field}: trainer '${trainer}' was made without a registry, so it knows only its own defaults, not '${name}'; make it through one: registry.create('trainer', '${trainer}', options) (or createTrainer)`,
+    `${field}: trainer '${trainer}' was made without a registry, so it ` +
+      `knows only its own defaults, not '${name}'; make it through one: ` +
+      `registry.create('trainer', '${trainer}', options) (or createTrainer)`,
     { field, value: name, trainer },
   );
 }
@@ -86,6 +104,10 @@ export function innerMax(inner: InnerMax, input: TrainerAttackInput, objective: 
 }
 
 export function checkBeta(trainer: string, beta: number): number {
-  if (!Number.isFinite(beta) || beta < 0) throw new AtflowError('CONFIG', `trainer '${trainer}': beta must be a finite number ≥ 0, got ${beta}`, { field: 'trainer.beta', value: beta });
+  if (!Number.isFinite(beta) || beta < 0)
+    throw new AtflowError('CONFIG', `trainer '${trainer}': beta must be a finite number ≥ 0, got ${beta}`, {
+      field: 'trainer.beta',
+      value: beta,
+    });
   return beta;
 }

@@ -37,4 +37,8 @@ export function martTrainer(options: TrainerOptions = {}, lookup?: OperatorLooku
 }
 
 /** MART as the registry's 'mart' (config/builtins.ts registers it; its inner attack and objective resolve through the lookup). */
-export const martEntry: NamedPart<Trainer, TrainerOptions, OperatorLookup> = { name: 'mart', options: betaTrainerOptionsSchema, create: martTrainer };
+export const martEntry: NamedPart<Trainer, TrainerOptions, OperatorLookup> = {
+  name: 'mart',
+  options: betaTrainerOptionsSchema,
+  create: martTrainer,
+};

@@ -32,4 +32,8 @@ export function pgdAtTrainer(options: TrainerOptions = {}, lookup?: OperatorLook
 }
 
 /** PGD-AT as the registry's 'pgd-at' (config/builtins.ts registers it; its inner attack and objective resolve through the lookup). */
-export const pgdAtEntry: NamedPart<Trainer, TrainerOptions, OperatorLookup> = { name: 'pgd-at', options: trainerOptionsSchema, create: pgdAtTrainer };
+export const pgdAtEntry: NamedPart<Trainer, TrainerOptions, OperatorLookup> = {
+  name: 'pgd-at',
+  options: trainerOptionsSchema,
+  create: pgdAtTrainer,
+};

@@ -22,5 +22,11 @@ export function standardTrainer(_options: TrainerOptions = {}): Trainer {
   };
 }
 
-/** Clean training as the registry's 'standard' (config/builtins.ts registers it; its inner attack and objective resolve through the lookup). */
-export const standardEntry: NamedPart<Trainer, TrainerOptions, OperatorLookup> = { name: 'standard', options: trainerOptionsSchema, create: standardTrainer };
+/**
+ * Clean training as the registry's 'standard' (config/builtins.ts registers it; its inner attack and objective resolve through the lookup).
+ */
+export const standardEntry: NamedPart<Trainer, TrainerOptions, OperatorLookup> = {
+  name: 'standard',
+  options: trainerOptionsSchema,
+  create: standardTrainer,
+};

@@ -25,7 +25,11 @@ export interface TeOptions {
  */
 export const teOptionsSchema = z
   .object({
-    momentum: z.number().min(0).lt(1, 'must be in [0, 1): with momentum 1 the ensemble never moves off its zero start, so TE would never see a prediction').default(0.9),
+    momentum: z
+      .number()
+      .min(0)
+      .lt(1, 'must be in [0, 1): with momentum 1 the ensemble never moves off its zero start, so TE would never see a prediction')
+      .default(0.9),
     start: z.number().int().min(1).default(90),
     end: z.number().int().min(1).default(150),
     weight: z.number().min(0).default(300),
@@ -71,11 +75,17 @@ export class TemporalEnsemble {
   ) {
     this.momentum = options.momentum ?? TE_DEFAULTS.momentum;
     this.penaltyOn = options.penaltyOn ?? 'natural';
-    this.ramp = { weight: options.weight ?? TE_DEFAULTS.weight, start: options.start ?? TE_DEFAULTS.start, end: options.end ?? TE_DEFAULTS.end };
+    this.ramp = {
+      weight: options.weight ?? TE_DEFAULTS.weight,
+      start: options.start ?? TE_DEFAULTS.start,
+      end: options.end ?? TE_DEFAULTS.end,
+    };
     if (!(this.momentum >= 0 && this.momentum < 1)) throw new AtflowError('CONFIG', `te.momentum must be in [0, 1), got ${this.momentum}`);
     validateTeRamp(this.ramp);
-    if (!Number.isInteger(numExamples) || numExamples < 1) throw new AtflowError('ARGUMENT', `te: numExamples must be an integer ≥ 1, got ${numExamples}`);
-    if (!Number.isInteger(numClasses) || numClasses < 2) throw new AtflowError('ARGUMENT', `te: numClasses must be an integer ≥ 2, got ${numClasses}`);
+    if (!Number.isInteger(numExamples) || numExamples < 1)
+      throw new AtflowError('ARGUMENT', `te: numExamples must be an integer ≥ 1, got ${numExamples}`);
+    if (!Number.isInteger(numClasses) || numClasses < 2)
+      throw new AtflowError('ARGUMENT', `te: numClasses must be an integer ≥ 2, got ${numClasses}`);
     this.buffer = new Float32Array(numExamples * numClasses);
   }
 

@@ -27,7 +27,10 @@ export function tradesTrainer(options: TrainerOptions = {}, lookup?: OperatorLoo
     attack: (input) => {
       const B = input.x.shape[0];
       const objective = input.te
-        ? withTePenalty(inner.objective({ logitsNat: input.logitsNatEval, scale: beta / B }), { weight: input.te.weight, targets: input.te.target })
+        ? withTePenalty(inner.objective({ logitsNat: input.logitsNatEval, scale: beta / B }), {
+            weight: input.te.weight,
+            targets: input.te.target,
+          })
         : inner.objective({ logitsNat: input.logitsNatEval });
       return innerMax(inner, input, objective);
     },
@@ -42,4 +45,8 @@ export function tradesTrainer(options: TrainerOptions = {}, lookup?: OperatorLoo
 }
 
 /** TRADES as the registry's 'trades' (config/builtins.ts registers it; its inner attack and objective resolve through the lookup). */
-export const tradesEntry: NamedPart<Trainer, TrainerOptions, OperatorLookup> = { name: 'trades', options: betaTrainerOptionsSchema, create: tradesTrainer };
+export const tradesEntry: NamedPart<Trainer, TrainerOptions, OperatorLookup> = {
+  name: 'trades',
+  options: betaTrainerOptionsSchema,
+  create: tradesTrainer,
+};

@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
-import { release, runStock, transpose, WasmBackendLike, KernelArgs } from './wasm-calls';
+import type * as tf from '@tensorflow/tfjs';
+import { release, runStock, transpose, type KernelArgs } from './wasm-calls';
 
 /**
  * Matrix products with a transposed operand (every dense-layer gradient: dA = dY·Bᵀ, dB = Aᵀ·dY).

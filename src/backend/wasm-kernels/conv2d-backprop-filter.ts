@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2d, release, runStock, slice, transpose, WasmBackendLike, KernelArgs } from './wasm-calls';
+import { conv2d, release, runStock, slice, transpose, type KernelArgs } from './wasm-calls';
 
 /**
  * dW of a convolution as ONE XNNPACK convolution (the stock wasm backend has no such kernel at all):
@@ -15,8 +15,15 @@ function conv2dBackpropFilter(args: KernelArgs<'x' | 'dy'>): tf.TensorInfo | tf.
   const format = tf.backend_util.convertConv2DDataFormat(dataFormat);
   if (format !== 'channelsLast' || x.dtype !== 'float32' || dy.dtype !== 'float32') return runStock('Conv2DBackpropFilter', args as never);
   const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number], filterShape as [number, number, number, number],
-    strides, 1, pad, dimRoundingMode, false, format);
+    x.shape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    format,
+  );
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, inHeight, inWidth, outHeight, outWidth } = info;
   const top = info.padInfo.top;
   const left = info.padInfo.left;

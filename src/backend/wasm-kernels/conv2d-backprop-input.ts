@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { conv2d, release, runStock, runWasmKernel, slice, transpose, WasmBackendLike, zeroInterleave, KernelArgs } from './wasm-calls';
+import { conv2d, release, runStock, runWasmKernel, slice, transpose, zeroInterleave, type KernelArgs } from './wasm-calls';
 
 /**
  * dx of a convolution as ONE stride-1 XNNPACK convolution: the gradient dy, with (stride-1) zeros inserted
@@ -13,10 +13,18 @@ function conv2dBackpropInput(args: KernelArgs<'dy' | 'filter'>): tf.TensorInfo |
   const filter = inputs.filter;
   const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as tf.Conv2DBackpropInputAttrs;
   const format = tf.backend_util.convertConv2DDataFormat(dataFormat);
-  if (format !== 'channelsLast' || dy.dtype !== 'float32' || filter.dtype !== 'float32') return runStock('Conv2DBackpropInput', args as never);
+  if (format !== 'channelsLast' || dy.dtype !== 'float32' || filter.dtype !== 'float32')
+    return runStock('Conv2DBackpropInput', args as never);
   const info = tf.backend_util.computeConv2DInfo(
-    inputShape as [number, number, number, number], filter.shape as [number, number, number, number],
-    strides, 1, pad, dimRoundingMode, false, format);
+    inputShape as [number, number, number, number],
+    filter.shape as [number, number, number, number],
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    format,
+  );
   const { filterHeight: kh, filterWidth: kw, strideHeight: sh, strideWidth: sw, inHeight, inWidth, outHeight, outWidth } = info;
   const top = kh - 1 - info.padInfo.top;
   const left = kw - 1 - info.padInfo.left;

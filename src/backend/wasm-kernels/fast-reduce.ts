@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { release, reshape, runWasmKernel, WasmBackendLike } from './wasm-calls';
+import { release, reshape, runWasmKernel, type WasmBackendLike } from './wasm-calls';
 
 /**
  * float32 Sum / Mean over a leading run of axes ([0..k): BatchNorm statistics, bias and broadcast-add
@@ -35,7 +35,12 @@ export function fastReduce(backend: WasmBackendLike, x: tf.TensorInfo, axis: num
   let isMean: boolean;
   if (leading) {
     const view = reshape(backend, x, [1, m, 1, rest]);
-    reduced = runWasmKernel('AvgPool', backend, { x: view }, { filterSize: [m, 1], strides: [1, 1], pad: 'valid', dimRoundingMode: undefined });
+    reduced = runWasmKernel(
+      'AvgPool',
+      backend,
+      { x: view },
+      { filterSize: [m, 1], strides: [1, 1], pad: 'valid', dimRoundingMode: undefined },
+    );
     release(backend, view);
     isMean = true;
   } else {

@@ -1,12 +1,27 @@
 import * as tf from '@tensorflow/tfjs';
-import { KernelArgs, release, reshape, runStock, runWasmKernel, slice, WasmBackendLike, zeroInterleave } from './wasm-calls';
+import { type KernelArgs, release, reshape, runStock, runWasmKernel, slice, type WasmBackendLike, zeroInterleave } from './wasm-calls';
 
 /** The C function behind the wasm MaxPoolWithArgmax kernel, called directly to pass its own padding. */
 type ArgmaxPoolFn = (
-  xId: number, pooledId: number, indexesId: number, dtype: number, includeBatchInIndex: boolean,
-  batch: number, channels: number, inHeight: number, inWidth: number, outHeight: number, outWidth: number,
-  strideHeight: number, strideWidth: number, dilationHeight: number, dilationWidth: number,
-  filterHeight: number, filterWidth: number, padTop: number, padLeft: number,
+  xId: number,
+  pooledId: number,
+  indexesId: number,
+  dtype: number,
+  includeBatchInIndex: boolean,
+  batch: number,
+  channels: number,
+  inHeight: number,
+  inWidth: number,
+  outHeight: number,
+  outWidth: number,
+  strideHeight: number,
+  strideWidth: number,
+  dilationHeight: number,
+  dilationWidth: number,
+  filterHeight: number,
+  filterWidth: number,
+  padTop: number,
+  padLeft: number,
 ) => void;
 
 interface BackendWasmInternals extends WasmBackendLike {
@@ -20,7 +35,11 @@ const argmaxPoolFns = new WeakMap<object, ArgmaxPoolFn>();
 function argmaxPoolFn(backend: BackendWasmInternals): ArgmaxPoolFn {
   let fn = argmaxPoolFns.get(backend);
   if (!fn) {
-    fn = backend.wasm.cwrap('MaxPoolWithArgmax', null, new Array<string>(19).fill('number').map((t, i) => (i === 4 ? 'boolean' : t)));
+    fn = backend.wasm.cwrap(
+      'MaxPoolWithArgmax',
+      null,
+      new Array<string>(19).fill('number').map((t, i) => (i === 4 ? 'boolean' : t)),
+    );
     argmaxPoolFns.set(backend, fn);
   }
   return fn;
@@ -44,7 +63,14 @@ function maxPoolGrad(args: KernelArgs<'dy' | 'input' | 'output'>): tf.TensorInfo
   const { dy, input, output } = inputs;
   const { filterSize, strides, pad, dimRoundingMode } = attrs as unknown as tf.MaxPoolGradAttrs;
   if (input.dtype !== 'float32' || dy.dtype !== 'float32' || input.shape.length !== 4) return runStock('MaxPoolGrad', args as never);
-  const info = tf.backend_util.computePool2DInfo(input.shape as [number, number, number, number], filterSize, strides, 1, pad, dimRoundingMode);
+  const info = tf.backend_util.computePool2DInfo(
+    input.shape as [number, number, number, number],
+    filterSize,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+  );
   const { batchSize: n, inChannels: c, inHeight: h, inWidth: w, outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw } = info;
   const kh = info.effectiveFilterHeight;
   const kw = info.effectiveFilterWidth;
@@ -59,10 +85,20 @@ function maxPoolGrad(args: KernelArgs<'dy' | 'input' | 'output'>): tf.TensorInfo
 
   let xIn = input;
   if (hIn < h || wIn < w) xIn = slice(backend, input, [0, 0, 0, 0], [n, hIn, wIn, c]);
-  const grid = runWasmKernel('PadV2', backend, { x: xIn }, {
-    paddings: [[0, 0], [top, gh - top - hIn], [left, gw - left - wIn], [0, 0]],
-    constantValue: 0, // only ever 0: the wasm backend caches pad operators without their value
-  });
+  const grid = runWasmKernel(
+    'PadV2',
+    backend,
+    { x: xIn },
+    {
+      paddings: [
+        [0, 0],
+        [top, gh - top - hIn],
+        [left, gw - left - wIn],
+        [0, 0],
+      ],
+      constantValue: 0, // only ever 0: the wasm backend caches pad operators without their value
+    },
+  );
   if (xIn !== input) release(backend, xIn);
   const grid6 = reshape(backend, grid, [n, oh, sh, ow, sw, c]);
   const y6 = reshape(backend, output, [n, oh, 1, ow, 1, c]);
@@ -82,8 +118,26 @@ function maxPoolGrad(args: KernelArgs<'dy' | 'input' | 'output'>): tf.TensorInfo
   const pooled = backend.makeOutput([n, oh, ow, c], 'float32');
   const indexes = backend.makeOutput([n, oh, ow, c], 'int32');
   argmaxPoolFn(backend)(
-    backend.dataIdMap.get(ranked.dataId).id, backend.dataIdMap.get(pooled.dataId).id, backend.dataIdMap.get(indexes.dataId).id,
-    FLOAT32, true, n, c, gh, gw, oh, ow, sh, sw, 1, 1, kh, kw, 0, 0);
+    backend.dataIdMap.get(ranked.dataId).id,
+    backend.dataIdMap.get(pooled.dataId).id,
+    backend.dataIdMap.get(indexes.dataId).id,
+    FLOAT32,
+    true,
+    n,
+    c,
+    gh,
+    gw,
+    oh,
+    ow,
+    sh,
+    sw,
+    1,
+    1,
+    kh,
+    kw,
+    0,
+    0,
+  );
   release(backend, ranked, pooled);
 
   const count = n * oh * ow * c;
@@ -99,7 +153,20 @@ function maxPoolGrad(args: KernelArgs<'dy' | 'input' | 'output'>): tf.TensorInfo
     release(backend, dxGrid);
   }
   if (hIn < h || wIn < w) {
-    const full = runWasmKernel('PadV2', backend, { x: dx }, { paddings: [[0, 0], [0, h - hIn], [0, w - wIn], [0, 0]], constantValue: 0 });
+    const full = runWasmKernel(
+      'PadV2',
+      backend,
+      { x: dx },
+      {
+        paddings: [
+          [0, 0],
+          [0, h - hIn],
+          [0, w - wIn],
+          [0, 0],
+        ],
+        constantValue: 0,
+      },
+    );
     release(backend, dx);
     dx = full;
   }
@@ -137,7 +204,9 @@ function tensorFromValues(backend: BackendWasmInternals, values: Float32Array, s
 
 /** [1, oh, ow, 1]: 1 where window cell (i, j) of output (oh, ow) lies inside x, 0 where it is padding. */
 function cellInsideX(
-  backend: BackendWasmInternals, i: number, j: number,
+  backend: BackendWasmInternals,
+  i: number,
+  j: number,
   g: { oh: number; ow: number; sh: number; sw: number; top: number; left: number; hIn: number; wIn: number },
 ): tf.TensorInfo {
   const values = new Float32Array(g.oh * g.ow);
@@ -158,7 +227,11 @@ function cellInsideX(
  * strided positions by zero-interleaving and padding, and summed.
  */
 function overlappingMaxPoolGrad(
-  backend: BackendWasmInternals, dy: tf.TensorInfo, input: tf.TensorInfo, output: tf.TensorInfo, info: tf.backend_util.Conv2DInfo,
+  backend: BackendWasmInternals,
+  dy: tf.TensorInfo,
+  input: tf.TensorInfo,
+  output: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
 ): tf.TensorInfo {
   const { batchSize: n, inChannels: c, inHeight: h, inWidth: w, outHeight: oh, outWidth: ow, strideHeight: sh, strideWidth: sw } = info;
   const kh = info.effectiveFilterHeight;
@@ -172,17 +245,41 @@ function overlappingMaxPoolGrad(
   const wIn = Math.min(w, pw - left);
   let xIn = input;
   if (hIn < h || wIn < w) xIn = slice(backend, input, [0, 0, 0, 0], [n, hIn, wIn, c]);
-  const xp = runWasmKernel('PadV2', backend, { x: xIn }, { paddings: [[0, 0], [top, ph - top - hIn], [left, pw - left - wIn], [0, 0]], constantValue: 0 });
+  const xp = runWasmKernel(
+    'PadV2',
+    backend,
+    { x: xIn },
+    {
+      paddings: [
+        [0, 0],
+        [top, ph - top - hIn],
+        [left, pw - left - wIn],
+        [0, 0],
+      ],
+      constantValue: 0,
+    },
+  );
   if (xIn !== input) release(backend, xIn);
 
   let taken = runWasmKernel('Fill', backend, {}, { shape: [n, oh, ow, c], value: 0, dtype: 'float32' });
   let dxp: tf.TensorInfo | null = null;
   for (let i = 0; i < kh; i++) {
     for (let j = 0; j < kw; j++) {
-      const cell = runWasmKernel('StridedSlice', backend, { x: xp }, {
-        begin: [0, i, j, 0], end: [n, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, c], strides: [1, sh, sw, 1],
-        beginMask: 0, endMask: 0, ellipsisMask: 0, newAxisMask: 0, shrinkAxisMask: 0,
-      });
+      const cell = runWasmKernel(
+        'StridedSlice',
+        backend,
+        { x: xp },
+        {
+          begin: [0, i, j, 0],
+          end: [n, i + (oh - 1) * sh + 1, j + (ow - 1) * sw + 1, c],
+          strides: [1, sh, sw, 1],
+          beginMask: 0,
+          endMask: 0,
+          ellipsisMask: 0,
+          newAxisMask: 0,
+          shrinkAxisMask: 0,
+        },
+      );
       const eq = runWasmKernel('Equal', backend, { a: cell, b: output });
       const eqAll = runWasmKernel('Cast', backend, { x: eq }, { dtype: 'float32' });
       const inside = cellInsideX(backend, i, j, { oh, ow, sh, sw, top, left, hIn, wIn });
@@ -199,9 +296,20 @@ function overlappingMaxPoolGrad(
       release(backend, first);
       const spread = zeroInterleave(backend, contrib, sh, sw); // [n, oh*sh, ow*sw, c]
       release(backend, contrib);
-      let placed = runWasmKernel('PadV2', backend, { x: spread }, {
-        paddings: [[0, 0], [i, Math.max(0, ph - i - oh * sh)], [j, Math.max(0, pw - j - ow * sw)], [0, 0]], constantValue: 0,
-      });
+      let placed = runWasmKernel(
+        'PadV2',
+        backend,
+        { x: spread },
+        {
+          paddings: [
+            [0, 0],
+            [i, Math.max(0, ph - i - oh * sh)],
+            [j, Math.max(0, pw - j - ow * sw)],
+            [0, 0],
+          ],
+          constantValue: 0,
+        },
+      );
       release(backend, spread);
       if (placed.shape[1] !== ph || placed.shape[2] !== pw) {
         const cropped = slice(backend, placed, [0, 0, 0, 0], [n, ph, pw, c]);
@@ -220,7 +328,20 @@ function overlappingMaxPoolGrad(
   let dx = slice(backend, dxp as tf.TensorInfo, [0, top, left, 0], [n, hIn, wIn, c]);
   release(backend, dxp as tf.TensorInfo);
   if (hIn < h || wIn < w) {
-    const full = runWasmKernel('PadV2', backend, { x: dx }, { paddings: [[0, 0], [0, h - hIn], [0, w - wIn], [0, 0]], constantValue: 0 });
+    const full = runWasmKernel(
+      'PadV2',
+      backend,
+      { x: dx },
+      {
+        paddings: [
+          [0, 0],
+          [0, h - hIn],
+          [0, w - wIn],
+          [0, 0],
+        ],
+        constantValue: 0,
+      },
+    );
     release(backend, dx);
     dx = full;
   }

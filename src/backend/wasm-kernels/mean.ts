@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { fastReduce, keptShape } from './fast-reduce';
-import { release, reshape, runStock, KernelArgs } from './wasm-calls';
+import { release, reshape, runStock, type KernelArgs } from './wasm-calls';
 
 /**
  * Mean over leading axes (BatchNorm's batch statistics: tf.moments over [0,1,2] is one XNNPACK

@@ -1,6 +1,6 @@
-import * as tf from '@tensorflow/tfjs';
+import type * as tf from '@tensorflow/tfjs';
 import { fastReduce, keptShape } from './fast-reduce';
-import { release, reshape, runStock, KernelArgs } from './wasm-calls';
+import { release, reshape, runStock, type KernelArgs } from './wasm-calls';
 
 /**
  * Sum over leading axes (BatchNorm and bias gradients: [N,H,W,C] → [C]) or trailing axes through

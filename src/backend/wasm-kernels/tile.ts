@@ -1,5 +1,5 @@
-import * as tf from '@tensorflow/tfjs';
-import { release, reshape, runStock, runWasmKernel, WasmBackendLike, KernelArgs } from './wasm-calls';
+import type * as tf from '@tensorflow/tfjs';
+import { release, reshape, runStock, runWasmKernel, type KernelArgs } from './wasm-calls';
 
 /**
  * Tile as one broadcasting XNNPACK multiply: x viewed as [1, d0, 1, d1, ...] times ones of shape

@@ -38,12 +38,19 @@ export function runWasmKernel(
   inputs: Record<string, tf.TensorInfo>,
   attrs: Record<string, unknown> = {},
 ): tf.TensorInfo {
-  const out = kernelFor(kernelName).kernelFunc({ inputs, backend: backend as unknown as tf.KernelBackend, attrs: attrs as tf.NamedAttrMap });
+  const out = kernelFor(kernelName).kernelFunc({
+    inputs,
+    backend: backend as unknown as tf.KernelBackend,
+    attrs: attrs as tf.NamedAttrMap,
+  });
   return (Array.isArray(out) ? out[0] : out) as tf.TensorInfo;
 }
 
 /** Falls back to the stock wasm kernel for cases atflow's kernel does not handle. */
-export function runStock(kernelName: string, args: tf.KernelFunc extends (a: infer A) => unknown ? A : never): tf.TensorInfo | tf.TensorInfo[] {
+export function runStock(
+  kernelName: string,
+  args: tf.KernelFunc extends (a: infer A) => unknown ? A : never,
+): tf.TensorInfo | tf.TensorInfo[] {
   const k = stockKernels.get(kernelName);
   if (!k) throw new Error(`no stock wasm kernel '${kernelName}' to fall back to for this case`);
   return k.kernelFunc(args);
@@ -77,12 +84,22 @@ export function conv2d(
   opts: { strides?: [number, number]; dilations?: [number, number]; pads: { top: number; bottom: number; left: number; right: number } },
 ): tf.TensorInfo {
   const { top, bottom, left, right } = opts.pads;
-  return runWasmKernel('Conv2D', backend, { x, filter }, {
-    strides: opts.strides ?? [1, 1],
-    dilations: opts.dilations ?? [1, 1],
-    pad: [[0, 0], [top, bottom], [left, right], [0, 0]],
-    dataFormat: 'NHWC',
-  });
+  return runWasmKernel(
+    'Conv2D',
+    backend,
+    { x, filter },
+    {
+      strides: opts.strides ?? [1, 1],
+      dilations: opts.dilations ?? [1, 1],
+      pad: [
+        [0, 0],
+        [top, bottom],
+        [left, right],
+        [0, 0],
+      ],
+      dataFormat: 'NHWC',
+    },
+  );
 }
 
 /**
@@ -93,7 +110,14 @@ export function zeroInterleave(backend: WasmBackendLike, x: tf.TensorInfo, sh: n
   const [n, h, w, c] = x.shape as Shape4;
   if (sh === 1 && sw === 1) return reshape(backend, x, [n, h, w, c]);
   const six = reshape(backend, x, [n, h, 1, w, 1, c]);
-  const padded = pad(backend, six, [[0, 0], [0, 0], [0, sh - 1], [0, 0], [0, sw - 1], [0, 0]]);
+  const padded = pad(backend, six, [
+    [0, 0],
+    [0, 0],
+    [0, sh - 1],
+    [0, 0],
+    [0, sw - 1],
+    [0, 0],
+  ]);
   release(backend, six);
   const out = reshape(backend, padded, [n, h * sh, w * sw, c]);
   release(backend, padded);

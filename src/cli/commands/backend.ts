@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { initBackend, describeBackend, availableBackends, BackendName } from '../../backend/select';
+import { initBackend, describeBackend, availableBackends, type BackendName } from '../../backend/select';
 
 /** `atflow backend [--json]`: which backend atflow would use here, and which ones are available. */
 export function register(program: Command): void {

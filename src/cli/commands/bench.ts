@@ -2,7 +2,7 @@ import { spawnSync } from 'child_process';
 import type { Command } from 'commander';
 import * as fs from 'fs';
 import * as path from 'path';
-import { availableBackends, BACKEND_NAMES, BackendInfo, BackendName, describeBackend } from '../../backend/select';
+import { availableBackends, BACKEND_NAMES, type BackendInfo, type BackendName, describeBackend } from '../../backend/select';
 import { AtflowError } from '../../core/errors';
 
 interface BenchCliOptions {
@@ -57,9 +57,16 @@ interface BenchEngine {
 
 function list<T extends string>(field: string, value: string | undefined, allowed: readonly T[], fallback: readonly T[]): T[] {
   if (value === undefined) return [...fallback];
-  const items = value.split(',').map((s) => s.trim()).filter(Boolean);
+  const items = value
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const it of items) {
-    if (!allowed.includes(it as T)) throw new AtflowError('ARGUMENT', `bench --${field}: unknown '${it}'; expected a comma-separated list of ${allowed.join(', ')}`, { field, value: it });
+    if (!allowed.includes(it as T))
+      throw new AtflowError('ARGUMENT', `bench --${field}: unknown '${it}'; expected a comma-separated list of ${allowed.join(', ')}`, {
+        field,
+        value: it,
+      });
   }
   return items as T[];
 }
@@ -67,7 +74,8 @@ function list<T extends string>(field: string, value: string | undefined, allowe
 function positiveInt(field: string, value: string | undefined, fallback: number, min = 1): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min) throw new AtflowError('ARGUMENT', `bench --${field} must be an integer ≥ ${min}, got '${value}'`, { field, value });
+  if (!Number.isInteger(n) || n < min)
+    throw new AtflowError('ARGUMENT', `bench --${field} must be an integer ≥ ${min}, got '${value}'`, { field, value });
   return n;
 }
 
@@ -75,7 +83,14 @@ function positiveInt(field: string, value: string | undefined, fallback: number,
  * Runs bench/<script> in a child process (tsx, as the CLI runs its sources); its JSON objects become
  * JSON lines tagged {bench: suite} with --json, else are printed as they come. Returns the exit status.
  */
-function runScriptSuite(benchDir: string, suite: Exclude<Suite, 'engine'>, quick: boolean, json: boolean, note: (m: string) => void, env: NodeJS.ProcessEnv = process.env): number {
+function runScriptSuite(
+  benchDir: string,
+  suite: Exclude<Suite, 'engine'>,
+  quick: boolean,
+  json: boolean,
+  note: (m: string) => void,
+  env: NodeJS.ProcessEnv = process.env,
+): number {
   const { script, quickArgs } = SUITE_SCRIPTS[suite];
   note(`${suite}: bench/${script}${quick ? ` ${quickArgs.join(' ')}` : ''} ...`);
   const tsxCli = require.resolve('tsx/cli');
@@ -99,7 +114,10 @@ function runScriptSuite(benchDir: string, suite: Exclude<Suite, 'engine'>, quick
   try {
     objects = [JSON.parse(out)];
   } catch {
-    objects = out.split('\n').filter((l) => l.trim().startsWith('{')).map((l) => JSON.parse(l));
+    objects = out
+      .split('\n')
+      .filter((l) => l.trim().startsWith('{'))
+      .map((l) => JSON.parse(l));
   }
   for (const o of objects) process.stdout.write(JSON.stringify({ bench: suite, ...(o as object) }) + '\n');
   return 0;
@@ -112,10 +130,23 @@ function runScriptSuite(benchDir: string, suite: Exclude<Suite, 'engine'>, quick
 export function register(program: Command): void {
   program
     .command('bench')
-    .description('benchmarks beside PyTorch CPU: the engine (forward, input gradient, train step, PGD-10 AT step on every backend), sinks, logging, evaluation (AutoAttack per stage beside the reference, the per-epoch evaluation)')
-    .option('--json', 'one JSON object per line on stdout: {model, batch, measure, backend, threads, ms, examples_per_s, gflops, peer_ms, ratio}')
+    .description(
+      'benchmarks beside PyTorch CPU: the engine (forward, input gradient, ' +
+        'train step, PGD-10 AT step on every backend), sinks, logging, ' +
+        'evaluation (AutoAttack per stage beside the reference, the per-epoch ' +
+        'evaluation)',
+    )
+    .option(
+      '--json',
+      'one JSON object per line on stdout: {model, batch, measure, backend, threads, ms, examples_per_s, gflops, peer_ms, ratio}',
+    )
     .option('--suite <list>', `parts to run: ${SUITES.join(', ')} or all (default engine; \`npm run bench\` runs all)`)
-    .option('--backends <list>', `comma-separated subset of ${BACKEND_NAMES.join(', ')} (default: tensorflow and wasm where present; the pure-JS cpu reference takes over 15 minutes, name it to run it)`)
+    .option(
+      '--backends <list>',
+      `comma-separated subset of ${BACKEND_NAMES.join(', ')} (default: ` +
+        `tensorflow and wasm where present; the pure-JS cpu reference takes ` +
+        `over 15 minutes, name it to run it)`,
+    )
     .option('--models <list>', 'mnist (the MNIST CNN, batch 128), resnet (PreAct-ResNet-18 on 32×32×3, batch 64); default both')
     .option('--measures <list>', 'forward, grad_x, train_step, pgd10_at_step (default all)')
     .option('--batch <n>', 'batch size for every model (default 128 for mnist, 64 for resnet)')
@@ -125,20 +156,30 @@ export function register(program: Command): void {
     .option('--no-peer', 'do not run the PyTorch peer (peer_ms is then null)')
     .option('--resnet-on-cpu', 'also run PreAct-ResNet-18 on the cpu backend (minutes per measure)')
     .option('--no-peak', 'skip the peak probe (a large matmul per backend and in PyTorch; share_of_peak is then null)')
-    .option('--autoattack <dir>', 'eval suite: a checkout of fra31/auto-attack (the folder holding autoattack/) for the reference AutoAttack (default: ATFLOW_AUTOATTACK)')
+    .option(
+      '--autoattack <dir>',
+      'eval suite: a checkout of fra31/auto-attack (the folder holding ' +
+        'autoattack/) for the reference AutoAttack (default: ' +
+        'ATFLOW_AUTOATTACK)',
+    )
     .action(async (opts: BenchCliOptions) => {
       // bench/ lives beside src/ in a clone (it is not in the npm package): TypeScript loaded at run time
       // through tsx, a devDependency, so that `atflow --help` does not pay for its imports and the
       // library build excludes it. (src/ and dist/ are both two levels below the package root.)
       const benchDir = path.join(__dirname, '..', '..', '..', 'bench');
       if (!fs.existsSync(path.join(benchDir, 'engine.ts'))) {
-        throw new AtflowError('ARGUMENT', `atflow bench runs from a clone of the atflow repository (${benchDir} is not in the npm package): git clone it, npm ci, then npx atflow bench`);
+        throw new AtflowError(
+          'ARGUMENT',
+          `atflow bench runs from a clone of the atflow repository (${benchDir} ` +
+            `is not in the npm package): git clone it, npm ci, then npx atflow ` +
+            `bench`,
+        );
       }
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
+
       require('tsx/cjs');
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
+
       const engine: BenchEngine = require(path.join(benchDir, 'engine'));
-      // eslint-disable-next-line @typescript-eslint/no-require-imports
+
       const { MEASURES }: { MEASURES: readonly string[] } = require(path.join(benchDir, 'flops'));
       const suites: Suite[] = opts.suite === 'all' ? [...SUITES] : list<Suite>('suite', opts.suite, SUITES, ['engine']);
       const note = (m: string) => process.stderr.write(`bench: ${m}\n`);
@@ -148,14 +189,22 @@ export function register(program: Command): void {
         const fallback = present.filter((b) => b !== 'cpu');
         const backends = list<BackendName>('backends', opts.backends, BACKEND_NAMES, fallback.length > 0 ? fallback : ['cpu']);
         for (const b of backends) {
-          if (!present.includes(b)) throw new AtflowError('BACKEND', `bench --backends: '${b}' is not available here (available: ${present.join(', ')}); see \`atflow backend\``);
+          if (!present.includes(b))
+            throw new AtflowError(
+              'BACKEND',
+              `bench --backends: '${b}' is not available here (available: ${present.join(', ')}); see \`atflow backend\``,
+            );
         }
         const models = list('models', opts.models, MODEL_KEYS, opts.quick ? ['mnist'] : MODEL_KEYS);
         const measures = list('measures', opts.measures, MEASURES, MEASURES);
         const batchAll = opts.batch === undefined ? undefined : positiveInt('batch', opts.batch, 1);
         const reps = positiveInt('reps', opts.reps, opts.quick ? 2 : 5);
         const warmup = positiveInt('warmup', opts.warmup, 1, 0);
-        const { rows, peers, backends: infos } = await engine.runEngineBench({
+        const {
+          rows,
+          peers,
+          backends: infos,
+        } = await engine.runEngineBench({
           backends,
           models,
           measures,

@@ -18,7 +18,10 @@ export interface InspectResult {
   readonly metadata: Record<string, string>;
 }
 
-function readTable(file: string, columns?: string[]): { table: arrow.Table; format: 'parquet' | 'arrow'; metadata: Record<string, string> } {
+function readTable(
+  file: string,
+  columns?: string[],
+): { table: arrow.Table; format: 'parquet' | 'arrow'; metadata: Record<string, string> } {
   if (file.endsWith('.parquet')) return { table: readParquetTable(file, columns), format: 'parquet', metadata: readParquetMetadata(file) };
   if (/\.(arrow|arrows|ipc|feather)$/.test(file)) {
     let table: arrow.Table;
@@ -29,7 +32,11 @@ function readTable(file: string, columns?: string[]): { table: arrow.Table; form
     }
     return { table, format: 'arrow', metadata: Object.fromEntries(table.schema.metadata) };
   }
-  throw new AtflowError('ARGUMENT', `inspect: ${file}: expected a .parquet, .arrow or .arrows file, a folder of them, a run folder or a glob`, { path: file });
+  throw new AtflowError(
+    'ARGUMENT',
+    `inspect: ${file}: expected a .parquet, .arrow or .arrows file, a folder of them, a run folder or a glob`,
+    { path: file },
+  );
 }
 
 function jsonSafe(v: unknown): unknown {
@@ -55,10 +62,22 @@ export function inspectTable(t: TableFiles, head = 5): InspectResult {
   let total = 0;
   for (const [k, file] of t.files.entries()) {
     // past the head, one column is enough to count the rows
-    const table = k === 0 ? first.table : rows.length < head ? readTable(file).table : readTable(file, first.table.schema.fields.slice(0, 1).map((f) => f.name)).table;
+    const table =
+      k === 0
+        ? first.table
+        : rows.length < head
+          ? readTable(file).table
+          : readTable(
+              file,
+              first.table.schema.fields.slice(0, 1).map((f) => f.name),
+            ).table;
     for (let i = 0; i < table.numRows && rows.length < head; i++) {
       const r = table.get(i)!.toJSON() as Record<string, unknown>;
-      rows.push(Object.fromEntries(Object.entries(r).map(([c, v]) => [c, timestamps.has(c) && v !== null ? new Date(Number(v)).toISOString() : jsonSafe(v)])));
+      rows.push(
+        Object.fromEntries(
+          Object.entries(r).map(([c, v]) => [c, timestamps.has(c) && v !== null ? new Date(Number(v)).toISOString() : jsonSafe(v)]),
+        ),
+      );
     }
     total += table.numRows;
   }
@@ -79,12 +98,14 @@ function render(r: InspectResult, showMeta: boolean): string {
   for (const c of r.schema) lines.push(`  ${c.name.padEnd(w)}  ${c.type}${c.nullable ? '' : ' not null'}`);
   if (r.head.length) {
     const cols = r.schema.map((c) => c.name);
-    const cell = (v: unknown) => (v === null || v === undefined ? 'null' : typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toPrecision(6))) : String(v));
+    const cell = (v: unknown) =>
+      v === null || v === undefined ? 'null' : typeof v === 'number' && !Number.isInteger(v) ? String(Number(v.toPrecision(6))) : String(v);
     const widths = cols.map((c) => Math.max(c.length, ...r.head.map((row) => cell(row[c]).length)));
     lines.push('  ' + cols.map((c, i) => c.padEnd(widths[i])).join('  '));
     for (const row of r.head) lines.push('  ' + cols.map((c, i) => cell(row[c]).padEnd(widths[i])).join('  '));
   }
-  if (showMeta) for (const [k, v] of Object.entries(r.metadata)) lines.push(`  meta ${k} = ${v.length > 200 ? v.slice(0, 197) + '...' : v}`);
+  if (showMeta)
+    for (const [k, v] of Object.entries(r.metadata)) lines.push(`  meta ${k} = ${v.length > 200 ? v.slice(0, 197) + '...' : v}`);
   return lines.join('\n');
 }
 
@@ -92,14 +113,22 @@ function render(r: InspectResult, showMeta: boolean): string {
 export function register(program: Command): void {
   program
     .command('inspect')
-    .description('schema, row count and first rows of a .parquet / .arrow(s) file, of a folder of Parquet files read as one table (examples/), of a glob, or of every table in a run folder')
-    .argument('<target>', "a table file, a folder (runs/<id>/examples is one table), a run folder, or a glob in quotes ('runs/<id>/examples/*/*.parquet')")
+    .description(
+      'schema, row count and first rows of a .parquet / .arrow(s) file, of a ' +
+        'folder of Parquet files read as one table (examples/), of a glob, or ' +
+        'of every table in a run folder',
+    )
+    .argument(
+      '<target>',
+      "a table file, a folder (runs/<id>/examples is one table), a run folder, or a glob in quotes ('runs/<id>/examples/*/*.parquet')",
+    )
     .option('-n, --head <rows>', 'rows to show', '5')
     .option('--meta', 'also print the key-value metadata')
     .option('--json', 'print JSON (one object for one table, else an array)')
     .action((target: string, opts: { head: string; meta?: boolean; json?: boolean }) => {
       const head = Number(opts.head);
-      if (!(Number.isInteger(head) && head >= 0)) throw new AtflowError('ARGUMENT', `--head must be a non-negative integer, got '${opts.head}'`);
+      if (!(Number.isInteger(head) && head >= 0))
+        throw new AtflowError('ARGUMENT', `--head must be a non-negative integer, got '${opts.head}'`);
       const tables = tablesOf(target);
       if (tables.length === 0) throw new AtflowError('DATA_FILE', `inspect: no .parquet/.arrow files under ${target}`, { path: target });
       const results = tables.map((t) => inspectTable(t, head));

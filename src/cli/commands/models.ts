@@ -12,7 +12,9 @@ export function register(program: Command): void {
     .action((opts: { json?: boolean; classes: string }) => {
       const classes = opts.classes.split(',').map((s) => Number(s.trim()));
       if (classes.some((k) => !Number.isInteger(k) || k < 2)) {
-        throw new AtflowError('ARGUMENT', `--classes: expected comma-separated integers ≥ 2, got '${opts.classes}'`, { value: opts.classes });
+        throw new AtflowError('ARGUMENT', `--classes: expected comma-separated integers ≥ 2, got '${opts.classes}'`, {
+          value: opts.classes,
+        });
       }
       const rows = listModels(classes);
       if (opts.json) {
@@ -22,7 +24,12 @@ export function register(program: Command): void {
       const lines = [['model', 'classes', 'parameters', 'input (H×W×C)']];
       for (const r of rows) lines.push([r.name, String(r.classes), r.parameters.toLocaleString('en-US'), r.inputShape.join('×')]);
       const widths = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
-      const text = lines.map((l) => l.map((cell, i) => (i === 0 || i === 3 ? cell.padEnd(widths[i]) : cell.padStart(widths[i]))).join('  ').trimEnd());
+      const text = lines.map((l) =>
+        l
+          .map((cell, i) => (i === 0 || i === 3 ? cell.padEnd(widths[i]) : cell.padStart(widths[i])))
+          .join('  ')
+          .trimEnd(),
+      );
       process.stdout.write(text.join('\n') + '\nany wrn-D-K (D = 6n+4) is accepted too, e.g. wrn-16-2\n');
     });
 }

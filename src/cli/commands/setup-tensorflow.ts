@@ -12,7 +12,9 @@ import { AtflowError } from '../../core/errors';
 export function register(program: Command): void {
   program
     .command('setup-tensorflow')
-    .description('build the fast tensorflow backend (tfjs-node against a pip TensorFlow wheel) into this project; run it again after `npm ci`')
+    .description(
+      'build the fast tensorflow backend (tfjs-node against a pip TensorFlow wheel) into this project; run it again after `npm ci`',
+    )
     .option('--gpu', 'build @tensorflow/tfjs-node-gpu against the CUDA `tensorflow` wheel')
     .option('--check', 'only say whether it can be built here (tools present, wheel cached or reachable through pip)')
     .option('--force', 're-extract the wheel and rebuild the addon')
@@ -20,7 +22,14 @@ export function register(program: Command): void {
       const project = tensorflowProject();
       if (!project) throw new AtflowError('BACKEND', 'cannot resolve @tensorflow/tfjs from atflow: is atflow installed (`npm install`)?');
       const script = path.join(__dirname, '..', '..', '..', 'scripts', 'setup-tensorflow.sh');
-      const args = [script, '--project', project, ...(opts.gpu ? ['--gpu'] : []), ...(opts.check ? ['--check'] : []), ...(opts.force ? ['--force'] : [])];
+      const args = [
+        script,
+        '--project',
+        project,
+        ...(opts.gpu ? ['--gpu'] : []),
+        ...(opts.check ? ['--check'] : []),
+        ...(opts.force ? ['--force'] : []),
+      ];
       const r = spawnSync('bash', args, { stdio: 'inherit' });
       if (r.error) throw new AtflowError('BACKEND', `could not run ${script} with bash: ${r.error.message}`);
       if (r.status !== 0 || opts.check) {
@@ -28,7 +37,8 @@ export function register(program: Command): void {
         return;
       }
       // The script exits 0 without building when no wheel is reachable (atflow then runs on wasm).
-      const pkg = opts.gpu || process.env.TFJS_NODE_PACKAGE === '@tensorflow/tfjs-node-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
+      const pkg =
+        opts.gpu || process.env.TFJS_NODE_PACKAGE === '@tensorflow/tfjs-node-gpu' ? '@tensorflow/tfjs-node-gpu' : '@tensorflow/tfjs-node';
       if (hasBuiltAddon(tensorflowPackageDir(project, pkg))) writeSetupRecord(project, pkg);
     });
 }

@@ -7,7 +7,7 @@ import { submitSlurm } from '../../sweep/submit-slurm';
 import { runSweepWorker } from '../../sweep/worker';
 import { atflowRunCommand } from '../../sweep/runner';
 import { readManifest } from '../../sweep/manifest';
-import { readSweepStatus, SweepPointStatus } from '../../sweep/task-status';
+import { readSweepStatus, type SweepPointStatus } from '../../sweep/task-status';
 
 interface SweepFlags {
   out?: string;
@@ -31,16 +31,27 @@ export function register(program: Command): void {
         'or as a Kubernetes Indexed Job / SLURM array (executor "array"); finished runs are skipped, unfinished ones resume',
     )
     .argument('<sweep>', 'sweep file: { "base": "<config>", "axes": { "<dotted.path>": [values...] }, "executor": {...}, "out": "runs" }')
-    .option('--out <dir>', "output root (overrides the sweep file's \"out\"; default runs)")
-    .option('--workers <n>', 'local executor: run processes at once (default: one per GPU if present, else one per core); ATFLOW_WORKERS, data-parallel threads inside each run, multiplies with it')
+    .option('--out <dir>', 'output root (overrides the sweep file\'s "out"; default runs)')
+    .option(
+      '--workers <n>',
+      'local executor: run processes at once (default: one per GPU if ' +
+        'present, else one per core); ATFLOW_WORKERS, data-parallel threads ' +
+        'inside each run, multiplies with it',
+    )
     .option('--executor <kind>', 'local | array (overrides the sweep file)')
     .option('--dry-run', 'only write <out>/sweeps/<name>/configs/*.json and manifest.json')
     .option('--backend <name>', 'local executor: backend for every run (atflow run --backend)')
-    .option('--set <path=value>', "override a field of the sweep's base config, as atflow run --set (repeatable; a path an axis sets is refused)", (v: string, acc: string[]) => [...acc, v], [] as string[])
+    .option(
+      '--set <path=value>',
+      "override a field of the sweep's base config, as atflow run --set (repeatable; a path an axis sets is refused)",
+      (v: string, acc: string[]) => [...acc, v],
+      [] as string[],
+    )
     .option('--submit', 'array executor (implied): submit sweep.sbatch with sbatch and print the job id; run again to resume')
     .addHelpText('after', '\nSee docs/sweeps.md for the file format, the executors and the output layout.')
     .action(async (file: string, flags: SweepFlags) => {
-      if (flags.submit && flags.executor === 'local') throw new AtflowError('ARGUMENT', '--submit needs the array executor, not --executor local');
+      if (flags.submit && flags.executor === 'local')
+        throw new AtflowError('ARGUMENT', '--submit needs the array executor, not --executor local');
       if (flags.submit && flags.dryRun) throw new AtflowError('ARGUMENT', '--submit and --dry-run exclude each other');
       const workers = flags.workers === undefined ? undefined : Number(flags.workers);
       if (workers !== undefined && !(Number.isInteger(workers) && workers >= 1)) {
@@ -59,7 +70,10 @@ export function register(program: Command): void {
         });
         if (flags.submit && result.kind === 'array') {
           const job = submitSlurm(result.files.slurmPath);
-          process.stdout.write(`submitted array job ${job} (${result.materialised.manifest.runs.length} task(s)): squeue -j ${job}; atflow sweep-status ${path.dirname(result.files.manifestPath)}\n`);
+          process.stdout.write(
+            `submitted array job ${job} (${result.materialised.manifest.runs.length} ` +
+              `task(s)): squeue -j ${job}; atflow sweep-status ${path.dirname(result.files.manifestPath)}\n`,
+          );
         }
         if (signal.aborted) process.exitCode = 130;
         else if (!result.ok) process.exitCode = 1;
@@ -75,7 +89,11 @@ export function register(program: Command): void {
     .action(async (manifest: string, flags: { index?: string; backend?: string }) => {
       // scancel / a deleted pod send SIGTERM: stop the run (it resumes next time) and record the point as cancelled.
       await untilSignalled(async (signal) => {
-        process.exitCode = await runSweepWorker(manifest, { index: flags.index, runner: atflowRunCommand({ backend: flags.backend }), signal });
+        process.exitCode = await runSweepWorker(manifest, {
+          index: flags.index,
+          runner: atflowRunCommand({ backend: flags.backend }),
+          signal,
+        });
       });
     });
 
@@ -101,7 +119,12 @@ function formatSweepStatus(points: SweepPointStatus[]): string[] {
   const lines: string[] = [];
   for (const p of points) {
     const s = p.status;
-    const where = s?.scheduler.kind === 'slurm' ? `slurm job ${s.scheduler.jobId}${s.scheduler.arrayJobId ? ` (array ${s.scheduler.arrayJobId}_${s.scheduler.arrayTaskId})` : ''}` : s?.scheduler.kind === 'kubernetes' ? `pod ${s.scheduler.pod ?? '?'}` : '';
+    const where =
+      s?.scheduler.kind === 'slurm'
+        ? `slurm job ${s.scheduler.jobId}${s.scheduler.arrayJobId ? ` (array ${s.scheduler.arrayJobId}_${s.scheduler.arrayTaskId})` : ''}`
+        : s?.scheduler.kind === 'kubernetes'
+          ? `pod ${s.scheduler.pod ?? '?'}`
+          : '';
     const values = Object.entries(p.values)
       .map(([k, v]) => `${k}=${typeof v === 'string' ? v : JSON.stringify(v)}`)
       .join(' ');
@@ -111,7 +134,9 @@ function formatSweepStatus(points: SweepPointStatus[]): string[] {
     if (s?.error) lines.push(`      error: ${s.error}`);
   }
   const count = (state: string) => points.filter((p) => p.state === state).length;
-  lines.push(`${points.length} point(s): ${['completed', 'running', 'failed', 'cancelled', 'pending'].map((st) => `${count(st)} ${st}`).join(', ')}`);
+  lines.push(
+    `${points.length} point(s): ${['completed', 'running', 'failed', 'cancelled', 'pending'].map((st) => `${count(st)} ${st}`).join(', ')}`,
+  );
   return lines;
 }
 

@@ -3,7 +3,7 @@ import { batchNormTrain } from '../../backend/batch-norm-train';
 import { AtflowError } from '../../core/errors';
 import type { Mode } from '../../core/model';
 import { batchStatsListener } from '../../core/batch-stats';
-import { makeSlot, TensorSlot, variableOf } from './slot';
+import { makeSlot, type TensorSlot, variableOf } from './slot';
 import { ONES, ZEROS } from './init';
 
 /** PyTorch's BatchNorm2d defaults (docs/algorithms.md §3.1). */
@@ -56,16 +56,26 @@ export class BatchNorm2d {
     const count = n * h * w;
     if (count <= 1) {
       // PyTorch refuses too: the unbiased variance of one value is undefined.
-      throw new AtflowError('SHAPE', `${this.name}: BatchNorm in train mode needs more than 1 value per channel, got input ${JSON.stringify(x.shape)}`, {
-        name: this.name,
-        shape: x.shape,
-      });
+      throw new AtflowError(
+        'SHAPE',
+        `${this.name}: BatchNorm in train mode needs more than 1 value per channel, got input ${JSON.stringify(x.shape)}`,
+        {
+          name: this.name,
+          shape: x.shape,
+        },
+      );
     }
     // Gradients flow through the batch statistics (fused on `tensorflow`, see batchNormTrain).
     const { y, mean, variance } = batchNormTrain(x, gamma, beta, BN_EPS);
     this.updateRunningStats(mean, variance, count);
     const listener = batchStatsListener();
-    if (listener) listener({ layer: this.name, mean: (mean.dataSync() as Float32Array).slice(), biasedVariance: (variance.dataSync() as Float32Array).slice(), count });
+    if (listener)
+      listener({
+        layer: this.name,
+        mean: (mean.dataSync() as Float32Array).slice(),
+        biasedVariance: (variance.dataSync() as Float32Array).slice(),
+        count,
+      });
     return y;
   }
 

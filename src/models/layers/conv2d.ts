@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { makeSlot, TensorSlot, variableOf } from './slot';
-import { InitScheme, pytorchDefaultBias, pytorchDefaultWeight, wrnConvWeight } from './init';
+import { makeSlot, type TensorSlot, variableOf } from './slot';
+import { type InitScheme, pytorchDefaultBias, pytorchDefaultWeight, wrnConvWeight } from './init';
 
 export interface Conv2dOptions {
   readonly stride?: number;
@@ -35,7 +35,7 @@ export class Conv2d {
       'conv',
       init === 'wrn' ? wrnConvWeight(kernel, kernel, outChannels) : pytorchDefaultWeight(fanIn),
     );
-    this.bias = opts.bias ?? true ? makeSlot(`${name}.bias`, 'parameter', [outChannels], 'plain', pytorchDefaultBias(fanIn)) : null;
+    this.bias = (opts.bias ?? true) ? makeSlot(`${name}.bias`, 'parameter', [outChannels], 'plain', pytorchDefaultBias(fanIn)) : null;
   }
 
   /** state_dict order: weight, bias. */

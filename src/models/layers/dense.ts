@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { makeSlot, TensorSlot, variableOf } from './slot';
+import { makeSlot, type TensorSlot, variableOf } from './slot';
 import { pytorchDefaultBias, pytorchDefaultWeight, ZEROS } from './init';
 
 export interface LinearOptions {

@@ -22,29 +22,49 @@ export interface DataParallelChoice {
  * its share of the cores as ATFLOW_CORES (see coresPerProcess), never as ATFLOW_WORKERS: the share only
  * shapes the automatic count, so a tensorflow child is not refused for a count the user never set.
  */
-export function dataParallelWorkers(backend: BackendName, env: NodeJS.ProcessEnv = process.env, cores: number = coresOf(env), resumedWith?: number): DataParallelChoice {
+export function dataParallelWorkers(
+  backend: BackendName,
+  env: NodeJS.ProcessEnv = process.env,
+  cores: number = coresOf(env),
+  resumedWith?: number,
+): DataParallelChoice {
   const raw = (env.ATFLOW_WORKERS ?? '').trim();
   if (raw === '' || raw === 'auto') {
     // A resumed run keeps the count it was trained with: the automatic count follows the cores a
     // process sees (its CPU affinity under SLURM, the variant processes beside it), which may differ
     // between the first attempt and the resume, and a different count would not continue it identically.
     if (resumedWith !== undefined && Number.isInteger(resumedWith) && resumedWith >= 1 && !(resumedWith > 1 && backend === 'tensorflow')) {
-      return { workers: resumedWith, reason: `resumed run: the checkpoint's ${resumedWith} data-parallel worker(s) (ATFLOW_WORKERS unset)` };
+      return {
+        workers: resumedWith,
+        reason: `resumed run: the checkpoint's ${resumedWith} data-parallel worker(s) (ATFLOW_WORKERS unset)`,
+      };
     }
-    if (backend === 'wasm' && cores > 1) return { workers: cores, reason: `wasm on ${cores} cores: one data-parallel worker per core (ATFLOW_WORKERS=1 for a single thread)` };
+    if (backend === 'wasm' && cores > 1)
+      return { workers: cores, reason: `wasm on ${cores} cores: one data-parallel worker per core (ATFLOW_WORKERS=1 for a single thread)` };
     return { workers: 1, reason: backend === 'wasm' ? 'wasm on one core: single thread' : `${backend} backend: single thread` };
   }
   const n = Number(raw);
   if (!Number.isInteger(n) || n < 1) {
-    throw new AtflowError('CONFIG', `ATFLOW_WORKERS must be 'auto' or an integer ≥ 1, got '${raw}'`, { field: 'ATFLOW_WORKERS', value: raw });
+    throw new AtflowError('CONFIG', `ATFLOW_WORKERS must be 'auto' or an integer ≥ 1, got '${raw}'`, {
+      field: 'ATFLOW_WORKERS',
+      value: raw,
+    });
   }
   if (n > 1 && backend === 'tensorflow') {
-    throw new AtflowError('CONFIG', `ATFLOW_WORKERS=${n}: data-parallel workers run on wasm or cpu; the tensorflow backend already uses every core (unset ATFLOW_WORKERS)`, { field: 'ATFLOW_WORKERS', value: raw });
+    throw new AtflowError(
+      'CONFIG',
+      `ATFLOW_WORKERS=${n}: data-parallel workers run on wasm or cpu; the ` +
+        `tensorflow backend already uses every core (unset ATFLOW_WORKERS)`,
+      { field: 'ATFLOW_WORKERS', value: raw },
+    );
   }
   // each worker is one tfjs instance on one core: more workers than cores share them and only add overhead
   const warning =
     n > cores
-      ? `ATFLOW_WORKERS=${n} on ${cores} core(s): ${n} data-parallel workers share ${cores} core(s), which is slower than ${cores} (each worker is one tfjs instance on one core); set ATFLOW_WORKERS=${cores} or unset it (the default is one per core)`
+      ? `ATFLOW_WORKERS=${n} on ${cores} core(s): ${n} data-parallel workers ` +
+        `share ${cores} core(s), which is slower than ${cores} (each worker is ` +
+        `one tfjs instance on one core); set ATFLOW_WORKERS=${cores} or unset ` +
+        `it (the default is one per core)`
       : undefined;
   return { workers: n, reason: `ATFLOW_WORKERS=${n}`, ...(warning ? { warning } : {}) };
 }
@@ -54,7 +74,11 @@ export function coresOf(env: NodeJS.ProcessEnv = process.env): number {
   const raw = (env.ATFLOW_CORES ?? '').trim();
   if (raw === '') return defaultWorkerCount();
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < 1) throw new AtflowError('CONFIG', `ATFLOW_CORES must be an integer ≥ 1 (the cores this process may use), got '${raw}'`, { field: 'ATFLOW_CORES', value: raw });
+  if (!Number.isInteger(n) || n < 1)
+    throw new AtflowError('CONFIG', `ATFLOW_CORES must be an integer ≥ 1 (the cores this process may use), got '${raw}'`, {
+      field: 'ATFLOW_CORES',
+      value: raw,
+    });
   return n;
 }
 

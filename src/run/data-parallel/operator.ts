@@ -27,7 +27,9 @@ export interface AttackAndTrainParallelOptions {
  * the eval-mode forward of the whole batch first (TE's EMA must see f(x) before the attack); the
  * workers then run attack + gradient on their shares.
  */
-export function attackAndTrainParallel(options: AttackAndTrainParallelOptions): OperatorFunction<LabeledBatch | AugmentedBatch, TrainedBatch> {
+export function attackAndTrainParallel(
+  options: AttackAndTrainParallelOptions,
+): OperatorFunction<LabeledBatch | AugmentedBatch, TrainedBatch> {
   const { pool, model, optimizer, lr: lrSchedule, te, seed } = options;
   return concatMap(async (batch) => {
     const t0 = performance.now();

@@ -79,13 +79,17 @@ class WorkerHandle {
       this.pending = null;
       worker.unref();
       if (!p) return;
-      if (m.type === 'error') p.reject(new AtflowError(m.code as ErrorCode, `data-parallel worker ${index}: ${m.message}`, { worker: index }));
+      if (m.type === 'error')
+        p.reject(new AtflowError(m.code as ErrorCode, `data-parallel worker ${index}: ${m.message}`, { worker: index }));
       else p.resolve(m);
     });
-    worker.on('error', (e) => this.fail(new AtflowError('BACKEND', `data-parallel worker ${index} crashed: ${e.message}`, { worker: index })));
+    worker.on('error', (e) =>
+      this.fail(new AtflowError('BACKEND', `data-parallel worker ${index} crashed: ${e.message}`, { worker: index })),
+    );
     worker.on('exit', (code) => {
       this.exited = true;
-      if (this.pending) this.fail(new AtflowError('BACKEND', `data-parallel worker ${index} exited (code ${code}) during a request`, { worker: index }));
+      if (this.pending)
+        this.fail(new AtflowError('BACKEND', `data-parallel worker ${index} exited (code ${code}) during a request`, { worker: index }));
     });
   }
 
@@ -133,7 +137,10 @@ export class DataParallelPool {
   static async create(options: DataParallelPoolOptions): Promise<DataParallelPool> {
     const { model } = options;
     if (!Number.isInteger(options.workers) || options.workers < 1) {
-      throw new AtflowError('CONFIG', `data-parallel: workers must be an integer ≥ 1, got ${options.workers}`, { field: 'workers', value: options.workers });
+      throw new AtflowError('CONFIG', `data-parallel: workers must be an integer ≥ 1, got ${options.workers}`, {
+        field: 'workers',
+        value: options.workers,
+      });
     }
     const replica: ReplicaSpec = {
       model: model.name,
@@ -167,12 +174,15 @@ export class DataParallelPool {
     if (this.closed) throw new AtflowError('ARGUMENT', 'data-parallel: the pool is closed');
     const [B, H, W, C] = input.shape;
     const D = H * W * C;
-    if (input.x.length !== B * D) throw new AtflowError('SHAPE', `data-parallel: x has ${input.x.length} values, shape [${input.shape}] needs ${B * D}`);
+    if (input.x.length !== B * D)
+      throw new AtflowError('SHAPE', `data-parallel: x has ${input.x.length} values, shape [${input.shape}] needs ${B * D}`);
     if (input.labels.length !== B) throw new AtflowError('SHAPE', `data-parallel: ${input.labels.length} labels for a batch of ${B}`);
     const K = this.replica.numClasses;
-    if (input.te && input.te.target.length !== B * K) throw new AtflowError('SHAPE', `data-parallel: TE target has ${input.te.target.length} values, expected ${B}×${K}`);
+    if (input.te && input.te.target.length !== B * K)
+      throw new AtflowError('SHAPE', `data-parallel: TE target has ${input.te.target.length} values, expected ${B}×${K}`);
     writeState(this.state, this.layout, this.variables);
-    if (input.rowKeys && input.rowKeys.length !== B) throw new AtflowError('SHAPE', `data-parallel: ${input.rowKeys.length} row keys for a batch of ${B}`);
+    if (input.rowKeys && input.rowKeys.length !== B)
+      throw new AtflowError('SHAPE', `data-parallel: ${input.rowKeys.length} row keys for a batch of ${B}`);
     const rowKeys = input.rowKeys ?? Int32Array.from({ length: B }, (_, i) => i);
     const shares = splitShares(B, this.handles.length);
     const id = this.nextId++;

@@ -29,7 +29,9 @@ export interface RunTrainingOptions {
   readonly env?: NodeJS.ProcessEnv;
   /** The worker count of the checkpoint a run resumes from: the automatic choice keeps it. */
   readonly resumedWith?: number;
-  /** How workers rebuild the model and trainer (buildRun's `parts.replica`: the run's registry and plugins); default the built-in tables. */
+  /**
+   * How workers rebuild the model and trainer (buildRun's `parts.replica`: the run's registry and plugins); default the built-in tables.
+   */
   readonly replica?: ReplicaRecipe;
 }
 
@@ -53,7 +55,10 @@ export async function startRunTraining(o: RunTrainingOptions): Promise<RunTraini
   const choice = dataParallelWorkers(o.backend, o.env ?? process.env, undefined, o.resumedWith);
   if (choice.workers <= 1) {
     return {
-      operator: pipe(attack({ model: o.model, trainer: o.trainer, te: o.te, seed: o.seed }), train({ model: o.model, trainer: o.trainer, optimizer: o.optimizer, lr: o.lr })),
+      operator: pipe(
+        attack({ model: o.model, trainer: o.trainer, te: o.te, seed: o.seed }),
+        train({ model: o.model, trainer: o.trainer, optimizer: o.optimizer, lr: o.lr }),
+      ),
       workers: 1,
       reason: choice.reason,
       ...(choice.warning ? { warning: choice.warning } : {}),
@@ -61,10 +66,17 @@ export async function startRunTraining(o: RunTrainingOptions): Promise<RunTraini
     };
   }
   if (o.replica?.unportable) {
-    throw new AtflowError('CONFIG', `${choice.reason}: ${o.replica.unportable}; data-parallel workers rebuild the run from modules: register it with registry.use(modulePath, exportName) (or a config's "plugins" / --plugin), or set ATFLOW_WORKERS=1`, {
-      field: 'ATFLOW_WORKERS',
-      workers: choice.workers,
-    });
+    throw new AtflowError(
+      'CONFIG',
+      `${choice.reason}: ${o.replica.unportable}; data-parallel workers ` +
+        `rebuild the run from modules: register it with ` +
+        `registry.use(modulePath, exportName) (or a config's "plugins" / ` +
+        `--plugin), or set ATFLOW_WORKERS=1`,
+      {
+        field: 'ATFLOW_WORKERS',
+        workers: choice.workers,
+      },
+    );
   }
   const pool = await DataParallelPool.create({
     workers: choice.workers,

@@ -18,8 +18,10 @@ export interface Share {
  * for models with BatchNorm the gradients differ between worker counts; without BatchNorm they do not.
  */
 export function splitShares(batchSize: number, workers: number): Share[] {
-  if (!Number.isInteger(batchSize) || batchSize < 1) throw new AtflowError('ARGUMENT', `data-parallel: batch size must be an integer ≥ 1, got ${batchSize}`);
-  if (!Number.isInteger(workers) || workers < 1) throw new AtflowError('ARGUMENT', `data-parallel: workers must be an integer ≥ 1, got ${workers}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1)
+    throw new AtflowError('ARGUMENT', `data-parallel: batch size must be an integer ≥ 1, got ${batchSize}`);
+  if (!Number.isInteger(workers) || workers < 1)
+    throw new AtflowError('ARGUMENT', `data-parallel: workers must be an integer ≥ 1, got ${workers}`);
   const base = Math.floor(batchSize / workers);
   const extra = batchSize % workers;
   const out: Share[] = [];

@@ -26,7 +26,9 @@ export function stateLayout(parameters: readonly NamedVariable[], buffers: reado
   const add = (nv: NamedVariable, role: StateEntry['role']) => {
     const dtype = nv.variable.dtype;
     if (dtype !== 'float32' && dtype !== 'int32') {
-      throw new AtflowError('ARGUMENT', `data-parallel: '${nv.name}' has dtype ${dtype}; only float32 and int32 state can be shared`, { name: nv.name });
+      throw new AtflowError('ARGUMENT', `data-parallel: '${nv.name}' has dtype ${dtype}; only float32 and int32 state can be shared`, {
+        name: nv.name,
+      });
     }
     entries.push({ name: nv.name, role, dtype, shape: nv.variable.shape.slice(), offset, size: nv.variable.size });
     offset += nv.variable.size;

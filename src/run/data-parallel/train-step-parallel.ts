@@ -81,7 +81,8 @@ export async function trainStepParallel(
       grads[byName.get(e.name)!.name] = tf.tensor(avg, [...e.shape], 'float32');
     });
     // the same update as the single-thread `train` operator (train-step.ts): norm, finiteness check, SGD
-    const nullableConcat = (pick: (r: ShareResult) => Float32Array | null) => (results.every((r) => pick(r) !== null) ? concat(results.map((r) => pick(r)!)) : null);
+    const nullableConcat = (pick: (r: ShareResult) => Float32Array | null) =>
+      results.every((r) => pick(r) !== null) ? concat(results.map((r) => pick(r)!)) : null;
     gradNormSq = applyUpdate({
       optimizer,
       grads,
@@ -100,7 +101,8 @@ export async function trainStepParallel(
   }
   assignBuffers(pool, byName, results, weights);
 
-  const nullable = (pick: (r: ShareResult) => Float32Array | null) => (results.every((r) => pick(r) !== null) ? concat(results.map((r) => pick(r)!)) : null);
+  const nullable = (pick: (r: ShareResult) => Float32Array | null) =>
+    results.every((r) => pick(r) !== null) ? concat(results.map((r) => pick(r)!)) : null;
   return {
     loss,
     gradNormSq,
@@ -113,7 +115,12 @@ export async function trainStepParallel(
   };
 }
 
-function assignBuffers(pool: DataParallelPool, byName: Map<string, tf.Variable>, results: readonly ShareResult[], weights: readonly number[]): void {
+function assignBuffers(
+  pool: DataParallelPool,
+  byName: Map<string, tf.Variable>,
+  results: readonly ShareResult[],
+  weights: readonly number[],
+): void {
   const bufferEntries = pool.layout.entries.filter((e) => e.role === 'buffer');
   // BN running statistics: replayed from the main model's values with the full batch's statistics
   const merged = mergedRunningStats(byName, results);

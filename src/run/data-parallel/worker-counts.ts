@@ -12,7 +12,9 @@ export function parseVariantProcesses(raw: string | undefined): number {
   if (!/^\s*\d+\s*$/.test(raw)) {
     throw new AtflowError(
       'ARGUMENT',
-      `--workers '${raw}': expected the number of variant processes, an integer ≥ 0 (0 = one per core); data-parallel threads inside one run are set by ATFLOW_WORKERS`,
+      `--workers '${raw}': expected the number of variant processes, an ` +
+        `integer ≥ 0 (0 = one per core); data-parallel threads inside one run ` +
+        `are set by ATFLOW_WORKERS`,
       { field: '--workers', value: raw },
     );
   }
@@ -28,5 +30,10 @@ export function oversubscription(processes: number, env: NodeJS.ProcessEnv, core
   if (processes <= 1 || raw === '') return null;
   const perRun = raw === 'auto' ? cores : Number(raw);
   if (!Number.isInteger(perRun) || perRun * processes <= cores) return null;
-  return `--workers ${processes} variant processes × ATFLOW_WORKERS=${raw} data-parallel threads each = ${perRun * processes} threads on ${cores} cores; they multiply, so lower one of them (e.g. --workers ${Math.max(1, Math.floor(cores / perRun))})`;
+  return (
+    `--workers ${processes} variant processes × ATFLOW_WORKERS=${raw} ` +
+    `data-parallel threads each = ${perRun * processes} threads on ${cores} ` +
+    `cores; they multiply, so lower one of them (e.g. --workers ` +
+    `${Math.max(1, Math.floor(cores / perRun))})`
+  );
 }

@@ -33,9 +33,10 @@ function send(message: FromWorker, transfer: ArrayBuffer[] = []): void {
 
 async function init(m: InitMessage): Promise<void> {
   await initBackend(m.replica.backend);
-  // eslint-disable-next-line @typescript-eslint/no-require-imports
+
   const build = require(m.replica.builder.module)[m.replica.builder.export] as (spec: ReplicaSpec) => { model: Model; trainer: Trainer };
-  if (typeof build !== 'function') throw new Error(`replica builder ${m.replica.builder.module}#${m.replica.builder.export} is not an exported function`);
+  if (typeof build !== 'function')
+    throw new Error(`replica builder ${m.replica.builder.module}#${m.replica.builder.export} is not an exported function`);
   const { model, trainer } = build(m.replica);
   replica = { model, trainer, layout: m.layout, state: m.state, variables: variablesByName(model.parameters, model.buffers) };
   send({ type: 'ready', backend: tf.getBackend() });
@@ -55,20 +56,28 @@ function step(m: StepMessage): { result: ShareResult; transfer: ArrayBuffer[] } 
     const bnStats: BatchStats[] = [];
     // the train step's two halves (train-step.ts) on this share; TE's p̂ came from the main thread
     const t0 = performance.now();
-    const half = recordBatchStats((s) => bnStats.push(s), () => attackHalf({ model, trainer, x, labels: m.labels, seed: m.seed, rowKeys: m.rowKeys, teTarget: () => m.te }));
+    const half = recordBatchStats(
+      (s) => bnStats.push(s),
+      () => attackHalf({ model, trainer, x, labels: m.labels, seed: m.seed, rowKeys: m.rowKeys, teTarget: () => m.te }),
+    );
     owned.push(half.xAdv);
     const t1 = performance.now();
     const y = tf.tensor1d(m.labels, 'int32');
     owned.push(y);
     const te: TeTensors | null = m.te ? { weight: m.te.weight, target: tf.tensor2d(m.te.target, [n, K]) } : null;
     if (te) owned.push(te.target);
-    g = recordBatchStats((s) => bnStats.push(s), () => gradientHalf(model, trainer, x, half.xAdv, y, te));
+    g = recordBatchStats(
+      (s) => bnStats.push(s),
+      () => gradientHalf(model, trainer, x, half.xAdv, y, te),
+    );
     const grads = g.grads;
     const gradArrays = model.parameters.map((p) => {
       const gp = grads[p.variable.name];
       return gp ? (gp.dataSync() as Float32Array).slice() : null;
     });
-    const bufferArrays = layout.entries.filter((e) => e.role === 'buffer').map((e) => (r.variables.get(e.name)!.dataSync() as Float32Array | Int32Array).slice());
+    const bufferArrays = layout.entries
+      .filter((e) => e.role === 'buffer')
+      .map((e) => (r.variables.get(e.name)!.dataSync() as Float32Array | Int32Array).slice());
     const result: ShareResult = {
       loss: g.value.dataSync()[0],
       grads: gradArrays,
@@ -81,7 +90,15 @@ function step(m: StepMessage): { result: ShareResult; transfer: ArrayBuffer[] } 
       attackMs: t1 - t0,
       gradMs: performance.now() - t1,
     };
-    const transfer = [...result.grads, ...result.buffers, ...bnStats.flatMap((s) => [s.mean, s.biasedVariance]), result.logitsNatEval, result.logitsAdv, result.logitsNat, result.tePenalty]
+    const transfer = [
+      ...result.grads,
+      ...result.buffers,
+      ...bnStats.flatMap((s) => [s.mean, s.biasedVariance]),
+      result.logitsNatEval,
+      result.logitsAdv,
+      result.logitsNat,
+      result.tePenalty,
+    ]
       .filter((a): a is Float32Array | Int32Array => a !== null)
       .map((a) => a.buffer as ArrayBuffer);
     return { result, transfer };

@@ -33,6 +33,14 @@ export async function announceRun(run: RunContext, start: RunState, stored: Reco
     evaluation: parts.evalProtocol,
   });
   const { labels } = parts;
-  await run.emit({ type: 'labels', example: iota(labels.labelsUsed.length), label_true: labels.labelsTrue, label_used: labels.labelsUsed, input_corrupted: corruptionMask(parts), noiseRate: labels.noiseRate });
-  for (const message of [...specWarnings(spec), ...(run.training.warning ? [run.training.warning] : [])]) await run.emit({ type: 'warning', epoch: 0, message });
+  await run.emit({
+    type: 'labels',
+    example: iota(labels.labelsUsed.length),
+    label_true: labels.labelsTrue,
+    label_used: labels.labelsUsed,
+    input_corrupted: corruptionMask(parts),
+    noiseRate: labels.noiseRate,
+  });
+  for (const message of [...specWarnings(spec), ...(run.training.warning ? [run.training.warning] : [])])
+    await run.emit({ type: 'warning', epoch: 0, message });
 }

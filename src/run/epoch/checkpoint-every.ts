@@ -32,7 +32,11 @@ export async function saveCheckpoint(run: RunContext, s: EndedEpoch): Promise<st
         epochs: s.history,
         wallMs: runWallMs(run),
         trained_on: run.trainedOn,
-        sgd: { steps: sgdState.steps, names: sgdState.momentumBuffers.map((b) => b.name), shapes: sgdState.momentumBuffers.map((b) => b.shape) },
+        sgd: {
+          steps: sgdState.steps,
+          names: sgdState.momentumBuffers.map((b) => b.name),
+          shapes: sgdState.momentumBuffers.map((b) => b.shape),
+        },
         te: teState ? teJson : null,
         detectors: { train: run.detectors.train.exportState(), eval: run.detectors.eval.exportState() },
       },
@@ -46,7 +50,11 @@ export async function saveCheckpoint(run: RunContext, s: EndedEpoch): Promise<st
 }
 
 /** Every `every` epochs and at the last (`checkpoint.every`): saveCheckpoint, the folder noted in the state. */
-export function checkpointEvery(run: RunContext, every = run.spec.checkpoint.every, last = run.spec.epochs): MonoTypeOperatorFunction<EndedEpoch> {
+export function checkpointEvery(
+  run: RunContext,
+  every = run.spec.checkpoint.every,
+  last = run.spec.epochs,
+): MonoTypeOperatorFunction<EndedEpoch> {
   return concatMap(async (s) => {
     if (s.epoch % every !== 0 && s.epoch !== last) return s;
     const checkpoint = await saveCheckpoint(run, s);

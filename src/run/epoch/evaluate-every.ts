@@ -13,10 +13,12 @@ import type { EpochEvaluation, EvaluatedEpoch, RunContext, TrainedEpoch } from '
 export function trainEvalPlans(spec: RunSpec, parts: RunParts, epoch: number): Iterable<BatchPlan> {
   const n = parts.planner.size('train');
   const bs = spec.data.testBatchSize;
-  if (spec.eval.trainSubset === undefined || spec.eval.trainSubset >= n) return parts.planner.iterate('train', epoch, { shuffle: false, batchSize: bs });
+  if (spec.eval.trainSubset === undefined || spec.eval.trainSubset >= n)
+    return parts.planner.iterate('train', epoch, { shuffle: false, batchSize: bs });
   const indices = new Rng(deriveSeed(spec.seed, 'train-eval-subset')).permutation(n).slice(0, spec.eval.trainSubset).sort();
   const plans: BatchPlan[] = [];
-  for (let step = 0; step * bs < indices.length; step++) plans.push({ split: 'train', epoch, step, indices: indices.slice(step * bs, (step + 1) * bs) });
+  for (let step = 0; step * bs < indices.length; step++)
+    plans.push({ split: 'train', epoch, step, indices: indices.slice(step * bs, (step + 1) * bs) });
   return plans;
 }
 
@@ -26,11 +28,19 @@ export function trainEvalPlans(spec: RunSpec, parts: RunParts, epoch: number): I
  * against its used labels. Every evaluated split's rows are logged (eval phase, with their split); the
  * training set's also drive the eval-phase events and the margins of the complexity measures.
  */
-export function evaluateEvery(run: RunContext, every = run.spec.eval.every, last = run.spec.epochs): OperatorFunction<TrainedEpoch, EvaluatedEpoch> {
+export function evaluateEvery(
+  run: RunContext,
+  every = run.spec.eval.every,
+  last = run.spec.epochs,
+): OperatorFunction<TrainedEpoch, EvaluatedEpoch> {
   const { spec, parts } = run;
   const { planner, source, labels } = parts;
   // one split's pass: its summary and, for the training set, its rows (the complexity measures' margins)
-  const pass = async (plans: Iterable<BatchPlan>, split: 'train' | 'val' | 'test', epoch: number): Promise<{ summary: EvalSummary; cols: ExampleColumns[] }> => {
+  const pass = async (
+    plans: Iterable<BatchPlan>,
+    split: 'train' | 'val' | 'test',
+    epoch: number,
+  ): Promise<{ summary: EvalSummary; cols: ExampleColumns[] }> => {
     const cols: ExampleColumns[] = [];
     const summary = await run.evaluator.pass(from(plans).pipe(loadBatches(source), randomizeLabels(labels)), epoch, (c) => {
       if (split === 'train' || spec.logging.examples) cols.push({ ...c, split });
@@ -47,11 +57,18 @@ export function evaluateEvery(run: RunContext, every = run.spec.eval.every, last
   return concatMap(async (s): Promise<EvaluatedEpoch> => {
     const epoch = s.epoch;
     const t0 = Date.now();
-    if (epoch % every !== 0 && epoch !== last) return { ...s, stage: 'evaluated', evaluation: { test: null, val: null, train: null, trainColumns: [], ms: Date.now() - t0 } };
+    if (epoch % every !== 0 && epoch !== last)
+      return { ...s, stage: 'evaluated', evaluation: { test: null, val: null, train: null, trainColumns: [], ms: Date.now() - t0 } };
     const test = await pass(planner.iterate('test', epoch), 'test', epoch);
     const val = source.splits.includes('val') ? await pass(planner.iterate('val', epoch), 'val', epoch) : null;
     const train = spec.eval.train ? await pass(trainEvalPlans(spec, parts, epoch), 'train', epoch) : null;
-    const evaluation: EpochEvaluation = { test: test.summary, val: val?.summary ?? null, train: train?.summary ?? null, trainColumns: train?.cols ?? [], ms: Date.now() - t0 };
+    const evaluation: EpochEvaluation = {
+      test: test.summary,
+      val: val?.summary ?? null,
+      train: train?.summary ?? null,
+      trainColumns: train?.cols ?? [],
+      ms: Date.now() - t0,
+    };
     return { ...s, stage: 'evaluated', evaluation };
   });
 }

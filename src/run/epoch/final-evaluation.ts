@@ -1,4 +1,3 @@
-import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { deriveSeed } from '../../core/rng';
 import { gradientMaskingChecks, type SanityReport } from '../../evaluation/sanity-checks';
@@ -57,17 +56,37 @@ export async function finalEvaluation(run: RunContext, epochs: readonly EpochRec
       onProgress: (progress) => run.emit({ type: 'eval-progress', epoch: last.epoch, progress }),
     });
     result.autoattack = aa;
-    for (const s of [aa.final, aa.best]) if (s) for (const message of s.warnings) await run.emit({ type: 'warning', epoch: last.epoch, message: `AutoAttack (${s.checkpoint}): ${message}` });
+    for (const s of [aa.final, aa.best])
+      if (s)
+        for (const message of s.warnings)
+          await run.emit({ type: 'warning', epoch: last.epoch, message: `AutoAttack (${s.checkpoint}): ${message}` });
   } else if (spec.eval.final.strong) {
     const attacks = defaultStrongAttacks(threat, model.numClasses, spec.eval.final.restarts);
     result.attacks = attacks.map((a) => ({ name: a.name, ...a.settings }));
     const strong = async (label: string) => {
       const t0 = performance.now();
-      const steps = evaluateStrongSteps(model, data, { threat, seed: deriveSeed(spec.seed, 'final-eval'), batchSize: spec.data.testBatchSize, attacks });
+      const steps = evaluateStrongSteps(model, data, {
+        threat,
+        seed: deriveSeed(spec.seed, 'final-eval'),
+        batchSize: spec.data.testBatchSize,
+        attacks,
+      });
       let step = steps.next();
       for (; !step.done; step = steps.next()) {
         const p = step.value;
-        const progress = { what: `strong ${label}`, step: p.attack, stepIndex: p.index, steps: p.attacks, batch: p.batch, batches: p.batches, phase: p.phase, attacked: p.attacked, stepSeconds: p.seconds, elapsed: (performance.now() - t0) / 1000, robustAcc: p.robustSoFar };
+        const progress = {
+          what: `strong ${label}`,
+          step: p.attack,
+          stepIndex: p.index,
+          steps: p.attacks,
+          batch: p.batch,
+          batches: p.batches,
+          phase: p.phase,
+          attacked: p.attacked,
+          stepSeconds: p.seconds,
+          elapsed: (performance.now() - t0) / 1000,
+          robustAcc: p.robustSoFar,
+        };
         await run.emit({ type: 'eval-progress', epoch: last.epoch, progress });
       }
       const e = step.value;
@@ -82,7 +101,14 @@ export async function finalEvaluation(run: RunContext, epochs: readonly EpochRec
       bestEval = await strong(`best (epoch ${best.epoch})`);
     }
     // best = final epoch: the same weights, so the same numbers; no evaluated epoch: no best
-    result.strong = { final: finalEval, best: best === null ? null : bestEval ?? { ...finalEval, checkpoint: `best (epoch ${best.epoch})` } };
+    result.strong = {
+      final: finalEval,
+      best: best === null ? null : (bestEval ?? { ...finalEval, checkpoint: `best (epoch ${best.epoch})` }),
+    };
   }
-  writeFileDurable(store.folder.file('finalEval'), JSON.stringify(result, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n', { mkdir: true });
+  writeFileDurable(
+    store.folder.file('finalEval'),
+    JSON.stringify(result, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) + '\n',
+    { mkdir: true },
+  );
 }

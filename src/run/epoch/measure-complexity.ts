@@ -29,7 +29,10 @@ export async function robustLossOnFixedBatch(model: Model, spec: RunSpec, parts:
   const take = Math.min(n, spec.data.testBatchSize);
   const indices = new Rng(deriveSeed(spec.seed, 'sharpness-batch')).permutation(n).slice(0, take).sort();
   const loaded = parts.source.load({ split: 'train', epoch: 0, step: 0, indices });
-  const y = tf.tensor1d(Int32Array.from(indices, (i) => parts.labels.labelsUsed[i]), 'int32');
+  const y = tf.tensor1d(
+    Int32Array.from(indices, (i) => parts.labels.labelsUsed[i]),
+    'int32',
+  );
   try {
     const xAdv = pgd(model, loaded.x, y, deriveSeed(spec.seed, 'sharpness-attack'), parts.threat);
     const loss = tf.tidy(() => crossEntropy(model.apply(xAdv, 'eval'), y).dataSync()[0]);
@@ -46,7 +49,11 @@ export async function robustLossOnFixedBatch(model: Model, spec: RunSpec, parts:
  * of the model (norms, margins of the eval-mode training rows, sharpness of the robust loss) as a
  * 'complexity' event.
  */
-export function measureComplexity(run: RunContext, every = run.spec.logging.complexityEvery, last = run.spec.epochs): MonoTypeOperatorFunction<RankedEpoch> {
+export function measureComplexity(
+  run: RunContext,
+  every = run.spec.logging.complexityEvery,
+  last = run.spec.epochs,
+): MonoTypeOperatorFunction<RankedEpoch> {
   const { spec, parts } = run;
   return concatMap(async (s) => {
     if (every <= 0 || (s.epoch % every !== 0 && s.epoch !== last)) return s;

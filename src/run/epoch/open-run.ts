@@ -25,13 +25,25 @@ export interface OpenedRun {
  * last checkpoint, or fresh) and the training chain. What it acquires it hands to `resources` at once,
  * so that the caller's one release frees it whatever fails after.
  */
-export async function openRun(run: ResolvedRun, runDir: string, registry: Registry, backend: BackendInfo, resources: RunResources, options: { resume?: boolean } = {}): Promise<OpenedRun> {
+export async function openRun(
+  run: ResolvedRun,
+  runDir: string,
+  registry: Registry,
+  backend: BackendInfo,
+  resources: RunResources,
+  options: { resume?: boolean } = {},
+): Promise<OpenedRun> {
   const spec = run.spec;
   const parts = buildRun(spec, registry);
   resources.adoptParts(parts);
   const { model, optimizer } = parts;
   const evaluatorOptions: EvaluatorOptions = { model, attack: parts.threat, seed: spec.seed };
-  const evaluator = registry.create<Evaluator, EvaluatorOptions>('evaluator', spec.eval.evaluator ?? DEFAULT_EVALUATOR, evaluatorOptions, 'eval.evaluator');
+  const evaluator = registry.create<Evaluator, EvaluatorOptions>(
+    'evaluator',
+    spec.eval.evaluator ?? DEFAULT_EVALUATOR,
+    evaluatorOptions,
+    'eval.evaluator',
+  );
   // the folder is created only now, once the whole config is known to be good; its lock makes this
   // process its only writer (a second `atflow run` / sweep task is refused, naming this one), and the
   // one release (RunResources) gives it back last of all
@@ -40,17 +52,47 @@ export async function openRun(run: ResolvedRun, runDir: string, registry: Regist
   const startWall = Date.now();
   const start = restoreRunState(store, parts);
   // attack → train in this thread, or data-parallel over worker threads (ATFLOW_WORKERS, wasm)
-  const training = await startRunTraining({ backend: backend.name, model, trainer: parts.trainer, trainerOptions: parts.trainerOptions, replica: parts.replica, te: parts.te, optimizer, lr: parts.lr, seed: spec.seed, ...(start.checkpointWorkers !== undefined ? { resumedWith: start.checkpointWorkers } : {}) });
+  const training = await startRunTraining({
+    backend: backend.name,
+    model,
+    trainer: parts.trainer,
+    trainerOptions: parts.trainerOptions,
+    replica: parts.replica,
+    te: parts.te,
+    optimizer,
+    lr: parts.lr,
+    seed: spec.seed,
+    ...(start.checkpointWorkers !== undefined ? { resumedWith: start.checkpointWorkers } : {}),
+  });
   resources.adoptTraining(training);
   // BatchNorm's per-share statistics and the merged gradient's float order depend on the worker count:
   // a resume must use the same one to continue the run identically (the automatic count keeps it;
   // only an explicit, different ATFLOW_WORKERS gets here)
   const ckptWorkers = start.checkpointWorkers ?? training.workers;
   if (ckptWorkers !== training.workers) {
-    throw new AtflowError('RESUME', `${runDir}: the run was trained with ${ckptWorkers} data-parallel worker(s) and would resume with ${training.workers} (ATFLOW_WORKERS); set ATFLOW_WORKERS=${ckptWorkers} to resume it identically`, { runDir });
+    throw new AtflowError(
+      'RESUME',
+      `${runDir}: the run was trained with ${ckptWorkers} data-parallel ` +
+        `worker(s) and would resume with ${training.workers} (ATFLOW_WORKERS); ` +
+        `set ATFLOW_WORKERS=${ckptWorkers} to resume it identically`,
+      { runDir },
+    );
   }
   const here = describeBackend(backend);
   const trainedOn = start.trainedOn[start.trainedOn.length - 1] === here ? start.trainedOn : [...start.trainedOn, here];
-  const context = { runId: run.runId, runDir, spec, parts, training, store, evaluator, detectors: start.detectors, markCorrupted: corruptionMarker(parts), trainedOn, priorWallMs: start.priorWallMs, startWall };
+  const context = {
+    runId: run.runId,
+    runDir,
+    spec,
+    parts,
+    training,
+    store,
+    evaluator,
+    detectors: start.detectors,
+    markCorrupted: corruptionMarker(parts),
+    trainedOn,
+    priorWallMs: start.priorWallMs,
+    startWall,
+  };
   return { context, start };
 }

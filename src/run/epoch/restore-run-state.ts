@@ -44,7 +44,11 @@ export function restoreRunState(store: CheckpointStore, parts: RunParts): RunSta
   const sgd = ckpt.json.sgd as { steps: number; names: string[]; shapes: number[][] };
   parts.optimizer.importState({
     steps: sgd.steps,
-    momentumBuffers: sgd.names.map((name, i) => ({ name, shape: sgd.shapes[i], values: readF32(arrays.get(`sgd/${name}`), `sgd/${name}`) })),
+    momentumBuffers: sgd.names.map((name, i) => ({
+      name,
+      shape: sgd.shapes[i],
+      values: readF32(arrays.get(`sgd/${name}`), `sgd/${name}`),
+    })),
   });
   if (parts.te) parts.te.importState({ ...(ckpt.json.te as object), buffer: readF32(arrays.get('te/buffer'), 'te/buffer') } as never);
   const saved = { ...((ckpt.json.detectors ?? {}) as { train?: EventDetectorState; eval?: EventDetectorState }) };

@@ -15,6 +15,7 @@ export type EpochRange = Pick<NewEpoch, 'history' | 'best'> & { readonly from: n
  */
 export function runEpochs(o: EpochRange, epoch: OperatorFunction<NewEpoch, EndedEpoch>): Observable<EndedEpoch> {
   if (o.from > o.to) return EMPTY;
-  const one = (n: number, before: Pick<NewEpoch, 'history' | 'best'>) => of<NewEpoch>({ stage: 'new', epoch: n, history: before.history, best: before.best }).pipe(epoch);
+  const one = (n: number, before: Pick<NewEpoch, 'history' | 'best'>) =>
+    of<NewEpoch>({ stage: 'new', epoch: n, history: before.history, best: before.best }).pipe(epoch);
   return one(o.from, o).pipe(expand((s) => (s.stop || s.epoch >= o.to ? EMPTY : one(s.epoch + 1, s)), 1));
 }

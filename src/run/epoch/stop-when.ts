@@ -8,6 +8,9 @@ import type { EpochState } from './run-context';
  * early-stopping rule) completes the run: final evaluation, _SUCCESS. 'interrupted' (SIGINT: the
  * runner's shouldStop) leaves it to be resumed, unless it was the last epoch. Fits at any stage.
  */
-export function stopWhen<S extends EpochState>(stop: (s: S) => boolean, as: 'early' | 'interrupted' = 'early'): MonoTypeOperatorFunction<S> {
+export function stopWhen<S extends EpochState>(
+  stop: (s: S) => boolean,
+  as: 'early' | 'interrupted' = 'early',
+): MonoTypeOperatorFunction<S> {
   return map((s) => (s.stop || !stop(s) ? s : { ...s, stop: as }));
 }

@@ -2,7 +2,18 @@ import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../src/backend/select';
 import { AtflowError } from '../../../src/core/errors';
 import type { Model } from '../../../src/core/model';
-import { apgdCe, apgdCheckpoints, apgdDlr, pgdL2, pgdLinf, renormL2, startPoint, tradesKlAttack, type Attack, type AttackOptions } from '../../../src/algorithms/attacks';
+import {
+  apgdCe,
+  apgdCheckpoints,
+  apgdDlr,
+  pgdL2,
+  pgdLinf,
+  renormL2,
+  startPoint,
+  tradesKlAttack,
+  type Attack,
+  type AttackOptions,
+} from '../../../src/algorithms/attacks';
 import { defaultRegistry } from '../../../src/run/default-registry';
 import { crossEntropyPerExample } from '../../../src/algorithms/objectives';
 import { denseModel, quadrantData, trainedQuadrantMlp } from './tiny-model';
@@ -141,7 +152,16 @@ for (const backend of ['cpu', 'wasm'] as const) {
     });
 
     it('APGD-DLR on 2 classes throws a clear AtflowError', () => {
-      const two = denseModel([[1, -1], [0.5, 0.2], [0, 1], [-1, 0]], [0, 0], [2, 2, 1]);
+      const two = denseModel(
+        [
+          [1, -1],
+          [0.5, 0.2],
+          [0, 1],
+          [-1, 0],
+        ],
+        [0, 0],
+        [2, 2, 1],
+      );
       const x2 = tf.fill([2, 2, 2, 1], 0.5) as tf.Tensor4D;
       const y2 = tf.tensor1d([0, 1], 'int32');
       expect(() => apgdDlr(two, x2, y2, 0, { eps: 0.1, steps: 5 })).toThrow(AtflowError);
@@ -190,7 +210,7 @@ for (const backend of ['cpu', 'wasm'] as const) {
       tf.dispose([a, b, logitsNat]);
     });
 
-    it('APGD checkpoints are the paper\'s p_j·N for N = 100: 22, 41, 57, 70, 80, 87, 93, 99', () => {
+    it("APGD checkpoints are the paper's p_j·N for N = 100: 22, 41, 57, 70, 80, 87, 93, 99", () => {
       // p0 = 0, p1 = 0.22, p_{j+1} = p_j + max(p_j − p_{j−1} − 0.03, 0.06)
       expect(apgdCheckpoints(100).map((c) => c.at)).toEqual([22, 41, 57, 70, 80, 87, 93, 99]);
       expect(apgdCheckpoints(100).map((c) => c.window)).toEqual([22, 19, 16, 13, 10, 7, 6, 6]);
@@ -200,10 +220,14 @@ for (const backend of ['cpu', 'wasm'] as const) {
       expect(() => pgdLinf(model, x, tf.tensor1d(new Float32Array(32)), 0, { eps: 0.1, alpha: 0.01, steps: 1 })).toThrow(/int32/);
       expect(() => pgdLinf(model, x, y, 0, { eps: -1, alpha: 0.01, steps: 1 })).toThrow(/options.eps/);
       expect(() => pgdLinf(model, x, y, 0, { eps: 0.1, alpha: 0.01, steps: 1.5 })).toThrow(/options.steps/);
-      expect(() => pgdLinf(model, x, y, 0, { eps: 0.1, alpha: 0.01, steps: 1, randomStart: 'gauss' as never })).toThrow(/options.randomStart/);
+      expect(() => pgdLinf(model, x, y, 0, { eps: 0.1, alpha: 0.01, steps: 1, randomStart: 'gauss' as never })).toThrow(
+        /options.randomStart/,
+      );
       expect(() => getAttack('pgdd')).toThrow(/did you mean 'pgd'/);
       const wrong = tf.zeros([2, 4, 4, 1]) as tf.Tensor4D;
-      expect(() => pgdLinf(model, wrong, tf.tensor1d([0, 1], 'int32'), 0, { eps: 0.1, alpha: 0.01, steps: 1 })).toThrow(/expects \[6, 6, 1\]/);
+      expect(() => pgdLinf(model, wrong, tf.tensor1d([0, 1], 'int32'), 0, { eps: 0.1, alpha: 0.01, steps: 1 })).toThrow(
+        /expects \[6, 6, 1\]/,
+      );
       wrong.dispose();
     });
   });

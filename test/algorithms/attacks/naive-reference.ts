@@ -69,7 +69,10 @@ export function mart(Znat: Mat, Zadv: Mat, y: number[], beta: number): number {
   Zadv.forEach((za, i) => {
     const q = softmax(za);
     const p = softmax(Znat[i]);
-    const order = q.map((v, k) => [v, k]).sort((a, c) => a[0] - c[0]).map((e) => e[1]);
+    const order = q
+      .map((v, k) => [v, k])
+      .sort((a, c) => a[0] - c[0])
+      .map((e) => e[1]);
     const top = order[order.length - 1];
     const newY = top === y[i] ? order[order.length - 2] : top;
     const bce = -Math.log(q[y[i]]) - Math.log(1.0001 - q[newY] + 1e-12);

@@ -108,14 +108,22 @@ for (const backend of ['cpu', 'wasm'] as const) {
       const logitsNat = model.apply(x, 'eval');
 
       const gPgdTe = naive.backToInput(naive.add(naive.ce(Z0, Y).dZ, naive.te(Z0, TARGETS, w).dZ), W);
-      const a = pgdLinfSteps(model, x, y, x0, { eps: EPS, alpha: ALPHA, steps: 1, objective: withTePenalty(ceObjective(), { weight: w, targets }) });
+      const a = pgdLinfSteps(model, x, y, x0, {
+        eps: EPS,
+        alpha: ALPHA,
+        steps: 1,
+        objective: withTePenalty(ceObjective(), { weight: w, targets }),
+      });
       close(a.dataSync(), flat(naive.linfStep(X, X0, gPgdTe, EPS, ALPHA)), 1e-6, 'pgd+te step');
 
       const gKl = naive.backToInput(naive.klSum(Znat, Z0).dZ, W);
       const k = pgdLinfSteps(model, x, y, x0, { eps: EPS, alpha: ALPHA, steps: 1, objective: tradesKlObjective(logitsNat) });
       close(k.dataSync(), flat(naive.linfStep(X, X0, gKl, EPS, ALPHA)), 1e-6, 'trades step');
 
-      const klTe = naive.add(naive.klSum(Znat, Z0).dZ.map((r) => r.map((v) => (beta / 3) * v)), naive.te(Z0, TARGETS, w).dZ);
+      const klTe = naive.add(
+        naive.klSum(Znat, Z0).dZ.map((r) => r.map((v) => (beta / 3) * v)),
+        naive.te(Z0, TARGETS, w).dZ,
+      );
       const gKlTe = naive.backToInput(klTe, W);
       const objective = withTePenalty(tradesKlObjective(logitsNat, { scale: beta / 3 }), { weight: w, targets });
       const kt = pgdLinfSteps(model, x, y, x0, { eps: EPS, alpha: ALPHA, steps: 1, objective });
@@ -168,17 +176,32 @@ for (const backend of ['cpu', 'wasm'] as const) {
       // TRADES' training loss at β = 6: CE(f(x)) + 6·KL_sum/B, gradient w.r.t. x′ (the KL part)
       r = valueAndGrad((l) => tradesLoss(logitsNat, l, y, 6));
       close([r.value], [naive.ce(Znat, Y).value + (6 * klRef.value) / 3], 1e-5, 'trades loss');
-      close(r.grad, flat(naive.backToInput(klRef.dZ, W)).map((v) => (6 * v) / 3), 1e-6, 'trades loss grad');
+      close(
+        r.grad,
+        flat(naive.backToInput(klRef.dZ, W)).map((v) => (6 * v) / 3),
+        1e-6,
+        'trades loss grad',
+      );
 
       const fd = (f: (Xa: naive.Mat) => number) => flat(naive.finiteDiff(f, X0));
       r = valueAndGrad((l) => martLoss(logitsNat, l, y, 6));
       close([r.value], [naive.mart(Znat, Z0, Y, 6)], 1e-5, 'mart value');
-      close(r.grad, fd((Xa) => naive.mart(Znat, naive.forward(Xa, W, b), Y, 6)), 1e-4, 'mart grad');
+      close(
+        r.grad,
+        fd((Xa) => naive.mart(Znat, naive.forward(Xa, W, b), Y, 6)),
+        1e-4,
+        'mart grad',
+      );
 
       const cwRef = (Z: naive.Mat) => Z.reduce((a, z, i) => a + Math.max(...z.filter((_, k) => k !== Y[i])) - z[Y[i]], 0) / Z.length;
       r = valueAndGrad((l) => cwMargin(l, y));
       close([r.value], [cwRef(Z0)], 1e-6, 'cw value');
-      close(r.grad, fd((Xa) => cwRef(naive.forward(Xa, W, b))), 1e-5, 'cw grad');
+      close(
+        r.grad,
+        fd((Xa) => cwRef(naive.forward(Xa, W, b))),
+        1e-5,
+        'cw grad',
+      );
 
       const dlrRef = (Z: naive.Mat) =>
         Z.reduce((a, z, i) => {
@@ -187,7 +210,12 @@ for (const backend of ['cpu', 'wasm'] as const) {
         }, 0);
       r = valueAndGrad((l) => dlrLoss(l, y));
       close([r.value], [dlrRef(Z0)], 1e-5, 'dlr value');
-      close(r.grad, fd((Xa) => dlrRef(naive.forward(Xa, W, b))), 1e-4, 'dlr grad');
+      close(
+        r.grad,
+        fd((Xa) => dlrRef(naive.forward(Xa, W, b))),
+        1e-4,
+        'dlr grad',
+      );
       tf.dispose([targets, logitsNat, x, x0, y]);
       model.dispose();
     });

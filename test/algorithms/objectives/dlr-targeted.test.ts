@@ -17,7 +17,10 @@ function byHand(z: Float32Array, y: Int32Array, t: Int32Array, k: number): { val
   const grad: number[] = [];
   for (let i = 0; i < y.length; i++) {
     const row = Array.from(z.subarray(i * k, (i + 1) * k));
-    const order = row.map((v, j) => [v, j] as const).sort((a, b) => b[0] - a[0] || a[1] - b[1]).map(([, j]) => j);
+    const order = row
+      .map((v, j) => [v, j] as const)
+      .sort((a, b) => b[0] - a[0] || a[1] - b[1])
+      .map(([, j]) => j);
     const [p1, , p3, p4] = order;
     const diff = row[y[i]] - row[t[i]];
     const den = row[p1] - (row[p3] + row[p4]) / 2 + 1e-12;
@@ -45,7 +48,10 @@ describe.each(backends)('the targeted DLR loss on %s', (backend) => {
     const K = 10;
     for (let trial = 0; trial < 12; trial++) {
       // odd trials: small integer logits, so that many rows have ties among their top four
-      const z = trial % 2 ? Float32Array.from({ length: B * K }, () => Math.round(rng.uniform() * 4)) : rng.fillNormal(new Float32Array(B * K), 0, 3);
+      const z =
+        trial % 2
+          ? Float32Array.from({ length: B * K }, () => Math.round(rng.uniform() * 4))
+          : rng.fillNormal(new Float32Array(B * K), 0, 3);
       const y = Int32Array.from({ length: B }, () => rng.int(K));
       const t = Int32Array.from(y, (v) => (v + 1 + rng.int(K - 1)) % K);
       const w = rng.fillNormal(new Float32Array(B), 0, 1);

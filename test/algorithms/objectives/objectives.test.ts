@@ -174,7 +174,10 @@ for (const backend of ['cpu', 'wasm'] as const) {
         const want = y.map((yi, i) => {
           const q = softmax(adv[i]);
           const p = softmax(nat[i]);
-          const order = q.map((v, k) => [v, k]).sort((a, b) => a[0] - b[0]).map((e) => e[1]);
+          const order = q
+            .map((v, k) => [v, k])
+            .sort((a, b) => a[0] - b[0])
+            .map((e) => e[1]);
           const top = order[order.length - 1];
           const newY = top === yi ? order[order.length - 2] : top;
           const bce = -Math.log(q[yi]) - Math.log(1.0001 - q[newY] + 1e-12);
@@ -185,7 +188,10 @@ for (const backend of ['cpu', 'wasm'] as const) {
         close(martLossPerExample(tf.tensor2d(nat), tf.tensor2d(adv), yT, beta).dataSync(), want, 1e-5);
         close(martLoss(tf.tensor2d(nat), tf.tensor2d(adv), yT, beta).dataSync(), [(want[0] + want[1] + want[2]) / 3], 1e-5);
         // differentiable w.r.t. both logits (used with variableGrads by the MART trainer)
-        const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => martLoss(a as tf.Tensor2D, b as tf.Tensor2D, yT, beta))([tf.tensor2d(nat), tf.tensor2d(adv)]);
+        const g = tf.grads((a: tf.Tensor, b: tf.Tensor) => martLoss(a as tf.Tensor2D, b as tf.Tensor2D, yT, beta))([
+          tf.tensor2d(nat),
+          tf.tensor2d(adv),
+        ]);
         for (const t of g) expect(tf.sum(tf.abs(t)).dataSync()[0]).toBeGreaterThan(0);
       });
     });

@@ -11,9 +11,27 @@ import { Sgd } from '../../../src/algorithms/optim/sgd';
  * d = g + 0.01·w, buf = d, w ← w − 0.1·d: w[0][0] = 0.5 − 0.1·(8 + 0.005) = −0.3005.
  */
 const TORCH = [
-  { w: [[-0.3005000352859497, -0.6740000247955322], [0.0979999229311943, 0.4372499883174896]], b: [-0.9401000142097473, -0.24480000138282776] },
-  { w: [[-0.8390493988990784, -0.10307597368955612], [-0.6600979566574097, 0.5112127661705017]], b: [-1.2211698293685913, -0.5262851715087891] },
-  { w: [[0.2780425548553467, 0.07445839792490005], [2.9284229278564453, 0.1558716595172882]], b: [0.9826390147209167, -0.914372444152832] },
+  {
+    w: [
+      [-0.3005000352859497, -0.6740000247955322],
+      [0.0979999229311943, 0.4372499883174896],
+    ],
+    b: [-0.9401000142097473, -0.24480000138282776],
+  },
+  {
+    w: [
+      [-0.8390493988990784, -0.10307597368955612],
+      [-0.6600979566574097, 0.5112127661705017],
+    ],
+    b: [-1.2211698293685913, -0.5262851715087891],
+  },
+  {
+    w: [
+      [0.2780425548553467, 0.07445839792490005],
+      [2.9284229278564453, 0.1558716595172882],
+    ],
+    b: [0.9826390147209167, -0.914372444152832],
+  },
 ];
 
 describe.each(['cpu', 'wasm'] as const)('SGD on %s', (backend) => {
@@ -29,7 +47,15 @@ describe.each(['cpu', 'wasm'] as const)('SGD on %s', (backend) => {
   };
   function params(): NamedVariable[] {
     return [
-      { name: 'w', variable: variable(tf.tensor2d([[0.5, -1.0], [2.0, 0.25]])) },
+      {
+        name: 'w',
+        variable: variable(
+          tf.tensor2d([
+            [0.5, -1.0],
+            [2.0, 0.25],
+          ]),
+        ),
+      },
       { name: 'b', variable: variable(tf.tensor1d([0.1, -0.2])) },
     ];
   }
@@ -38,9 +64,15 @@ describe.each(['cpu', 'wasm'] as const)('SGD on %s', (backend) => {
     const base = tf.memory().numTensors;
     const ps = params();
     const opt = new Sgd(ps, { momentum: 0.9, weightDecay: 0.01 });
-    const x = tf.tensor2d([[1, 2], [-1, 0.5]]);
+    const x = tf.tensor2d([
+      [1, 2],
+      [-1, 0.5],
+    ]);
     for (let t = 0; t < 3; t++) {
-      const { grads, value } = tf.variableGrads(() => tf.mul(tf.sum(tf.square(tf.add(tf.matMul(x, ps[0].variable), ps[1].variable))), t + 1) as tf.Scalar, ps.map((p) => p.variable));
+      const { grads, value } = tf.variableGrads(
+        () => tf.mul(tf.sum(tf.square(tf.add(tf.matMul(x, ps[0].variable), ps[1].variable))), t + 1) as tf.Scalar,
+        ps.map((p) => p.variable),
+      );
       opt.step(grads, 0.1);
       tf.dispose([value, ...Object.values(grads)]);
       const w = ps[0].variable.arraySync() as number[][];
@@ -92,7 +124,13 @@ describe.each(['cpu', 'wasm'] as const)('SGD on %s', (backend) => {
     const run = (resume: boolean) => {
       const ps = params();
       let opt = new Sgd(ps, { momentum: 0.9, weightDecay: 0.01 });
-      const g = [tf.tensor2d([[1, -2], [0.5, 3]]), tf.tensor1d([0.25, -1])];
+      const g = [
+        tf.tensor2d([
+          [1, -2],
+          [0.5, 3],
+        ]),
+        tf.tensor1d([0.25, -1]),
+      ];
       const grads = { [ps[0].variable.name]: g[0], [ps[1].variable.name]: g[1] };
       opt.step(grads, 0.1);
       if (resume) {
@@ -115,7 +153,9 @@ describe.each(['cpu', 'wasm'] as const)('SGD on %s', (backend) => {
     const ps = params();
     expect(() => new Sgd(ps, { momentum: -1 })).toThrow(/sgd.momentum/);
     const opt = new Sgd(ps);
-    expect(() => opt.importState({ steps: 1, momentumBuffers: [{ name: 'nope', shape: [1], values: new Float32Array(1) }] })).toThrow(AtflowError);
+    expect(() => opt.importState({ steps: 1, momentumBuffers: [{ name: 'nope', shape: [1], values: new Float32Array(1) }] })).toThrow(
+      AtflowError,
+    );
     expect(() => opt.step({}, NaN)).toThrow(/learning rate/);
     ps.forEach((p) => p.variable.dispose());
   });

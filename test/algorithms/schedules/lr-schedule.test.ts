@@ -4,7 +4,14 @@ import { makeLrSchedule } from '../../../src/algorithms/schedules/lr-schedule';
 describe('learning-rate schedules (torch semantics, per epoch)', () => {
   it('multistep [100, 150], γ = 0.1 as MultiStepLR', () => {
     const s = makeLrSchedule({ type: 'multistep', lr: 0.1, milestones: [100, 150] });
-    const torch: Record<number, number> = { 1: 0.1, 100: 0.1, 101: 0.010000000000000002, 150: 0.010000000000000002, 151: 0.0010000000000000002, 200: 0.0010000000000000002 };
+    const torch: Record<number, number> = {
+      1: 0.1,
+      100: 0.1,
+      101: 0.010000000000000002,
+      150: 0.010000000000000002,
+      151: 0.0010000000000000002,
+      200: 0.0010000000000000002,
+    };
     for (const [e, lr] of Object.entries(torch)) expect(s(Number(e))).toBeCloseTo(lr, 12);
   });
 
@@ -28,7 +35,10 @@ describe('learning-rate schedules (torch semantics, per epoch)', () => {
     };
     for (const [e, lr] of Object.entries(torch)) expect(s(Number(e))).toBeCloseTo(lr, 12);
     const s10 = makeLrSchedule({ type: 'cosine', lr: 0.1, tMax: 10, etaMin: 0.001 });
-    const t10 = [0.1, 0.09757729755661011, 0.0905463412215599, 0.07959536998847742, 0.0657963412215599, 0.0505, 0.03520365877844011, 0.02140463001152259, 0.010453658778440109, 0.0034227024433899004, 0.001, 0.0034227024433899004];
+    const t10 = [
+      0.1, 0.09757729755661011, 0.0905463412215599, 0.07959536998847742, 0.0657963412215599, 0.0505, 0.03520365877844011,
+      0.02140463001152259, 0.010453658778440109, 0.0034227024433899004, 0.001, 0.0034227024433899004,
+    ];
     t10.forEach((lr, i) => expect(s10(i + 1)).toBeCloseTo(lr, 12));
   });
 

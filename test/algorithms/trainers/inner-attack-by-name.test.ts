@@ -21,7 +21,16 @@ import { buildRun } from '../../../src/config/build-run';
 
 const CONFIG = path.join(__dirname, '..', '..', '..', 'config', 'pgd-at-inner-attack-cpu.json');
 /** The shipped example, cut to seconds: 16 digits, one epoch of two steps, 3 attack iterations. */
-const TINY = ['epochs=1', 'data.trainSize=16', 'data.testSize=8', 'data.batchSize=8', 'data.testBatchSize=8', 'attack.steps=3', 'eval.attack.steps=1', 'schedule.milestones=[1]'];
+const TINY = [
+  'epochs=1',
+  'data.trainSize=16',
+  'data.testSize=8',
+  'data.batchSize=8',
+  'data.testBatchSize=8',
+  'attack.steps=3',
+  'eval.attack.steps=1',
+  'schedule.milestones=[1]',
+];
 
 const TINY_SPEC = { name: 'x', epochs: 1, data: { source: 'mnist', trainSize: 16, testSize: 8 }, model: { name: 'mlp' } };
 
@@ -42,7 +51,15 @@ describe('a trainer resolves its inner attack and objective by name', () => {
     const y = tf.tensor1d([0, 1, 2, 3, 4, 5], 'int32');
     return { x, y, logitsNatEval: model.apply(x, 'eval'), seed: 77, rowKeys: Int32Array.from([10, 11, 12, 13, 14, 15]) };
   };
-  const input = (b: ReturnType<typeof batch>): TrainerAttackInput => ({ model, x: b.x, y: b.y, seed: b.seed, rowKeys: b.rowKeys, logitsNatEval: b.logitsNatEval, te: null });
+  const input = (b: ReturnType<typeof batch>): TrainerAttackInput => ({
+    model,
+    x: b.x,
+    y: b.y,
+    seed: b.seed,
+    rowKeys: b.rowKeys,
+    logitsNatEval: b.logitsNatEval,
+    te: null,
+  });
   const settings = { eps: 0.1, alpha: 0.02, steps: 5, norm: 'linf', restarts: 1 } as const;
 
   it("PGD-AT with attack.name 'apgd-ce' runs APGD-CE: its x′ is apgdCe's on the same batch and seed, not PGD's", async () => {
@@ -63,7 +80,13 @@ describe('a trainer resolves its inner attack and objective by name', () => {
     const b = batch();
     const trainer = pgdAtTrainer({ attack: { ...settings, name: 'fgsm', alpha: 0.125 } }, lookupIn(defaultRegistry()));
     const viaTrainer = trainer.attack(input(b));
-    const direct = fgsm(model, b.x, b.y, b.seed, { eps: 0.1, alpha: 0.125, randomStart: 'uniform-clamped', objective: ceObjective(), rowKeys: b.rowKeys });
+    const direct = fgsm(model, b.x, b.y, b.seed, {
+      eps: 0.1,
+      alpha: 0.125,
+      randomStart: 'uniform-clamped',
+      objective: ceObjective(),
+      rowKeys: b.rowKeys,
+    });
     expect(await equal(viaTrainer, direct)).toBe(true);
     tf.dispose([viaTrainer, direct, b.x, b.y, b.logitsNatEval]);
   });
@@ -81,16 +104,25 @@ describe('a trainer resolves its inner attack and objective by name', () => {
   it('refuses combinations an attack cannot honour, naming the field', () => {
     const lookup = lookupIn(defaultRegistry());
     // TRADES maximises KL(p(x) ‖ p(x′)); APGD-CE maximises its own CE
-    expect(() => tradesTrainer({ attack: { name: 'apgd-ce' } }, lookup)).toThrow(/attack\.name: 'apgd-ce' always maximises its own objective 'ce' and takes no other, but trainer 'trades' maximises 'trades-kl'/);
+    expect(() => tradesTrainer({ attack: { name: 'apgd-ce' } }, lookup)).toThrow(
+      /attack\.name: 'apgd-ce' always maximises its own objective 'ce' and takes no other, but trainer 'trades' maximises 'trades-kl'/,
+    );
     // TE adds a penalty APGD cannot see
-    expect(() => pgdAtTrainer({ attack: { name: 'apgd-ce' }, te: {} }, lookup)).toThrow(/attack\.name: 'apgd-ce' .* maximises 'ce' \+ the TE penalty/);
-    expect(() => martTrainer({ attack: { name: 'cw' } }, lookup)).toThrow(/attack\.name: 'cw' always maximises its own objective 'cw-margin'.*or set attack\.objective to 'cw-margin'/);
-    expect(() => pgdAtTrainer({ attack: { name: 'apgd' } }, lookup)).toThrow(/attack\.name: unknown attack 'apgd' .*registered attacks: apgd-ce, apgd-dlr/);
+    expect(() => pgdAtTrainer({ attack: { name: 'apgd-ce' }, te: {} }, lookup)).toThrow(
+      /attack\.name: 'apgd-ce' .* maximises 'ce' \+ the TE penalty/,
+    );
+    expect(() => martTrainer({ attack: { name: 'cw' } }, lookup)).toThrow(
+      /attack\.name: 'cw' always maximises its own objective 'cw-margin'.*or set attack\.objective to 'cw-margin'/,
+    );
+    expect(() => pgdAtTrainer({ attack: { name: 'apgd' } }, lookup)).toThrow(
+      /attack\.name: unknown attack 'apgd' .*registered attacks: apgd-ce, apgd-dlr/,
+    );
     expect(() => pgdAtTrainer({ attack: { objective: 'kl' } }, lookup)).toThrow(/attack\.objective: unknown objective 'kl'/);
     // naming APGD-DLR's own objective makes it consistent
     expect(() => pgdAtTrainer({ attack: { name: 'apgd-dlr', objective: 'dlr' } }, lookup)).not.toThrow();
     // the clean trainer runs no attack: a name there would be ignored
-    const standard = (attack: Record<string, unknown>) => () => buildRun(resolveRuns({ ...TINY_SPEC, trainer: { name: 'standard' }, attack })[0].spec, defaultRegistry());
+    const standard = (attack: Record<string, unknown>) => () =>
+      buildRun(resolveRuns({ ...TINY_SPEC, trainer: { name: 'standard' }, attack })[0].spec, defaultRegistry());
     expect(standard({ name: 'apgd-ce' })).toThrow(/attack\.name: trainer 'standard' runs no attack, so 'apgd-ce' would be ignored/);
     expect(standard({ objective: 'cw-margin' })).toThrow(/attack\.objective: trainer 'standard' runs no attack/);
   });

@@ -100,11 +100,14 @@ describe.each(['cpu', 'wasm'] as const)('trainers vs a naive reference on %s', (
   /** The trainer's loss, per-example TE penalty and parameter gradients (train mode). */
   function trainerLoss(trainer: Trainer, te: TeTensors | null) {
     let penalty: number[] | null = null;
-    const { value, grads } = tf.variableGrads(() => {
-      const out = trainer.loss({ model, x, xAdv, y, te });
-      penalty = out.tePenalty ? Array.from(out.tePenalty.dataSync()) : null;
-      return out.loss;
-    }, model.parameters.map((p) => p.variable));
+    const { value, grads } = tf.variableGrads(
+      () => {
+        const out = trainer.loss({ model, x, xAdv, y, te });
+        penalty = out.tePenalty ? Array.from(out.tePenalty.dataSync()) : null;
+        return out.loss;
+      },
+      model.parameters.map((p) => p.variable),
+    );
     const g = model.parameters.map((p) => Array.from(grads[p.variable.name]!.dataSync()));
     const loss = value.dataSync()[0];
     tf.dispose([value, ...Object.values(grads).filter((t): t is tf.Tensor => t != null)]);
@@ -183,7 +186,7 @@ describe.each(['cpu', 'wasm'] as const)('trainers vs a naive reference on %s', (
     expect(withTe.loss).toBeCloseTo(naiveMart(W, X, XADV, Y, 6) + naiveTe(naiveForward(W, XADV).logits, TARGET, TE_WEIGHT).value, 5);
   });
 
-  it('TRADES with β = 0 has the clean trainer\'s loss and gradients', () => {
+  it("TRADES with β = 0 has the clean trainer's loss and gradients", () => {
     const trades = trainerLoss(tradesTrainer({ beta: 0 }), null);
     const clean = trainerLoss(standardTrainer(), null);
     expect(trades.loss).toBeCloseTo(clean.loss, 6);
@@ -239,20 +242,38 @@ describe.each(['cpu', 'wasm'] as const)('trainers vs a naive reference on %s', (
     expect(decided.filter(Boolean).length).toBeGreaterThanOrEqual(10);
     const got = firstStep(tradesTrainer({ beta: 6, attack }), null).flat();
     const want = naiveStep(start, naiveBackward(W, fs, kl.dAdv).x, 0.1, 0.04).flat();
-    expectClose(got.filter((_, i) => decided[i]), want.filter((_, i) => decided[i]), 5);
+    expectClose(
+      got.filter((_, i) => decided[i]),
+      want.filter((_, i) => decided[i]),
+      5,
+    );
     // w small enough that both terms decide signs near the start (KL's gradient is O(0.001) there)
     const w = 0.01;
     const te = naiveTe(fs.logits, TARGET, w);
-    const signs = (scale: number) => naiveBackward(W, fs, sumLists(naiveKl(fn.logits, fs.logits, scale).dAdv, te.dlogits)).x.flat().map(Math.sign);
+    const signs = (scale: number) =>
+      naiveBackward(W, fs, sumLists(naiveKl(fn.logits, fs.logits, scale).dAdv, te.dlogits))
+        .x.flat()
+        .map(Math.sign);
     // sensitivity guard: the (β/B) scaling and the TE term both change the step here
     expect(signs(6 / 3)).not.toEqual(signs(6));
     expect(signs(6 / 3)).not.toEqual(signs(0));
     const g = naiveBackward(W, fs, sumLists(naiveKl(fn.logits, fs.logits, 6 / 3).dAdv, te.dlogits)).x;
-    expectClose(firstStep(tradesTrainer({ beta: 6, attack, te: {} }), { weight: w, target }).flat(), naiveStep(start, g, 0.1, 0.04).flat(), 5);
+    expectClose(
+      firstStep(tradesTrainer({ beta: 6, attack, te: {} }), { weight: w, target }).flat(),
+      naiveStep(start, g, 0.1, 0.04).flat(),
+      5,
+    );
   });
 
-  it('default attack settings are the authors\' per trainer', () => {
-    expect(pgdAtTrainer().attackSettings).toEqual({ eps: 8 / 255, alpha: 2 / 255, steps: 10, norm: 'linf', restarts: 1, randomStart: 'uniform-clamped' });
+  it("default attack settings are the authors' per trainer", () => {
+    expect(pgdAtTrainer().attackSettings).toEqual({
+      eps: 8 / 255,
+      alpha: 2 / 255,
+      steps: 10,
+      norm: 'linf',
+      restarts: 1,
+      randomStart: 'uniform-clamped',
+    });
     expect(pgdAtTrainer({ te: {} }).attackSettings!.randomStart).toBe('uniform');
     expect(tradesTrainer().attackSettings!.randomStart).toBe('normal');
     expect(martTrainer().attackSettings!.randomStart).toBe('normal');

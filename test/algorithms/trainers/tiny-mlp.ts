@@ -43,7 +43,12 @@ export function tinyMlp(w: MlpWeights, inputShape: [number, number, number]): Re
     init.dispose(); // the variable keeps the data; the initial tensor would otherwise stay registered
     return { name, variable };
   };
-  const parameters = [v('fc1.weight', w.w1, [w.D, w.H]), v('fc1.bias', w.b1, [w.H]), v('fc2.weight', w.w2, [w.H, w.K]), v('fc2.bias', w.b2, [w.K])];
+  const parameters = [
+    v('fc1.weight', w.w1, [w.D, w.H]),
+    v('fc1.bias', w.b1, [w.H]),
+    v('fc2.weight', w.w2, [w.H, w.K]),
+    v('fc2.bias', w.b2, [w.K]),
+  ];
   const calls: { mode: Mode; batch: number }[] = [];
   return {
     name: 'tiny-mlp',
@@ -100,7 +105,13 @@ export interface Grads {
 
 /** Backprop of dL/dlogits through the MLP: parameter and input gradients. */
 export function naiveBackward(w: MlpWeights, f: Forward, dlogits: number[][]): Grads {
-  const g: Grads = { w1: new Array(w.D * w.H).fill(0), b1: new Array(w.H).fill(0), w2: new Array(w.H * w.K).fill(0), b2: new Array(w.K).fill(0), x: [] };
+  const g: Grads = {
+    w1: new Array(w.D * w.H).fill(0),
+    b1: new Array(w.H).fill(0),
+    w2: new Array(w.H * w.K).fill(0),
+    b2: new Array(w.K).fill(0),
+    x: [],
+  };
   f.x.forEach((xi, i) => {
     const dz2 = dlogits[i];
     for (let k = 0; k < w.K; k++) {
@@ -152,7 +163,11 @@ export function naiveKl(nat: number[][], adv: number[][], scale: number): { valu
 }
 
 /** w·mean_{B×K}(softmax(z) − t)², its per-example shares w·mean_k, and its gradient w.r.t. z. */
-export function naiveTe(logits: number[][], target: number[][], weight: number): { value: number; perExample: number[]; dlogits: number[][] } {
+export function naiveTe(
+  logits: number[][],
+  target: number[][],
+  weight: number,
+): { value: number; perExample: number[]; dlogits: number[][] } {
   const B = logits.length;
   const K = logits[0].length;
   let value = 0;

@@ -1,7 +1,15 @@
 import * as tf from '@tensorflow/tfjs';
 import { batchNormTrain, FUSED_BN_TRAIN } from '../../../src/backend/batch-norm-train';
 import { availableBackends } from '../../../src/backend/select';
-import { BACKENDS_UNDER_TEST, compareWithCpu, computeOn, initAllBackends, randomValues, relativeError, TOLERANCE } from './conformance-helpers';
+import {
+  BACKENDS_UNDER_TEST,
+  compareWithCpu,
+  computeOn,
+  initAllBackends,
+  randomValues,
+  relativeError,
+  TOLERANCE,
+} from './conformance-helpers';
 
 /**
  * Train-mode BatchNorm (batchNormTrain: TensorFlow's FusedBatchNormV3 / FusedBatchNormGradV3 on
@@ -30,7 +38,9 @@ function run(c: (typeof CASES)[number]): () => tf.Tensor[] {
     const b = tf.tensor1d(bs);
     const r = tf.tensor(rs, shape);
     const out = batchNormTrain(x, g, b, 1e-5);
-    const grads = tf.grads((a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) => tf.sum(tf.mul(batchNormTrain(a as tf.Tensor4D, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-5).y, r)))([x, g, b]);
+    const grads = tf.grads((a: tf.Tensor, gg: tf.Tensor, bb: tf.Tensor) =>
+      tf.sum(tf.mul(batchNormTrain(a as tf.Tensor4D, gg as tf.Tensor1D, bb as tf.Tensor1D, 1e-5).y, r)),
+    )([x, g, b]);
     return [out.y, out.mean, out.variance, ...grads];
   };
 }

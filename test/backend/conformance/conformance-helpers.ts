@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { availableBackends, BackendName, initBackend } from '../../../src/backend/select';
+import { availableBackends, type BackendName, initBackend } from '../../../src/backend/select';
 import { deriveSeed, Rng } from '../../../src/core/rng';
 
 /**
@@ -59,7 +59,11 @@ const cpuResults = new Map<string, Computed>();
  * Computes `f` on cpu and on `backend`; returns the worst relative error over all outputs. `key` names
  * the case so that the (slow) cpu reference is computed once for all backends.
  */
-export async function compareWithCpu(backend: BackendName, key: string, f: () => tf.Tensor | tf.Tensor[]): Promise<{ error: number; shape: number[] }> {
+export async function compareWithCpu(
+  backend: BackendName,
+  key: string,
+  f: () => tf.Tensor | tf.Tensor[],
+): Promise<{ error: number; shape: number[] }> {
   let ref = cpuResults.get(key);
   if (!ref) {
     ref = await computeOn('cpu', f);
@@ -72,7 +76,10 @@ export async function compareWithCpu(backend: BackendName, key: string, f: () =>
 }
 
 /** Every value of every axis, each case cycling the axes at co-prime rates (a deterministic covering subset). */
-export function coveringCases<T extends Record<string, readonly unknown[]>>(axes: T, count: number): Array<{ [K in keyof T]: T[K][number] }> {
+export function coveringCases<T extends Record<string, readonly unknown[]>>(
+  axes: T,
+  count: number,
+): Array<{ [K in keyof T]: T[K][number] }> {
   const keys = Object.keys(axes) as Array<keyof T>;
   const longest = Math.max(...keys.map((k) => axes[k].length));
   if (count < longest) throw new Error(`coveringCases: ${count} cases cannot cover an axis of ${longest} values`);

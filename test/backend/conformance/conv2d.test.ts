@@ -12,7 +12,12 @@ const SHAPES = coveringCases(
   GEOMETRIES.length,
 );
 // 'valid' needs the input at least as large as the kernel
-const CASES = GEOMETRIES.map((g, i) => ({ ...g, ...SHAPES[i], height: Math.max(g.k, SHAPES[i].height), width: Math.max(g.k, SHAPES[i].width) }));
+const CASES = GEOMETRIES.map((g, i) => ({
+  ...g,
+  ...SHAPES[i],
+  height: Math.max(g.k, SHAPES[i].height),
+  width: Math.max(g.k, SHAPES[i].width),
+}));
 
 beforeAll(initAllBackends);
 
@@ -28,7 +33,9 @@ describe.each(BACKENDS_UNDER_TEST)('conv2d on %s matches cpu', (backend) => {
       const y = tf.conv2d(x, w, c.stride, c.pad);
       // a fixed random cotangent, so every output position carries a different weight
       const r = tf.tensor(randomValues(y.shape, 3, `r${JSON.stringify(c)}`), y.shape);
-      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), r)))([x, w]);
+      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), r)),
+      )([x, w]);
       return [y, dx, dw];
     };
     const { error } = await compareWithCpu(backend, `conv2d ${JSON.stringify(c)}`, run);
@@ -66,11 +73,18 @@ describe.each(BACKENDS_UNDER_TEST)('conv2d with numeric (PyTorch) padding on %s 
       const w = tf.tensor4d(ws, wShape);
       const y = tf.conv2d(x, w, c.stride, c.pad);
       const r = tf.tensor(randomValues(y.shape, 6, `r${JSON.stringify(c)}`), y.shape);
-      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) => tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), r)))([x, w]);
+      const [dx, dw] = tf.grads((a: tf.Tensor, b: tf.Tensor) =>
+        tf.sum(tf.mul(tf.conv2d(a as tf.Tensor4D, b as tf.Tensor4D, c.stride, c.pad), r)),
+      )([x, w]);
       return [y, dx, dw];
     };
     const { error, shape } = await compareWithCpu(backend, `conv2d numeric ${JSON.stringify(c)}`, run);
-    expect(shape).toEqual([c.batch, Math.floor((c.height + 2 * c.pad - c.k) / c.stride) + 1, Math.floor((c.width + 2 * c.pad - c.k) / c.stride) + 1, c.outChannels]);
+    expect(shape).toEqual([
+      c.batch,
+      Math.floor((c.height + 2 * c.pad - c.k) / c.stride) + 1,
+      Math.floor((c.width + 2 * c.pad - c.k) / c.stride) + 1,
+      c.outChannels,
+    ]);
     expect(error).toBeLessThanOrEqual(TOLERANCE);
   });
 });
@@ -80,7 +94,9 @@ describe.each(BACKENDS_UNDER_TEST)('conv2d with numeric (PyTorch) padding on %s 
  * returns zeros in place of some gradients there, differently from call to call (backend/tensorflow-kernels.ts
  * routes it around). Every geometry, string and numeric pads, three calls each.
  */
-const SINGLE_CHANNEL = [2, 3, 5].flatMap((k) => [1, 2].flatMap((stride) => (['valid', 'same', 0, 1] as const).map((pad) => ({ k, stride, pad }))));
+const SINGLE_CHANNEL = [2, 3, 5].flatMap((k) =>
+  [1, 2].flatMap((stride) => (['valid', 'same', 0, 1] as const).map((pad) => ({ k, stride, pad }))),
+);
 
 describe.each(BACKENDS_UNDER_TEST)('conv2d input gradient with a [k, k, 1, 1] filter on %s matches cpu', (backend) => {
   test.each(SINGLE_CHANNEL)('k$k stride $stride pad $pad', async (c) => {

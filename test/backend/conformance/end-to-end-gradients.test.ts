@@ -12,8 +12,14 @@ beforeAll(initAllBackends);
 const CNN = { batch: 7, size: 13, classes: 10 };
 const CNN_SHAPES: Record<string, number[]> = {
   x: [CNN.batch, CNN.size, CNN.size, 1],
-  w1: [3, 3, 1, 32], b1: [32], w2: [3, 3, 32, 64], b2: [64],
-  w3: [Math.floor(CNN.size / 4) ** 2 * 64, 128], b3: [128], w4: [128, 10], b4: [10],
+  w1: [3, 3, 1, 32],
+  b1: [32],
+  w2: [3, 3, 32, 64],
+  b2: [64],
+  w3: [Math.floor(CNN.size / 4) ** 2 * 64, 128],
+  b3: [128],
+  w4: [128, 10],
+  b4: [10],
 };
 
 function smallCnnLoss(p: Record<string, tf.Tensor>, labels: tf.Tensor): tf.Scalar {
@@ -30,8 +36,12 @@ function smallCnnLoss(p: Record<string, tf.Tensor>, labels: tf.Tensor): tf.Scala
 const BLOCK = { batch: 7, size: 9, channels: 16 };
 const BLOCK_SHAPES: Record<string, number[]> = {
   x: [BLOCK.batch, BLOCK.size, BLOCK.size, BLOCK.channels],
-  w1: [3, 3, BLOCK.channels, BLOCK.channels], g1: [BLOCK.channels], be1: [BLOCK.channels],
-  w2: [3, 3, BLOCK.channels, BLOCK.channels], g2: [BLOCK.channels], be2: [BLOCK.channels],
+  w1: [3, 3, BLOCK.channels, BLOCK.channels],
+  g1: [BLOCK.channels],
+  be1: [BLOCK.channels],
+  w2: [3, 3, BLOCK.channels, BLOCK.channels],
+  g2: [BLOCK.channels],
+  be2: [BLOCK.channels],
 };
 
 function batchNormTrain(x: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor): tf.Tensor {

@@ -6,13 +6,32 @@ import { BACKENDS_UNDER_TEST, compareWithCpu, coveringCases, initAllBackends, ra
  * odd sizes, and ReLU-style ties), matMul with every transpose combination (the dense-layer gradients),
  * and tile, each against cpu through the tf ops.
  */
-const POOL_GEOMETRIES = ([[2, 2], [3, 3], [2, 3], [3, 2], [1, 1]] as const).flatMap((filter) =>
-  [1, 2].flatMap((stride) => (['same', 'valid'] as const).map((pad) => ({ filter: [...filter] as [number, number], stride, pad }))));
-const POOL_SHAPES = coveringCases({ batch: [1, 7], channels: [1, 3, 16, 64], height: [5, 8, 9, 7], width: [7, 9, 6, 5] }, POOL_GEOMETRIES.length);
+const POOL_GEOMETRIES = (
+  [
+    [2, 2],
+    [3, 3],
+    [2, 3],
+    [3, 2],
+    [1, 1],
+  ] as const
+).flatMap((filter) =>
+  [1, 2].flatMap((stride) => (['same', 'valid'] as const).map((pad) => ({ filter: [...filter] as [number, number], stride, pad }))),
+);
+const POOL_SHAPES = coveringCases(
+  { batch: [1, 7], channels: [1, 3, 16, 64], height: [5, 8, 9, 7], width: [7, 9, 6, 5] },
+  POOL_GEOMETRIES.length,
+);
 const POOL_CASES = POOL_GEOMETRIES.map((g, i) => ({ ...g, ...POOL_SHAPES[i], ties: i % 3 === 0 }));
 
 const MATMUL_CASES = coveringCases(
-  { transposeA: [false, true], transposeB: [false, true, true, false], batch: [[], [3], [], [2]] as number[][], m: [1, 7, 33, 64], k: [5, 64, 1, 17], n: [10, 1, 128, 9] },
+  {
+    transposeA: [false, true],
+    transposeB: [false, true, true, false],
+    batch: [[], [3], [], [2]] as number[][],
+    m: [1, 7, 33, 64],
+    k: [5, 64, 1, 17],
+    n: [10, 1, 128, 9],
+  },
   8,
 );
 
@@ -58,7 +77,8 @@ describe.each(BACKENDS_UNDER_TEST)('pooling, matmul and tile on %s match cpu', (
   test('dense-layer gradients (matMul with transposed operands) through tf.grads', async () => {
     const xs = randomValues([7, 33], 8, 'dense x');
     const ws = randomValues([33, 10], 9, 'dense w');
-    const run = () => tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(tf.matMul(x, w))))([tf.tensor(xs, [7, 33]), tf.tensor(ws, [33, 10])]);
+    const run = () =>
+      tf.grads((x: tf.Tensor, w: tf.Tensor) => tf.sum(tf.square(tf.matMul(x, w))))([tf.tensor(xs, [7, 33]), tf.tensor(ws, [33, 10])]);
     const { error } = await compareWithCpu(backend, 'dense grads', run);
     expect(error).toBeLessThanOrEqual(TOLERANCE);
   });
@@ -71,7 +91,9 @@ describe.each(BACKENDS_UNDER_TEST)('pooling, matmul and tile on %s match cpu', (
   });
 
   test('tile keeps integer tensors exact (stock fallback)', async () => {
-    const { error } = await compareWithCpu(backend, 'tile int32', () => tf.cast(tf.tile(tf.tensor([1, -2, 3], [3], 'int32'), [3]), 'float32'));
+    const { error } = await compareWithCpu(backend, 'tile int32', () =>
+      tf.cast(tf.tile(tf.tensor([1, -2, 3], [3], 'int32'), [3]), 'float32'),
+    );
     expect(error).toBe(0);
   });
 });

@@ -40,7 +40,18 @@ describe.each(BACKENDS_UNDER_TEST)('sum and mean on %s match cpu', (backend) => 
   });
 
   it('int32 sum (stock fallback) is exact', async () => {
-    const run = () => tf.sum(tf.tensor([[1, 2, 3], [4, 5, 6]], [2, 3], 'int32'), 0);
+    const run = () =>
+      tf.sum(
+        tf.tensor(
+          [
+            [1, 2, 3],
+            [4, 5, 6],
+          ],
+          [2, 3],
+          'int32',
+        ),
+        0,
+      );
     await tf.setBackend(backend);
     const out = tf.tidy(run);
     expect(out.dtype).toBe('int32');

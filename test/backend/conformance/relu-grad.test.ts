@@ -1,6 +1,14 @@
 import * as tf from '@tensorflow/tfjs';
 import { RELU_GRAD } from '../../../src/backend/relu-grad';
-import { BACKENDS_UNDER_TEST, compareWithCpu, computeOn, initAllBackends, randomValues, relativeError, TOLERANCE } from './conformance-helpers';
+import {
+  BACKENDS_UNDER_TEST,
+  compareWithCpu,
+  computeOn,
+  initAllBackends,
+  randomValues,
+  relativeError,
+  TOLERANCE,
+} from './conformance-helpers';
 
 /**
  * ReLU's gradient through atflow's ReluGrad kernel (TensorFlow's op on `tensorflow`, a loop on cpu; wasm
@@ -13,14 +21,16 @@ const SHAPE = [3, 5, 7, 4];
 const xs = randomValues(SHAPE, 21, 'relu x').map((v, i) => (i % 5 === 0 ? 0 : v));
 const dys = randomValues(SHAPE, 22, 'relu dy');
 
-test('ReluGrad is registered on cpu and tensorflow; wasm keeps tfjs\' composition (faster there)', () => {
+test("ReluGrad is registered on cpu and tensorflow; wasm keeps tfjs' composition (faster there)", () => {
   expect(tf.getKernel(RELU_GRAD, 'cpu')).toBeDefined();
   expect(tf.getKernel(RELU_GRAD, 'tensorflow')).toBeDefined();
   expect(tf.getKernel(RELU_GRAD, 'wasm')).toBeUndefined();
 });
 
 test('on cpu, the gradient of relu is dy·[x > 0] (the formula, elementwise)', async () => {
-  const { values } = await computeOn('cpu', () => tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.relu(x), tf.tensor(dys, SHAPE))))(tf.tensor(xs, SHAPE)));
+  const { values } = await computeOn('cpu', () =>
+    tf.grad((x: tf.Tensor) => tf.sum(tf.mul(tf.relu(x), tf.tensor(dys, SHAPE))))(tf.tensor(xs, SHAPE)),
+  );
   const expected = xs.map((x, i) => (x > 0 ? dys[i] : 0));
   expect(relativeError(expected, values[0])).toBe(0);
 });
@@ -35,7 +45,9 @@ describe.each(BACKENDS_UNDER_TEST)('relu gradients on %s match cpu', (backend) =
   test('second-order through ReluGrad: d/dr of sum(grad_x(relu(x)·r)²)', async () => {
     const run = () => {
       const x = tf.tensor(xs, SHAPE);
-      return tf.grad((r: tf.Tensor) => tf.sum(tf.square(tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.relu(a), r)))(x))))(tf.tensor(dys, SHAPE));
+      return tf.grad((r: tf.Tensor) => tf.sum(tf.square(tf.grad((a: tf.Tensor) => tf.sum(tf.mul(tf.relu(a), r)))(x))))(
+        tf.tensor(dys, SHAPE),
+      );
     };
     const { error } = await compareWithCpu(backend, 'relu second order', run);
     expect(error).toBeLessThanOrEqual(TOLERANCE);

@@ -39,7 +39,8 @@ export function cifarFile(labels: number[][], firstExample = 0): Buffer {
     const rec = Buffer.alloc(lab.length + 3072);
     lab.forEach((b, j) => (rec[j] = b));
     for (let ch = 0; ch < 3; ch++)
-      for (let r = 0; r < 32; r++) for (let c = 0; c < 32; c++) rec[lab.length + ch * 1024 + r * 32 + c] = pixel(firstExample + i, r, c, ch);
+      for (let r = 0; r < 32; r++)
+        for (let c = 0; c < 32; c++) rec[lab.length + ch * 1024 + r * 32 + c] = pixel(firstExample + i, r, c, ch);
     recs.push(rec);
   });
   return Buffer.concat(recs);
@@ -86,10 +87,18 @@ function matrixElement(v: MatVar, be: boolean): Buffer {
   if (v.storage === 'uint8') real = element(mi.UINT8, Buffer.from(Uint8Array.from(v.values)), be);
   else {
     const b = Buffer.alloc(8 * v.values.length);
-    for (let i = 0; i < v.values.length; i++) (be ? b.writeDoubleBE(v.values[i], 8 * i) : b.writeDoubleLE(v.values[i], 8 * i));
+    for (let i = 0; i < v.values.length; i++) {
+      if (be) b.writeDoubleBE(v.values[i], 8 * i);
+      else b.writeDoubleLE(v.values[i], 8 * i);
+    }
     real = element(mi.DOUBLE, b, be);
   }
-  const body = Buffer.concat([element(mi.UINT32, flags, be), element(mi.INT32, dims, be), element(mi.INT8, Buffer.from(v.name, 'latin1'), be, true), real]);
+  const body = Buffer.concat([
+    element(mi.UINT32, flags, be),
+    element(mi.INT32, dims, be),
+    element(mi.INT8, Buffer.from(v.name, 'latin1'), be, true),
+    real,
+  ]);
   return element(mi.MATRIX, body, be);
 }
 

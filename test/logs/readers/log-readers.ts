@@ -49,7 +49,11 @@ export function readersPython(): { python: string | null; why: string } {
 
 /** Runs read_logs.py on the tables; throws with its stderr when Python itself fails. */
 export function readLogs(python: string, tables: readonly TableToRead[]): LogsAsRead {
-  const r = spawnSync(python, [path.join(__dirname, 'read_logs.py'), JSON.stringify(tables)], { encoding: 'utf8', maxBuffer: 64 << 20, timeout: 300_000 });
+  const r = spawnSync(python, [path.join(__dirname, 'read_logs.py'), JSON.stringify(tables)], {
+    encoding: 'utf8',
+    maxBuffer: 64 << 20,
+    timeout: 300_000,
+  });
   if (r.status !== 0) throw new Error(`read_logs.py exited ${r.status}: ${r.stderr}`);
   return JSON.parse(r.stdout) as LogsAsRead;
 }

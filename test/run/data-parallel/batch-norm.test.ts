@@ -24,7 +24,7 @@ function newModel(): Model {
   return createModel('preact-resnet18', { numClasses: 10, inputShape: SHAPE, seed: SEED });
 }
 
-it('preact-resnet18, 2 workers: weighted mean of per-share gradients; the full batch\'s running statistics', async () => {
+it("preact-resnet18, 2 workers: weighted mean of per-share gradients; the full batch's running statistics", async () => {
   await initBackend('wasm');
   const rng = new Rng(9);
   const D = SHAPE[0] * SHAPE[1] * SHAPE[2];
@@ -48,7 +48,14 @@ it('preact-resnet18, 2 workers: weighted mean of per-share gradients; the full b
       const ys = tf.tensor1d(labels.slice(s.start, s.end), 'int32');
       const stats: BatchStats[] = [];
       shareStats.push(stats);
-      return recordBatchStats((st) => stats.push(st), () => tf.variableGrads(() => trainer.loss({ model: ref, x: xs, xAdv: xs, y: ys, te: null }).loss, ref.parameters.map((p) => p.variable)));
+      return recordBatchStats(
+        (st) => stats.push(st),
+        () =>
+          tf.variableGrads(
+            () => trainer.loss({ model: ref, x: xs, xAdv: xs, y: ys, te: null }).loss,
+            ref.parameters.map((p) => p.variable),
+          ),
+      );
     });
     for (const p of ref.parameters) {
       const acc = expectedParams.get(p.name) ?? (p.variable.dataSync().slice() as Float32Array);

@@ -36,7 +36,7 @@ describe('dataParallelWorkers (ATFLOW_WORKERS)', () => {
     expect(dataParallelWorkers('tensorflow', { ATFLOW_WORKERS: 'auto' }, 4).workers).toBe(1);
   });
 
-  it('auto keeps a resumed run on its checkpoint\'s count (the cores a process sees may differ on resume); an explicit N does not', () => {
+  it("auto keeps a resumed run on its checkpoint's count (the cores a process sees may differ on resume); an explicit N does not", () => {
     expect(dataParallelWorkers('wasm', {}, 1, 2).workers).toBe(2);
     expect(dataParallelWorkers('wasm', { ATFLOW_WORKERS: 'auto' }, 2, 1).workers).toBe(1);
     expect(dataParallelWorkers('wasm', { ATFLOW_WORKERS: '1' }, 2, 2).workers).toBe(1);
@@ -48,7 +48,9 @@ describe('dataParallelWorkers (ATFLOW_WORKERS)', () => {
     expect(dataParallelWorkers('wasm', { ATFLOW_WORKERS: '3' }, 2).workers).toBe(3);
     expect(dataParallelWorkers('cpu', { ATFLOW_WORKERS: '2' }, 2).workers).toBe(2);
     expect(dataParallelWorkers('tensorflow', { ATFLOW_WORKERS: '1' }, 2).workers).toBe(1);
-    expect(() => dataParallelWorkers('wasm', { ATFLOW_WORKERS: '0' }, 2)).toThrow(/ATFLOW_WORKERS must be 'auto' or an integer ≥ 1, got '0'/);
+    expect(() => dataParallelWorkers('wasm', { ATFLOW_WORKERS: '0' }, 2)).toThrow(
+      /ATFLOW_WORKERS must be 'auto' or an integer ≥ 1, got '0'/,
+    );
     expect(() => dataParallelWorkers('wasm', { ATFLOW_WORKERS: 'two' }, 2)).toThrow(/ATFLOW_WORKERS/);
     expect(() => dataParallelWorkers('tensorflow', { ATFLOW_WORKERS: '2' }, 2)).toThrow(/tensorflow backend already uses every core/);
   });

@@ -42,19 +42,32 @@ function newModel(name = 'cnn-small'): Model {
   return createModel(name, { numClasses: 10, seed: 7 });
 }
 
-async function singleThreadSteps(trainerName: string, trainerOptions: TrainerOptions, steps: number): Promise<{ model: Model; out: TrainedBatch[] }> {
+async function singleThreadSteps(
+  trainerName: string,
+  trainerOptions: TrainerOptions,
+  steps: number,
+): Promise<{ model: Model; out: TrainedBatch[] }> {
   const model = newModel();
   const trainer = createTrainer(trainerName, trainerOptions);
   const optimizer = new Sgd(model.parameters, { momentum: 0.9, weightDecay: 5e-4 });
   const out: TrainedBatch[] = [];
   for (let s = 0; s < steps; s++) {
-    out.push(await lastValueFrom(of(batch(s)).pipe(attack({ model, trainer, seed: RUN_SEED }), train({ model, trainer, optimizer, lr: LR }))));
+    out.push(
+      await lastValueFrom(of(batch(s)).pipe(attack({ model, trainer, seed: RUN_SEED }), train({ model, trainer, optimizer, lr: LR }))),
+    );
   }
   optimizer.dispose();
   return { model, out };
 }
 
-async function parallelSteps(workers: number, trainerName: string, trainerOptions: TrainerOptions, steps: number, backend: 'wasm' | 'cpu' = 'wasm', modelName = 'cnn-small'): Promise<{ model: Model; out: TrainedBatch[]; left: number[] }> {
+async function parallelSteps(
+  workers: number,
+  trainerName: string,
+  trainerOptions: TrainerOptions,
+  steps: number,
+  backend: 'wasm' | 'cpu' = 'wasm',
+  modelName = 'cnn-small',
+): Promise<{ model: Model; out: TrainedBatch[]; left: number[] }> {
   const model = newModel(modelName);
   const optimizer = new Sgd(model.parameters, { momentum: 0.9, weightDecay: 5e-4 });
   const pool = await DataParallelPool.create({ workers, model, trainer: trainerName, trainerOptions, backend });
@@ -160,9 +173,9 @@ describe('data-parallel training on wasm (cnn-small, no BatchNorm)', () => {
     const pool = await DataParallelPool.create({ workers: 1, model, trainer: 'standard', backend: 'wasm' });
     try {
       // right number of values, wrong image shape: the replica's model refuses it
-      await expect(pool.step({ x: new Float32Array(2 * 784), shape: [2, 14, 56, 1], labels: new Int32Array([0, 1]), seed: 1, te: null })).rejects.toThrow(
-        /data-parallel worker 0: model 'cnn-small' takes NHWC input \[B, 28, 28, 1\]/,
-      );
+      await expect(
+        pool.step({ x: new Float32Array(2 * 784), shape: [2, 14, 56, 1], labels: new Int32Array([0, 1]), seed: 1, te: null }),
+      ).rejects.toThrow(/data-parallel worker 0: model 'cnn-small' takes NHWC input \[B, 28, 28, 1\]/);
     } finally {
       expect(await pool.close()).toEqual([0]);
       model.dispose();
@@ -172,7 +185,9 @@ describe('data-parallel training on wasm (cnn-small, no BatchNorm)', () => {
   it('an unknown model name fails at create with a clear error', async () => {
     const model = newModel();
     const fake: Model = { ...model, name: 'no-such-model', apply: model.apply.bind(model), dispose: () => model.dispose() };
-    await expect(DataParallelPool.create({ workers: 1, model: fake, trainer: 'standard' })).rejects.toThrow(/unknown model 'no-such-model'/);
+    await expect(DataParallelPool.create({ workers: 1, model: fake, trainer: 'standard' })).rejects.toThrow(
+      /unknown model 'no-such-model'/,
+    );
     model.dispose();
   });
 });
@@ -192,14 +207,22 @@ describe('shares', () => {
     expect(() => splitShares(4, 0)).toThrow(/workers/);
   });
 
-  it('a row\'s random start depends on its key only: shares with their keys draw the whole batch starts bit for bit', () => {
+  it("a row's random start depends on its key only: shares with their keys draw the whole batch starts bit for bit", () => {
     const rows = 7;
     const xs = new Rng(5).fillUniform(new Float32Array(rows * 4 * 3 * 2), 0, 1);
     const keys = Int32Array.from({ length: rows }, (_, i) => 100 + 3 * i);
     for (const kind of ['uniform', 'normal-clamped'] as const) {
       const whole = tf.tidy(() => startPoint(tf.tensor4d(xs, [rows, 4, 3, 2]), 0.1, kind, 42, keys).dataSync());
       const parts = splitShares(rows, 3).map((s) =>
-        tf.tidy(() => startPoint(tf.tensor4d(xs.slice(s.start * 24, s.end * 24), [s.end - s.start, 4, 3, 2]), 0.1, kind, 42, keys.slice(s.start, s.end)).dataSync()),
+        tf.tidy(() =>
+          startPoint(
+            tf.tensor4d(xs.slice(s.start * 24, s.end * 24), [s.end - s.start, 4, 3, 2]),
+            0.1,
+            kind,
+            42,
+            keys.slice(s.start, s.end),
+          ).dataSync(),
+        ),
       );
       const joined = new Float32Array(rows * 24);
       let at = 0;
@@ -210,7 +233,8 @@ describe('shares', () => {
       expect(Array.from(joined)).toEqual(Array.from(whole));
       // and the formula: row i is x_i + noise from Rng(rowStartSeed(42, key_i))
       const noise = new Rng(rowStartSeed(42, keys[4]));
-      const row4 = kind === 'uniform' ? noise.fillUniform(new Float32Array(24), -0.1, 0.1) : noise.fillNormal(new Float32Array(24), 0, 0.001);
+      const row4 =
+        kind === 'uniform' ? noise.fillUniform(new Float32Array(24), -0.1, 0.1) : noise.fillNormal(new Float32Array(24), 0, 0.001);
       const expected = Array.from(row4, (v, k) => {
         const y = Math.fround(xs[4 * 24 + k] + v);
         return kind === 'uniform' ? y : Math.min(1, Math.max(0, y));

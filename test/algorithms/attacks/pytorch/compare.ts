@@ -6,7 +6,16 @@ import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../../../../src/backend/select';
 import { pgdL2Steps, pgdLinf, pgdLinfSteps } from '../../../../src/algorithms/attacks';
-import { ceObjective, crossEntropy, martLoss, tePenalty, tradesKlObjective, tradesKlSum, tradesLoss, withTePenalty } from '../../../../src/algorithms/objectives';
+import {
+  ceObjective,
+  crossEntropy,
+  martLoss,
+  tePenalty,
+  tradesKlObjective,
+  tradesKlSum,
+  tradesLoss,
+  withTePenalty,
+} from '../../../../src/algorithms/objectives';
 import { denseModel } from '../tiny-model';
 
 const W = [
@@ -41,7 +50,10 @@ async function main(): Promise<void> {
     await initBackend(backend);
     const model = denseModel(W, b, [2, 2, 1]);
     const x = tf.tensor4d(X, [3, 2, 2, 1]);
-    const x0 = tf.tensor4d(X.map((v, i) => v + D0[i]), [3, 2, 2, 1]);
+    const x0 = tf.tensor4d(
+      X.map((v, i) => v + D0[i]),
+      [3, 2, 2, 1],
+    );
     const y = tf.tensor1d([0, 1, 2], 'int32');
     const targets = tf.tensor2d(T);
     const logitsNat = model.apply(x, 'eval');
@@ -54,10 +66,16 @@ async function main(): Promise<void> {
       pgdLinfSteps(model, x, y, x0, { eps: 0.1, alpha: 0.06, steps: 1, objective }).dataSync();
     rows.push(['pgd+te step', maxDiff(step(withTePenalty(ceObjective(), { weight: 20, targets })), ref.pgd_te_step)]);
     rows.push(['trades step', maxDiff(step(tradesKlObjective(logitsNat)), ref.trades_step)]);
-    rows.push(['trades+te step', maxDiff(step(withTePenalty(tradesKlObjective(logitsNat, { scale: 2 }), { weight: 20, targets })), ref.trades_te_step)]);
+    rows.push([
+      'trades+te step',
+      maxDiff(step(withTePenalty(tradesKlObjective(logitsNat, { scale: 2 }), { weight: 20, targets })), ref.trades_te_step),
+    ]);
     rows.push([
       'trades l2 step',
-      maxDiff(pgdL2Steps(model, x, y, x0, { eps: 0.05, alpha: 0.04, steps: 1, objective: tradesKlObjective(logitsNat) }).dataSync(), ref.trades_l2_step),
+      maxDiff(
+        pgdL2Steps(model, x, y, x0, { eps: 0.05, alpha: 0.04, steps: 1, objective: tradesKlObjective(logitsNat) }).dataSync(),
+        ref.trades_l2_step,
+      ),
     ]);
     const vg = (name: string, r: VG, f: (l: tf.Tensor2D) => tf.Scalar, at: tf.Tensor4D = x0) => {
       const { value, grad } = tf.valueAndGrad((xx: tf.Tensor) => f(model.apply(xx as tf.Tensor4D, 'eval')))(at);
