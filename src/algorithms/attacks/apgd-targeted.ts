@@ -2,15 +2,7 @@ import * as tf from '@tensorflow/tfjs';
 import type { Model } from '../../core/model';
 import { deriveSeed } from '../../core/rng';
 import { checkTargetedDlrClasses, dlrTargetedLossPerExample } from '../objectives/dlr-targeted';
-import {
-  apgdSingleRun,
-  apgdStart,
-  attackStillRobust,
-  marginAndClass,
-  type ApgdNorm,
-  type ApgdRunOptions,
-  type ApgdRunResult,
-} from './apgd';
+import { apgdSingleRun, apgdStart, attackStillRobust, rowOutcomes, type ApgdNorm, type ApgdRunOptions, type ApgdRunResult } from './apgd';
 import type { AttackReport } from './types';
 import { checkAttackInputs, checkInteger, checkNonNegative } from './validate';
 
@@ -116,15 +108,7 @@ function targetsTogether(
   const K = model.numClasses;
   const labels = y.dataSync() as Int32Array;
   const z = tf.tidy(() => model.apply(x, 'eval').dataSync());
-  const robust = new Uint8Array(B);
-  const margin = new Float32Array(B);
-  const predicted = new Int32Array(B);
-  for (let b = 0; b < B; b++) {
-    const m = marginAndClass(z, b, K, labels[b]);
-    margin[b] = m.margin;
-    predicted[b] = m.predicted;
-    robust[b] = m.predicted === labels[b] ? 1 : 0;
-  }
+  const { robust, margin, predicted } = rowOutcomes(z, labels, K);
   const order = Array.from({ length: B }, (_, b) => rankedClasses(z, b, K));
   // the adversarial point of each fooled point: (run result, row) until assembled at the end
   const chosen: { adv: tf.Tensor4D; row: number; point: number }[] = [];

@@ -116,6 +116,25 @@ export function marginAndClass(
   return { margin: logits[o + label] - other, predicted: best };
 }
 
+/** Every row's margin, class and whether it is robust (classified as its label), from row-major logits: a stage's start. */
+export function rowOutcomes(
+  z: ArrayLike<number>,
+  labels: Int32Array,
+  k: number,
+): { robust: Uint8Array; margin: Float32Array; predicted: Int32Array } {
+  const n = labels.length;
+  const robust = new Uint8Array(n);
+  const margin = new Float32Array(n);
+  const predicted = new Int32Array(n);
+  for (let b = 0; b < n; b++) {
+    const m = marginAndClass(z, b, k, labels[b]);
+    margin[b] = m.margin;
+    predicted[b] = m.predicted;
+    robust[b] = m.predicted === labels[b] ? 1 : 0;
+  }
+  return { robust, margin, predicted };
+}
+
 /**
  * Loss per example, logits and ∇_x Σ_i loss_i at x (eval mode), read back in one transfer. With eotIter > 1
  * (Expectation over Transformation, AutoAttack's `rand` version) the gradient is averaged over that many
@@ -520,15 +539,7 @@ export function attackStillRobust(
   const labels = y.dataSync() as Int32Array;
   const logits = tf.tidy(() => model.apply(x, 'eval'));
   const z = logits.dataSync();
-  const robust = new Uint8Array(B);
-  const margin = new Float32Array(B);
-  const predicted = new Int32Array(B);
-  for (let b = 0; b < B; b++) {
-    const m = marginAndClass(z, b, K, labels[b]);
-    margin[b] = m.margin;
-    predicted[b] = m.predicted;
-    robust[b] = m.predicted === labels[b] ? 1 : 0;
-  }
+  const { robust, margin, predicted } = rowOutcomes(z, labels, K);
   const bestLoss = new Float32Array(B).fill(-Infinity);
   let adv = tf.clone(x);
   try {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import type { Model } from '../../core/model';
-import { marginAndClass, type ApgdNorm } from './apgd';
+import { marginAndClass, rowOutcomes, type ApgdNorm } from './apgd';
 import type { AttackReport } from './types';
 import { rankedClasses, TARGET_ROWS, targetCount } from './apgd-targeted';
 import { checkAttackInputs, checkInteger, checkNonNegative } from './validate';
@@ -368,15 +368,7 @@ export function fabTargetedReport(
   const xs = x.dataSync() as Float32Array;
   const labels = y.dataSync() as Int32Array;
   const z = tf.tidy(() => model.apply(x, 'eval').dataSync());
-  const robust = new Uint8Array(B);
-  const margin = new Float32Array(B);
-  const predicted = new Int32Array(B);
-  for (let b = 0; b < B; b++) {
-    const mc = marginAndClass(z, b, K, labels[b]);
-    margin[b] = mc.margin;
-    predicted[b] = mc.predicted;
-    robust[b] = mc.predicted === labels[b] ? 1 : 0;
-  }
+  const { robust, margin, predicted } = rowOutcomes(z, labels, K);
   const order = Array.from({ length: B }, (_, b) => rankedClasses(z, b, K));
   const out = Float32Array.from(xs);
   for (let j0 = 0; j0 < nTargets;) {
