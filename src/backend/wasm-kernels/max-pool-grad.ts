@@ -152,25 +152,7 @@ function maxPoolGrad(args: KernelArgs<'dy' | 'input' | 'output'>): tf.TensorInfo
     dx = slice(backend, dxGrid, [0, top, left, 0], [n, hIn, wIn, c]);
     release(backend, dxGrid);
   }
-  if (hIn < h || wIn < w) {
-    const full = runWasmKernel(
-      'PadV2',
-      backend,
-      { x: dx },
-      {
-        paddings: [
-          [0, 0],
-          [0, h - hIn],
-          [0, w - wIn],
-          [0, 0],
-        ],
-        constantValue: 0,
-      },
-    );
-    release(backend, dx);
-    dx = full;
-  }
-  return dx;
+  return padToInput(backend, dx, h, w);
 }
 
 /**
@@ -325,27 +307,9 @@ function overlappingMaxPoolGrad(
     }
   }
   release(backend, xp, taken);
-  let dx = slice(backend, dxp as tf.TensorInfo, [0, top, left, 0], [n, hIn, wIn, c]);
+  const dx = slice(backend, dxp as tf.TensorInfo, [0, top, left, 0], [n, hIn, wIn, c]);
   release(backend, dxp as tf.TensorInfo);
-  if (hIn < h || wIn < w) {
-    const full = runWasmKernel(
-      'PadV2',
-      backend,
-      { x: dx },
-      {
-        paddings: [
-          [0, 0],
-          [0, h - hIn],
-          [0, w - wIn],
-          [0, 0],
-        ],
-        constantValue: 0,
-      },
-    );
-    release(backend, dx);
-    dx = full;
-  }
-  return dx;
+  return padToInput(backend, dx, h, w);
 }
 
 export const maxPoolGradConfig: tf.KernelConfig = {
@@ -353,3 +317,21 @@ export const maxPoolGradConfig: tf.KernelConfig = {
   backendName: 'wasm',
   kernelFunc: maxPoolGrad as unknown as tf.KernelFunc,
 };
+
+/**
+ * dx of the rows and columns the pooling read, zero-padded at the end to the input's h × w (the trailing
+ * rows and columns no window reached get no gradient). Takes ownership of dx.
+ */
+function padToInput(backend: WasmBackendLike, dx: tf.TensorInfo, h: number, w: number): tf.TensorInfo {
+  const [, hIn, wIn] = dx.shape;
+  if (hIn >= h && wIn >= w) return dx;
+  const paddings = [
+    [0, 0],
+    [0, h - hIn],
+    [0, w - wIn],
+    [0, 0],
+  ];
+  const full = runWasmKernel('PadV2', backend, { x: dx }, { paddings, constantValue: 0 });
+  release(backend, dx);
+  return full;
+}
